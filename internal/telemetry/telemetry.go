@@ -1,0 +1,221 @@
+// Package telemetry sets up OpenTelemetry tracing the same way for the host
+// and for plugin processes, so that one run is one trace wherever its spans
+// are recorded.
+//
+// Spans always go to a JSON-lines file when one is named (a run keeps its
+// spans even with no collector), and additionally to OTLP when an endpoint is
+// configured by the caller or by the standard OTEL_* environment variables.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+)
+
+// Environment variables the host sets for its plugins.
+const (
+	// EnvTraceFile names the JSON-lines file a plugin records its spans in.
+	EnvTraceFile = "SWEETSPOT_TRACE_FILE"
+	// EnvOTLPEndpoint and EnvOTLPProtocol carry the host's --otlp choice.
+	EnvOTLPEndpoint = "SWEETSPOT_OTLP_ENDPOINT"
+	EnvOTLPProtocol = "SWEETSPOT_OTLP_PROTOCOL"
+)
+
+// Config says where spans go.
+type Config struct {
+	// Service is the service.name resource attribute.
+	Service string
+	// TraceFile, when set, receives every span as one JSON object per line.
+	TraceFile string
+	// OTLPEndpoint overrides OTEL_EXPORTER_OTLP_ENDPOINT: "host:port" or a URL.
+	OTLPEndpoint string
+	// OTLPProtocol is "grpc" or "http/protobuf"; empty follows
+	// OTEL_EXPORTER_OTLP_PROTOCOL, then "grpc".
+	OTLPProtocol string
+	// Attributes are added to the resource.
+	Attributes []attribute.KeyValue
+}
+
+// FromEnv completes cfg with the values a host handed to its plugin.
+func FromEnv(cfg Config) Config {
+	if cfg.TraceFile == "" {
+		cfg.TraceFile = os.Getenv(EnvTraceFile)
+	}
+	if cfg.OTLPEndpoint == "" {
+		cfg.OTLPEndpoint = os.Getenv(EnvOTLPEndpoint)
+	}
+	if cfg.OTLPProtocol == "" {
+		cfg.OTLPProtocol = os.Getenv(EnvOTLPProtocol)
+	}
+	return cfg
+}
+
+// OTLPEnabled reports whether spans will be exported over OTLP.
+func (cfg Config) OTLPEnabled() bool {
+	if cfg.OTLPEndpoint != "" {
+		return true
+	}
+	switch os.Getenv("OTEL_TRACES_EXPORTER") {
+	case "none", "console", "":
+	default:
+		return true
+	}
+	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// Endpoint is the OTLP endpoint in use, for messages; "" when none.
+func (cfg Config) Endpoint() string {
+	if cfg.OTLPEndpoint != "" {
+		return cfg.OTLPEndpoint
+	}
+	if e := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); e != "" {
+		return e
+	}
+	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+}
+
+// PluginEnv returns the environment a plugin needs to send its spans where
+// the host sends its own; traceFile is the plugin's own span file.
+func (cfg Config) PluginEnv(traceFile string) []string {
+	var env []string
+	if traceFile != "" {
+		env = append(env, EnvTraceFile+"="+traceFile)
+	}
+	if cfg.OTLPEndpoint != "" {
+		env = append(env, EnvOTLPEndpoint+"="+cfg.OTLPEndpoint)
+	}
+	if cfg.OTLPProtocol != "" {
+		env = append(env, EnvOTLPProtocol+"="+cfg.OTLPProtocol)
+	}
+	return env
+}
+
+// Provider is a configured tracer provider with its shutdown.
+type Provider struct {
+	*sdktrace.TracerProvider
+	file *os.File
+}
+
+// Shutdown flushes and stops every exporter and closes the span file.
+func (p *Provider) Shutdown(ctx context.Context) error {
+	err := p.TracerProvider.Shutdown(ctx)
+	if p.file != nil {
+		err = errors.Join(err, p.file.Close())
+	}
+	return err
+}
+
+// Setup builds a tracer provider for cfg, installs it and the W3C trace
+// context propagator globally, and returns it. The global propagator is
+// explicit because OpenTelemetry's default is a no-op, which would cut the
+// trace at the plugin boundary.
+func Setup(ctx context.Context, cfg Config) (*Provider, error) {
+	res, err := resource.New(ctx,
+		resource.WithAttributes(semconv.ServiceName(cfg.Service)),
+		resource.WithAttributes(cfg.Attributes...),
+		resource.WithProcessPID(),
+		resource.WithHost(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry resource: %w", err)
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	p := &Provider{}
+	if cfg.TraceFile != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.TraceFile), 0o755); err != nil {
+			return nil, fmt.Errorf("span file: %w", err)
+		}
+		f, err := os.OpenFile(cfg.TraceFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("span file: %w", err)
+		}
+		exp, err := stdouttrace.New(stdouttrace.WithWriter(f))
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("span file exporter: %w", err)
+		}
+		p.file = f
+		// Synchronous, so a span is on disk as soon as it ends: a killed
+		// process keeps every span it finished.
+		opts = append(opts, sdktrace.WithSyncer(exp))
+	}
+	if cfg.OTLPEnabled() {
+		exp, err := otlpExporter(ctx, cfg)
+		if err != nil {
+			if p.file != nil {
+				p.file.Close()
+			}
+			return nil, err
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	p.TracerProvider = sdktrace.NewTracerProvider(opts...)
+	otel.SetTracerProvider(p.TracerProvider)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	return p, nil
+}
+
+func otlpExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
+	proto := cfg.OTLPProtocol
+	if proto == "" {
+		proto = os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	}
+	if proto == "" {
+		proto = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	if proto == "" {
+		proto = "grpc"
+	}
+	switch proto {
+	case "grpc":
+		var opts []otlptracegrpc.Option
+		if e := cfg.OTLPEndpoint; e != "" {
+			if hasScheme(e) {
+				opts = append(opts, otlptracegrpc.WithEndpointURL(e))
+			} else {
+				opts = append(opts, otlptracegrpc.WithEndpoint(e), otlptracegrpc.WithInsecure())
+			}
+		}
+		exp, err := otlptracegrpc.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("OTLP gRPC exporter: %w", err)
+		}
+		return exp, nil
+	case "http/protobuf", "http":
+		var opts []otlptracehttp.Option
+		if e := cfg.OTLPEndpoint; e != "" {
+			if hasScheme(e) {
+				opts = append(opts, otlptracehttp.WithEndpointURL(e))
+			} else {
+				opts = append(opts, otlptracehttp.WithEndpoint(e), otlptracehttp.WithInsecure())
+			}
+		}
+		exp, err := otlptracehttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("OTLP HTTP exporter: %w", err)
+		}
+		return exp, nil
+	default:
+		return nil, fmt.Errorf("OTLP protocol %q is not supported: use grpc or http/protobuf", proto)
+	}
+}
+
+func hasScheme(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.Contains(endpoint, "://")
+}

@@ -1,0 +1,84 @@
+// Package config loads sweetspot pipeline files: it parses HCL, evaluates
+// variables and locals, resolves each stage's plugin through a Catalog,
+// decodes stage bodies against the plugin's declared schema and reports every
+// problem as an hcl.Diagnostic with a source range.
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Catalog finds the plugin that provides a stage kind. pluginhost implements
+// it; tests use an in-process one.
+type Catalog interface {
+	// Resolve returns the plugin providing kind. plugin is the block's
+	// `plugin` attribute, or "" for the default: the built-in plugin when it
+	// has the kind, else the external plugin named like the kind.
+	Resolve(kind, plugin string) (*sdk.PluginDescription, error)
+	// Kinds lists every known stage kind, for "did you mean" hints.
+	Kinds() []string
+}
+
+// Pipeline is a loaded, fully validated pipeline: every expression evaluated
+// to a constant, every reference resolved.
+type Pipeline struct {
+	// Files holds the parsed sources, for rendering diagnostics.
+	Files map[string]*hcl.File
+	// Paths are the files the pipeline was loaded from, sorted.
+	Paths []string
+	// Hash is the sha256 of the sources and variable values, hex.
+	Hash string
+	// Vars are the final variable values.
+	Vars map[string]cty.Value
+	// Stages in a deterministic (topological, then by address) order.
+	// Datasets are stages of kind "dataset".
+	Stages []*Stage
+	// Telemetry is the optional `telemetry {}` block of the sweetspot block.
+	Telemetry Telemetry
+}
+
+// Stage is one `stage "KIND" "NAME"` (or `dataset "NAME"`) block.
+type Stage struct {
+	Kind string
+	Name string
+	// Addr is "KIND.NAME" ("dataset.NAME" for datasets).
+	Addr string
+	// Plugin is the resolved plugin's name and its description.
+	Plugin      string
+	Description *sdk.PluginDescription
+	Spec        *sdk.StageDescription
+	// Config is the constant config value sent to the plugin: an object
+	// holding every attribute and block of the plugin's schema (host-reserved
+	// attributes and port attributes removed).
+	Config cty.Value
+	// Inputs maps each connected input port to its source.
+	Inputs map[string]PortRef
+	// Timeout bounds one run of the stage; 0 means none.
+	Timeout time.Duration
+	// LoopTo is the address of the first stage of the loop this stage
+	// decides, or "". MaxRounds bounds the rounds (>= 1 when LoopTo is set).
+	LoopTo    string
+	MaxRounds int
+	// DeclRange is the block header's range; AttrRanges maps attribute
+	// paths ("budget.max_wall") to value ranges, for plugin diagnostics.
+	DeclRange  hcl.Range
+	AttrRanges map[string]hcl.Range
+}
+
+// PortRef is an edge: the output port of another stage.
+type PortRef struct {
+	Stage string // address of the producing stage
+	Port  string // its output port
+	Range hcl.Range
+}
+
+// Telemetry is the `telemetry { otlp_endpoint = "..." }` override.
+type Telemetry struct {
+	OTLPEndpoint string
+	Protocol     string // "grpc" or "http/protobuf"
+}

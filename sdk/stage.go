@@ -1,0 +1,91 @@
+// Package sdk is the public API for writing sweetspot stage plugins.
+//
+// A plugin is a Go program that registers one or more stage kinds in a Set and
+// hands control to Set.Run. Each stage kind has a typed config struct whose
+// HCL schema is derived from its `hcl` struct tags, named input and output
+// ports carrying Arrow record batches, and a constructor returning a Stage.
+//
+// The RPC layer (go-plugin, gRPC, Arrow Flight framing) stays behind this
+// package: authors see only the interfaces here.
+package sdk
+
+import (
+	"context"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// Stage is one configured unit of work. Run reads its input ports and writes
+// its output ports; it returns nil when its work is done. Returning before
+// an input port is drained is allowed: the SDK discards the rest.
+type Stage interface {
+	Run(ctx context.Context, in Inputs, out Outputs) error
+}
+
+// Inputs gives access to a stage's input ports by name.
+type Inputs interface {
+	// Reader returns the batches arriving on the named input port. The SDK owns
+	// the reader: do not Release it. A batch returned by RecordBatch is valid
+	// until the next call to Next; Retain it to keep it longer (and Release it
+	// when done).
+	Reader(port string) (array.RecordReader, error)
+}
+
+// Outputs gives access to a stage's output ports by name.
+type Outputs interface {
+	Writer(port string) (BatchWriter, error)
+}
+
+// BatchWriter sends batches downstream. Write does not take ownership: the
+// caller still releases the batch it wrote. The first batch fixes the port's
+// schema; it must contain every column the port declares, with the declared
+// types (extra columns are allowed). Write blocks while the receiver is
+// behind, so a fast producer cannot fill memory.
+type BatchWriter interface {
+	Write(batch arrow.RecordBatch) error
+}
+
+// Closer is implemented by stages holding resources beyond Run. Close may be
+// called more than once and must be safe to do so.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// StageInfo describes a stage kind to the host: what it does and its ports.
+type StageInfo struct {
+	Description string
+	Inputs      []Port
+	Outputs     []Port
+	// Loop is set on stages that decide a loop (the resize stage): the host may
+	// run the stages from the block's loop_to target up to this one again.
+	Loop *Loop
+}
+
+// Port is a named stream of record batches.
+//
+// In a pipeline file an input port is an attribute of the stage block with
+// the port's name whose value is a reference (stage.KIND.NAME[.PORT] or
+// dataset.NAME). The first output port is the one a bare stage reference means.
+type Port struct {
+	Name        string
+	Description string
+	// Schema lists the columns the port requires (inputs) or guarantees
+	// (outputs). Nil means any schema.
+	Schema *arrow.Schema
+	// Optional input ports may be left unconnected.
+	Optional bool
+}
+
+// Loop names the ports through which a deciding stage steers its loop.
+type Loop struct {
+	// DecisionPort carries one row per round with a utf8 `status` column; the
+	// loop goes on while the last row's status is "continue".
+	DecisionPort string
+	// ProposalsPort carries the next round's candidates; it replaces the data
+	// on the looped-to stage's primary input port ("input").
+	ProposalsPort string
+}
+
+// PrimaryInput is the name of the input port that a loop feeds.
+const PrimaryInput = "input"
