@@ -1,0 +1,268 @@
+package runstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// PortWriter writes one output port to an Arrow IPC file. Batches go to a
+// temporary file that Commit syncs and renames into place; Abort removes it.
+// The schema is fixed by the first batch, or by the declared schema when the
+// port stays empty.
+type PortWriter struct {
+	path     string
+	declared *arrow.Schema
+	mem      memory.Allocator
+	f        *os.File
+	h        hash.Hash
+	w        *ipc.FileWriter
+	rows     int64
+	counting *countingWriter
+}
+
+// NewPortWriter prepares a writer for path. declared may be nil.
+func NewPortWriter(path string, declared *arrow.Schema, mem memory.Allocator) *PortWriter {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	return &PortWriter{path: path, declared: declared, mem: mem}
+}
+
+func (pw *PortWriter) open(schema *arrow.Schema) error {
+	if err := os.MkdirAll(filepath.Dir(pw.path), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", pw.path, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(pw.path), "."+filepath.Base(pw.path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", pw.path, err)
+	}
+	pw.f = f
+	pw.h = sha256.New()
+	pw.counting = &countingWriter{w: io.MultiWriter(f, pw.h)}
+	w, err := ipc.NewFileWriter(pw.counting, ipc.WithSchema(schema), ipc.WithAllocator(pw.mem))
+	if err != nil {
+		pw.Abort()
+		return fmt.Errorf("create %s: %w", pw.path, err)
+	}
+	pw.w = w
+	return nil
+}
+
+// Write appends a batch. It does not take ownership of the batch.
+func (pw *PortWriter) Write(batch arrow.RecordBatch) error {
+	if pw.w == nil {
+		if err := pw.open(batch.Schema()); err != nil {
+			return err
+		}
+	}
+	if err := pw.w.Write(batch); err != nil {
+		return fmt.Errorf("write %s: %w", pw.path, err)
+	}
+	pw.rows += batch.NumRows()
+	return nil
+}
+
+// Rows is the number of rows written so far.
+func (pw *PortWriter) Rows() int64 { return pw.rows }
+
+// Commit finishes the file and renames it into place. An empty port with no
+// declared schema is written with an empty schema.
+func (pw *PortWriter) Commit() (rows, size int64, sum string, err error) {
+	if pw.w == nil {
+		schema := pw.declared
+		if schema == nil {
+			schema = arrow.NewSchema(nil, nil)
+		}
+		if err := pw.open(schema); err != nil {
+			return 0, 0, "", err
+		}
+	}
+	cerr := pw.w.Close()
+	pw.w = nil
+	if cerr == nil {
+		cerr = pw.f.Sync()
+	}
+	if err := errors.Join(cerr, pw.f.Close()); err != nil {
+		os.Remove(pw.f.Name())
+		return 0, 0, "", fmt.Errorf("finish %s: %w", pw.path, err)
+	}
+	if err := os.Rename(pw.f.Name(), pw.path); err != nil {
+		os.Remove(pw.f.Name())
+		return 0, 0, "", fmt.Errorf("finish %s: %w", pw.path, err)
+	}
+	syncDir(filepath.Dir(pw.path))
+	return pw.rows, pw.counting.n.Load(), hex.EncodeToString(pw.h.Sum(nil)), nil
+}
+
+// Abort drops the temporary file. Safe after Commit and safe to repeat.
+func (pw *PortWriter) Abort() {
+	if pw.w != nil {
+		_ = pw.w.Close()
+		pw.w = nil
+	}
+	if pw.f != nil {
+		pw.f.Close()
+		os.Remove(pw.f.Name())
+		pw.f = nil
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// FilesReader reads the batches of several Arrow IPC files with one schema
+// as one stream (the rounds of a loop, for instance). It implements
+// array.RecordReader; the batch from RecordBatch is valid until Next.
+type FilesReader struct {
+	refs   atomic.Int64
+	paths  []string
+	mem    memory.Allocator
+	schema *arrow.Schema
+
+	fileIdx  int
+	f        *os.File
+	r        *ipc.FileReader
+	batchIdx int
+	cur      arrow.RecordBatch
+	err      error
+}
+
+var _ array.RecordReader = (*FilesReader)(nil)
+
+// OpenFiles opens paths for reading. The schema is the first file's; every
+// other file must have an equal schema.
+func OpenFiles(paths []string, mem memory.Allocator) (*FilesReader, error) {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	fr := &FilesReader{paths: paths, mem: mem, fileIdx: -1}
+	fr.refs.Store(1)
+	if len(paths) == 0 {
+		fr.schema = arrow.NewSchema(nil, nil)
+		return fr, nil
+	}
+	for _, p := range paths {
+		s, err := readSchema(p, mem)
+		if err != nil {
+			return nil, err
+		}
+		if fr.schema == nil {
+			fr.schema = s
+		} else if !fr.schema.Equal(s) {
+			return nil, fmt.Errorf("%s: schema %s differs from %s in %s", p, s, fr.schema, paths[0])
+		}
+	}
+	return fr, nil
+}
+
+func readSchema(path string, mem memory.Allocator) (*arrow.Schema, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := ipc.NewFileReader(f, ipc.WithAllocator(mem))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer r.Close()
+	return r.Schema(), nil
+}
+
+func (fr *FilesReader) Retain() { fr.refs.Add(1) }
+
+func (fr *FilesReader) Release() {
+	if fr.refs.Add(-1) == 0 {
+		fr.closeFile()
+		if fr.cur != nil {
+			fr.cur.Release()
+			fr.cur = nil
+		}
+	}
+}
+
+func (fr *FilesReader) Schema() *arrow.Schema { return fr.schema }
+
+func (fr *FilesReader) closeFile() {
+	if fr.r != nil {
+		fr.r.Close()
+		fr.r = nil
+	}
+	if fr.f != nil {
+		fr.f.Close()
+		fr.f = nil
+	}
+}
+
+func (fr *FilesReader) Next() bool {
+	if fr.cur != nil {
+		fr.cur.Release()
+		fr.cur = nil
+	}
+	if fr.err != nil {
+		return false
+	}
+	for {
+		if fr.r != nil && fr.batchIdx < fr.r.NumRecords() {
+			b, err := fr.r.RecordBatchAt(fr.batchIdx)
+			if err != nil {
+				fr.err = fmt.Errorf("read %s: %w", fr.paths[fr.fileIdx], err)
+				return false
+			}
+			fr.batchIdx++
+			fr.cur = b
+			return true
+		}
+		fr.closeFile()
+		fr.fileIdx++
+		if fr.fileIdx >= len(fr.paths) {
+			return false
+		}
+		f, err := os.Open(fr.paths[fr.fileIdx])
+		if err != nil {
+			fr.err = err
+			return false
+		}
+		r, err := ipc.NewFileReader(f, ipc.WithAllocator(fr.mem))
+		if err != nil {
+			f.Close()
+			fr.err = fmt.Errorf("read %s: %w", fr.paths[fr.fileIdx], err)
+			return false
+		}
+		fr.f, fr.r, fr.batchIdx = f, r, 0
+	}
+}
+
+func (fr *FilesReader) RecordBatch() arrow.RecordBatch { return fr.cur }
+
+// Record is RecordBatch under its deprecated name, for array.RecordReader.
+func (fr *FilesReader) Record() arrow.RecordBatch { return fr.cur }
+
+func (fr *FilesReader) Err() error { return fr.err }

@@ -1,0 +1,260 @@
+// Package runstore keeps what a run leaves behind under
+// .sweetspot/runs/<run-id>/: a manifest, each stage's output ports as Arrow
+// IPC files, span files and logs. Every file is written to a temporary name,
+// synced and renamed into place, so a crash never leaves a half-written file
+// under a final name, and what was written before stays readable.
+package runstore
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultRoot is where runs live, relative to the working directory.
+const DefaultRoot = ".sweetspot/runs"
+
+// Run status values.
+const (
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusCanceled  = "canceled"
+)
+
+// Manifest describes a run. It is rewritten atomically after every change.
+type Manifest struct {
+	RunID        string            `json:"run_id"`
+	Pipeline     []string          `json:"pipeline"`
+	PipelineHash string            `json:"pipeline_hash"`
+	Vars         map[string]string `json:"vars"`
+	Status       string            `json:"status"`
+	Error        string            `json:"error,omitempty"`
+	TraceID      string            `json:"trace_id"`
+	StartedAt    time.Time         `json:"started_at"`
+	FinishedAt   *time.Time        `json:"finished_at,omitempty"`
+	Stages       []*StageRecord    `json:"stages"`
+	// Decision is the last decision of the pipeline's loop, when it has one.
+	Decision *Decision `json:"decision,omitempty"`
+}
+
+// StageRecord is one stage's part of a run.
+type StageRecord struct {
+	Addr          string       `json:"addr"`
+	Kind          string       `json:"kind"`
+	Plugin        string       `json:"plugin"`
+	PluginVersion string       `json:"plugin_version"`
+	Pid           int          `json:"pid,omitempty"`
+	Status        string       `json:"status"`
+	Error         string       `json:"error,omitempty"`
+	Rounds        int          `json:"rounds,omitempty"`
+	StartedAt     *time.Time   `json:"started_at,omitempty"`
+	FinishedAt    *time.Time   `json:"finished_at,omitempty"`
+	Outputs       []OutputFile `json:"outputs,omitempty"`
+}
+
+// OutputFile is one output port of one round of a stage, as an Arrow IPC file.
+type OutputFile struct {
+	Port   string `json:"port"`
+	Round  int    `json:"round"`
+	Path   string `json:"path"` // relative to the run directory
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Decision summarises how a loop ended.
+type Decision struct {
+	Stage  string `json:"stage"`
+	Rounds int    `json:"rounds"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	Chosen string `json:"chosen,omitempty"`
+}
+
+// Store is a directory of runs.
+type Store struct {
+	Root string
+}
+
+// Open returns the store rooted at root (created on first use).
+func Open(root string) *Store { return &Store{Root: root} }
+
+// Run is one run directory and its manifest. Its methods are safe for
+// concurrent use.
+type Run struct {
+	Dir string
+	mu  sync.Mutex
+	m   Manifest
+}
+
+// NewRunID returns a sortable, unique run id: UTC time then random hex.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%x", now.UTC().Format("20060102-150405"), b)
+}
+
+// Create makes a new run directory and writes its first manifest.
+func (s *Store) Create(m Manifest) (*Run, error) {
+	if m.RunID == "" {
+		m.RunID = NewRunID(time.Now())
+	}
+	dir := filepath.Join(s.Root, m.RunID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	if m.Status == "" {
+		m.Status = StatusRunning
+	}
+	r := &Run{Dir: dir, m: m}
+	if err := r.save(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Load reads the run with the given id (or a unique prefix of one).
+func (s *Store) Load(id string) (*Run, error) {
+	dir := filepath.Join(s.Root, id)
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
+		ids, lerr := s.IDs()
+		if lerr != nil {
+			return nil, lerr
+		}
+		var match []string
+		for _, cand := range ids {
+			if strings.HasPrefix(cand, id) {
+				match = append(match, cand)
+			}
+		}
+		switch len(match) {
+		case 0:
+			return nil, fmt.Errorf("no run %q in %s", id, s.Root)
+		case 1:
+			dir = filepath.Join(s.Root, match[0])
+		default:
+			return nil, fmt.Errorf("run id %q is ambiguous: it matches %s", id, strings.Join(match, ", "))
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read run manifest: %w", err)
+	}
+	r := &Run{Dir: dir}
+	if err := json.Unmarshal(data, &r.m); err != nil {
+		return nil, fmt.Errorf("run manifest %s: %w", filepath.Join(dir, "manifest.json"), err)
+	}
+	return r, nil
+}
+
+// IDs lists the run ids in the store, oldest first.
+func (s *Store) IDs() ([]string, error) {
+	entries, err := os.ReadDir(s.Root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(s.Root, e.Name(), "manifest.json")); err == nil {
+				ids = append(ids, e.Name())
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// ID is the run id.
+func (r *Run) ID() string { return r.m.RunID }
+
+// Manifest returns a deep copy of the manifest.
+func (r *Run) Manifest() Manifest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, _ := json.Marshal(r.m)
+	var m Manifest
+	_ = json.Unmarshal(data, &m)
+	return m
+}
+
+// Update changes the manifest under the run's lock and saves it.
+func (r *Run) Update(change func(m *Manifest)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	change(&r.m)
+	return r.save()
+}
+
+// UpdateStage changes one stage's record, creating it if needed, and saves.
+func (r *Run) UpdateStage(addr string, change func(s *StageRecord)) error {
+	return r.Update(func(m *Manifest) {
+		for _, s := range m.Stages {
+			if s.Addr == addr {
+				change(s)
+				return
+			}
+		}
+		s := &StageRecord{Addr: addr}
+		change(s)
+		m.Stages = append(m.Stages, s)
+	})
+}
+
+func (r *Run) save() error {
+	data, err := json.MarshalIndent(r.m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode run manifest: %w", err)
+	}
+	return WriteFileAtomic(filepath.Join(r.Dir, "manifest.json"), data)
+}
+
+// Path returns an absolute-or-store-relative path inside the run directory.
+func (r *Run) Path(rel ...string) string {
+	return filepath.Join(append([]string{r.Dir}, rel...)...)
+}
+
+// OutputRel is where a stage's port output of a round is stored, relative to
+// the run directory.
+func OutputRel(stage string, round int, port string) string {
+	return filepath.Join("stages", stage, fmt.Sprintf("round-%03d", round), port+".arrow")
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it over path, so readers see the old file or the new one, never a
+// torn one.
+func WriteFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package runstore
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/go-cmp/cmp"
+)
+
+func batch(t *testing.T, mem memory.Allocator, from, n int64) arrow.RecordBatch {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	for i := from; i < from+n; i++ {
+		b.Field(0).(*array.Int64Builder).Append(i)
+	}
+	return b.NewRecordBatch()
+}
+
+func TestPortFilesRoundTrip(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+
+	var paths []string
+	var next int64
+	for round := 1; round <= 2; round++ {
+		path := filepath.Join(dir, OutputRel("evaluation.train", round, "results"))
+		pw := NewPortWriter(path, nil, mem)
+		for i := 0; i < 3; i++ {
+			b := batch(t, mem, next, 10)
+			next += 10
+			if err := pw.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			b.Release()
+		}
+		rows, size, sum, err := pw.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows != 30 || size == 0 || len(sum) != 64 {
+			t.Fatalf("commit: rows=%d size=%d sum=%q", rows, size, sum)
+		}
+		st, err := os.Stat(path)
+		if err != nil || st.Size() != size {
+			t.Fatalf("file size %v, reported %d (err %v)", st, size, err)
+		}
+		paths = append(paths, path)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "stages", "*", "*", ".*tmp*"))
+	if len(leftovers) > 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
+	}
+
+	r, err := OpenFiles(paths, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	var got []int64
+	for r.Next() {
+		col := r.RecordBatch().Column(0).(*array.Int64)
+		got = append(got, col.Int64Values()...)
+	}
+	if r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+	if len(got) != 60 || got[0] != 0 || got[59] != 59 {
+		t.Fatalf("read back %d rows: %v", len(got), got)
+	}
+}
+
+func TestAbortLeavesNothing(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	pw := NewPortWriter(filepath.Join(dir, "p.arrow"), nil, mem)
+	b := batch(t, mem, 0, 5)
+	defer b.Release()
+	if err := pw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	pw.Abort()
+	pw.Abort()
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Fatalf("abort left %v", entries)
+	}
+}
+
+func TestManifestSavedAndLoadedByPrefix(t *testing.T) {
+	s := Open(t.TempDir())
+	r, err := s.Create(Manifest{RunID: "20261128-120000-abcdef", Pipeline: []string{"p.hcl"}, StartedAt: time.Unix(0, 0).UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.UpdateStage("dataset.d", func(st *StageRecord) { st.Status = "succeeded"; st.Pid = 42 }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load("20261128-1200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := r.Manifest()
+	if diff := cmp.Diff(want, got.Manifest()); diff != "" {
+		t.Fatalf("manifest (-want +got):\n%s", diff)
+	}
+	if _, err := s.Load("nope"); err == nil {
+		t.Fatal("loading a missing run succeeded")
+	}
+}
