@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
@@ -26,8 +27,13 @@ type Catalog interface {
 
 // Pipeline is a loaded, fully validated pipeline: every expression evaluated
 // to a constant, every reference resolved.
+//
+// Load returns a Pipeline even when its diagnostics hold errors, so that
+// Files can render them; the other fields are then incomplete.
 type Pipeline struct {
-	// Files holds the parsed sources, for rendering diagnostics.
+	// Files holds the parsed sources, for rendering diagnostics. It includes
+	// the -var-file files and, for each -var value that was parsed as an
+	// expression, a pseudo-file named "<value for var.NAME>".
 	Files map[string]*hcl.File
 	// Paths are the files the pipeline was loaded from, sorted.
 	Paths []string
@@ -35,11 +41,59 @@ type Pipeline struct {
 	Hash string
 	// Vars are the final variable values.
 	Vars map[string]cty.Value
+	// Variables are the declarations behind Vars, with their types and
+	// whether they are sensitive (a run manifest must not print those).
+	Variables map[string]*Variable
 	// Stages in a deterministic (topological, then by address) order.
 	// Datasets are stages of kind "dataset".
 	Stages []*Stage
 	// Telemetry is the optional `telemetry {}` block of the sweetspot block.
 	Telemetry Telemetry
+	// Required holds the sweetspot block's required_version and
+	// required_plugins, not yet interpreted.
+	Required Requirements
+	// Graph is the stage DAG built from the input port references, with
+	// the declared loops.
+	Graph *graph.Graph
+}
+
+// Stage returns the stage with the given address, or nil.
+func (p *Pipeline) Stage(addr string) *Stage {
+	for _, s := range p.Stages {
+		if s.Addr == addr {
+			return s
+		}
+	}
+	return nil
+}
+
+// Variable is one `variable "NAME"` block and the value it ended up with.
+type Variable struct {
+	Name        string
+	Type        cty.Type // cty.DynamicPseudoType when the block has no type
+	Default     cty.Value
+	Value       cty.Value
+	Description string
+	Sensitive   bool
+	DeclRange   hcl.Range
+}
+
+// Requirements is the sweetspot block's declaration of what the pipeline
+// needs. Values are kept as written; pluginhost interprets them.
+type Requirements struct {
+	// Version is required_version, a constraint on the sweetspot version.
+	Version      string
+	VersionRange hcl.Range
+	// Plugins maps each required_plugins attribute to its constant value
+	// (e.g. { source = "...", version = ">= 1.0" }).
+	Plugins map[string]RequiredPlugin
+}
+
+// RequiredPlugin is one entry of required_plugins.
+type RequiredPlugin struct {
+	Name  string
+	Value cty.Value
+	Range hcl.Range
 }
 
 // Stage is one `stage "KIND" "NAME"` (or `dataset "NAME"`) block.
@@ -48,6 +102,9 @@ type Stage struct {
 	Name string
 	// Addr is "KIND.NAME" ("dataset.NAME" for datasets).
 	Addr string
+	// Doc is the block's own `description` attribute (Description is the
+	// plugin's).
+	Doc string
 	// Plugin is the resolved plugin's name and its description.
 	Plugin      string
 	Description *sdk.PluginDescription

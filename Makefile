@@ -1,0 +1,49 @@
+# sweetspot — common tasks. `make help` lists them.
+GO       ?= go
+BIN      := $(CURDIR)/.bin
+PLUGINS  := $(CURDIR)/.sweetspot/plugins
+FUZZTIME ?= 20s
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+
+.PHONY: help build test test-unit fuzz vet examples proto proto-tools bench clean quickstart
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the sweetspot binary into .bin/
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/sweetspot ./cmd/sweetspot
+
+quickstart: ## run the quickstart pipeline
+	$(GO) run ./cmd/sweetspot run examples/quickstart
+
+vet: ## go vet and gofmt check
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+examples: ## build the third-party example plugins into .sweetspot/plugins/
+	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
+
+test: vet examples test-unit fuzz ## everything CI runs
+
+test-unit: ## unit and integration tests with the race detector
+	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
+	$(MAKE) -C examples/plugins/standardize test
+
+fuzz: ## short fuzz runs of every parser of outside input
+	$(GO) test ./pipeline/config -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+
+bench: ## benchmarks (speed and memory goals live here, not in tests)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+proto-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+
+$(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc: tools/proto/go.mod
+	cd tools/proto && $(GO) build -o $(BIN)/ tool
+
+proto: proto-tools ## regenerate sdk/stagepb from sdk/proto with pinned tools
+	PATH=$(BIN):$$PATH $(BIN)/buf lint
+	PATH=$(BIN):$$PATH $(BIN)/buf generate
+
+clean: ## remove build outputs (not runs)
+	rm -rf $(BIN) $(PLUGINS)

@@ -1,0 +1,107 @@
+// Command sweetspot finds the smallest model that meets its requirements by
+// running an HCL pipeline of out-of-process stage plugins.
+//
+// main only wires flags to the pipeline packages and renders diagnostics.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/builtin"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the run failed
+	exitInvalid = 2 // invalid pipeline or usage
+)
+
+// pluginModeArg makes the binary serve its built-in stages as a plugin: the
+// host starts its own executable again with it, so built-in stages run out of
+// process with nothing else built.
+const pluginModeArg = "__plugin"
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == pluginModeArg {
+		if err := builtin.Set(version).Run(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(exitFailed)
+		}
+		return
+	}
+	os.Exit(execute(os.Args[1:]))
+}
+
+func execute(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(normalizeArgs(args))
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own errors are usage errors: unknown flag, wrong arg count.
+	fmt.Fprintln(os.Stderr, "Error:", err)
+	return exitInvalid
+}
+
+// normalizeArgs accepts Terraform's single-dash spelling of long flags
+// (-var, -var-file, -check), which HCL users type from habit.
+func normalizeArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case a == "-var" || a == "-var-file" || a == "-check" || a == "-no-color":
+			a = "-" + a
+		case strings.HasPrefix(a, "-var=") || strings.HasPrefix(a, "-var-file="):
+			a = "-" + a
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sweetspot",
+		Short: "Find the sweet spot between a model's size and its efficiency",
+		Long: `sweetspot runs an HCL pipeline of stages (requirements, model choice,
+optimization, evaluation, resize) as out-of-process plugins that pass Apache
+Arrow data, and loops evaluation and resize until it finds the smallest model
+that meets the requirements. Every run is one OpenTelemetry trace.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newGraphCmd(), newPluginsCmd(), newRunsCmd())
+	return root
+}

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
+	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+)
+
+type runOptions struct {
+	vars     varFlags
+	parallel int
+	out      string
+	otlp     string
+	quiet    bool
+	json     bool
+	logLevel string
+}
+
+func newRunCmd() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run PATH",
+		Short: "Run a pipeline (a .hcl file or a directory of them)",
+		Long: `Run loads and validates the pipeline, starts one plugin process per stage,
+checks every stage's config, then runs the stages (independent ones at once)
+and the declared loops. Outputs go to .sweetspot/runs/<run-id>/ as Arrow IPC
+files with a manifest; spans go to the run directory and, when configured,
+to OTLP (OTEL_EXPORTER_OTLP_ENDPOINT or --otlp).
+
+Ctrl-C stops the run and every plugin process. Exit codes: 0 success, 1 the
+run failed, 2 invalid pipeline or usage.`,
+		Example: `  sweetspot run examples/quickstart
+  sweetspot run pipeline.hcl -var target=0.9 --otlp localhost:4317`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPipeline(cmd.Context(), args, &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.vars.register(cmd)
+	f := cmd.Flags()
+	f.IntVar(&o.parallel, "parallel", 4, "stages that may run at once")
+	f.StringVar(&o.out, "out", runstore.DefaultRoot, "directory that holds run directories")
+	f.StringVar(&o.otlp, "otlp", "", "export spans over OTLP to this endpoint (host:port or URL)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the result")
+	f.BoolVar(&o.json, "json", false, "print one JSON event per line on stdout")
+	f.StringVar(&o.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (default warn, or $SWEETSPOT_LOG)")
+	return cmd
+}
+
+func runPipeline(parent context.Context, args []string, o *runOptions, stdout, stderr io.Writer) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	logger := newLogger(o.logLevel)
+	catalog, err := newHost(logger)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer catalog.Close()
+	p, err := loadPipeline(args, &o.vars, catalog)
+	if err != nil {
+		return err
+	}
+
+	vars := map[string]string{}
+	for k, v := range p.Vars {
+		vars[k] = ctyString(v)
+	}
+	store := runstore.Open(o.out)
+	run, err := store.Create(runstore.Manifest{
+		Pipeline:     p.Paths,
+		PipelineHash: p.Hash,
+		Vars:         vars,
+		StartedAt:    time.Now().UTC(),
+	})
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+
+	tcfg := telemetry.Config{
+		Service:      "sweetspot",
+		TraceFile:    run.Path("spans", "host.jsonl"),
+		OTLPEndpoint: firstNonEmpty(o.otlp, p.Telemetry.OTLPEndpoint),
+		OTLPProtocol: p.Telemetry.Protocol,
+	}
+	tp, err := telemetry.Setup(parent, tcfg)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			fmt.Fprintln(stderr, "warning: flushing spans:", err)
+		}
+	}()
+
+	host, err := newHost(logger,
+		pluginhost.WithTraceDir(run.Path("spans")),
+		pluginhost.WithEnv(tcfg.PluginEnv("")...),
+	)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer host.Close()
+
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// A second signal after the first stops waiting for a clean end.
+		<-ctx.Done()
+		stop()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		select {
+		case <-sig:
+			host.Close()
+			os.Exit(130)
+		case <-parent.Done():
+		}
+	}()
+
+	display := newEventPrinter(o, stdout, stderr)
+	r := &runner.Runner{Launcher: host, Logger: logger, Parallel: o.parallel, Events: display.event}
+	runErr := r.Execute(ctx, run, p, p.Graph)
+	host.Close()
+
+	var cfgErr *runner.ConfigError
+	if errors.As(runErr, &cfgErr) {
+		renderDiagnostics(stderr, p.Files, cfgErr.Diagnostics)
+		return &exitError{code: exitInvalid, err: fmt.Errorf("plugins rejected the configuration: %s", countErrors(cfgErr.Diagnostics))}
+	}
+	m := run.Manifest()
+	if !o.json {
+		printSummary(stdout, run, &m, tcfg)
+	}
+	if runErr != nil {
+		if errors.Is(runErr, context.Canceled) && ctx.Err() != nil && parent.Err() == nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("run %s interrupted; finished stages are kept in %s", run.ID(), run.Dir)}
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s failed: %w", run.ID(), runErr)}
+	}
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// printSummary tells the user what the run left and where.
+func printSummary(w io.Writer, run *runstore.Run, m *runstore.Manifest, tcfg telemetry.Config) {
+	fmt.Fprintf(w, "\nrun %s %s\n", m.RunID, m.Status)
+	stages := append([]*runstore.StageRecord(nil), m.Stages...)
+	sort.SliceStable(stages, func(i, j int) bool { return startedBefore(stages[i], stages[j]) })
+	for _, s := range stages {
+		var outs []string
+		rows := map[string]int64{}
+		var ports []string
+		for _, f := range s.Outputs {
+			if _, ok := rows[f.Port]; !ok {
+				ports = append(ports, f.Port)
+			}
+			rows[f.Port] += f.Rows
+		}
+		for _, p := range ports {
+			outs = append(outs, fmt.Sprintf("%s=%d rows", p, rows[p]))
+		}
+		rounds := ""
+		if s.Rounds > 0 {
+			rounds = fmt.Sprintf(" rounds=%d", s.Rounds)
+		}
+		fmt.Fprintf(w, "  %-28s %-10s pid=%-7d%s %s\n", s.Addr, s.Status, s.Pid, rounds, strings.Join(outs, " "))
+	}
+	if d := m.Decision; d != nil {
+		fmt.Fprintf(w, "decision: %s after %d round(s)", d.Status, d.Rounds)
+		if d.Chosen != "" {
+			fmt.Fprintf(w, ", chosen %s", d.Chosen)
+		}
+		if d.Reason != "" {
+			fmt.Fprintf(w, ": %s", d.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	abs, _ := filepath.Abs(run.Dir)
+	fmt.Fprintf(w, "outputs: %s\n", abs)
+	fmt.Fprintf(w, "trace:   %s\n", m.TraceID)
+	if link := jaegerLink(tcfg, m.TraceID); link != "" {
+		fmt.Fprintf(w, "jaeger:  %s\n", link)
+	}
+}
+
+func startedBefore(a, b *runstore.StageRecord) bool {
+	if a.StartedAt == nil || b.StartedAt == nil {
+		return a.StartedAt != nil
+	}
+	return a.StartedAt.Before(*b.StartedAt)
+}
+
+// jaegerLink guesses the Jaeger UI address from an OTLP endpoint on Jaeger's
+// default ports (4317 gRPC, 4318 HTTP): the UI listens on 16686 there.
+func jaegerLink(tcfg telemetry.Config, traceID string) string {
+	if !tcfg.OTLPEnabled() || traceID == "" {
+		return ""
+	}
+	ep := tcfg.Endpoint()
+	host := ep
+	if u, err := url.Parse(ep); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	h, port, err := net.SplitHostPort(host)
+	if err != nil || (port != "4317" && port != "4318") {
+		return ""
+	}
+	if ui := os.Getenv("SWEETSPOT_JAEGER_UI"); ui != "" {
+		return strings.TrimRight(ui, "/") + "/trace/" + traceID
+	}
+	return fmt.Sprintf("http://%s/trace/%s", net.JoinHostPort(h, "16686"), traceID)
+}
+
+// eventPrinter shows a run's events: log lines on stderr, or JSON lines on
+// stdout with --json.
+type eventPrinter struct {
+	mu     sync.Mutex
+	o      *runOptions
+	stdout io.Writer
+	stderr io.Writer
+	enc    *json.Encoder
+	last   map[string]time.Time
+}
+
+func newEventPrinter(o *runOptions, stdout, stderr io.Writer) *eventPrinter {
+	return &eventPrinter{o: o, stdout: stdout, stderr: stderr, enc: json.NewEncoder(stdout), last: map[string]time.Time{}}
+}
+
+func (p *eventPrinter) event(e runner.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.o.json {
+		_ = p.enc.Encode(e)
+		return
+	}
+	if p.o.quiet {
+		return
+	}
+	ts := e.Time.Format("15:04:05")
+	round := ""
+	if e.Round > 0 {
+		round = fmt.Sprintf(" round %d", e.Round)
+	}
+	switch e.Type {
+	case runner.EventRunStarted:
+		fmt.Fprintf(p.stderr, "%s run %s started\n", ts, e.RunID)
+	case runner.EventStageStarted:
+		fmt.Fprintf(p.stderr, "%s %s%s started (plugin %s, pid %d)\n", ts, e.Stage, round, e.Plugin, e.Pid)
+	case runner.EventStageFinished:
+		var parts []string
+		for port, n := range e.Rows {
+			parts = append(parts, fmt.Sprintf("%s=%d", port, n))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(p.stderr, "%s %s%s finished in %s (%s rows)\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), strings.Join(parts, " "))
+	case runner.EventStageFailed:
+		fmt.Fprintf(p.stderr, "%s %s%s FAILED after %s: %s\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), e.Error)
+	case runner.EventProgress:
+		// At most one line a second per stage, and always the last one.
+		pr := e.Progress
+		if pr == nil || (time.Since(p.last[e.Stage]) < time.Second && pr.Done < pr.Total) {
+			return
+		}
+		p.last[e.Stage] = time.Now()
+		fmt.Fprintf(p.stderr, "%s %s%s %d/%d %s\n", ts, e.Stage, round, pr.Done, pr.Total, pr.Message)
+	case runner.EventRoundStarted:
+		fmt.Fprintf(p.stderr, "%s loop %s: round %d\n", ts, e.Stage, e.Round)
+	case runner.EventDecision:
+		fmt.Fprintf(p.stderr, "%s %s round %d decided %s %s\n", ts, e.Stage, e.Round, e.Status, e.Reason)
+	case runner.EventRunFinished:
+		fmt.Fprintf(p.stderr, "%s run %s %s in %s\n", ts, e.RunID, e.Status, e.Elapsed.Round(time.Millisecond))
+	}
+}
+
+// ctyString renders a variable value for the manifest, as JSON.
+func ctyString(v cty.Value) string {
+	data, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
+	if err != nil {
+		return v.GoString()
+	}
+	return string(data)
+}

@@ -1,0 +1,192 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// fakeCatalog resolves stage kinds from plugin descriptions built in the
+// test, as pluginhost would from `describe` output: the same data, no
+// processes.
+type fakeCatalog struct {
+	plugins map[string]*sdk.PluginDescription
+}
+
+var _ Catalog = (*fakeCatalog)(nil)
+
+const builtinPlugin = "builtin"
+
+func (c *fakeCatalog) Resolve(kind, plugin string) (*sdk.PluginDescription, error) {
+	if plugin == "" {
+		if d := c.plugins[builtinPlugin]; d.Stage(kind) != nil {
+			return d, nil
+		}
+		if d, ok := c.plugins[kind]; ok {
+			return d, nil
+		}
+		return nil, fmt.Errorf("no installed plugin provides the stage kind %q", kind)
+	}
+	d, ok := c.plugins[plugin]
+	if !ok {
+		names := slices.Sorted(maps.Keys(c.plugins))
+		return nil, fmt.Errorf("no plugin named %q is installed (installed: %s)", plugin, strings.Join(names, ", "))
+	}
+	return d, nil
+}
+
+func (c *fakeCatalog) Kinds() []string {
+	var kinds []string
+	for _, d := range c.plugins {
+		for _, s := range d.Stages {
+			kinds = append(kinds, s.Kind)
+		}
+	}
+	slices.Sort(kinds)
+	return slices.Compact(kinds)
+}
+
+func schemaBytes(fields ...arrow.Field) []byte {
+	return flight.SerializeSchema(arrow.NewSchema(fields, nil), memory.DefaultAllocator)
+}
+
+func f64(name string) arrow.Field { return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64} }
+func i64(name string) arrow.Field { return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int64} }
+func i32(name string) arrow.Field { return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int32} }
+func utf8(name string) arrow.Field {
+	return arrow.Field{Name: name, Type: arrow.BinaryTypes.String}
+}
+
+// Column sets from DESIGN.md, trimmed to what the tests need.
+var (
+	requirementsCols = []arrow.Field{utf8("task"), utf8("metric"), f64("min_accuracy"), f64("max_latency_ms"),
+		i64("max_params"), i32("max_trials"), i64("n_rows"), i32("n_features"), i32("n_classes")}
+	candidateCols = []arrow.Field{utf8("candidate_id"), i32("round"), utf8("family"), i32("depth"), i32("width"),
+		i64("params"), i64("flops"), f64("learning_rate")}
+	resultCols   = append(slices.Clone(candidateCols), f64("accuracy"), f64("loss"), f64("latency_p95_ms"), utf8("status"))
+	decisionCols = []arrow.Field{i32("round"), utf8("status"), utf8("chosen_candidate_id"), utf8("reason")}
+)
+
+func ty(t string) json.RawMessage { return json.RawMessage(t) }
+
+func attr(name, t string, required bool) sdk.AttributeSchema {
+	return sdk.AttributeSchema{Name: name, Type: ty(t), Required: required}
+}
+
+func newFakeCatalog() *fakeCatalog {
+	builtin := &sdk.PluginDescription{
+		Name: builtinPlugin, Version: "0.1.0", SDKVersion: sdk.SDKVersion, ProtocolVersion: sdk.ProtocolVersion,
+		Stages: []sdk.StageDescription{
+			{
+				Kind: "dataset",
+				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+					attr("path", `"string"`, false),
+					attr("generator", `"string"`, false),
+					attr("target", `"string"`, true),
+					attr("test_fraction", `"number"`, false),
+					attr("seed", `"number"`, false),
+				}},
+				Outputs: []sdk.PortDescription{{Name: "data", Description: "One column per feature and the target column."}},
+			},
+			{
+				Kind: "requirements",
+				Config: sdk.ConfigSchema{
+					Attributes: []sdk.AttributeSchema{
+						attr("min_accuracy", `"number"`, false),
+						attr("max_latency_ms", `"number"`, false),
+						attr("max_params", `"number"`, false),
+					},
+					Blocks: []sdk.BlockSchema{{
+						Name: "budget", Nesting: sdk.NestingSingle,
+						Body: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+							attr("max_trials", `"number"`, true),
+							attr("max_wall", `"string"`, false),
+						}},
+					}},
+				},
+				Inputs:  []sdk.PortDescription{{Name: "dataset", Optional: true}},
+				Outputs: []sdk.PortDescription{{Name: "requirements", ArrowSchema: schemaBytes(requirementsCols...)}},
+			},
+			{
+				Kind: "model_choice",
+				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+					attr("family", `"string"`, true),
+					attr("depth", `["list","number"]`, false),
+					attr("width", `["object",{"min":"number","max":"number"}]`, false),
+				}},
+				Inputs: []sdk.PortDescription{{Name: "input", Description: "The requirements table.",
+					ArrowSchema: schemaBytes(f64("min_accuracy"), i64("max_params"))}},
+				Outputs: []sdk.PortDescription{{Name: "candidates", ArrowSchema: schemaBytes(candidateCols...)}},
+			},
+			{
+				Kind: "evaluation",
+				Config: sdk.ConfigSchema{
+					Attributes: []sdk.AttributeSchema{
+						attr("epochs", `"number"`, true),
+						attr("parallelism", `"number"`, false),
+					},
+					Blocks: []sdk.BlockSchema{{
+						Name: "metric", Nesting: sdk.NestingList,
+						Body: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+							attr("name", `"string"`, true),
+							attr("weight", `"number"`, false),
+						}},
+					}},
+				},
+				Inputs: []sdk.PortDescription{
+					{Name: "input", Description: "Candidates to train.",
+						ArrowSchema: schemaBytes(utf8("candidate_id"), i32("depth"), i32("width"))},
+					{Name: "dataset", Description: "The dataset to train and test on."},
+				},
+				Outputs: []sdk.PortDescription{{Name: "results", ArrowSchema: schemaBytes(resultCols...)}},
+			},
+			{
+				Kind:   "resize",
+				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{attr("strategy", `"string"`, false)}},
+				Inputs: []sdk.PortDescription{{Name: "input",
+					ArrowSchema: schemaBytes(utf8("candidate_id"), f64("accuracy"), i64("params"))}},
+				Outputs: []sdk.PortDescription{
+					{Name: "decision", ArrowSchema: schemaBytes(decisionCols...)},
+					{Name: "proposals", ArrowSchema: schemaBytes(candidateCols...)},
+				},
+				Loop: &sdk.Loop{DecisionPort: "decision", ProposalsPort: "proposals"},
+			},
+			{
+				Kind:    "standardize",
+				Config:  sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{attr("columns", `["list","string"]`, false)}},
+				Inputs:  []sdk.PortDescription{{Name: "input"}},
+				Outputs: []sdk.PortDescription{{Name: "output"}},
+			},
+		},
+	}
+	acme := &sdk.PluginDescription{
+		Name: "acme", Version: "1.2.0", SDKVersion: sdk.SDKVersion, ProtocolVersion: sdk.ProtocolVersion,
+		Stages: []sdk.StageDescription{
+			{
+				// An older model chooser whose table does not fit evaluation.
+				Kind:    "legacy_choice",
+				Config:  sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{attr("family", `"string"`, false)}},
+				Inputs:  []sdk.PortDescription{{Name: "input", Optional: true}},
+				Outputs: []sdk.PortDescription{{Name: "candidates", ArrowSchema: schemaBytes(utf8("candidate_id"), i64("depth"))}},
+			},
+			{
+				Kind: "standardize",
+				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+					attr("columns", `["list","string"]`, true),
+					attr("epsilon", `"number"`, false),
+				}},
+				Inputs:  []sdk.PortDescription{{Name: "input"}},
+				Outputs: []sdk.PortDescription{{Name: "output"}},
+			},
+		},
+	}
+	return &fakeCatalog{plugins: map[string]*sdk.PluginDescription{builtinPlugin: builtin, "acme": acme}}
+}

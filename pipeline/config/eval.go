@@ -1,0 +1,283 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// functions are the functions pipeline expressions may call: go-cty's
+// standard library under Terraform's names, plus try and can. None of them
+// touches the file system or the clock, so a pipeline's values depend on
+// its sources and variables only (Pipeline.Hash relies on that).
+var functions = map[string]function.Function{
+	"abs":             stdlib.AbsoluteFunc,
+	"can":             tryfunc.CanFunc,
+	"ceil":            stdlib.CeilFunc,
+	"chomp":           stdlib.ChompFunc,
+	"chunklist":       stdlib.ChunklistFunc,
+	"coalesce":        stdlib.CoalesceFunc,
+	"coalescelist":    stdlib.CoalesceListFunc,
+	"compact":         stdlib.CompactFunc,
+	"concat":          stdlib.ConcatFunc,
+	"contains":        stdlib.ContainsFunc,
+	"csvdecode":       stdlib.CSVDecodeFunc,
+	"distinct":        stdlib.DistinctFunc,
+	"element":         stdlib.ElementFunc,
+	"flatten":         stdlib.FlattenFunc,
+	"floor":           stdlib.FloorFunc,
+	"format":          stdlib.FormatFunc,
+	"formatlist":      stdlib.FormatListFunc,
+	"indent":          stdlib.IndentFunc,
+	"index":           stdlib.IndexFunc,
+	"int":             stdlib.IntFunc,
+	"join":            stdlib.JoinFunc,
+	"jsondecode":      stdlib.JSONDecodeFunc,
+	"jsonencode":      stdlib.JSONEncodeFunc,
+	"keys":            stdlib.KeysFunc,
+	"length":          stdlib.LengthFunc,
+	"log":             stdlib.LogFunc,
+	"lookup":          stdlib.LookupFunc,
+	"lower":           stdlib.LowerFunc,
+	"max":             stdlib.MaxFunc,
+	"merge":           stdlib.MergeFunc,
+	"min":             stdlib.MinFunc,
+	"parseint":        stdlib.ParseIntFunc,
+	"pow":             stdlib.PowFunc,
+	"range":           stdlib.RangeFunc,
+	"regex":           stdlib.RegexFunc,
+	"regexall":        stdlib.RegexAllFunc,
+	"replace":         stdlib.ReplaceFunc,
+	"reverse":         stdlib.ReverseListFunc,
+	"setintersection": stdlib.SetIntersectionFunc,
+	"setproduct":      stdlib.SetProductFunc,
+	"setsubtract":     stdlib.SetSubtractFunc,
+	"setunion":        stdlib.SetUnionFunc,
+	"signum":          stdlib.SignumFunc,
+	"slice":           stdlib.SliceFunc,
+	"sort":            stdlib.SortFunc,
+	"split":           stdlib.SplitFunc,
+	"strlen":          stdlib.StrlenFunc,
+	"strrev":          stdlib.ReverseFunc,
+	"substr":          stdlib.SubstrFunc,
+	"title":           stdlib.TitleFunc,
+	"tobool":          stdlib.MakeToFunc(cty.Bool),
+	"tolist":          stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
+	"tomap":           stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)),
+	"tonumber":        stdlib.MakeToFunc(cty.Number),
+	"toset":           stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
+	"tostring":        stdlib.MakeToFunc(cty.String),
+	"trim":            stdlib.TrimFunc,
+	"trimprefix":      stdlib.TrimPrefixFunc,
+	"trimspace":       stdlib.TrimSpaceFunc,
+	"trimsuffix":      stdlib.TrimSuffixFunc,
+	"try":             tryfunc.TryFunc,
+	"upper":           stdlib.UpperFunc,
+	"values":          stdlib.ValuesFunc,
+	"zipmap":          stdlib.ZipmapFunc,
+}
+
+// FunctionNames lists the functions pipeline expressions may call, sorted.
+func FunctionNames() []string {
+	return slices.Sorted(maps.Keys(functions))
+}
+
+// The roots a reference may start with.
+const (
+	rootVar     = "var"
+	rootLocal   = "local"
+	rootStage   = "stage"
+	rootDataset = "dataset"
+)
+
+var roots = []string{rootVar, rootLocal, rootStage, rootDataset}
+
+// refContext says where an expression sits, to word the diagnostics about
+// its references.
+type refContext struct {
+	// stage is the address of the enclosing stage, "" in locals.
+	stage string
+	// attr is the attribute path, e.g. "budget.max_wall".
+	attr string
+	// ports lists the stage's input port names, for the hint about where
+	// stage references belong; nil when they are not known yet.
+	ports []string
+}
+
+// attrStep returns the name a traversal step selects, for var.NAME and
+// var["NAME"] alike.
+func attrStep(t hcl.Traversal, i int) (string, bool) {
+	if len(t) <= i {
+		return "", false
+	}
+	switch s := t[i].(type) {
+	case hcl.TraverseAttr:
+		return s.Name, true
+	case hcl.TraverseIndex:
+		if s.Key.Type() == cty.String && s.Key.IsKnown() && !s.Key.IsNull() {
+			return s.Key.AsString(), true
+		}
+	}
+	return "", false
+}
+
+// checkRefs reports the references among traversals that cannot be
+// evaluated where they are: undeclared variables and locals, unknown roots,
+// and references to stages or datasets, whose data exists only at run time.
+func (l *loader) checkRefs(traversals []hcl.Traversal, rc refContext) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, t := range traversals {
+		rng := t.SourceRange()
+		switch root := t.RootName(); root {
+		case rootVar:
+			name, ok := attrStep(t, 1)
+			if !ok {
+				diags = append(diags, invalidRef(rng, "A reference to an input variable needs its name: var.NAME."))
+				continue
+			}
+			if _, ok := l.vars[name]; !ok {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Reference to undeclared input variable",
+					Detail: fmt.Sprintf("An input variable named %q has not been declared.%s",
+						name, orElse(didYouMean(name, l.varNames()), fmt.Sprintf(" Declare it with a variable %q {} block.", name))),
+					Subject: rng.Ptr(),
+				})
+			}
+		case rootLocal:
+			name, ok := attrStep(t, 1)
+			if !ok {
+				diags = append(diags, invalidRef(rng, "A reference to a local value needs its name: local.NAME."))
+				continue
+			}
+			if _, ok := l.locals[name]; !ok {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Reference to undeclared local value",
+					Detail: fmt.Sprintf("A local value named %q has not been declared.%s",
+						name, orElse(didYouMean(name, slices.Collect(maps.Keys(l.locals))), " Define it in a locals {} block.")),
+					Subject: rng.Ptr(),
+				})
+			}
+		case rootStage, rootDataset:
+			ref := traversalString(t)
+			if rc.stage == "" {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Reference to a stage in a local value",
+					Detail: fmt.Sprintf("Local values are constants computed before any stage runs, so they cannot refer to %s. "+
+						"Connect stages through their input port attributes instead.", ref),
+					Subject: rng.Ptr(),
+				})
+				continue
+			}
+			hint := "Only input port attributes take stage and dataset references."
+			if rc.ports != nil && len(rc.ports) == 0 {
+				hint = "This stage kind has no input ports."
+			} else if len(rc.ports) > 0 {
+				hint = fmt.Sprintf("Only the input port attributes of %s (%s) take stage and dataset references.", rc.stage, quotedList(rc.ports))
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Reference to a stage in a config value",
+				Detail: fmt.Sprintf("Plugins receive constant values only: the attribute %q cannot refer to %s, whose data exists only at run time. %s",
+					rc.attr, ref, hint),
+				Subject: rng.Ptr(),
+			})
+		default:
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unknown reference",
+				Detail: fmt.Sprintf("There is nothing named %q to refer to here.%s References start with var., local., stage. or dataset.",
+					root, didYouMean(root, roots)),
+				Subject: rng.Ptr(),
+			})
+		}
+	}
+	return diags
+}
+
+func invalidRef(rng hcl.Range, detail string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid reference", Detail: detail, Subject: rng.Ptr()}
+}
+
+func orElse(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
+}
+
+// traversalString renders a traversal as written, for messages.
+func traversalString(t hcl.Traversal) string {
+	s := t.RootName()
+	for _, step := range t[1:] {
+		switch st := step.(type) {
+		case hcl.TraverseAttr:
+			s += "." + st.Name
+		case hcl.TraverseIndex:
+			if st.Key.Type() == cty.String && st.Key.IsKnown() && !st.Key.IsNull() {
+				s += fmt.Sprintf("[%q]", st.Key.AsString())
+			} else {
+				s += "[...]"
+			}
+		case hcl.TraverseSplat:
+			s += "[*]"
+		}
+	}
+	return s
+}
+
+// evalContext returns the context for evaluating expressions with the given
+// references. checkRefs reports the bad ones; here they evaluate to unknown
+// values so that HCL does not report them a second time and decoding goes
+// on to find the other problems in the same body.
+func (l *loader) evalContext(traversals []hcl.Traversal) *hcl.EvalContext {
+	vars := maps.Clone(l.varVals)
+	locals := maps.Clone(l.localVals)
+	extra := map[string]cty.Value{
+		rootStage:   cty.DynamicVal,
+		rootDataset: cty.DynamicVal,
+	}
+	for _, t := range traversals {
+		switch root := t.RootName(); root {
+		case rootVar, rootLocal:
+			name, ok := attrStep(t, 1)
+			if !ok {
+				extra[root] = cty.DynamicVal
+				continue
+			}
+			m := vars
+			if root == rootLocal {
+				m = locals
+			}
+			if _, ok := m[name]; !ok {
+				m[name] = cty.DynamicVal
+			}
+		case rootStage, rootDataset:
+		default:
+			extra[root] = cty.DynamicVal
+		}
+	}
+	v := map[string]cty.Value{
+		rootVar:   objectOf(vars),
+		rootLocal: objectOf(locals),
+	}
+	for k, val := range extra {
+		v[k] = val
+	}
+	return &hcl.EvalContext{Variables: v, Functions: functions}
+}
+
+func objectOf(m map[string]cty.Value) cty.Value {
+	if len(m) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(m)
+}

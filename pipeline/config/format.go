@@ -1,0 +1,18 @@
+package config
+
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+)
+
+// Format returns src in canonical HCL layout. It refuses a file with syntax
+// errors, which hclwrite would otherwise lay out in surprising ways. To
+// render the diagnostics, use map[string]*hcl.File{filename: {Bytes: src}}.
+func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
+	_, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return hclwrite.Format(src), diags
+}

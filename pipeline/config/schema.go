@@ -1,0 +1,110 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Host-reserved attributes of stage and dataset blocks. The host reads
+// them; plugins never see them.
+const (
+	attrPlugin      = "plugin"
+	attrTimeout     = "timeout"
+	attrLoopTo      = "loop_to"
+	attrMaxRounds   = "max_rounds"
+	attrDescription = "description"
+)
+
+var reservedAttrs = map[string]cty.Type{
+	attrPlugin:      cty.String,
+	attrTimeout:     cty.String,
+	attrLoopTo:      cty.DynamicPseudoType,
+	attrMaxRounds:   cty.Number,
+	attrDescription: cty.String,
+}
+
+// configSpec turns a plugin's declared config schema into an hcldec spec,
+// so that a stage body is decoded (and its mistakes reported) the same way
+// for every plugin. problems lists the schema's own defects, which are the
+// plugin author's to fix; the offending entries are left out.
+func configSpec(cs sdk.ConfigSchema, path string) (spec hcldec.ObjectSpec, problems []string) {
+	spec = hcldec.ObjectSpec{}
+	for _, a := range cs.Attributes {
+		if a.Name == "" {
+			problems = append(problems, fmt.Sprintf("an attribute of %s has no name", orElse(path, "the body")))
+			continue
+		}
+		if _, dup := spec[a.Name]; dup {
+			problems = append(problems, fmt.Sprintf("%q is declared twice", path+a.Name))
+			continue
+		}
+		ty, err := ctyjson.UnmarshalType(a.Type)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("the type of %q is not a cty type: %v", path+a.Name, err))
+			continue
+		}
+		spec[a.Name] = &hcldec.AttrSpec{Name: a.Name, Type: ty, Required: a.Required}
+	}
+	for _, b := range cs.Blocks {
+		if b.Name == "" {
+			problems = append(problems, fmt.Sprintf("a block of %s has no name", orElse(path, "the body")))
+			continue
+		}
+		if _, dup := spec[b.Name]; dup {
+			problems = append(problems, fmt.Sprintf("%q is declared twice", path+b.Name))
+			continue
+		}
+		nested, more := configSpec(b.Body, path+b.Name+".")
+		problems = append(problems, more...)
+		switch b.Nesting {
+		case sdk.NestingSingle:
+			spec[b.Name] = &hcldec.BlockSpec{TypeName: b.Name, Nested: nested, Required: b.Required}
+		case sdk.NestingList, "":
+			min := 0
+			if b.Required {
+				min = 1
+			}
+			spec[b.Name] = &hcldec.BlockListSpec{TypeName: b.Name, Nested: nested, MinItems: min}
+		default:
+			problems = append(problems, fmt.Sprintf("the block %q has the unknown nesting %q", path+b.Name, b.Nesting))
+		}
+	}
+	return spec, problems
+}
+
+// stageSpec is the full spec of a stage body: the plugin's config, the
+// host-reserved attributes and one attribute per input port (ports lists
+// the usable ones). Decoding all of
+// them at once gives "Did you mean" hints across all three.
+func stageSpec(sd *sdk.StageDescription) (full hcldec.ObjectSpec, ports []sdk.PortDescription, config []string, problems []string) {
+	cfg, problems := configSpec(sd.Config, "")
+	full = hcldec.ObjectSpec{}
+	for name, t := range reservedAttrs {
+		full[name] = &hcldec.AttrSpec{Name: name, Type: t}
+	}
+	for _, p := range sd.Inputs {
+		if _, clash := full[p.Name]; clash || p.Name == "" {
+			problems = append(problems, fmt.Sprintf("the input port %q clashes with a host attribute", p.Name))
+			continue
+		}
+		full[p.Name] = &hcldec.AttrSpec{Name: p.Name, Type: cty.DynamicPseudoType}
+		ports = append(ports, p)
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg)) {
+		if _, clash := full[name]; clash {
+			problems = append(problems, fmt.Sprintf("the config entry %q clashes with a host attribute or an input port", name))
+			continue
+		}
+		full[name] = cfg[name]
+		config = append(config, name)
+	}
+	slices.Sort(problems)
+	return full, ports, config, problems
+}

@@ -1,0 +1,335 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
+)
+
+// The run types are the protocol client's; they are re-exported here so
+// the runner needs only this package.
+type (
+	RunRequest = stagehost.RunRequest
+	RunResult  = stagehost.RunResult
+	RunError   = stagehost.RunError
+	ErrorKind  = stagehost.ErrorKind
+)
+
+// Error kinds of a RunError.
+const (
+	KindInternal       = stagehost.KindInternal
+	KindConfig         = stagehost.KindConfig
+	KindSchemaMismatch = stagehost.KindSchemaMismatch
+	KindCanceled       = stagehost.KindCanceled
+	KindRetryAfter     = stagehost.KindRetryAfter
+	KindInput          = stagehost.KindInput
+	KindCrashed        = stagehost.KindCrashed
+)
+
+// ErrPluginCrashed is wrapped by the error of a run whose plugin process
+// exited or whose connection broke.
+var ErrPluginCrashed = stagehost.ErrPluginCrashed
+
+// crashWait is how long a broken run waits for the process to be seen
+// exiting, so the error can say how it ended.
+const crashWait = 2 * time.Second
+
+// Client is one running plugin process.
+type Client struct {
+	host   *Host
+	name   string
+	pc     *plugin.Client
+	cmd    *exec.Cmd // nil when reattached
+	pid    int
+	rpc    *stagehost.Client
+	stderr *tailBuffer
+
+	killOnce sync.Once
+}
+
+// Start starts a new process of the named plugin (the built-in plugin's
+// name, or an external plugin's) and connects to it.
+func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errors.New("pluginhost: host is closed")
+	}
+	h.started++
+	n := h.started
+	h.mu.Unlock()
+
+	logger := h.logger.Named(name)
+	c := &Client{host: h, name: name, stderr: newTailBuffer(8 << 10)}
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig: stagerpc.Handshake(sdk.ProtocolVersion),
+		VersionedPlugins: map[int]plugin.PluginSet{
+			sdk.ProtocolVersion: {stagerpc.PluginName: &stagerpc.Plugin{}},
+		},
+		Plugins:          plugin.PluginSet{stagerpc.PluginName: &stagerpc.Plugin{}},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           logger,
+		GRPCDialOptions:  stagerpc.DialOptions(),
+		Stderr:           c.stderr,
+		SyncStdout:       io.Discard,
+		// What the plugin writes to os.Stderr itself (not through its
+		// logger) arrives here; keep it for crash reports, and log it.
+		SyncStderr:   io.MultiWriter(c.stderr, &lineLogger{logger: logger}),
+		StartTimeout: h.startTimout,
+	}
+
+	if ra, ok := h.reattach[name]; ok {
+		rc, err := ra.Config()
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", name, err)
+		}
+		cfg.Reattach = rc
+		c.pid = rc.Pid
+	} else {
+		var argv []string
+		if h.builtinDesc != nil && name == h.builtinDesc.Name {
+			argv = h.builtinCmd
+		} else {
+			path, err := h.find(name)
+			if err != nil {
+				return nil, err
+			}
+			argv = []string{path}
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(cmd.Env, h.env...)
+		cmd.Env = append(cmd.Env, sdk.EnvLogLevel+"="+levelName(h.logger))
+		if h.traceDir != "" {
+			cmd.Env = append(cmd.Env, telemetry.EnvTraceFile+"="+filepath.Join(h.traceDir, fmt.Sprintf("plugin-%s-%d.jsonl", name, n)))
+		}
+		cfg.Cmd = cmd
+		c.cmd = cmd
+	}
+
+	pc := plugin.NewClient(cfg)
+	c.pc = pc
+	proto, err := pc.Client()
+	if err != nil {
+		pc.Kill()
+		return nil, c.startError(err)
+	}
+	raw, err := proto.Dispense(stagerpc.PluginName)
+	if err != nil {
+		pc.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	if c.cmd != nil && c.cmd.Process != nil {
+		c.pid = c.cmd.Process.Pid
+	}
+	opts := []stagehost.Option{stagehost.WithPluginName(name), stagehost.WithAllocator(h.alloc)}
+	if h.chunkBytes > 0 {
+		opts = append(opts, stagehost.WithChunkBytes(h.chunkBytes))
+	}
+	if h.deliveryHook != nil {
+		opts = append(opts, stagehost.WithDeliveryHook(h.deliveryHook))
+	}
+	c.rpc = stagehost.New(raw.(stagepb.StageServiceClient), opts...)
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		pc.Kill()
+		return nil, errors.New("pluginhost: host is closed")
+	}
+	h.clients[c] = struct{}{}
+	h.mu.Unlock()
+	return c, nil
+}
+
+func (c *Client) startError(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "Incompatible API version") {
+		return fmt.Errorf("plugin %s speaks another stage protocol version than this sweetspot (version %d): %s", c.name, sdk.ProtocolVersion, msg)
+	}
+	if tail := strings.TrimSpace(c.stderr.String()); tail != "" {
+		msg += "; plugin output: " + lastLines(tail, 5)
+	}
+	return fmt.Errorf("starting plugin %s: %s", c.name, msg)
+}
+
+func levelName(l hclog.Logger) string {
+	switch {
+	case l.IsTrace():
+		return "trace"
+	case l.IsDebug():
+		return "debug"
+	case l.IsInfo():
+		return "info"
+	case l.IsWarn():
+		return "warn"
+	}
+	return "error"
+}
+
+// Pid is the plugin's process id.
+func (c *Client) Pid() int { return c.pid }
+
+// Name is the plugin's name.
+func (c *Client) Name() string { return c.name }
+
+// Describe asks the running plugin for its description.
+func (c *Client) Describe(ctx context.Context) (*sdk.PluginDescription, error) {
+	return c.rpc.Describe(ctx)
+}
+
+// Configure validates a config value for a stage kind.
+func (c *Client) Configure(ctx context.Context, kind string, config cty.Value) (sdk.Diagnostics, error) {
+	diags, err := c.rpc.Configure(ctx, kind, config)
+	if err != nil && c.exited(crashWait) {
+		return nil, fmt.Errorf("plugin %s %s while configuring %s", c.name, c.exitDescription(), kind)
+	}
+	return diags, err
+}
+
+// Run runs one stage in the plugin. A run whose context ends kills the
+// process (a stage that ignores its context must not keep running): start
+// a new client for the next run. A run whose plugin died returns a
+// *RunError of KindCrashed saying how the process ended.
+func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
+	res, err := c.rpc.Run(ctx, req)
+	if err == nil {
+		return res, nil
+	}
+	var re *RunError
+	if !errors.As(err, &re) {
+		return nil, err
+	}
+	switch {
+	case re.Kind == KindCrashed:
+		if c.exited(crashWait) {
+			re.Message = fmt.Sprintf("plugin %s %s while running stage %s", c.name, c.exitDescription(), req.Stage)
+			if tail := c.panicOutput(); tail != "" {
+				re.Message += ":\n" + tail
+			}
+		} else {
+			re.Message = fmt.Sprintf("lost the connection to plugin %s while running stage %s (%s); the process was killed", c.name, req.Stage, strings.TrimPrefix(re.Message, "lost the connection to the plugin: "))
+			c.Kill()
+		}
+	case ctx.Err() != nil:
+		c.Kill()
+	}
+	return nil, re
+}
+
+// exited waits up to d for the process to be seen gone.
+func (c *Client) exited(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if c.pc.Exited() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// exitDescription says how the process ended, e.g. "exited (exit status
+// 3)". Call it once exited reports true.
+func (c *Client) exitDescription() string {
+	if c.cmd != nil && c.cmd.ProcessState != nil {
+		return fmt.Sprintf("exited (%s)", c.cmd.ProcessState)
+	}
+	return "exited"
+}
+
+// panicOutput is the end of what the plugin wrote to stderr that is not a
+// JSON log line (a Go panic, a fatal error), if any.
+func (c *Client) panicOutput() string {
+	var lines []string
+	for _, l := range strings.Split(c.stderr.String(), "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "{") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	if len(lines) > 20 {
+		lines = lines[:20]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Kill stops the plugin process (gracefully for up to two seconds, then by
+// force) and waits for it. Safe to call more than once.
+func (c *Client) Kill() {
+	c.killOnce.Do(func() {
+		c.pc.Kill()
+		c.host.mu.Lock()
+		delete(c.host.clients, c)
+		c.host.mu.Unlock()
+	})
+}
+
+// lineLogger logs each line written to it.
+type lineLogger struct {
+	logger hclog.Logger
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimRight(string(l.buf[:i]), "\r"); line != "" {
+			l.logger.Info(line)
+		}
+		l.buf = l.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+// tailBuffer keeps the last bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}

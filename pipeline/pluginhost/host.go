@@ -1,0 +1,425 @@
+// Package pluginhost finds, describes and starts stage plugins, and runs
+// stages in them over the sweetspot.stage.v1 protocol.
+//
+// A plugin is an executable named sweetspot-plugin-NAME in one of the search
+// paths, or the built-in set that ships inside the sweetspot binary (which
+// still runs out of process: the host executes its own binary again in
+// plugin mode). Plugins are described by running `PLUGIN describe`, with
+// the result cached, so a pipeline can be validated without starting any
+// plugin server.
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
+)
+
+// EnvPluginPath lists extra plugin directories, colon-separated.
+const EnvPluginPath = "SWEETSPOT_PLUGIN_PATH"
+
+// describeTimeout bounds `PLUGIN describe`: it prints a constant document
+// and has no reason to take long.
+const describeTimeout = 10 * time.Second
+
+// Host finds and starts plugins. It is safe for concurrent use.
+type Host struct {
+	logger      hclog.Logger
+	searchPaths []string
+	builtin     *sdk.Set
+	builtinDesc *sdk.PluginDescription
+	builtinCmd  []string
+	env         []string
+	traceDir    string
+	alloc       memory.Allocator
+	chunkBytes  int64
+	reattach    map[string]stagerpc.Reattach
+	startTimout time.Duration
+	// deliveryHook, when set, watches output inboxes (tests).
+	deliveryHook func(port string, queued int)
+
+	mu       sync.Mutex
+	cache    map[describeKey]describeEntry
+	clients  map[*Client]struct{}
+	started  int
+	closed   bool
+	discover []PluginInfo // nil until the search paths were listed
+}
+
+// Option configures a Host.
+type Option func(*Host)
+
+// WithLogger sets the logger; each plugin logs under a logger named after it.
+func WithLogger(l hclog.Logger) Option { return func(h *Host) { h.logger = l } }
+
+// WithSearchPaths replaces the directories searched for plugins.
+func WithSearchPaths(dirs ...string) Option {
+	return func(h *Host) { h.searchPaths = append([]string(nil), dirs...) }
+}
+
+// WithBuiltin sets the built-in plugin: described in process from set,
+// started by executing cmd (e.g. the sweetspot binary with a hidden
+// plugin-mode argument).
+func WithBuiltin(set *sdk.Set, cmd []string) Option {
+	return func(h *Host) { h.builtin, h.builtinCmd = set, append([]string(nil), cmd...) }
+}
+
+// WithEnv adds environment variables ("K=V") for every plugin process.
+func WithEnv(env ...string) Option { return func(h *Host) { h.env = append(h.env, env...) } }
+
+// WithTraceDir makes each plugin process record its spans in
+// dir/plugin-NAME-N.jsonl.
+func WithTraceDir(dir string) Option { return func(h *Host) { h.traceDir = dir } }
+
+// WithAllocator sets the allocator of the batches the host receives.
+func WithAllocator(a memory.Allocator) Option { return func(h *Host) { h.alloc = a } }
+
+// WithChunkBytes sets the size input batches are split to stay under.
+func WithChunkBytes(n int64) Option { return func(h *Host) { h.chunkBytes = n } }
+
+// DefaultSearchPaths are ./.sweetspot/plugins, ~/.sweetspot/plugins, then
+// each entry of SWEETSPOT_PLUGIN_PATH.
+func DefaultSearchPaths() []string {
+	dirs := []string{filepath.Join(".sweetspot", "plugins")}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, ".sweetspot", "plugins"))
+	}
+	for _, d := range filepath.SplitList(os.Getenv(EnvPluginPath)) {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// New returns a host. SWEETSPOT_REATTACH (see stagerpc.EnvReattach) names
+// plugins already serving in debug mode; the host connects to those instead
+// of starting them.
+func New(opts ...Option) (*Host, error) {
+	h := &Host{
+		logger:      hclog.NewNullLogger(),
+		searchPaths: DefaultSearchPaths(),
+		alloc:       memory.DefaultAllocator,
+		startTimout: 30 * time.Second,
+		cache:       map[describeKey]describeEntry{},
+		clients:     map[*Client]struct{}{},
+	}
+	for _, o := range opts {
+		o(h)
+	}
+	if h.builtin != nil {
+		if len(h.builtinCmd) == 0 {
+			return nil, errors.New("pluginhost: the built-in plugin needs a command to start it")
+		}
+		h.builtinDesc = h.builtin.Describe()
+	}
+	ra, err := stagerpc.ParseReattachEnv(os.Getenv(stagerpc.EnvReattach))
+	if err != nil {
+		return nil, fmt.Errorf("pluginhost: %w", err)
+	}
+	h.reattach = ra
+	return h, nil
+}
+
+var _ config.Catalog = (*Host)(nil)
+
+// PluginInfo is one plugin as `plugins list` shows it.
+type PluginInfo struct {
+	Name        string
+	Path        string // the executable; empty for the built-in plugin
+	Builtin     bool
+	Description *sdk.PluginDescription
+	// Err is why the plugin could not be described.
+	Err error
+}
+
+// Plugins lists the built-in plugin and every plugin in the search paths,
+// described. A plugin found in more than one directory is listed from the
+// first, which shadows the others.
+func (h *Host) Plugins() ([]PluginInfo, error) {
+	found, err := h.discoverPlugins()
+	if err != nil {
+		return nil, err
+	}
+	var out []PluginInfo
+	if h.builtinDesc != nil {
+		out = append(out, PluginInfo{Name: h.builtinDesc.Name, Builtin: true, Description: h.builtinDesc})
+	}
+	for _, p := range found {
+		if h.builtinDesc != nil && p.Name == h.builtinDesc.Name {
+			continue
+		}
+		p.Description, p.Err = h.describeFile(p.Name, p.Path)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// discoverPlugins lists the plugin executables of the search paths, sorted
+// by name. The listing is taken once per Host.
+func (h *Host) discoverPlugins() ([]PluginInfo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.discover != nil {
+		return h.discover, nil
+	}
+	seen := map[string]bool{}
+	found := []PluginInfo{}
+	for _, dir := range h.searchPaths {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			h.logger.Warn("cannot read plugin directory", "dir", dir, "error", err)
+			continue
+		}
+		for _, e := range entries {
+			name, ok := pluginNameOf(e.Name())
+			if !ok || seen[name] {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			fi, err := os.Stat(path)
+			if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+				continue
+			}
+			seen[name] = true
+			found = append(found, PluginInfo{Name: name, Path: path})
+		}
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].Name < found[j].Name })
+	h.discover = found
+	return found, nil
+}
+
+func pluginNameOf(file string) (string, bool) {
+	if !strings.HasPrefix(file, sdk.PluginPrefix) {
+		return "", false
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(file, sdk.PluginPrefix), ".exe")
+	return name, name != ""
+}
+
+// find returns the executable of an external plugin.
+func (h *Host) find(name string) (string, error) {
+	found, err := h.discoverPlugins()
+	if err != nil {
+		return "", err
+	}
+	for _, p := range found {
+		if p.Name == name {
+			return p.Path, nil
+		}
+	}
+	return "", &NotFoundError{Name: name, SearchPaths: h.searchPaths}
+}
+
+// NotFoundError is a plugin missing from every search path.
+type NotFoundError struct {
+	Name        string
+	SearchPaths []string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("no plugin named %q: looked for %s%s in %s (install one there, or add its directory to %s)",
+		e.Name, sdk.PluginPrefix, e.Name, strings.Join(e.SearchPaths, ", "), EnvPluginPath)
+}
+
+// Resolve returns the description of the plugin that provides kind. With
+// plugin == "" that is the built-in plugin if it has the kind, else the
+// external plugin named like the kind.
+func (h *Host) Resolve(kind, plugin string) (*sdk.PluginDescription, error) {
+	if plugin == "" {
+		if h.builtinDesc != nil && h.builtinDesc.Stage(kind) != nil {
+			return h.builtinDesc, nil
+		}
+		d, err := h.describe(kind)
+		if err != nil {
+			var nf *NotFoundError
+			if errors.As(err, &nf) {
+				return nil, fmt.Errorf("unknown stage kind %q: the built-in plugin does not have it and %w", kind, err)
+			}
+			return nil, err
+		}
+		if d.Stage(kind) == nil {
+			return nil, fmt.Errorf("unknown stage kind %q: the built-in plugin does not have it, and plugin %q only has %s", kind, kind, stageKinds(d))
+		}
+		return d, nil
+	}
+	d, err := h.describe(plugin)
+	if err != nil {
+		return nil, err
+	}
+	if d.Stage(kind) == nil {
+		return nil, fmt.Errorf("plugin %q has no stage kind %q (it has %s)", plugin, kind, stageKinds(d))
+	}
+	return d, nil
+}
+
+func stageKinds(d *sdk.PluginDescription) string {
+	if len(d.Stages) == 0 {
+		return "none"
+	}
+	kinds := make([]string, len(d.Stages))
+	for i, s := range d.Stages {
+		kinds[i] = s.Kind
+	}
+	return strings.Join(kinds, ", ")
+}
+
+// describe returns the description of a plugin by name.
+func (h *Host) describe(name string) (*sdk.PluginDescription, error) {
+	if h.builtinDesc != nil && name == h.builtinDesc.Name {
+		return h.builtinDesc, nil
+	}
+	path, err := h.find(name)
+	if err != nil {
+		return nil, err
+	}
+	return h.describeFile(name, path)
+}
+
+// Kinds lists every stage kind of the built-in and the external plugins.
+func (h *Host) Kinds() []string {
+	set := map[string]bool{}
+	if h.builtinDesc != nil {
+		for _, s := range h.builtinDesc.Stages {
+			set[s.Kind] = true
+		}
+	}
+	plugins, _ := h.Plugins()
+	for _, p := range plugins {
+		if p.Description == nil {
+			continue
+		}
+		for _, s := range p.Description.Stages {
+			set[s.Kind] = true
+		}
+	}
+	kinds := make([]string, 0, len(set))
+	for k := range set {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	return kinds
+}
+
+type describeKey struct {
+	path  string
+	size  int64
+	mtime time.Time
+}
+
+type describeEntry struct {
+	desc *sdk.PluginDescription
+	err  error
+}
+
+// describeFile runs `PATH describe`, cached by the file's path, size and
+// modification time so a rebuilt plugin is described again.
+func (h *Host) describeFile(name, path string) (*sdk.PluginDescription, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	key := describeKey{path: path, size: fi.Size(), mtime: fi.ModTime()}
+	h.mu.Lock()
+	e, ok := h.cache[key]
+	h.mu.Unlock()
+	if ok {
+		return e.desc, e.err
+	}
+	d, err := h.runDescribe(name, path)
+	h.mu.Lock()
+	h.cache[key] = describeEntry{d, err}
+	h.mu.Unlock()
+	return d, err
+}
+
+func (h *Host) runDescribe(name, path string) (*sdk.PluginDescription, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), describeTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "describe")
+	cmd.Env = append(os.Environ(), h.env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("plugin %s (%s): describe did not finish within %s", name, path, describeTimeout)
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if msg != "" {
+			msg = ": " + lastLines(msg, 5)
+		}
+		return nil, fmt.Errorf("plugin %s (%s): describe failed: %v%s", name, path, err, msg)
+	}
+	var d sdk.PluginDescription
+	if err := json.Unmarshal(stdout.Bytes(), &d); err != nil {
+		return nil, fmt.Errorf("plugin %s (%s): describe printed no valid description: %w", name, path, err)
+	}
+	if d.ProtocolVersion != sdk.ProtocolVersion {
+		return nil, &ProtocolError{Plugin: name, Path: path, PluginVersion: d.ProtocolVersion}
+	}
+	return &d, nil
+}
+
+// ProtocolError is a plugin that speaks another protocol version.
+type ProtocolError struct {
+	Plugin, Path  string
+	PluginVersion int
+}
+
+func (e *ProtocolError) Error() string {
+	advice := "rebuild the plugin against this sweetspot's SDK"
+	if e.PluginVersion > sdk.ProtocolVersion {
+		advice = "upgrade sweetspot, or use an older build of the plugin"
+	}
+	return fmt.Sprintf("plugin %s (%s) speaks stage protocol version %d, but this sweetspot speaks version %d: %s",
+		e.Plugin, e.Path, e.PluginVersion, sdk.ProtocolVersion, advice)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Close kills every plugin process the host started. It is safe to call
+// more than once; Start fails after it.
+func (h *Host) Close() {
+	h.mu.Lock()
+	h.closed = true
+	clients := make([]*Client, 0, len(h.clients))
+	for c := range h.clients {
+		clients = append(clients, c)
+	}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Kill()
+		}()
+	}
+	wg.Wait()
+}

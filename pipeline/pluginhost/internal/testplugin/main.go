@@ -1,0 +1,24 @@
+// Command testplugin is the stage plugin pluginhost's tests build and run.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost/internal/testplugin/stages"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+func main() {
+	set := stages.NewSet("")
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "describe" {
+		err = set.Run(os.Args[1:])
+	} else {
+		err = set.Serve(sdk.ServeAllocator(stages.Checked))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,153 @@
+package dataset
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+)
+
+// Part is the part of the dataset a row belongs to.
+type Part uint8
+
+const (
+	Train Part = iota
+	Validation
+	Test
+)
+
+func (p Part) String() string {
+	switch p {
+	case Validation:
+		return "validation"
+	case Test:
+		return "test"
+	}
+	return "train"
+}
+
+// Streams of the PCG generator, so that the split and a generator seeded
+// alike draw unrelated numbers.
+const (
+	splitStream     = 0x5eed_5711
+	generatorStream = 0x5eed_6e4e
+)
+
+// StratifiedSplit assigns each row to train, validation or test. Rows are
+// grouped by stratum (their class, or their target's quantile bin), and each
+// stratum gives the test and validation parts its share of rows, so that
+// every part has the same class mix as the whole. Totals are
+// round(fraction * rows) apportioned by largest remainder; a stratum always
+// keeps at least one training row, which may shorten the other parts of
+// tiny datasets by a row. The same strata, fractions and seed give the same
+// assignment.
+func StratifiedSplit(strata []int, nStrata int, testFraction, validationFraction float64, seed uint64) []Part {
+	groups := make([][]int, nStrata)
+	for i, s := range strata {
+		groups[s] = append(groups[s], i)
+	}
+	sizes := make([]int, nStrata)
+	for s, g := range groups {
+		sizes[s] = len(g)
+	}
+	capacity := make([]int, nStrata)
+	for s, n := range sizes {
+		capacity[s] = max(n-1, 0)
+	}
+	nTest := apportion(sizes, capacity, testFraction)
+	for s := range capacity {
+		capacity[s] -= nTest[s]
+	}
+	nVal := apportion(sizes, capacity, validationFraction)
+
+	rng := rand.New(rand.NewPCG(seed, splitStream))
+	parts := make([]Part, len(strata))
+	for s, g := range groups {
+		rng.Shuffle(len(g), func(i, j int) { g[i], g[j] = g[j], g[i] })
+		for k, row := range g {
+			switch {
+			case k < nTest[s]:
+				parts[row] = Test
+			case k < nTest[s]+nVal[s]:
+				parts[row] = Validation
+			}
+		}
+	}
+	return parts
+}
+
+// apportion splits round(fraction * Σsizes) rows among strata in proportion
+// to their sizes (largest remainder method), never giving a stratum more
+// than its capacity.
+func apportion(sizes, capacity []int, fraction float64) []int {
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	want := int(math.Round(fraction * float64(total)))
+	out := make([]int, len(sizes))
+	type rem struct {
+		s    int
+		frac float64
+	}
+	rems := make([]rem, 0, len(sizes))
+	given := 0
+	for s, n := range sizes {
+		exact := fraction * float64(n)
+		out[s] = min(int(math.Floor(exact)), capacity[s])
+		given += out[s]
+		rems = append(rems, rem{s, exact - math.Floor(exact)})
+	}
+	// Stable: ties go to the lower stratum, so the result is deterministic.
+	sort.SliceStable(rems, func(i, j int) bool { return rems[i].frac > rems[j].frac })
+	for given < want {
+		progress := false
+		for _, r := range rems {
+			if given == want {
+				break
+			}
+			if out[r.s] < capacity[r.s] {
+				out[r.s]++
+				given++
+				progress = true
+			}
+		}
+		if !progress {
+			break
+		}
+	}
+	return out
+}
+
+// Strata returns the stratum of each row: its class for classification;
+// for regression, its target's quantile bin (up to 10 bins of at least 20
+// rows), so that test rows span the target's range as training rows do.
+func (t *Table) Strata() ([]int, int) {
+	if t.Task == Classification {
+		s := make([]int, len(t.Labels))
+		for i, l := range t.Labels {
+			s[i] = int(l)
+		}
+		return s, t.Classes
+	}
+	n := len(t.Values)
+	bins := min(10, max(1, n/20))
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case t.Values[a] < t.Values[b]:
+			return -1
+		case t.Values[a] > t.Values[b]:
+			return 1
+		}
+		return 0
+	})
+	s := make([]int, n)
+	for rank, i := range order {
+		s[i] = rank * bins / n
+	}
+	return s, bins
+}

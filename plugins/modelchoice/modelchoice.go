@@ -1,0 +1,425 @@
+// Package modelchoice is the "model_choice" stage: it picks the model family
+// and the first ladder of sizes to try, with the exact parameter count and
+// FLOPs of each candidate.
+//
+// Input port "input" is the requirements table (one row; n_features and
+// n_classes must be known, so the requirements stage needs its dataset).
+// Output port "candidates" holds one row per candidate:
+//
+//	candidate_id    utf8     "mlp-d2-w64", or "linear-d0-w0" for the baseline
+//	round           int32    0: the initial ladder
+//	family          utf8     mlp | linear
+//	depth           int32    hidden layers (0 for linear)
+//	width           int32    units per hidden layer (0 for linear)
+//	params          int64    exact parameter count
+//	flops           int64    exact FLOPs of one forward pass of one sample
+//	learning_rate   float64
+//	batch_size      int32
+//	epochs          int32
+//	preprocess      utf8     "none" (the optimization stage may set it)
+//	quantize        utf8     "none"
+//	prune_fraction  float64  0
+//
+// # Sizes
+//
+// The widths are `steps` values spaced evenly in log scale from width.min to
+// width.max, rounded to integers and nudged apart so that they are distinct
+// (both ends always included; with fewer integers in the range than steps,
+// every integer of the range). Every depth is combined with every width.
+//
+// # Counting
+//
+// An MLP with d inputs (n_features), `depth` hidden layers of `width` units
+// and k outputs is the chain of dense layers d→w→…→w→k; the linear baseline
+// is the single layer d→k. k is n_classes for classification (2 for a
+// binary task: a softmax over two logits, so binary and multi-class models
+// are built and counted alike) and 1 for regression. For each dense layer
+// in→out:
+//
+//	params = in*out + out          (weights and biases)
+//	flops  = 2*in*out + out        (a multiply and an add per weight, an add per bias)
+//
+// summed over the layers. Activations and the final softmax are not counted:
+// they are O(width) against O(width²) and depend on the runtime.
+// Candidates whose params exceed the requirements' max_params are dropped.
+package modelchoice
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
+	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Kind is the stage kind.
+const Kind = "model_choice"
+
+// Port names.
+const (
+	InputPort  = sdk.PrimaryInput
+	OutputPort = "candidates"
+)
+
+// Families.
+const (
+	FamilyMLP    = "mlp"
+	FamilyLinear = "linear"
+)
+
+var families = []string{FamilyMLP, FamilyLinear}
+
+// Limits that keep counts far from int64 overflow and ladders of a size a
+// search can afford.
+const (
+	maxDepth = 64
+	maxWidth = 1 << 20
+	maxSteps = 64
+)
+
+// Config is the body of a `stage "model_choice" "NAME" {}` block.
+type Config struct {
+	Family          string      `hcl:"family,optional" doc:"Model family: mlp (default) or linear (the baseline alone)."`
+	Depth           []int       `hcl:"depth,optional" doc:"Numbers of hidden layers to try (default [1])."`
+	Width           *WidthRange `hcl:"width,optional" doc:"Range of hidden-layer widths, { min = 4, max = 1024 } by default."`
+	Steps           *int        `hcl:"steps,optional" doc:"Number of widths in the ladder, log-spaced across the range (default 6)."`
+	IncludeBaseline *bool       `hcl:"include_baseline,optional" doc:"Add a linear (logistic or least-squares) candidate of depth 0 and width 0 (default true)."`
+	LearningRate    *float64    `hcl:"learning_rate,optional" doc:"Learning rate of every candidate (default 0.001)."`
+	BatchSize       *int        `hcl:"batch_size,optional" doc:"Training batch size (default 32)."`
+	Epochs          *int        `hcl:"epochs,optional" doc:"Training epochs (default 20)."`
+}
+
+// WidthRange is the `width = { min = 4, max = 1024 }` object.
+type WidthRange struct {
+	Min int `hcl:"min" doc:"Smallest width."`
+	Max int `hcl:"max" doc:"Largest width."`
+}
+
+// Schema is the candidates table's schema, shared by the stages that
+// produce candidates.
+var Schema = arrow.NewSchema([]arrow.Field{
+	{Name: "candidate_id", Type: arrow.BinaryTypes.String},
+	{Name: "round", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "family", Type: arrow.BinaryTypes.String},
+	{Name: "depth", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "width", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "params", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "flops", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "learning_rate", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "batch_size", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "epochs", Type: arrow.PrimitiveTypes.Int32},
+	{Name: "preprocess", Type: arrow.BinaryTypes.String},
+	{Name: "quantize", Type: arrow.BinaryTypes.String},
+	{Name: "prune_fraction", Type: arrow.PrimitiveTypes.Float64},
+}, nil)
+
+// Info describes the stage kind to the host.
+func Info() sdk.StageInfo {
+	return sdk.StageInfo{
+		Description: "Picks the model family and the initial ladder of sizes, with exact parameter counts and FLOPs.",
+		Inputs: []sdk.Port{{
+			Name:        InputPort,
+			Description: "The requirements table (one row, with n_features and n_classes).",
+			Schema:      requirements.Schema,
+		}},
+		Outputs: []sdk.Port{{
+			Name:        OutputPort,
+			Description: "One row per candidate model.",
+			Schema:      Schema,
+		}},
+	}
+}
+
+// Register adds the model_choice stage kind to a set.
+func Register(s *sdk.Set) { sdk.Register(s, Kind, Info(), New) }
+
+// Candidate is one model to train.
+type Candidate struct {
+	ID            string
+	Round         int32
+	Family        string
+	Depth, Width  int32
+	Params, FLOPs int64
+	LearningRate  float64
+	BatchSize     int32
+	Epochs        int32
+	Preprocess    string
+	Quantize      string
+	PruneFraction float64
+}
+
+// Stage emits the ladder when run.
+type Stage struct {
+	family       string
+	depths       []int
+	widths       []int
+	baseline     bool
+	learningRate float64
+	batchSize    int
+	epochs       int
+}
+
+var _ sdk.Stage = (*Stage)(nil)
+
+// New checks a config and returns the stage.
+func New(c Config) (sdk.Stage, error) {
+	var diags sdk.Diagnostics
+	bad := func(path, summary, detail string) {
+		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: strings.Split(path, ".")})
+	}
+	s := &Stage{family: FamilyMLP, depths: []int{1}, baseline: true, learningRate: 1e-3, batchSize: 32, epochs: 20}
+	if c.Family != "" {
+		s.family = c.Family
+		if !slices.Contains(families, c.Family) {
+			bad("family", "Unknown model family", fmt.Sprintf("family must be mlp or linear; found %q.%s", c.Family, suggest.Hint(c.Family, families)))
+		}
+	}
+	if s.family == FamilyLinear {
+		mlpOnly := []struct {
+			name string
+			set  bool
+		}{{"depth", c.Depth != nil}, {"width", c.Width != nil}, {"steps", c.Steps != nil}, {"include_baseline", c.IncludeBaseline != nil}}
+		for _, a := range mlpOnly {
+			if a.set {
+				bad(a.name, "Argument only for the mlp family", fmt.Sprintf("The linear family has a single candidate of depth 0 and width 0; remove %s.", a.name))
+			}
+		}
+	}
+	if c.Depth != nil {
+		if len(c.Depth) == 0 {
+			bad("depth", "No depth to try", "depth lists the numbers of hidden layers to try, such as [1, 2]; it is empty.")
+		}
+		seen := map[int]bool{}
+		for i, d := range c.Depth {
+			switch {
+			case d < 1 || d > maxDepth:
+				bad(fmt.Sprintf("depth.%d", i), "Invalid depth", fmt.Sprintf("A depth is a number of hidden layers between 1 and %d; found %d. (The depth-0 linear model is include_baseline.)", maxDepth, d))
+			case seen[d]:
+				bad(fmt.Sprintf("depth.%d", i), "Duplicate depth", fmt.Sprintf("Depth %d is listed twice.", d))
+			}
+			seen[d] = true
+		}
+		s.depths = slices.Clone(c.Depth)
+	}
+	wmin, wmax := 4, 1024
+	if c.Width != nil {
+		wmin, wmax = c.Width.Min, c.Width.Max
+		if wmin < 1 || wmin > maxWidth {
+			bad("width.min", "Invalid width", fmt.Sprintf("width.min must be between 1 and %d; found %d.", maxWidth, wmin))
+		}
+		if wmax < 1 || wmax > maxWidth {
+			bad("width.max", "Invalid width", fmt.Sprintf("width.max must be between 1 and %d; found %d.", maxWidth, wmax))
+		}
+		if wmin > wmax {
+			bad("width", "Empty width range", fmt.Sprintf("width.min (%d) is above width.max (%d).", wmin, wmax))
+		}
+	}
+	steps := 6
+	if c.Steps != nil {
+		steps = *c.Steps
+		if steps < 1 || steps > maxSteps {
+			bad("steps", "Invalid steps", fmt.Sprintf("steps must be between 1 and %d; found %d.", maxSteps, steps))
+		}
+	}
+	if c.IncludeBaseline != nil {
+		s.baseline = *c.IncludeBaseline
+	}
+	if c.LearningRate != nil {
+		s.learningRate = *c.LearningRate
+		if !(s.learningRate > 0 && s.learningRate < math.Inf(1)) {
+			bad("learning_rate", "Invalid learning rate", fmt.Sprintf("learning_rate must be a positive number; found %g.", s.learningRate))
+		}
+	}
+	if c.BatchSize != nil {
+		s.batchSize = *c.BatchSize
+		if s.batchSize < 1 || s.batchSize > math.MaxInt32 {
+			bad("batch_size", "Invalid batch size", fmt.Sprintf("batch_size must be at least 1; found %d.", s.batchSize))
+		}
+	}
+	if c.Epochs != nil {
+		s.epochs = *c.Epochs
+		if s.epochs < 1 || s.epochs > math.MaxInt32 {
+			bad("epochs", "Invalid epochs", fmt.Sprintf("epochs must be at least 1; found %d.", s.epochs))
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if s.family == FamilyMLP {
+		s.widths = Ladder(wmin, wmax, steps)
+		slices.Sort(s.depths)
+	}
+	return s, nil
+}
+
+// Ladder returns up to steps distinct integer widths from lo to hi,
+// log-spaced: rounded values of lo*(hi/lo)^(i/(steps-1)), each raised to
+// one above its predecessor when rounding made them collide, and lowered
+// when needed to leave room for the rest below hi. A single step is the
+// geometric middle of the range.
+func Ladder(lo, hi, steps int) []int {
+	if lo > hi || steps < 1 || lo < 1 {
+		return nil
+	}
+	if n := hi - lo + 1; steps >= n {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = lo + i
+		}
+		return out
+	}
+	if steps == 1 {
+		return []int{int(math.Round(math.Sqrt(float64(lo) * float64(hi))))}
+	}
+	out := make([]int, steps)
+	ratio := math.Log(float64(hi) / float64(lo))
+	for i := range out {
+		v := int(math.Round(float64(lo) * math.Exp(ratio*float64(i)/float64(steps-1))))
+		floor, ceiling := lo, hi-(steps-1-i)
+		if i > 0 {
+			floor = out[i-1] + 1
+		}
+		out[i] = min(max(v, floor), ceiling)
+	}
+	return out
+}
+
+// Count returns the exact parameter count and forward FLOPs per sample of
+// the chain of dense layers through the given sizes (inputs first, outputs
+// last). See the package documentation for the formula.
+func Count(sizes []int64) (params, flops int64) {
+	for i := 1; i < len(sizes); i++ {
+		in, out := sizes[i-1], sizes[i]
+		params += in*out + out
+		flops += 2*in*out + out
+	}
+	return params, flops
+}
+
+// LayerSizes returns the layer sizes of an MLP: inputs, depth hidden layers
+// of width, outputs.
+func LayerSizes(inputs, depth, width, outputs int64) []int64 {
+	sizes := make([]int64, 0, depth+2)
+	sizes = append(sizes, inputs)
+	for range depth {
+		sizes = append(sizes, width)
+	}
+	return append(sizes, outputs)
+}
+
+// Outputs is the size of a model's output layer for a task.
+func Outputs(task string, classes int64) int64 {
+	if task == requirements.Regression {
+		return 1
+	}
+	return classes
+}
+
+// Candidates builds the ladder for a dataset with the given inputs and
+// outputs, before any max_params filter.
+func (s *Stage) Candidates(inputs, outputs int64) []Candidate {
+	var out []Candidate
+	add := func(family string, depth, width int) {
+		params, flops := Count(LayerSizes(inputs, int64(depth), int64(width), outputs))
+		out = append(out, Candidate{
+			ID:     fmt.Sprintf("%s-d%d-w%d", family, depth, width),
+			Family: family, Depth: int32(depth), Width: int32(width),
+			Params: params, FLOPs: flops,
+			LearningRate: s.learningRate, BatchSize: int32(s.batchSize), Epochs: int32(s.epochs),
+			Preprocess: "none", Quantize: "none",
+		})
+	}
+	if s.baseline || s.family == FamilyLinear {
+		add(FamilyLinear, 0, 0)
+	}
+	if s.family == FamilyMLP {
+		for _, d := range s.depths {
+			for _, w := range s.widths {
+				add(FamilyMLP, d, w)
+			}
+		}
+	}
+	return out
+}
+
+// readRequirements reads the one requirements row from the input port.
+func readRequirements(in sdk.Inputs) (requirements.Row, error) {
+	r, err := in.Reader(InputPort)
+	if err != nil {
+		return requirements.Row{}, err
+	}
+	var rows []requirements.Row
+	for r.Next() {
+		b := r.RecordBatch()
+		if b.NumRows() == 0 {
+			continue
+		}
+		row, err := requirements.Read(b)
+		if err != nil {
+			return requirements.Row{}, &sdk.InputError{Port: InputPort, Row: -1, Err: err}
+		}
+		rows = append(rows, row)
+	}
+	if err := r.Err(); err != nil {
+		return requirements.Row{}, fmt.Errorf("read port %s: %w", InputPort, err)
+	}
+	if len(rows) != 1 {
+		return requirements.Row{}, &sdk.InputError{Port: InputPort, Row: -1, Err: fmt.Errorf("the requirements table has %d rows, want 1", len(rows))}
+	}
+	return rows[0], nil
+}
+
+// Run reads the requirements and writes the candidates.
+func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
+	w, err := out.Writer(OutputPort)
+	if err != nil {
+		return err
+	}
+	req, err := readRequirements(in)
+	if err != nil {
+		return err
+	}
+	inputErr := func(column string, err error) error {
+		return &sdk.InputError{Port: InputPort, Row: 0, Column: column, Err: err}
+	}
+	if req.Features == nil || *req.Features < 1 {
+		return inputErr("n_features", errors.New("the number of features is unknown or zero: connect a dataset to the requirements stage (dataset = dataset.NAME)"))
+	}
+	if req.Task != requirements.Classification && req.Task != requirements.Regression {
+		return inputErr("task", fmt.Errorf("task %q is neither classification nor regression", req.Task))
+	}
+	var classes int64
+	if req.Task == requirements.Classification {
+		if req.Classes == nil || *req.Classes < 2 {
+			return inputErr("n_classes", errors.New("a classification task needs n_classes of 2 or more: connect a dataset to the requirements stage"))
+		}
+		classes = int64(*req.Classes)
+	}
+	all := s.Candidates(int64(*req.Features), Outputs(req.Task, classes))
+	kept := all
+	if req.MaxParams != nil {
+		limit := *req.MaxParams
+		kept = slices.DeleteFunc(slices.Clone(all), func(c Candidate) bool { return c.Params > limit })
+		if len(kept) == 0 {
+			smallest := slices.MinFunc(all, func(a, b Candidate) int { return cmp.Compare(a.Params, b.Params) })
+			return inputErr("max_params", fmt.Errorf("every candidate has more than max_params = %d parameters; the smallest, %s, has %d: lower width.min or depth, or raise max_params", limit, smallest.ID, smallest.Params))
+		}
+		if dropped := len(all) - len(kept); dropped > 0 {
+			sdk.Logger(ctx).Info("candidates over max_params dropped", "dropped", dropped, "max_params", limit)
+		}
+	}
+	rec := Build(sdk.Allocator(ctx), kept)
+	defer rec.Release()
+	if err := w.Write(rec); err != nil {
+		return fmt.Errorf("write port %s: %w", OutputPort, err)
+	}
+	return nil
+}

@@ -1,0 +1,1 @@
+this file is skipped when loading the directory {

@@ -1,0 +1,9 @@
+stgae "model_choice" "mlp" {
+  family = "mlp"
+}
+
+parallelism = 4
+
+output "best" {
+  value = 1
+}

@@ -1,0 +1,2 @@
+epochs = 10
+target = 0.9

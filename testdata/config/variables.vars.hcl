@@ -1,0 +1,2 @@
+taget = 0.9
+widths = "many"
