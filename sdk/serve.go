@@ -75,7 +75,7 @@ func (s *Set) Run(args []string) error {
 			return
 		}
 		fmt.Fprintf(os.Stdout, "Plugin %s is serving in debug mode. To use it, set in the host's environment:\n\n\t%s='%s'\n\nPress Ctrl-C to stop.\n", name, stagerpc.EnvReattach, js)
-	}))
+	}), serveTelemetry())
 }
 
 func (s *Set) writeDescription(w io.Writer) error {
@@ -156,7 +156,10 @@ type serveOptions struct {
 	tp         trace.TracerProvider
 	ctx        context.Context
 	reattach   func(*plugin.ReattachConfig)
-	closed     chan struct{}
+	// telemetry says whether to set up tracing from the environment when no
+	// tracer provider is given: a plugin process does, a test serving in its
+	// own process does not.
+	telemetry bool
 }
 
 // ServeAllocator sets the allocator for every batch the plugin reads and
@@ -186,14 +189,18 @@ func ServeTracerProvider(tp trace.TracerProvider) ServeOption {
 // connect. Serve then returns once serving has stopped. sdktest and -debug
 // use it.
 func ServeInProcess(ctx context.Context, reattach func(*plugin.ReattachConfig)) ServeOption {
-	return func(o *serveOptions) { o.ctx, o.reattach = ctx, reattach }
+	return func(o *serveOptions) { o.ctx, o.reattach, o.telemetry = ctx, reattach, false }
 }
+
+// serveTelemetry turns environment-configured tracing back on after
+// ServeInProcess, for -debug, which is a real plugin process.
+func serveTelemetry() ServeOption { return func(o *serveOptions) { o.telemetry = true } }
 
 // Serve serves the set's stages over go-plugin. Without ServeInProcess it
 // must run in a process started by a sweetspot host, and returns when the
 // host is done with it.
 func (s *Set) Serve(opts ...ServeOption) error {
-	o := serveOptions{alloc: memory.DefaultAllocator, chunkBytes: stagerpc.DefaultChunkBytes}
+	o := serveOptions{alloc: memory.DefaultAllocator, chunkBytes: stagerpc.DefaultChunkBytes, telemetry: true}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -217,7 +224,7 @@ func (s *Set) Serve(opts ...ServeOption) error {
 
 	tp := o.tp
 	var flush func(context.Context) error
-	if tp == nil && o.ctx == nil {
+	if tp == nil && o.telemetry {
 		p, err := telemetry.Setup(context.Background(), telemetry.FromEnv(telemetry.Config{Service: "sweetspot-plugin-" + name}))
 		if err != nil {
 			// Tracing is worth a warning, not a failed stage.

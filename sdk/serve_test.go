@@ -134,10 +134,13 @@ func testSet() *sdk.Set {
 			return w.Write(rec)
 		}), nil
 	})
-	sdk.Register(set, "fail", sdk.StageInfo{Inputs: []sdk.Port{{Name: "input", Optional: true}}}, func(c struct {
+	sdk.Register(set, "fail", sdk.StageInfo{
+		Inputs:  []sdk.Port{{Name: "input", Optional: true}},
+		Outputs: []sdk.Port{{Name: "out"}},
+	}, func(c struct {
 		Mode string `hcl:"mode"`
 	}) (sdk.Stage, error) {
-		return funcStage(func(ctx context.Context, in sdk.Inputs, _ sdk.Outputs) error {
+		return funcStage(func(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			switch c.Mode {
 			case "panic":
 				var m map[string]int
@@ -152,11 +155,74 @@ func testSet() *sdk.Set {
 			case "unconnected":
 				_, err := in.Reader("input")
 				return err
+			case "info":
+				ri := sdk.Info(ctx)
+				return fmt.Errorf("run %s stage %s round %d dir %s", ri.RunID, ri.Stage, ri.Round, ri.WorkDir)
+			case "drift":
+				return writeDrift(ctx, out)
+			case "undeclared":
+				_, err := out.Writer("nope")
+				return err
 			}
 			return errors.New("plain failure")
 		}), nil
 	})
+	sdk.Register(set, "zip", sdk.StageInfo{
+		Inputs:  []sdk.Port{{Name: "a"}, {Name: "b"}},
+		Outputs: []sdk.Port{{Name: "counts"}},
+	}, func(noConfig) (sdk.Stage, error) { return zip{}, nil })
 	return set
+}
+
+func writeDrift(ctx context.Context, out sdk.Outputs) error {
+	w, err := out.Writer("out")
+	if err != nil {
+		return err
+	}
+	for _, typ := range []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64} {
+		b := array.NewRecordBuilder(sdk.Allocator(ctx), arrow.NewSchema([]arrow.Field{{Name: "x", Type: typ}, {Name: "z", Type: typ}}, nil))
+		b.Field(0).AppendNull()
+		b.Field(1).AppendNull()
+		rec := b.NewRecordBatch()
+		b.Release()
+		err := w.Write(rec)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// zip reads all of port b before any of port a: with the host sending
+// ports one after another, or sharing one window, it would deadlock.
+type zip struct{}
+
+func (zip) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
+	var counts [2]int64
+	for i, port := range []string{"b", "a"} {
+		r, err := in.Reader(port)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+			counts[i] += r.RecordBatch().NumRows()
+		}
+		if err := r.Err(); err != nil {
+			return err
+		}
+	}
+	w, err := out.Writer("counts")
+	if err != nil {
+		return err
+	}
+	b := array.NewRecordBuilder(sdk.Allocator(ctx), arrow.NewSchema([]arrow.Field{{Name: "b", Type: arrow.PrimitiveTypes.Int64}, {Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil))
+	defer b.Release()
+	b.Field(0).(*array.Int64Builder).Append(counts[0])
+	b.Field(1).(*array.Int64Builder).Append(counts[1])
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	return w.Write(rec)
 }
 
 func TestDescribeGolden(t *testing.T) {
@@ -345,10 +411,17 @@ func TestRunErrors(t *testing.T) {
 			`stage t.bad (plugin test): input port "input": port not connected`},
 		{"plain", "fail", mode("other"), stagehost.KindInternal, nil,
 			"stage t.bad (plugin test): plain failure"},
+		{"schema drift", "fail", mode("drift"), stagehost.KindSchemaMismatch, sdk.ErrSchemaMismatch,
+			`stage t.bad (plugin test): output port "out": schema mismatch: batch schema differs from the port's first batch: column x is float64, was int64; column z is float64, was int64`},
+		{"undeclared output", "fail", mode("undeclared"), stagehost.KindInternal, nil,
+			`stage t.bad (plugin test): stage fail has no output port "nope" (ports: [out])`},
+		{"run info", "fail", mode("info"), stagehost.KindInternal, nil,
+			"stage t.bad (plugin test): run r-1 stage t.bad round 2 dir /tmp/w"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := p.Run(context.Background(), stagehost.RunRequest{Kind: tt.kind, Stage: "t.bad", Config: tt.config})
+			_, err := p.Run(context.Background(), stagehost.RunRequest{Kind: tt.kind, Stage: "t.bad", Config: tt.config,
+				RunID: "r-1", Round: 2, WorkDir: "/tmp/w"})
 			var re *stagehost.RunError
 			if !errors.As(err, &re) {
 				t.Fatalf("error = %v (%T), want a *RunError", err, err)
@@ -466,4 +539,158 @@ func TestSDKDoesNotImportPipeline(t *testing.T) {
 			t.Errorf("sdk depends on %s", pkg)
 		}
 	}
+}
+
+func numbers(t *testing.T, mem memory.Allocator, batches, rows int) array.RecordReader {
+	t.Helper()
+	var bs []arrow.RecordBatch
+	for i := 0; i < batches; i++ {
+		b := array.NewRecordBuilder(mem, numbersSchema)
+		for j := 0; j < rows; j++ {
+			b.Field(0).(*array.Int64Builder).Append(int64(j))
+			b.Field(1).(*array.StringBuilder).Append("n")
+		}
+		bs = append(bs, b.NewRecordBatch())
+		b.Release()
+	}
+	r := sdktest.Table(numbersSchema, bs...)
+	for _, b := range bs {
+		b.Release()
+	}
+	return r
+}
+
+// TestPortsAreIndependent feeds two ports, each with many more messages
+// than the credit window, to a stage that drains the second first.
+func TestPortsAreIndependent(t *testing.T) {
+	p := sdktest.Start(t, testSet())
+	a := numbers(t, p.HostMem, 50, 10)
+	defer a.Release()
+	b := numbers(t, p.HostMem, 30, 7)
+	defer b.Release()
+	var got string
+	_, err := p.Run(context.Background(), stagehost.RunRequest{
+		Kind: "zip", Stage: "zip.z",
+		Inputs:     map[string]array.RecordReader{"a": a, "b": b},
+		InputOrder: []string{"a", "b"},
+		Outputs: map[string]func(arrow.RecordBatch) error{"counts": func(r arrow.RecordBatch) error {
+			got = fmt.Sprintf("b=%d a=%d", r.Column(0).(*array.Int64).Value(0), r.Column(1).(*array.Int64).Value(0))
+			return nil
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "b=210 a=500" {
+		t.Errorf("counts = %q", got)
+	}
+}
+
+type failingReader struct {
+	array.RecordReader
+	err error
+}
+
+func (r failingReader) Next() bool { return false }
+func (r failingReader) Err() error { return r.err }
+
+func TestHostSideFailures(t *testing.T) {
+	p := sdktest.Start(t, testSet())
+	t.Run("input reader fails", func(t *testing.T) {
+		in := numbers(t, p.HostMem, 1, 1)
+		defer in.Release()
+		boom := errors.New("disk on fire")
+		_, err := p.Run(context.Background(), stagehost.RunRequest{
+			Kind: "passthrough", Stage: "p.in",
+			Inputs: map[string]array.RecordReader{"input": failingReader{in, boom}},
+		})
+		var re *stagehost.RunError
+		if !errors.As(err, &re) || re.Kind != stagehost.KindInput || re.Port != "input" || !errors.Is(err, boom) {
+			t.Fatalf("error = %v", err)
+		}
+	})
+	t.Run("output function fails", func(t *testing.T) {
+		stop := errors.New("enough")
+		calls := 0
+		_, err := p.Run(context.Background(), stagehost.RunRequest{
+			Kind: "emit", Stage: "e.out",
+			Config: cty.ObjectVal(map[string]cty.Value{"rows": cty.NumberIntVal(100000), "batch_rows": cty.NumberIntVal(10)}),
+			Outputs: map[string]func(arrow.RecordBatch) error{"numbers": func(arrow.RecordBatch) error {
+				calls++
+				if calls == 3 {
+					return stop
+				}
+				return nil
+			}},
+		})
+		if !errors.Is(err, stop) {
+			t.Fatalf("error = %v, want the output function's", err)
+		}
+		if !strings.Contains(err.Error(), `stage e.out (plugin test): output port "numbers": enough`) {
+			t.Errorf("message = %q", err)
+		}
+	})
+	t.Run("plugin still serves", func(t *testing.T) {
+		res, err := p.Run(context.Background(), stagehost.RunRequest{Kind: "emit", Stage: "e.ok",
+			Config: cty.ObjectVal(map[string]cty.Value{"rows": cty.NumberIntVal(3)})})
+		if err != nil || res.RowsOut["numbers"] != 3 {
+			t.Fatalf("Run = %v, %v", res, err)
+		}
+	})
+}
+
+func TestRunCommand(t *testing.T) {
+	set := testSet()
+	t.Run("describe", func(t *testing.T) {
+		out := captureStdout(t, func() {
+			if err := set.Run([]string{"describe"}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		var d sdk.PluginDescription
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatalf("describe printed %q: %v", out, err)
+		}
+		if diff := cmp.Diff(set.Describe(), &d); diff != "" {
+			t.Errorf("describe (-want +got):\n%s", diff)
+		}
+	})
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"serve", "-x"}, `serve: unknown argument "-x"`},
+		{[]string{"describe", "x"}, "describe takes no arguments"},
+		{nil, "test is a sweetspot plugin: sweetspot starts it"},
+	} {
+		t.Run(fmt.Sprint(tt.args), func(t *testing.T) {
+			err := set.Run(tt.args)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() {
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(r)
+		done <- buf.Bytes()
+	}()
+	func() {
+		defer func() { os.Stdout = old }()
+		f()
+	}()
+	w.Close()
+	return string(<-done)
 }

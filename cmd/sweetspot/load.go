@@ -11,6 +11,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/sweetspot-ml/sweetspot/internal/diagtext"
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/plugins/builtin"
@@ -111,6 +112,5 @@ func renderDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagno
 	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("NO_COLOR") == "" {
 		color = true
 	}
-	wr := hcl.NewDiagnosticTextWriter(w, files, width, color)
-	_ = wr.WriteDiagnostics(diags)
+	_ = diagtext.Write(w, files, diags, width, color)
 }

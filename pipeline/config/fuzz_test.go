@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // seedDir holds FuzzLoad's seed corpus at the repository root; `-update`
@@ -56,8 +55,6 @@ func FuzzLoad(f *testing.F) {
 	}
 	cat := newFakeCatalog()
 	f.Fuzz(func(t *testing.T, src []byte) {
-		tm := time.AfterFunc(5*time.Second, func() { os.WriteFile("/tmp/hang.hcl", src, 0o644); panic("HANG") })
-		defer tm.Stop()
 		l := newLoader(cat, nil)
 		p, diags := l.load([]source{{name: "fuzz.hcl", src: src}})
 		if p == nil {

@@ -156,6 +156,11 @@ func checkRanges(t testing.TB, files map[string]*hcl.File, diags hcl.Diagnostics
 			}
 			for _, p := range []hcl.Pos{r.Start, r.End} {
 				line := 1 + bytes.Count(f.Bytes[:p.Byte], []byte("\n"))
+				// HCL puts a position just after a newline (the end of a
+				// newline token, or EOF) on the line the newline closes.
+				if p.Byte > 0 && f.Bytes[p.Byte-1] == '\n' && p.Line == line-1 {
+					continue
+				}
 				if p.Line != line || p.Column < 1 {
 					t.Errorf("%q: %s position %v: byte %d is on line %d", d.Summary, what, p, p.Byte, line)
 				}

@@ -162,6 +162,8 @@ type loader struct {
 	varVals   map[string]cty.Value
 	locals    map[string]*hcl.Attribute
 	localVals map[string]cty.Value
+	// sensitiveLocals are the locals computed from sensitive variables.
+	sensitiveLocals map[string]bool
 
 	schemas map[string]*arrow.Schema
 
@@ -173,15 +175,16 @@ type loader struct {
 
 func newLoader(catalog Catalog, opts []LoadOption) *loader {
 	l := &loader{
-		catalog:   catalog,
-		parser:    hclparse.NewParser(),
-		pseudo:    map[string]*hcl.File{},
-		seen:      map[string]bool{},
-		vars:      map[string]*Variable{},
-		varVals:   map[string]cty.Value{},
-		locals:    map[string]*hcl.Attribute{},
-		localVals: map[string]cty.Value{},
-		stages:    map[string]*stageState{},
+		catalog:         catalog,
+		parser:          hclparse.NewParser(),
+		pseudo:          map[string]*hcl.File{},
+		seen:            map[string]bool{},
+		vars:            map[string]*Variable{},
+		varVals:         map[string]cty.Value{},
+		locals:          map[string]*hcl.Attribute{},
+		localVals:       map[string]cty.Value{},
+		sensitiveLocals: map[string]bool{},
+		stages:          map[string]*stageState{},
 		p: &Pipeline{
 			Vars:      map[string]cty.Value{},
 			Variables: map[string]*Variable{},
@@ -201,6 +204,7 @@ func (l *loader) add(ds ...*hcl.Diagnostic) {
 			continue
 		}
 		fixFunctionHint(d)
+		l.hideSensitive(d)
 		key := fmt.Sprintf("%d\x00%s\x00%s\x00%s", d.Severity, d.Summary, rangeKey(d.Subject), d.Detail)
 		if l.seen[key] {
 			continue
@@ -208,6 +212,40 @@ func (l *loader) add(ds ...*hcl.Diagnostic) {
 		l.seen[key] = true
 		l.diags = append(l.diags, d)
 	}
+}
+
+// hideSensitive drops the expression and its context from a diagnostic
+// that involves a sensitive variable: the renderer would print their values
+// ("with var.token as ...").
+func (l *loader) hideSensitive(d *hcl.Diagnostic) {
+	if d.Expression == nil || d.EvalContext == nil {
+		return
+	}
+	if l.sensitiveRefs(d.Expression.Variables()) {
+		d.Expression, d.EvalContext = nil, nil
+	}
+}
+
+// sensitiveRefs reports whether any traversal reads a sensitive variable,
+// directly or through a local.
+func (l *loader) sensitiveRefs(traversals []hcl.Traversal) bool {
+	for _, t := range traversals {
+		name, ok := attrStep(t, 1)
+		if !ok {
+			continue
+		}
+		switch t.RootName() {
+		case rootVar:
+			if v := l.vars[name]; v != nil && v.Sensitive {
+				return true
+			}
+		case rootLocal:
+			if l.sensitiveLocals[name] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func rangeKey(r *hcl.Range) string {
@@ -303,6 +341,13 @@ func (l *loader) files() map[string]*hcl.File {
 }
 
 func (l *loader) buildGraph() {
+	// An unresolved stage has no known ports, so the edges through it are
+	// missing and a loop across it would look broken: check loops only
+	// once every stage resolves.
+	checkLoops := true
+	for _, s := range l.stageOrder {
+		checkLoops = checkLoops && s.resolved
+	}
 	nodes := make([]graph.Node, 0, len(l.stageOrder))
 	for _, s := range l.stageOrder {
 		n := graph.Node{
@@ -317,6 +362,9 @@ func (l *loader) buildGraph() {
 		}
 		if s.Spec != nil && s.Spec.Loop != nil {
 			n.LoopPort = s.Spec.Loop.ProposalsPort
+		}
+		if !checkLoops {
+			n.LoopTo = ""
 		}
 		for _, port := range slices.Sorted(maps.Keys(s.Inputs)) {
 			ref := s.Inputs[port]

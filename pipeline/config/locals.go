@@ -96,6 +96,7 @@ func (l *loader) decodeLocals(blocks hcl.Blocks) {
 		}
 		a := l.locals[name]
 		traversals := a.Expr.Variables()
+		l.sensitiveLocals[name] = l.sensitiveRefs(traversals)
 		refDiags := l.checkRefs(traversals, refContext{attr: name})
 		l.add(refDiags...)
 		v, diags := a.Expr.Value(l.evalContext(traversals))

@@ -27,8 +27,6 @@ var variableSchema = &hcl.BodySchema{
 type varDecl struct {
 	v        *Variable
 	defaults *typeexpr.Defaults
-	// set is true once a value replaced the default.
-	set bool
 }
 
 // decodeVariables declares the variables and gives each its final value:
@@ -232,7 +230,7 @@ func (l *loader) setCLIVar(name, raw string, decls map[string]*varDecl) {
 		return
 	}
 	if d.v.Type == cty.String || d.v.Type == cty.DynamicPseudoType {
-		d.v.Value, d.set = cty.StringVal(raw), true
+		d.v.Value = cty.StringVal(raw)
 		return
 	}
 	filename := fmt.Sprintf("<value for var.%s>", name)
@@ -265,7 +263,7 @@ func (l *loader) setValue(d *varDecl, val cty.Value, rng hcl.Range) {
 		d.v.Value = cty.DynamicVal
 		return
 	}
-	d.v.Value, d.set = conv, true
+	d.v.Value = conv
 }
 
 // toString converts a constant to a Go string.

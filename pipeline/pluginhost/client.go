@@ -123,9 +123,19 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 		c.cmd = cmd
 	}
 
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("starting plugin %s: %w", name, err)
+	}
 	pc := plugin.NewClient(cfg)
 	c.pc = pc
+	// go-plugin's start takes no context: killing the process is how a
+	// cancelled start ends.
+	stop := context.AfterFunc(ctx, pc.Kill)
 	proto, err := pc.Client()
+	if !stop() {
+		pc.Kill()
+		return nil, fmt.Errorf("starting plugin %s: %w", name, ctx.Err())
+	}
 	if err != nil {
 		pc.Kill()
 		return nil, c.startError(err)
@@ -197,7 +207,7 @@ func (c *Client) Describe(ctx context.Context) (*sdk.PluginDescription, error) {
 // Configure validates a config value for a stage kind.
 func (c *Client) Configure(ctx context.Context, kind string, config cty.Value) (sdk.Diagnostics, error) {
 	diags, err := c.rpc.Configure(ctx, kind, config)
-	if err != nil && c.exited(crashWait) {
+	if err != nil && ctx.Err() == nil && c.exited(crashWait/4) {
 		return nil, fmt.Errorf("plugin %s %s while configuring %s", c.name, c.exitDescription(), kind)
 	}
 	return diags, err

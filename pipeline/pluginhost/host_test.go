@@ -546,3 +546,64 @@ func TestTraceCrossesProcesses(t *testing.T) {
 		t.Errorf("stage span attributes = %v", attrs)
 	}
 }
+
+// TestDebugMode runs the plugin as a developer would under a debugger
+// (`PLUGIN -debug`), and attaches the host to it with the line it prints.
+func TestDebugMode(t *testing.T) {
+	cmd := exec.Command(filepath.Join(pluginDir, sdk.PluginPrefix+"test"), "-debug")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Error("the debug-mode plugin did not stop on interrupt")
+		}
+	}()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var env string
+	deadline := time.After(10 * time.Second)
+	for env == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the plugin printed no reattach line")
+			}
+			if v, found := strings.CutPrefix(strings.TrimSpace(l), stagerpc.EnvReattach+"="); found {
+				env = strings.Trim(v, "'")
+			}
+		case <-deadline:
+			t.Fatal("no reattach line within 10s")
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	t.Setenv(stagerpc.EnvReattach, env)
+	h, _ := newHost(t)
+	c := start(t, h, "test")
+	if c.Pid() != cmd.Process.Pid {
+		t.Errorf("pid = %d, want the debug process %d", c.Pid(), cmd.Process.Pid)
+	}
+	res, err := c.Run(context.Background(), RunRequest{Kind: "emit", Stage: "emit.debug", Config: emitConfig(7, 3)})
+	if err != nil || res.RowsOut["table"] != 7 {
+		t.Fatalf("Run = %v, %v", res, err)
+	}
+}

@@ -24,6 +24,10 @@
 // this is detected unless `header` is set. Missing or non-numeric feature
 // cells, ragged lines and unknown target columns are errors naming the file,
 // the 1-based line and the column: nothing is imputed silently.
+//
+// A relative path is resolved against base_dir, an attribute the host sets
+// to the directory of the pipeline file that declared the dataset (users
+// need not set it), so a pipeline runs the same from any working directory.
 package dataset
 
 import (

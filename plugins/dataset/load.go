@@ -70,7 +70,9 @@ func LoadFile(path string, o LoadOptions) (*Table, error) {
 		return nil, err
 	}
 	if o.TargetPath != "" {
-		tr, err := readFile(o.TargetPath, LoadOptions{Header: o.Header}, targetOnly)
+		// The target file's header is detected on its own: header describes
+		// the features file.
+		tr, err := readFile(o.TargetPath, LoadOptions{}, targetOnly)
 		if err != nil {
 			return nil, err
 		}

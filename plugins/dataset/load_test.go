@@ -367,3 +367,24 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// A separate target file may name its column; the features file's header
+// setting does not apply to it.
+func TestLoadTargetFileWithHeader(t *testing.T) {
+	features := writeTemp(t, "x.txt", "a b\n1 2\n3 4\n5 6\n")
+	target := writeTemp(t, "y.csv", "progression\n0.5\n1.5\n2.25\n")
+	tab, err := LoadFile(features, LoadOptions{TargetPath: target, Header: ptr(true), Task: Regression})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type summary struct {
+		Features []string
+		Target   string
+		Values   []float64
+		Source   string
+	}
+	want := summary{[]string{"a", "b"}, "progression", []float64{0.5, 1.5, 2.25}, features + " + " + target}
+	if diff := cmp.Diff(want, summary{tab.FeatureNames, tab.TargetName, tab.Values, tab.Source}); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

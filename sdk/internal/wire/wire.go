@@ -128,7 +128,14 @@ func (s *Server) Configure(ctx context.Context, req *stagepb.ConfigureRequest) (
 }
 
 // DecodeConfig decodes a config value sent as msgpack with its JSON type.
-func DecodeConfig(msgpack, typeJSON []byte) (cty.Value, error) {
+func DecodeConfig(msgpack, typeJSON []byte) (val cty.Value, err error) {
+	// The bytes come from outside the process; a decoder bug must not take
+	// the plugin down.
+	defer func() {
+		if p := recover(); p != nil {
+			val, err = cty.NilVal, fmt.Errorf("config value: %v", p)
+		}
+	}()
 	if len(typeJSON) == 0 {
 		return cty.EmptyObjectVal, nil
 	}
@@ -136,7 +143,7 @@ func DecodeConfig(msgpack, typeJSON []byte) (cty.Value, error) {
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("config type: %w", err)
 	}
-	val, err := ctymsgpack.Unmarshal(msgpack, ty)
+	val, err = ctymsgpack.Unmarshal(msgpack, ty)
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("config value: %w", err)
 	}

@@ -12,9 +12,12 @@ import (
 func main() {
 	set := stages.NewSet("")
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "describe" {
+	if len(os.Args) > 1 {
+		// describe, -debug: exactly what a plugin's main does.
 		err = set.Run(os.Args[1:])
 	} else {
+		// Serving as the host starts it, with a checked allocator that the
+		// memcheck stage inspects.
 		err = set.Serve(sdk.ServeAllocator(stages.Checked))
 	}
 	if err != nil {

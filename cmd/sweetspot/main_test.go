@@ -1,0 +1,408 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+)
+
+// These tests drive the real binary, as a user would: built once, with the
+// test plugin kit and the third-party example plugin built beside it.
+var (
+	binary    string
+	pluginDir string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sweetspot-cli-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "sweetspot")
+	pluginDir = filepath.Join(dir, "plugins")
+	builds := []*exec.Cmd{
+		exec.Command("go", "build", "-o", binary, "."),
+		exec.Command("go", "build", "-o", filepath.Join(pluginDir, "sweetspot-plugin-testkit"), "../../internal/testkit"),
+	}
+	ex := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "sweetspot-plugin-standardize"), ".")
+	ex.Dir = "../../examples/plugins/standardize"
+	builds = append(builds, ex)
+	for _, b := range builds {
+		b.Stdout, b.Stderr = os.Stderr, os.Stderr
+		if err := b.Run(); err != nil {
+			os.RemoveAll(dir)
+			panic("build " + strings.Join(b.Args, " ") + ": " + err.Error())
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// sweetspot runs the binary in dir with args.
+func sweetspot(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SWEETSPOT_PLUGIN_PATH="+pluginDir, "NO_COLOR=1", "OTEL_TRACES_EXPORTER=none")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+func writeFile(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func onlyRun(t *testing.T, dir string) runstore.Manifest {
+	t.Helper()
+	store := runstore.Open(filepath.Join(dir, runstore.DefaultRoot))
+	ids, err := store.IDs()
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("want exactly one run, got %v (%v)", ids, err)
+	}
+	run, err := store.Load(ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run.Manifest()
+}
+
+func assertGone(t *testing.T, m runstore.Manifest) {
+	t.Helper()
+	for _, s := range m.Stages {
+		if s.Pid == 0 {
+			continue
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for syscall.Kill(s.Pid, 0) == nil {
+			if time.Now().After(deadline) {
+				t.Errorf("plugin process %d (stage %s) outlived the host", s.Pid, s.Addr)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func TestValidateReportsEveryMistakeAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "pipeline.hcl", `dataset "d" {
+  generator = "blobs"
+}
+
+stage "requirements" "sla" {
+  dataset      = dataset.dta
+  min_accuracy = "high"
+}
+
+stage "model_choice" "mlp" {
+  input  = stage.requirements.sla
+  widht  = { min = 4, max = 64 }
+}
+`)
+	r := sweetspot(t, dir, "validate", "pipeline.hcl")
+	if r.code != exitInvalid {
+		t.Fatalf("exit code %d, want %d; stderr:\n%s", r.code, exitInvalid, r.stderr)
+	}
+	for _, want := range []string{"pipeline.hcl:6:18", "dataset.d", "pipeline.hcl:7:18", "number", "pipeline.hcl:12:3", `"width"`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if n := strings.Count(r.stderr, "Error: "); n < 3 {
+		t.Errorf("want 3 errors, got %d:\n%s", n, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".sweetspot")); err == nil {
+		t.Error("validate created a run directory")
+	}
+}
+
+func TestRunThirdPartyPluginBetweenBuiltins(t *testing.T) {
+	dir := t.TempDir()
+	example, _ := filepath.Abs("../../examples/standardize")
+	r := sweetspot(t, dir, "run", example)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	m := onlyRun(t, dir)
+	pids := map[int]bool{os.Getpid(): true}
+	plugins := map[string]string{}
+	for _, s := range m.Stages {
+		if s.Status != runstore.StatusSucceeded {
+			t.Errorf("stage %s: %s %s", s.Addr, s.Status, s.Error)
+		}
+		if pids[s.Pid] {
+			t.Errorf("stage %s did not run in a process of its own (pid %d)", s.Addr, s.Pid)
+		}
+		pids[s.Pid] = true
+		plugins[s.Addr] = s.Plugin
+	}
+	if plugins["standardize.scale"] != "standardize" || plugins["requirements.sla"] != "builtin" {
+		t.Errorf("plugins by stage: %v", plugins)
+	}
+	runDir := filepath.Join(dir, runstore.DefaultRoot, m.RunID)
+
+	// The standardized data open with a plain Arrow IPC reader and hold
+	// every row, with train-split features at mean 0 and deviation 1.
+	batch := readArrowFile(t, filepath.Join(runDir, runstore.OutputRel("standardize.scale", 0, "data")))
+	defer batch.Release()
+	if batch.NumRows() != 2000 {
+		t.Fatalf("standardized rows = %d, want 2000", batch.NumRows())
+	}
+	split := batch.Column(batch.Schema().FieldIndices("split")[0]).(*array.String)
+	checked := 0
+	for i, f := range batch.Schema().Fields() {
+		col, ok := batch.Column(i).(*array.Float64)
+		if !ok || f.Name == "split" {
+			continue
+		}
+		var n, sum, sq float64
+		for k := 0; k < col.Len(); k++ {
+			if split.Value(k) == "train" {
+				n++
+				sum += col.Value(k)
+				sq += col.Value(k) * col.Value(k)
+			}
+		}
+		mean := sum / n
+		std := math.Sqrt(sq/n - mean*mean)
+		if math.Abs(mean) > 1e-9 || math.Abs(std-1) > 1e-6 {
+			t.Errorf("column %s on train rows: mean %g std %g, want 0 and 1", f.Name, mean, std)
+		}
+		checked++
+	}
+	if checked < 4 {
+		t.Errorf("checked %d feature columns, want 4", checked)
+	}
+	req := readArrowFile(t, filepath.Join(runDir, runstore.OutputRel("requirements.sla", 0, "requirements")))
+	defer req.Release()
+	if req.NumRows() != 1 {
+		t.Errorf("requirements rows = %d, want 1", req.NumRows())
+	}
+	if !strings.Contains(r.stdout, m.TraceID) {
+		t.Errorf("stdout does not print the trace id %s:\n%s", m.TraceID, r.stdout)
+	}
+}
+
+// readArrowFile reads a whole Arrow IPC file into one batch.
+func readArrowFile(t *testing.T, path string) arrow.RecordBatch {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := ipc.NewFileReader(f)
+	if err != nil {
+		t.Fatalf("%s is not an Arrow file: %v", path, err)
+	}
+	defer r.Close()
+	var batches []arrow.RecordBatch
+	for i := 0; i < r.NumRecords(); i++ {
+		b, err := r.RecordBatchAt(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Release()
+		batches = append(batches, b)
+	}
+	tbl := array.NewTableFromRecords(r.Schema(), batches)
+	defer tbl.Release()
+	tr := array.NewTableReader(tbl, tbl.NumRows()+1)
+	defer tr.Release()
+	if !tr.Next() {
+		return array.NewRecordBatch(r.Schema(), nil, 0)
+	}
+	b := tr.RecordBatch()
+	b.Retain()
+	return b
+}
+
+func TestCrashedPluginExitsOneAndKeepsFinishedOutputs(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `
+stage "numbers" "first" {
+  plugin = "testkit"
+  rows   = 7
+}
+stage "double" "then" {
+  plugin = "testkit"
+  input  = stage.numbers.first
+}
+stage "crash" "boom" {
+  plugin = "testkit"
+}
+stage "double" "never" {
+  plugin = "testkit"
+  input  = stage.crash.boom
+}
+`)
+	r := sweetspot(t, dir, "run", "--parallel", "1", "p.hcl")
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"crash.boom", "testkit"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	m := onlyRun(t, dir)
+	assertGone(t, m)
+	for _, s := range m.Stages {
+		if s.Status != runstore.StatusSucceeded {
+			continue
+		}
+		for _, f := range s.Outputs {
+			b := readArrowFile(t, filepath.Join(dir, runstore.DefaultRoot, m.RunID, f.Path))
+			if b.NumRows() != f.Rows {
+				t.Errorf("%s: %d rows on disk, manifest says %d", f.Path, b.NumRows(), f.Rows)
+			}
+			b.Release()
+		}
+	}
+}
+
+func TestTimeoutExitsOne(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `
+stage "block" "stuck" {
+  plugin  = "testkit"
+  timeout = "500ms"
+}
+`)
+	r := sweetspot(t, dir, "run", "p.hcl")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "timeout") {
+		t.Fatalf("exit %d, want 1 with a timeout message:\n%s", r.code, r.stderr)
+	}
+	assertGone(t, onlyRun(t, dir))
+}
+
+func TestInterruptStopsEveryPlugin(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `
+stage "block" "a" {
+  plugin = "testkit"
+}
+stage "block" "b" {
+  plugin = "testkit"
+}
+`)
+	cmd := exec.Command(binary, "run", "--json", "p.hcl")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SWEETSPOT_PLUGIN_PATH="+pluginDir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	sc := bufio.NewScanner(stdout)
+	for started < 2 && sc.Scan() {
+		var e struct{ Type string }
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type == "stage_started" {
+			started++
+		}
+	}
+	if started < 2 {
+		t.Fatalf("stages never started:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("interrupted run exited with %v, want non-zero", err)
+	}
+	m := onlyRun(t, dir)
+	if m.Status != runstore.StatusCanceled {
+		t.Errorf("status %s, want canceled", m.Status)
+	}
+	assertGone(t, m)
+}
+
+func TestHelpExplainsEveryCommand(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"validate", "--help"}, {"fmt", "--help"}, {"graph", "--help"}, {"plugins", "--help"}, {"runs", "--help"}} {
+		r := sweetspot(t, t.TempDir(), args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") {
+			t.Errorf("%v: exit %d, output:\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := sweetspot(t, t.TempDir(), "run"); r.code != exitInvalid {
+		t.Errorf("run without a path: exit %d, want %d", r.code, exitInvalid)
+	}
+}
+
+func TestFmtCheck(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "p.hcl", "locals {\n  a=1\n    bb = 2\n}\n")
+	if r := sweetspot(t, dir, "fmt", "--check", "p.hcl"); r.code != exitInvalid || !strings.Contains(r.stdout, "p.hcl") {
+		t.Fatalf("fmt --check on an unformatted file: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if r := sweetspot(t, dir, "fmt", "p.hcl"); r.code != 0 {
+		t.Fatalf("fmt: exit %d %s", r.code, r.stderr)
+	}
+	got, _ := os.ReadFile(path)
+	if want := "locals {\n  a  = 1\n  bb = 2\n}\n"; string(got) != want {
+		t.Errorf("formatted:\n%s\nwant:\n%s", got, want)
+	}
+	if r := sweetspot(t, dir, "-check", "p.hcl"); r.code == 0 {
+		// "-check" alone is not a command; make sure it is not silently accepted.
+		t.Errorf("bare -check accepted")
+	}
+	if r := sweetspot(t, dir, "fmt", "-check", "p.hcl"); r.code != 0 {
+		t.Errorf("fmt -check on a formatted file: exit %d %s", r.code, r.stderr)
+	}
+}
+
+func TestGraphPrintsDOT(t *testing.T) {
+	example, _ := filepath.Abs("../../examples/standardize")
+	r := sweetspot(t, t.TempDir(), "graph", example)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(r.stdout), "digraph") || !regexp.MustCompile(`standardize\.scale`).MatchString(r.stdout) {
+		t.Errorf("not a DOT graph of the pipeline:\n%s", r.stdout)
+	}
+}
