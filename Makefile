@@ -32,6 +32,7 @@ test-unit: ## unit and integration tests with the race detector
 
 fuzz: ## short fuzz runs of every parser of outside input
 	$(GO) test ./pipeline/config -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 
 bench: ## benchmarks (speed and memory goals live here, not in tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...

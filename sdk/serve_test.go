@@ -630,6 +630,16 @@ func TestHostSideFailures(t *testing.T) {
 			t.Errorf("message = %q", err)
 		}
 	})
+	t.Run("unread input is discarded", func(t *testing.T) {
+		in := numbers(t, p.HostMem, 100, 10)
+		defer in.Release()
+		res, err := p.Run(context.Background(), stagehost.RunRequest{Kind: "emit", Stage: "e.unread",
+			Config: cty.ObjectVal(map[string]cty.Value{"rows": cty.NumberIntVal(5)}),
+			Inputs: map[string]array.RecordReader{"ignored": in}})
+		if err != nil || res.RowsOut["numbers"] != 5 {
+			t.Fatalf("Run = %v, %v", res, err)
+		}
+	})
 	t.Run("plugin still serves", func(t *testing.T) {
 		res, err := p.Run(context.Background(), stagehost.RunRequest{Kind: "emit", Stage: "e.ok",
 			Config: cty.ObjectVal(map[string]cty.Value{"rows": cty.NumberIntVal(3)})})

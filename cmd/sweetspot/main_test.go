@@ -406,3 +406,36 @@ func TestGraphPrintsDOT(t *testing.T) {
 		t.Errorf("not a DOT graph of the pipeline:\n%s", r.stdout)
 	}
 }
+
+func TestDatasetPathIsRelativeToThePipelineFile(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "project")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	iris, err := os.ReadFile("../../testdata/datasets/sklearn/iris.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, sub, "iris.csv", string(iris))
+	writeFile(t, sub, "p.hcl", `
+dataset "iris" {
+  path = "iris.csv"
+}
+stage "requirements" "r" {
+  dataset = dataset.iris
+}
+`)
+	r := sweetspot(t, dir, "run", "project/p.hcl")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	m := onlyRun(t, dir)
+	b := readArrowFile(t, filepath.Join(dir, runstore.DefaultRoot, m.RunID, runstore.OutputRel("requirements.r", 0, "requirements")))
+	defer b.Release()
+	rows := b.Column(b.Schema().FieldIndices("n_rows")[0]).(*array.Int64).Value(0)
+	classes := b.Column(b.Schema().FieldIndices("n_classes")[0]).(*array.Int32).Value(0)
+	if rows != 150 || classes != 3 {
+		t.Errorf("iris profiled as %d rows, %d classes; want 150, 3", rows, classes)
+	}
+}

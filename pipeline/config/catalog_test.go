@@ -61,18 +61,18 @@ func schemaBytes(fields ...arrow.Field) []byte {
 func f64(name string) arrow.Field { return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64} }
 func i64(name string) arrow.Field { return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int64} }
 func i32(name string) arrow.Field { return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int32} }
-func utf8(name string) arrow.Field {
+func str(name string) arrow.Field {
 	return arrow.Field{Name: name, Type: arrow.BinaryTypes.String}
 }
 
 // Column sets from DESIGN.md, trimmed to what the tests need.
 var (
-	requirementsCols = []arrow.Field{utf8("task"), utf8("metric"), f64("min_accuracy"), f64("max_latency_ms"),
+	requirementsCols = []arrow.Field{str("task"), str("metric"), f64("min_accuracy"), f64("max_latency_ms"),
 		i64("max_params"), i32("max_trials"), i64("n_rows"), i32("n_features"), i32("n_classes")}
-	candidateCols = []arrow.Field{utf8("candidate_id"), i32("round"), utf8("family"), i32("depth"), i32("width"),
+	candidateCols = []arrow.Field{str("candidate_id"), i32("round"), str("family"), i32("depth"), i32("width"),
 		i64("params"), i64("flops"), f64("learning_rate")}
-	resultCols   = append(slices.Clone(candidateCols), f64("accuracy"), f64("loss"), f64("latency_p95_ms"), utf8("status"))
-	decisionCols = []arrow.Field{i32("round"), utf8("status"), utf8("chosen_candidate_id"), utf8("reason")}
+	resultCols   = append(slices.Clone(candidateCols), f64("accuracy"), f64("loss"), f64("latency_p95_ms"), str("status"))
+	decisionCols = []arrow.Field{i32("round"), str("status"), str("chosen_candidate_id"), str("reason")}
 )
 
 func ty(t string) json.RawMessage { return json.RawMessage(t) }
@@ -143,7 +143,7 @@ func newFakeCatalog() *fakeCatalog {
 				},
 				Inputs: []sdk.PortDescription{
 					{Name: "input", Description: "Candidates to train.",
-						ArrowSchema: schemaBytes(utf8("candidate_id"), i32("depth"), i32("width"))},
+						ArrowSchema: schemaBytes(str("candidate_id"), i32("depth"), i32("width"))},
 					{Name: "dataset", Description: "The dataset to train and test on."},
 				},
 				Outputs: []sdk.PortDescription{{Name: "results", ArrowSchema: schemaBytes(resultCols...)}},
@@ -152,7 +152,7 @@ func newFakeCatalog() *fakeCatalog {
 				Kind:   "resize",
 				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{attr("strategy", `"string"`, false)}},
 				Inputs: []sdk.PortDescription{{Name: "input",
-					ArrowSchema: schemaBytes(utf8("candidate_id"), f64("accuracy"), i64("params"))}},
+					ArrowSchema: schemaBytes(str("candidate_id"), f64("accuracy"), i64("params"))}},
 				Outputs: []sdk.PortDescription{
 					{Name: "decision", ArrowSchema: schemaBytes(decisionCols...)},
 					{Name: "proposals", ArrowSchema: schemaBytes(candidateCols...)},
@@ -175,7 +175,7 @@ func newFakeCatalog() *fakeCatalog {
 				Kind:    "legacy_choice",
 				Config:  sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{attr("family", `"string"`, false)}},
 				Inputs:  []sdk.PortDescription{{Name: "input", Optional: true}},
-				Outputs: []sdk.PortDescription{{Name: "candidates", ArrowSchema: schemaBytes(utf8("candidate_id"), i64("depth"))}},
+				Outputs: []sdk.PortDescription{{Name: "candidates", ArrowSchema: schemaBytes(str("candidate_id"), i64("depth"))}},
 			},
 			{
 				Kind: "standardize",

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/sweetspot-ml/sweetspot/internal/diagtext"
+
 	"bufio"
 	"bytes"
 	"flag"
@@ -82,8 +84,7 @@ func caseOptions(t testing.TB, name string) []LoadOption {
 
 func render(files map[string]*hcl.File, diags hcl.Diagnostics) string {
 	var buf bytes.Buffer
-	w := hcl.NewDiagnosticTextWriter(&buf, files, 78, false)
-	if err := w.WriteDiagnostics(diags); err != nil {
+	if err := diagtext.Write(&buf, files, diags, 78, false); err != nil {
 		return "render: " + err.Error()
 	}
 	return buf.String()

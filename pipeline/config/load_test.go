@@ -469,7 +469,7 @@ func TestPluginDefects(t *testing.T) {
 			},
 			{
 				Kind:    "bad_loop",
-				Inputs:  []sdk.PortDescription{{Name: "input", ArrowSchema: schemaBytes(utf8("candidate_id"))}},
+				Inputs:  []sdk.PortDescription{{Name: "input", ArrowSchema: schemaBytes(str("candidate_id"))}},
 				Outputs: []sdk.PortDescription{{Name: "decision"}},
 				Loop:    &sdk.Loop{DecisionPort: "decision", ProposalsPort: "proposals"},
 			},

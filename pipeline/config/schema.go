@@ -22,6 +22,11 @@ const (
 	attrDescription = "description"
 )
 
+// attrBaseDir is the one attribute the host fills in for plugins: when a
+// stage's schema declares it as a string and the block leaves it unset, it
+// gets the directory of the file that declares the stage.
+const attrBaseDir = "base_dir"
+
 var reservedAttrs = map[string]cty.Type{
 	attrPlugin:      cty.String,
 	attrTimeout:     cty.String,

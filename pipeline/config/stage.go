@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -164,6 +167,14 @@ func (l *loader) decodeStage(s *stageState) {
 	for _, n := range cfgNames {
 		cfg[n] = get(n)
 	}
+	// Plugins run in their own processes and working directories; a path a
+	// user writes means "relative to this file", so a stage whose schema
+	// has a string base_dir gets the declaring file's directory.
+	if v, ok := cfg[attrBaseDir]; ok && v.IsNull() && v.Type() == cty.String {
+		if dir, err := filepath.Abs(filepath.Dir(s.DeclRange.Filename)); err == nil {
+			cfg[attrBaseDir] = cty.StringVal(dir)
+		}
+	}
 	s.Config = objectOf(cfg)
 
 	if v := get(attrDescription); v.IsKnown() && !v.IsNull() {
@@ -194,11 +205,17 @@ func (l *loader) decodeStage(s *stageState) {
 	}
 }
 
+// lowerFirst lowercases a sentence's first letter to embed it in another,
+// leaving acronyms ("IDX file") alone.
 func lowerFirst(s string) string {
-	if s == "" || strings.ToUpper(s[:1]) != s[:1] || (len(s) > 1 && strings.ToUpper(s[1:2]) == s[1:2] && s[1] != ' ') {
+	r, n := utf8.DecodeRuneInString(s)
+	if !unicode.IsUpper(r) {
 		return s
 	}
-	return strings.ToLower(s[:1]) + s[1:]
+	if next, _ := utf8.DecodeRuneInString(s[n:]); unicode.IsUpper(next) {
+		return s
+	}
+	return string(unicode.ToLower(r)) + s[n:]
 }
 
 // stagePlugin reads the plugin attribute, which picks the schema the rest

@@ -229,12 +229,12 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 	switch {
 	case re.Kind == KindCrashed:
 		if c.exited(crashWait) {
-			re.Message = fmt.Sprintf("plugin %s %s while running stage %s", c.name, c.exitDescription(), req.Stage)
+			re.Message = fmt.Sprintf("the plugin process %s before the stage finished", c.exitDescription())
 			if tail := c.panicOutput(); tail != "" {
 				re.Message += ":\n" + tail
 			}
 		} else {
-			re.Message = fmt.Sprintf("lost the connection to plugin %s while running stage %s (%s); the process was killed", c.name, req.Stage, strings.TrimPrefix(re.Message, "lost the connection to the plugin: "))
+			re.Message = fmt.Sprintf("%s; the plugin process (pid %d) was killed", re.Message, c.pid)
 			c.Kill()
 		}
 	case ctx.Err() != nil:

@@ -352,6 +352,10 @@ func TestCrash(t *testing.T) {
 		t.Fatalf("error = %v, want ErrPluginCrashed", err)
 	}
 	msg := err.Error()
+	want := "stage crash.c (plugin test): the plugin process exited (exit status 3) before the stage finished:\ntestplugin: crashing on purpose"
+	if msg != want {
+		t.Errorf("message:\n got %s\nwant %s", msg, want)
+	}
 	for _, want := range []string{"stage crash.c", "plugin test", "exited (exit status 3)", "crashing on purpose"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not mention %q", msg, want)

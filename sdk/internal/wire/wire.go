@@ -223,8 +223,13 @@ func (r *run) serve(ctx context.Context) error {
 	var final *stagepb.RunResponse
 	if runErr != nil {
 		e := r.srv.backend.Classify(runErr)
-		if ctx.Err() != nil && e.GetKind() == stagepb.Error_KIND_INTERNAL && errors.Is(runErr, context.Canceled) {
-			e.Kind = stagepb.Error_KIND_CANCELED
+		if ctx.Err() != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, stagerpc.ErrProtocol) {
+				e.Kind, e.Message = stagepb.Error_KIND_INTERNAL, cause.Error()
+			} else {
+				// Whatever the stage made of it, the run was cancelled.
+				e.Kind = stagepb.Error_KIND_CANCELED
+			}
 		}
 		span.RecordError(runErr)
 		span.SetStatus(codes.Error, e.GetMessage())
