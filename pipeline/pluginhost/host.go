@@ -254,6 +254,9 @@ func (h *Host) Resolve(kind, plugin string) (*sdk.PluginDescription, error) {
 		if err != nil {
 			var nf *NotFoundError
 			if errors.As(err, &nf) {
+				if d, ok, err := h.onlyProvider(kind); ok || err != nil {
+					return d, err
+				}
 				return nil, fmt.Errorf("unknown stage kind %q: the built-in plugin does not have it and %w", kind, err)
 			}
 			return nil, err
@@ -271,6 +274,33 @@ func (h *Host) Resolve(kind, plugin string) (*sdk.PluginDescription, error) {
 		return nil, fmt.Errorf("plugin %q has no stage kind %q (it has %s)", plugin, kind, stageKinds(d))
 	}
 	return d, nil
+}
+
+// onlyProvider finds the one installed plugin that provides kind, so a
+// plugin with several stage kinds needs no `plugin = ...` in every block.
+// Two providers are ambiguous: the user must choose.
+func (h *Host) onlyProvider(kind string) (*sdk.PluginDescription, bool, error) {
+	infos, err := h.Plugins()
+	if err != nil {
+		return nil, false, err
+	}
+	var match []PluginInfo
+	for _, p := range infos {
+		if p.Err == nil && !p.Builtin && p.Description.Stage(kind) != nil {
+			match = append(match, p)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, false, nil
+	case 1:
+		return match[0].Description, true, nil
+	}
+	names := make([]string, len(match))
+	for i, p := range match {
+		names[i] = fmt.Sprintf("%q (%s)", p.Name, p.Path)
+	}
+	return nil, false, fmt.Errorf("stage kind %q is provided by several plugins: %s; choose one with plugin = \"NAME\" in the block", kind, strings.Join(names, ", "))
 }
 
 func stageKinds(d *sdk.PluginDescription) string {

@@ -133,6 +133,15 @@ func TestResolve(t *testing.T) {
 	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'no such flag' >&2\nexit 2\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Plugins named unlike their kinds: a kind one of them alone provides
+	// resolves to it; a kind both provide is ambiguous.
+	for name, kinds := range map[string]string{"multi": `{"kind":"solo"},{"kind":"dup"}`, "other": `{"kind":"dup"}`} {
+		desc := fmt.Sprintf(`{"name":%q,"version":"1.0.0","protocol_version":1,"stages":[%s]}`, name, kinds)
+		script := "#!/bin/sh\necho '" + desc + "'\n"
+		if err := os.WriteFile(filepath.Join(filepath.Dir(old), sdk.PluginPrefix+name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h, _ := newHost(t,
 		WithSearchPaths(pluginDir, filepath.Dir(old)),
 		WithBuiltin(stages.NewSet("builtin"), []string{filepath.Join(pluginDir, sdk.PluginPrefix+"test")}),
@@ -150,6 +159,8 @@ func TestResolve(t *testing.T) {
 		{"emit", "missing", `no plugin named "missing": looked for sweetspot-plugin-missing in ` + pluginDir, true},
 		{"ancient", "old", "speaks stage protocol version 2, but this sweetspot speaks version 1", true},
 		{"x", "broken", "describe failed: exit status 2: no such flag", true},
+		{"solo", "", "multi", false},
+		{"dup", "", `stage kind "dup" is provided by several plugins: "multi"`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind+"/"+tt.plugin, func(t *testing.T) {
@@ -169,7 +180,7 @@ func TestResolve(t *testing.T) {
 		})
 	}
 
-	wantKinds := []string{"badschema", "block", "crash", "emit", "memcheck", "passthrough"}
+	wantKinds := []string{"badschema", "block", "crash", "dup", "emit", "memcheck", "passthrough", "solo"}
 	if diff := cmp.Diff(wantKinds, h.Kinds()); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)
 	}
@@ -189,7 +200,7 @@ func TestResolve(t *testing.T) {
 		}
 		got = append(got, s)
 	}
-	if diff := cmp.Diff([]string{"builtin (builtin)", "broken error", "old error", "test"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"builtin (builtin)", "broken error", "multi", "old error", "other", "test"}, got); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)
 	}
 }

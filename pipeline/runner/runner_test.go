@@ -138,15 +138,12 @@ func (h *harness) readInt64s(stage string, round int, port, column string) []int
 
 const loopPipeline = `
 stage "numbers" "src" {
-  plugin = "testkit"
   rows = 5
 }
 stage "double" "d" {
-  plugin = "testkit"
   input = stage.numbers.src
 }
 stage "counter" "c" {
-  plugin = "testkit"
   input       = stage.double.d
   loop_to     = stage.double.d
   max_rounds  = %d
