@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
@@ -283,8 +284,22 @@ func (s *Set) Serve(opts ...ServeOption) error {
 		<-closed
 		return nil
 	}
+	go exitWithParent(o.logger)
 	plugin.Serve(cfg)
 	return nil
+}
+
+// exitWithParent ends the plugin when the host that started it is gone:
+// a host killed with SIGKILL cannot stop its plugins, and an orphaned stage
+// would go on burning CPU. Re-parenting shows as a change of parent pid.
+func exitWithParent(logger hclog.Logger) {
+	parent := os.Getppid()
+	for range time.Tick(500 * time.Millisecond) {
+		if os.Getppid() != parent {
+			logger.Error("the sweetspot host is gone; stopping", "host_pid", parent)
+			os.Exit(1)
+		}
+	}
 }
 
 // ErrNotConnected is returned by Inputs.Reader for an input port that the

@@ -439,3 +439,39 @@ stage "requirements" "r" {
 		t.Errorf("iris profiled as %d rows, %d classes; want 150, 3", rows, classes)
 	}
 }
+
+func TestKilledHostLeavesNoPlugin(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `
+stage "block" "a" {
+  plugin = "testkit"
+}
+`)
+	cmd := exec.Command(binary, "run", "--json", "p.hcl")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SWEETSPOT_PLUGIN_PATH="+pluginDir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		var e struct{ Type string }
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type == "stage_started" {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout)
+	_ = cmd.Wait()
+	m := onlyRun(t, dir)
+	if len(m.Stages) != 1 || m.Stages[0].Pid == 0 {
+		t.Fatalf("manifest lacks the plugin pid: %+v", m.Stages)
+	}
+	assertGone(t, m)
+}
