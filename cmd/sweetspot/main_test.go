@@ -257,13 +257,13 @@ func readArrowFile(t *testing.T, path string) arrow.RecordBatch {
 func TestCrashedPluginExitsOneAndKeepsFinishedOutputs(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "p.hcl", `
-stage "numbers" "first" {
+stage "emit" "first" {
   plugin = "testkit"
   rows   = 7
 }
 stage "double" "then" {
   plugin = "testkit"
-  input  = stage.numbers.first
+  input  = stage.emit.first
 }
 stage "crash" "boom" {
   plugin = "testkit"

@@ -23,7 +23,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost/internal/testplugin/stages"
+	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	pluginDir = dir
-	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, sdk.PluginPrefix+"test"), "./internal/testplugin").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, sdk.PluginPrefix+"test"), "../../internal/testkit").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building the test plugin: %v\n%s", err, out)
 		os.Exit(1)
@@ -155,7 +155,7 @@ func TestResolve(t *testing.T) {
 		{"emit", "test", "test", false},
 		{"emit", "builtin", "builtin", false},
 		{"nosuch", "", `unknown stage kind "nosuch": the built-in plugin does not have it and no plugin named "nosuch"`, true},
-		{"nosuch", "test", `plugin "test" has no stage kind "nosuch" (it has emit, passthrough, badschema, crash, block, memcheck)`, true},
+		{"nosuch", "test", `plugin "test" has no stage kind "nosuch" (it has emit, passthrough, badschema, crash, block, memcheck, double, counter)`, true},
 		{"emit", "missing", `no plugin named "missing": looked for sweetspot-plugin-missing in ` + pluginDir, true},
 		{"ancient", "old", "speaks stage protocol version 2, but this sweetspot speaks version 1", true},
 		{"x", "broken", "describe failed: exit status 2: no such flag", true},
@@ -180,7 +180,7 @@ func TestResolve(t *testing.T) {
 		})
 	}
 
-	wantKinds := []string{"badschema", "block", "crash", "dup", "emit", "memcheck", "passthrough", "solo"}
+	wantKinds := []string{"badschema", "block", "counter", "crash", "double", "dup", "emit", "memcheck", "passthrough", "solo"}
 	if diff := cmp.Diff(wantKinds, h.Kinds()); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)
 	}
@@ -363,7 +363,7 @@ func TestCrash(t *testing.T) {
 		t.Fatalf("error = %v, want ErrPluginCrashed", err)
 	}
 	msg := err.Error()
-	want := "stage crash.c (plugin test): the plugin process exited (exit status 3) before the stage finished:\ntestplugin: crashing on purpose"
+	want := "stage crash.c (plugin test): the plugin process exited (exit status 3) before the stage finished:\ntestkit: crashing on purpose"
 	if msg != want {
 		t.Errorf("message:\n got %s\nwant %s", msg, want)
 	}

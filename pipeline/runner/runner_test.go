@@ -137,11 +137,11 @@ func (h *harness) readInt64s(stage string, round int, port, column string) []int
 }
 
 const loopPipeline = `
-stage "numbers" "src" {
+stage "emit" "src" {
   rows = 5
 }
 stage "double" "d" {
-  input = stage.numbers.src
+  input = stage.emit.src
 }
 stage "counter" "c" {
   input       = stage.double.d
@@ -162,7 +162,7 @@ func TestLoopRunsUntilTheDeciderConverges(t *testing.T) {
 		t.Fatalf("decision = %+v, want converged after 3 rounds", m.Decision)
 	}
 	// Round 2 of the looped stage ran on the decider's proposals (i = 5..9).
-	if got := h.readInt64s("double.d", 2, "data", "i"); !equalInts(got, []int64{5, 6, 7, 8, 9}) {
+	if got := h.readInt64s("double.d", 2, "table", "id"); !equalInts(got, []int64{5, 6, 7, 8, 9}) {
 		t.Errorf("double.d round 2 rows i = %v, want 5..9", got)
 	}
 	// The decider saw every round so far: 15 rows in round 3.
@@ -198,7 +198,7 @@ func TestLoopStopsAtMaxRounds(t *testing.T) {
 
 func TestCrashedPluginFailsTheRunAndKeepsFinishedOutputs(t *testing.T) {
 	h, err := runPipeline(t, context.Background(), `
-stage "numbers" "ok" {
+stage "emit" "ok" {
   plugin = "testkit"
   rows = 3
 }
@@ -207,7 +207,7 @@ stage "crash" "boom" {
 }
 stage "double" "after" {
   plugin = "testkit"
-  input = stage.numbers.ok
+  input = stage.emit.ok
 }
 `)
 	if err == nil {
@@ -227,8 +227,8 @@ stage "double" "after" {
 		t.Errorf("run status %s, want failed", m.Status)
 	}
 	for _, s := range m.Stages {
-		if s.Addr == "numbers.ok" && s.Status == runstore.StatusSucceeded {
-			if got := h.readInt64s("numbers.ok", 0, "data", "i"); len(got) != 3 {
+		if s.Addr == "emit.ok" && s.Status == runstore.StatusSucceeded {
+			if got := h.readInt64s("emit.ok", 0, "table", "id"); len(got) != 3 {
 				t.Errorf("finished stage output lost: %v", got)
 			}
 		}
@@ -275,11 +275,11 @@ stage "block" "b" {
 
 func TestPluginConfigErrorsStopBeforeAnyStageRuns(t *testing.T) {
 	h, err := runPipeline(t, context.Background(), `
-stage "numbers" "a" {
+stage "emit" "a" {
   plugin = "testkit"
   rows = 2
 }
-stage "numbers" "bad" {
+stage "emit" "bad" {
   plugin = "testkit"
   rows = -1
 }
@@ -302,13 +302,13 @@ stage "numbers" "bad" {
 
 func TestSpansFormOneTreeAcrossProcesses(t *testing.T) {
 	h, err := runPipeline(t, context.Background(), `
-stage "numbers" "src" {
+stage "emit" "src" {
   plugin = "testkit"
   rows = 4
 }
 stage "double" "d" {
   plugin = "testkit"
-  input = stage.numbers.src
+  input = stage.emit.src
 }
 `)
 	if err != nil {
@@ -358,7 +358,7 @@ stage "double" "d" {
 			}
 		}
 	}
-	for _, name := range []string{"stage numbers.src", "stage double.d"} {
+	for _, name := range []string{"stage emit.src", "stage double.d"} {
 		if !found[name] {
 			t.Errorf("no plugin-side span is a child of host span %q", name)
 		}

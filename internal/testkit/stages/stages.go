@@ -1,6 +1,7 @@
-// Package stages holds the stage kinds of the plugin that pluginhost's tests
-// build and run as a real process: each one exercises one behaviour of the
-// protocol (streaming, schema checks, crashes, cancellation).
+// Package stages holds the stage kinds of the test plugin that the host's
+// tests build and run as a real process: each one exercises one behaviour
+// of the protocol or the runner (streaming, schema checks, crashes,
+// cancellation, loops).
 package stages
 
 import (
@@ -74,6 +75,7 @@ func NewSet(name string) *sdk.Set {
 	sdk.Register(set, "memcheck", sdk.StageInfo{
 		Description: "Fails if the plugin's allocator still holds memory.",
 	}, func(NoConfig) (sdk.Stage, error) { return memcheck{}, nil })
+	registerLoopStages(set)
 	return set
 }
 
@@ -164,7 +166,7 @@ func (crash) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 	// Give the batch a moment on the wire, then die as a buggy plugin would.
 	time.Sleep(50 * time.Millisecond)
 	// Straight to file descriptor 2, as the Go runtime writes a panic.
-	fmt.Fprintln(os.NewFile(2, "stderr"), "testplugin: crashing on purpose")
+	fmt.Fprintln(os.NewFile(2, "stderr"), "testkit: crashing on purpose")
 	os.Exit(3)
 	return nil
 }
