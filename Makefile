@@ -6,7 +6,7 @@ FUZZTIME ?= 20s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build test test-unit fuzz vet examples proto proto-tools bench clean quickstart
+.PHONY: help build jaeger test test-unit fuzz vet examples proto proto-tools bench clean quickstart
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ vet: ## go vet and gofmt check
 examples: ## build the third-party example plugins into .sweetspot/plugins/
 	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
 
-test: vet examples test-unit fuzz ## everything CI runs
+test: vet examples jaeger test-unit fuzz ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
@@ -36,6 +36,11 @@ fuzz: ## short fuzz runs of every parser of outside input
 
 bench: ## benchmarks (speed and memory goals live here, not in tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+jaeger: $(BIN)/jaeger ## build Jaeger (for the tracing tests) into .bin/, once
+
+$(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
+	cd tools/jaeger && $(GO) build -o $(BIN)/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
 
 proto-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 
