@@ -39,3 +39,25 @@ stage "model_choice" "mlp" {
   width = { min = 4, max = 512 }
   steps = 6
 }
+
+stage "optimization" "tune" {
+  input         = stage.model_choice.mlp
+  dataset       = dataset.spirals
+  learning_rate = [0.003, 0.01, 0.03]
+  preprocess    = ["standardize"]
+}
+
+stage "evaluation" "train" {
+  input       = stage.optimization.tune
+  dataset     = dataset.spirals
+  epochs      = 60
+  parallelism = 2
+}
+
+stage "resize" "fit" {
+  input        = stage.evaluation.train
+  requirements = stage.requirements.sla
+  strategy     = "smallest_meeting"
+  loop_to      = stage.evaluation.train
+  max_rounds   = 6
+}

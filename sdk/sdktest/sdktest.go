@@ -193,7 +193,10 @@ func Table(schema *arrow.Schema, batches ...arrow.RecordBatch) array.RecordReade
 }
 
 // Collector gathers the batches of output ports. Release it when done.
+// The host delivers each port on its own goroutine, so collecting is
+// locked; read Batches once the run has returned.
 type Collector struct {
+	mu      sync.Mutex
 	Batches map[string][]arrow.RecordBatch
 }
 
@@ -207,7 +210,9 @@ func NewCollector() *Collector {
 func (c *Collector) Port(name string) func(arrow.RecordBatch) error {
 	return func(b arrow.RecordBatch) error {
 		b.Retain()
+		c.mu.Lock()
 		c.Batches[name] = append(c.Batches[name], b)
+		c.mu.Unlock()
 		return nil
 	}
 }

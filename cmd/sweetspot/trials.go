@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+)
+
+// trialColumns are the results-table columns shown at the end of a run,
+// in order; absent ones are skipped.
+var trialColumns = []struct{ name, header string }{
+	{"round", "ROUND"},
+	{"candidate_id", "CANDIDATE"},
+	{"params", "PARAMS"},
+	{"accuracy", "ACCURACY"},
+	{"rmse", "RMSE"},
+	{"latency_p95_ms", "P95 MS"},
+	{"model_bytes", "BYTES"},
+	{"train_seconds", "TRAIN S"},
+	{"status", "STATUS"},
+}
+
+// printTrials prints every row of each stage's "results" port (the
+// evaluation stage's contract), all rounds, marking the chosen candidate.
+func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) error {
+	chosen := ""
+	if m.Decision != nil {
+		chosen = m.Decision.Chosen
+	}
+	for _, s := range m.Stages {
+		var paths []string
+		for _, f := range s.Outputs {
+			if f.Port == "results" {
+				paths = append(paths, run.Path(f.Path))
+			}
+		}
+		if len(paths) == 0 {
+			continue
+		}
+		rd, err := runstore.OpenFiles(paths, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\ntrials of %s:\n", s.Addr)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		var cols []int
+		schema := rd.Schema()
+		line := " \t"
+		for i, c := range trialColumns {
+			if len(schema.FieldIndices(c.name)) > 0 {
+				cols = append(cols, i)
+				line += c.header + "\t"
+			}
+		}
+		fmt.Fprintln(tw, line)
+		for rd.Next() {
+			b := rd.RecordBatch()
+			for row := 0; row < int(b.NumRows()); row++ {
+				mark := " "
+				if id := cell(b, "candidate_id", row); id != "" && id == chosen {
+					mark = "*"
+				}
+				line := mark + "\t"
+				for _, i := range cols {
+					line += cell(b, trialColumns[i].name, row) + "\t"
+				}
+				fmt.Fprintln(tw, line)
+			}
+		}
+		err = rd.Err()
+		rd.Release()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", filepath.Base(paths[0]), err)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cell formats one value for a table; "-" for null or missing.
+func cell(b arrow.RecordBatch, column string, row int) string {
+	idx := b.Schema().FieldIndices(column)
+	if len(idx) == 0 {
+		return "-"
+	}
+	col := b.Column(idx[0])
+	if col.IsNull(row) {
+		return "-"
+	}
+	switch c := col.(type) {
+	case *array.String:
+		return c.Value(row)
+	case *array.Int64:
+		return strconv.FormatInt(c.Value(row), 10)
+	case *array.Int32:
+		return strconv.FormatInt(int64(c.Value(row)), 10)
+	case *array.Float64:
+		v := c.Value(row)
+		switch {
+		case v != 0 && (v < 0.001 && v > -0.001):
+			return strconv.FormatFloat(v, 'e', 2, 64)
+		case v >= 100 || v <= -100:
+			return strconv.FormatFloat(v, 'f', 1, 64)
+		default:
+			return strconv.FormatFloat(v, 'f', 4, 64)
+		}
+	default:
+		return col.ValueStr(row)
+	}
+}
