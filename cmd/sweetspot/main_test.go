@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 )
@@ -474,4 +475,52 @@ stage "block" "a" {
 		t.Fatalf("manifest lacks the plugin pid: %+v", m.Stages)
 	}
 	assertGone(t, m)
+}
+
+func TestRunsExportOpensInEveryFormat(t *testing.T) {
+	dir := t.TempDir()
+	example, _ := filepath.Abs("../../examples/standardize")
+	if r := sweetspot(t, dir, "run", "-q", example); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	id := onlyRun(t, dir).RunID
+	for _, format := range []string{"parquet", "csv", "arrow"} {
+		out := filepath.Join(dir, "data."+format)
+		r := sweetspot(t, dir, "runs", "export", id, "--port", "data", "--stage", "standardize.scale", "--format", format, "-o", out)
+		if r.code != 0 {
+			t.Fatalf("export %s: exit %d\n%s", format, r.code, r.stderr)
+		}
+		var rows int64
+		switch format {
+		case "parquet":
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pf, err := file.NewParquetReader(f)
+			if err != nil {
+				t.Fatalf("parquet: %v", err)
+			}
+			rows = pf.NumRows()
+			pf.Close()
+		case "csv":
+			data, _ := os.ReadFile(out)
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if !strings.Contains(lines[0], "split") {
+				t.Errorf("CSV header %q lacks the split column", lines[0])
+			}
+			rows = int64(len(lines) - 1)
+		case "arrow":
+			b := readArrowFile(t, out)
+			rows = b.NumRows()
+			b.Release()
+		}
+		if rows != 2000 {
+			t.Errorf("%s export holds %d rows, want 2000", format, rows)
+		}
+	}
+	// Two stages have a "data" port: without --stage the user must choose.
+	if r := sweetspot(t, dir, "runs", "export", id, "--port", "data"); r.code != exitInvalid || !strings.Contains(r.stderr, "--stage") {
+		t.Errorf("ambiguous export: exit %d, stderr %q", r.code, r.stderr)
+	}
 }

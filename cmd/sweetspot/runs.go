@@ -16,6 +16,7 @@ func newRunsCmd() *cobra.Command {
 		Short: "List and inspect past runs",
 	}
 	cmd.PersistentFlags().StringVar(&root, "out", runstore.DefaultRoot, "directory that holds run directories")
+	cmd.AddCommand(newRunsExportCmd(&root))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List runs, oldest first",

@@ -45,6 +45,7 @@ stage "optimization" "tune" {
   dataset       = dataset.spirals
   learning_rate = [0.003, 0.01, 0.03]
   preprocess    = ["standardize"]
+  parallelism   = 2
 }
 
 stage "evaluation" "train" {

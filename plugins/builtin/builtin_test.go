@@ -29,13 +29,12 @@ func TestDescribe(t *testing.T) {
 		Optional bool
 		Columns  int
 	}
+	// Ports are the contract between stages; attributes are each stage's
+	// own business, so they are only checked for documentation here.
 	type stage struct {
-		Kind          string
-		Inputs        []port
-		Outputs       []port
-		Attributes    []string
-		Blocks        []string
-		RequiredAttrs []string
+		Kind    string
+		Inputs  []port
+		Outputs []port
 	}
 	var got []stage
 	for _, s := range d.Stages {
@@ -47,27 +46,24 @@ func TestDescribe(t *testing.T) {
 			st.Outputs = append(st.Outputs, port{p.Name, p.Optional, len(p.Fields)})
 		}
 		for _, a := range s.Config.Attributes {
-			st.Attributes = append(st.Attributes, a.Name)
-			if a.Required {
-				st.RequiredAttrs = append(st.RequiredAttrs, a.Name)
-			}
 			if a.Description == "" {
 				t.Errorf("%s.%s has no description", s.Kind, a.Name)
 			}
 		}
 		for _, b := range s.Config.Blocks {
-			st.Blocks = append(st.Blocks, b.Name)
+			if b.Description == "" {
+				t.Errorf("block %s.%s has no description", s.Kind, b.Name)
+			}
 		}
 		got = append(got, st)
 	}
 	want := []stage{
-		{Kind: "dataset", Outputs: []port{{"data", false, 1}},
-			Attributes: []string{"path", "format", "header", "target", "target_index", "target_path", "task", "generator", "rows", "noise", "classes", "features", "test_fraction", "validation_fraction", "seed", "base_dir"}},
-		{Kind: "requirements", Inputs: []port{{"dataset", true, 0}}, Outputs: []port{{"requirements", false, 15}},
-			Attributes: []string{"min_accuracy", "max_loss", "max_latency_ms", "max_params", "max_model_bytes", "max_train_time", "metric"},
-			Blocks:     []string{"budget"}},
-		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 13}},
-			Attributes: []string{"family", "depth", "width", "steps", "include_baseline", "learning_rate", "batch_size", "epochs"}},
+		{Kind: "dataset", Outputs: []port{{"data", false, 1}}},
+		{Kind: "requirements", Inputs: []port{{"dataset", true, 0}}, Outputs: []port{{"requirements", false, 15}}},
+		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 13}}},
+		{Kind: "optimization", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}}, Outputs: []port{{"candidates", false, 13}, {"tuning", false, 10}}},
+		{Kind: "evaluation", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}}, Outputs: []port{{"results", false, 34}}},
+		{Kind: "resize", Inputs: []port{{"input", false, 19}, {"requirements", true, 15}}, Outputs: []port{{"decision", false, 42}, {"proposals", false, 13}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)

@@ -16,14 +16,37 @@
 //	sweetspot.class_names  JSON list of the original label of each class
 //	                       index, present when the labels were strings,
 //	                       were named by the file, or were not 0..k-1
-//	sweetspot.source       the file path, or generator:NAME
+//	sweetspot.source       the file path (features + target paths when
+//	                       two), or generator:NAME
+//	sweetspot.format       csv|tsv|whitespace|parquet|arrow|idx (files only)
+//	sweetspot.sample       how max_rows cut the file, e.g. "first 1000
+//	                       rows"; absent when every row was kept
 //
-// Files are CSV, TSV or whitespace-separated text, gzip-compressed when the
-// name ends in .gz. The first line may name the columns, be scikit-learn's
-// count header ("n_samples,n_features,class_0,class_1,..."), or be data;
-// this is detected unless `header` is set. Missing or non-numeric feature
-// cells, ragged lines and unknown target columns are errors naming the file,
-// the 1-based line and the column: nothing is imputed silently.
+// Files are CSV, TSV or whitespace-separated text, Parquet, Arrow IPC
+// (file or stream; Feather v2 is an IPC file) or IDX (MNIST's format), told
+// apart by the `format` attribute, else the name (.parquet, .arrow,
+// .arrows, .feather, .ipc, idxN-ubyte), else the first bytes. Text, Arrow
+// streams and IDX may be gzip-compressed (a .gz name or gzip's magic
+// number); Parquet and Arrow IPC files are read from their footer and so
+// must not be.
+//
+// Text: the first line may name the columns, be scikit-learn's count
+// header ("n_samples,n_features,class_0,class_1,..."), or be data; this is
+// detected unless `header` is set. Parquet and Arrow: columns keep their
+// names; features may be any integer, floating point or bool type, the
+// target also a string or a dictionary (pandas categorical) column, and a
+// target of any type becomes class indices or values as a CSV cell with the
+// same spelling would. IDX: an images file (path) and a labels file
+// (target_path); each image is flattened row-major into features pixel_0,
+// pixel_1, ... (x0, x1, ... for a 2-D file), unsigned bytes scaled to [0,1]
+// unless scale_pixels = false; labels 0..9 are class indices 0..9.
+//
+// Missing or non-numeric features, NaN, ragged lines and unknown target
+// columns are errors naming the file, the 1-based line (text) or row (other
+// formats) and the column, plus the byte offset in IDX files: nothing is
+// imputed silently. max_rows caps the rows kept (the first ones, or a
+// seeded random sample), for quick experiments on large files; the file is
+// read once either way, and a "first" sample stops reading early.
 //
 // A relative path is resolved against base_dir, an attribute the host sets
 // to the directory of the pipeline file that declared the dataset (users
@@ -54,13 +77,16 @@ const Port = "data"
 
 // Config is the body of a `dataset "NAME" {}` block.
 type Config struct {
-	Path        string `hcl:"path,optional" doc:"Dataset file: CSV, TSV or whitespace-separated text, gzip-compressed when the name ends in .gz. A relative path is relative to the pipeline file's directory. Exactly one of path and generator."`
-	Format      string `hcl:"format,optional" doc:"csv, tsv or whitespace. Detected from the first line when unset."`
-	Header      *bool  `hcl:"header,optional" doc:"Whether the first line names the columns. Detected when unset; scikit-learn's count header (n_samples,n_features,class names) is recognised either way."`
+	Path        string `hcl:"path,optional" doc:"Dataset file: CSV, TSV or whitespace-separated text, Parquet, Arrow IPC file or stream, or IDX images (with target_path the labels). Text, Arrow streams and IDX may be gzip-compressed. A relative path is relative to the pipeline file's directory. Exactly one of path and generator."`
+	Format      string `hcl:"format,optional" doc:"csv, tsv, whitespace, parquet, arrow (IPC file or stream) or idx. When unset: parquet, arrow or idx by the file's name (.parquet, .arrow, .arrows, .feather, .ipc, idxN-ubyte) or first bytes, else a text format detected from the first line."`
+	Header      *bool  `hcl:"header,optional" doc:"Text files: whether the first line names the columns. Detected when unset; scikit-learn's count header (n_samples,n_features,class names) is recognised either way."`
 	Target      string `hcl:"target,optional" doc:"Name of the target column; the file needs a header line."`
 	TargetIndex *int   `hcl:"target_index,optional" doc:"0-based position of the target column; negative counts from the end. The last column when neither target nor target_index is set."`
-	TargetPath  string `hcl:"target_path,optional" doc:"A second file holding only the target, one value per data row of path (as scikit-learn's diabetes set); every column of path is then a feature."`
+	TargetPath  string `hcl:"target_path,optional" doc:"A second file holding only the target, one value per data row of path (as scikit-learn's diabetes set, or an IDX labels file such as train-labels-idx1-ubyte.gz); every column of path is then a feature. Required for IDX."`
 	Task        string `hcl:"task,optional" doc:"classification or regression. Inferred when unset: string labels, or whole numbers with at most 100 distinct values and no more than half the rows, mean classification."`
+	MaxRows     *int   `hcl:"max_rows,optional" doc:"Keep at most this many rows of the file, picked by sample: for quick experiments on large files. Unset keeps every row."`
+	Sample      string `hcl:"sample,optional" doc:"How max_rows picks rows: first (default: reads only those rows, the fastest; a file sorted by class loses classes) or random (a uniform sample drawn with seed in one pass over the whole file, kept in file order)."`
+	ScalePixels *bool  `hcl:"scale_pixels,optional" doc:"IDX files of unsigned bytes (MNIST images): true (default) divides by 255 so features lie in [0,1]; false keeps 0..255."`
 
 	Generator string   `hcl:"generator,optional" doc:"A synthetic dataset instead of a file: spirals, blobs, checkerboard (classification) or regression (a sum of sines)."`
 	Rows      *int     `hcl:"rows,optional" doc:"Generator: number of rows (default 1000)."`
@@ -82,8 +108,16 @@ const (
 	maxGenClasses  = 1000
 )
 
-var formats = []string{string(FormatCSV), string(FormatTSV), string(FormatWhitespace)}
 var tasks = []string{string(Classification), string(Regression)}
+var samples = []string{string(SampleFirst), string(SampleRandom)}
+
+func formatNames() []string {
+	out := make([]string, len(FileFormats))
+	for i, f := range FileFormats {
+		out[i] = string(f)
+	}
+	return out
+}
 
 // Info describes the stage kind to the host.
 func Info() sdk.StageInfo {
@@ -104,7 +138,7 @@ func Register(s *sdk.Set) { sdk.Register(s, Kind, Info(), New) }
 
 // Stage loads or generates the dataset when run.
 type Stage struct {
-	load          func() (*Table, error)
+	load          func(context.Context) (*Table, error)
 	testFraction  float64
 	validFraction float64
 	seed          uint64
@@ -122,6 +156,7 @@ func New(c Config) (sdk.Stage, error) {
 	fileOnly := map[string]bool{
 		"format": c.Format != "", "header": c.Header != nil, "target": c.Target != "",
 		"target_index": c.TargetIndex != nil, "target_path": c.TargetPath != "", "task": c.Task != "",
+		"max_rows": c.MaxRows != nil, "sample": c.Sample != "", "scale_pixels": c.ScalePixels != nil,
 	}
 	genOnly := map[string]bool{
 		"rows": c.Rows != nil, "noise": c.Noise != nil, "classes": c.Classes != nil, "features": c.Features != nil,
@@ -152,22 +187,23 @@ func New(c Config) (sdk.Stage, error) {
 		bad("generator", "Conflicting data sources", "Set either path (a file) or generator (a synthetic dataset), not both.")
 	case c.Path == "" && c.Generator == "":
 		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Missing data source",
-			Detail: fmt.Sprintf("A dataset needs path (a CSV or TSV file) or generator (one of %s).", strings.Join(Generators, ", "))})
+			Detail: fmt.Sprintf("A dataset needs path (a CSV, TSV, Parquet, Arrow or IDX file) or generator (one of %s).", strings.Join(Generators, ", "))})
 	case c.Path != "":
 		for _, name := range sortedTrue(genOnly) {
 			bad(name, "Argument only for generators", fmt.Sprintf("%s applies to a generated dataset; this one is read from %q.", name, c.Path))
 		}
 		opts, d := fileOptions(c)
 		diags = append(diags, d...)
+		opts.Seed = st.seed
 		path := resolve(c.BaseDir, c.Path)
-		st.load = func() (*Table, error) { return LoadFile(path, opts) }
+		st.load = func(ctx context.Context) (*Table, error) { return LoadFileContext(ctx, path, opts) }
 	default:
 		for _, name := range sortedTrue(fileOnly) {
 			bad(name, "Argument only for files", fmt.Sprintf("%s applies to a dataset read from a file; this one is generated.", name))
 		}
 		opts, d := genOptions(c, st.seed)
 		diags = append(diags, d...)
-		st.load = func() (*Table, error) { return Generate(opts) }
+		st.load = func(context.Context) (*Table, error) { return Generate(opts) }
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -198,9 +234,55 @@ func fileOptions(c Config) (LoadOptions, sdk.Diagnostics) {
 	bad := func(path, summary, detail string) {
 		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: []string{path}})
 	}
-	o := LoadOptions{Format: Format(c.Format), Header: c.Header, Target: c.Target, TargetIndex: c.TargetIndex, Task: Task(c.Task)}
-	if c.Format != "" && !slices.Contains(formats, c.Format) {
-		bad("format", "Unknown format", fmt.Sprintf("format must be one of %s; found %q.%s", strings.Join(formats, ", "), c.Format, suggest.Hint(c.Format, formats)))
+	o := LoadOptions{Format: Format(c.Format), Header: c.Header, Target: c.Target, TargetIndex: c.TargetIndex, Task: Task(c.Task), Sample: Sample(c.Sample)}
+	format := Format(c.Format)
+	if c.Format != "" && !slices.Contains(FileFormats, format) {
+		bad("format", "Unknown format", fmt.Sprintf("format must be one of %s; found %q.%s", strings.Join(formatNames(), ", "), c.Format, suggest.Hint(c.Format, formatNames())))
+		format = ""
+	}
+	if format == "" {
+		format = FormatFromName(c.Path)
+	}
+	switch format {
+	case FormatParquet, FormatArrow, FormatIDX:
+		if c.Header != nil {
+			bad("header", "Argument only for text files", fmt.Sprintf("header applies to CSV, TSV and whitespace-separated files; %s files name their columns themselves, or have none.", format))
+		}
+	}
+	if format == FormatParquet && strings.HasSuffix(strings.ToLower(c.Path), ".gz") {
+		bad("path", "Compressed Parquet file", "A Parquet file is read from its footer, which needs random access, so it cannot be read through gzip. Decompress it: Parquet compresses its own pages.")
+	}
+	if format == FormatIDX {
+		if c.Target != "" || c.TargetIndex != nil {
+			name := "target"
+			if c.Target == "" {
+				name = "target_index"
+			}
+			bad(name, "Argument not for IDX files", "IDX rows have no named columns: every value of path is a feature, and the target comes from the labels file in target_path; remove "+name+".")
+		}
+		if c.TargetPath == "" {
+			bad("path", "IDX labels file needed", fmt.Sprintf("%q is an IDX file, which holds rows (images) but no target. Set target_path to its labels file (for train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz).", c.Path))
+		}
+	}
+	if c.ScalePixels != nil {
+		o.RawPixels = !*c.ScalePixels
+		if format != "" && format != FormatIDX {
+			bad("scale_pixels", "Argument only for IDX files", fmt.Sprintf("scale_pixels applies to IDX files of unsigned bytes; %q is read as %s.", c.Path, format))
+		}
+	}
+	if c.MaxRows != nil {
+		o.MaxRows = *c.MaxRows
+		if o.MaxRows < 1 {
+			bad("max_rows", "Invalid max_rows", fmt.Sprintf("max_rows must be at least 1; found %d. Leave it unset to keep every row.", o.MaxRows))
+		}
+	}
+	if c.Sample != "" {
+		switch {
+		case !slices.Contains(samples, c.Sample):
+			bad("sample", "Unknown sample", fmt.Sprintf("sample must be first or random; found %q.%s", c.Sample, suggest.Hint(c.Sample, samples)))
+		case c.MaxRows == nil:
+			bad("sample", "Sample without max_rows", "sample says how max_rows picks rows; set max_rows too, or remove sample to keep every row.")
+		}
 	}
 	if c.Task != "" && !slices.Contains(tasks, c.Task) {
 		bad("task", "Unknown task", fmt.Sprintf("task must be classification or regression; found %q.%s", c.Task, suggest.Hint(c.Task, tasks)))
@@ -311,7 +393,7 @@ func (s *Stage) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.load()
+	t, err := s.load(ctx)
 	if err != nil {
 		return err
 	}
@@ -324,7 +406,20 @@ func (s *Stage) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 	for _, p := range parts {
 		counts[p]++
 	}
-	sdk.Logger(ctx).Info("dataset ready", "source", t.Source, "rows", t.Rows(), "features", len(t.FeatureNames),
+	if t.Task == Classification && t.Sample != "" {
+		// A "first" sample of a file sorted by class is the usual cause.
+		var empty []int
+		for c, k := range t.classCounts() {
+			if k == 0 {
+				empty = append(empty, c)
+			}
+		}
+		if len(empty) > 0 {
+			sdk.Logger(ctx).Warn("classes with no rows in the sample; is the file sorted by class? sample = \"random\" draws from the whole file",
+				"sample", t.Sample, "classes", empty)
+		}
+	}
+	sdk.Logger(ctx).Info("dataset ready", "source", t.Source, "format", string(t.Format), "sample", t.Sample, "rows", t.Rows(), "features", len(t.FeatureNames),
 		"task", string(t.Task), "classes", t.Classes, "train", counts[Train], "validation", counts[Validation], "test", counts[Test])
 	done := int64(0)
 	return t.WriteBatches(sdk.Allocator(ctx), parts, MaxBatchRows, func(b arrow.RecordBatch) error {

@@ -50,6 +50,17 @@ func TestConfigErrors(t *testing.T) {
 		{"classes on regression", Config{Generator: "regression", Classes: ptr(3)}, []diag{{"classes", "Argument only for classification"}}},
 		{"fewer rows than classes", Config{Generator: "blobs", Rows: ptr(4), Classes: ptr(5)}, []diag{{"rows", "Fewer rows than classes"}}},
 		{"fewer rows than default classes", Config{Generator: "blobs", Rows: ptr(2)}, []diag{{"rows", "Fewer rows than classes"}}},
+		{"unknown format, did you mean", Config{Path: "iris.csv", BaseDir: sklearnDir, Format: "parquett"}, []diag{{"format", "Unknown format"}}},
+		{"header on parquet", Config{Path: "iris.parquet", BaseDir: arrowDir, Header: ptr(true)}, []diag{{"header", "Argument only for text files"}}},
+		{"header on forced arrow", Config{Path: "iris.csv", BaseDir: sklearnDir, Format: "arrow", Header: ptr(false)}, []diag{{"header", "Argument only for text files"}}},
+		{"scale_pixels on csv", Config{Path: "iris.parquet", BaseDir: arrowDir, ScalePixels: ptr(false)}, []diag{{"scale_pixels", "Argument only for IDX files"}}},
+		{"idx without labels", Config{Path: "iris.csv", BaseDir: sklearnDir, Format: "idx", Target: "y"},
+			[]diag{{"target", "Argument not for IDX files"}, {"path", "IDX labels file needed"}}},
+		{"max_rows and sample", Config{Path: "iris.csv", BaseDir: sklearnDir, MaxRows: ptr(0), Sample: "randm"},
+			[]diag{{"max_rows", "Invalid max_rows"}, {"sample", "Unknown sample"}}},
+		{"sample without max_rows", Config{Path: "iris.csv", BaseDir: sklearnDir, Sample: "random"}, []diag{{"sample", "Sample without max_rows"}}},
+		{"max_rows on a generator", Config{Generator: "blobs", MaxRows: ptr(5), Sample: "first", ScalePixels: ptr(true)},
+			[]diag{{"max_rows", "Argument only for files"}, {"sample", "Argument only for files"}, {"scale_pixels", "Argument only for files"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -192,5 +203,68 @@ func TestRunCanceled(t *testing.T) {
 	}
 	if n := len(out.Batches(Port)); n != 0 {
 		t.Errorf("%d batches written after cancel", n)
+	}
+}
+
+func TestConfigHints(t *testing.T) {
+	_, err := New(Config{Path: "iris.csv", BaseDir: sklearnDir, Format: "parquett", Sample: "randm", MaxRows: ptr(3)})
+	var ds sdk.Diagnostics
+	if !errors.As(err, &ds) || len(ds) != 2 {
+		t.Fatalf("got %v, want two diagnostics", err)
+	}
+	for i, want := range []string{`Did you mean "parquet"?`, `Did you mean "random"?`} {
+		if !strings.Contains(ds[i].Detail, want) {
+			t.Errorf("detail %q does not say %q", ds[i].Detail, want)
+		}
+	}
+}
+
+func metadata(rec arrow.RecordBatch) map[string]string {
+	md := map[string]string{}
+	for i, k := range rec.Schema().Metadata().Keys() {
+		md[k] = rec.Schema().Metadata().Values()[i]
+	}
+	return md
+}
+
+func TestRunParquet(t *testing.T) {
+	abs, err := filepath.Abs(arrowDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := runStage(t, Config{Path: "iris.parquet", BaseDir: abs, MaxRows: ptr(90), Sample: "random", Seed: ptr(int64(4))})
+	if rec.NumRows() != 90 || rec.NumCols() != 6 {
+		t.Fatalf("got %d rows x %d columns, want 90 x 6", rec.NumRows(), rec.NumCols())
+	}
+	want := map[string]string{
+		MetaTarget: "target", MetaTask: "classification", MetaClasses: "3", MetaFormat: "parquet",
+		MetaClassNames: `["setosa","versicolor","virginica"]`, MetaSource: filepath.Join(abs, "iris.parquet"),
+		MetaSample: "random 90 of 150 rows, seed 4",
+	}
+	if diff := cmp.Diff(want, metadata(rec)); diff != "" {
+		t.Errorf("metadata (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunIDX(t *testing.T) {
+	dir := t.TempDir()
+	writeTinyMNIST(t, dir, 50, true)
+	rec, _ := runStage(t, Config{Path: "train-images-idx3-ubyte.gz", TargetPath: "train-labels-idx1-ubyte.gz", BaseDir: dir, MaxRows: ptr(40)})
+	if rec.NumRows() != 40 || rec.NumCols() != tinyH*tinyW+2 {
+		t.Fatalf("got %d rows x %d columns, want 40 x %d", rec.NumRows(), rec.NumCols(), tinyH*tinyW+2)
+	}
+	want := map[string]string{
+		MetaTarget: "label", MetaTask: "classification", MetaClasses: "4", MetaFormat: "idx",
+		MetaSource: filepath.Join(dir, "train-images-idx3-ubyte.gz") + " + " + filepath.Join(dir, "train-labels-idx1-ubyte.gz"),
+		MetaSample: "first 40 rows",
+	}
+	if diff := cmp.Diff(want, metadata(rec)); diff != "" {
+		t.Errorf("metadata (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{"train": 32, "test": 8}, splitCounts(rec)); diff != "" {
+		t.Errorf("split counts (-want +got):\n%s", diff)
+	}
+	if got := rec.Column(1).(*array.Float64).Value(1); got != float64(tinyPixel(1, 1))/255 {
+		t.Errorf("row 1 pixel_1 = %g, want %g", got, float64(tinyPixel(1, 1))/255)
 	}
 }

@@ -2,24 +2,25 @@ package dataset
 
 import (
 	"bufio"
-	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
-// Format is the field layout of a text dataset file.
+// Format is the layout of a dataset file.
 type Format string
 
 const (
@@ -28,13 +29,24 @@ const (
 	// FormatWhitespace splits fields on runs of spaces or tabs, as in
 	// scikit-learn's diabetes_data_raw.csv.gz.
 	FormatWhitespace Format = "whitespace"
+	// FormatParquet is read with arrow-go's pqarrow.
+	FormatParquet Format = "parquet"
+	// FormatArrow is an Arrow IPC file (Feather v2) or stream; the file's
+	// first bytes tell which.
+	FormatArrow Format = "arrow"
+	// FormatIDX is the MNIST family's format: one file of rows (images),
+	// the target in a second file (labels) given by TargetPath.
+	FormatIDX Format = "idx"
 )
 
 // LoadOptions says how to read a dataset file. The zero value reads a CSV,
 // TSV or whitespace-separated file, detecting the header and taking the last
-// column as the target.
+// column as the target; Parquet, Arrow and IDX files are recognised by their
+// name or their first bytes.
 type LoadOptions struct {
-	// Format is "" to detect it from the first line.
+	// Format is "" to detect it: Parquet, Arrow and IDX by the file's name
+	// (.parquet, .arrow/.arrows/.feather/.ipc, idxN-ubyte) or its first
+	// bytes, text formats from the first line.
 	Format Format
 	// Header is nil to detect whether the first line names the columns.
 	Header *bool
@@ -44,10 +56,23 @@ type LoadOptions struct {
 	// counts from the end. Nil and no Target means the last column.
 	TargetIndex *int
 	// TargetPath is a second file holding only the target, one value per
-	// data row; then every column of the first file is a feature.
+	// data row; then every column of the first file is a feature. An IDX
+	// images file needs its labels file here.
 	TargetPath string
 	// Task is "" to infer it from the target's values.
 	Task Task
+	// MaxRows caps the rows kept (0 keeps all), chosen by Sample.
+	MaxRows int
+	// Sample is how MaxRows picks rows: "" or SampleFirst, or SampleRandom.
+	Sample Sample
+	// Seed drives SampleRandom.
+	Seed uint64
+	// RawPixels keeps an IDX ubyte file's values as 0..255 instead of
+	// scaling them to [0,1].
+	RawPixels bool
+	// Allocator serves the Arrow buffers of Parquet and Arrow readers; nil
+	// means memory.DefaultAllocator. Nothing allocated outlives the load.
+	Allocator memory.Allocator
 }
 
 // A task is inferred as classification when the target holds strings, or
@@ -56,64 +81,67 @@ type LoadOptions struct {
 // as diabetes' 214 distinct values out of 442 is not taken for labels).
 const maxInferredClasses = 100
 
-// LoadFile reads a dataset file (gzip-compressed when its name ends in .gz).
-// Problems with the data are *DataError values naming the file, line and
-// column; problems that the config must fix (an unknown target column) are
-// sdk.Diagnostics naming the attribute.
+// LoadFile reads a dataset file (gzip-compressed when its name ends in .gz
+// or its first bytes say so). Problems with the data are *DataError values
+// naming the file and the line, or row, and column; problems that the
+// config must fix (an unknown target column) are sdk.Diagnostics naming the
+// attribute.
 func LoadFile(path string, o LoadOptions) (*Table, error) {
+	return LoadFileContext(context.Background(), path, o)
+}
+
+// LoadFileContext is LoadFile, giving up with ctx's error when ctx is done.
+func LoadFileContext(ctx context.Context, path string, o LoadOptions) (*Table, error) {
 	mode := withTarget
 	if o.TargetPath != "" {
 		mode = featuresOnly
 	}
-	raw, err := readFile(path, o, mode)
+	raw, err := readFile(ctx, path, o, mode)
 	if err != nil {
 		return nil, err
 	}
 	if o.TargetPath != "" {
-		// The target file's header is detected on its own: header describes
-		// the features file.
-		tr, err := readFile(o.TargetPath, LoadOptions{}, targetOnly)
+		// The target file's format and header are detected on its own:
+		// those options describe the features file.
+		to := LoadOptions{MaxRows: o.MaxRows, Sample: o.Sample, Seed: o.Seed, Allocator: o.Allocator}
+		tr, err := readFile(ctx, o.TargetPath, to, targetOnly)
 		if err != nil {
 			return nil, err
 		}
-		if len(tr.target) != raw.rows {
-			return nil, &DataError{File: o.TargetPath, Err: fmt.Errorf("has %d data rows but %s has %d; the two files must align row by row", len(tr.target), path, raw.rows)}
+		if err := raw.join(tr); err != nil {
+			return nil, err
 		}
-		raw.targetFile, raw.targetName, raw.targetField = tr.targetFile, tr.targetName, tr.targetField
-		raw.target, raw.targetLines = tr.target, tr.targetLines
 	}
 	return raw.finish(o.Task)
 }
 
-// Load reads a dataset from r, which must be uncompressed text; name is
-// only used in errors and to detect the format.
+// join takes the target of a separate target file.
+func (raw *rawTable) join(tr *rawTable) error {
+	if tr.seen != raw.seen {
+		within := ""
+		if raw.stopped || tr.stopped {
+			within = " within the first max_rows"
+		}
+		return &DataError{File: tr.file, Err: fmt.Errorf("has %d data rows%s but %s has %d; the two files must align row by row", tr.seen, within, raw.file, raw.seen)}
+	}
+	raw.targetFile, raw.targetName, raw.targetField = tr.targetFile, tr.targetName, tr.targetField
+	raw.target, raw.targetLines, raw.targetByRow = tr.target, tr.targetLines, tr.targetByRow
+	return nil
+}
+
+// Load reads a dataset from r, uncompressed; name is only used in errors
+// and to detect the format. Parquet and Arrow IPC files need r to be an
+// io.ReaderAt and io.Seeker (an *os.File or *bytes.Reader); an Arrow stream
+// or text is read sequentially. IDX needs LoadFile, for its labels file.
 func Load(name string, r io.Reader, o LoadOptions) (*Table, error) {
 	if o.TargetPath != "" {
 		return nil, errors.New("dataset: Load reads one stream; use LoadFile for a separate target file")
 	}
-	raw, err := parse(name, r, o, withTarget)
+	raw, err := readStream(context.Background(), name, r, false, o, withTarget)
 	if err != nil {
 		return nil, err
 	}
 	return raw.finish(o.Task)
-}
-
-func readFile(path string, o LoadOptions, mode parseMode) (*rawTable, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(strings.ToLower(path), ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, &DataError{File: path, Err: fmt.Errorf("not a gzip file (the name ends in .gz): %w", err)}
-		}
-		defer zr.Close()
-		r = zr
-	}
-	return parse(path, r, o, mode)
 }
 
 type parseMode int
@@ -135,19 +163,66 @@ const (
 // rawTable is a file as read: features parsed, the target still as text,
 // because whether it holds class labels or values is decided on all of it.
 type rawTable struct {
-	file         string
-	rows         int
+	file   string
+	format Format
+	// rows is the number of rows kept; seen counts the rows read, and
+	// stopped says max_rows stopped the reading before the end.
+	rows, seen   int
+	stopped      bool
+	sample       string
 	featureNames []string
 	features     [][]float64
 	targetFile   string
 	targetName   string
-	targetField  int // 1-based position of the target on its line
+	targetField  int // 1-based position of the target column
 	target       []string
-	targetLines  []int
+	// targetLines holds where each target came from: its line in a text
+	// file, its row (targetByRow) in other formats.
+	targetLines []int
+	targetByRow bool
+	// byRow says the file locates data by row rather than by line.
+	byRow bool
 	// countRows and classNames come from a count header.
 	counted    bool
 	countRows  int
 	classNames []string
+}
+
+// put stores a row's features (nil in a target file) and target (ignored
+// in a features file) in slot, as a sampler chose it.
+func (raw *rawTable) put(slot int, row []float64, target string, hasTarget bool, loc int) {
+	if slot == raw.rows {
+		for k, v := range row {
+			raw.features[k] = append(raw.features[k], v)
+		}
+		if hasTarget {
+			raw.target = append(raw.target, target)
+			raw.targetLines = append(raw.targetLines, loc)
+		}
+		raw.rows++
+		return
+	}
+	for k, v := range row {
+		raw.features[k][slot] = v
+	}
+	if hasTarget {
+		raw.target[slot], raw.targetLines[slot] = target, loc
+	}
+}
+
+// done records what the sampler did and puts sampled rows in file order.
+func (raw *rawTable) done(s *sampler, seed uint64) {
+	raw.seen, raw.stopped, raw.sample = s.seen, s.stopped, s.describe(seed)
+	perm := s.order()
+	if perm == nil {
+		return
+	}
+	for k, col := range raw.features {
+		raw.features[k] = permute(col, perm)
+	}
+	if raw.target != nil {
+		raw.target, raw.targetLines = permute(raw.target, perm), permute(raw.targetLines, perm)
+	}
 }
 
 // records yields the fields of each non-empty line.
@@ -237,8 +312,7 @@ func readError(name string, recs records, err error) error {
 	return &DataError{File: name, Line: recs.Line(), Err: err}
 }
 
-func parse(name string, r io.Reader, o LoadOptions, mode parseMode) (*rawTable, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+func parse(ctx context.Context, name string, br *bufio.Reader, o LoadOptions, mode parseMode) (*rawTable, error) {
 	format := o.Format
 	if format == "" {
 		format = sniff(name, br)
@@ -271,7 +345,7 @@ func parse(name string, r io.Reader, o LoadOptions, mode parseMode) (*rawTable, 
 	}
 	headerGuessed := o.Header == nil
 
-	raw := &rawTable{file: name, targetFile: name}
+	raw := &rawTable{file: name, targetFile: name, format: format}
 	var data [][]string // the records already read that hold data
 	var dataLines []int
 	switch header {
@@ -297,28 +371,12 @@ func parse(name string, r io.Reader, o LoadOptions, mode parseMode) (*rawTable, 
 		if width < 2 {
 			return nil, &DataError{File: name, Line: firstLine, Err: fmt.Errorf("has %d column as read in %s format; a dataset needs at least one feature and the target (set format if the delimiter is not what was detected)", width, format)}
 		}
-		switch {
-		case o.Target != "":
-			if header != namesHeader {
-				return nil, sdk.AttrError("target", "Target column needs a header line",
-					fmt.Sprintf("%s has no header line naming its columns, so the column %q cannot be found. Use target_index (0-based; negative counts from the end), or set header = true if line %d names the columns.", name, o.Target, firstLine))
-			}
-			tidx = slices.Index(first, o.Target)
-			if tidx < 0 {
-				return nil, sdk.AttrError("target", "Unknown target column",
-					fmt.Sprintf("%s has no column %q.%s Its columns are: %s.", name, o.Target, suggest.Hint(o.Target, first), listNames(first)))
-			}
-		case o.TargetIndex != nil:
-			tidx = *o.TargetIndex
-			if tidx < 0 {
-				tidx += width
-			}
-			if tidx < 0 || tidx >= width {
-				return nil, sdk.AttrError("target_index", "Target index out of range",
-					fmt.Sprintf("%s has %d columns: target_index must be in 0..%d, or -%d..-1 counting from the end; found %d.", name, width, width-1, width, *o.TargetIndex))
-			}
-		default:
-			tidx = width - 1
+		if o.Target != "" && header != namesHeader {
+			return nil, sdk.AttrError("target", "Target column needs a header line",
+				fmt.Sprintf("%s has no header line naming its columns, so the column %q cannot be found. Use target_index (0-based; negative counts from the end), or set header = true if line %d names the columns.", name, o.Target, firstLine))
+		}
+		if tidx, err = targetColumn(name, first, width, o); err != nil {
+			return nil, err
 		}
 	case targetOnly:
 		if width != 1 {
@@ -365,8 +423,16 @@ func parse(name string, r io.Reader, o LoadOptions, mode parseMode) (*rawTable, 
 	}
 	raw.features = make([][]float64, len(raw.featureNames))
 
+	smp := newSampler(o)
+	row := make([]float64, len(raw.featureNames))
 	firstDataLine := 0
-	addRecord := func(fields []string, line int) error {
+	// addRecord checks every record read, kept or not, so that whether a
+	// file loads does not depend on the sample.
+	addRecord := func(fields []string, line int) (stop bool, err error) {
+		slot, stop := smp.offer()
+		if stop {
+			return true, nil
+		}
 		if firstDataLine == 0 {
 			firstDataLine = line
 		}
@@ -384,16 +450,16 @@ func parse(name string, r io.Reader, o LoadOptions, mode parseMode) (*rawTable, 
 			} else {
 				e.Err = fmt.Errorf("%w (line %d has %d)", e.Err, firstDataLine, width)
 			}
-			return e
+			return false, e
 		}
 		k := 0
+		target := ""
 		for j, f := range fields {
 			if j == tidx {
 				if f == "" {
-					return &DataError{File: name, Line: line, Column: names[j], Field: j + 1, Err: errors.New("empty target cell: drop or label this row")}
+					return false, &DataError{File: name, Line: line, Column: names[j], Field: j + 1, Err: errors.New("empty target cell: drop or label this row")}
 				}
-				raw.target = append(raw.target, f)
-				raw.targetLines = append(raw.targetLines, line)
+				target = f
 				continue
 			}
 			v, err := parseNumber(f)
@@ -401,45 +467,80 @@ func parse(name string, r io.Reader, o LoadOptions, mode parseMode) (*rawTable, 
 				if line == firstLine && header == noHeader && headerGuessed {
 					err = fmt.Errorf("%w (if this line names the columns, set header = true)", err)
 				}
-				return &DataError{File: name, Line: line, Column: names[j], Field: j + 1, Err: err}
+				return false, &DataError{File: name, Line: line, Column: names[j], Field: j + 1, Err: err}
 			}
-			raw.features[k] = append(raw.features[k], v)
+			row[k] = v
 			k++
 		}
-		raw.rows++
-		return nil
+		if slot >= 0 {
+			raw.put(slot, row, target, tidx >= 0, line)
+		}
+		return false, nil
 	}
+	stopped := false
 	for i, rec := range data {
-		if err := addRecord(rec, dataLines[i]); err != nil {
+		if stopped, err = addRecord(rec, dataLines[i]); err != nil {
 			return nil, err
 		}
+		if stopped {
+			break
+		}
 	}
-	if second != nil {
-		for {
-			rec, err := recs.Read()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, readError(name, recs, err)
-			}
-			trimAll(rec)
-			if err := addRecord(rec, recs.Line()); err != nil {
+	for n := 0; second != nil && !stopped; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+		}
+		rec, err := recs.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, readError(name, recs, err)
+		}
+		trimAll(rec)
+		if stopped, err = addRecord(rec, recs.Line()); err != nil {
+			return nil, err
 		}
 	}
 	if raw.rows == 0 {
 		return nil, &DataError{File: name, Err: errors.New("has no data rows")}
 	}
-	if raw.counted && raw.rows != raw.countRows {
-		return nil, &DataError{File: name, Line: firstLine, Err: fmt.Errorf("the count header announces %d rows but the file has %d (truncated file?)", raw.countRows, raw.rows)}
+	if raw.counted && !smp.stopped && smp.seen != raw.countRows {
+		return nil, &DataError{File: name, Line: firstLine, Err: fmt.Errorf("the count header announces %d rows but the file has %d (truncated file?)", raw.countRows, smp.seen)}
 	}
+	raw.done(smp, o.Seed)
 	if mode == targetOnly {
 		// A target file's features slice is empty by construction.
 		raw.features, raw.featureNames = nil, nil
 	}
 	return raw, nil
+}
+
+// targetColumn finds the target among width columns named names (by
+// o.Target, o.TargetIndex, or last).
+func targetColumn(name string, names []string, width int, o LoadOptions) (int, error) {
+	switch {
+	case o.Target != "":
+		tidx := slices.Index(names, o.Target)
+		if tidx < 0 {
+			return 0, sdk.AttrError("target", "Unknown target column",
+				fmt.Sprintf("%s has no column %q.%s Its columns are: %s.", name, o.Target, suggest.Hint(o.Target, names), listNames(names)))
+		}
+		return tidx, nil
+	case o.TargetIndex != nil:
+		tidx := *o.TargetIndex
+		if tidx < 0 {
+			tidx += width
+		}
+		if tidx < 0 || tidx >= width {
+			return 0, sdk.AttrError("target_index", "Target index out of range",
+				fmt.Sprintf("%s has %d columns: target_index must be in 0..%d, or -%d..-1 counting from the end; found %d.", name, width, width-1, width, *o.TargetIndex))
+		}
+		return tidx, nil
+	}
+	return width - 1, nil
 }
 
 func fieldCount(n int) string {
@@ -546,6 +647,8 @@ func listNames(names []string) string {
 func (raw *rawTable) finish(task Task) (*Table, error) {
 	t := &Table{
 		Source:       raw.file,
+		Format:       raw.format,
+		Sample:       raw.sample,
 		FeatureNames: raw.featureNames,
 		Features:     raw.features,
 		TargetName:   raw.targetName,
@@ -554,7 +657,11 @@ func (raw *rawTable) finish(task Task) (*Table, error) {
 		t.Source = raw.file + " + " + raw.targetFile
 	}
 	targetErr := func(i int, err error) error {
-		return &DataError{File: raw.targetFile, Line: raw.targetLines[i], Column: raw.targetName, Field: raw.targetField, Err: err}
+		e := &DataError{File: raw.targetFile, Line: raw.targetLines[i], Column: raw.targetName, Field: raw.targetField, Err: err}
+		if raw.targetByRow {
+			e.Line, e.Row = 0, raw.targetLines[i]
+		}
+		return e
 	}
 	if task == "" {
 		task = raw.inferTask()

@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -351,21 +352,35 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		n := tab.Rows()
-		if n == 0 || len(tab.Features) != len(tab.FeatureNames) {
-			t.Fatalf("inconsistent table: %d rows, %d feature columns, %d names", n, len(tab.Features), len(tab.FeatureNames))
-		}
-		for _, col := range tab.Features {
-			if len(col) != n {
-				t.Fatalf("feature column of %d values for %d rows", len(col), n)
-			}
-		}
-		for _, l := range tab.Labels {
-			if l < 0 || int(l) >= tab.Classes {
-				t.Fatalf("label %d outside 0..%d", l, tab.Classes-1)
-			}
-		}
+		checkConsistent(t, tab)
 	})
+}
+
+// checkConsistent fails unless every column of tab has one value per row
+// and every label is a class.
+func checkConsistent(t *testing.T, tab *Table) {
+	t.Helper()
+	n := tab.Rows()
+	if n == 0 || len(tab.Features) != len(tab.FeatureNames) {
+		t.Fatalf("inconsistent table: %d rows, %d feature columns, %d names", n, len(tab.Features), len(tab.FeatureNames))
+	}
+	for _, col := range tab.Features {
+		if len(col) != n {
+			t.Fatalf("feature column of %d values for %d rows", len(col), n)
+		}
+	}
+	for _, l := range tab.Labels {
+		if l < 0 || int(l) >= tab.Classes {
+			t.Fatalf("label %d outside 0..%d", l, tab.Classes-1)
+		}
+	}
+	for _, col := range tab.Features {
+		for _, v := range col {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("feature value %g", v)
+			}
+		}
+	}
 }
 
 // A separate target file may name its column; the features file's header

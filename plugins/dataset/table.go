@@ -26,6 +26,12 @@ const (
 	MetaClasses    = "sweetspot.classes"
 	MetaClassNames = "sweetspot.class_names"
 	MetaSource     = "sweetspot.source"
+	// MetaFormat is the format the file was read as (csv, tsv, whitespace,
+	// parquet, arrow, idx); absent for generated data.
+	MetaFormat = "sweetspot.format"
+	// MetaSample says how max_rows cut the file ("first 1000 rows",
+	// "random 1000 of 60000 rows, seed 1"); absent when every row was kept.
+	MetaSample = "sweetspot.sample"
 )
 
 // SplitColumn is the utf8 column saying which part each row belongs to.
@@ -39,7 +45,12 @@ const MaxBatchRows = 64 * 1024
 // Arrow batches.
 type Table struct {
 	// Source is the file path, or "generator:NAME".
-	Source       string
+	Source string
+	// Format is the format the file was read as, or "" for generated data.
+	Format Format
+	// Sample describes the rows max_rows kept, or is "" when every row of
+	// the file was kept.
+	Sample       string
 	FeatureNames []string
 	// Features[j][i] is feature j of row i.
 	Features   [][]float64
@@ -64,6 +75,14 @@ func (t *Table) Rows() int {
 	return len(t.Values)
 }
 
+func (t *Table) classCounts() []int {
+	counts := make([]int, t.Classes)
+	for _, l := range t.Labels {
+		counts[l]++
+	}
+	return counts
+}
+
 // Schema returns the Arrow schema of the "data" port for this table.
 func (t *Table) Schema() *arrow.Schema {
 	fields := make([]arrow.Field, 0, len(t.FeatureNames)+2)
@@ -80,6 +99,14 @@ func (t *Table) Schema() *arrow.Schema {
 	)
 	keys := []string{MetaTarget, MetaTask, MetaClasses, MetaSource}
 	vals := []string{t.TargetName, string(t.Task), strconv.Itoa(t.Classes), t.Source}
+	if t.Format != "" {
+		keys = append(keys, MetaFormat)
+		vals = append(vals, string(t.Format))
+	}
+	if t.Sample != "" {
+		keys = append(keys, MetaSample)
+		vals = append(vals, t.Sample)
+	}
 	if len(t.ClassNames) > 0 {
 		// Marshalling a []string cannot fail.
 		b, _ := json.Marshal(t.ClassNames)
@@ -132,11 +159,19 @@ func (t *Table) WriteBatches(mem memory.Allocator, parts []Part, maxRows int, em
 }
 
 // DataError is a problem with a dataset file, located as precisely as the
-// problem allows.
+// problem allows: by line in text files, by row in Parquet, Arrow and IDX
+// files, and by byte offset in IDX files.
 type DataError struct {
 	File string
-	// Line is 1-based; 0 when the problem concerns the whole file.
+	// Line is 1-based; 0 when the problem concerns the whole file or the
+	// file is not text.
 	Line int
+	// Row is the 1-based data row of a Parquet, Arrow or IDX file, or 0.
+	Row int
+	// Offset is the byte offset of the problem in an IDX file (in its
+	// decompressed data when gzipped), valid when HasOffset.
+	Offset    int64
+	HasOffset bool
 	// Column names the column at fault, or is "".
 	Column string
 	// Field is the 1-based position of the column on its line, or 0.
@@ -148,6 +183,14 @@ func (e *DataError) Error() string {
 	s := e.File
 	if e.Line > 0 {
 		s += ":" + strconv.Itoa(e.Line)
+	}
+	switch {
+	case e.Row > 0 && e.HasOffset:
+		s += fmt.Sprintf(": row %d, offset %d", e.Row, e.Offset)
+	case e.Row > 0:
+		s += fmt.Sprintf(": row %d", e.Row)
+	case e.HasOffset:
+		s += fmt.Sprintf(": offset %d", e.Offset)
 	}
 	switch {
 	case e.Column != "" && e.Field > 0:

@@ -124,3 +124,8 @@ func difference(x, y []float64, shape Curve) ([]float64, error) {
 	}
 	return d, nil
 }
+
+// Difference returns Kneedle's difference curve for the points: the
+// oriented distance of each from the chord in normalized coordinates
+// (zero at both ends, largest at the most pronounced bend).
+func Difference(x, y []float64, shape Curve) ([]float64, error) { return difference(x, y, shape) }

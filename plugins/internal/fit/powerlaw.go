@@ -91,8 +91,10 @@ type PowerLawFit struct {
 	// Points is the number of points fitted, Distinct the number of
 	// distinct sizes among them.
 	Points, Distinct int
-	// RMSE is the root mean square residual of the fit.
-	RMSE float64
+	// RMSE is the root mean square residual of the fit; R2 the share of
+	// the qualities' variance the curve explains (1 − SSE/SST; 1 when the
+	// qualities are all equal and fitted exactly).
+	RMSE, R2 float64
 	// Scale is the soft-L1 scale used.
 	Scale float64
 	// Converged reports whether the optimizer met its convergence test on
@@ -162,22 +164,40 @@ func FitPowerLaw(n, q []float64, opts Options) (*PowerLawFit, error) {
 	if best == nil {
 		return nil, errors.New("fit: the optimizer found no finite solution")
 	}
+	// The scale comes from the residuals' median absolute deviation. The
+	// least-squares residuals are themselves bent by any outlier, so the
+	// scale is re-estimated from the robust fit's residuals a few times.
 	scale := o.Scale
-	if scale <= 0 {
-		scale = 1.4826 * mad(p.residuals(best))
-		scale = math.Max(scale, 1e-3*p.spread)
-		scale = math.Max(scale, 1e-12)
-	}
-	p.scale = scale
-	robust, _, converged := p.minimize(best)
-	if robust == nil {
-		robust, converged = best, false
+	robust, converged := best, false
+	for iter := 0; iter < 3; iter++ {
+		if o.Scale <= 0 {
+			next := 1.4826 * mad(p.residuals(robust))
+			next = math.Max(next, 1e-3*p.spread)
+			next = math.Max(next, 1e-12)
+			if iter > 0 && math.Abs(next-scale) <= 0.05*scale {
+				break
+			}
+			scale = next
+		} else if iter > 0 {
+			break
+		}
+		p.scale = scale
+		th, _, conv := p.minimize(robust)
+		if th != nil {
+			robust, converged = th, conv
+		}
 	}
 	fitted := p.curve(robust, ref)
 	res := p.residuals(robust)
-	var sse float64
-	for _, r := range res {
+	var sse, sst float64
+	mq := mean(q)
+	for i, r := range res {
 		sse += r * r
+		sst += (q[i] - mq) * (q[i] - mq)
+	}
+	r2 := 1.0
+	if sst > 0 {
+		r2 = 1 - sse/sst
 	}
 	out := &PowerLawFit{
 		PowerLaw:   fitted,
@@ -185,6 +205,7 @@ func FitPowerLaw(n, q []float64, opts Options) (*PowerLawFit, error) {
 		Points:     len(n),
 		Distinct:   distinct,
 		RMSE:       math.Sqrt(sse / float64(len(n))),
+		R2:         r2,
 		Scale:      scale,
 		Converged:  converged,
 	}
@@ -338,8 +359,17 @@ func (p *problem) minimize(th0 []float64) ([]float64, float64, bool) {
 		}
 	}
 	converged := err == nil && res.Status != optimize.NotTerminated && !res.Status.Early()
-	if debugStatus != nil {
-		debugStatus(res.Status, err)
+	if !converged {
+		// L-BFGS's line search often gives up at the optimum itself, when
+		// no step changes the loss in floating point; a vanishing gradient
+		// says the optimum was reached all the same.
+		g := make([]float64, len(res.X))
+		p.loss(res.X, g)
+		// The parameters are of order one (logs and a logit), so a
+		// gradient this small could lower the loss by a negligible
+		// fraction of itself.
+		tol := 1e-4 * (res.F + 1e-8*p.spread*p.spread*float64(len(p.x)))
+		converged = math.Abs(g[0]) <= tol && math.Abs(g[1]) <= tol && math.Abs(g[2]) <= tol
 	}
 	return res.X, res.F, converged
 }
@@ -512,4 +542,3 @@ func uniqueSorted(v []float64) []float64 {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
-var debugStatus func(optimize.Status, error)

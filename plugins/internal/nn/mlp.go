@@ -320,12 +320,19 @@ func (Gonum) Fit(ctx context.Context, spec Spec, train, valid *Data, cfg Config)
 	if valid != nil && valid.Rows == 0 {
 		valid = nil
 	}
+	// order holds the training rows an epoch shuffles: all of train, or
+	// those not held out for validation.
+	order := make([]int, train.Rows)
+	for i := range order {
+		order[i] = i
+	}
+	var heldBytes int64
 	if valid != nil {
 		if err := valid.Check(spec); err != nil {
 			return nil, rep, fmt.Errorf("validation data: %w", err)
 		}
-	} else {
-		train, valid = holdOut(train, cfg)
+	} else if order, valid = holdOut(train, cfg); valid != nil {
+		heldBytes = 4 * int64(len(valid.X)+len(valid.Labels)+len(valid.Targets))
 	}
 	if valid != nil {
 		rep.ValidationRows = valid.Rows
@@ -334,9 +341,13 @@ func (Gonum) Fit(ctx context.Context, spec Spec, train, valid *Data, cfg Config)
 	m := newMLP(spec)
 	m.init(cfg.Seed)
 	if spec.Task == Regression {
-		m.yMean, m.yStd = meanStd(train.Targets)
+		ys := make([]float32, len(order))
+		for k, i := range order {
+			ys[k] = train.Targets[i]
+		}
+		m.yMean, m.yStd = meanStd(ys)
 	}
-	batch := min(cfg.BatchSize, train.Rows)
+	batch := min(cfg.BatchSize, len(order))
 	ws := m.newWorkspace(batch)
 	var best []float32
 	var pred Predictor
@@ -344,11 +355,7 @@ func (Gonum) Fit(ctx context.Context, spec Spec, train, valid *Data, cfg Config)
 		best = slices.Clone(m.theta)
 		pred = m.NewPredictor(min(evalBatch, valid.Rows))
 	}
-	order := make([]int, train.Rows)
-	for i := range order {
-		order[i] = i
-	}
-	rep.PeakBytes = 4*int64(len(m.theta)+len(best)) + ws.bytes() + 8*int64(len(order))
+	rep.PeakBytes = 4*int64(len(m.theta)+len(best)) + ws.bytes() + 8*int64(len(order)) + heldBytes
 	if pred != nil {
 		rep.PeakBytes += pred.Bytes()
 	}
@@ -448,22 +455,28 @@ func checkConfig(c Config) error {
 	return nil
 }
 
-// holdOut splits a seeded share of train off for validation, or returns
-// train alone when it is too small to spare a row.
-func holdOut(train *Data, cfg Config) (*Data, *Data) {
+// holdOut draws a seeded share of train's rows for validation and returns
+// the indices of the rest and a copy of the drawn rows; or every index and
+// nil when train is too small to spare a row. The training rows are not
+// copied: an epoch gathers its mini-batches by index anyway.
+func holdOut(train *Data, cfg Config) ([]int, *Data) {
 	f := cfg.HoldoutFraction
 	if f == 0 {
 		f = defaultHoldout
 	}
 	n := int(math.Round(f * float64(train.Rows)))
 	if f < 0 || n < 1 || n >= train.Rows {
-		return train, nil
+		all := make([]int, train.Rows)
+		for i := range all {
+			all[i] = i
+		}
+		return all, nil
 	}
 	perm := rand.New(rand.NewPCG(cfg.Seed, holdoutStream)).Perm(train.Rows)
 	held, kept := perm[:n], perm[n:]
 	slices.Sort(held)
 	slices.Sort(kept)
-	return train.Subset(kept), train.Subset(held)
+	return kept, train.Subset(held)
 }
 
 func meanStd(v []float32) (mean, std float32) {

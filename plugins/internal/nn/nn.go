@@ -248,9 +248,9 @@ type Report struct {
 	ValidationRows int
 	// PeakBytes is the high-water mark of the tensors the fit allocated:
 	// parameters, gradients, Adam moments, the best-weights snapshot, the
-	// mini-batch activations and their gradients, the evaluation buffers and
-	// the shuffled index. The data passed in (and a held-out copy of it) are
-	// not counted: callers share them between fits.
+	// mini-batch activations and their gradients, the evaluation buffers,
+	// the shuffled index and the held-out validation rows. The data passed
+	// in are not counted: callers share them between fits.
 	PeakBytes int64
 }
 

@@ -181,20 +181,42 @@ func TestGradientCheck(t *testing.T) {
 				ws.lb[r] = int32(rng.IntN(max(c.spec.Outputs, 1)))
 				ws.yb[r] = float32(rng.NormFloat64())
 			}
+			// pattern is which ReLUs pass after the last lossGrad: a step
+			// that flips one crosses a kink, where differences mean nothing.
+			pattern := func() []bool {
+				var p []bool
+				for l := 1; l < m.layers(); l++ {
+					for _, a := range ws.acts[l][:rows*m.sizes[l]] {
+						p = append(p, a > 0)
+					}
+				}
+				return p
+			}
 			m.lossGrad(ws, rows)
 			analytic := slices.Clone(ws.grad)
-			const h = 1e-2
+			at := pattern()
+			const h = 1e-3
+			skipped := 0
 			for i := range m.theta {
 				orig := m.theta[i]
 				m.theta[i] = orig + h
 				up := m.lossGrad(ws, rows)
+				upPattern := pattern()
 				m.theta[i] = orig - h
 				down := m.lossGrad(ws, rows)
+				downPattern := pattern()
 				m.theta[i] = orig
+				if !slices.Equal(at, upPattern) || !slices.Equal(at, downPattern) {
+					skipped++
+					continue
+				}
 				num := (up - down) / (2 * h)
-				if diff := math.Abs(num - float64(analytic[i])); diff > 2e-3+2e-2*math.Abs(num) {
+				if diff := math.Abs(num - float64(analytic[i])); diff > 1e-3+1e-2*math.Abs(num) {
 					t.Errorf("parameter %d: analytic %g, numeric %g", i, analytic[i], num)
 				}
+			}
+			if skipped > len(m.theta)/10 {
+				t.Errorf("%d of %d parameters sit at a ReLU kink", skipped, len(m.theta))
 			}
 		})
 	}
@@ -312,19 +334,27 @@ func TestMaxTime(t *testing.T) {
 	}
 }
 
-// A regression model predicts in the target's units, whatever their scale.
+// A regression model predicts in the target's units, and learns alike
+// whatever their scale: the target is standardized inside.
 func TestRegressionTargetScale(t *testing.T) {
-	train, test := toData(t, generate(t, dataset.GenRegression, 600, 6), 0.2, 6, 1)
+	train, test := toData(t, generate(t, dataset.GenRegression, 2000, 6), 0.2, 6, 1)
+	cfg := Config{LearningRate: 1e-2, BatchSize: 32, Epochs: 30, Patience: 5, Seed: 1}
+	spec := Spec{Inputs: 4, Hidden: []int{64}, Outputs: 1, Task: Regression}
+	m, _ := fit(t, spec, train, cfg)
+	plain := evalOn(t, m, test)
 	for _, d := range []*Data{train, test} {
 		for i := range d.Targets {
 			d.Targets[i] = 1000 + 500*d.Targets[i]
 		}
 	}
-	m, _ := fit(t, Spec{Inputs: 4, Hidden: []int{32}, Outputs: 1, Task: Regression}, train,
-		Config{LearningRate: 1e-2, BatchSize: 32, Epochs: 30, Patience: 5, Seed: 1})
-	met := evalOn(t, m, test)
-	if !(met.R2 > 0.8) || math.Abs(met.RMSE*met.RMSE-met.Loss) > 1e-6*met.Loss {
-		t.Errorf("R² %g RMSE %g loss %g: want R² above 0.8 and loss = RMSE²", met.R2, met.RMSE, met.Loss)
+	m, _ = fit(t, spec, train, cfg)
+	scaled := evalOn(t, m, test)
+	t.Logf("R² %.4f, on targets 1000+500y %.4f", plain.R2, scaled.R2)
+	if !(plain.R2 > 0.8) || math.Abs(plain.R2-scaled.R2) > 0.01 {
+		t.Errorf("R² %g, scaled targets %g: want above 0.8 and alike", plain.R2, scaled.R2)
+	}
+	if math.Abs(scaled.RMSE*scaled.RMSE-scaled.Loss) > 1e-6*scaled.Loss || math.Abs(scaled.RMSE/plain.RMSE-500) > 10 {
+		t.Errorf("RMSE %g (unscaled %g), loss %g: want loss = RMSE² and RMSE 500 times the unscaled one", scaled.RMSE, plain.RMSE, scaled.Loss)
 	}
 }
 
@@ -357,6 +387,19 @@ func TestQuantizeInt8(t *testing.T) {
 	if !q.(*Compact).Int8() {
 		t.Error("the quantized model does not say it is int8")
 	}
+	// Logits stay close to the float model's, row by row: 8-bit weights
+	// and activations carry about two significant digits.
+	rows := min(test.Rows, 64)
+	fl := slices.Clone(m.NewPredictor(rows).Predict(test.X, rows))
+	ql := q.NewPredictor(rows).Predict(test.X, rows)
+	var worst, scale float64
+	for i := range fl {
+		worst = max(worst, math.Abs(float64(fl[i]-ql[i])))
+		scale = max(scale, math.Abs(float64(fl[i])))
+	}
+	if worst > 0.03*scale {
+		t.Errorf("int8 logits differ from float ones by up to %g (largest logit %g)", worst, scale)
+	}
 }
 
 func TestPrune(t *testing.T) {
@@ -368,9 +411,9 @@ func TestPrune(t *testing.T) {
 		int8     bool
 		sparse   bool
 	}{
-		{0.5, false, true},  // 6 bytes per kept float32 weight beat 4 per weight
-		{0.5, true, false},  // 3 bytes per kept int8 weight lose to 1 per weight
-		{0.8, true, true},   // but not at a fifth of them
+		{0.5, false, true},   // 6 bytes per kept float32 weight beat 4 per weight
+		{0.5, true, false},   // 3 bytes per kept int8 weight lose to 1 per weight
+		{0.8, true, true},    // but not at a fifth of them
 		{0.25, false, false}, // nor at three quarters in float32
 	} {
 		p, err := Compress(m, Compression{PruneFraction: c.fraction, Int8: c.int8})
@@ -389,8 +432,9 @@ func TestPrune(t *testing.T) {
 				t.Errorf("prune %g int8 %t: layer %dx%d sparse %t, want %t", c.fraction, c.int8, L.in, L.out, L.sparse, c.sparse)
 			}
 		}
-		if c.fraction <= 0.5 && after.Accuracy < before.Accuracy-0.03 {
-			t.Errorf("prune %g: accuracy %.4f from %.4f", c.fraction, after.Accuracy, before.Accuracy)
+		// Without retraining, pruning costs accuracy as it grows.
+		if most := map[float64]float64{0.25: 0.01, 0.5: 0.05}[c.fraction]; most > 0 && after.Accuracy < before.Accuracy-most {
+			t.Errorf("prune %g: accuracy %.4f from %.4f, want a drop of at most %g", c.fraction, after.Accuracy, before.Accuracy, most)
 		}
 	}
 	if _, err := Compress(m, Compression{PruneFraction: 1}); err == nil {

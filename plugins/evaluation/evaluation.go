@@ -1,0 +1,442 @@
+// Package evaluation is the "evaluation" stage: it trains every candidate
+// for real on the dataset's training rows and measures it on the test rows.
+//
+// Input port "input" is a candidates table (model_choice's or
+// optimization's); input port "dataset" is a dataset stage's data port.
+// Output port "results" has every candidates column, then:
+//
+//	accuracy          float64  test accuracy (classification; null for regression or a failed trial)
+//	loss              float64  test loss: mean cross-entropy, or mean squared error in the target's units²
+//	latency_p50_ms    float64  median time of a batch-1 forward pass, over latency_samples passes
+//	latency_p95_ms    float64  95th percentile of the same (nearest rank)
+//	throughput_per_s  float64  rows per second of forward passes at throughput_batch rows
+//	model_bytes       int64    size of the serialized model (int8 and sparse layers as stored)
+//	peak_bytes        int64    high-water mark of the trial's tensors (see below)
+//	train_seconds     float64  wall time of training
+//	epochs_run        int32
+//	status            utf8     ok | failed
+//	error             utf8     why a trial failed; empty when ok
+//	trace_id          utf8     the trace of the trial's span
+//	rmse, r2          float64  test RMSE and R² (regression; null otherwise)
+//	accuracy_before, loss_before, rmse_before
+//	                  float64  the float32 model's scores, when the candidate is
+//	                           quantized or pruned (null otherwise): the change
+//	                           the compression cost is accuracy - accuracy_before
+//	nonzero_params    int64    weights and biases that are not zero
+//	val_loss          float64  validation loss of the weights kept by early stopping
+//	best_epoch        int32    the epoch of those weights
+//	stopped_by        utf8     epochs | early_stopping | max_train_time; empty when failed
+//
+// A candidate whose params is 0 leaves the counting to this stage: its row
+// gets the exact params and flops of the model trained (for the dataset's
+// inputs after preprocessing). Any other params that disagree with that
+// model fail the trial: the candidate was made for other data.
+//
+// Measurements that do not apply are null. A trial that fails (a candidate
+// that cannot be built, a loss that turns NaN) is a row with status failed
+// and its error; the stage goes on with the others.
+//
+// # Trials
+//
+// Each candidate is trained with its learning_rate, batch_size, epochs
+// (unless the epochs attribute overrides them) and preprocess, by the nn
+// package's gonum trainer, from a seed derived from the stage's seed and
+// those settings (TrainingKey), so that a trial's result depends neither on
+// the other candidates nor on parallelism. Candidates that differ only in
+// quantize, prune_fraction, round or candidate_id (the optimization stage's
+// variants) share one float model, trained once in the first variant's
+// trial: their train_seconds, epochs_run and *_before columns are that
+// training's. Early stopping watches the dataset's
+// validation rows, or a seeded holdout_fraction of the training rows when it
+// has none; the model kept is the one with the lowest validation loss. The
+// preprocessing is fitted on the training rows only, once per distinct
+// preprocess value. Then the model is quantized to int8 (quantize = "int8")
+// and pruned (prune_fraction > 0) after training, without retraining.
+//
+// When max_train_time is set, a trial still training when it runs out
+// stops at the end of its current mini-batch, keeps its best weights so
+// far, and is measured and recorded as ok with stopped_by max_train_time
+// and the epochs it ran: a model cut short is a result, the cost of the
+// time limit, not an error.
+//
+// # Measurements
+//
+// Latency is the wall time of real batch-1 forward passes over test rows
+// (after a few warm-up passes), taken one by one. Throughput times full
+// batches of throughput_batch rows for at least 50 ms. With parallelism
+// above 1 these run beside other trials' training, on shared cores:
+// latency figures are then pessimistic.
+//
+// peak_bytes is counted, not sampled: the sum of the tensors the trial
+// allocates, which all live until it ends: parameters, gradients, Adam's
+// two moments, the best-weights snapshot, mini-batch activations and their
+// gradients, validation and measurement buffers, the compressed model. The
+// dataset, shared by all trials, is not counted. Go's heap statistics
+// cannot tell concurrent trials apart, and counting makes the column
+// reproducible.
+//
+// # Traces
+//
+// Each trial is a span "trial <candidate_id>" (a child of the stage's span)
+// with the candidate's hyperparameters and its measurements as attributes
+// and one "epoch" event per epoch carrying the training and validation
+// loss. A failed trial's span has error status.
+package evaluation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Kind is the stage kind.
+const Kind = "evaluation"
+
+// Port names.
+const (
+	InputPort   = sdk.PrimaryInput
+	DatasetPort = "dataset"
+	OutputPort  = "results"
+)
+
+// Defaults.
+const (
+	DefaultPatience        = 10
+	DefaultParallelism     = 1
+	DefaultSeed            = 1
+	DefaultLatencySamples  = 200
+	DefaultThroughputBatch = 256
+	DefaultHoldoutFraction = 0.1
+)
+
+// Limits that keep a typo from asking for days or terabytes.
+const (
+	maxEpochs      = 1_000_000
+	maxParallelism = 1024
+	maxSamples     = 1_000_000
+	maxBatch       = 1 << 20
+)
+
+// Config is the body of a `stage "evaluation" "NAME" {}` block.
+type Config struct {
+	Epochs          *int           `hcl:"epochs,optional" doc:"Training epochs of every trial, overriding the candidates' epochs column."`
+	Patience        *int           `hcl:"patience,optional" doc:"Early stopping: a trial stops after this many epochs without a lower validation loss (default 10; 0 trains every epoch and still keeps the best weights)."`
+	Parallelism     *int           `hcl:"parallelism,optional" doc:"Trials trained at once, each on one goroutine (default 1)."`
+	Seed            *int64         `hcl:"seed,optional" doc:"Seed of the trials' initialization, shuffling and holdout, combined with each candidate_id (default 1)."`
+	LatencySamples  *int           `hcl:"latency_samples,optional" doc:"Batch-1 forward passes timed for latency_p50_ms and latency_p95_ms (default 200)."`
+	ThroughputBatch *int           `hcl:"throughput_batch,optional" doc:"Rows per forward pass when measuring throughput_per_s (default 256)."`
+	MaxTrainTime    *time.Duration `hcl:"max_train_time,optional" doc:"Longest training of one trial, as a duration such as \"30s\": a trial still training then stops, keeps its best weights and is recorded as ok with stopped_by = max_train_time."`
+	HoldoutFraction *float64       `hcl:"holdout_fraction,optional" doc:"Share of the training rows held out for early stopping when the dataset has no validation split (default 0.1)."`
+}
+
+// Info describes the stage kind to the host.
+func Info() sdk.StageInfo {
+	return sdk.StageInfo{
+		Description: "Trains every candidate on the dataset and measures its test quality, latency, throughput, size, memory and training time.",
+		Inputs: []sdk.Port{
+			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: modelchoice.Schema},
+			{Name: DatasetPort, Description: "The dataset (a dataset stage's data port): train, optional validation, and test rows."},
+		},
+		Outputs: []sdk.Port{{
+			Name:        OutputPort,
+			Description: "One row per candidate: its columns, its test metrics and measurements, status and error.",
+			Schema:      Schema,
+		}},
+	}
+}
+
+// Register adds the evaluation stage kind to a set.
+func Register(s *sdk.Set) { sdk.Register(s, Kind, Info(), New) }
+
+// Stage trains and measures the candidates when run.
+type Stage struct {
+	epochs          int // 0: the candidates'
+	patience        int
+	parallelism     int
+	seed            uint64
+	latencySamples  int
+	throughputBatch int
+	maxTrainTime    time.Duration
+	holdout         float64
+	trainer         nn.Trainer
+}
+
+var _ sdk.Stage = (*Stage)(nil)
+
+// New checks a config and returns the stage.
+func New(c Config) (sdk.Stage, error) {
+	var diags sdk.Diagnostics
+	bad := func(path, summary, detail string) {
+		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: []string{path}})
+	}
+	s := &Stage{
+		patience: DefaultPatience, parallelism: DefaultParallelism, seed: DefaultSeed,
+		latencySamples: DefaultLatencySamples, throughputBatch: DefaultThroughputBatch,
+		holdout: DefaultHoldoutFraction, trainer: nn.Gonum{},
+	}
+	between := func(name string, v *int, lo, hi int, dst *int) {
+		if v == nil {
+			return
+		}
+		if *v < lo || *v > hi {
+			bad(name, "Invalid "+strings.ReplaceAll(name, "_", " "), fmt.Sprintf("%s must be between %d and %d; found %d.", name, lo, hi, *v))
+			return
+		}
+		*dst = *v
+	}
+	between("epochs", c.Epochs, 1, maxEpochs, &s.epochs)
+	between("patience", c.Patience, 0, maxEpochs, &s.patience)
+	between("parallelism", c.Parallelism, 1, maxParallelism, &s.parallelism)
+	between("latency_samples", c.LatencySamples, 1, maxSamples, &s.latencySamples)
+	between("throughput_batch", c.ThroughputBatch, 1, maxBatch, &s.throughputBatch)
+	if c.Seed != nil {
+		s.seed = uint64(*c.Seed)
+	}
+	if c.MaxTrainTime != nil {
+		if *c.MaxTrainTime <= 0 {
+			bad("max_train_time", "Invalid max train time", fmt.Sprintf("max_train_time must be a positive duration; found %s.", *c.MaxTrainTime))
+		}
+		s.maxTrainTime = *c.MaxTrainTime
+	}
+	if c.HoldoutFraction != nil {
+		s.holdout = *c.HoldoutFraction
+		if !(s.holdout >= 0 && s.holdout < 1) {
+			bad("holdout_fraction", "Invalid holdout fraction", fmt.Sprintf("holdout_fraction must be at least 0 and below 1; found %g.", s.holdout))
+		}
+		if s.holdout == 0 {
+			// nn reads 0 as its default; negative holds out nothing.
+			s.holdout = -1
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return s, nil
+}
+
+// ReadCandidates reads a candidates port to its end.
+func ReadCandidates(in sdk.Inputs, port string) ([]modelchoice.Candidate, error) {
+	r, err := in.Reader(port)
+	if err != nil {
+		return nil, err
+	}
+	var out []modelchoice.Candidate
+	for r.Next() {
+		b := r.RecordBatch()
+		if b.NumRows() == 0 {
+			continue
+		}
+		cs, err := modelchoice.Read(b)
+		if err != nil {
+			return nil, &sdk.InputError{Port: port, Row: -1, Err: err}
+		}
+		out = append(out, cs...)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("read port %s: %w", port, err)
+	}
+	return out, nil
+}
+
+// ReadDataset reads a dataset port to its end.
+func ReadDataset(in sdk.Inputs, port string) (*prep.Dataset, error) {
+	r, err := in.Reader(port)
+	if err != nil {
+		return nil, err
+	}
+	return prep.ReadDataset(port, r)
+}
+
+// Preparations prepares a dataset once per distinct preprocess value, on
+// first use, for concurrent trials.
+type Preparations struct {
+	ds *prep.Dataset
+	mu sync.Mutex
+	m  map[string]*preparation
+}
+
+type preparation struct {
+	once sync.Once
+	p    *prep.Prepared
+	err  error
+}
+
+// NewPreparations returns an empty cache over ds.
+func NewPreparations(ds *prep.Dataset) *Preparations {
+	return &Preparations{ds: ds, m: map[string]*preparation{}}
+}
+
+// Dataset returns the dataset the preparations are made of.
+func (p *Preparations) Dataset() *prep.Dataset { return p.ds }
+
+// Get returns the dataset preprocessed as name says.
+func (p *Preparations) Get(name string) (*prep.Prepared, error) {
+	p.mu.Lock()
+	e, ok := p.m[name]
+	if !ok {
+		e = &preparation{}
+		p.m[name] = e
+	}
+	p.mu.Unlock()
+	e.once.Do(func() {
+		spec, err := prep.Parse(name)
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.p, e.err = p.ds.Prepare(spec)
+	})
+	return e.p, e.err
+}
+
+// Run trains and measures every candidate and writes the results.
+func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
+	w, err := out.Writer(OutputPort)
+	if err != nil {
+		return err
+	}
+	cands, err := ReadCandidates(in, InputPort)
+	if err != nil {
+		return err
+	}
+	ds, err := ReadDataset(in, DatasetPort)
+	if err != nil {
+		return err
+	}
+	if ds.Test.N == 0 {
+		return &sdk.InputError{Port: DatasetPort, Row: -1, Column: prep.SplitColumn,
+			Err: errors.New("the dataset has no test rows to measure on: give the dataset a test_fraction above 0")}
+	}
+	preps := NewPreparations(ds)
+	log := sdk.Logger(ctx)
+	log.Info("evaluating", "candidates", len(cands), "parallelism", s.parallelism,
+		"train", ds.Train.N, "validation", ds.Validation.N, "test", ds.Test.N)
+
+	// Candidates that train the same float model (quantize and prune
+	// variants) form a group, trained once, in one worker.
+	var groups [][]int
+	first := map[string]int{}
+	for i, c := range cands {
+		key := TrainingKey(c, s.epochsOf(c))
+		g, ok := first[key]
+		if !ok {
+			g = len(groups)
+			first[key] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	results := make([]Result, len(cands))
+	var mu sync.Mutex
+	done := 0
+	err = ForEach(ctx, len(groups), s.parallelism, func(g int) error {
+		var shared *trained
+		for _, i := range groups[g] {
+			r, t, err := s.trial(ctx, cands[i], preps, shared)
+			if err != nil {
+				return err
+			}
+			shared, results[i] = t, r
+			mu.Lock()
+			done++
+			p := sdk.Progress{Done: int64(done), Total: int64(len(cands)), Message: progressMessage(r), Metrics: progressMetrics(r)}
+			mu.Unlock()
+			sdk.ReportProgress(ctx, p)
+			if r.Status == StatusOK {
+				log.Info("trial", "candidate", r.ID, "accuracy", r.Accuracy, "loss", r.Loss, "latency_p95_ms", r.LatencyP95Ms,
+					"train_seconds", r.TrainSeconds, "epochs_run", r.EpochsRun, "stopped_by", r.StoppedBy)
+			} else {
+				log.Warn("trial failed", "candidate", r.ID, "error", r.Error)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rec := Build(sdk.Allocator(ctx), results)
+	defer rec.Release()
+	if err := w.Write(rec); err != nil {
+		return fmt.Errorf("write port %s: %w", OutputPort, err)
+	}
+	return nil
+}
+
+// ForEach calls f(0..n-1) on up to parallelism goroutines, in index order
+// of start. It stops starting calls at the first error or when ctx is
+// done, and returns the first error (ctx's when it ended first).
+func ForEach(ctx context.Context, n, parallelism int, f func(i int) error) error {
+	parallelism = max(1, min(parallelism, n))
+	next := make(chan int)
+	errs := make(chan error, parallelism)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var once sync.Once
+	for range parallelism {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					errs <- err
+					once.Do(func() { close(stop) })
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-stop:
+			break feed
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func progressMessage(r Result) string {
+	switch {
+	case r.Status != StatusOK:
+		return fmt.Sprintf("trial %s failed: %s", r.ID, r.Error)
+	case !math.IsNaN(r.Accuracy):
+		return fmt.Sprintf("trial %s: accuracy %.4f, p95 %.3f ms", r.ID, r.Accuracy, r.LatencyP95Ms)
+	default:
+		return fmt.Sprintf("trial %s: rmse %.4g, p95 %.3f ms", r.ID, r.RMSE, r.LatencyP95Ms)
+	}
+}
+
+func progressMetrics(r Result) map[string]float64 {
+	m := map[string]float64{"train_seconds": r.TrainSeconds, "epochs_run": float64(r.EpochsRun)}
+	add := func(k string, v float64) {
+		if !math.IsNaN(v) {
+			m[k] = v
+		}
+	}
+	add("accuracy", r.Accuracy)
+	add("loss", r.Loss)
+	add("rmse", r.RMSE)
+	add("latency_p95_ms", r.LatencyP95Ms)
+	if r.ModelBytes >= 0 {
+		m["model_bytes"] = float64(r.ModelBytes)
+	}
+	return m
+}

@@ -1,0 +1,348 @@
+package evaluation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+)
+
+// TracerName is the instrumentation scope of the trial spans.
+const TracerName = "github.com/sweetspot-ml/sweetspot/plugins/evaluation"
+
+// Quantize values.
+const (
+	QuantizeNone = "none"
+	QuantizeInt8 = "int8"
+)
+
+// maxTrialParams bounds a model's size: its training state (parameters,
+// gradients, two Adam moments and a snapshot) is 20 bytes a parameter, so
+// this is about 2.7 GB.
+const maxTrialParams = 1 << 27
+
+// TrainingKey identifies what a candidate trains: two candidates with the
+// same key (variants differing only in quantize, prune_fraction, round or
+// candidate_id) train the same float model, which the stage trains once.
+func TrainingKey(c modelchoice.Candidate, epochs int) string {
+	return fmt.Sprintf("%s|d%d|w%d|p%d|lr%g|b%d|e%d|%s", c.Family, c.Depth, c.Width, c.Params, c.LearningRate, c.BatchSize, epochs, c.Preprocess)
+}
+
+// TrialSeed is the seed of a training: the stage's seed mixed with a hash
+// of its training key, so that it depends on nothing else (not on the
+// other candidates, their order or parallelism).
+func TrialSeed(seed uint64, key string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return seed*0x9e3779b97f4a7c15 ^ h.Sum64()
+}
+
+// SpecFor returns the model shape of a candidate for a dataset with the
+// given inputs (after preprocessing), or why it cannot be built.
+func SpecFor(c modelchoice.Candidate, inputs int, ds *prep.Dataset) (nn.Spec, error) {
+	spec := nn.Spec{Inputs: inputs, Outputs: ds.Outputs(), Task: ds.Task}
+	switch c.Family {
+	case modelchoice.FamilyLinear:
+		if c.Depth != 0 || c.Width != 0 {
+			return spec, fmt.Errorf("a linear candidate has depth 0 and width 0, not depth %d and width %d", c.Depth, c.Width)
+		}
+	case modelchoice.FamilyMLP:
+		if c.Depth < 1 || c.Depth > 64 {
+			return spec, fmt.Errorf("an mlp has 1 to 64 hidden layers, not depth %d (the depth-0 model is the linear family)", c.Depth)
+		}
+		if c.Width < 1 {
+			return spec, fmt.Errorf("an mlp's hidden layers need at least 1 unit, not width %d", c.Width)
+		}
+		for range c.Depth {
+			spec.Hidden = append(spec.Hidden, int(c.Width))
+		}
+	default:
+		return spec, fmt.Errorf("unknown model family %q; this stage trains mlp and linear", c.Family)
+	}
+	if err := spec.Validate(); err != nil {
+		return spec, err
+	}
+	if p := spec.Params(); p > maxTrialParams {
+		return spec, fmt.Errorf("%d parameters is more than this trainer takes (%d)", p, maxTrialParams)
+	}
+	return spec, nil
+}
+
+// Compression returns the post-training compression a candidate asks for.
+func Compression(c modelchoice.Candidate) (nn.Compression, error) {
+	var out nn.Compression
+	switch c.Quantize {
+	case "", QuantizeNone:
+	case QuantizeInt8:
+		out.Int8 = true
+	default:
+		return out, fmt.Errorf("unknown quantize %q; want none or int8", c.Quantize)
+	}
+	if !(c.PruneFraction >= 0 && c.PruneFraction < 1) {
+		return out, fmt.Errorf("prune_fraction %g is outside [0, 1)", c.PruneFraction)
+	}
+	out.PruneFraction = c.PruneFraction
+	return out, nil
+}
+
+func (s *Stage) epochsOf(c modelchoice.Candidate) int {
+	if s.epochs > 0 {
+		return s.epochs
+	}
+	return int(c.Epochs)
+}
+
+// TrainConfig returns the training config of a candidate.
+func (s *Stage) TrainConfig(c modelchoice.Candidate) nn.Config {
+	epochs := s.epochsOf(c)
+	return nn.Config{
+		LearningRate: c.LearningRate, BatchSize: int(c.BatchSize), Epochs: epochs,
+		Patience: s.patience, Seed: TrialSeed(s.seed, TrainingKey(c, epochs)), HoldoutFraction: s.holdout, MaxTime: s.maxTrainTime,
+	}
+}
+
+// trained is a float model trained for a group of candidates, or why it
+// could not be.
+type trained struct {
+	from     string // the candidate whose trial trained it
+	model    nn.Model
+	rep      nn.Report
+	seconds  float64
+	test     *nn.Data
+	measured nn.Metrics
+	err      error
+}
+
+// train builds and trains c's float model, inside c's trial span. Its
+// error is only ctx's.
+func (s *Stage) train(ctx context.Context, span trace.Span, c modelchoice.Candidate, preps *Preparations) (*trained, error) {
+	t := &trained{from: c.ID}
+	prepared, err := preps.Get(c.Preprocess)
+	if err != nil {
+		t.err = err
+		return t, nil
+	}
+	spec, err := SpecFor(c, prepared.Inputs, preps.Dataset())
+	if err != nil {
+		t.err = err
+		return t, nil
+	}
+	if c.Params != 0 && c.Params != spec.Params() {
+		t.err = fmt.Errorf("the candidate has %d parameters but its model for this dataset (%d inputs, %d outputs) has %d: the candidates were made for another dataset or preprocessing", c.Params, spec.Inputs, spec.Outputs, spec.Params())
+		return t, nil
+	}
+	cfg := s.TrainConfig(c)
+	cfg.OnEpoch = func(st nn.EpochStats) {
+		attrs := []attribute.KeyValue{attribute.Int("epoch", st.Epoch), attribute.Float64("loss", st.Loss)}
+		if !math.IsNaN(st.ValLoss) {
+			attrs = append(attrs, attribute.Float64("val_loss", st.ValLoss))
+		}
+		span.AddEvent("epoch", trace.WithAttributes(attrs...))
+	}
+	start := time.Now()
+	t.model, t.rep, err = s.trainer.Fit(ctx, spec, prepared.Train, prepared.Validation, cfg)
+	t.seconds = time.Since(start).Seconds()
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return nil, ctxErr
+		}
+		t.err = err
+		return t, nil
+	}
+	t.test = prepared.Test
+	if t.measured, err = nn.Evaluate(t.model, t.test); err != nil {
+		t.err = err
+	}
+	return t, nil
+}
+
+// trial trains (unless shared holds its group's model) and measures one
+// candidate. Its error is only ctx's: every other problem is the result's.
+func (s *Stage) trial(ctx context.Context, c modelchoice.Candidate, preps *Preparations, shared *trained) (r Result, t *trained, err error) {
+	r = newResult(c)
+	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(
+		attribute.String("candidate_id", c.ID),
+		attribute.String("family", c.Family),
+		attribute.Int("width", int(c.Width)),
+		attribute.Int("depth", int(c.Depth)),
+		attribute.Int64("params", c.Params),
+		attribute.Int64("flops", c.FLOPs),
+		attribute.Float64("learning_rate", c.LearningRate),
+		attribute.Int("batch_size", int(c.BatchSize)),
+		attribute.Int("epochs", s.epochsOf(c)),
+		attribute.String("preprocess", c.Preprocess),
+		attribute.String("quantize", c.Quantize),
+		attribute.Float64("prune_fraction", c.PruneFraction),
+	))
+	defer span.End()
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		r.TraceID = sc.TraceID().String()
+	}
+	fail := func(e error) {
+		r.Status, r.Error = StatusFailed, e.Error()
+		span.RecordError(e)
+		span.SetStatus(codes.Error, e.Error())
+		span.SetAttributes(attribute.String("status", r.Status), attribute.Int("epochs_run", int(r.EpochsRun)))
+	}
+	defer func() {
+		// A bug in one trial must not take the others down with it.
+		if p := recover(); p != nil {
+			traceID := r.TraceID
+			r = newResult(c)
+			r.TraceID = traceID
+			fail(fmt.Errorf("internal error: %v", p))
+			if t == nil {
+				t = &trained{from: c.ID, err: fmt.Errorf("internal error in trial %s: %v", c.ID, p)}
+			}
+			err = nil
+		}
+	}()
+
+	t = shared
+	if t == nil {
+		if t, err = s.train(ctx, span, c, preps); err != nil {
+			span.SetStatus(codes.Error, "canceled")
+			return r, nil, err
+		}
+	} else {
+		span.SetAttributes(attribute.String("model_from", t.from))
+	}
+	r.TrainSeconds, r.EpochsRun = t.seconds, int32(t.rep.EpochsRun)
+	if t.err != nil {
+		fail(t.err)
+		return r, t, nil
+	}
+	if r.Params == 0 {
+		// A candidate may leave the counting to this stage.
+		r.Params, r.FLOPs = t.model.Params(), t.model.FLOPs()
+	}
+	comp, e := Compression(c)
+	if e != nil {
+		fail(e)
+		return r, t, nil
+	}
+	r.BestEpoch, r.ValLoss, r.StoppedBy = int32(t.rep.BestEpoch), t.rep.BestValLoss, t.rep.StoppedBy
+	r.PeakBytes = t.rep.PeakBytes
+	model, m := t.model, t.measured
+	if comp != (nn.Compression{}) {
+		r.AccuracyBefore, r.LossBefore, r.RMSEBefore = m.Accuracy, m.Loss, m.RMSE
+		compressed, e := nn.Compress(model, comp)
+		if e != nil {
+			fail(e)
+			return r, t, nil
+		}
+		model = compressed
+		r.PeakBytes += compressed.Bytes()
+		if m, e = nn.Evaluate(model, t.test); e != nil {
+			fail(e)
+			return r, t, nil
+		}
+	}
+	if math.IsNaN(m.Loss) || math.IsInf(m.Loss, 0) {
+		fail(fmt.Errorf("%w: the test loss is %g", nn.ErrDiverged, m.Loss))
+		return r, t, nil
+	}
+	r.Accuracy, r.Loss, r.RMSE, r.R2 = m.Accuracy, m.Loss, m.RMSE, m.R2
+	meas := Measure(model, t.test, s.latencySamples, s.throughputBatch)
+	r.LatencyP50Ms, r.LatencyP95Ms, r.ThroughputPerS = meas.P50Ms, meas.P95Ms, meas.ThroughputPerS
+	r.PeakBytes += meas.Bytes
+	r.ModelBytes, r.NonZeroParams = model.Bytes(), model.NonZero()
+	r.Status = StatusOK
+
+	attrs := []attribute.KeyValue{
+		attribute.String("status", r.Status),
+		attribute.Float64("loss", r.Loss),
+		attribute.Float64("latency_p50_ms", r.LatencyP50Ms),
+		attribute.Float64("latency_p95_ms", r.LatencyP95Ms),
+		attribute.Float64("throughput_per_s", r.ThroughputPerS),
+		attribute.Int64("model_bytes", r.ModelBytes),
+		attribute.Int64("peak_bytes", r.PeakBytes),
+		attribute.Float64("train_seconds", r.TrainSeconds),
+		attribute.Int("epochs_run", int(r.EpochsRun)),
+		attribute.String("stopped_by", r.StoppedBy),
+	}
+	for _, kv := range []struct {
+		k string
+		v float64
+	}{{"accuracy", r.Accuracy}, {"rmse", r.RMSE}, {"r2", r.R2}, {"accuracy_before", r.AccuracyBefore}} {
+		if !math.IsNaN(kv.v) {
+			attrs = append(attrs, attribute.Float64(kv.k, kv.v))
+		}
+	}
+	span.SetAttributes(attrs...)
+	span.SetStatus(codes.Ok, "")
+	return r, t, nil
+}
+
+// Measurement is a model's measured speed.
+type Measurement struct {
+	P50Ms, P95Ms   float64
+	ThroughputPerS float64
+	// Bytes is the size of the predictors' buffers.
+	Bytes int64
+}
+
+// warmup passes run before latency is timed, so that caches and branch
+// predictors hold the model as they would in service.
+const warmup = 10
+
+// minThroughputTime is how long throughput is timed at least.
+const minThroughputTime = 50 * time.Millisecond
+
+// Measure times samples batch-1 forward passes over the rows of d, one by
+// one, and full batches of batch rows for at least 50 ms (and at least two
+// batches).
+func Measure(m nn.Model, d *nn.Data, samples, batch int) Measurement {
+	one := m.NewPredictor(1)
+	row := func(i int) []float32 { i %= d.Rows; return d.X[i*d.Cols : (i+1)*d.Cols] }
+	for i := range warmup {
+		one.Predict(row(i), 1)
+	}
+	times := make([]float64, samples)
+	for i := range times {
+		x := row(i)
+		t0 := time.Now()
+		one.Predict(x, 1)
+		times[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
+	}
+	slices.Sort(times)
+	out := Measurement{P50Ms: NearestRank(times, 0.5), P95Ms: NearestRank(times, 0.95)}
+
+	many := m.NewPredictor(batch)
+	x := make([]float32, batch*d.Cols)
+	for i := range batch {
+		copy(x[i*d.Cols:], row(i))
+	}
+	many.Predict(x, batch)
+	reps := 0
+	t0 := time.Now()
+	for reps < 2 || time.Since(t0) < minThroughputTime {
+		many.Predict(x, batch)
+		reps++
+	}
+	out.ThroughputPerS = float64(reps*batch) / time.Since(t0).Seconds()
+	out.Bytes = one.Bytes() + many.Bytes() + 4*int64(len(x)) + 8*int64(len(times))
+	return out
+}
+
+// NearestRank returns the q-quantile of sorted values by the nearest-rank
+// method: the smallest value with at least q of the values at or below it.
+func NearestRank(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	k := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(k, len(sorted)-1))]
+}

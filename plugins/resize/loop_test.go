@@ -1,0 +1,400 @@
+package resize
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+)
+
+// gridTrials is what an exhaustive grid over [lo, hi] at the loop's own
+// resolution costs: one trial per step of 2^tolerance.
+func gridTrials(lo, hi int, tol float64) int {
+	return int(math.Ceil(math.Log2(float64(hi)/float64(lo))/tol)) + 1
+}
+
+func chosenWidth(t *testing.T, d row) int32 {
+	t.Helper()
+	w, ok := d["chosen_width"].(int32)
+	if !ok {
+		t.Fatalf("no chosen width: %v", d["reason"])
+	}
+	return w
+}
+
+// On a quality curve whose answer is known, smallest_meeting must end
+// converged on that answer, or within one tolerance step above it, with far
+// fewer trials than a grid at the same resolution.
+func TestSmallestMeetingFindsTheAnswer(t *testing.T) {
+	grid := gridTrials(4, 1024, 0.25)
+	for _, target := range []float64{0.9, 0.93, 0.95, 0.96, 0.97} {
+		for _, per := range []int{1, 2, 3} {
+			t.Run(fmt.Sprintf("target %g x%d", target, per), func(t *testing.T) {
+				w := world{acc: defaultCurve, baseline: 0.85}
+				run := runLoop(t, Config{ProposalsPerRound: ptr(per), Bootstrap: ptr(100)}, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(target)}, 20)
+				d := run.last()
+				ans := answer(defaultCurve, target)
+				if d["status"] != StatusConverged {
+					t.Fatalf("status %v, want converged: %v", d["status"], d["reason"])
+				}
+				got := chosenWidth(t, d)
+				if got < ans || float64(got) > float64(ans)*math.Exp2(0.25) {
+					t.Errorf("chose width %d; the answer is %d, so want %d..%.0f: %v", got, ans, ans, float64(ans)*math.Exp2(0.25), d["reason"])
+				}
+				if lo, hi := d["bracket_lo_width"], d["bracket_hi_width"]; hi != got || lo == nil || math.Log2(float64(hi.(int32))/float64(lo.(int32))) > 0.25+1e-9 {
+					t.Errorf("final bracket %v..%v does not end at the choice %d within tolerance", lo, hi, got)
+				}
+				if !strings.Contains(d["reason"].(string), "smallest model whose 90% lower bound on accuracy") {
+					t.Errorf("reason does not say why: %v", d["reason"])
+				}
+				t.Logf("answer %d, chose %d in %d rounds, %d trials (grid: %d)", ans, got, len(run.decisions), len(run.results), grid)
+				if len(run.results) > grid/2 {
+					t.Errorf("%d trials; a grid at the same resolution needs %d", len(run.results), grid)
+				}
+			})
+		}
+	}
+}
+
+// Measurement noise: the answer may move by the noise, but the choice
+// must still meet the target as measured and sit near the true answer.
+func TestSmallestMeetingNoisy(t *testing.T) {
+	for _, noise := range []float64{0.002, 0.005} {
+		t.Run(fmt.Sprint(noise), func(t *testing.T) {
+			w := world{acc: defaultCurve, baseline: 0.85, noise: noise}
+			run := runLoop(t, Config{Bootstrap: ptr(100)}, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(0.95)}, 20)
+			d := run.last()
+			if d["status"] != StatusConverged {
+				t.Fatalf("status %v: %v", d["status"], d["reason"])
+			}
+			got, ans := chosenWidth(t, d), answer(defaultCurve, 0.95)
+			if d["chosen_measured"].(float64) < 0.95 {
+				t.Errorf("chose %v, measured %v < 0.95", d["chosen_candidate_id"], d["chosen_measured"])
+			}
+			if math.Abs(math.Log2(float64(got)/float64(ans))) > 0.75 {
+				t.Errorf("chose width %d, the noise-free answer is %d", got, ans)
+			}
+			t.Logf("noise ±%g: chose %d (answer %d), %d trials: %v", noise, got, ans, len(run.results), d["reason"])
+		})
+	}
+}
+
+// A target above the curve's ceiling ends infeasible, with a reason, not
+// an error.
+func TestInfeasible(t *testing.T) {
+	cases := []struct {
+		name   string
+		start  []modelchoice.Candidate
+		reqs   reqs
+		want   []string
+		rounds int
+	}{
+		{"above the ceiling, shown by the fit", ladder(4, 1024, 6, true), reqs{minAccuracy: ptr(0.99)},
+			[]string{"no model in the declared range reaches accuracy 0.99", "mlp-d1-w1024", "upper bound at that size is 0.97", "fitted ceiling 0.980"}, 1},
+		{"above the ceiling, too few sizes to tell", ladder(4, 1024, 3, false), reqs{minAccuracy: ptr(0.99)},
+			[]string{"no model in the declared range reaches accuracy 0.99", "cannot rule out a larger model", "3 distinct sizes, 5 needed"}, 1},
+		// Models reach 0.95 from width 61, but latency passes 0.03 ms from
+		// about width 22.
+		{"too slow where good enough", ladder(4, 1024, 6, true), reqs{minAccuracy: ptr(0.95), maxLatency: ptr(0.03)},
+			[]string{"no model meets every requirement", "exceeds max_latency_ms = 0.03"}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := world{acc: defaultCurve, baseline: 0.6}
+			run := runLoop(t, Config{Bootstrap: ptr(100)}, w, c.start, &c.reqs, 10)
+			d := run.last()
+			if d["status"] != StatusInfeasible {
+				t.Fatalf("status %v, want infeasible: %v", d["status"], d["reason"])
+			}
+			if len(run.decisions) != c.rounds {
+				t.Errorf("%d rounds, want %d", len(run.decisions), c.rounds)
+			}
+			for _, s := range c.want {
+				if !strings.Contains(d["reason"].(string), s) {
+					t.Errorf("reason lacks %q:\n%s", s, d["reason"])
+				}
+			}
+			if d["chosen_candidate_id"] != nil {
+				t.Errorf("chose %v although nothing meets the requirements", d["chosen_candidate_id"])
+			}
+		})
+	}
+}
+
+// The budget is never exceeded, whatever it is; a budget too small to
+// converge ends budget_exhausted with the best model so far.
+func TestBudgetNeverExceeded(t *testing.T) {
+	start := ladder(4, 1024, 6, true) // 7 trials
+	for _, maxTrials := range []int32{3, 7, 8, 9, 10, 11, 30} {
+		t.Run(fmt.Sprint(maxTrials), func(t *testing.T) {
+			w := world{acc: defaultCurve, baseline: 0.85}
+			run := runLoop(t, Config{ProposalsPerRound: ptr(3), Bootstrap: ptr(60)}, w, start, &reqs{minAccuracy: ptr(0.95), maxTrials: ptr(maxTrials)}, 20)
+			d := run.last()
+			for i, dd := range run.decisions {
+				used := dd["trials_used"].(int32)
+				left := dd["trials_left"].(int32)
+				if want := max(maxTrials-used, 0); left != want {
+					t.Errorf("round %d: trials_left %d, want %d", i, left, want)
+				}
+				if used+dd["proposals"].(int32) > max(maxTrials, int32(len(start))) {
+					t.Errorf("round %d: %d used + %v proposed exceeds max_trials = %d", i, used, dd["proposals"], maxTrials)
+				}
+			}
+			if len(run.results) > max(int(maxTrials), len(start)) {
+				t.Errorf("%d trials run with max_trials = %d", len(run.results), maxTrials)
+			}
+			switch {
+			case int(maxTrials) <= len(start):
+				if d["status"] != StatusBudgetExhausted || len(run.decisions) != 1 {
+					t.Errorf("status %v after %d rounds, want budget_exhausted at once: %v", d["status"], len(run.decisions), d["reason"])
+				}
+				if !strings.Contains(d["reason"].(string), "trial budget is spent") || !strings.Contains(d["reason"].(string), "best so far is mlp-d1-w111") {
+					t.Errorf("reason: %v", d["reason"])
+				}
+			case maxTrials >= 30:
+				if d["status"] != StatusConverged {
+					t.Errorf("status %v with a generous budget: %v", d["status"], d["reason"])
+				}
+			default:
+				if d["status"] != StatusBudgetExhausted && d["status"] != StatusConverged {
+					t.Errorf("status %v: %v", d["status"], d["reason"])
+				}
+			}
+			t.Logf("max_trials %d: %d trials, %v: %v", maxTrials, len(run.results), d["status"], d["reason"])
+		})
+	}
+}
+
+// The wall budget is compared with the train seconds spent and predicted.
+func TestWallBudget(t *testing.T) {
+	start := ladder(4, 1024, 6, true)
+	w := world{acc: defaultCurve, baseline: 0.85}
+	var spent float64
+	for _, c := range start {
+		spent += w.evaluate(c).sec
+	}
+	// Room for a little more than one proposal of the first round.
+	wall := spent + 1.2*simTrain(float64(simParams(1, 65)))
+	run := runLoop(t, Config{ProposalsPerRound: ptr(3), Bootstrap: ptr(60)}, w, start, &reqs{minAccuracy: ptr(0.95), maxWall: ptr(wall)}, 20)
+	var total float64
+	for _, r := range run.results {
+		total += r.sec
+	}
+	if total > wall {
+		t.Errorf("%.3f train seconds run with max_wall = %.3f", total, wall)
+	}
+	d := run.last()
+	if d["status"] != StatusBudgetExhausted {
+		t.Fatalf("status %v: %v", d["status"], d["reason"])
+	}
+	if !strings.Contains(d["reason"].(string), "wall-clock budget is spent") {
+		t.Errorf("reason: %v", d["reason"])
+	}
+	if n := len(run.results) - len(start); n < 1 {
+		t.Errorf("%d proposals were trained; the budget had room for one", n)
+	}
+}
+
+// Identical seeds give identical decisions and proposals; another seed
+// gives other bootstrap intervals.
+func TestDeterministic(t *testing.T) {
+	w := world{acc: defaultCurve, baseline: 0.85, noise: 0.004}
+	cfg := Config{Seed: ptr(int64(7)), Bootstrap: ptr(100)}
+	a := runLoop(t, cfg, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(0.95)}, 20)
+	b := runLoop(t, cfg, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(0.95)}, 20)
+	if diff := cmp.Diff(a.decisions, b.decisions); diff != "" {
+		t.Errorf("decisions differ (-first +second):\n%s", diff)
+	}
+	if diff := cmp.Diff(a.results, b.results, cmp.AllowUnexported(result{}), cmp.Comparer(func(x, y float64) bool { return x == y || (math.IsNaN(x) && math.IsNaN(y)) })); diff != "" {
+		t.Errorf("proposals differ (-first +second):\n%s", diff)
+	}
+	c := runLoop(t, Config{Seed: ptr(int64(8)), Bootstrap: ptr(100)}, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(0.95)}, 20)
+	if a.decisions[0]["fit_q_inf_lo"] == c.decisions[0]["fit_q_inf_lo"] {
+		t.Errorf("seeds 7 and 8 gave the same q_inf lower bound %v", a.decisions[0]["fit_q_inf_lo"])
+	}
+}
+
+// The linear baseline is chosen when it already meets every requirement.
+func TestBaselineSuffices(t *testing.T) {
+	w := world{acc: defaultCurve, baseline: 0.955}
+	run := runLoop(t, Config{}, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(0.95)}, 5)
+	d := run.last()
+	if d["status"] != StatusConverged || d["chosen_candidate_id"] != "linear-d0-w0" || len(run.decisions) != 1 {
+		t.Errorf("status %v, chosen %v after %d rounds: %v", d["status"], d["chosen_candidate_id"], len(run.decisions), d["reason"])
+	}
+}
+
+// A failed trial is neither a pass nor a fail: the bracket skips it, and
+// its width is never proposed again.
+func TestFailedTrial(t *testing.T) {
+	w := world{acc: defaultCurve, baseline: 0.85, failWidth: 37}
+	run := runLoop(t, Config{Bootstrap: ptr(60)}, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(0.95)}, 20)
+	d := run.last()
+	if d["status"] != StatusConverged {
+		t.Fatalf("status %v: %v", d["status"], d["reason"])
+	}
+	if got, ans := chosenWidth(t, d), answer(defaultCurve, 0.95); got < ans || float64(got) > float64(ans)*math.Exp2(0.25) {
+		t.Errorf("chose %d, answer %d", got, ans)
+	}
+}
+
+// With a ladder that stops short of the answer and a wider max_width, the
+// search grows.
+func TestGrow(t *testing.T) {
+	w := world{acc: defaultCurve, baseline: 0.85}
+	run := runLoop(t, Config{MaxWidth: ptr(2048), Bootstrap: ptr(100)}, w, ladder(4, 64, 6, false), &reqs{minAccuracy: ptr(0.96)}, 20)
+	first, d := run.decisions[0], run.last()
+	if first["action"] != actionGrow {
+		t.Errorf("first action %v, want grow: %v", first["action"], first["reason"])
+	}
+	if d["status"] != StatusConverged {
+		t.Fatalf("status %v: %v", d["status"], d["reason"])
+	}
+	if got, ans := chosenWidth(t, d), answer(defaultCurve, 0.96); got < ans || float64(got) > float64(ans)*math.Exp2(0.25) {
+		t.Errorf("chose %d, answer %d", got, ans)
+	}
+	t.Logf("%d trials: %v", len(run.results), first["reason"])
+}
+
+// A loss target (a regression task reports no accuracy).
+func TestLossTarget(t *testing.T) {
+	w := world{acc: defaultCurve}
+	target := -math.Log(0.95) // the loss of the simulated model at accuracy 0.95
+	start := ladder(4, 1024, 6, false)
+	// The regression world: same curve, accuracy not reported.
+	reg := regressionWorld{w}
+	run := runLoopWith(t, Config{Bootstrap: ptr(100)}, reg.evaluate, start, &reqs{maxLoss: ptr(target), task: "regression"}, 20)
+	d := run.last()
+	if d["status"] != StatusConverged || d["metric"] != metricLoss {
+		t.Fatalf("status %v, metric %v: %v", d["status"], d["metric"], d["reason"])
+	}
+	if got, ans := chosenWidth(t, d), answer(defaultCurve, 0.95); got < ans || float64(got) > float64(ans)*math.Exp2(0.5) {
+		t.Errorf("chose %d, answer %d: %v", got, ans, d["reason"])
+	}
+	if d["chosen_measured"].(float64) > target {
+		t.Errorf("chosen loss %v above the target %g", d["chosen_measured"], target)
+	}
+	if lo, q, hi := d["fit_q_inf_lo"].(float64), d["fit_q_inf"].(float64), d["fit_q_inf_hi"].(float64); !(lo <= q && q <= hi && q > 0 && q < target) {
+		t.Errorf("loss floor %g [%g, %g]: want a positive floor below the target", q, lo, hi)
+	}
+	if !strings.Contains(d["reason"].(string), "upper bound on loss") {
+		t.Errorf("reason: %v", d["reason"])
+	}
+}
+
+type regressionWorld struct{ world }
+
+func (r regressionWorld) evaluate(c modelchoice.Candidate) result {
+	res := r.world.evaluate(c)
+	res.accuracy = math.NaN()
+	return res
+}
+
+// With two depths in the ladder the search runs along the depth of the
+// best model so far, and the choice is the smallest model (by params)
+// meeting the target.
+func TestTwoDepths(t *testing.T) {
+	w := world{acc: defaultCurve, baseline: 0.85}
+	run := runLoop(t, Config{Bootstrap: ptr(100)}, w, ladderAt([]int32{1, 2}, 4, 512, 6, true), &reqs{minAccuracy: ptr(0.95)}, 20)
+	d := run.last()
+	if d["status"] != StatusConverged {
+		t.Fatalf("status %v: %v", d["status"], d["reason"])
+	}
+	// The smallest size reaching 0.95 on this curve is N = 1264.
+	nStar := math.Pow(1.0666/0.03, 2)
+	params := float64(d["chosen_params"].(int64))
+	if params < nStar || params > nStar*math.Exp2(0.25)*1.1 {
+		t.Errorf("chose %v with %.0f params; the smallest meeting the target has %.0f", d["chosen_candidate_id"], params, nStar)
+	}
+	t.Logf("%d trials: %v", len(run.results), d["reason"])
+}
+
+// Arbitrary result tables (random sizes, qualities, statuses, requirements)
+// never make the stage panic or break its contract.
+func TestRandomTables(t *testing.T) {
+	rng := rand.New(rand.NewPCG(42, 42))
+	statuses := []string{"ok", "ok", "ok", "ok", "failed", "pruned", "infeasible"}
+	strategiesCfg := []Config{
+		{}, {Strategy: KneeStrategy}, {Strategy: ParetoStrategy}, {Strategy: MaxUtility, Price: ptr(0.01), Cost: CostLatency},
+		{Strategy: KneeStrategy, Cost: CostTrainTime, MaxWidth: ptr(4096)}, {ProposalsPerRound: ptr(5), Tolerance: ptr(0.05)},
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for i := range 60 {
+		var rs []result
+		n := 1 + rng.IntN(12)
+		for range n {
+			depth := int32(rng.IntN(3))
+			width := int32(0)
+			family := modelchoice.FamilyLinear
+			if depth > 0 {
+				width = int32(1 + rng.IntN(2000))
+				family = modelchoice.FamilyMLP
+			}
+			p, f := modelchoice.Count(modelchoice.LayerSizes(simIn, int64(depth), int64(width), simOut))
+			c := modelchoice.Candidate{ID: fmt.Sprintf("%s-d%d-w%d", family, depth, width), Round: int32(rng.IntN(3)), Family: family,
+				Depth: depth, Width: width, Params: p, FLOPs: f, LearningRate: 0.003, BatchSize: 64, Epochs: 25, Preprocess: "standardize", Quantize: "none"}
+			r := result{c: c, status: statuses[rng.IntN(len(statuses))], accuracy: rng.Float64(), latency: rng.Float64(), sec: rng.Float64() * 10, bytes: int64(rng.IntN(1 << 20))}
+			switch rng.IntN(5) {
+			case 0:
+				r.accuracy = math.NaN()
+			case 1:
+				r.accuracy = 1
+			}
+			r.loss = rng.Float64() * 3
+			rs = append(rs, r)
+		}
+		rq := reqs{maxTrials: ptr(int32(rng.IntN(30)))}
+		if rng.IntN(2) == 0 {
+			rq.minAccuracy = ptr(0.5 + rng.Float64()/2)
+		} else {
+			rq.maxLoss = ptr(rng.Float64() * 2)
+		}
+		if rng.IntN(2) == 0 {
+			rq.maxLatency = ptr(rng.Float64())
+		}
+		if rng.IntN(3) == 0 {
+			rq.maxParams = ptr(int64(rng.IntN(50000)))
+		}
+		cfg := strategiesCfg[i%len(strategiesCfg)]
+		cfg.Bootstrap = ptr(20)
+		d, props, err := runOnce(t, mem, cfg, rs, &rq)
+		if err != nil {
+			t.Errorf("case %d: %v", i, err)
+			continue
+		}
+		checkRound(t, d, props, rs)
+		if testing.Verbose() {
+			t.Logf("case %d (%s): %v %v: %v", i, d["strategy"], d["status"], d["action"], d["reason"])
+		}
+		switch d["status"] {
+		case StatusContinue, StatusConverged, StatusInfeasible, StatusBudgetExhausted:
+		default:
+			t.Errorf("case %d: status %v", i, d["status"])
+		}
+		if left := int(*rq.maxTrials) - len(rs); len(props) > max(left, 0) {
+			t.Errorf("case %d: %d proposals with %d trials left", i, len(props), left)
+		}
+	}
+}
+
+// On a plateau (every size as good, up to noise) the power law explains
+// little; the fit is not trusted, so it cannot veto the smallest model,
+// which meets the target as measured.
+func TestFlatCurveNotTrusted(t *testing.T) {
+	w := world{acc: func(float64) float64 { return 0.965 }, noise: 0.004, baseline: 0.5}
+	run := runLoop(t, Config{Bootstrap: ptr(100)}, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(0.95)}, 5)
+	d := run.last()
+	if d["fit_trusted"] != false || d["status"] != StatusConverged || d["chosen_candidate_id"] != "mlp-d1-w4" {
+		t.Errorf("trusted %v, status %v, chosen %v: %v", d["fit_trusted"], d["status"], d["chosen_candidate_id"], d["reason"])
+	}
+	if r2, ok := d["fit_r2"].(float64); !ok || r2 >= minTrustedR2 {
+		t.Errorf("fit_r2 %v", d["fit_r2"])
+	}
+}

@@ -1,0 +1,169 @@
+package resize
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Trial statuses of the results table.
+const (
+	trialOK         = "ok"
+	trialFailed     = "failed"
+	trialPruned     = "pruned"
+	trialInfeasible = "infeasible"
+)
+
+// trial is one results row. Missing measurements are NaN.
+type trial struct {
+	cand                                 modelchoice.Candidate
+	status                               string
+	accuracy, loss, latencyMs, trainSecs float64
+	modelBytes                           float64
+}
+
+// readResults decodes every batch of the input port.
+func readResults(in sdk.Inputs) ([]trial, error) {
+	r, err := in.Reader(InputPort)
+	if err != nil {
+		return nil, err
+	}
+	var out []trial
+	var offset int64
+	for r.Next() {
+		b := r.RecordBatch()
+		ts, err := decodeResults(b, offset)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ts...)
+		offset += b.NumRows()
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("read port %s: %w", InputPort, err)
+	}
+	if len(out) == 0 {
+		return nil, &sdk.InputError{Port: InputPort, Row: -1, Err: errNoResults}
+	}
+	return out, nil
+}
+
+// decodeResults reads one batch; offset is the stream row of its first row,
+// for error messages.
+func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
+	if b.NumRows() == 0 {
+		return nil, nil
+	}
+	cands, err := modelchoice.Read(b)
+	if err != nil {
+		return nil, &sdk.InputError{Port: InputPort, Row: -1, Err: err}
+	}
+	var errs []error
+	col := func(name string, want arrow.DataType) arrow.Array {
+		idx := b.Schema().FieldIndices(name)
+		if len(idx) == 0 {
+			errs = append(errs, &sdk.InputError{Port: InputPort, Row: -1, Column: name, Err: errors.New("column is missing")})
+			return nil
+		}
+		c := b.Column(idx[0])
+		if !arrow.TypeEqual(c.DataType(), want) {
+			errs = append(errs, &sdk.InputError{Port: InputPort, Row: -1, Column: name, Err: fmt.Errorf("column is %s, want %s", c.DataType(), want)})
+			return nil
+		}
+		return c
+	}
+	acc := col("accuracy", arrow.PrimitiveTypes.Float64)
+	loss := col("loss", arrow.PrimitiveTypes.Float64)
+	lat := col("latency_p95_ms", arrow.PrimitiveTypes.Float64)
+	mb := col("model_bytes", arrow.PrimitiveTypes.Int64)
+	ts := col("train_seconds", arrow.PrimitiveTypes.Float64)
+	status := col("status", arrow.BinaryTypes.String)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	f := func(a arrow.Array, i int) float64 {
+		if a.IsNull(i) {
+			return math.NaN()
+		}
+		return a.(*array.Float64).Value(i)
+	}
+	out := make([]trial, len(cands))
+	for i := range out {
+		row := offset + int64(i)
+		if status.IsNull(i) {
+			return nil, &sdk.InputError{Port: InputPort, Row: row, Column: "status", Err: errors.New("status is null")}
+		}
+		t := trial{
+			cand:      cands[i],
+			status:    status.(*array.String).Value(i),
+			accuracy:  f(acc, i),
+			loss:      f(loss, i),
+			latencyMs: f(lat, i),
+			trainSecs: f(ts, i),
+		}
+		if mb.IsNull(i) {
+			t.modelBytes = math.NaN()
+		} else {
+			t.modelBytes = float64(mb.(*array.Int64).Value(i))
+		}
+		switch t.status {
+		case trialOK, trialFailed, trialPruned, trialInfeasible:
+		default:
+			return nil, &sdk.InputError{Port: InputPort, Row: row, Column: "status", Err: fmt.Errorf("status %q is not one of ok, failed, pruned, infeasible", t.status)}
+		}
+		// Values no metric can take mean a broken upstream; fitting them
+		// would give a confident wrong answer.
+		if v := t.accuracy; !math.IsNaN(v) && !(v >= 0 && v <= 1) {
+			return nil, &sdk.InputError{Port: InputPort, Row: row, Column: "accuracy", Err: fmt.Errorf("accuracy %g is not between 0 and 1", v)}
+		}
+		if v := t.loss; !math.IsNaN(v) && !(v >= 0 && !math.IsInf(v, 0)) {
+			return nil, &sdk.InputError{Port: InputPort, Row: row, Column: "loss", Err: fmt.Errorf("loss %g is not a finite number of 0 or more", v)}
+		}
+		if t.cand.Params < 1 {
+			return nil, &sdk.InputError{Port: InputPort, Row: row, Column: "params", Err: fmt.Errorf("params %d is not positive", t.cand.Params)}
+		}
+		if t.cand.Depth < 0 || t.cand.Width < 0 || t.cand.Width > maxWidth {
+			return nil, &sdk.InputError{Port: InputPort, Row: row, Column: "width", Err: fmt.Errorf("depth %d, width %d out of range", t.cand.Depth, t.cand.Width)}
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+// readRequirements reads the optional requirements port; nil when it is
+// not connected.
+func readRequirements(in sdk.Inputs) (*requirements.Row, error) {
+	r, err := in.Reader(RequirementsPort)
+	if errors.Is(err, sdk.ErrNotConnected) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rows []requirements.Row
+	for r.Next() {
+		b := r.RecordBatch()
+		if b.NumRows() == 0 {
+			continue
+		}
+		row, err := requirements.Read(b)
+		if err != nil {
+			return nil, &sdk.InputError{Port: RequirementsPort, Row: -1, Err: err}
+		}
+		rows = append(rows, row)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("read port %s: %w", RequirementsPort, err)
+	}
+	if len(rows) != 1 {
+		return nil, &sdk.InputError{Port: RequirementsPort, Row: -1, Err: fmt.Errorf("the requirements table has %d rows, want 1", len(rows))}
+	}
+	return &rows[0], nil
+}

@@ -1,0 +1,506 @@
+// Package resize is the "resize" stage: it closes the sweetspot loop. From
+// the results of every round so far it fits quality and cost against model
+// size, decides whether the search has found its answer, and proposes the
+// next sizes to train.
+//
+// # Ports
+//
+// Input "input" is the evaluation stage's results table (every round so
+// far; the `round` column tells them apart). Input "requirements"
+// (optional) is the requirements table, for the targets and the budget;
+// the stage's own target attributes override it.
+//
+// Output "decision" is one row per call (the host concatenates the rounds);
+// output "proposals" is the next round's candidates, in the candidates
+// schema of the model_choice stage. The stage declares the loop
+// {decision, proposals}: the host runs the loop again while the decision's
+// status is "continue" and feeds the proposals to the loop_to stage.
+//
+// # Rounds
+//
+// `round` counts candidate generations: model_choice's ladder is round 0.
+// The decision row's round is the latest round among the results it judged,
+// and its proposals carry that round plus one.
+//
+// # Size, quality, cost
+//
+// Size is the parameter count N. Quality is test accuracy, or, when the
+// target is a max_loss (or the task is regression with no accuracy target),
+// the loss, handled internally as −loss so that higher is better. Quality is
+// fitted as q(N) = q_inf − A·N^(−alpha) over the MLP sizes evaluated so far
+// (for a loss: loss(N) = q_inf + A·N^(−alpha), and fit_q_inf is the loss
+// floor), with bootstrap intervals at the declared confidence. Latency p95,
+// model bytes and train seconds are each fitted as Coef·N^Exp.
+//
+// The fit is trusted once it rests on at least five distinct sizes, its
+// optimizer converged, it explains at least 95% of the variance of the
+// qualities and most bootstrap refits succeeded. A model "meets"
+// the quality target when its measured quality meets it and, with a trusted
+// fit, so does the fit's lower confidence bound at its size: the answer must
+// be good, not lucky.
+//
+// # The search
+//
+// The search runs along width at one depth: the depth of the current best
+// model (or of the largest model while none is good enough). Proposals copy
+// depth, family and hyperparameters from the nearest evaluated model of
+// that depth; their params and FLOPs are exact, counted as model_choice
+// counts them. An evaluated (depth, width) is never proposed again.
+//
+// smallest_meeting brackets the answer between the largest width that fails
+// and the smallest that passes, and proposes widths inside the bracket
+// (evenly in log width, or, with a trusted fit, tightly around the width
+// where the fit's lower bound crosses the target: two proposals half a
+// tolerance either side, kept an eighth of the bracket from its ends so the
+// bracket shrinks by an eighth at least even when the fit is wrong). It is
+// converged when the bracket is no wider than the tolerance (a ratio of
+// 2^tolerance) or holds no untried width. With nothing passing yet it grows
+// towards the top of the range; when the largest model of the range fails
+// it reports infeasible, saying whether the fit's upper bound at that size
+// also rules the target out.
+//
+// knee, pareto and max_utility locate an optimum of the fitted curves over
+// the feasible widths (Kneedle on quality against log cost; the point of
+// the curve nearest the ideal of best quality at least cost, axes scaled
+// to [0, 1]; quality minus price·log2(cost)) and converge when an evaluated
+// model lies within half a tolerance of it. Until the fit is trusted they
+// choose among the evaluated models and refine both sides of the choice.
+// Models failing a requirement are never chosen.
+//
+// # Budget
+//
+// max_trials counts every row of the results (every trial of every round,
+// failed ones included); a round never proposes more than the trials left.
+// max_wall is compared with the time spent, estimated as the sum of the
+// trials' train_seconds, plus the predicted train time of the proposals.
+// When nothing more can be afforded the status is budget_exhausted and the
+// best model so far is reported.
+package resize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Kind is the stage kind.
+const Kind = "resize"
+
+// Port names.
+const (
+	InputPort        = sdk.PrimaryInput
+	RequirementsPort = "requirements"
+	DecisionPort     = "decision"
+	ProposalsPort    = "proposals"
+)
+
+// Strategies.
+const (
+	SmallestMeeting = "smallest_meeting"
+	KneeStrategy    = "knee"
+	ParetoStrategy  = "pareto"
+	MaxUtility      = "max_utility"
+)
+
+var strategies = []string{SmallestMeeting, KneeStrategy, ParetoStrategy, MaxUtility}
+
+// Costs a strategy may weigh quality against.
+const (
+	CostParams    = "params"
+	CostLatency   = "latency"
+	CostBytes     = "bytes"
+	CostTrainTime = "train_time"
+)
+
+var costs = []string{CostParams, CostLatency, CostBytes, CostTrainTime}
+
+// Decision statuses.
+const (
+	StatusContinue        = "continue"
+	StatusConverged       = "converged"
+	StatusInfeasible      = "infeasible"
+	StatusBudgetExhausted = "budget_exhausted"
+)
+
+// Config is the body of a `stage "resize" "NAME" {}` block. loop_to and
+// max_rounds belong to the host and are not part of it.
+type Config struct {
+	Strategy          string   `hcl:"strategy,optional" doc:"How to choose: smallest_meeting (default: the smallest model whose lower confidence bound meets every requirement), knee (Kneedle on quality against log cost), pareto (the point of the quality/cost front nearest the ideal) or max_utility (quality minus price per doubling of cost)."`
+	Tolerance         *float64 `hcl:"tolerance,optional" doc:"Stop when the answer is pinned to within this many doublings of width (default 0.25, a ratio of 2^0.25, about 19%)."`
+	ProposalsPerRound *int     `hcl:"proposals_per_round,optional" doc:"Sizes proposed per round (default 2)."`
+	Confidence        *float64 `hcl:"confidence,optional" doc:"Two-sided level of the fit's confidence intervals (default 0.9)."`
+	Price             *float64 `hcl:"price,optional" doc:"For max_utility: the quality one doubling of cost is worth (0.01: doubling the cost must buy at least one point of accuracy)."`
+	Cost              string   `hcl:"cost,optional" doc:"The cost knee, pareto and max_utility weigh quality against: params (default), latency, bytes or train_time."`
+	Sensitivity       *float64 `hcl:"sensitivity,optional" doc:"For knee: Kneedle's sensitivity S (default 1; larger calls fewer knees)."`
+	Bootstrap         *int     `hcl:"bootstrap,optional" doc:"Bootstrap replicates behind the confidence intervals (default 200)."`
+	Seed              *int64   `hcl:"seed,optional" doc:"Seed of the bootstrap (default 1)."`
+	MinWidth          *int     `hcl:"min_width,optional" doc:"Narrowest width to propose (default: the narrowest evaluated)."`
+	MaxWidth          *int     `hcl:"max_width,optional" doc:"Widest width to propose (default: the widest evaluated); set it above the ladder to let the search grow."`
+
+	MinAccuracy   *float64       `hcl:"min_accuracy,optional" doc:"Overrides the requirements' min_accuracy."`
+	MaxLoss       *float64       `hcl:"max_loss,optional" doc:"Overrides the requirements' max_loss."`
+	MaxLatencyMs  *float64       `hcl:"max_latency_ms,optional" doc:"Overrides the requirements' max_latency_ms (p95 per sample)."`
+	MaxParams     *int64         `hcl:"max_params,optional" doc:"Overrides the requirements' max_params."`
+	MaxModelBytes *int64         `hcl:"max_model_bytes,optional" doc:"Overrides the requirements' max_model_bytes."`
+	MaxTrainTime  *time.Duration `hcl:"max_train_time,optional" doc:"Overrides the requirements' max_train_seconds, as a duration such as \"90s\"."`
+	MaxTrials     *int           `hcl:"max_trials,optional" doc:"Overrides the requirements' max_trials: most trials over all rounds."`
+	MaxWall       *time.Duration `hcl:"max_wall,optional" doc:"Overrides the requirements' max_wall_seconds, as a duration such as \"15m\"."`
+}
+
+// InputSchema lists the results columns the stage reads; the evaluation
+// stage's results carry them and more.
+var InputSchema = arrow.NewSchema(append(slices.Clone(modelchoice.Schema.Fields()),
+	arrow.Field{Name: "accuracy", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	arrow.Field{Name: "loss", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	arrow.Field{Name: "latency_p95_ms", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	arrow.Field{Name: "model_bytes", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	arrow.Field{Name: "train_seconds", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	arrow.Field{Name: "status", Type: arrow.BinaryTypes.String},
+), nil)
+
+func f64(name string) arrow.Field {
+	return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true}
+}
+
+func i32(name string, nullable bool) arrow.Field {
+	return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int32, Nullable: nullable}
+}
+
+func str(name string, nullable bool) arrow.Field {
+	return arrow.Field{Name: name, Type: arrow.BinaryTypes.String, Nullable: nullable}
+}
+
+// DecisionSchema is the decision port's schema. Nulls mean "not known":
+// no model chosen yet, no fit yet, no bracket.
+var DecisionSchema = arrow.NewSchema([]arrow.Field{
+	i32("round", false),
+	str("status", false), // continue | converged | infeasible | budget_exhausted
+	str("action", false), // grow | shrink | refine | stop
+	str("strategy", false),
+	str("chosen_candidate_id", true),
+	i32("chosen_width", true),
+	{Name: "chosen_params", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	str("reason", false),
+	str("metric", false), // accuracy | loss
+	f64("target"),
+	f64("chosen_measured"),
+	f64("predicted_accuracy"), // the fit at the chosen size, in the metric's units
+	f64("predicted_lo"),
+	f64("predicted_hi"),
+	f64("fit_q_inf"), f64("fit_q_inf_lo"), f64("fit_q_inf_hi"),
+	f64("fit_a"), f64("fit_a_lo"), f64("fit_a_hi"),
+	f64("fit_alpha"), f64("fit_alpha_lo"), f64("fit_alpha_hi"),
+	i32("fit_points", false),
+	f64("fit_rmse"),
+	f64("fit_r2"),
+	{Name: "fit_trusted", Type: arrow.FixedWidthTypes.Boolean},
+	f64("fit_latency_coef"), f64("fit_latency_exp"),
+	f64("fit_bytes_coef"), f64("fit_bytes_exp"),
+	f64("fit_train_coef"), f64("fit_train_exp"),
+	i32("bracket_lo_width", true),
+	i32("bracket_hi_width", true),
+	i32("search_depth", true),
+	i32("trials_used", false),
+	i32("trials_left", true),
+	i32("proposals", false),
+	str("pareto_front", false), // candidate ids, comma-separated
+	f64("confidence"),
+	f64("tolerance"),
+}, nil)
+
+// Info describes the stage kind to the host.
+func Info() sdk.StageInfo {
+	return sdk.StageInfo{
+		Description: "Fits quality and cost against model size, decides grow, shrink or converged, and proposes the next sizes to train.",
+		Inputs: []sdk.Port{{
+			Name:        InputPort,
+			Description: "The evaluation results of every round so far.",
+			Schema:      InputSchema,
+		}, {
+			Name:        RequirementsPort,
+			Description: "The requirements table (targets and budget). Optional: the stage's own target attributes can stand in for it.",
+			Schema:      requirements.Schema,
+			Optional:    true,
+		}},
+		Outputs: []sdk.Port{{
+			Name:        DecisionPort,
+			Description: "One row per round: status, chosen model, reason, fitted curve with intervals, bracket and budget.",
+			Schema:      DecisionSchema,
+		}, {
+			Name:        ProposalsPort,
+			Description: "The candidates to evaluate next round (empty unless the status is continue).",
+			Schema:      modelchoice.Schema,
+		}},
+		Loop: &sdk.Loop{DecisionPort: DecisionPort, ProposalsPort: ProposalsPort},
+	}
+}
+
+// Register adds the resize stage kind to a set.
+func Register(s *sdk.Set) { sdk.Register(s, Kind, Info(), New) }
+
+// settings is a checked config with defaults applied.
+type settings struct {
+	strategy    string
+	tolerance   float64
+	perRound    int
+	confidence  float64
+	price       float64
+	cost        string
+	sensitivity float64
+	bootstrap   int
+	seed        uint64
+	minWidth    int
+	maxWidth    int
+	overrides   overrides
+}
+
+// overrides are the target attributes of the stage block.
+type overrides struct {
+	minAccuracy, maxLoss, maxLatencyMs, maxTrainSeconds, maxWallSeconds *float64
+	maxParams, maxModelBytes                                            *int64
+	maxTrials                                                           *int
+}
+
+// Stage decides one round when run.
+type Stage struct {
+	s settings
+}
+
+var _ sdk.Stage = (*Stage)(nil)
+
+// Limits that keep config values meaningful.
+const (
+	maxPerRound  = 64
+	maxBootstrap = 10000
+	minBootstrap = 20
+	maxWidth     = 1 << 20
+)
+
+// New checks a config and returns the stage.
+func New(c Config) (sdk.Stage, error) {
+	var diags sdk.Diagnostics
+	bad := func(path, summary, detail string) {
+		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: strings.Split(path, ".")})
+	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	s := settings{strategy: SmallestMeeting, tolerance: 0.25, perRound: 2, confidence: 0.9, cost: CostParams, sensitivity: 1, bootstrap: 200, seed: 1}
+	if c.Strategy != "" {
+		s.strategy = c.Strategy
+		if !slices.Contains(strategies, c.Strategy) {
+			bad("strategy", "Unknown strategy", fmt.Sprintf("strategy must be one of %s; found %q.%s", strings.Join(strategies, ", "), c.Strategy, suggest.Hint(c.Strategy, strategies)))
+		}
+	}
+	if v := c.Tolerance; v != nil {
+		s.tolerance = *v
+		if !(*v > 0 && *v <= 10) {
+			bad("tolerance", "Invalid tolerance", fmt.Sprintf("tolerance is a number of doublings of width, above 0 and at most 10 (0.25 stops within about 19%%); found %g.", *v))
+		}
+	}
+	if v := c.ProposalsPerRound; v != nil {
+		s.perRound = *v
+		if *v < 1 || *v > maxPerRound {
+			bad("proposals_per_round", "Invalid proposals per round", fmt.Sprintf("proposals_per_round must be between 1 and %d; found %d.", maxPerRound, *v))
+		}
+	}
+	if v := c.Confidence; v != nil {
+		s.confidence = *v
+		if !(*v > 0 && *v < 1) {
+			bad("confidence", "Invalid confidence", fmt.Sprintf("confidence is the level of the intervals, strictly between 0 and 1 (0.9 for 90%%); found %g.", *v))
+		}
+	}
+	if v := c.Price; v != nil {
+		s.price = *v
+		switch {
+		case !(*v >= 0 && finite(*v)):
+			bad("price", "Invalid price", fmt.Sprintf("price is the quality one doubling of cost is worth, a number of 0 or more; found %g.", *v))
+		case s.strategy != MaxUtility:
+			bad("price", "Price without max_utility", fmt.Sprintf("price weighs quality against cost for strategy \"max_utility\"; this stage's strategy is %q. Remove price or set strategy = \"max_utility\".", s.strategy))
+		}
+	} else if s.strategy == MaxUtility {
+		bad("price", "Missing price", "strategy \"max_utility\" maximizes quality minus price·log2(cost): set price, the quality one doubling of cost is worth (for example 0.01).")
+	}
+	if c.Cost != "" {
+		s.cost = c.Cost
+		switch {
+		case !slices.Contains(costs, c.Cost):
+			bad("cost", "Unknown cost", fmt.Sprintf("cost must be one of %s; found %q.%s", strings.Join(costs, ", "), c.Cost, suggest.Hint(c.Cost, costs)))
+		case s.strategy == SmallestMeeting:
+			bad("cost", "Cost without a trade-off strategy", "cost names what knee, pareto and max_utility weigh quality against; smallest_meeting uses size alone. Remove cost or choose one of those strategies.")
+		}
+	}
+	if v := c.Sensitivity; v != nil {
+		s.sensitivity = *v
+		if !(*v > 0 && finite(*v)) {
+			bad("sensitivity", "Invalid sensitivity", fmt.Sprintf("sensitivity is Kneedle's S, a positive number (1 is the paper's default); found %g.", *v))
+		}
+	}
+	if v := c.Bootstrap; v != nil {
+		s.bootstrap = *v
+		if *v < minBootstrap || *v > maxBootstrap {
+			bad("bootstrap", "Invalid bootstrap", fmt.Sprintf("bootstrap must be between %d and %d replicates; found %d.", minBootstrap, maxBootstrap, *v))
+		}
+	}
+	if v := c.Seed; v != nil {
+		s.seed = uint64(*v)
+	}
+	if v := c.MinWidth; v != nil {
+		s.minWidth = *v
+		if *v < 1 || *v > maxWidth {
+			bad("min_width", "Invalid width", fmt.Sprintf("min_width must be between 1 and %d; found %d.", maxWidth, *v))
+		}
+	}
+	if v := c.MaxWidth; v != nil {
+		s.maxWidth = *v
+		if *v < 1 || *v > maxWidth {
+			bad("max_width", "Invalid width", fmt.Sprintf("max_width must be between 1 and %d; found %d.", maxWidth, *v))
+		}
+	}
+	if c.MinWidth != nil && c.MaxWidth != nil && *c.MinWidth > *c.MaxWidth {
+		bad("min_width", "Empty width range", fmt.Sprintf("min_width (%d) is above max_width (%d).", *c.MinWidth, *c.MaxWidth))
+	}
+	o := &s.overrides
+	if v := c.MinAccuracy; v != nil {
+		o.minAccuracy = v
+		if !(*v > 0 && *v <= 1) {
+			bad("min_accuracy", "Invalid min accuracy", fmt.Sprintf("min_accuracy is a fraction of correct predictions, above 0 and at most 1; found %g.", *v))
+		}
+	}
+	positive := func(path string, v *float64) *float64 {
+		if v != nil && !(*v > 0 && finite(*v)) {
+			bad(path, "Invalid "+strings.ReplaceAll(path, "_", " "), fmt.Sprintf("%s must be a positive number; found %g.", path, *v))
+		}
+		return v
+	}
+	o.maxLoss = positive("max_loss", c.MaxLoss)
+	o.maxLatencyMs = positive("max_latency_ms", c.MaxLatencyMs)
+	if v := c.MaxParams; v != nil {
+		o.maxParams = v
+		if *v < 1 {
+			bad("max_params", "Invalid max params", fmt.Sprintf("max_params must be at least 1; found %d.", *v))
+		}
+	}
+	if v := c.MaxModelBytes; v != nil {
+		o.maxModelBytes = v
+		if *v < 1 {
+			bad("max_model_bytes", "Invalid max model bytes", fmt.Sprintf("max_model_bytes must be at least 1; found %d.", *v))
+		}
+	}
+	duration := func(path string, d *time.Duration) *float64 {
+		if d == nil {
+			return nil
+		}
+		if *d <= 0 {
+			bad(path, "Invalid "+strings.ReplaceAll(path, "_", " "), fmt.Sprintf("%s must be a positive duration; found %s.", path, *d))
+		}
+		sec := d.Seconds()
+		return &sec
+	}
+	o.maxTrainSeconds = duration("max_train_time", c.MaxTrainTime)
+	o.maxWallSeconds = duration("max_wall", c.MaxWall)
+	if v := c.MaxTrials; v != nil {
+		o.maxTrials = v
+		if *v < 1 || *v > math.MaxInt32 {
+			bad("max_trials", "Invalid max trials", fmt.Sprintf("max_trials must be between 1 and %d; found %d.", math.MaxInt32, *v))
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return &Stage{s: s}, nil
+}
+
+// Run reads the results and requirements, decides, and writes the decision
+// and the proposals.
+func (st *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
+	dw, err := out.Writer(DecisionPort)
+	if err != nil {
+		return err
+	}
+	pw, err := out.Writer(ProposalsPort)
+	if err != nil {
+		return err
+	}
+	trials, err := readResults(in)
+	if err != nil {
+		return err
+	}
+	req, err := readRequirements(in)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d, err := decide(st.s, trials, req)
+	if err != nil {
+		return err
+	}
+	annotate(ctx, d)
+	sdk.Logger(ctx).Info("resize decision", "round", d.round, "status", d.status, "action", d.action,
+		"chosen", d.chosenID(), "proposals", len(d.proposals), "reason", d.reason)
+
+	mem := sdk.Allocator(ctx)
+	drec := buildDecision(mem, d)
+	defer drec.Release()
+	if err := dw.Write(drec); err != nil {
+		return fmt.Errorf("write port %s: %w", DecisionPort, err)
+	}
+	prec := modelchoice.Build(mem, d.proposals)
+	defer prec.Release()
+	if err := pw.Write(prec); err != nil {
+		return fmt.Errorf("write port %s: %w", ProposalsPort, err)
+	}
+	return nil
+}
+
+// annotate puts the decision on the stage's span, so that a trace viewer
+// shows why the loop went on or stopped.
+func annotate(ctx context.Context, d *decision) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("decision", d.status),
+		attribute.String("resize.action", d.action),
+		attribute.String("resize.strategy", d.strategy),
+		attribute.String("resize.reason", d.reason),
+		attribute.Int("resize.round", int(d.round)),
+		attribute.Int("resize.proposals", len(d.proposals)),
+		attribute.Int("resize.trials_used", d.trialsUsed),
+		attribute.Bool("resize.fit_trusted", d.trusted),
+	}
+	if d.chosen != nil {
+		attrs = append(attrs, attribute.String("resize.chosen", d.chosen.id()), attribute.Int("resize.chosen_width", int(d.chosen.width)))
+	}
+	if f := d.fitOut; f != nil {
+		attrs = append(attrs,
+			attribute.Float64("resize.fit.q_inf", f.qinf), attribute.Float64("resize.fit.q_inf_lo", f.qinfLo), attribute.Float64("resize.fit.q_inf_hi", f.qinfHi),
+			attribute.Float64("resize.fit.a", f.a), attribute.Float64("resize.fit.a_lo", f.aLo), attribute.Float64("resize.fit.a_hi", f.aHi),
+			attribute.Float64("resize.fit.alpha", f.alpha), attribute.Float64("resize.fit.alpha_lo", f.alphaLo), attribute.Float64("resize.fit.alpha_hi", f.alphaHi),
+		)
+	}
+	widths := make([]int, len(d.proposals))
+	for i, p := range d.proposals {
+		widths[i] = int(p.Width)
+	}
+	attrs = append(attrs, attribute.IntSlice("resize.proposed_widths", widths))
+	span.SetAttributes(attrs...)
+	span.AddEvent("resize decision", trace.WithAttributes(attribute.String("status", d.status), attribute.String("reason", d.reason)))
+}
+
+// errNoResults is returned when the input holds no trial at all.
+var errNoResults = errors.New("the results table has no rows: nothing to fit")
