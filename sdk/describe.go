@@ -37,6 +37,7 @@ type StageDescription struct {
 	Inputs      []PortDescription `json:"inputs"`
 	Outputs     []PortDescription `json:"outputs"`
 	Loop        *Loop             `json:"loop,omitempty"`
+	Resume      *Resume           `json:"resume,omitempty"`
 }
 
 // ConfigSchema is the HCL body schema of a stage block, derived from the

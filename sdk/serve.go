@@ -119,6 +119,7 @@ func (s *Set) Describe() *PluginDescription {
 			Inputs:      describePorts(e.info.Inputs),
 			Outputs:     describePorts(e.info.Outputs),
 			Loop:        e.info.Loop,
+			Resume:      e.info.Resume,
 		})
 	}
 	return d

@@ -60,6 +60,20 @@ type StageInfo struct {
 	// Loop is set on stages that decide a loop (the resize stage): the host may
 	// run the stages from the block's loop_to target up to this one again.
 	Loop *Loop
+	// Resume is set on stages whose work is a list of independent units
+	// (trials) that each write their rows as they finish: the host journals
+	// those rows, and a resumed run hands them back.
+	Resume *Resume
+}
+
+// Resume names the ports through which a stage picks up interrupted work.
+// The host journals every batch written to Output (append-only, synced).
+// When an interrupted run is resumed, the journalled rows arrive on the
+// optional input port Input; the stage skips the units they record and
+// writes those rows to Output again, so the output is whole.
+type Resume struct {
+	Output string `json:"output"`
+	Input  string `json:"input"`
 }
 
 // Port is a named stream of record batches.

@@ -35,6 +35,8 @@ type runOptions struct {
 	quiet    bool
 	json     bool
 	logLevel string
+	noCache  bool
+	resume   string
 }
 
 func newRunCmd() *cobra.Command {
@@ -64,6 +66,8 @@ run failed, 2 invalid pipeline or usage.`,
 	f.StringVar(&o.otlp, "otlp", "", "export spans over OTLP to this endpoint (host:port or URL)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the result")
 	f.BoolVar(&o.json, "json", false, "print one JSON event per line on stdout")
+	f.BoolVar(&o.noCache, "no-cache", false, "run every stage, even those an earlier run already ran with the same plugin, config and inputs")
+	f.StringVar(&o.resume, "resume", "", "continue the interrupted run RUN: keep what it finished, retrain nothing it recorded")
 	f.StringVar(&o.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (default warn, or $SWEETSPOT_LOG)")
 	return cmd
 }
@@ -88,14 +92,26 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		vars[k] = ctyString(v)
 	}
 	store := runstore.Open(o.out)
-	run, err := store.Create(runstore.Manifest{
-		Pipeline:     p.Paths,
-		PipelineHash: p.Hash,
-		Vars:         vars,
-		StartedAt:    time.Now().UTC(),
-	})
-	if err != nil {
-		return &exitError{code: exitFailed, err: err}
+	var run *runstore.Run
+	if o.resume != "" {
+		run, err = store.Load(o.resume)
+		if err != nil {
+			return &exitError{code: exitInvalid, err: fmt.Errorf("--resume: %w", err)}
+		}
+		if m := run.Manifest(); m.PipelineHash != p.Hash {
+			return &exitError{code: exitInvalid, err: fmt.Errorf("--resume %s: the pipeline files or variables changed since that run (hash %.12s, now %.12s); resume it with the same ones, or start a new run", m.RunID, m.PipelineHash, p.Hash)}
+		}
+	} else {
+		run, err = store.Create(runstore.Manifest{
+			Pipeline:     p.Paths,
+			PipelineHash: p.Hash,
+			Vars:         vars,
+			StartedAt:    time.Now().UTC(),
+			NoCache:      o.noCache,
+		})
+		if err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
 	}
 
 	tcfg := telemetry.Config{
@@ -142,7 +158,8 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 	}()
 
 	display := newEventPrinter(o, stdout, stderr)
-	r := &runner.Runner{Launcher: host, Logger: logger, Parallel: o.parallel, Events: display.event}
+	r := &runner.Runner{Launcher: host, Logger: logger, Parallel: o.parallel, Events: display.event,
+		Store: store, NoCache: o.noCache, Resume: o.resume != ""}
 	runErr := r.Execute(ctx, run, p, p.Graph)
 	host.Close()
 
@@ -287,7 +304,11 @@ func (p *eventPrinter) event(e runner.Event) {
 			parts = append(parts, fmt.Sprintf("%s=%d", port, n))
 		}
 		sort.Strings(parts)
-		fmt.Fprintf(p.stderr, "%s %s%s finished in %s (%s rows)\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), strings.Join(parts, " "))
+		from := ""
+		if e.Source != "" {
+			from = ", from " + e.Source
+		}
+		fmt.Fprintf(p.stderr, "%s %s%s finished in %s (%s rows%s)\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), strings.Join(parts, " "), from)
 	case runner.EventStageFailed:
 		fmt.Fprintf(p.stderr, "%s %s%s FAILED after %s: %s\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), e.Error)
 	case runner.EventProgress:

@@ -12,9 +12,12 @@ package pluginhost
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +63,46 @@ type Host struct {
 	started  int
 	closed   bool
 	discover []PluginInfo // nil until the search paths were listed
+	sums     map[string]string
+}
+
+// Fingerprint returns the sha256 of the executable that serves a plugin,
+// so that caches can tell a rebuilt plugin from the one that ran before
+// even when its version string did not change. Computed once per Host.
+func (h *Host) Fingerprint(name string) (string, error) {
+	h.mu.Lock()
+	sum, ok := h.sums[name]
+	h.mu.Unlock()
+	if ok {
+		return sum, nil
+	}
+	var path string
+	if h.builtinDesc != nil && name == h.builtinDesc.Name && len(h.builtinCmd) > 0 {
+		path = h.builtinCmd[0]
+	} else {
+		p, err := h.find(name)
+		if err != nil {
+			return "", err
+		}
+		path = p
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("fingerprint plugin %s: %w", name, err)
+	}
+	defer f.Close()
+	hash := sha256.New()
+	if _, err := io.Copy(hash, f); err != nil {
+		return "", fmt.Errorf("fingerprint plugin %s: %w", name, err)
+	}
+	sum = hex.EncodeToString(hash.Sum(nil))
+	h.mu.Lock()
+	if h.sums == nil {
+		h.sums = map[string]string{}
+	}
+	h.sums[name] = sum
+	h.mu.Unlock()
+	return sum, nil
 }
 
 // Option configures a Host.

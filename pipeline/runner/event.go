@@ -37,4 +37,7 @@ type Event struct {
 	Chosen   string           `json:"chosen,omitempty"`
 	Error    string           `json:"error,omitempty"`
 	Elapsed  time.Duration    `json:"elapsed_ns,omitempty"`
+	// Source says where a finished stage's outputs came from when it did
+	// not run: "cache RUN" or "resumed RUN".
+	Source string `json:"source,omitempty"`
 }

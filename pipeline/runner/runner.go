@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -35,6 +36,9 @@ import (
 // Launcher starts plugin processes. *pluginhost.Host implements it.
 type Launcher interface {
 	Start(ctx context.Context, plugin string) (*pluginhost.Client, error)
+	// Fingerprint identifies the plugin's executable (its sha256), for the
+	// cache.
+	Fingerprint(plugin string) (string, error)
 }
 
 // Runner executes pipelines. The zero value is not usable: set Launcher.
@@ -48,6 +52,16 @@ type Runner struct {
 	Events func(Event)
 	// Mem allocates the batches read from and written to run files.
 	Mem memory.Allocator
+	// Store, when set, serves stages from earlier runs' outputs when their
+	// plugin, config and inputs are unchanged (content-addressed), and
+	// remembers this run's outputs for later ones.
+	Store *runstore.Store
+	// NoCache runs every stage even when an earlier run has its outputs.
+	NoCache bool
+	// Resume continues an interrupted run in its own directory: executions
+	// that finished are kept, and a stage with sdk.Resume gets back the
+	// rows it journalled before the interruption.
+	Resume bool
 }
 
 // ConfigError is returned when plugins reject their configuration before
@@ -78,6 +92,10 @@ type execution struct {
 	outputs map[string]map[string][]runstore.OutputFile // stage -> port -> files by round
 
 	emitMu sync.Mutex
+
+	// previous holds the finished executions of the run being resumed,
+	// by stage and round.
+	previous map[string]map[int]runstore.Execution
 }
 
 // Execute runs p, recording into run. It returns a *ConfigError when a
@@ -117,7 +135,17 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	))
 	traceID := span.SpanContext().TraceID().String()
 	start := time.Now()
-	_ = run.Update(func(m *runstore.Manifest) { m.TraceID = traceID })
+	if r.Resume {
+		ex.previous = finishedExecutions(run.Manifest())
+	}
+	_ = run.Update(func(m *runstore.Manifest) {
+		m.TraceID = traceID
+		m.TraceIDs = append(m.TraceIDs, traceID)
+		m.Attempts++
+		m.Status = runstore.StatusRunning
+		m.Error = ""
+		m.FinishedAt = nil
+	})
 	ex.emit(Event{Type: EventRunStarted, RunID: run.ID()})
 
 	defer func() {
@@ -152,6 +180,23 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 		return err
 	}
 	return ex.schedule(ctx)
+}
+
+// finishedExecutions indexes the executions of a run that succeeded.
+func finishedExecutions(m runstore.Manifest) map[string]map[int]runstore.Execution {
+	out := map[string]map[int]runstore.Execution{}
+	for _, s := range m.Stages {
+		for _, e := range s.Executions {
+			if e.Status != runstore.StatusSucceeded {
+				continue
+			}
+			if out[s.Addr] == nil {
+				out[s.Addr] = map[int]runstore.Execution{}
+			}
+			out[s.Addr][e.Round] = e
+		}
+	}
+	return out
 }
 
 func errString(err error) string {
@@ -521,15 +566,10 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		}
 	}()
 
-	// Inputs, read from the files of finished stages.
-	inputs := map[string]array.RecordReader{}
+	// What goes in: the files of finished stages, per input port.
+	portFiles := map[string][]runstore.OutputFile{}
 	var order []string
 	var rowsIn, bytesIn int64
-	defer func() {
-		for _, r := range inputs {
-			r.Release()
-		}
-	}()
 	for _, port := range st.Spec.Inputs {
 		files, ok := override[port.Name]
 		if !ok {
@@ -539,18 +579,41 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 			}
 			files = ex.inputFiles(st, round, ref)
 		}
-		paths := make([]string, len(files))
-		for i, f := range files {
-			paths[i] = ex.run.Path(f.Path)
+		portFiles[port.Name] = files
+		order = append(order, port.Name)
+		for _, f := range files {
 			rowsIn += f.Rows
 			bytesIn += f.Bytes
 		}
+	}
+	span.SetAttributes(attribute.Int64("rows_in", rowsIn), attribute.Int64("bytes_in", bytesIn))
+
+	cin, cerr := ex.cacheInputs(st, round, portFiles)
+	if cerr != nil {
+		return &sdk.StageError{Stage: st.Addr, Op: "fingerprint", Err: cerr}
+	}
+	key := cin.Key()
+	if done, rerr := ex.reuse(ctx, st, round, key, cin, started); done || rerr != nil {
+		return rerr
+	}
+
+	inputs := map[string]array.RecordReader{}
+	defer func() {
+		for _, r := range inputs {
+			r.Release()
+		}
+	}()
+	for _, name := range order {
+		files := portFiles[name]
+		paths := make([]string, len(files))
+		for i, f := range files {
+			paths[i] = ex.run.Path(f.Path)
+		}
 		rd, oerr := runstore.OpenFiles(paths, ex.mem)
 		if oerr != nil {
-			return &sdk.StageError{Stage: st.Addr, Op: "open input " + port.Name, Err: oerr}
+			return &sdk.StageError{Stage: st.Addr, Op: "open input " + name, Err: oerr}
 		}
-		inputs[port.Name] = rd
-		order = append(order, port.Name)
+		inputs[name] = rd
 	}
 
 	// Outputs, each to its own file committed only when the stage succeeds.
@@ -571,8 +634,24 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 			declared = s
 		}
 		w := runstore.NewPortWriter(ex.run.Path(runstore.OutputRel(st.Addr, round, port.Name)), declared, ex.mem)
+		if rs := st.Spec.Resume; rs != nil && rs.Output == port.Name {
+			w.Journal()
+		}
 		writers[port.Name] = w
 		sinks[port.Name] = w.Write
+	}
+	note := ""
+	if rs := st.Spec.Resume; rs != nil && ex.r.Resume {
+		journalled, n, jerr := ex.journalled(st, round, rs.Output)
+		if jerr != nil {
+			return &sdk.StageError{Stage: st.Addr, Op: "read journal", Err: jerr}
+		}
+		if journalled != nil {
+			inputs[rs.Input] = journalled
+			order = append(order, rs.Input)
+			note = fmt.Sprintf("resumed with %d journalled row(s) of port %s", n, rs.Output)
+			ex.log.Info("resuming stage from its journal", "stage", st.Addr, "round", round, "rows", n)
+		}
 	}
 
 	runCtx := ctx
@@ -621,33 +700,133 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 	for _, n := range rowsOut {
 		totalOut += n
 	}
+	span.SetAttributes(attribute.Int64("rows_out", totalOut), attribute.Int64("bytes_out", bytesOut))
+	exec := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin, Source: "ran", Note: note, Files: files, Took: time.Since(started)}
+	if err := ex.record(st, exec, true); err != nil {
+		return err
+	}
+	if ex.r.Store != nil {
+		if err := ex.r.Store.Remember(key, ex.run.ID(), st.Addr, files); err != nil {
+			// A cache that cannot be written costs later runs time, not
+			// this run its result.
+			ex.log.Warn("cannot remember outputs for the cache", "stage", st.Addr, "error", err)
+		}
+	}
+	ex.emit(Event{Type: EventStageFinished, Stage: st.Addr, Plugin: st.Plugin, Pid: client.Pid(), Round: round, Rows: rowsOut, Elapsed: time.Since(started)})
+	return nil
+}
+
+// record makes an execution's outputs visible to later stages and writes
+// it to the manifest. appendOutputs is false for executions the manifest
+// already lists (a resumed run's finished ones).
+func (ex *execution) record(st *config.Stage, e runstore.Execution, appendOutputs bool) error {
 	ex.mu.Lock()
 	if ex.outputs[st.Addr] == nil {
 		ex.outputs[st.Addr] = map[string][]runstore.OutputFile{}
 	}
-	for _, f := range files {
+	for _, f := range e.Files {
 		ex.outputs[st.Addr][f.Port] = append(ex.outputs[st.Addr][f.Port], f)
 	}
 	ex.mu.Unlock()
-
-	span.SetAttributes(
-		attribute.Int64("rows_in", rowsIn), attribute.Int64("bytes_in", bytesIn),
-		attribute.Int64("rows_out", totalOut), attribute.Int64("bytes_out", bytesOut),
-	)
 	finished := time.Now().UTC()
-	if uerr := ex.run.UpdateStage(st.Addr, func(s *runstore.StageRecord) {
+	if err := ex.run.UpdateStage(st.Addr, func(s *runstore.StageRecord) {
 		s.Status = runstore.StatusSucceeded
 		s.Error = ""
 		s.FinishedAt = &finished
-		if round > s.Rounds {
-			s.Rounds = round
+		if e.Round > s.Rounds {
+			s.Rounds = e.Round
 		}
-		s.Outputs = append(s.Outputs, files...)
-	}); uerr != nil {
-		return &sdk.StageError{Stage: st.Addr, Op: "record outputs", Err: uerr}
+		if appendOutputs {
+			s.Outputs = append(s.Outputs, e.Files...)
+		}
+		if old, ok := s.Execution(e.Round); ok {
+			*old = e
+		} else {
+			s.Executions = append(s.Executions, e)
+		}
+	}); err != nil {
+		return &sdk.StageError{Stage: st.Addr, Op: "record outputs", Err: err}
 	}
-	ex.emit(Event{Type: EventStageFinished, Stage: st.Addr, Plugin: st.Plugin, Pid: client.Pid(), Round: round, Rows: rowsOut, Elapsed: time.Since(started)})
 	return nil
+}
+
+// cacheInputs gathers what an execution's outputs depend on.
+func (ex *execution) cacheInputs(st *config.Stage, round int, ports map[string][]runstore.OutputFile) (runstore.CacheInputs, error) {
+	fp, err := ex.r.Launcher.Fingerprint(st.Plugin)
+	if err != nil {
+		return runstore.CacheInputs{}, err
+	}
+	cfg, err := ctyjson.Marshal(st.Config, st.Config.Type())
+	if err != nil {
+		return runstore.CacheInputs{}, fmt.Errorf("encode config: %w", err)
+	}
+	in := runstore.CacheInputs{Plugin: st.Plugin, PluginSHA256: fp, Kind: st.Kind, Round: round, Config: cfg, Ports: map[string][]string{}}
+	if st.Description != nil {
+		in.PluginVersion = st.Description.Version
+	}
+	for port, files := range ports {
+		sums := make([]string, len(files))
+		for i, f := range files {
+			sums[i] = f.SHA256
+		}
+		in.Ports[port] = sums
+	}
+	return in, nil
+}
+
+// reuse serves an execution without running the plugin: from the run
+// being resumed when it finished there, else from the cache. done is true
+// when the stage's outputs are in place.
+func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key string, cin runstore.CacheInputs, started time.Time) (done bool, err error) {
+	e := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin}
+	appendOutputs := true
+	if prev, ok := ex.previous[st.Addr][round]; ok && prev.Key == key {
+		e = prev
+		e.Source, e.From = "resumed", ex.run.ID()
+		appendOutputs = false
+	} else if ex.r.Store != nil && !ex.r.NoCache {
+		hit, ok, err := ex.r.Store.Recall(key, ex.run)
+		if err != nil {
+			ex.log.Warn("cache lookup failed; running the stage", "stage", st.Addr, "error", err)
+		}
+		if !ok {
+			return false, nil
+		}
+		e.Files, e.Source, e.From = hit.Files, "cache", hit.Run
+	} else {
+		return false, nil
+	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("cache_hit", true), attribute.String("served_from", e.Source+" "+e.From))
+	if err := ex.record(st, e, appendOutputs); err != nil {
+		return true, err
+	}
+	rows := map[string]int64{}
+	for _, f := range e.Files {
+		rows[f.Port] += f.Rows
+	}
+	ex.emit(Event{Type: EventStageFinished, Stage: st.Addr, Plugin: st.Plugin, Round: round, Rows: rows, Elapsed: time.Since(started), Source: e.Source + " " + e.From})
+	return true, nil
+}
+
+// journalled returns, as a reader, the rows a stage journalled on port in
+// this round before the run was interrupted; nil when there are none.
+func (ex *execution) journalled(st *config.Stage, round int, port string) (array.RecordReader, int64, error) {
+	schema, batches, err := runstore.ReadJournal(runstore.JournalPath(ex.run.Path(runstore.OutputRel(st.Addr, round, port))), ex.mem)
+	if err != nil || len(batches) == 0 {
+		return nil, 0, err
+	}
+	var rows int64
+	for _, b := range batches {
+		rows += b.NumRows()
+	}
+	rd, err := array.NewRecordReader(schema, batches)
+	for _, b := range batches {
+		b.Release()
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return rd, rows, nil
 }
 
 // readDecision reads the last row of a decider's decision port.

@@ -30,7 +30,13 @@ type PortWriter struct {
 	w        *ipc.FileWriter
 	rows     int64
 	counting *countingWriter
+	journal  bool
+	j        *journal
 }
+
+// Journal makes the writer also append each batch to a synced journal
+// (JournalPath), which survives a crash and is removed by Commit.
+func (pw *PortWriter) Journal() { pw.journal = true }
 
 // NewPortWriter prepares a writer for path. declared may be nil.
 func NewPortWriter(path string, declared *arrow.Schema, mem memory.Allocator) *PortWriter {
@@ -66,9 +72,21 @@ func (pw *PortWriter) Write(batch arrow.RecordBatch) error {
 		if err := pw.open(batch.Schema()); err != nil {
 			return err
 		}
+		if pw.journal {
+			j, err := openJournal(JournalPath(pw.path), batch.Schema(), pw.mem)
+			if err != nil {
+				return err
+			}
+			pw.j = j
+		}
 	}
 	if err := pw.w.Write(batch); err != nil {
 		return fmt.Errorf("write %s: %w", pw.path, err)
+	}
+	if pw.j != nil {
+		if err := pw.j.append(batch); err != nil {
+			return fmt.Errorf("write %s: %w", pw.path, err)
+		}
 	}
 	pw.rows += batch.NumRows()
 	return nil
@@ -103,11 +121,22 @@ func (pw *PortWriter) Commit() (rows, size int64, sum string, err error) {
 		return 0, 0, "", fmt.Errorf("finish %s: %w", pw.path, err)
 	}
 	syncDir(filepath.Dir(pw.path))
+	if pw.j != nil {
+		// The port's file holds every row now; a leftover journal would
+		// only mislead a later resume.
+		_ = pw.j.close(true)
+		pw.j = nil
+	}
 	return pw.rows, pw.counting.n.Load(), hex.EncodeToString(pw.h.Sum(nil)), nil
 }
 
-// Abort drops the temporary file. Safe after Commit and safe to repeat.
+// Abort drops the temporary file and keeps the journal, from which a
+// resumed run continues. Safe after Commit and safe to repeat.
 func (pw *PortWriter) Abort() {
+	if pw.j != nil {
+		_ = pw.j.close(false)
+		pw.j = nil
+	}
 	if pw.w != nil {
 		_ = pw.w.Close()
 		pw.w = nil

@@ -43,6 +43,13 @@ type Manifest struct {
 	Stages       []*StageRecord    `json:"stages"`
 	// Decision is the last decision of the pipeline's loop, when it has one.
 	Decision *Decision `json:"decision,omitempty"`
+	// Attempts counts the runs of this pipeline into this directory: 1, plus
+	// one per --resume.
+	Attempts int `json:"attempts,omitempty"`
+	// TraceIDs holds each attempt's trace, oldest first.
+	TraceIDs []string `json:"trace_ids,omitempty"`
+	// NoCache records that the run was asked not to use the cache.
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // StageRecord is one stage's part of a run.
@@ -58,6 +65,48 @@ type StageRecord struct {
 	StartedAt     *time.Time   `json:"started_at,omitempty"`
 	FinishedAt    *time.Time   `json:"finished_at,omitempty"`
 	Outputs       []OutputFile `json:"outputs,omitempty"`
+	// Executions records each round's run of the stage: what went in (for
+	// the cache and `explain`) and where its outputs came from.
+	Executions []Execution `json:"executions,omitempty"`
+}
+
+// Execution is one run of a stage in one round.
+type Execution struct {
+	Round  int    `json:"round"`
+	Status string `json:"status"`
+	// Key is the content address of the execution: a hash of Inputs.
+	Key    string        `json:"key"`
+	Inputs CacheInputs   `json:"inputs"`
+	Source string        `json:"source"` // "ran", "cache", "resumed"
+	From   string        `json:"from,omitempty"`
+	Note   string        `json:"note,omitempty"`
+	Files  []OutputFile  `json:"files,omitempty"`
+	Took   time.Duration `json:"took_ns,omitempty"`
+}
+
+// CacheInputs is everything an execution's outputs depend on.
+type CacheInputs struct {
+	Plugin        string `json:"plugin"`
+	PluginVersion string `json:"plugin_version"`
+	// PluginSHA256 is the plugin executable's hash, so a rebuilt plugin
+	// with an unchanged version is not mistaken for the old one.
+	PluginSHA256 string `json:"plugin_sha256"`
+	Kind         string `json:"kind"`
+	Round        int    `json:"round"`
+	// Config is the constant config value as JSON.
+	Config json.RawMessage `json:"config"`
+	// Ports maps each input port to the sha256 of each file it read.
+	Ports map[string][]string `json:"ports"`
+}
+
+// Execution returns the stage's execution of a round, if recorded.
+func (s *StageRecord) Execution(round int) (*Execution, bool) {
+	for i := range s.Executions {
+		if s.Executions[i].Round == round {
+			return &s.Executions[i], true
+		}
+	}
+	return nil, false
 }
 
 // OutputFile is one output port of one round of a stage, as an Arrow IPC file.

@@ -62,7 +62,7 @@ func TestDescribe(t *testing.T) {
 		{Kind: "requirements", Inputs: []port{{"dataset", true, 0}}, Outputs: []port{{"requirements", false, 15}}},
 		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 13}}},
 		{Kind: "optimization", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}}, Outputs: []port{{"candidates", false, 13}, {"tuning", false, 10}}},
-		{Kind: "evaluation", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}}, Outputs: []port{{"results", false, 34}}},
+		{Kind: "evaluation", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}, {"resume", true, 34}}, Outputs: []port{{"results", false, 34}}},
 		{Kind: "resize", Inputs: []port{{"input", false, 19}, {"requirements", true, 15}}, Outputs: []port{{"decision", false, 42}, {"proposals", false, 13}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

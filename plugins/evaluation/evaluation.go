@@ -106,6 +106,9 @@ const (
 	InputPort   = sdk.PrimaryInput
 	DatasetPort = "dataset"
 	OutputPort  = "results"
+	// ResumePort brings back, when an interrupted run is resumed, the
+	// result rows of the trials that had finished.
+	ResumePort = "resume"
 )
 
 // Defaults.
@@ -145,12 +148,14 @@ func Info() sdk.StageInfo {
 		Inputs: []sdk.Port{
 			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: modelchoice.Schema},
 			{Name: DatasetPort, Description: "The dataset (a dataset stage's data port): train, optional validation, and test rows."},
+			{Name: ResumePort, Optional: true, Schema: Schema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, which are not trained again."},
 		},
 		Outputs: []sdk.Port{{
 			Name:        OutputPort,
 			Description: "One row per candidate: its columns, its test metrics and measurements, status and error.",
 			Schema:      Schema,
 		}},
+		Resume: &sdk.Resume{Output: OutputPort, Input: ResumePort},
 	}
 }
 
@@ -318,6 +323,42 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	}
 	preps := NewPreparations(ds)
 	log := sdk.Logger(ctx)
+
+	// Each trial's row is written as soon as it finishes, so the host's
+	// journal holds every finished trial if the run is interrupted.
+	var writeMu sync.Mutex
+	emit := func(rs ...Result) error {
+		rec := Build(sdk.Allocator(ctx), rs)
+		defer rec.Release()
+		writeMu.Lock()
+		defer writeMu.Unlock()
+		if err := w.Write(rec); err != nil {
+			return fmt.Errorf("write port %s: %w", OutputPort, err)
+		}
+		return nil
+	}
+	finished, err := resumedResults(in)
+	if err != nil {
+		return err
+	}
+	if len(finished) > 0 {
+		var again []Result
+		var todo []modelchoice.Candidate
+		for _, c := range cands {
+			if r, ok := finished[trialKey(c)]; ok {
+				again = append(again, r)
+				continue
+			}
+			todo = append(todo, c)
+		}
+		log.Info("resuming", "finished_before", len(again), "to_train", len(todo))
+		if len(again) > 0 {
+			if err := emit(again...); err != nil {
+				return err
+			}
+		}
+		cands = todo
+	}
 	log.Info("evaluating", "candidates", len(cands), "parallelism", s.parallelism,
 		"train", ds.Train.N, "validation", ds.Validation.N, "test", ds.Test.N)
 
@@ -335,7 +376,6 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		}
 		groups[g] = append(groups[g], i)
 	}
-	results := make([]Result, len(cands))
 	var mu sync.Mutex
 	done := 0
 	err = ForEach(ctx, len(groups), s.parallelism, func(g int) error {
@@ -345,7 +385,10 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			if err != nil {
 				return err
 			}
-			shared, results[i] = t, r
+			shared = t
+			if err := emit(r); err != nil {
+				return err
+			}
 			mu.Lock()
 			done++
 			p := sdk.Progress{Done: int64(done), Total: int64(len(cands)), Message: progressMessage(r), Metrics: progressMetrics(r)}
@@ -360,15 +403,35 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		}
 		return nil
 	})
+	return err
+}
+
+// trialKey identifies a trial across an interruption.
+func trialKey(c modelchoice.Candidate) string {
+	return fmt.Sprintf("%d/%s", c.Round, c.ID)
+}
+
+// resumedResults reads the rows of trials finished before an interruption,
+// when the host resumes a run; none otherwise.
+func resumedResults(in sdk.Inputs) (map[string]Result, error) {
+	r, err := in.Reader(ResumePort)
+	if errors.Is(err, sdk.ErrNotConnected) {
+		return nil, nil
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rec := Build(sdk.Allocator(ctx), results)
-	defer rec.Release()
-	if err := w.Write(rec); err != nil {
-		return fmt.Errorf("write port %s: %w", OutputPort, err)
+	out := map[string]Result{}
+	for r.Next() {
+		rs, err := Read(r.RecordBatch())
+		if err != nil {
+			return nil, &sdk.InputError{Port: ResumePort, Row: -1, Err: err}
+		}
+		for _, res := range rs {
+			out[trialKey(res.Candidate)] = res
+		}
 	}
-	return nil
+	return out, r.Err()
 }
 
 // ForEach calls f(0..n-1) on up to parallelism goroutines, in index order

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+)
+
+func runIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	ids, err := runstore.Open(filepath.Join(dir, runstore.DefaultRoot)).IDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func loadRun(t *testing.T, dir, id string) runstore.Manifest {
+	t.Helper()
+	r, err := runstore.Open(filepath.Join(dir, runstore.DefaultRoot)).Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Manifest()
+}
+
+func TestSecondRunIsServedFromCacheAndExplainSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	example, _ := filepath.Abs("../../examples/standardize")
+	if r := sweetspot(t, dir, "run", "-q", example); r.code != 0 {
+		t.Fatalf("first run: %s", r.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond) // run ids sort by the second they start
+	if r := sweetspot(t, dir, "run", "-q", example); r.code != 0 {
+		t.Fatalf("second run: %s", r.stderr)
+	}
+	ids := runIDs(t, dir)
+	first, second := ids[0], loadRun(t, dir, ids[1])
+	for _, s := range second.Stages {
+		if len(s.Executions) != 1 || s.Executions[0].Source != "cache" || s.Executions[0].From != first {
+			t.Errorf("stage %s of the second run: %+v, want it served from cache of %s", s.Addr, s.Executions, first)
+		}
+		// The cached outputs are in the second run's own directory.
+		for _, f := range s.Outputs {
+			if _, err := os.Stat(filepath.Join(dir, runstore.DefaultRoot, second.RunID, f.Path)); err != nil {
+				t.Errorf("cached output missing from the run: %v", err)
+			}
+		}
+	}
+	r := sweetspot(t, dir, "explain", second.RunID, "standardize.scale")
+	if r.code != 0 || !strings.Contains(r.stdout, "served from the cache: run "+first) {
+		t.Errorf("explain of a hit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// A changed variable: the stages it reaches run again, and explain names
+	// the attribute that changed.
+	time.Sleep(1100 * time.Millisecond)
+	src, _ := os.ReadFile(filepath.Join(example, "pipeline.hcl"))
+	changed := strings.Replace(string(src), "min_accuracy   = 0.85", "min_accuracy   = 0.8", 1)
+	if changed == string(src) {
+		t.Fatal("the example no longer sets min_accuracy = 0.85; update this test")
+	}
+	own := filepath.Join(dir, "changed")
+	os.Mkdir(own, 0o755)
+	writeFile(t, own, "pipeline.hcl", changed)
+	if r := sweetspot(t, dir, "run", "-q", "changed"); r.code != 0 {
+		t.Fatalf("third run: %s", r.stderr)
+	}
+	third := runIDs(t, dir)[2]
+	r = sweetspot(t, dir, "explain", third, "requirements.sla")
+	if !strings.Contains(r.stdout, "config min_accuracy was 0.85, now 0.8") {
+		t.Errorf("explain of a miss does not name the attribute:\n%s%s", r.stdout, r.stderr)
+	}
+	r = sweetspot(t, dir, "explain", third, "standardize.scale")
+	if !strings.Contains(r.stdout, "served from the cache") {
+		t.Errorf("an unchanged stage upstream of the change was not cached:\n%s", r.stdout)
+	}
+
+	time.Sleep(1100 * time.Millisecond)
+	if r := sweetspot(t, dir, "run", "-q", "--no-cache", example); r.code != 0 {
+		t.Fatalf("--no-cache run: %s", r.stderr)
+	}
+	fourth := loadRun(t, dir, runIDs(t, dir)[3])
+	for _, s := range fourth.Stages {
+		if s.Executions[0].Source != "ran" {
+			t.Errorf("--no-cache: stage %s came from %s", s.Addr, s.Executions[0].Source)
+		}
+	}
+	if r := sweetspot(t, dir, "explain", fourth.RunID, "dataset.blobs"); !strings.Contains(r.stdout, "--no-cache") {
+		t.Errorf("explain after --no-cache:\n%s", r.stdout)
+	}
+}
+
+// resumePipeline trains real models in a loop, slowly enough to be killed
+// in the middle of the evaluation stage.
+const resumePipeline = `
+dataset "s" {
+  generator = "spirals"
+  rows      = 1500
+  seed      = 3
+}
+stage "requirements" "r" {
+  dataset      = dataset.s
+  min_accuracy = 0.9
+}
+stage "model_choice" "m" {
+  input  = stage.requirements.r
+  depth  = [1]
+  width  = { min = 4, max = 256 }
+  steps  = 6
+  epochs = 40
+}
+stage "evaluation" "e" {
+  input       = stage.model_choice.m
+  dataset     = dataset.s
+  parallelism = 1
+}
+stage "resize" "z" {
+  input        = stage.evaluation.e
+  requirements = stage.requirements.r
+  loop_to      = stage.evaluation.e
+  max_rounds   = 4
+}
+`
+
+func TestKilledRunResumesWithoutRetrainingAndDecidesTheSame(t *testing.T) {
+	// The uninterrupted run, for the decision to compare with.
+	whole := t.TempDir()
+	writeFile(t, whole, "p.hcl", resumePipeline)
+	if r := sweetspot(t, whole, "run", "-q", "p.hcl"); r.code != 0 {
+		t.Fatalf("uninterrupted run: %s", r.stderr)
+	}
+	want := loadRun(t, whole, runIDs(t, whole)[0]).Decision
+
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", resumePipeline)
+	cmd := exec.Command(binary, "run", "--json", "p.hcl")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SWEETSPOT_PLUGIN_PATH="+pluginDir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	trials := 0
+	sc := bufio.NewScanner(stdout)
+	for trials < 3 && sc.Scan() {
+		var e struct{ Type, Stage string }
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type == "progress" && e.Stage == "evaluation.e" {
+			trials++
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout)
+	_ = cmd.Wait()
+	if trials < 3 {
+		t.Fatal("the evaluation stage never reported 3 trials")
+	}
+	id := runIDs(t, dir)[0]
+	assertGone(t, loadRun(t, dir, id))
+
+	journalled := journalledTrials(t, filepath.Join(dir, runstore.DefaultRoot, id, runstore.JournalPath(runstore.OutputRel("evaluation.e", 1, "results"))))
+	if len(journalled) < 3 {
+		t.Fatalf("the journal holds %d trials, want at least the 3 reported", len(journalled))
+	}
+
+	r := sweetspot(t, dir, "run", "-q", "--resume", id, "p.hcl")
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
+	}
+	m := loadRun(t, dir, id)
+	if m.Status != runstore.StatusSucceeded || m.Attempts != 2 {
+		t.Errorf("resumed run: status %s, attempts %d", m.Status, m.Attempts)
+	}
+	if m.Decision == nil || want == nil || m.Decision.Status != want.Status || m.Decision.Chosen != want.Chosen {
+		t.Errorf("resumed decision %+v, uninterrupted %+v", m.Decision, want)
+	}
+	// Every trial journalled before the kill was trained exactly once: one
+	// trial span for it over both attempts.
+	spans := trialSpans(t, filepath.Join(dir, runstore.DefaultRoot, id, "spans"))
+	for c := range journalled {
+		if spans["trial "+c] != 1 {
+			t.Errorf("trial %s was trained %d times", c, spans["trial "+c])
+		}
+	}
+	// Stages that had finished were kept, not run again.
+	for _, s := range m.Stages {
+		if s.Addr == "dataset.s" || s.Addr == "model_choice.m" {
+			if src := s.Executions[0].Source; src != "resumed" {
+				t.Errorf("stage %s was %s on resume, want kept", s.Addr, src)
+			}
+		}
+	}
+}
+
+func journalledTrials(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	_, batches, err := runstore.ReadJournal(path, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, b := range batches {
+		ids := b.Column(b.Schema().FieldIndices("candidate_id")[0]).(*array.String)
+		for i := 0; i < ids.Len(); i++ {
+			out[ids.Value(i)] = true
+		}
+		b.Release()
+	}
+	return out
+}
+
+// trialSpans counts spans named "trial ..." in a run's span files.
+func trialSpans(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	counts := map[string]int{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		for dec.More() {
+			var s struct{ Name string }
+			if err := dec.Decode(&s); err != nil {
+				break // a span torn by the kill
+			}
+			if strings.HasPrefix(s.Name, "trial ") {
+				counts[s.Name]++
+			}
+		}
+	}
+	return counts
+}
