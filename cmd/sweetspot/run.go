@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -157,11 +158,20 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		}
 	}()
 
-	display := newEventPrinter(o, stdout, stderr)
-	r := &runner.Runner{Launcher: host, Logger: logger, Parallel: o.parallel, Events: display.event,
+	printer := newEventPrinter(o, stdout, stderr)
+	events := printer.event
+	var live *liveDisplay
+	if f, ok := stderr.(*os.File); ok && !o.json && !o.quiet && isatty.IsTerminal(f.Fd()) {
+		live = newLiveDisplay(stderr, printer)
+		events = live.event
+	}
+	r := &runner.Runner{Launcher: host, Logger: logger, Parallel: o.parallel, Events: events,
 		Store: store, NoCache: o.noCache, Resume: o.resume != ""}
 	runErr := r.Execute(ctx, run, p, p.Graph)
 	host.Close()
+	if live != nil {
+		live.wait()
+	}
 
 	var cfgErr *runner.ConfigError
 	if errors.As(runErr, &cfgErr) {
@@ -288,6 +298,11 @@ func (p *eventPrinter) event(e runner.Event) {
 	if p.o.quiet {
 		return
 	}
+	p.write(p.stderr, e)
+}
+
+// write prints one event as a log line.
+func (p *eventPrinter) write(w io.Writer, e runner.Event) {
 	ts := e.Time.Format("15:04:05")
 	round := ""
 	if e.Round > 0 {
@@ -295,9 +310,9 @@ func (p *eventPrinter) event(e runner.Event) {
 	}
 	switch e.Type {
 	case runner.EventRunStarted:
-		fmt.Fprintf(p.stderr, "%s run %s started\n", ts, e.RunID)
+		fmt.Fprintf(w, "%s run %s started\n", ts, e.RunID)
 	case runner.EventStageStarted:
-		fmt.Fprintf(p.stderr, "%s %s%s started (plugin %s, pid %d)\n", ts, e.Stage, round, e.Plugin, e.Pid)
+		fmt.Fprintf(w, "%s %s%s started (plugin %s, pid %d)\n", ts, e.Stage, round, e.Plugin, e.Pid)
 	case runner.EventStageFinished:
 		var parts []string
 		for port, n := range e.Rows {
@@ -308,9 +323,9 @@ func (p *eventPrinter) event(e runner.Event) {
 		if e.Source != "" {
 			from = ", from " + e.Source
 		}
-		fmt.Fprintf(p.stderr, "%s %s%s finished in %s (%s rows%s)\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), strings.Join(parts, " "), from)
+		fmt.Fprintf(w, "%s %s%s finished in %s (%s rows%s)\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), strings.Join(parts, " "), from)
 	case runner.EventStageFailed:
-		fmt.Fprintf(p.stderr, "%s %s%s FAILED after %s: %s\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), e.Error)
+		fmt.Fprintf(w, "%s %s%s FAILED after %s: %s\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), e.Error)
 	case runner.EventProgress:
 		// At most one line a second per stage, and always the last one.
 		pr := e.Progress
@@ -318,13 +333,13 @@ func (p *eventPrinter) event(e runner.Event) {
 			return
 		}
 		p.last[e.Stage] = time.Now()
-		fmt.Fprintf(p.stderr, "%s %s%s %d/%d %s\n", ts, e.Stage, round, pr.Done, pr.Total, pr.Message)
+		fmt.Fprintf(w, "%s %s%s %d/%d %s\n", ts, e.Stage, round, pr.Done, pr.Total, pr.Message)
 	case runner.EventRoundStarted:
-		fmt.Fprintf(p.stderr, "%s loop %s: round %d\n", ts, e.Stage, e.Round)
+		fmt.Fprintf(w, "%s loop %s: round %d\n", ts, e.Stage, e.Round)
 	case runner.EventDecision:
-		fmt.Fprintf(p.stderr, "%s %s round %d decided %s %s\n", ts, e.Stage, e.Round, e.Status, e.Reason)
+		fmt.Fprintf(w, "%s %s round %d decided %s %s\n", ts, e.Stage, e.Round, e.Status, e.Reason)
 	case runner.EventRunFinished:
-		fmt.Fprintf(p.stderr, "%s run %s %s in %s\n", ts, e.RunID, e.Status, e.Elapsed.Round(time.Millisecond))
+		fmt.Fprintf(w, "%s run %s %s in %s\n", ts, e.RunID, e.Status, e.Elapsed.Round(time.Millisecond))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"text/tabwriter"
 
@@ -60,6 +61,12 @@ func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) error {
 			}
 		}
 		fmt.Fprintln(tw, line)
+		// Trials finish in any order; show them by round, then size.
+		type trialRow struct {
+			round, params int64
+			line          string
+		}
+		var rows []trialRow
 		for rd.Next() {
 			b := rd.RecordBatch()
 			for row := 0; row < int(b.NumRows()); row++ {
@@ -71,8 +78,19 @@ func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) error {
 				for _, i := range cols {
 					line += cell(b, trialColumns[i].name, row) + "\t"
 				}
-				fmt.Fprintln(tw, line)
+				r, _ := strconv.ParseInt(cell(b, "round", row), 10, 64)
+				n, _ := strconv.ParseInt(cell(b, "params", row), 10, 64)
+				rows = append(rows, trialRow{r, n, line})
 			}
+		}
+		sort.SliceStable(rows, func(i, j int) bool {
+			if rows[i].round != rows[j].round {
+				return rows[i].round < rows[j].round
+			}
+			return rows[i].params < rows[j].params
+		})
+		for _, r := range rows {
+			fmt.Fprintln(tw, r.line)
 		}
 		err = rd.Err()
 		rd.Release()
