@@ -276,3 +276,130 @@ func TestRunIsOneTraceInJaeger(t *testing.T) {
 		}
 	}
 }
+
+const tracedLoop = `
+dataset "s" {
+  generator = "spirals"
+  rows      = 600
+  seed      = 2
+}
+stage "requirements" "r" {
+  dataset      = dataset.s
+  min_accuracy = 0.8
+}
+stage "model_choice" "m" {
+  input  = stage.requirements.r
+  depth  = [1]
+  width  = { min = 4, max = 64 }
+  steps  = 3
+  epochs = 30
+}
+stage "evaluation" "e" {
+  input   = stage.model_choice.m
+  dataset = dataset.s
+}
+stage "resize" "z" {
+  input        = stage.evaluation.e
+  requirements = stage.requirements.r
+  loop_to      = stage.evaluation.e
+  max_rounds   = 2
+}
+stage "broken_candidates" "bad" {}
+stage "evaluation" "broken" {
+  input   = stage.broken_candidates.bad
+  dataset = dataset.s
+}
+`
+
+func TestLoopTraceHasRoundsTrialsAndFailedTrials(t *testing.T) {
+	j := startJaeger(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", tracedLoop)
+	cmd := exec.Command(binary, "run", "--otlp", j.otlpGRPC, "p.hcl")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SWEETSPOT_PLUGIN_PATH="+pluginDir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	m := traceLine.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no trace id printed:\n%s", out)
+	}
+	spans := j.trace(t, string(m[1]), 20)
+	byID := map[string]jaegerSpan{}
+	for _, s := range spans {
+		byID[s.SpanID] = s
+	}
+	ancestors := func(s jaegerSpan) []string {
+		var names []string
+		for p := s.parent(); p != ""; p = byID[p].parent() {
+			names = append(names, byID[p].OperationName)
+		}
+		return names
+	}
+
+	var rounds, trials, failed int
+	for _, s := range spans {
+		up := ancestors(s)
+		switch {
+		case strings.HasPrefix(s.OperationName, "round "):
+			rounds++
+			if len(up) != 1 || !strings.HasPrefix(up[0], "run ") {
+				t.Errorf("%s is not a child of the run span: %v", s.OperationName, up)
+			}
+		case s.OperationName == "stage resize.z":
+			if len(up) < 2 || !strings.HasPrefix(up[0], "round ") {
+				t.Errorf("resize stage span is not inside a round: %v", up)
+			}
+		case strings.HasPrefix(s.OperationName, "trial "):
+			trials++
+			if s.service != "sweetspot-plugin-builtin" {
+				t.Errorf("trial span from service %s", s.service)
+			}
+			if !contains(up, "stage evaluation.e") && !contains(up, "stage evaluation.broken") {
+				t.Errorf("trial %s is not under an evaluation stage span: %v", s.OperationName, up)
+			}
+			if contains(up, "stage evaluation.broken") {
+				failed++
+				if e, _ := s.tag("error"); e != true {
+					t.Errorf("failed trial %s has no error status: %+v", s.OperationName, s.Tags)
+				}
+				if msg, _ := s.tag("otel.status_description"); msg == nil || fmt.Sprint(msg) == "" {
+					t.Errorf("failed trial %s carries no error message", s.OperationName)
+				}
+				continue
+			}
+			if !contains(up, "round 1") && !contains(up, "round 2") {
+				t.Errorf("trial %s is not inside a round: %v", s.OperationName, up)
+			}
+			for _, key := range []string{"width", "depth", "params", "accuracy", "latency_p95_ms"} {
+				if _, ok := s.tag(key); !ok {
+					t.Errorf("trial %s lacks attribute %s", s.OperationName, key)
+				}
+			}
+		}
+	}
+	if rounds == 0 || trials < 4 || failed != 1 {
+		t.Errorf("rounds %d, trials %d, failed trials %d; want rounds, at least 4 trials and 1 failed", rounds, trials, failed)
+	}
+	// The decision and the fit are on the resize stage's spans.
+	found := false
+	for _, s := range spans {
+		if _, ok := s.tag("decision"); ok && strings.Contains(s.OperationName, "resize") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no resize span carries the decision")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -155,7 +155,7 @@ func TestResolve(t *testing.T) {
 		{"emit", "test", "test", false},
 		{"emit", "builtin", "builtin", false},
 		{"nosuch", "", `unknown stage kind "nosuch": the built-in plugin does not have it and no plugin named "nosuch"`, true},
-		{"nosuch", "test", `plugin "test" has no stage kind "nosuch" (it has emit, passthrough, badschema, crash, block, memcheck, double, counter)`, true},
+		{"nosuch", "test", `plugin "test" has no stage kind "nosuch" (it has emit, passthrough, badschema, crash, block, memcheck, double, counter, broken_candidates)`, true},
 		{"emit", "missing", `no plugin named "missing": looked for sweetspot-plugin-missing in ` + pluginDir, true},
 		{"ancient", "old", "speaks stage protocol version 2, but this sweetspot speaks version 1", true},
 		{"x", "broken", "describe failed: exit status 2: no such flag", true},
@@ -180,7 +180,7 @@ func TestResolve(t *testing.T) {
 		})
 	}
 
-	wantKinds := []string{"badschema", "block", "counter", "crash", "double", "dup", "emit", "memcheck", "passthrough", "solo"}
+	wantKinds := []string{"badschema", "block", "broken_candidates", "counter", "crash", "double", "dup", "emit", "memcheck", "passthrough", "solo"}
 	if diff := cmp.Diff(wantKinds, h.Kinds()); diff != "" {
 		t.Errorf("kinds (-want +got):\n%s", diff)
 	}

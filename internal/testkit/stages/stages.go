@@ -76,6 +76,7 @@ func NewSet(name string) *sdk.Set {
 		Description: "Fails if the plugin's allocator still holds memory.",
 	}, func(NoConfig) (sdk.Stage, error) { return memcheck{}, nil })
 	registerLoopStages(set)
+	registerCandidateStages(set)
 	return set
 }
 
