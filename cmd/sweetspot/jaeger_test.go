@@ -62,7 +62,7 @@ exporters:
     trace_storage: mem
 `
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,7 +72,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startJaeger(t *testing.T) *jaeger {
+func startJaeger(t testing.TB) *jaeger {
 	t.Helper()
 	bin := os.Getenv("SWEETSPOT_JAEGER")
 	if bin == "" {
@@ -159,7 +159,7 @@ func (s jaegerSpan) tag(key string) (any, bool) {
 
 // trace fetches a trace, waiting until it holds at least minSpans spans
 // (exporters batch, so spans arrive over a short while).
-func (j *jaeger) trace(t *testing.T, id string, minSpans int) []jaegerSpan {
+func (j *jaeger) trace(t testing.TB, id string, minSpans int) []jaegerSpan {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

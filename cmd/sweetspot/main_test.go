@@ -81,7 +81,7 @@ func sweetspot(t *testing.T, dir string, args ...string) result {
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
-func writeFile(t *testing.T, dir, name, src string) string {
+func writeFile(t testing.TB, dir, name, src string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
