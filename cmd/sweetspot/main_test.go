@@ -524,3 +524,25 @@ func TestRunsExportOpensInEveryFormat(t *testing.T) {
 		t.Errorf("ambiguous export: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestValidateAsksThePluginsToo(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `dataset "d" {
+  path = "missing.csv"
+}
+
+stage "emit" "e" {
+  plugin = "testkit"
+  rows   = -5
+}
+`)
+	r := sweetspot(t, dir, "validate", "p.hcl")
+	if r.code != exitInvalid {
+		t.Fatalf("exit %d, want %d:\n%s", r.code, exitInvalid, r.stderr)
+	}
+	for _, want := range []string{"p.hcl:2:", "missing.csv", "p.hcl:7:", "Invalid row count"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -37,8 +38,12 @@ the run's directory unless -o names another path.`,
 			if err := report.Write(&buf, run); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			// Atomic, so a report open in a browser is replaced whole.
+			// Atomic, so a report open in a browser is replaced whole;
+			// readable by others, as a document is meant to be shared.
 			if err := runstore.WriteFileAtomic(path, buf.Bytes()); err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			if err := os.Chmod(path, 0o644); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			if abs, err := filepath.Abs(path); err == nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -16,8 +17,10 @@ func newValidateCmd() *cobra.Command {
 		Use:   "validate PATH",
 		Short: "Check a pipeline without running it",
 		Long: `Validate checks syntax, references, every stage's config against the schema
-its plugin declares, and that each output port fits the input port it feeds.
-It reports every problem at once with file:line:col and starts no stage.
+its plugin declares, and that each output port fits the input port it feeds;
+then each plugin checks its stages' values (ranges, files that must exist).
+It reports every problem at once with file:line:col, runs no stage and
+leaves no plugin process running.
 Exit codes: 0 valid, 2 invalid.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -30,6 +33,19 @@ Exit codes: 0 valid, 2 invalid.`,
 			p, err := loadPipeline(args, &vf, host)
 			if err != nil {
 				return err
+			}
+			// The plugins' own checks (value ranges, files that must exist):
+			// each plugin runs just long enough to answer.
+			diags, err := runner.Check(cmd.Context(), host, p)
+			host.Close()
+			if len(diags) > 0 {
+				renderDiagnostics(cmd.ErrOrStderr(), p.Files, diags)
+			}
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			if diags.HasErrors() {
+				return &exitError{code: exitInvalid, err: fmt.Errorf("the pipeline is invalid: %s", countErrors(diags))}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "The pipeline is valid: %d stages.\n", len(p.Stages))
 			return nil

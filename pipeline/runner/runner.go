@@ -876,3 +876,55 @@ func stringCell(b arrow.RecordBatch, column string, row int) string {
 	}
 	return col.Value(row)
 }
+
+// Check has each stage's plugin check its config, as a run does before
+// any stage starts, and stops every plugin process it started. It returns
+// the plugins' diagnostics with source ranges; err reports plugins that
+// could not be started at all.
+func Check(ctx context.Context, launcher Launcher, p *config.Pipeline) (hcl.Diagnostics, error) {
+	type checked struct {
+		diags hcl.Diagnostics
+		err   error
+	}
+	// One process per plugin is enough to check every stage it serves.
+	byPlugin := map[string][]*config.Stage{}
+	var plugins []string
+	for _, st := range p.Stages {
+		if _, ok := byPlugin[st.Plugin]; !ok {
+			plugins = append(plugins, st.Plugin)
+		}
+		byPlugin[st.Plugin] = append(byPlugin[st.Plugin], st)
+	}
+	results := make([]checked, len(plugins))
+	var wg sync.WaitGroup
+	for i, name := range plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client, err := launcher.Start(ctx, name)
+			if err != nil {
+				results[i].err = fmt.Errorf("start plugin %s: %w", name, err)
+				return
+			}
+			defer client.Kill()
+			for _, st := range byPlugin[name] {
+				ds, err := client.Configure(ctx, st.Kind, st.Config)
+				if err != nil {
+					results[i].err = &sdk.StageError{Stage: st.Addr, Op: "check config with plugin " + name, Err: err}
+					return
+				}
+				results[i].diags = append(results[i].diags, pluginDiagnostics(st, ds)...)
+			}
+		}()
+	}
+	wg.Wait()
+	var diags hcl.Diagnostics
+	var errs []error
+	for _, r := range results {
+		diags = append(diags, r.diags...)
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	return diags, errors.Join(errs...)
+}

@@ -169,12 +169,19 @@ func readParquet(ctx context.Context, name string, r readerAtSeeker, o LoadOptio
 		return nil, &DataError{File: name, Err: fmt.Errorf("reading Parquet columns: %w", err)}
 	}
 	defer rr.Release()
-	return readBatches(ctx, name, FormatParquet, rr, p, o)
+	return readBatches(ctx, name, FormatParquet, rr, p, o, pf.NumRows())
 }
 
 func readArrowFile(ctx context.Context, name string, r readerAtSeeker, o LoadOptions, mode parseMode) (raw *rawTable, err error) {
 	defer recoverMalformed(name, FormatArrow, &raw, &err)
-	fr, err := ipc.NewFileReader(r, ipc.WithAllocator(newBoundedAllocator(allocator(o), heldLimit(inputSize(r)))))
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, &DataError{File: name, Err: err}
+	}
+	if err := verifyIPCFile(r, size); err != nil {
+		return nil, &DataError{File: name, Err: fmt.Errorf("not a readable Arrow IPC file: %w", err)}
+	}
+	fr, err := ipc.NewFileReader(r, ipc.WithAllocator(newBoundedAllocator(allocator(o), heldLimit(size))))
 	if err != nil {
 		return nil, &DataError{File: name, Err: fmt.Errorf("not a readable Arrow IPC file: %w", err)}
 	}
@@ -183,7 +190,7 @@ func readArrowFile(ctx context.Context, name string, r readerAtSeeker, o LoadOpt
 	if err != nil {
 		return nil, err
 	}
-	return readBatches(ctx, name, FormatArrow, &ipcFileSource{r: fr}, p, o)
+	return readBatches(ctx, name, FormatArrow, &ipcFileSource{r: fr}, p, o, 0)
 }
 
 // ipcFileSource reads an IPC file's batches in order.
@@ -216,9 +223,11 @@ func readArrowStream(ctx context.Context, name string, r io.Reader, size int64, 
 	if size >= 0 {
 		body = size
 	}
+	meta := max(min(body, 64<<20), 1)
+	checked := &verifiedStream{r: r, maxMeta: meta, maxBody: body}
 	// ipc.NewReader ignores size limits (arrow-go v18.8.0): build the
 	// message reader that applies them.
-	msgs := ipc.NewMessageReader(r, ipc.WithAllocator(mem), ipc.WithBodySizeLimit(max(body, 1)), ipc.WithMetadataSizeLimit(max(min(body, 64<<20), 1)))
+	msgs := ipc.NewMessageReader(checked, ipc.WithAllocator(mem), ipc.WithBodySizeLimit(max(body, 1)), ipc.WithMetadataSizeLimit(meta))
 	// The reader owns msgs and releases it, even when it fails.
 	sr, err := ipc.NewReaderFromMessageReader(msgs, ipc.WithAllocator(mem))
 	if err != nil {
@@ -229,7 +238,7 @@ func readArrowStream(ctx context.Context, name string, r io.Reader, size int64, 
 	if err != nil {
 		return nil, err
 	}
-	return readBatches(ctx, name, FormatArrow, sr, p, o)
+	return readBatches(ctx, name, FormatArrow, sr, p, o, 0)
 }
 
 // columnPlan says which schema columns are features and which is the
@@ -432,18 +441,113 @@ func formatFloat(v float64, bits int) (string, bool) {
 	return strconv.FormatFloat(v, 'g', -1, bits), true
 }
 
-// store puts v in slot, appending when slot is the next free one.
-func store[T any](col []T, slot int, v T) []T {
-	if slot == len(col) {
-		return append(col, v)
+// checkBatch checks that the columns read hold as many values as the batch
+// claims rows, before anything is sized by that claim.
+func checkBatch(rec arrow.RecordBatch, p columnPlan) error {
+	n := rec.NumRows()
+	if n < 0 || int(rec.NumCols()) != len(p.names) {
+		return fmt.Errorf("%d rows of %d columns", n, rec.NumCols())
 	}
-	col[slot] = v
-	return col
+	check := func(j int) error {
+		a := rec.Column(j)
+		if int64(a.Len()) != n {
+			return fmt.Errorf("column %q has %d values for %d rows", p.names[j], a.Len(), n)
+		}
+		return checkBuffers(a.Data())
+	}
+	for _, j := range p.features {
+		if err := check(j); err != nil {
+			return err
+		}
+	}
+	if p.target >= 0 {
+		return check(p.target)
+	}
+	return nil
+}
+
+// checkBuffers checks that an array's buffers are long enough for its
+// length, for the types a dataset reads.
+func checkBuffers(d arrow.ArrayData) error {
+	end := int64(d.Offset()) + int64(d.Len())
+	bufs := d.Buffers()
+	need := func(i int, bytes int64) error {
+		if i >= len(bufs) || bufs[i] == nil || int64(bufs[i].Len()) < bytes {
+			return fmt.Errorf("a %s array of %d values has a short buffer %d", d.DataType(), d.Len(), i)
+		}
+		return nil
+	}
+	if d.Offset() < 0 || d.Len() < 0 {
+		return fmt.Errorf("a %s array has offset %d and length %d", d.DataType(), d.Offset(), d.Len())
+	}
+	if d.NullN() > 0 {
+		if err := need(0, (end+7)/8); err != nil {
+			return err
+		}
+	}
+	dt := d.DataType()
+	if dict, ok := dt.(*arrow.DictionaryType); ok {
+		dt = dict.IndexType
+		if dd := d.Dictionary(); dd == nil {
+			return errors.New("a dictionary array has no dictionary")
+		} else if err := checkBuffers(dd); err != nil {
+			return err
+		}
+	}
+	switch t := dt.(type) {
+	case arrow.FixedWidthDataType:
+		return need(1, (end*int64(t.BitWidth())+7)/8)
+	case *arrow.StringType:
+		return need(1, (end+1)*4)
+	case *arrow.LargeStringType:
+		return need(1, (end+1)*8)
+	case *arrow.StringViewType:
+		return need(1, end*16)
+	}
+	return fmt.Errorf("unexpected type %s", dt)
+}
+
+// store puts v in slot, appending when slot is the next free one. A
+// positive hint is how many values the column will likely hold, read from
+// the file's header: capacity doubles up to it, so that an honest hint
+// costs no more than twice the final column in allocations (append's
+// gentler growth for large slices costs about five times) and a false one
+// at most twice the values actually read.
+func store[T any](col []T, slot int, v T, hint int) []T {
+	if slot < len(col) {
+		col[slot] = v
+		return col
+	}
+	if hint > 0 && len(col) == cap(col) {
+		c := max(2*cap(col), 1024)
+		if hint > len(col) {
+			c = min(c, hint)
+		}
+		grown := make([]T, len(col), max(c, len(col)+1))
+		copy(grown, col)
+		col = grown
+	}
+	return append(col, v)
+}
+
+// capacityHint returns the rows a load will likely keep, given the rows a
+// file's header announces (0: unknown).
+func capacityHint(announced int64, o LoadOptions) int {
+	switch {
+	case o.MaxRows > 0 && o.Sample == SampleRandom:
+		return o.MaxRows
+	case o.MaxRows > 0 && announced > 0:
+		return int(min(announced, int64(o.MaxRows)))
+	case announced > 0 && announced <= math.MaxInt32:
+		return int(announced)
+	}
+	return 0
 }
 
 // readBatches converts every batch of src into the table's columns,
 // checking every value read, kept or not.
-func readBatches(ctx context.Context, name string, format Format, src batchSource, p columnPlan, o LoadOptions) (*rawTable, error) {
+func readBatches(ctx context.Context, name string, format Format, src batchSource, p columnPlan, o LoadOptions, announced int64) (*rawTable, error) {
+	hint := capacityHint(announced, o)
 	raw := &rawTable{file: name, targetFile: name, format: format, byRow: true, targetByRow: true, targetField: p.target + 1}
 	for _, j := range p.features {
 		raw.featureNames = append(raw.featureNames, p.names[j])
@@ -460,6 +564,9 @@ func readBatches(ctx context.Context, name string, format Format, src batchSourc
 			return nil, err
 		}
 		rec := src.RecordBatch()
+		if err := checkBatch(rec, p); err != nil {
+			return nil, &DataError{File: name, Row: read + 1, Err: fmt.Errorf("damaged batch: %w", err)}
+		}
 		slots = slots[:0]
 		stop := false
 		for range rec.NumRows() {
@@ -494,7 +601,7 @@ func readBatches(ctx context.Context, name string, format Format, src batchSourc
 					return nil, bad(fmt.Errorf("%g is not a finite number", v))
 				}
 				if slot >= 0 {
-					out = store(out, slot, v)
+					out = store(out, slot, v, hint)
 				}
 			}
 			raw.features[k] = out
@@ -521,8 +628,8 @@ func readBatches(ctx context.Context, name string, format Format, src batchSourc
 					return nil, bad("empty")
 				}
 				if slot >= 0 {
-					raw.target = store(raw.target, slot, s)
-					raw.targetLines = store(raw.targetLines, slot, read+i+1)
+					raw.target = store(raw.target, slot, s, hint)
+					raw.targetLines = store(raw.targetLines, slot, read+i+1, hint)
 				}
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"math"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -782,14 +780,9 @@ func FuzzLoadColumnar(f *testing.F) {
 	}
 	names := []string{"fuzz.parquet", "fuzz.arrow", "fuzz.arrows"}
 	f.Fuzz(func(t *testing.T, data []byte, kind, maxRows uint8) {
-		os.WriteFile(fmt.Sprintf("/tmp/fuzzlast-%d", os.Getpid()), append([]byte{kind, maxRows}, data...), 0o644) // DEBUG
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		o := LoadOptions{MaxRows: int(maxRows % 16), Allocator: mem}
-		start := time.Now()
 		tab, err := Load(names[int(kind)%len(names)], bytes.NewReader(data), o)
-		if d := time.Since(start); d > time.Second {
-			os.WriteFile(fmt.Sprintf("/tmp/fuzzslow-%d-%d", os.Getpid(), d.Milliseconds()), append([]byte{kind, maxRows}, data...), 0o644) // DEBUG
-		}
 		if err != nil {
 			return
 		}

@@ -137,6 +137,7 @@ func readIDX(ctx context.Context, name string, br *bufio.Reader, o LoadOptions, 
 	buf := make([]byte, rowBytes)
 	row := make([]float64, h.features)
 	smp := newSampler(o)
+	hint := capacityHint(int64(h.rows), o)
 	for i := range h.rows {
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -163,12 +164,12 @@ func readIDX(ctx context.Context, name string, br *bufio.Reader, o LoadOptions, 
 			continue
 		}
 		if mode == targetOnly {
-			raw.target = store(raw.target, slot, strconv.FormatFloat(row[0], 'g', -1, 64))
-			raw.targetLines = store(raw.targetLines, slot, i+1)
+			raw.target = store(raw.target, slot, strconv.FormatFloat(row[0], 'g', -1, 64), hint)
+			raw.targetLines = store(raw.targetLines, slot, i+1, hint)
 			continue
 		}
 		for j, v := range row {
-			raw.features[j] = store(raw.features[j], slot, v)
+			raw.features[j] = store(raw.features[j], slot, v, hint)
 		}
 	}
 	if !smp.stopped {

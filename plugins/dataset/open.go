@@ -95,7 +95,7 @@ func readFile(ctx context.Context, path string, o LoadOptions, mode parseMode) (
 // readStream reads one file's data from r, decompressed; Parquet and Arrow
 // IPC files need r to be a readerAtSeeker, which a decompressed stream is
 // not.
-func readStream(ctx context.Context, name string, r io.Reader, compressed bool, o LoadOptions, mode parseMode) (raw *rawTable, err error) {
+func readStream(ctx context.Context, name string, r io.Reader, compressed bool, o LoadOptions, mode parseMode) (*rawTable, error) {
 	format := o.Format
 	if format == "" {
 		format = FormatFromName(name)
