@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
@@ -243,16 +244,27 @@ func readArrowFile(t *testing.T, path string) arrow.RecordBatch {
 		defer b.Release()
 		batches = append(batches, b)
 	}
-	tbl := array.NewTableFromRecords(r.Schema(), batches)
-	defer tbl.Release()
-	tr := array.NewTableReader(tbl, tbl.NumRows()+1)
-	defer tr.Release()
-	if !tr.Next() {
+	if len(batches) == 0 {
 		return array.NewRecordBatch(r.Schema(), nil, 0)
 	}
-	b := tr.RecordBatch()
-	b.Retain()
-	return b
+	cols := make([]arrow.Array, r.Schema().NumFields())
+	var rows int64
+	for _, b := range batches {
+		rows += b.NumRows()
+	}
+	for i := range cols {
+		parts := make([]arrow.Array, len(batches))
+		for k, b := range batches {
+			parts[k] = b.Column(i)
+		}
+		col, err := array.Concatenate(parts, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer col.Release()
+		cols[i] = col
+	}
+	return array.NewRecordBatch(r.Schema(), cols, rows)
 }
 
 func TestCrashedPluginExitsOneAndKeepsFinishedOutputs(t *testing.T) {
