@@ -35,6 +35,7 @@ stage "emit" "a" {
   rows = 100
 }
 stage "emit" "huge" {
+  after      = stage.emit.a
   rows       = 400000
   batch_rows = 20000
 }

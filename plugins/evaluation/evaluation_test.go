@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -112,15 +113,45 @@ func run(t *testing.T, ctx context.Context, cfg Config, cands, ds []arrow.Record
 	if err != nil {
 		return nil, nil, err
 	}
-	bs := out.Batches(OutputPort)
-	if len(bs) != 1 {
-		t.Fatalf("%d results batches, want 1", len(bs))
-	}
-	rs, err := Read(bs[0])
+	// One batch per finished trial (so the host can journal them): read
+	// them as one table.
+	all := concatBatches(t, out.Batches(OutputPort))
+	rs, err := Read(all)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rs, bs[0], nil
+	// Trials finish in any order when several run at once.
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
+	return rs, all, nil
+}
+
+// concatBatches joins batches of one schema into one, released at the
+// end of the test.
+func concatBatches(t *testing.T, bs []arrow.RecordBatch) arrow.RecordBatch {
+	t.Helper()
+	if len(bs) == 0 {
+		t.Fatal("no batches")
+	}
+	cols := make([]arrow.Array, bs[0].NumCols())
+	var rows int64
+	for _, b := range bs {
+		rows += b.NumRows()
+	}
+	for i := range cols {
+		parts := make([]arrow.Array, len(bs))
+		for k, b := range bs {
+			parts[k] = b.Column(i)
+		}
+		col, err := array.Concatenate(parts, memory.NewGoAllocator())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer col.Release()
+		cols[i] = col
+	}
+	rec := array.NewRecordBatch(bs[0].Schema(), cols, rows)
+	t.Cleanup(rec.Release)
+	return rec
 }
 
 func byID(rs []Result) map[string]Result {

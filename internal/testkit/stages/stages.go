@@ -43,7 +43,8 @@ func NewSet(name string) *sdk.Set {
 	}
 	set := sdk.NewSet(append(opts, sdk.WithVersion("0.0.1-test"))...)
 	sdk.Register(set, "emit", sdk.StageInfo{
-		Description: "Emits rows numbered from 0.",
+		Description: "Emits rows numbered from 0; with `after` connected, only once that input has ended.",
+		Inputs:      []sdk.Port{{Name: "after", Optional: true, Description: "Any stage's output, to order this stage after it."}},
 		Outputs:     []sdk.Port{{Name: "table", Schema: TableSchema}},
 	}, func(c EmitConfig) (sdk.Stage, error) {
 		if c.Rows < 0 {
@@ -100,7 +101,11 @@ func Batch(mem memory.Allocator, from, n int64) arrow.RecordBatch {
 
 type emit struct{ cfg EmitConfig }
 
-func (e emit) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
+func (e emit) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
+	if r, err := in.Reader("after"); err == nil {
+		for r.Next() {
+		}
+	}
 	w, err := out.Writer("table")
 	if err != nil {
 		return err
