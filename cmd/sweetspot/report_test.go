@@ -9,11 +9,11 @@ import (
 )
 
 // reportPipeline is the quickstart made small: the same stages on fewer
-// rows, sizes and epochs, so a real run takes seconds.
+// rows and sizes, so a real run converges in a couple of seconds.
 const reportPipeline = `
 dataset "spirals" {
   generator     = "spirals"
-  rows          = 600
+  rows          = 1000
   noise         = 0.05
   test_fraction = 0.25
   seed          = 7
@@ -21,32 +21,39 @@ dataset "spirals" {
 
 stage "requirements" "sla" {
   dataset        = dataset.spirals
-  min_accuracy   = 0.85
+  min_accuracy   = 0.9
   max_latency_ms = 0.5
   max_params     = 20000
   budget {
-    max_trials = 10
+    max_trials = 16
   }
 }
 
 stage "model_choice" "mlp" {
   input = stage.requirements.sla
   depth = [1]
-  width = { min = 4, max = 128 }
+  width = { min = 4, max = 256 }
   steps = 5
 }
 
+stage "optimization" "tune" {
+  input         = stage.model_choice.mlp
+  dataset       = dataset.spirals
+  learning_rate = [0.03]
+  preprocess    = ["standardize"]
+}
+
 stage "evaluation" "train" {
-  input   = stage.model_choice.mlp
+  input   = stage.optimization.tune
   dataset = dataset.spirals
-  epochs  = 20
+  epochs  = 60
 }
 
 stage "resize" "fit" {
   input        = stage.evaluation.train
   requirements = stage.requirements.sla
   loop_to      = stage.evaluation.train
-  max_rounds   = 3
+  max_rounds   = 5
 }
 `
 
@@ -57,8 +64,8 @@ func TestReportOfARealRun(t *testing.T) {
 		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
 	}
 	m := onlyRun(t, dir)
-	if m.Decision == nil {
-		t.Fatal("the run recorded no decision")
+	if m.Decision == nil || m.Decision.Status != "converged" || m.Decision.Chosen == "" {
+		t.Fatalf("the run did not converge on a model: %+v", m.Decision)
 	}
 
 	// By default the report goes into the run directory, and its path is
@@ -79,14 +86,15 @@ func TestReportOfARealRun(t *testing.T) {
 	if n := strings.Count(html, `<svg class="chart"`); n != 7 {
 		t.Errorf("%d charts, want 7", n)
 	}
-	if m.Decision.Chosen != "" {
-		rows := regexp.MustCompile(`<tr class="chosen"[^>]*>.*?</tr>`).FindAllString(html, -1)
-		if len(rows) != 1 || !strings.Contains(rows[0], ">"+m.Decision.Chosen+"<") {
-			t.Errorf("want the one chosen row to be %s, got %q", m.Decision.Chosen, rows)
-		}
-		if !strings.Contains(html, "chosen: "+m.Decision.Chosen) {
-			t.Errorf("the quality chart does not name the chosen model %s", m.Decision.Chosen)
-		}
+	if !strings.Contains(html, `<h1 id="headline">Ship `+m.Decision.Chosen+`</h1>`) {
+		t.Errorf("the headline does not say to ship %s", m.Decision.Chosen)
+	}
+	rows := regexp.MustCompile(`<tr class="chosen"[^>]*>.*?</tr>`).FindAllString(html, -1)
+	if len(rows) != 1 || !strings.Contains(rows[0], ">"+m.Decision.Chosen+"<") {
+		t.Errorf("want the one chosen row to be %s, got %q", m.Decision.Chosen, rows)
+	}
+	if !strings.Contains(html, "chosen: "+m.Decision.Chosen) {
+		t.Errorf("the quality chart does not name the chosen model %s", m.Decision.Chosen)
 	}
 	if !strings.Contains(html, m.Decision.Reason) {
 		t.Error("the report does not give the decision's reason")

@@ -1,645 +1,15 @@
 package report
 
 import (
-	"bytes"
 	"fmt"
-	"html/template"
-	"image/color"
 	"math"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
-
-// The charts are drawn server-side by gonum/plot into SVG and inlined in the
-// page, so the file needs no script library and no network to show them.
-// Their text is set in Liberation Sans, which the page embeds once
-// (fontFace), so labels measured by gonum fit the same on every machine.
-
-var chartFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
-
-// Colours: one per depth (the Tableau 10 palette, told apart by people with
-// the common colour-vision deficiencies), grey for non-MLP baselines.
-var (
-	depthColors = []color.NRGBA{
-		{0x4e, 0x79, 0xa7, 0xff}, {0xf2, 0x8e, 0x2b, 0xff}, {0x59, 0xa1, 0x4f, 0xff},
-		{0xb0, 0x7a, 0xa1, 0xff}, {0x76, 0xb7, 0xb2, 0xff}, {0xed, 0xc9, 0x48, 0xff},
-		{0x9c, 0x75, 0x5f, 0xff}, {0xff, 0x9d, 0xa7, 0xff},
-	}
-	baselineColor = color.NRGBA{0x7f, 0x7f, 0x7f, 0xff}
-	limitColor    = color.NRGBA{0xdc, 0x26, 0x26, 0xff}
-	curveColor    = color.NRGBA{0x1e, 0x29, 0x3b, 0xff}
-	bandColor     = color.NRGBA{0x64, 0x74, 0x8b, 0x40}
-	chosenColor   = color.NRGBA{0x11, 0x18, 0x27, 0xff}
-	frontColor    = color.NRGBA{0x0f, 0x76, 0x6e, 0xff}
-	gridColor     = color.NRGBA{0xe5, 0xe7, 0xeb, 0xff}
-	axisColor     = color.NRGBA{0x6b, 0x72, 0x80, 0xff}
-	faded         = uint8(0x55)
-)
-
-// series is the trials of one family and depth, drawn in one colour and
-// shape on every chart and listed once in the page's legend.
-type series struct {
-	key    string
-	label  string
-	color  color.NRGBA
-	shape  draw.GlyphDrawer
-	trials []*trial
-}
-
-func glyphFor(i int) draw.GlyphDrawer {
-	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.PyramidGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
-	return shapes[i%len(shapes)]
-}
-
-// seriesOf groups the trials that finished with a measurement.
-func seriesOf(d *data) []*series {
-	byKey := map[string]*series{}
-	var out []*series
-	for i := range d.trials {
-		t := &d.trials[i]
-		if !t.ok() {
-			continue
-		}
-		key := t.Family
-		label := t.Family
-		if t.Family == "mlp" || (t.Family == "" && t.Depth > 0) {
-			key = fmt.Sprintf("mlp/%d", t.Depth)
-			label = fmt.Sprintf("MLP, depth %d", t.Depth)
-		} else if label == "" {
-			label = "other"
-		}
-		s := byKey[key]
-		if s == nil {
-			s = &series{key: key, label: label}
-			byKey[key] = s
-			out = append(out, s)
-		}
-		s.trials = append(s.trials, t)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		mi, mj := strings.HasPrefix(out[i].key, "mlp/"), strings.HasPrefix(out[j].key, "mlp/")
-		if mi != mj {
-			return mi
-		}
-		return out[i].key < out[j].key
-	})
-	mlp := 0
-	for _, s := range out {
-		if strings.HasPrefix(s.key, "mlp/") {
-			s.color, s.shape = depthColors[mlp%len(depthColors)], glyphFor(mlp)
-			mlp++
-		} else {
-			s.color, s.shape = baselineColor, draw.RingGlyph{}
-		}
-	}
-	return out
-}
-
-// chart is one rendered figure.
-type chart struct {
-	ID      string
-	Title   string
-	Caption string
-	SVG     template.HTML
-	Wide    bool
-	Err     string
-}
-
-// axisKind chooses a scale and tick labels.
-type axisKind int
-
-const (
-	linearAxis axisKind = iota
-	logAxis
-)
-
-// axisSpec describes one axis of a chart.
-type axisSpec struct {
-	label string
-	kind  axisKind
-	// format writes a tick label.
-	format func(float64) string
-}
-
-// limitLine is a requirement drawn across a chart.
-type limitLine struct {
-	value float64
-	label string
-}
-
-// canvas collects plotters and the data range they need, so the axes can
-// be fitted to the data, the limits near it and nothing else.
-type canvas struct {
-	p            *plot.Plot
-	x, y         axisSpec
-	xs, ys       []float64 // data the axes must show
-	hlims, vlims []limitLine
-	layers       []plot.Plotter
-	err          error
-}
-
-func newCanvas(x, y axisSpec) *canvas {
-	p := plot.New()
-	styleText(p)
-	p.BackgroundColor = color.White
-	p.X.Label.Text, p.Y.Label.Text = x.label, y.label
-	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
-		ax.LineStyle.Color = axisColor
-		ax.LineStyle.Width = vg.Points(0.6)
-		ax.Tick.LineStyle.Color = axisColor
-		ax.Tick.LineStyle.Width = vg.Points(0.6)
-		ax.Tick.Length = vg.Points(4)
-		ax.Padding = vg.Points(2)
-	}
-	p.X.Label.Padding = vg.Points(4)
-	p.Y.Label.Padding = vg.Points(4)
-	return &canvas{p: p, x: x, y: y}
-}
-
-// styleText sets every text of the plot in the embedded sans face.
-func styleText(p *plot.Plot) {
-	set := func(f *font.Font, size vg.Length) {
-		*f = chartFont
-		f.Size = size
-	}
-	set(&p.Title.TextStyle.Font, 11)
-	set(&p.X.Label.TextStyle.Font, 10)
-	set(&p.Y.Label.TextStyle.Font, 10)
-	set(&p.X.Tick.Label.Font, 9)
-	set(&p.Y.Tick.Label.Font, 9)
-	set(&p.Legend.TextStyle.Font, 9)
-	p.X.Label.TextStyle.Color = color.NRGBA{0x37, 0x41, 0x51, 0xff}
-	p.Y.Label.TextStyle.Color = color.NRGBA{0x37, 0x41, 0x51, 0xff}
-	p.X.Tick.Label.Color = axisColor
-	p.Y.Tick.Label.Color = axisColor
-}
-
-func usable(kind axisKind, v float64) bool {
-	return finite(v) && (kind == linearAxis || v > 0)
-}
-
-// points returns the (x, y) pairs both axes can show.
-func (c *canvas) points(ts []*trial, x, y func(*trial) float64) (plotter.XYs, []*trial) {
-	var xys plotter.XYs
-	var kept []*trial
-	for _, t := range ts {
-		xv, yv := x(t), y(t)
-		if usable(c.x.kind, xv) && usable(c.y.kind, yv) {
-			xys = append(xys, plotter.XY{X: xv, Y: yv})
-			kept = append(kept, t)
-		}
-	}
-	return xys, kept
-}
-
-func (c *canvas) add(p plot.Plotter, err error) {
-	if err != nil {
-		if c.err == nil {
-			c.err = err
-		}
-		return
-	}
-	c.layers = append(c.layers, p)
-}
-
-// scatter draws one series' points.
-func (c *canvas) scatter(s *series, xys plotter.XYs, alpha uint8, radius vg.Length) {
-	if len(xys) == 0 {
-		return
-	}
-	sc, err := plotter.NewScatter(xys)
-	if err == nil {
-		col := s.color
-		if alpha != 0 {
-			col.A = alpha
-		}
-		sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: radius, Shape: s.shape}
-	}
-	c.add(sc, err)
-	for _, p := range xys {
-		c.xs, c.ys = append(c.xs, p.X), append(c.ys, p.Y)
-	}
-}
-
-// line draws a polyline; show adds its points to the range the axes cover.
-func (c *canvas) line(xys plotter.XYs, col color.Color, width vg.Length, dashes []vg.Length, show bool) {
-	var keep plotter.XYs
-	for _, p := range xys {
-		if usable(c.x.kind, p.X) && usable(c.y.kind, p.Y) {
-			keep = append(keep, p)
-		}
-	}
-	if len(keep) < 2 {
-		return
-	}
-	l, err := plotter.NewLine(keep)
-	if err == nil {
-		l.LineStyle = draw.LineStyle{Color: col, Width: width, Dashes: dashes}
-	}
-	c.add(l, err)
-	if show {
-		for _, p := range keep {
-			c.xs, c.ys = append(c.xs, p.X), append(c.ys, p.Y)
-		}
-	}
-}
-
-// band fills the area between lo and hi, both sampled at the same xs.
-func (c *canvas) band(xs, lo, hi []float64) {
-	var poly plotter.XYs
-	for i, x := range xs {
-		if usable(c.x.kind, x) && usable(c.y.kind, lo[i]) && usable(c.y.kind, hi[i]) {
-			poly = append(poly, plotter.XY{X: x, Y: hi[i]})
-		}
-	}
-	for i := len(xs) - 1; i >= 0; i-- {
-		if usable(c.x.kind, xs[i]) && usable(c.y.kind, lo[i]) && usable(c.y.kind, hi[i]) {
-			poly = append(poly, plotter.XY{X: xs[i], Y: lo[i]})
-		}
-	}
-	if len(poly) < 4 {
-		return
-	}
-	pg, err := plotter.NewPolygon(poly)
-	if err == nil {
-		pg.Color = bandColor
-		pg.LineStyle.Width = 0
-	}
-	c.add(pg, err)
-}
-
-// mark rings a point and names it.
-func (c *canvas) mark(x, y float64, label string) {
-	if !usable(c.x.kind, x) || !usable(c.y.kind, y) {
-		return
-	}
-	xy := plotter.XYs{{X: x, Y: y}}
-	sc, err := plotter.NewScatter(xy)
-	if err == nil {
-		sc.GlyphStyle = draw.GlyphStyle{Color: chosenColor, Radius: vg.Points(6.5), Shape: thickRing{width: vg.Points(1.8)}}
-	}
-	c.add(sc, err)
-	if label != "" {
-		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xy, Labels: []string{label}})
-		if err == nil {
-			for i := range lb.TextStyle {
-				lb.TextStyle[i].Font = chartFont
-				lb.TextStyle[i].Font.Size = 9
-				lb.TextStyle[i].Color = chosenColor
-				lb.TextStyle[i].Handler = c.p.TextHandler
-			}
-			lb.Offset = vg.Point{X: vg.Points(8), Y: vg.Points(5)}
-		}
-		c.add(lb, err)
-	}
-	c.xs, c.ys = append(c.xs, x), append(c.ys, y)
-}
-
-// thickRing is a ring glyph with its own line width, to stand out from the
-// data's glyphs.
-type thickRing struct{ width vg.Length }
-
-func (r thickRing) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
-	c.SetLineStyle(draw.LineStyle{Color: sty.Color, Width: r.width})
-	var p vg.Path
-	p.Move(vg.Point{X: pt.X + sty.Radius, Y: pt.Y})
-	p.Arc(pt, sty.Radius, 0, 2*math.Pi)
-	p.Close()
-	c.Stroke(p)
-}
-
-// errorBar draws the interval [lo, hi] at x.
-func (c *canvas) errorBar(x, lo, hi float64) {
-	if !usable(c.x.kind, x) || !usable(c.y.kind, lo) || !usable(c.y.kind, hi) {
-		return
-	}
-	mid := (lo + hi) / 2
-	eb, err := plotter.NewYErrorBars(errPoint{x: x, y: mid, lo: mid - lo, hi: hi - mid})
-	if err == nil {
-		eb.LineStyle = draw.LineStyle{Color: chosenColor, Width: vg.Points(1.2)}
-		eb.CapWidth = vg.Points(7)
-	}
-	c.add(eb, err)
-}
-
-type errPoint struct{ x, y, lo, hi float64 }
-
-func (e errPoint) Len() int                      { return 1 }
-func (e errPoint) XY(int) (float64, float64)     { return e.x, e.y }
-func (e errPoint) YError(int) (float64, float64) { return e.lo, e.hi }
-
-// hlimit and vlimit draw a requirement as a dashed line across the chart.
-func (c *canvas) hlimit(v float64, label string) {
-	if usable(c.y.kind, v) {
-		c.hlims = append(c.hlims, limitLine{v, label})
-	}
-}
-
-func (c *canvas) vlimit(v float64, label string) {
-	if usable(c.x.kind, v) {
-		c.vlims = append(c.vlims, limitLine{v, label})
-	}
-}
-
-// axisRange returns the range that shows the data with a margin, and the
-// limits too when they are near enough not to squash the data: a limit
-// far beyond the data is named at the edge instead.
-func axisRange(kind axisKind, data []float64, limits []limitLine) (lo, hi float64, ok bool) {
-	lo, hi = math.Inf(1), math.Inf(-1)
-	for _, v := range data {
-		if usable(kind, v) {
-			lo, hi = math.Min(lo, v), math.Max(hi, v)
-		}
-	}
-	if lo > hi {
-		// No data: show the limits alone.
-		for _, l := range limits {
-			lo, hi = math.Min(lo, l.value), math.Max(hi, l.value)
-		}
-		if lo > hi {
-			return 0, 0, false
-		}
-	}
-	for _, l := range limits {
-		if near(kind, lo, hi, l.value) {
-			lo, hi = math.Min(lo, l.value), math.Max(hi, l.value)
-		}
-	}
-	if kind == logAxis {
-		llo, lhi := math.Log10(lo), math.Log10(hi)
-		pad := math.Max((lhi-llo)*0.06, 0.15)
-		return math.Pow(10, llo-pad), math.Pow(10, lhi+pad), true
-	}
-	pad := (hi - lo) * 0.08
-	if pad == 0 {
-		pad = math.Max(math.Abs(hi)*0.05, 0.01)
-	}
-	return lo - pad, hi + pad, true
-}
-
-// near reports whether v is close enough to [lo, hi] to widen the axis for
-// it: within the data's own span (linear) or two decades (log).
-func near(kind axisKind, lo, hi, v float64) bool {
-	if v >= lo && v <= hi {
-		return true
-	}
-	if kind == logAxis {
-		span := math.Max(math.Log10(hi)-math.Log10(lo), 0.5)
-		d := math.Max(math.Log10(lo)-math.Log10(v), math.Log10(v)-math.Log10(hi))
-		return d <= math.Max(2, span)
-	}
-	span := math.Max(hi-lo, math.Abs(hi)*0.1)
-	return math.Max(lo-v, v-hi) <= span
-}
-
-// render fits the axes, draws the limits and returns the SVG.
-func (c *canvas) render(w, h vg.Length, clampY func(lo, hi float64) (float64, float64)) (template.HTML, error) {
-	if c.err != nil {
-		return "", c.err
-	}
-	xlo, xhi, okx := axisRange(c.x.kind, c.xs, c.vlims)
-	ylo, yhi, oky := axisRange(c.y.kind, c.ys, c.hlims)
-	if !okx || !oky {
-		return "", errNoData
-	}
-	if clampY != nil {
-		ylo, yhi = clampY(ylo, yhi)
-	}
-	p := c.p
-	for _, a := range []struct {
-		ax   *plot.Axis
-		spec axisSpec
-	}{{&p.X, c.x}, {&p.Y, c.y}} {
-		if a.spec.kind == logAxis {
-			a.ax.Scale = plot.LogScale{}
-		}
-		a.ax.Tick.Marker = ticker{kind: a.spec.kind, format: a.spec.format}
-	}
-	grid := plotter.NewGrid()
-	grid.Vertical = draw.LineStyle{Color: gridColor, Width: vg.Points(0.5)}
-	grid.Horizontal = draw.LineStyle{Color: gridColor, Width: vg.Points(0.5)}
-	p.Add(grid)
-	p.Add(c.layers...)
-
-	// Limits go on top, labelled at the chart's edge; one beyond the
-	// shown range gets an arrow in its label instead of a line.
-	var texts plotter.XYLabels
-	var styles []labelStyle
-	for _, l := range c.hlims {
-		txt := l.label
-		y := l.value
-		switch {
-		case y > yhi:
-			txt, y = "↑ "+txt, yhi
-		case y < ylo:
-			txt, y = "↓ "+txt, ylo
-		default:
-			c.limitSegment(plotter.XYs{{X: xlo, Y: y}, {X: xhi, Y: y}})
-		}
-		texts.XYs = append(texts.XYs, plotter.XY{X: xhi, Y: y})
-		texts.Labels = append(texts.Labels, txt)
-		styles = append(styles, labelStyle{xalign: draw.XRight, yalign: draw.YBottom, dx: -3, dy: 2})
-	}
-	for _, l := range c.vlims {
-		txt := l.label
-		x := l.value
-		switch {
-		case x > xhi:
-			txt, x = txt+" →", xhi
-		case x < xlo:
-			txt, x = "← "+txt, xlo
-		default:
-			c.limitSegment(plotter.XYs{{X: x, Y: ylo}, {X: x, Y: yhi}})
-		}
-		texts.XYs = append(texts.XYs, plotter.XY{X: x, Y: yhi})
-		texts.Labels = append(texts.Labels, txt)
-		xa := draw.XRight
-		dx := vg.Length(-3)
-		if x <= xlo {
-			xa, dx = draw.XLeft, 3
-		}
-		styles = append(styles, labelStyle{xalign: xa, yalign: draw.YTop, dx: dx, dy: -3})
-	}
-	if len(texts.Labels) > 0 {
-		lb, err := plotter.NewLabels(texts)
-		if err != nil {
-			return "", err
-		}
-		for i := range lb.TextStyle {
-			st := &lb.TextStyle[i]
-			st.Font = chartFont
-			st.Font.Size = 8.5
-			st.Color = limitColor
-			st.Handler = p.TextHandler
-			st.XAlign, st.YAlign = styles[i].xalign, styles[i].yalign
-		}
-		p.Add(perLabelOffset{lb, styles})
-	}
-	// Plot.Add widens the axes to every layer's data (a curve sampled past
-	// the trials, a band); the ranges chosen above win.
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xlo, xhi, ylo, yhi
-
-	cv := vgsvg.New(w, h)
-	p.Draw(draw.New(cv))
-	var buf bytes.Buffer
-	if _, err := cv.WriteTo(&buf); err != nil {
-		return "", err
-	}
-	return inlineSVG(buf.String()), nil
-}
-
-func (c *canvas) limitSegment(xys plotter.XYs) {
-	l, err := plotter.NewLine(xys)
-	if err != nil {
-		return
-	}
-	l.LineStyle = draw.LineStyle{Color: limitColor, Width: vg.Points(1.1), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
-	c.p.Add(l)
-}
-
-type labelStyle struct {
-	xalign draw.XAlignment
-	yalign draw.YAlignment
-	dx, dy vg.Length
-}
-
-// perLabelOffset draws labels each with its own offset, which
-// plotter.Labels (one offset for all) cannot.
-type perLabelOffset struct {
-	*plotter.Labels
-	styles []labelStyle
-}
-
-func (l perLabelOffset) Plot(c draw.Canvas, p *plot.Plot) {
-	trX, trY := p.Transforms(&c)
-	for i, label := range l.Labels.Labels {
-		pt := vg.Point{X: trX(l.XYs[i].X) + l.styles[i].dx, Y: trY(l.XYs[i].Y) + l.styles[i].dy}
-		c.FillText(l.TextStyle[i], pt, label)
-	}
-}
-
-// DataRange keeps the labels out of the axis ranges, which render set.
-func (l perLabelOffset) DataRange() (xmin, xmax, ymin, ymax float64) {
-	return math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
-}
-
-var errNoData = fmt.Errorf("no trial has both values")
-
-// svgHeader matches the XML prologue and the fixed size vgsvg writes; the
-// page sizes the chart by its viewBox instead, so it scales with the
-// column.
-var svgHeader = regexp.MustCompile(`(?s)^.*?<svg width="[^"]*" height="[^"]*"`)
-
-func inlineSVG(s string) template.HTML {
-	s = svgHeader.ReplaceAllString(s, `<svg class="chart" role="img" preserveAspectRatio="xMidYMid meet"`)
-	// vgsvg escapes every text it draws, trial ids included.
-	return template.HTML(s)
-}
-
-// ticker places ticks: a handful of round values on a linear axis; on a log
-// axis the powers of ten, with 2 and 5 between them when the axis spans
-// less than three decades.
-type ticker struct {
-	kind   axisKind
-	format func(float64) string
-}
-
-func (t ticker) Ticks(lo, hi float64) []plot.Tick {
-	f := t.format
-	if f == nil {
-		f = plainNumber
-	}
-	if t.kind == linearAxis {
-		ticks := plot.DefaultTicks{}.Ticks(lo, hi)
-		for i := range ticks {
-			if ticks[i].Label != "" {
-				ticks[i].Label = f(ticks[i].Value)
-			}
-		}
-		return ticks
-	}
-	if !(lo > 0) || !(hi > lo) {
-		return nil
-	}
-	decades := math.Log10(hi) - math.Log10(lo)
-	mults := []float64{1}
-	if decades < 1.2 {
-		mults = []float64{1, 2, 3, 5}
-	} else if decades < 3 {
-		mults = []float64{1, 2, 5}
-	}
-	var ticks []plot.Tick
-	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
-		base := math.Pow(10, e)
-		for m := 1; m <= 9; m++ {
-			v := base * float64(m)
-			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
-				continue
-			}
-			label := ""
-			for _, mm := range mults {
-				if float64(m) == mm {
-					label = f(v)
-				}
-			}
-			ticks = append(ticks, plot.Tick{Value: v, Label: label})
-		}
-	}
-	labelled := 0
-	for _, tk := range ticks {
-		if tk.Label != "" {
-			labelled++
-		}
-	}
-	if labelled < 2 {
-		// A narrow log axis between two labelled values: label its ends.
-		ticks = append(ticks, plot.Tick{Value: lo, Label: f(lo)}, plot.Tick{Value: hi, Label: f(hi)})
-	}
-	return ticks
-}
-
-// plainNumber writes a tick value without an exponent.
-func plainNumber(v float64) string {
-	if v == 0 {
-		return "0"
-	}
-	s := strconv.FormatFloat(v, 'f', -1, 64)
-	if len(s) > 10 {
-		s = strconv.FormatFloat(v, 'g', 3, 64)
-	}
-	return s
-}
-
-// siNumber writes counts and byte sizes as 950, 1.2k, 35k, 2M.
-func siNumber(v float64) string {
-	a := math.Abs(v)
-	for _, u := range []struct {
-		div float64
-		sfx string
-	}{{1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}} {
-		if a >= u.div {
-			return strconv.FormatFloat(roundSig(v/u.div, 3), 'f', -1, 64) + u.sfx
-		}
-	}
-	return strconv.FormatFloat(roundSig(v, 3), 'f', -1, 64)
-}
-
-func roundSig(v float64, sig int) float64 {
-	if v == 0 || !finite(v) {
-		return v
-	}
-	p := math.Pow(10, float64(sig)-math.Ceil(math.Log10(math.Abs(v))))
-	return math.Round(v*p) / p
-}
 
 // chartSet builds every chart of the report.
 func chartSet(d *data) []chart {
@@ -669,19 +39,19 @@ type costAxis struct {
 func costAxes() []costAxis {
 	return []costAxis{{
 		id: "latency", name: "Latency p95", short: "latency p95",
-		axis:  axisSpec{label: "latency p95 (ms per sample, log)", kind: logAxis, format: plainNumber},
+		axis:  axisSpec{label: "p95 latency per sample, ms (log)", kind: logAxis, format: plainNumber},
 		value: func(t *trial) float64 { return t.LatencyP95 },
 		limit: func(r *requirements) float64 { return r.MaxLatencyMs }, limitName: "max_latency_ms",
 		fit: func(r *round) (float64, float64) { return r.LatencyCoef, r.LatencyExp },
 	}, {
 		id: "bytes", name: "Model size", short: "model bytes",
-		axis:  axisSpec{label: "model size (bytes, log)", kind: logAxis, format: siNumber},
+		axis:  axisSpec{label: "model size, bytes (log)", kind: logAxis, format: siNumber},
 		value: func(t *trial) float64 { return t.ModelBytes },
 		limit: func(r *requirements) float64 { return r.MaxModelBytes }, limitName: "max_model_bytes",
 		fit: func(r *round) (float64, float64) { return r.BytesCoef, r.BytesExp },
 	}, {
 		id: "train", name: "Train time", short: "train time",
-		axis:  axisSpec{label: "train time (seconds, log)", kind: logAxis, format: plainNumber},
+		axis:  axisSpec{label: "train time, s (log)", kind: logAxis, format: plainNumber},
 		value: func(t *trial) float64 { return t.TrainSeconds },
 		limit: func(r *requirements) float64 { return r.MaxTrainSeconds }, limitName: "max_train_seconds",
 		fit: func(r *round) (float64, float64) { return r.TrainCoef, r.TrainExp },
@@ -735,7 +105,8 @@ func (d *data) chosenLabel() string {
 
 func qualityChart(d *data, ss []*series) chart {
 	ch := chart{ID: "quality", Title: "Quality against size", Wide: true}
-	c := newCanvas(paramsAxis, d.qualityAxis())
+	c := newCanvas(paramsAxis, d.qualityAxis(), wideSize)
+	c.calloutUpLeft = d.metric == metricAccuracy
 	q := func(t *trial) float64 { return t.quality(d.metric) }
 	params := func(t *trial) float64 { return t.Params }
 
@@ -791,7 +162,7 @@ func qualityChart(d *data, ss []*series) chart {
 	}
 	for _, s := range ss {
 		xys, _ := c.points(s.trials, params, q)
-		c.scatter(s, xys, 0, vg.Points(3.6))
+		c.scatter(s, xys, 0, c.size.glyph)
 	}
 	if t := d.target(); finite(t) {
 		c.hlimit(t, d.targetLabel())
@@ -808,20 +179,20 @@ func qualityChart(d *data, ss []*series) chart {
 		c.mark(d.chosen.Params, q(d.chosen), d.chosenLabel())
 	}
 	ch.Caption = strings.Join(caption, " ")
-	svg, err := c.render(vg.Points(760), vg.Points(330), d.clampQuality)
+	svg, err := c.render(d.clampQuality)
 	ch.SVG, ch.Err = svg, errText(err)
 	return ch
 }
 
 func costChart(d *data, ss []*series, cost costAxis) chart {
 	ch := chart{ID: "cost-" + cost.id, Title: cost.name + " against size"}
-	c := newCanvas(paramsAxis, cost.axis)
+	c := newCanvas(paramsAxis, cost.axis, smallSize)
 	params := func(t *trial) float64 { return t.Params }
 	n := 0
 	for _, s := range ss {
 		xys, _ := c.points(s.trials, params, cost.value)
 		n += len(xys)
-		c.scatter(s, xys, 0, vg.Points(3.2))
+		c.scatter(s, xys, 0, c.size.glyph)
 	}
 	if last := d.last(); last != nil {
 		if coef, exp := cost.fit(last); finite(coef) && finite(exp) && coef > 0 && len(c.xs) > 0 {
@@ -848,7 +219,7 @@ func costChart(d *data, ss []*series, cost costAxis) chart {
 		ch.Err = "No trial recorded a " + cost.short + "."
 		return ch
 	}
-	svg, err := c.render(vg.Points(380), vg.Points(270), nil)
+	svg, err := c.render(nil)
 	ch.SVG, ch.Err = svg, errText(err)
 	return ch
 }
@@ -886,7 +257,7 @@ func front(ts []*trial, cost, quality func(*trial) float64, lowerBetter bool) []
 
 func paretoChart(d *data, ss []*series, cost costAxis) chart {
 	ch := chart{ID: "pareto-" + cost.id, Title: "Pareto front: quality against " + strings.ToLower(cost.name)}
-	c := newCanvas(cost.axis, d.qualityAxis())
+	c := newCanvas(cost.axis, d.qualityAxis(), smallSize)
 	q := func(t *trial) float64 { return t.quality(d.metric) }
 	var all []*trial
 	for _, s := range ss {
@@ -918,10 +289,10 @@ func paretoChart(d *data, ss []*series, cost costAxis) chart {
 			}
 		}
 		xys, _ := c.points(off, cost.value, q)
-		c.scatter(s, xys, faded, vg.Points(3))
+		c.scatter(s, xys, faded, c.size.glyph*0.85)
 		n += len(xys)
 		xys, _ = c.points(on, cost.value, q)
-		c.scatter(s, xys, 0, vg.Points(3.6))
+		c.scatter(s, xys, 0, c.size.glyph*1.1)
 		n += len(xys)
 	}
 	if t := d.target(); finite(t) {
@@ -942,7 +313,7 @@ func paretoChart(d *data, ss []*series, cost costAxis) chart {
 		ids[i] = t.ID
 	}
 	ch.Caption = fmt.Sprintf("On the front (bold, joined): %s. Faded points are beaten by a cheaper, better model.", strings.Join(ids, ", "))
-	svg, err := c.render(vg.Points(380), vg.Points(270), d.clampQuality)
+	svg, err := c.render(d.clampQuality)
 	ch.SVG, ch.Err = svg, errText(err)
 	return ch
 }

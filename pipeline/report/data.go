@@ -37,18 +37,10 @@ type frame struct {
 	rows int
 	num  map[string][]float64
 	str  map[string][]string
-	// order keeps the columns in schema order, for the table.
-	order []string
 }
 
 func newFrame() *frame {
 	return &frame{num: map[string][]float64{}, str: map[string][]string{}}
-}
-
-func (f *frame) has(name string) bool {
-	_, n := f.num[name]
-	_, s := f.str[name]
-	return n || s
 }
 
 func (f *frame) f(name string, row int) float64 {
@@ -63,16 +55,6 @@ func (f *frame) s(name string, row int) string {
 		return c[row]
 	}
 	return ""
-}
-
-// anyValue reports whether a numeric column has at least one non-null value.
-func (f *frame) anyValue(name string) bool {
-	for _, v := range f.num[name] {
-		if !math.IsNaN(v) {
-			return true
-		}
-	}
-	return false
 }
 
 // appendBatch adds a batch's rows. Columns that appear in only some batches
@@ -91,7 +73,6 @@ func (f *frame) appendBatch(b arrow.RecordBatch) {
 			c, known := f.num[field.Name]
 			if !known {
 				c = nanSlice(f.rows)
-				f.order = append(f.order, field.Name)
 			}
 			f.num[field.Name] = append(c, vals...)
 			continue
@@ -100,7 +81,6 @@ func (f *frame) appendBatch(b arrow.RecordBatch) {
 			c, known := f.str[field.Name]
 			if !known {
 				c = make([]string, f.rows)
-				f.order = append(f.order, field.Name)
 			}
 			f.str[field.Name] = append(c, vals...)
 		}
@@ -247,7 +227,6 @@ type data struct {
 
 	resultsStage  string
 	trials        []trial
-	trialColumns  []string // results columns present, schema order
 	decisionStage string
 	rounds        []round
 	req           *requirements
@@ -353,7 +332,7 @@ func load(run *runstore.Run, mem memory.Allocator) (*data, error) {
 	switch {
 	case len(d.rounds) > 0 && d.rounds[len(d.rounds)-1].Metric != "":
 		d.metric = d.rounds[len(d.rounds)-1].Metric
-	case d.req != nil && d.req.Metric == metricLoss:
+	case d.req != nil && (d.req.Task == "regression" || d.req.Metric == metricLoss):
 		d.metric = metricLoss
 	case d.anyTrial(func(t *trial) bool { return finite(t.Accuracy) }):
 		d.metric = metricAccuracy
@@ -479,7 +458,6 @@ func (d *data) loadResults(run *runstore.Run, m *runstore.Manifest, mem memory.A
 		d.warnings = append(d.warnings, fmt.Sprintf("%d stages write a results port; showing %s", len(stages), d.resultsStage))
 	}
 	f := best
-	d.trialColumns = f.order
 	for i := range f.rows {
 		d.trials = append(d.trials, trial{
 			ID: f.s("candidate_id", i), Family: f.s("family", i), Status: f.s("status", i), Error: f.s("error", i),

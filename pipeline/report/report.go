@@ -34,17 +34,12 @@ import (
 type Option func(*options)
 
 type options struct {
-	mem   memory.Allocator
-	title string
+	mem memory.Allocator
 }
 
 // WithAllocator sets the allocator the run's Arrow files are read with
 // (tests pass a checked one).
 func WithAllocator(mem memory.Allocator) Option { return func(o *options) { o.mem = mem } }
-
-// WithTitle sets the page title (default: the pipeline's name and the run
-// id).
-func WithTitle(title string) Option { return func(o *options) { o.title = title } }
 
 // Write writes the report of run to w as one HTML document.
 //
@@ -61,7 +56,7 @@ func Write(w io.Writer, run *runstore.Run, opts ...Option) error {
 	if err != nil {
 		return fmt.Errorf("report of run %s: %w", run.ID(), err)
 	}
-	pg, err := buildPage(d, o)
+	pg, err := buildPage(d)
 	if err != nil {
 		return fmt.Errorf("report of run %s: %w", run.ID(), err)
 	}
@@ -81,20 +76,20 @@ var pageTemplate = template.Must(template.New("page").Parse(pageSource))
 // page is what the template shows; every string is plain text that the
 // template escapes, except the SVG and CSS, which are built here.
 type page struct {
-	Title, Pipeline, RunID, Status, StatusClass  string
-	Started, Duration, TraceID, RunError         string
-	Headline, Verdict, VerdictClass, Summary     string
-	Reason                                       string
-	Metrics                                      []metric
-	Shape                                        string
-	Requirements                                 []keyValue
-	Legend                                       []legendItem
-	Quality                                      chart
-	Costs, Fronts                                []chart
-	Rounds                                       []roundView
-	Table                                        tableView
-	Warnings                                     []string
-	FontCSS                                      template.CSS
+	Title, Pipeline, RunID, Status, StatusClass   string
+	Started, Duration, TraceID, RunError          string
+	Headline, Verdict, VerdictClass, Summary      string
+	Reason                                        string
+	Metrics                                       []metric
+	Shape                                         string
+	Requirements                                  []keyValue
+	Legend                                        []legendItem
+	Quality                                       chart
+	Costs, Fronts                                 []chart
+	Rounds                                        []roundView
+	Table                                         tableView
+	Warnings                                      []string
+	FontCSS                                       template.CSS
 	ResultsStage, DecisionStage, FailedNotPlotted string
 }
 
@@ -110,11 +105,11 @@ type legendItem struct {
 }
 
 type roundView struct {
-	Round                          int
-	Status, Action, Class, Chosen  string
-	Reason, Fit, Bracket, Budget   string
-	Trials                         int
-	Trusted                        bool
+	Round                         int
+	Status, Action, Class, Chosen string
+	Reason, Fit, Bracket, Budget  string
+	Trials                        int
+	Trusted                       bool
 }
 
 type tableView struct {
@@ -139,7 +134,7 @@ type cell struct {
 	Title      string
 }
 
-func buildPage(d *data, o options) (*page, error) {
+func buildPage(d *data) (*page, error) {
 	m := &d.manifest
 	pg := &page{
 		RunID:         m.RunID,
@@ -154,10 +149,7 @@ func buildPage(d *data, o options) (*page, error) {
 	if len(m.Pipeline) > 0 {
 		pg.Pipeline = strings.Join(m.Pipeline, ", ")
 	}
-	pg.Title = o.title
-	if pg.Title == "" {
-		pg.Title = "sweetspot report · " + m.RunID
-	}
+	pg.Title = "sweetspot report · " + m.RunID
 	if !m.StartedAt.IsZero() {
 		pg.Started = m.StartedAt.Local().Format("2006-01-02 15:04:05 MST")
 		if m.FinishedAt != nil {
@@ -257,6 +249,12 @@ func headline(d *data, pg *page) {
 	}
 	pg.Verdict = strings.ReplaceAll(last.Status, "_", " ")
 	pg.VerdictClass = statusClass(last.Status)
+	// The loop may end on the runner's side (max_rounds) while the last
+	// round asked to go on; the manifest says why it stopped.
+	if md := d.manifest.Decision; last.Status == "continue" && md != nil && md.Status != "" && md.Status != last.Status {
+		pg.Verdict = strings.ReplaceAll(md.Status, "_", " ")
+		pg.VerdictClass = "warn"
+	}
 	pg.Reason = last.Reason
 	parts := []string{plural(len(d.rounds), "round"), plural(trials, "trial")}
 	if last.Strategy != "" {
@@ -324,7 +322,7 @@ func chosenMetrics(d *data) []metric {
 		out = append(out, metric{Label: "Fit predicts", Value: v, Note: note})
 	}
 	note, class := check(c.LatencyP95, d.limit(func(r *requirements) float64 { return r.MaxLatencyMs }), true, fmtMs)
-	out = append(out, metric{Label: "Latency p95", Value: fmtMs(c.LatencyP95), Note: note, Class: class})
+	out = append(out, metric{Label: "Latency p95", Value: fmtLatency(c.LatencyP95), Note: note, Class: class})
 	note, class = check(c.Params, d.limit(func(r *requirements) float64 { return r.MaxParams }), true, fmtCount)
 	out = append(out, metric{Label: "Parameters", Value: fmtCount(c.Params), Note: note, Class: class})
 	note, class = check(c.ModelBytes, d.limit(func(r *requirements) float64 { return r.MaxModelBytes }), true, fmtBytes)
@@ -442,12 +440,14 @@ func glyphSwatch(s *series) template.HTML {
 	switch s.shape.(type) {
 	case draw.RingGlyph:
 		shape = fmt.Sprintf(`<circle cx="8" cy="8" r="4.5" fill="none" stroke="%s" stroke-width="1.5"/>`, col)
-	case draw.TriangleGlyph:
-		shape = fmt.Sprintf(`<polygon points="8,2.5 13.5,12.5 2.5,12.5" fill="%s"/>`, col)
-	case draw.SquareGlyph:
-		shape = fmt.Sprintf(`<rect x="3.5" y="3.5" width="9" height="9" fill="%s"/>`, col)
 	case draw.PyramidGlyph:
 		shape = fmt.Sprintf(`<polygon points="8,2 14,13 2,13" fill="%s"/>`, col)
+	case draw.BoxGlyph:
+		shape = fmt.Sprintf(`<rect x="3.5" y="3.5" width="9" height="9" fill="%s"/>`, col)
+	case draw.TriangleGlyph:
+		shape = fmt.Sprintf(`<polygon points="8,2.5 13.5,12.5 2.5,12.5" fill="none" stroke="%s" stroke-width="1.4"/>`, col)
+	case draw.SquareGlyph:
+		shape = fmt.Sprintf(`<rect x="3.5" y="3.5" width="9" height="9" fill="none" stroke="%s" stroke-width="1.4"/>`, col)
 	case draw.CrossGlyph:
 		shape = fmt.Sprintf(`<path d="M3,3L13,13M13,3L3,13" stroke="%s" stroke-width="1.6"/>`, col)
 	case draw.PlusGlyph:
@@ -658,6 +658,21 @@ func fmtMs(v float64) string {
 		return "–"
 	}
 	return plainSig(v) + " ms"
+}
+
+// fmtLatency writes a per-sample latency in ms in the unit that reads
+// best: batched inference of a small model takes well under a microsecond.
+func fmtLatency(ms float64) string {
+	switch {
+	case !finite(ms):
+		return "–"
+	case ms < 0.001:
+		return plainSig(ms*1e6) + " ns"
+	case ms < 1:
+		return plainSig(ms*1e3) + " µs"
+	default:
+		return plainSig(ms) + " ms"
+	}
 }
 
 // plainSig writes three significant digits without an exponent.
