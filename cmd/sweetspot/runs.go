@@ -80,8 +80,14 @@ func newRunsCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			if err := printTrials(w, run, &m); err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			if err := printDecisions(w, run, &m); err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
 			if d := m.Decision; d != nil {
-				fmt.Fprintf(w, "\ndecision: %s after %d round(s) %s %s\n", d.Status, d.Rounds, d.Chosen, d.Reason)
+				fmt.Fprintf(w, "\ndecision: %s after %d round(s) %s\n", d.Status, d.Rounds, d.Chosen)
 			}
 			return nil
 		},

@@ -135,3 +135,35 @@ func cell(b arrow.RecordBatch, column string, row int) string {
 		return col.ValueStr(row)
 	}
 }
+
+// printDecisions prints each round's row of every "decision" port (the
+// resize stage's contract): status, choice and the reason in words.
+func printDecisions(w io.Writer, run *runstore.Run, m *runstore.Manifest) error {
+	for _, s := range m.Stages {
+		for _, f := range s.Outputs {
+			if f.Port != "decision" {
+				continue
+			}
+			rd, err := runstore.OpenFiles([]string{run.Path(f.Path)}, nil)
+			if err != nil {
+				return err
+			}
+			for rd.Next() {
+				b := rd.RecordBatch()
+				for row := 0; row < int(b.NumRows()); row++ {
+					fmt.Fprintf(w, "\n%s round %d: %s", s.Addr, f.Round, cell(b, "status", row))
+					if c := cell(b, "chosen_candidate_id", row); c != "-" && c != "" {
+						fmt.Fprintf(w, " (%s)", c)
+					}
+					fmt.Fprintf(w, "\n  %s\n", cell(b, "reason", row))
+				}
+			}
+			err = rd.Err()
+			rd.Release()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
