@@ -2,8 +2,10 @@ package fit
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -208,5 +210,123 @@ func TestQuantile(t *testing.T) {
 		if got := Quantile(v, c.p); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("Quantile(%g) = %g, want %g", c.p, got, c.want)
 		}
+	}
+}
+
+// quickstartPoints are the (params, accuracy) pairs the resize stage fitted
+// in its last round of examples/quickstart (run 20261128-232415-eecd87):
+// the MLP sizes, the depth-2 width-4 net at 42 params a failed fit far below
+// the curve.
+var quickstartPoints = struct{ n, q []float64 }{
+	n: []float64{22, 42, 57, 62, 72, 77, 107, 142, 189, 372, 954, 972, 2562, 5922, 38802},
+	q: []float64{0.696, 0.62, 0.942, 0.94, 0.93, 0.96, 0.952, 0.962, 0.966, 0.958, 0.964, 0.968, 0.956, 0.962, 0.962},
+}
+
+// estimateInside reports every interval of f that leaves out its own
+// estimate, the band checked at each size fitted.
+func estimateInside(f *PowerLawFit, sizes []float64) []string {
+	var out []string
+	for _, c := range []struct {
+		name string
+		est  float64
+		ci   Interval
+	}{{"q_inf", f.QInf, f.QInfCI}, {"a", f.A, f.ACI}, {"alpha", f.Alpha, f.AlphaCI}} {
+		if !c.ci.Contains(c.est) {
+			out = append(out, fmt.Sprintf("%s %.6g outside [%.6g, %.6g]", c.name, c.est, c.ci.Lo, c.ci.Hi))
+		}
+	}
+	for _, n := range sizes {
+		if b := f.Band(n); !b.Contains(f.At(n)) {
+			out = append(out, fmt.Sprintf("q(%g) %.6g outside its band [%.6g, %.6g]", n, f.At(n), b.Lo, b.Hi))
+		}
+	}
+	return out
+}
+
+// With an outlier the robust fit's residuals no longer average zero.
+// Centring them at their mean lifted every bootstrap curve by 0.02, and the
+// estimates fell below their whole intervals: q_inf 0.963 in [0.977, 0.988],
+// q(77) 0.946 in [0.961, 0.972].
+func TestFitPowerLawQuickstartEstimateInsideInterval(t *testing.T) {
+	p := quickstartPoints
+	// The resize stage's options: 90%, 200 replicates, seed 1, accuracy ≤ 1.
+	f, err := FitPowerLaw(p.n, p.q, Options{Confidence: 0.9, Bootstrap: 200, Seed: 1, QMax: ptr(1.0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("q_inf %.4f %v, q(77) %.4f %v", f.QInf, f.QInfCI, f.At(77), f.Band(77))
+	for _, msg := range estimateInside(f, p.n) {
+		t.Error(msg)
+	}
+	// The bootstrap must be centred on the estimate, not merely wide
+	// enough to reach it: the estimate within the middle half of the
+	// replicates.
+	var qs []float64
+	for _, r := range f.Replicates {
+		qs = append(qs, r.QInf)
+	}
+	slices.Sort(qs)
+	if lo, hi := Quantile(qs, 0.25), Quantile(qs, 0.75); !(lo <= f.QInf && f.QInf <= hi) {
+		t.Errorf("q_inf %.4f outside the replicates' middle half [%.4f, %.4f]", f.QInf, lo, hi)
+	}
+	if len(f.Replicates) < 190 {
+		t.Errorf("only %d of 200 bootstrap refits succeeded", len(f.Replicates))
+	}
+}
+
+// Random curves, sizes, noise and, in a third of them, one failed run far
+// below the curve: every estimate must lie inside its own interval.
+func TestFitPowerLawEstimateInsideIntervalRandom(t *testing.T) {
+	cases := 60
+	if testing.Short() {
+		cases = 15
+	}
+	rng := rand.New(rand.NewPCG(2024, 7))
+	for c := range cases {
+		truth := PowerLaw{QInf: 0.7 + 0.29*rng.Float64(), Alpha: 0.2 + 1.3*rng.Float64()}
+		m := 5 + rng.IntN(11)
+		lo := math.Pow(10, 1+2*rng.Float64())
+		span := math.Pow(10, 1+3*rng.Float64())
+		// The smallest size sits 0.1 to 0.5 below the asymptote.
+		truth.A = (0.1 + 0.4*rng.Float64()) * math.Pow(lo, truth.Alpha)
+		sigma := 0.002 + 0.03*rng.Float64()
+		var n, q []float64
+		for i := range m {
+			size := math.Round(lo * math.Pow(span, float64(i)/float64(m-1)))
+			n = append(n, size)
+			q = append(q, math.Min(truth.At(size)+sigma*rng.NormFloat64(), 1))
+		}
+		if rng.Float64() < 1.0/3 {
+			q[rng.IntN(m)] -= 0.1 + 0.3*rng.Float64()
+		}
+		f, err := FitPowerLaw(n, q, Options{Seed: uint64(c), QMax: ptr(1.0)})
+		if err != nil {
+			t.Fatalf("case %d: %v", c, err)
+		}
+		for _, msg := range estimateInside(f, n) {
+			t.Errorf("case %d (%d points, noise %.3f): %s", c, m, sigma, msg)
+		}
+	}
+}
+
+func TestMLocation(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		r              []float64
+		scale          float64
+		wantLo, wantHi float64
+	}{
+		{"least squares is the mean", []float64{1, 2, 6}, 0, 3, 3},
+		{"symmetric", []float64{-1, 0, 1, 3, 5, 6, 7}, 0.5, 3, 3},
+		// A far outlier pulls soft-L1 by at most one unit of ψ, so the
+		// centre stays with the bulk, not at the mean −0.6.
+		{"outlier", []float64{-0.01, 0, 0, 0.01, -3}, 0.01, -0.01, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := mLocation(c.r, c.scale)
+			if !(got >= c.wantLo-1e-12 && got <= c.wantHi+1e-12) {
+				t.Errorf("mLocation = %g, want in [%g, %g]", got, c.wantLo, c.wantHi)
+			}
+		})
 	}
 }
