@@ -6,7 +6,7 @@ FUZZRUNS ?= 5000x
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build jaeger chromium test test-unit fuzz vet examples proto proto-tools bench clean quickstart
+.PHONY: help build jaeger temporal chromium test test-unit fuzz vet examples proto proto-tools bench clean quickstart
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,11 @@ jaeger: $(BIN)/jaeger ## build Jaeger (for the tracing tests) into .bin/, once
 
 $(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 	cd tools/jaeger && $(GO) build -o $(BIN)/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+
+temporal: $(BIN)/temporal ## build the Temporal dev server (for the distributed-run tests) into .bin/, once
+
+$(BIN)/temporal: tools/temporal/go.mod tools/temporal/go.sum
+	cd tools/temporal && $(GO) build -o $(BIN)/temporal github.com/temporalio/cli/cmd/temporal
 
 # The report's browser test opens the HTML in a real headless Chromium. It
 # skips when the browser is absent, unless CI is set: there it fails.

@@ -38,6 +38,7 @@ type StageDescription struct {
 	Outputs     []PortDescription `json:"outputs"`
 	Loop        *Loop             `json:"loop,omitempty"`
 	Resume      *Resume           `json:"resume,omitempty"`
+	InputFiles  []string          `json:"input_files,omitempty"`
 }
 
 // ConfigSchema is the HCL body schema of a stage block, derived from the

@@ -120,6 +120,7 @@ func (s *Set) Describe() *PluginDescription {
 			Outputs:     describePorts(e.info.Outputs),
 			Loop:        e.info.Loop,
 			Resume:      e.info.Resume,
+			InputFiles:  e.info.InputFiles,
 		})
 	}
 	return d

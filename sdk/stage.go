@@ -64,6 +64,13 @@ type StageInfo struct {
 	// (trials) that each write their rows as they finish: the host journals
 	// those rows, and a resumed run hands them back.
 	Resume *Resume
+	// InputFiles names the config attributes (strings, or lists of
+	// strings) that name files the stage reads, such as a dataset path or
+	// a training script. The host hashes those files' contents into the
+	// stage's cache key, so an edited file is never served from a stale
+	// cache. Relative names are taken against a `base_dir` attribute when
+	// the config has one.
+	InputFiles []string
 }
 
 // Resume names the ports through which a stage picks up interrupted work.

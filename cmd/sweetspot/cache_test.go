@@ -249,3 +249,87 @@ func trialSpans(t *testing.T, dir string) map[string]int {
 	}
 	return counts
 }
+
+func TestEditedDatasetFileIsNotServedFromCache(t *testing.T) {
+	dir := t.TempDir()
+	iris, err := os.ReadFile("../../testdata/datasets/sklearn/iris.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "iris.csv", string(iris))
+	writeFile(t, dir, "p.hcl", `
+dataset "iris" {
+  path = "iris.csv"
+}
+stage "requirements" "r" {
+  dataset = dataset.iris
+}
+`)
+	if r := sweetspot(t, dir, "run", "-q", "p.hcl"); r.code != 0 {
+		t.Fatalf("first run: %s", r.stderr)
+	}
+	// Change one measurement: the config text is unchanged, the data are not.
+	lines := strings.Split(strings.TrimRight(string(iris), "\n"), "\n")
+	last := strings.SplitN(lines[len(lines)-1], ",", 2)
+	lines[len(lines)-1] = "9.9," + last[1]
+	writeFile(t, dir, "iris.csv", strings.Join(lines, "\n")+"\n")
+	time.Sleep(1100 * time.Millisecond)
+	if r := sweetspot(t, dir, "run", "-q", "p.hcl"); r.code != 0 {
+		t.Fatalf("second run: %s", r.stderr)
+	}
+	second := loadRun(t, dir, runIDs(t, dir)[1])
+	for _, s := range second.Stages {
+		if src := s.Executions[0].Source; src != "ran" {
+			t.Errorf("stage %s came from %s after its data file changed", s.Addr, src)
+		}
+	}
+	r := sweetspot(t, dir, "explain", second.RunID, "dataset.iris")
+	if !strings.Contains(r.stdout, "the file named by path changed") {
+		t.Errorf("explain does not name the changed file:\n%s%s", r.stdout, r.stderr)
+	}
+}
+
+func TestEditedTrainingScriptIsNotServedFromCache(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "train.sh", `echo '{"accuracy": 0.5, "loss": 1.0}'`+"\n")
+	writeFile(t, dir, "p.hcl", `
+dataset "d" {
+  generator = "blobs"
+  rows      = 200
+}
+stage "requirements" "r" {
+  dataset = dataset.d
+}
+stage "model_choice" "m" {
+  input = stage.requirements.r
+  width = { min = 4, max = 8 }
+  steps = 2
+}
+stage "exec" "e" {
+  input   = stage.model_choice.m
+  command = ["sh", "train.sh"]
+}
+`)
+	if r := sweetspot(t, dir, "run", "-q", "p.hcl"); r.code != 0 {
+		t.Fatalf("first run: %s", r.stderr)
+	}
+	writeFile(t, dir, "train.sh", `echo '{"accuracy": 0.75, "loss": 0.5}'`+"\n")
+	time.Sleep(1100 * time.Millisecond)
+	if r := sweetspot(t, dir, "run", "-q", "p.hcl"); r.code != 0 {
+		t.Fatalf("second run: %s", r.stderr)
+	}
+	second := loadRun(t, dir, runIDs(t, dir)[1])
+	for _, s := range second.Stages {
+		src := s.Executions[0].Source
+		if s.Addr == "exec.e" && src != "ran" {
+			t.Errorf("exec.e came from %s after its script changed", src)
+		}
+		if s.Addr != "exec.e" && src != "cache" {
+			t.Errorf("unchanged stage %s came from %s, want the cache", s.Addr, src)
+		}
+	}
+	r := sweetspot(t, dir, "explain", second.RunID, "exec.e")
+	if !strings.Contains(r.stdout, "the file named by command[1] changed") {
+		t.Errorf("explain does not name the changed script:\n%s%s", r.stdout, r.stderr)
+	}
+}

@@ -38,6 +38,11 @@ type runOptions struct {
 	logLevel string
 	noCache  bool
 	resume   string
+	// engine is "local" or "temporal"; the rest configure the latter.
+	engine           string
+	temporal         temporalFlags
+	heartbeat        time.Duration
+	maxPendingTrials int
 }
 
 func newRunCmd() *cobra.Command {
@@ -70,12 +75,19 @@ run failed, 2 invalid pipeline or usage.`,
 	f.BoolVar(&o.noCache, "no-cache", false, "run every stage, even those an earlier run already ran with the same plugin, config and inputs")
 	f.StringVar(&o.resume, "resume", "", "continue the interrupted run RUN: keep what it finished, retrain nothing it recorded")
 	f.StringVar(&o.logLevel, "log-level", "", "log level: trace, debug, info, warn, error (default warn, or $SWEETSPOT_LOG)")
+	f.StringVar(&o.engine, "engine", "local", "where stages run: local (here), or temporal (on the workers of --temporal; see `sweetspot worker`)")
+	o.temporal.register(cmd, "with --engine temporal: the task queue of the workflow and of stages without task_queue")
+	f.DurationVar(&o.heartbeat, "heartbeat-timeout", 0, "with --engine temporal: how long a silent worker keeps its activity before another worker gets it (default 30s)")
+	f.IntVar(&o.maxPendingTrials, "max-pending-trials", 0, "with --engine temporal: trial activities of a stage in flight at once (default 200)")
 	return cmd
 }
 
 func runPipeline(parent context.Context, args []string, o *runOptions, stdout, stderr io.Writer) error {
 	if parent == nil {
 		parent = context.Background()
+	}
+	if err := o.checkEngine(); err != nil {
+		return &exitError{code: exitInvalid, err: err}
 	}
 	logger := newLogger(o.logLevel)
 	catalog, err := newHost(logger)
@@ -165,9 +177,18 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		live = newLiveDisplay(stderr, printer)
 		events = live.event
 	}
-	r := &runner.Runner{Launcher: host, Logger: logger, Parallel: o.parallel, Events: events,
+	var engine runner.Engine = &runner.Runner{Launcher: host, Logger: logger, Parallel: o.parallel, Events: events,
 		Store: store, NoCache: o.noCache, Resume: o.resume != ""}
-	runErr := r.Execute(ctx, run, p, p.Graph)
+	if o.engine == "temporal" {
+		te, closeEngine, err := temporalEngine(ctx, o, host, events)
+		if err != nil {
+			_ = run.Update(func(m *runstore.Manifest) { m.Status, m.Error = runstore.StatusFailed, err.Error() })
+			return &exitError{code: exitFailed, err: err}
+		}
+		defer closeEngine()
+		engine = te
+	}
+	runErr := engine.Execute(ctx, run, p, p.Graph)
 	host.Close()
 	if live != nil {
 		live.wait()

@@ -86,6 +86,7 @@ func newRunsCmd() *cobra.Command {
 			if err := printDecisions(w, run, &m); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
+			printPlacement(w, &m)
 			if d := m.Decision; d != nil {
 				fmt.Fprintf(w, "\ndecision: %s after %d round(s) %s\n", d.Status, d.Rounds, d.Chosen)
 			}

@@ -49,6 +49,10 @@ type Config struct {
 	OTLPProtocol string
 	// Attributes are added to the resource.
 	Attributes []attribute.KeyValue
+	// IDGenerator, when set, makes the span ids (pipeline/temporal uses one
+	// that can give a span an id chosen ahead, so that activities on other
+	// machines can start its children before it is recorded).
+	IDGenerator sdktrace.IDGenerator
 }
 
 // FromEnv completes cfg with the values a host handed to its plugin.
@@ -135,6 +139,9 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if cfg.IDGenerator != nil {
+		opts = append(opts, sdktrace.WithIDGenerator(cfg.IDGenerator))
+	}
 	p := &Provider{}
 	if cfg.TraceFile != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.TraceFile), 0o755); err != nil {

@@ -70,7 +70,35 @@ type source struct {
 // render them (hcl.NewDiagnosticTextWriter).
 func Load(paths []string, catalog Catalog, opts ...LoadOption) (*Pipeline, hcl.Diagnostics) {
 	l := newLoader(catalog, opts)
-	files := l.expandPaths(paths)
+	return l.load(l.readSources(l.expandPaths(paths)))
+}
+
+// LoadSettings reads only the sweetspot blocks of the pipeline at paths
+// (Pipeline.Required and Pipeline.Telemetry, checked as Load checks them):
+// what `sweetspot init` needs to install plugins that Load would need
+// installed to decode the stages. The other blocks are not checked.
+func LoadSettings(paths []string) (*Pipeline, hcl.Diagnostics) {
+	l := newLoader(nil, nil)
+	srcs := l.readSources(l.expandPaths(paths))
+	var blocks hcl.Blocks
+	for _, s := range srcs {
+		l.p.Paths = append(l.p.Paths, s.name)
+		f, diags := l.parser.ParseHCL(s.src, s.name)
+		l.add(diags...)
+		if diags.HasErrors() {
+			continue
+		}
+		content, _, diags := f.Body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "sweetspot"}}})
+		l.add(diags...)
+		blocks = append(blocks, content.Blocks...)
+	}
+	l.decodeSweetspot(blocks)
+	l.finish(srcs)
+	sortDiagnostics(l.diags)
+	return l.p, l.diags
+}
+
+func (l *loader) readSources(files []string) []source {
 	var srcs []source
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -84,7 +112,7 @@ func Load(paths []string, catalog Catalog, opts ...LoadOption) (*Pipeline, hcl.D
 		}
 		srcs = append(srcs, source{name: f, src: b})
 	}
-	return l.load(srcs)
+	return srcs
 }
 
 func (l *loader) expandPaths(paths []string) []string {
@@ -464,9 +492,7 @@ func (l *loader) decodeSweetspot(blocks hcl.Blocks) {
 			l.add(diags...)
 			l.p.Required.Plugins = map[string]RequiredPlugin{}
 			for name, a := range attrs {
-				v, diags := a.Expr.Value(nil)
-				l.add(diags...)
-				l.p.Required.Plugins[name] = RequiredPlugin{Name: name, Value: v, Range: a.Range}
+				l.p.Required.Plugins[name] = l.decodeRequiredPlugin(name, a)
 			}
 		case "telemetry":
 			tc, diags := nb.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "otlp_endpoint"}, {Name: "protocol"}}})

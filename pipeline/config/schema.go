@@ -20,6 +20,9 @@ const (
 	attrLoopTo      = "loop_to"
 	attrMaxRounds   = "max_rounds"
 	attrDescription = "description"
+	// attrTaskQueue routes a stage's work to the Temporal workers that poll
+	// that queue (`task_queue = "gpu"`); the local runner ignores it.
+	attrTaskQueue = "task_queue"
 )
 
 // attrBaseDir is the one attribute the host fills in for plugins: when a
@@ -33,6 +36,7 @@ var reservedAttrs = map[string]cty.Type{
 	attrLoopTo:      cty.DynamicPseudoType,
 	attrMaxRounds:   cty.Number,
 	attrDescription: cty.String,
+	attrTaskQueue:   cty.String,
 }
 
 // configSpec turns a plugin's declared config schema into an hcldec spec,

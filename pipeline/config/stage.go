@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"math/big"
@@ -183,6 +184,9 @@ func (l *loader) decodeStage(s *stageState) {
 	if v := get(attrTimeout); v.IsKnown() && !v.IsNull() {
 		s.Timeout = l.duration(v.AsString(), s.AttrRanges[attrTimeout])
 	}
+	if v := get(attrTaskQueue); v.IsKnown() && !v.IsNull() {
+		s.TaskQueue = l.taskQueue(v.AsString(), s.AttrRanges[attrTaskQueue])
+	}
 	if v := get(attrMaxRounds); v.IsKnown() && !v.IsNull() {
 		s.MaxRounds = l.rounds(v.AsBigFloat(), s.AttrRanges[attrMaxRounds])
 	}
@@ -262,6 +266,17 @@ func (l *loader) resolve(s *stageState, plugin string, pluginRange *hcl.Range) (
 	if err != nil {
 		msg := strings.TrimSuffix(err.Error(), ".")
 		switch {
+		case errors.Is(err, ErrPluginRefused):
+			subject := pluginRange
+			if subject == nil {
+				subject = s.kindRange.Ptr()
+			}
+			l.add(&hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Plugin refused",
+				Detail:   fmt.Sprintf("The plugin for %s cannot be used: %s.", s.ref(), msg),
+				Subject:  subject,
+			})
 		case plugin != "":
 			l.add(&hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -385,6 +400,31 @@ func (l *loader) duration(text string, rng hcl.Range) time.Duration {
 		Subject:  rng.Ptr(),
 	})
 	return 0
+}
+
+// maxTaskQueueLen is far below Temporal's own limit on queue names, and
+// far above any name a person types.
+const maxTaskQueueLen = 200
+
+// taskQueue checks a task_queue name: workers are started with the same
+// name on their command line, so it must be one word a shell keeps whole.
+func (l *loader) taskQueue(name string, rng hcl.Range) string {
+	ok := name != "" && len(name) <= maxTaskQueueLen
+	for _, r := range name {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			ok = false
+		}
+	}
+	if ok {
+		return name
+	}
+	l.add(&hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid task_queue",
+		Detail:   fmt.Sprintf("task_queue names the Temporal task queue whose workers run this stage, such as \"gpu\": one word of at most %d printable characters, without spaces; found %q.", maxTaskQueueLen, name),
+		Subject:  rng.Ptr(),
+	})
+	return ""
 }
 
 // maxRoundsLimit keeps max_rounds within an int on every platform; no loop

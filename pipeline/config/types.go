@@ -5,6 +5,7 @@
 package config
 
 import (
+	"errors"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -24,6 +25,12 @@ type Catalog interface {
 	// Kinds lists every known stage kind, for "did you mean" hints.
 	Kinds() []string
 }
+
+// ErrPluginRefused is matched (errors.Is) by a Catalog.Resolve error about
+// a plugin that exists but must not be used: an executable that does not
+// match the lock file, a plugin speaking another protocol version. The
+// loader reports such an error as it is, not as an unknown stage kind.
+var ErrPluginRefused = errors.New("plugin refused")
 
 // Pipeline is a loaded, fully validated pipeline: every expression evaluated
 // to a constant, every reference resolved.
@@ -79,7 +86,7 @@ type Variable struct {
 }
 
 // Requirements is the sweetspot block's declaration of what the pipeline
-// needs. Values are kept as written; pluginhost interprets them.
+// needs, checked for form; pipeline/install acts on the plugins.
 type Requirements struct {
 	// Version is required_version, a constraint on the sweetspot version.
 	Version      string
@@ -89,11 +96,25 @@ type Requirements struct {
 	Plugins map[string]RequiredPlugin
 }
 
-// RequiredPlugin is one entry of required_plugins.
+// RequiredPlugin is one entry of required_plugins:
+//
+//	NAME = { source = "example.com/acme/sweetspot-plugin-NAME", version = ">= 1.2, < 2" }
 type RequiredPlugin struct {
 	Name  string
-	Value cty.Value
+	Value cty.Value // the entry as written, evaluated
 	Range hcl.Range
+	// Source is where `sweetspot init` installs the plugin from: a Go
+	// module or package path (built with the local Go toolchain), or a
+	// local directory, written as a path starting with ./, ../ or / and
+	// relative to the pipeline's directory, that holds either a Go main
+	// package to build or a mirror of prebuilt executables
+	// (sweetspot-plugin-NAME_VERSION_OS_ARCH) with a SHA256SUMS file.
+	Source      string
+	SourceRange hcl.Range
+	// Version is a version constraint in hashicorp/go-version syntax
+	// (">= 1.2, < 2", "~> 1.4"), checked when loading; "" allows any.
+	Version      string
+	VersionRange hcl.Range
 }
 
 // Stage is one `stage "KIND" "NAME"` (or `dataset "NAME"`) block.
@@ -117,6 +138,9 @@ type Stage struct {
 	Inputs map[string]PortRef
 	// Timeout bounds one run of the stage; 0 means none.
 	Timeout time.Duration
+	// TaskQueue is the Temporal task queue the stage's activities go to
+	// (`task_queue`); "" means the run's default queue.
+	TaskQueue string
 	// LoopTo is the address of the first stage of the loop this stage
 	// decides, or "". MaxRounds bounds the rounds (>= 1 when LoopTo is set).
 	LoopTo    string

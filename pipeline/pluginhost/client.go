@@ -3,11 +3,14 @@ package pluginhost
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +59,7 @@ type Client struct {
 	host   *Host
 	name   string
 	pc     *plugin.Client
+	cfg    *plugin.ClientConfig
 	cmd    *exec.Cmd // nil when reattached
 	pid    int
 	rpc    *stagehost.Client
@@ -65,7 +69,11 @@ type Client struct {
 }
 
 // Start starts a new process of the named plugin (the built-in plugin's
-// name, or an external plugin's) and connects to it.
+// name, or an external plugin's) and connects to it over gRPC with mutual
+// TLS (go-plugin's AutoMTLS: a certificate pair made for this one process).
+// An external plugin that the lock file (WithLockFile) locks is started
+// only if its executable has the locked sha256; otherwise Start returns a
+// *ChecksumError and no process is started.
 func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 	h.mu.Lock()
 	if h.closed {
@@ -104,11 +112,15 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 		c.pid = rc.Pid
 	} else {
 		var argv []string
+		var sum []byte
 		if h.builtinDesc != nil && name == h.builtinDesc.Name {
 			argv = h.builtinCmd
 		} else {
 			path, err := h.find(name)
 			if err != nil {
+				return nil, err
+			}
+			if sum, err = h.verify(name, path); err != nil {
 				return nil, err
 			}
 			argv = []string{path}
@@ -120,8 +132,16 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 			cmd.Env = append(cmd.Env, telemetry.EnvTraceFile+"="+filepath.Join(h.traceDir, fmt.Sprintf("plugin-%s-%d.jsonl", name, n)))
 		}
 		cfg.Cmd = cmd
+		cfg.AutoMTLS = true
+		if sum != nil {
+			// verify already compared the file; go-plugin hashes it again
+			// right before exec, which narrows the window in which it could
+			// be swapped.
+			cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+		}
 		c.cmd = cmd
 	}
+	c.cfg = cfg
 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("starting plugin %s: %w", name, err)
@@ -138,6 +158,12 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 	}
 	if err != nil {
 		pc.Kill()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) && c.cmd != nil {
+			// The file changed between verify and exec: say how.
+			if _, verr := h.verify(name, c.cmd.Path); verr != nil {
+				return nil, verr
+			}
+		}
 		return nil, c.startError(err)
 	}
 	raw, err := proto.Dispense(stagerpc.PluginName)
@@ -168,10 +194,19 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 	return c, nil
 }
 
+// incompatibleVersion is go-plugin's handshake error for a plugin that
+// offers none of the host's protocol versions.
+var incompatibleVersion = regexp.MustCompile(`(?i)incompatible API version with plugin\. Plugin version: (\d+)`)
+
 func (c *Client) startError(err error) error {
 	msg := err.Error()
-	if strings.Contains(msg, "Incompatible API version") {
-		return fmt.Errorf("plugin %s speaks another stage protocol version than this sweetspot (version %d): %s", c.name, sdk.ProtocolVersion, msg)
+	if m := incompatibleVersion.FindStringSubmatch(msg); m != nil {
+		v, _ := strconv.Atoi(m[1])
+		path := "reattached"
+		if c.cmd != nil {
+			path = c.cmd.Path
+		}
+		return &ProtocolError{Plugin: c.name, Path: path, PluginVersion: v}
 	}
 	if tail := strings.TrimSpace(c.stderr.String()); tail != "" {
 		msg += "; plugin output: " + lastLines(tail, 5)

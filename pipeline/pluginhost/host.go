@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
@@ -64,6 +65,14 @@ type Host struct {
 	closed   bool
 	discover []PluginInfo // nil until the search paths were listed
 	sums     map[string]string
+
+	// lockPath is the lock file external plugins are checked against ("":
+	// none, every plugin runs unchecked as before lock files existed).
+	// lock is its content, empty when the file does not exist.
+	lockPath  string
+	lock      *lockfile.File
+	lockFound bool
+	warned    map[string]bool
 }
 
 // Fingerprint returns the sha256 of the executable that serves a plugin,
@@ -136,6 +145,20 @@ func WithAllocator(a memory.Allocator) Option { return func(h *Host) { h.alloc =
 // WithChunkBytes sets the size input batches are split to stay under.
 func WithChunkBytes(n int64) Option { return func(h *Host) { h.chunkBytes = n } }
 
+// WithLockFile makes the host check every external plugin's executable
+// against the lock file at path (see lockfile.PathFor) before it runs the
+// plugin in any way, `describe` included: a plugin the file locks whose
+// executable's sha256 differs is refused with a *ChecksumError and never
+// started. Plugins the file does not lock run as before, with a warning in
+// the log; the built-in plugin and reattached plugins are not checked. A
+// missing file locks nothing; an unreadable or invalid one makes New fail.
+func WithLockFile(path string) Option { return func(h *Host) { h.lockPath = path } }
+
+// WithPipelineLock is WithLockFile for the lock file that belongs to the
+// pipeline at paths (as given to config.Load): .sweetspot.lock.hcl in its
+// directory, or in the directory of its first file.
+func WithPipelineLock(paths ...string) Option { return WithLockFile(lockfile.PathFor(paths)) }
+
 // DefaultSearchPaths are ./.sweetspot/plugins, ~/.sweetspot/plugins, then
 // each entry of SWEETSPOT_PLUGIN_PATH.
 func DefaultSearchPaths() []string {
@@ -172,6 +195,13 @@ func New(opts ...Option) (*Host, error) {
 		}
 		h.builtinDesc = h.builtin.Describe()
 	}
+	if h.lockPath != "" {
+		lock, found, err := lockfile.ReadOptional(h.lockPath)
+		if err != nil {
+			return nil, fmt.Errorf("pluginhost: %w", err)
+		}
+		h.lock, h.lockFound, h.warned = lock, found, map[string]bool{}
+	}
 	ra, err := stagerpc.ParseReattachEnv(os.Getenv(stagerpc.EnvReattach))
 	if err != nil {
 		return nil, fmt.Errorf("pluginhost: %w", err)
@@ -188,9 +218,35 @@ type PluginInfo struct {
 	Path        string // the executable; empty for the built-in plugin
 	Builtin     bool
 	Description *sdk.PluginDescription
-	// Err is why the plugin could not be described.
+	// Err is why the plugin could not be described (a *ChecksumError when
+	// its executable does not match the lock file).
 	Err error
+	// Checksum is how the executable compares with the lock file.
+	Checksum ChecksumStatus
+	// Locked is the plugin's lock file entry, or nil.
+	Locked *lockfile.Plugin
 }
+
+// ChecksumStatus is how a plugin's executable compares with the lock file.
+type ChecksumStatus string
+
+const (
+	// ChecksumBuiltin: the built-in plugin is this executable; it needs no
+	// lock entry.
+	ChecksumBuiltin ChecksumStatus = "builtin"
+	// ChecksumOK: the lock file has the executable's sha256.
+	ChecksumOK ChecksumStatus = "ok"
+	// ChecksumMismatch: the lock file locks the plugin, but not to this
+	// executable (or not on this platform); it will not be started.
+	ChecksumMismatch ChecksumStatus = "MISMATCH"
+	// ChecksumUnlocked: no lock entry; the plugin runs unchecked.
+	ChecksumUnlocked ChecksumStatus = "unlocked"
+)
+
+// Lock returns the lock file's path and content; the path is "" when the
+// host checks no lock file (no WithLockFile), and the content is empty when
+// the file does not exist.
+func (h *Host) Lock() (string, *lockfile.File) { return h.lockPath, h.lock }
 
 // Plugins lists the built-in plugin and every plugin in the search paths,
 // described. A plugin found in more than one directory is listed from the
@@ -202,13 +258,24 @@ func (h *Host) Plugins() ([]PluginInfo, error) {
 	}
 	var out []PluginInfo
 	if h.builtinDesc != nil {
-		out = append(out, PluginInfo{Name: h.builtinDesc.Name, Builtin: true, Description: h.builtinDesc})
+		out = append(out, PluginInfo{Name: h.builtinDesc.Name, Builtin: true, Description: h.builtinDesc, Checksum: ChecksumBuiltin})
 	}
 	for _, p := range found {
 		if h.builtinDesc != nil && p.Name == h.builtinDesc.Name {
 			continue
 		}
 		p.Description, p.Err = h.describeFile(p.Name, p.Path)
+		p.Checksum = ChecksumUnlocked
+		if h.lock != nil {
+			p.Locked = h.lock.Plugins[p.Name]
+		}
+		var ce *ChecksumError
+		switch {
+		case errors.As(p.Err, &ce):
+			p.Checksum = ChecksumMismatch
+		case p.Locked != nil:
+			p.Checksum = ChecksumOK
+		}
 		out = append(out, p)
 	}
 	return out, nil
@@ -281,7 +348,7 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("no plugin named %q: looked for %s%s in %s (install one there, or add its directory to %s)",
+	return fmt.Sprintf("no plugin named %q: looked for %s%s in %s (run `sweetspot init` to install the pipeline's required_plugins, put the plugin in one of those directories, or add its directory to %s)",
 		e.Name, sdk.PluginPrefix, e.Name, strings.Join(e.SearchPaths, ", "), EnvPluginPath)
 }
 
@@ -406,7 +473,8 @@ type describeEntry struct {
 }
 
 // describeFile runs `PATH describe`, cached by the file's path, size and
-// modification time so a rebuilt plugin is described again.
+// modification time so a rebuilt plugin is described again. The executable
+// is checked against the lock file first: describing runs it.
 func (h *Host) describeFile(name, path string) (*sdk.PluginDescription, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -419,18 +487,26 @@ func (h *Host) describeFile(name, path string) (*sdk.PluginDescription, error) {
 	if ok {
 		return e.desc, e.err
 	}
-	d, err := h.runDescribe(name, path)
+	_, err = h.verify(name, path)
+	var d *sdk.PluginDescription
+	if err == nil {
+		d, err = DescribeFile(name, path, h.env...)
+	}
 	h.mu.Lock()
 	h.cache[key] = describeEntry{d, err}
 	h.mu.Unlock()
 	return d, err
 }
 
-func (h *Host) runDescribe(name, path string) (*sdk.PluginDescription, error) {
+// DescribeFile runs `PATH describe` and checks that the plugin speaks this
+// host's protocol version (a *ProtocolError if not). It checks no lock
+// file: the installer uses it on the executable it is about to lock. env
+// adds "K=V" variables to the process's environment.
+func DescribeFile(name, path string, env ...string) (*sdk.PluginDescription, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), describeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, "describe")
-	cmd.Env = append(os.Environ(), h.env...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -453,19 +529,104 @@ func (h *Host) runDescribe(name, path string) (*sdk.PluginDescription, error) {
 	return &d, nil
 }
 
-// ProtocolError is a plugin that speaks another protocol version.
+// ProtocolError is a plugin that speaks another protocol version, found by
+// `describe` or refused by the go-plugin handshake.
 type ProtocolError struct {
 	Plugin, Path  string
 	PluginVersion int
 }
 
 func (e *ProtocolError) Error() string {
-	advice := "rebuild the plugin against this sweetspot's SDK"
+	var advice string
 	if e.PluginVersion > sdk.ProtocolVersion {
-		advice = "upgrade sweetspot, or use an older build of the plugin"
+		advice = fmt.Sprintf("the plugin is newer: upgrade sweetspot to a release that speaks protocol %d, or install a build of the plugin made for protocol %d (an older release of it)",
+			e.PluginVersion, sdk.ProtocolVersion)
+	} else {
+		advice = fmt.Sprintf("the plugin is older: rebuild it against a newer sweetspot SDK (in the plugin's module: go get %s@latest; this sweetspot's SDK is %s, protocol %d), or upgrade the plugin to a release built for protocol %d",
+			sdkModule, sdk.SDKVersion, sdk.ProtocolVersion, sdk.ProtocolVersion)
 	}
 	return fmt.Sprintf("plugin %s (%s) speaks stage protocol version %d, but this sweetspot speaks version %d: %s",
 		e.Plugin, e.Path, e.PluginVersion, sdk.ProtocolVersion, advice)
+}
+
+// sdkModule is the module plugin authors build against.
+const sdkModule = "github.com/sweetspot-ml/sweetspot"
+
+// Is makes the loader report the error as it is: the plugin exists but
+// cannot be used.
+func (e *ProtocolError) Is(target error) bool { return target == config.ErrPluginRefused }
+
+// ChecksumError is an executable that does not match its lock file entry.
+// The host returns it before starting the process.
+type ChecksumError struct {
+	Plugin   string
+	Path     string // the executable
+	LockFile string
+	Platform string // GOOS_GOARCH
+	// Want is the locked sha256, nil when the lock file records none for
+	// Platform; Got is the executable's.
+	Want, Got []byte
+}
+
+func (e *ChecksumError) Error() string {
+	if e.Want == nil {
+		return fmt.Sprintf("plugin %s: the lock file %s records no checksum of it for %s, so the executable %s (%s) cannot be verified and was not started; "+
+			"run `sweetspot init` to install it for this platform and record its checksum, or `sweetspot init --upgrade` to re-lock it",
+			e.Plugin, e.LockFile, e.Platform, e.Path, lockfile.FormatHash(e.Got))
+	}
+	return fmt.Sprintf("plugin %s: checksum mismatch for %s: the lock file %s expects %s, the file has %s; it changed since `sweetspot init` installed it, so it was not started. "+
+		"If the change is intended, re-lock with `sweetspot init --upgrade` (or delete the plugin %q block from %s and run `sweetspot init`); "+
+		"otherwise run `sweetspot init`, which reinstalls the locked version and checks it",
+		e.Plugin, e.Path, e.LockFile, lockfile.FormatHash(e.Want), lockfile.FormatHash(e.Got), e.Plugin, e.LockFile)
+}
+
+// Is makes the loader report the error as it is (see ProtocolError.Is).
+func (e *ChecksumError) Is(target error) bool { return target == config.ErrPluginRefused }
+
+// verify checks an external plugin's executable against the lock file; it
+// must run before anything executes the file. It returns the locked sha256,
+// or nil for a plugin the host does not check.
+func (h *Host) verify(name, path string) ([]byte, error) {
+	if h.lock == nil {
+		return nil, nil
+	}
+	lp, ok := h.lock.Plugins[name]
+	if !ok {
+		h.warnUnlocked(name, path)
+		return nil, nil
+	}
+	got, err := lockfile.HashFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: verify checksum: %w", name, err)
+	}
+	platform := lockfile.Platform()
+	want, ok := lp.Hash(platform)
+	if !ok {
+		return nil, &ChecksumError{Plugin: name, Path: path, LockFile: h.lockPath, Platform: platform, Got: got}
+	}
+	if !bytes.Equal(want, got) {
+		return nil, &ChecksumError{Plugin: name, Path: path, LockFile: h.lockPath, Platform: platform, Want: want, Got: got}
+	}
+	return want, nil
+}
+
+// warnUnlocked logs, once per plugin, that it runs unverified. Without a
+// lock file at all that is the normal case of a plugin found on the search
+// path, worth a note; a lock file that misses the plugin is worth a warning.
+func (h *Host) warnUnlocked(name, path string) {
+	h.mu.Lock()
+	seen := h.warned[name]
+	h.warned[name] = true
+	h.mu.Unlock()
+	if seen {
+		return
+	}
+	const hint = "list it in the pipeline's sweetspot { required_plugins {} } and run `sweetspot init` to lock it"
+	if h.lockFound {
+		h.logger.Warn("plugin is not in the lock file; its executable is not verified: "+hint, "plugin", name, "path", path, "lock_file", h.lockPath)
+		return
+	}
+	h.logger.Info("no lock file; the plugin's executable is not verified: "+hint, "plugin", name, "path", path, "lock_file", h.lockPath)
 }
 
 func lastLines(s string, n int) string {

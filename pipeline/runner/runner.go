@@ -9,14 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -87,6 +85,9 @@ type execution struct {
 	stage map[string]*config.Stage
 
 	clients map[string]*pluginhost.Client
+	// exec runs each stage's plugin on its input files: here, in the
+	// processes started for the run.
+	exec StageExecutor
 
 	mu      sync.Mutex
 	outputs map[string]map[string][]runstore.OutputFile // stage -> port -> files by round
@@ -115,6 +116,7 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	if ex.mem == nil {
 		ex.mem = memory.DefaultAllocator
 	}
+	ex.exec = &clientExecutor{clients: ex.clients, mem: ex.mem, log: ex.log}
 	par := r.Parallel
 	if par <= 0 {
 		par = 4
@@ -304,68 +306,10 @@ func pluginDiagnostics(st *config.Stage, ds sdk.Diagnostics) hcl.Diagnostics {
 	return out
 }
 
-// unit is what the scheduler runs: a single stage, or a whole loop.
-type unit struct {
-	id      string
-	stages  []string // in topological order
-	decider string   // set for loops
-	deps    []string // unit ids
-}
-
-func (ex *execution) units() ([]*unit, error) {
-	unitOf := map[string]string{}
-	var units []*unit
-	byID := map[string]*unit{}
-	for _, st := range ex.p.Stages {
-		if st.LoopTo == "" {
-			continue
-		}
-		body := ex.g.LoopBody(st.Addr)
-		u := &unit{id: "loop " + st.Addr, decider: st.Addr}
-		inBody := map[string]bool{}
-		for _, a := range body {
-			inBody[a] = true
-		}
-		for _, a := range ex.g.Order() {
-			if inBody[a] {
-				if other, ok := unitOf[a]; ok {
-					return nil, fmt.Errorf("stage %s belongs to two loops (%s and %s): nested or overlapping loops are not supported", a, other, u.id)
-				}
-				unitOf[a] = u.id
-				u.stages = append(u.stages, a)
-			}
-		}
-		units = append(units, u)
-		byID[u.id] = u
-	}
-	for _, a := range ex.g.Order() {
-		if _, ok := unitOf[a]; ok {
-			continue
-		}
-		u := &unit{id: a, stages: []string{a}}
-		unitOf[a] = u.id
-		units = append(units, u)
-		byID[u.id] = u
-	}
-	for _, u := range units {
-		seen := map[string]bool{}
-		for _, a := range u.stages {
-			for _, up := range ex.g.Upstream(a) {
-				if d := unitOf[up]; d != u.id && !seen[d] {
-					seen[d] = true
-					u.deps = append(u.deps, d)
-				}
-			}
-		}
-		sort.Strings(u.deps)
-	}
-	return units, nil
-}
-
 // schedule runs every unit once its dependencies are done, stopping all
 // work at the first failure.
 func (ex *execution) schedule(ctx context.Context) error {
-	units, err := ex.units()
+	units, err := Units(ex.p, ex.g)
 	if err != nil {
 		return err
 	}
@@ -374,7 +318,7 @@ func (ex *execution) schedule(ctx context.Context) error {
 
 	done := map[string]chan struct{}{}
 	for _, u := range units {
-		done[u.id] = make(chan struct{})
+		done[u.ID] = make(chan struct{})
 	}
 	var (
 		wg       sync.WaitGroup
@@ -388,7 +332,7 @@ func (ex *execution) schedule(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, d := range u.deps {
+			for _, d := range u.Deps {
 				select {
 				case <-done[d]:
 				case <-ctx.Done():
@@ -399,16 +343,16 @@ func (ex *execution) schedule(ctx context.Context) error {
 				return
 			}
 			var err error
-			if u.decider != "" {
+			if u.Decider != "" {
 				err = ex.runLoop(ctx, u)
 			} else {
-				err = ex.runStage(ctx, ex.stage[u.stages[0]], 0, nil)
+				err = ex.runStage(ctx, ex.stage[u.Stages[0]], 0, nil)
 			}
 			if err != nil {
 				fail(err)
 				return
 			}
-			close(done[u.id])
+			close(done[u.ID])
 		}()
 	}
 	wg.Wait()
@@ -419,8 +363,8 @@ func (ex *execution) schedule(ctx context.Context) error {
 }
 
 // runLoop runs the loop body round after round until the decider stops it.
-func (ex *execution) runLoop(ctx context.Context, u *unit) error {
-	decider := ex.stage[u.decider]
+func (ex *execution) runLoop(ctx context.Context, u *Unit) error {
+	decider := ex.stage[u.Decider]
 	spec := decider.Spec.Loop
 	if spec == nil {
 		return fmt.Errorf("stage %s has loop_to but its kind %q declares no loop", decider.Addr, decider.Kind)
@@ -434,7 +378,7 @@ func (ex *execution) runLoop(ctx context.Context, u *unit) error {
 			feed = ex.files(decider.Addr, spec.ProposalsPort, round-1, round-1)
 		}
 		var err error
-		for _, addr := range u.stages {
+		for _, addr := range u.Stages {
 			var override map[string][]runstore.OutputFile
 			if addr == decider.LoopTo && round > 1 {
 				override = map[string][]runstore.OutputFile{sdk.PrimaryInput: feed}
@@ -454,11 +398,7 @@ func (ex *execution) runLoop(ctx context.Context, u *unit) error {
 			rspan.End()
 			return &sdk.StageError{Stage: decider.Addr, Op: "read decision", Err: err}
 		}
-		if d.Status == "continue" && round == decider.MaxRounds {
-			d.Status = "max_rounds"
-			d.Reason = strings.TrimSpace(d.Reason + fmt.Sprintf(" (stopped: max_rounds = %d reached)", decider.MaxRounds))
-		}
-		d.Rounds = round
+		StopReason(d, round, decider.MaxRounds)
 		rspan.SetAttributes(attribute.String("decision", d.Status))
 		rspan.End()
 		_ = ex.run.Update(func(m *runstore.Manifest) { m.Decision = d })
@@ -483,40 +423,11 @@ func (ex *execution) files(stage, port string, from, to int) []runstore.OutputFi
 	return out
 }
 
-// inputFiles picks the files feeding one input port of st in round.
-// A stage in the same loop body sees the current round; the loop's decider
-// sees every round so far (it judges the whole history); anything else sees
-// every round the producer ran.
+// inputFiles picks the files feeding one input port of st in round (see
+// InputRounds).
 func (ex *execution) inputFiles(st *config.Stage, round int, ref config.PortRef) []runstore.OutputFile {
-	producer := ex.stage[ref.Stage]
-	sameLoop := round > 0 && ex.inLoopOf(producer.Addr, st)
-	switch {
-	case sameLoop && st.LoopTo != "":
-		return ex.files(ref.Stage, ref.Port, 1, round)
-	case sameLoop:
-		return ex.files(ref.Stage, ref.Port, round, round)
-	default:
-		return ex.files(ref.Stage, ref.Port, 0, 1<<30)
-	}
-}
-
-// inLoopOf reports whether producer runs in the same loop as st.
-func (ex *execution) inLoopOf(producer string, st *config.Stage) bool {
-	for _, d := range ex.p.Stages {
-		if d.LoopTo == "" {
-			continue
-		}
-		body := ex.g.LoopBody(d.Addr)
-		var hasP, hasS bool
-		for _, a := range body {
-			hasP = hasP || a == producer
-			hasS = hasS || a == st.Addr
-		}
-		if hasP && hasS {
-			return true
-		}
-	}
-	return false
+	from, to := InputRounds(ex.p, ex.g, st, round, ref.Stage)
+	return ex.files(ref.Stage, ref.Port, from, to)
 }
 
 // runStage runs st once and commits its outputs to the run directory.
@@ -597,104 +508,38 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		return rerr
 	}
 
-	inputs := map[string]array.RecordReader{}
-	defer func() {
-		for _, r := range inputs {
-			r.Release()
-		}
-	}()
+	task := &StageTask{
+		RunID:   ex.run.ID(),
+		RunDir:  ex.run.Dir,
+		Stage:   st.Addr,
+		Kind:    st.Kind,
+		Plugin:  st.Plugin,
+		Round:   round,
+		Config:  st.Config,
+		Outputs: st.Spec.Outputs,
+		Resume:  st.Spec.Resume,
+		Journal: st.Spec.Resume != nil,
+		// A resumed run hands the stage back what it journalled.
+		FromJournal: ex.r.Resume,
+		Timeout:     st.Timeout,
+	}
 	for _, name := range order {
-		files := portFiles[name]
-		paths := make([]string, len(files))
-		for i, f := range files {
-			paths[i] = ex.run.Path(f.Path)
-		}
-		rd, oerr := runstore.OpenFiles(paths, ex.mem)
-		if oerr != nil {
-			return &sdk.StageError{Stage: st.Addr, Op: "open input " + name, Err: oerr}
-		}
-		inputs[name] = rd
+		task.Inputs = append(task.Inputs, PortFiles{Port: name, Files: portFiles[name]})
 	}
-
-	// Outputs, each to its own file committed only when the stage succeeds.
-	writers := map[string]*runstore.PortWriter{}
-	sinks := map[string]func(arrow.RecordBatch) error{}
-	defer func() {
-		for _, w := range writers {
-			w.Abort()
-		}
-	}()
-	for _, port := range st.Spec.Outputs {
-		var declared *arrow.Schema
-		if len(port.ArrowSchema) > 0 {
-			s, derr := flight.DeserializeSchema(port.ArrowSchema, ex.mem)
-			if derr != nil {
-				return &sdk.StageError{Stage: st.Addr, Op: "read declared schema of port " + port.Name, Err: derr}
-			}
-			declared = s
-		}
-		w := runstore.NewPortWriter(ex.run.Path(runstore.OutputRel(st.Addr, round, port.Name)), declared, ex.mem)
-		if rs := st.Spec.Resume; rs != nil && rs.Output == port.Name {
-			w.Journal()
-		}
-		writers[port.Name] = w
-		sinks[port.Name] = w.Write
-	}
-	note := ""
-	if rs := st.Spec.Resume; rs != nil && ex.r.Resume {
-		journalled, n, jerr := ex.journalled(st, round, rs.Output)
-		if jerr != nil {
-			return &sdk.StageError{Stage: st.Addr, Op: "read journal", Err: jerr}
-		}
-		if journalled != nil {
-			inputs[rs.Input] = journalled
-			order = append(order, rs.Input)
-			note = fmt.Sprintf("resumed with %d journalled row(s) of port %s", n, rs.Output)
-			ex.log.Info("resuming stage from its journal", "stage", st.Addr, "round", round, "rows", n)
-		}
-	}
-
-	runCtx := ctx
-	if st.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeoutCause(ctx, st.Timeout, fmt.Errorf("stage %s exceeded its timeout of %s", st.Addr, st.Timeout))
-		defer cancel()
-	}
-	_, rerr := client.Run(runCtx, pluginhost.RunRequest{
-		Kind:       st.Kind,
-		Stage:      st.Addr,
-		RunID:      ex.run.ID(),
-		WorkDir:    ex.run.Path("work", st.Addr),
-		Round:      round,
-		Config:     st.Config,
-		Inputs:     inputs,
-		InputOrder: order,
-		Outputs:    sinks,
-		OnProgress: func(p sdk.Progress) {
-			ex.emit(Event{Type: EventProgress, Stage: st.Addr, Round: round, Progress: &p})
-		},
+	outcome, rerr := ex.exec.RunStage(ctx, task, func(p sdk.Progress) {
+		ex.emit(Event{Type: EventProgress, Stage: st.Addr, Round: round, Progress: &p})
 	})
 	if rerr != nil {
-		if cause := context.Cause(runCtx); cause != nil && runCtx.Err() != nil && ctx.Err() == nil {
-			// The stage's own timeout fired: say so rather than "canceled".
-			client.Kill()
-			return &sdk.StageError{Stage: st.Addr, Op: "run", Err: fmt.Errorf("%w (plugin %s was stopped)", cause, st.Plugin)}
-		}
-		return &sdk.StageError{Stage: st.Addr, Op: "run", Err: rerr}
+		return rerr
 	}
+	note := outcome.Note
 
-	var files []runstore.OutputFile
+	files := outcome.Files
 	rowsOut := map[string]int64{}
 	var bytesOut int64
-	for _, port := range st.Spec.Outputs {
-		rows, size, sum, cerr := writers[port.Name].Commit()
-		if cerr != nil {
-			return &sdk.StageError{Stage: st.Addr, Op: "write output " + port.Name, Err: cerr}
-		}
-		f := runstore.OutputFile{Port: port.Name, Round: round, Path: runstore.OutputRel(st.Addr, round, port.Name), Rows: rows, Bytes: size, SHA256: sum}
-		files = append(files, f)
-		rowsOut[port.Name] = rows
-		bytesOut += size
+	for _, f := range files {
+		rowsOut[f.Port] = f.Rows
+		bytesOut += f.Bytes
 	}
 	var totalOut int64
 	for _, n := range rowsOut {
@@ -764,6 +609,9 @@ func (ex *execution) cacheInputs(st *config.Stage, round int, ports map[string][
 	if st.Description != nil {
 		in.PluginVersion = st.Description.Version
 	}
+	if in.Files, err = configFiles(st); err != nil {
+		return runstore.CacheInputs{}, fmt.Errorf("hash the files the config names: %w", err)
+	}
 	for port, files := range ports {
 		sums := make([]string, len(files))
 		for i, f := range files {
@@ -808,61 +656,13 @@ func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key
 	return true, nil
 }
 
-// journalled returns, as a reader, the rows a stage journalled on port in
-// this round before the run was interrupted; nil when there are none.
-func (ex *execution) journalled(st *config.Stage, round int, port string) (array.RecordReader, int64, error) {
-	schema, batches, err := runstore.ReadJournal(runstore.JournalPath(ex.run.Path(runstore.OutputRel(st.Addr, round, port))), ex.mem)
-	if err != nil || len(batches) == 0 {
-		return nil, 0, err
-	}
-	var rows int64
-	for _, b := range batches {
-		rows += b.NumRows()
-	}
-	rd, err := array.NewRecordReader(schema, batches)
-	for _, b := range batches {
-		b.Release()
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	return rd, rows, nil
-}
-
 // readDecision reads the last row of a decider's decision port.
 func (ex *execution) readDecision(stage, port string, round int) (*runstore.Decision, error) {
 	files := ex.files(stage, port, round, round)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no output on decision port %q", port)
 	}
-	rd, err := runstore.OpenFiles([]string{ex.run.Path(files[0].Path)}, ex.mem)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Release()
-	d := &runstore.Decision{Stage: stage}
-	found := false
-	for rd.Next() {
-		b := rd.RecordBatch()
-		if b.NumRows() == 0 {
-			continue
-		}
-		last := int(b.NumRows()) - 1
-		d.Status = stringCell(b, "status", last)
-		d.Reason = stringCell(b, "reason", last)
-		d.Chosen = stringCell(b, "chosen_candidate_id", last)
-		found = true
-	}
-	if err := rd.Err(); err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, fmt.Errorf("decision port %q is empty", port)
-	}
-	if d.Status == "" {
-		return nil, fmt.Errorf("decision port %q has no utf8 column \"status\" with a value", port)
-	}
-	return d, nil
+	return ReadDecision(stage, port, ex.run.Path(files[0].Path), ex.mem)
 }
 
 func stringCell(b arrow.RecordBatch, column string, row int) string {

@@ -114,6 +114,11 @@ func differences(a, b CacheInputs) []string {
 		d = append(d, fmt.Sprintf("the plugin executable was rebuilt (sha256 %.12s, now %.12s)", a.PluginSHA256, b.PluginSHA256))
 	}
 	d = append(d, configDifferences(a.Config, b.Config)...)
+	for _, name := range sortedKeys(a.Files, b.Files) {
+		if a.Files[name] != b.Files[name] {
+			d = append(d, fmt.Sprintf("the file named by %s changed (sha256 %.12s, now %.12s)", name, orNone(a.Files[name]), orNone(b.Files[name])))
+		}
+	}
 	ports := map[string]bool{}
 	for p := range a.Ports {
 		ports[p] = true
@@ -203,4 +208,26 @@ func describePorts(ports map[string][]string) string {
 		parts = append(parts, fmt.Sprintf("%s %s", p, strings.Join(short, "+")))
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func sortedKeys(ms ...map[string]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range ms {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -50,6 +50,9 @@ type Manifest struct {
 	TraceIDs []string `json:"trace_ids,omitempty"`
 	// NoCache records that the run was asked not to use the cache.
 	NoCache bool `json:"no_cache,omitempty"`
+	// Engine is "temporal" for a run spread over Temporal workers (the
+	// workflow id is the run id); empty for a local run.
+	Engine string `json:"engine,omitempty"`
 }
 
 // StageRecord is one stage's part of a run.
@@ -68,6 +71,9 @@ type StageRecord struct {
 	// Executions records each round's run of the stage: what went in (for
 	// the cache and `explain`) and where its outputs came from.
 	Executions []Execution `json:"executions,omitempty"`
+	// Worker is the identity of the Temporal worker that ran the stage's
+	// latest execution; empty in a local run.
+	Worker string `json:"worker,omitempty"`
 }
 
 // Execution is one run of a stage in one round.
@@ -82,6 +88,27 @@ type Execution struct {
 	Note   string        `json:"note,omitempty"`
 	Files  []OutputFile  `json:"files,omitempty"`
 	Took   time.Duration `json:"took_ns,omitempty"`
+	// Worker is the Temporal worker that ran the execution and Attempt
+	// Temporal's try that succeeded (1 unless a worker died or the plugin
+	// failed); both empty in a local run.
+	Worker  string `json:"worker,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	// Trials says where each trial of a stage spread over workers ran
+	// (one activity per trial), in the order of the stage's input rows.
+	Trials []TrialRecord `json:"trials,omitempty"`
+}
+
+// TrialRecord is one trial of a stage whose trials ran as separate
+// Temporal activities.
+type TrialRecord struct {
+	Index   int           `json:"index"`
+	Worker  string        `json:"worker"`
+	Attempt int           `json:"attempt"`
+	Pid     int           `json:"pid,omitempty"`
+	Took    time.Duration `json:"took_ns,omitempty"`
+	// Files are the trial's own outputs, which the stage's outputs
+	// concatenate.
+	Files []OutputFile `json:"files,omitempty"`
 }
 
 // CacheInputs is everything an execution's outputs depend on.
@@ -97,6 +124,9 @@ type CacheInputs struct {
 	Config json.RawMessage `json:"config"`
 	// Ports maps each input port to the sha256 of each file it read.
 	Ports map[string][]string `json:"ports"`
+	// Files maps config attributes that name input files (path, *_path)
+	// to the sha256 of the file's contents.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // Execution returns the stage's execution of a round, if recorded.

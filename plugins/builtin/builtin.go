@@ -6,8 +6,10 @@ package builtin
 import (
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
+	"github.com/sweetspot-ml/sweetspot/plugins/exec"
 	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/plugins/optimization"
+	"github.com/sweetspot-ml/sweetspot/plugins/replay"
 	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/plugins/resize"
 	"github.com/sweetspot-ml/sweetspot/sdk"
@@ -26,6 +28,8 @@ func Set(version string) *sdk.Set {
 	modelchoice.Register(s)
 	optimization.Register(s)
 	evaluation.Register(s)
+	exec.Register(s)
 	resize.Register(s)
+	replay.Register(s)
 	return s
 }

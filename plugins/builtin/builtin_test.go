@@ -63,7 +63,9 @@ func TestDescribe(t *testing.T) {
 		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 13}}},
 		{Kind: "optimization", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}}, Outputs: []port{{"candidates", false, 13}, {"tuning", false, 10}}},
 		{Kind: "evaluation", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}, {"resume", true, 34}}, Outputs: []port{{"results", false, 34}}},
+		{Kind: "exec", Inputs: []port{{"input", false, 13}, {"dataset", true, 0}, {"resume", true, 34}}, Outputs: []port{{"results", false, 34}}},
 		{Kind: "resize", Inputs: []port{{"input", false, 19}, {"requirements", true, 15}}, Outputs: []port{{"decision", false, 42}, {"proposals", false, 13}}},
+		{Kind: "replay", Inputs: []port{{"input", false, 13}}, Outputs: []port{{"results", false, 37}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -18,6 +17,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/ipcverify"
 )
 
 // batchSource is what Parquet, Arrow IPC file and stream readers have in
@@ -59,49 +60,6 @@ func heldLimit(size int64) int64 {
 	return max(minHeldBytes, heldPerFileByte*size)
 }
 
-// errTooMuchMemory is the panic of a boundedAllocator, recovered by
-// recoverMalformed.
-type errTooMuchMemory struct{ limit int64 }
-
-func (e errTooMuchMemory) Error() string {
-	return fmt.Sprintf("reading it would hold more than %d MiB at once: the file is damaged, or has row groups or batches far too large to read", e.limit>>20)
-}
-
-// boundedAllocator refuses, by panicking, to hold more than limit bytes.
-type boundedAllocator struct {
-	mem   memory.Allocator
-	limit int64
-	held  atomic.Int64
-}
-
-var _ memory.Allocator = (*boundedAllocator)(nil)
-
-func newBoundedAllocator(mem memory.Allocator, limit int64) *boundedAllocator {
-	return &boundedAllocator{mem: mem, limit: limit}
-}
-
-func (a *boundedAllocator) take(n int64) {
-	if a.held.Add(n) > a.limit && n > 0 {
-		a.held.Add(-n)
-		panic(errTooMuchMemory{a.limit})
-	}
-}
-
-func (a *boundedAllocator) Allocate(size int) []byte {
-	a.take(int64(size))
-	return a.mem.Allocate(size)
-}
-
-func (a *boundedAllocator) Reallocate(size int, b []byte) []byte {
-	a.take(int64(size - len(b)))
-	return a.mem.Reallocate(size, b)
-}
-
-func (a *boundedAllocator) Free(b []byte) {
-	a.held.Add(-int64(len(b)))
-	a.mem.Free(b)
-}
-
 // inputSize returns the length of r's data, or -1 when it cannot be known
 // without reading it.
 func inputSize(r io.Reader) int64 {
@@ -122,7 +80,7 @@ func inputSize(r io.Reader) int64 {
 func recoverMalformed(name string, format Format, raw **rawTable, err *error) {
 	if r := recover(); r != nil {
 		*raw = nil
-		if e, ok := r.(errTooMuchMemory); ok {
+		if e, ok := r.(*ipcverify.LimitError); ok {
 			*err = &DataError{File: name, Err: e}
 			return
 		}
@@ -146,13 +104,13 @@ func readParquet(ctx context.Context, name string, r readerAtSeeker, o LoadOptio
 	// Pages are read through a pool whose buffers are freed by finalizers,
 	// so they get their own Go allocator, not o.Allocator: a checked
 	// allocator would see them as leaks.
-	props := parquet.NewReaderProperties(newBoundedAllocator(memory.NewGoAllocator(), limit))
+	props := parquet.NewReaderProperties(ipcverify.NewCappedAllocator(memory.NewGoAllocator(), limit))
 	pf, err := file.NewParquetReader(r, file.WithReadProps(props))
 	if err != nil {
 		return nil, &DataError{File: name, Err: fmt.Errorf("not a readable Parquet file: %w", err)}
 	}
 	// Not pf.Close: it would close r, which the caller owns.
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: sourceBatchRows(o)}, newBoundedAllocator(allocator(o), limit))
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: sourceBatchRows(o)}, ipcverify.NewCappedAllocator(allocator(o), limit))
 	if err != nil {
 		return nil, &DataError{File: name, Err: fmt.Errorf("not a readable Parquet file: %w", err)}
 	}
@@ -178,10 +136,7 @@ func readArrowFile(ctx context.Context, name string, r readerAtSeeker, o LoadOpt
 	if err != nil {
 		return nil, &DataError{File: name, Err: err}
 	}
-	if err := verifyIPCFile(r, size); err != nil {
-		return nil, &DataError{File: name, Err: fmt.Errorf("not a readable Arrow IPC file: %w", err)}
-	}
-	fr, err := ipc.NewFileReader(r, ipc.WithAllocator(newBoundedAllocator(allocator(o), heldLimit(size))))
+	fr, err := ipcverify.NewFileReader(r, ipcverify.NewCappedAllocator(allocator(o), heldLimit(size)))
 	if err != nil {
 		return nil, &DataError{File: name, Err: fmt.Errorf("not a readable Arrow IPC file: %w", err)}
 	}
@@ -218,18 +173,12 @@ func (s *ipcFileSource) Err() error                     { return s.err }
 // (negative: unknown).
 func readArrowStream(ctx context.Context, name string, r io.Reader, size int64, o LoadOptions, mode parseMode) (raw *rawTable, err error) {
 	defer recoverMalformed(name, FormatArrow, &raw, &err)
-	mem := newBoundedAllocator(allocator(o), heldLimit(size))
+	mem := ipcverify.NewCappedAllocator(allocator(o), heldLimit(size))
 	body := int64(unknownBodyBytes)
 	if size >= 0 {
 		body = size
 	}
-	meta := max(min(body, 64<<20), 1)
-	checked := &verifiedStream{r: r, maxMeta: meta, maxBody: body}
-	// ipc.NewReader ignores size limits (arrow-go v18.8.0): build the
-	// message reader that applies them.
-	msgs := ipc.NewMessageReader(checked, ipc.WithAllocator(mem), ipc.WithBodySizeLimit(max(body, 1)), ipc.WithMetadataSizeLimit(meta))
-	// The reader owns msgs and releases it, even when it fails.
-	sr, err := ipc.NewReaderFromMessageReader(msgs, ipc.WithAllocator(mem))
+	sr, err := ipcverify.NewStreamReader(r, body, mem)
 	if err != nil {
 		return nil, &DataError{File: name, Err: fmt.Errorf("not a readable Arrow IPC file or stream: %w", err)}
 	}

@@ -122,6 +122,7 @@ func formatNames() []string {
 // Info describes the stage kind to the host.
 func Info() sdk.StageInfo {
 	return sdk.StageInfo{
+		InputFiles:  []string{"path", "target_path"},
 		Description: "Loads a dataset file or generates a synthetic dataset, and splits it into train, validation and test rows.",
 		Outputs: []sdk.Port{{
 			Name:        Port,

@@ -2,13 +2,19 @@
 // the set is served in go-plugin's test mode and a host-side client attaches
 // to it, so a stage test exercises config decoding, Arrow streaming, flow
 // control and error mapping exactly as a host would, with no binary built.
+//
+// Start (in tests) and Connect (elsewhere) return such a client. TestStage
+// is the conformance suite every stage should pass: schemas, released
+// batches, cancellation, config diagnostics, Close, stdout.
 package sdktest
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -62,46 +68,94 @@ type Plugin struct {
 	// Reattach is what a host needs to connect to the served set.
 	Reattach *plugin.ReattachConfig
 	// PluginMem and HostMem are the allocators of each side. Unless
-	// replaced with WithAllocators they are checked allocators, and Start
-	// asserts at cleanup that both are back to zero.
+	// replaced with WithAllocators they are checked allocators: Start
+	// asserts at cleanup that both are back to zero, and Close reports
+	// what is left.
 	PluginMem, HostMem memory.Allocator
+
+	closeOnce sync.Once
+	closeErr  error
+	stop      func() error
+	checked   []*memory.CheckedAllocator
 }
 
 // Serve serves set in process until the test ends and returns the config
 // to reattach to it.
 func Serve(t testing.TB, set *sdk.Set, opts ...sdk.ServeOption) *plugin.ReattachConfig {
 	t.Helper()
+	opts = append(opts, sdk.ServeLogger(hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: newTestWriter(t)})))
+	rc, stop, err := serveInProcess(set, opts...)
+	if err != nil {
+		t.Fatalf("sdktest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("sdktest: %v", err)
+		}
+	})
+	return rc
+}
+
+// serveInProcess serves set in go-plugin's test mode and returns the
+// config to reattach to it and a function that stops serving.
+func serveInProcess(set *sdk.Set, opts ...sdk.ServeOption) (*plugin.ReattachConfig, func() error, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan *plugin.ReattachConfig, 1)
 	done := make(chan error, 1)
-	opts = append(opts,
-		sdk.ServeLogger(hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: newTestWriter(t)})),
-		sdk.ServeInProcess(ctx, func(rc *plugin.ReattachConfig) { ch <- rc }),
-	)
+	opts = append(opts, sdk.ServeInProcess(ctx, func(rc *plugin.ReattachConfig) { ch <- rc }))
 	go func() { done <- set.Serve(opts...) }()
-	t.Cleanup(func() {
+	stop := func() error {
 		cancel()
 		select {
 		case <-done:
+			return nil
 		case <-time.After(10 * time.Second):
-			t.Errorf("sdktest: the in-process plugin did not stop")
+			return errors.New("the in-process plugin did not stop")
 		}
-	})
+	}
 	select {
 	case rc := <-ch:
-		return rc
+		return rc, stop, nil
 	case err := <-done:
-		t.Fatalf("sdktest: serving ended before it started: %v", err)
+		cancel()
+		return nil, nil, fmt.Errorf("serving ended before it started: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("sdktest: the in-process plugin did not start")
+		cancel()
+		return nil, nil, errors.New("the in-process plugin did not start")
 	}
-	return nil
 }
 
 // Start serves set in process and returns a connected host-side client.
 // Everything stops when the test ends.
 func Start(t testing.TB, set *sdk.Set, opts ...Option) *Plugin {
 	t.Helper()
+	p, err := open(set, newTestWriter(t), opts...)
+	if err != nil {
+		t.Fatalf("sdktest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.shutdown(); err != nil {
+			t.Errorf("sdktest: %v", err)
+		}
+		// AssertSize names the allocation site of every leaked buffer.
+		for _, c := range p.checked {
+			c.AssertSize(t, 0)
+		}
+	})
+	return p
+}
+
+// Connect serves set in process and returns a connected host-side client,
+// as Start does, for code that has no testing.TB: Examples, benchmarks
+// harnesses, tools. Its logs go to stderr. Close it when done.
+func Connect(set *sdk.Set, opts ...Option) (*Plugin, error) {
+	return open(set, os.Stderr, opts...)
+}
+
+func open(set *sdk.Set, w io.Writer, opts ...Option) (*Plugin, error) {
+	// Stopping a served plugin makes go-plugin log errors about its closed
+	// listener: noise, once the plugin is being shut down.
+	logs := &muteWriter{w: w}
 	o := options{}
 	for _, f := range opts {
 		f(&o)
@@ -117,27 +171,26 @@ func Start(t testing.TB, set *sdk.Set, opts ...Option) *Plugin {
 		checked = append(checked, c)
 		o.hostMem = c
 	}
-	// Registered first, so it runs last: after the plugin has stopped.
-	t.Cleanup(func() {
-		for _, c := range checked {
-			c.AssertSize(t, 0)
-		}
-	})
 
-	serveOpts := []sdk.ServeOption{sdk.ServeAllocator(o.pluginMem)}
+	serveOpts := []sdk.ServeOption{
+		sdk.ServeAllocator(o.pluginMem),
+		sdk.ServeLogger(hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: logs})),
+	}
 	if o.chunkBytes > 0 {
 		serveOpts = append(serveOpts, sdk.ServeChunkBytes(o.chunkBytes))
 	}
 	if o.tp != nil {
 		serveOpts = append(serveOpts, sdk.ServeTracerProvider(o.tp))
 	}
-	rc := Serve(t, set, serveOpts...)
-
-	rpc, kill, err := Attach(rc, hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Warn, Output: newTestWriter(t)}))
+	rc, stopServing, err := serveInProcess(set, serveOpts...)
 	if err != nil {
-		t.Fatalf("sdktest: %v", err)
+		return nil, err
 	}
-	t.Cleanup(kill)
+	rpc, kill, err := Attach(rc, hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Warn, Output: logs}))
+	if err != nil {
+		logs.mute()
+		return nil, errors.Join(err, stopServing())
+	}
 	hostOpts := []stagehost.Option{stagehost.WithPluginName(set.Describe().Name), stagehost.WithAllocator(o.hostMem)}
 	if o.chunkBytes > 0 {
 		hostOpts = append(hostOpts, stagehost.WithChunkBytes(o.chunkBytes))
@@ -150,7 +203,36 @@ func Start(t testing.TB, set *sdk.Set, opts ...Option) *Plugin {
 		Reattach:  rc,
 		PluginMem: o.pluginMem,
 		HostMem:   o.hostMem,
+		checked:   checked,
+		stop: func() error {
+			logs.mute()
+			kill()
+			return stopServing()
+		},
+	}, nil
+}
+
+// Close disconnects, stops serving and reports Arrow memory either side
+// still holds (checked allocators only). Calling it again returns the
+// first call's result.
+func (p *Plugin) Close() error {
+	errs := []error{p.shutdown()}
+	for _, c := range p.checked {
+		if n := c.CurrentAlloc(); n != 0 {
+			side := "host"
+			if c == p.PluginMem {
+				side = "plugin"
+			}
+			errs = append(errs, fmt.Errorf("%d bytes of Arrow memory still allocated on the %s side", n, side))
+		}
 	}
+	return errors.Join(errs...)
+}
+
+// shutdown disconnects and stops serving, once.
+func (p *Plugin) shutdown() error {
+	p.closeOnce.Do(func() { p.closeErr = p.stop() })
+	return p.closeErr
 }
 
 // Attach connects to a served plugin the way a host does (go-plugin
@@ -234,6 +316,28 @@ func (c *Collector) Release() {
 		}
 	}
 	c.Batches = map[string][]arrow.RecordBatch{}
+}
+
+// muteWriter passes writes on until muted.
+type muteWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	muted bool
+}
+
+func (m *muteWriter) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.muted {
+		return len(p), nil
+	}
+	return m.w.Write(p)
+}
+
+func (m *muteWriter) mute() {
+	m.mu.Lock()
+	m.muted = true
+	m.mu.Unlock()
 }
 
 // testWriter sends log lines to the test's log until the test is over;

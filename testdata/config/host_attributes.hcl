@@ -12,3 +12,7 @@ stage "requirements" "9lives" {}
 stage "requirements" "fine" {
   timeout = "1m"
 }
+
+stage "requirements" "queued" {
+  task_queue = "gpu box"
+}

@@ -1,12 +1,7 @@
-package dataset
-
-import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"io"
-)
-
+// Package ipcverify checks Arrow IPC metadata before arrow-go decodes it,
+// and caps the memory arrow-go's readers may hold, so that a damaged or
+// hostile Arrow file cannot bring a plugin down.
+//
 // arrow-go (v18.8.0) decodes Arrow IPC metadata, which is flatbuffers,
 // without checking it: a damaged vector length makes it allocate
 // terabytes, and a cycle of child fields recurses until the stack
@@ -15,6 +10,26 @@ import (
 // flatbuffers' own verifiers would: every table, vector and string inside
 // the buffer, nesting bounded. The layout is Arrow's format/Schema.fbs,
 // Message.fbs and File.fbs.
+//
+// What the check leaves to arrow-go (bodies, buffer offsets) fails by
+// panicking or by allocating through its allocator, both of which a
+// caller survives: read under recover, through a [CappedAllocator].
+// [NewFileReader] and [NewStreamReader] open verified readers;
+// [VerifyFile] and [VerifyMessage] are the checks alone.
+package ipcverify
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+)
+
+// MaxMetadataBytes bounds one message's metadata. Arrow writes a schema
+// or batch header in kilobytes; more than this is a damaged length.
+const MaxMetadataBytes = 64 << 20
 
 // Bounds on the shape of a schema, far above any dataset's.
 const (
@@ -215,8 +230,13 @@ func (f *fbuf) recordBatch(rb int64) {
 	}
 }
 
+// VerifyMessage checks the flatbuffer metadata of one IPC message (a
+// Message table, without the stream's length prefix) and returns the
+// length of the body that follows it. A schema, dictionary batch or record
+// batch passes; any other message is refused, as sweetspot reads none.
+//
 // Message{version, header_type, header, bodyLength, custom_metadata}.
-func verifyMessage(meta []byte) (bodyLen int64, err error) {
+func VerifyMessage(meta []byte) (bodyLen int64, err error) {
 	f := &fbuf{b: meta}
 	m := f.root()
 	if p := f.field(m, 3); p >= 0 && f.in(p, 8) {
@@ -247,89 +267,11 @@ func verifyMessage(meta []byte) (bodyLen int64, err error) {
 	return bodyLen, f.err
 }
 
-// verifiedStream passes an IPC stream through, checking the metadata of
-// each message before handing it on. The bodies pass unread.
-type verifiedStream struct {
-	r        io.Reader
-	maxMeta  int64
-	maxBody  int64
-	pending  []byte
-	body     int64
-	finished bool
-}
-
-func (v *verifiedStream) Read(p []byte) (int, error) {
-	if len(v.pending) == 0 && v.body == 0 {
-		if v.finished {
-			return 0, io.EOF
-		}
-		if err := v.next(); err != nil {
-			return 0, err
-		}
-	}
-	if len(v.pending) > 0 {
-		n := copy(p, v.pending)
-		v.pending = v.pending[n:]
-		return n, nil
-	}
-	if int64(len(p)) > v.body {
-		p = p[:v.body]
-	}
-	n, err := v.r.Read(p)
-	v.body -= int64(n)
-	if err == io.EOF && v.body > 0 {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
-}
-
-// next reads the framing and metadata of the next message.
-func (v *verifiedStream) next() error {
-	var head [8]byte
-	if _, err := io.ReadFull(v.r, head[:4]); err != nil {
-		if err == io.EOF {
-			v.finished = true
-		}
-		return err
-	}
-	n := 4
-	length := int64(int32(binary.LittleEndian.Uint32(head[:4])))
-	if length == -1 { // the continuation marker 0xFFFFFFFF
-		if _, err := io.ReadFull(v.r, head[4:]); err != nil {
-			return err
-		}
-		n = 8
-		length = int64(int32(binary.LittleEndian.Uint32(head[4:])))
-	}
-	v.pending = append(v.pending[:0], head[:n]...)
-	if length == 0 { // end of stream
-		v.finished = true
-		return nil
-	}
-	if length < 0 || length > v.maxMeta {
-		return fmt.Errorf("damaged Arrow stream: message metadata of %d bytes", length)
-	}
-	meta := make([]byte, length)
-	if _, err := io.ReadFull(v.r, meta); err != nil {
-		return fmt.Errorf("Arrow stream ends inside a message: %w", err)
-	}
-	body, err := verifyMessage(meta)
-	if err != nil {
-		return err
-	}
-	if body > v.maxBody {
-		return fmt.Errorf("damaged Arrow stream: message body of %d bytes, more than the %d the stream can hold", body, v.maxBody)
-	}
-	v.pending = append(v.pending, meta...)
-	v.body = body
-	return nil
-}
-
-// verifyIPCFile checks an IPC file's footer, and the metadata of every
-// message it lists, before arrow-go reads them.
-func verifyIPCFile(r io.ReaderAt, size int64) error {
+// VerifyFile checks an IPC file's footer, and the metadata of every
+// message it lists, before arrow-go reads them. r holds size bytes.
+func VerifyFile(r io.ReaderAt, size int64) error {
 	const tail = 10 // footer length (int32) and "ARROW1"
-	if size < int64(len(magicArrowFile))+tail {
+	if size < int64(len(ipc.Magic))+tail {
 		return errors.New("too short for an Arrow IPC file")
 	}
 	var t [tail]byte
@@ -337,7 +279,7 @@ func verifyIPCFile(r io.ReaderAt, size int64) error {
 		return err
 	}
 	n := int64(int32(binary.LittleEndian.Uint32(t[:4])))
-	if string(t[4:]) != string(magicArrowFile) || n <= 0 || n > size-tail-int64(len(magicArrowFile)) {
+	if string(t[4:]) != string(ipc.Magic) || n <= 0 || n > size-tail-int64(len(ipc.Magic)) {
 		return errors.New("damaged Arrow IPC file: no footer at its end")
 	}
 	footer := make([]byte, n)
@@ -357,7 +299,7 @@ func verifyIPCFile(r io.ReaderAt, size int64) error {
 			b := footer[start+24*k:]
 			off := int64(binary.LittleEndian.Uint64(b))
 			metaLen := int64(int32(binary.LittleEndian.Uint32(b[8:])))
-			if off < 0 || metaLen < 8 || metaLen > size-off || metaLen > 64<<20 {
+			if off < 0 || metaLen < 8 || metaLen > size-off || metaLen > MaxMetadataBytes {
 				return fmt.Errorf("damaged Arrow IPC file: block %d lies outside the file", k)
 			}
 			meta := make([]byte, metaLen)
@@ -369,7 +311,7 @@ func verifyIPCFile(r io.ReaderAt, size int64) error {
 			if int32(binary.LittleEndian.Uint32(meta)) == -1 {
 				skip = 8
 			}
-			if _, err := verifyMessage(meta[skip:]); err != nil {
+			if _, err := VerifyMessage(meta[skip:]); err != nil {
 				return err
 			}
 		}

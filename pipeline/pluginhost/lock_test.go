@@ -1,0 +1,295 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
+	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
+)
+
+// helperEnv makes the test binary act as a fake plugin (TestHelperProcess).
+const helperEnv = "SWEETSPOT_PLUGINHOST_HELPER"
+
+// TestHelperProcess is not a test: a fake plugin runs the test binary with
+// helperEnv set, and this serves the stage protocol as the mode says.
+func TestHelperProcess(t *testing.T) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		return
+	case "protocol2":
+		// A plugin built for a protocol version this host does not speak.
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig: stagerpc.Handshake(sdk.ProtocolVersion + 1),
+			VersionedPlugins: map[int]plugin.PluginSet{
+				sdk.ProtocolVersion + 1: {stagerpc.PluginName: &stagerpc.Plugin{Impl: stagepb.UnimplementedStageServiceServer{}}},
+			},
+			GRPCServer: plugin.DefaultGRPCServer,
+		})
+		os.Exit(0)
+	}
+	fmt.Fprintln(os.Stderr, "unknown helper mode")
+	os.Exit(2)
+}
+
+// markedPlugin writes a shell-script plugin that records each time it is
+// executed in the marker file, then becomes the test plugin. The padding
+// line is where a test flips a byte without breaking the script.
+func markedPlugin(t *testing.T, dir, name string) (path, marker string) {
+	t.Helper()
+	marker = filepath.Join(dir, name+".runs")
+	path = filepath.Join(dir, sdk.PluginPrefix+name)
+	script := fmt.Sprintf("#!/bin/sh\n# padding: 0\necho run >> %s\nexec %s \"$@\"\n", marker, filepath.Join(pluginDir, sdk.PluginPrefix+"test"))
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, marker
+}
+
+func runs(marker string) int {
+	b, _ := os.ReadFile(marker)
+	return strings.Count(string(b), "run")
+}
+
+// writeLock locks each plugin to its file's current sha256 on this
+// platform.
+func writeLock(t *testing.T, path string, plugins map[string]string) {
+	t.Helper()
+	f := &lockfile.File{Plugins: map[string]*lockfile.Plugin{}}
+	for name, exe := range plugins {
+		sum, err := lockfile.HashFile(exe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Plugins[name] = &lockfile.Plugin{Name: name, Source: "./src/" + name, Version: "1.0.0",
+			Hashes: map[string]string{lockfile.Platform(): lockfile.FormatHash(sum)}}
+	}
+	if err := lockfile.Write(path, f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLockedPluginRunsUntilItsExecutableChanges(t *testing.T) {
+	dir := t.TempDir()
+	exe, marker := markedPlugin(t, dir, "locked")
+	lock := filepath.Join(dir, lockfile.FileName)
+	writeLock(t, lock, map[string]string{"locked": exe})
+	want, _ := lockfile.HashFile(exe)
+
+	h, _ := newHost(t, WithSearchPaths(dir), WithLockFile(lock))
+	if _, err := h.Resolve("emit", "locked"); err != nil {
+		t.Fatal(err)
+	}
+	c := start(t, h, "locked")
+	if res, err := c.Run(context.Background(), RunRequest{Kind: "emit", Stage: "emit.l", Config: emitConfig(4, 2)}); err != nil || res.RowsOut["table"] != 4 {
+		t.Fatalf("Run = %v, %v", res, err)
+	}
+	if c.cfg.SecureConfig == nil || !bytes.Equal(c.cfg.SecureConfig.Checksum, want) {
+		t.Errorf("go-plugin's SecureConfig is not set to the locked checksum: %+v", c.cfg.SecureConfig)
+	}
+	infos, err := h.Plugins()
+	if err != nil || len(infos) != 1 || infos[0].Checksum != ChecksumOK || infos[0].Locked == nil || infos[0].Locked.Version != "1.0.0" {
+		t.Fatalf("Plugins = %+v, %v", infos, err)
+	}
+	before := runs(marker)
+	if before != 2 {
+		t.Fatalf("the plugin ran %d times (describe, serve), want 2", before)
+	}
+
+	// One byte changes; the size does not.
+	b, _ := os.ReadFile(exe)
+	b = bytes.Replace(b, []byte("padding: 0"), []byte("padding: 1"), 1)
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := lockfile.HashFile(exe)
+
+	h2, _ := newHost(t, WithSearchPaths(dir), WithLockFile(lock))
+	check := func(what string, err error) {
+		t.Helper()
+		var ce *ChecksumError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: %v, want a *ChecksumError", what, err)
+		}
+		if !errors.Is(err, config.ErrPluginRefused) {
+			t.Errorf("%s: the error does not match config.ErrPluginRefused", what)
+		}
+		msg := err.Error()
+		for _, part := range []string{"plugin locked", exe, lock, lockfile.FormatHash(want), lockfile.FormatHash(got), "sweetspot init --upgrade", "was not started"} {
+			if !strings.Contains(msg, part) {
+				t.Errorf("%s: message lacks %q:\n%s", what, part, msg)
+			}
+		}
+	}
+	_, err = h2.Resolve("emit", "locked")
+	check("Resolve", err)
+	_, err = h2.Start(context.Background(), "locked")
+	check("Start", err)
+	infos, err = h2.Plugins()
+	if err != nil || infos[0].Checksum != ChecksumMismatch || infos[0].Description != nil {
+		t.Errorf("Plugins after the change = %+v, %v", infos, err)
+	}
+	if n := runs(marker); n != before {
+		t.Errorf("the changed executable was run %d times; it must not run at all", n-before)
+	}
+}
+
+func TestLockWithoutThisPlatform(t *testing.T) {
+	dir := t.TempDir()
+	exe, marker := markedPlugin(t, dir, "other")
+	lock := filepath.Join(dir, lockfile.FileName)
+	sum, _ := lockfile.HashFile(exe)
+	f := &lockfile.File{Plugins: map[string]*lockfile.Plugin{"other": {Name: "other", Source: "./x", Version: "1",
+		Hashes: map[string]string{"plan9_arm": lockfile.FormatHash(sum)}}}}
+	if err := lockfile.Write(lock, f); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newHost(t, WithSearchPaths(dir), WithLockFile(lock))
+	_, err := h.Start(context.Background(), "other")
+	var ce *ChecksumError
+	if !errors.As(err, &ce) || ce.Want != nil || !strings.Contains(err.Error(), "records no checksum of it for "+lockfile.Platform()) {
+		t.Fatalf("Start = %v", err)
+	}
+	if runs(marker) != 0 {
+		t.Error("an unverifiable plugin was run")
+	}
+}
+
+// TestUnlockedPluginsStillRun: a plugin the lock file does not name (found
+// on the search path) runs, with a warning; the built-in plugin needs no
+// entry at all.
+func TestUnlockedPluginsStillRun(t *testing.T) {
+	dir := t.TempDir()
+	lock := filepath.Join(dir, lockfile.FileName)
+	exe, _ := markedPlugin(t, dir, "locked")
+	writeLock(t, lock, map[string]string{"locked": exe})
+	var logs syncBuffer
+	h, _ := newHost(t,
+		WithSearchPaths(pluginDir, dir),
+		WithLockFile(lock),
+		WithBuiltin(stages.NewSet("builtin"), []string{filepath.Join(pluginDir, sdk.PluginPrefix+"test")}),
+		WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})),
+	)
+	for _, name := range []string{"test", "builtin"} {
+		c := start(t, h, name)
+		if res, err := c.Run(context.Background(), RunRequest{Kind: "emit", Stage: "emit.u", Config: emitConfig(3, 3)}); err != nil || res.RowsOut["table"] != 3 {
+			t.Fatalf("%s: Run = %v, %v", name, res, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "plugin is not in the lock file"); n != 1 {
+		t.Errorf("want one warning about the unlocked plugin, got %d:\n%s", n, logs.String())
+	}
+	infos, err := h.Plugins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]ChecksumStatus{}
+	for _, p := range infos {
+		status[p.Name] = p.Checksum
+	}
+	if status["builtin"] != ChecksumBuiltin || status["test"] != ChecksumUnlocked || status["locked"] != ChecksumOK {
+		t.Errorf("checksum statuses = %v", status)
+	}
+}
+
+func TestInvalidLockFileStopsTheHost(t *testing.T) {
+	lock := filepath.Join(t.TempDir(), lockfile.FileName)
+	if err := os.WriteFile(lock, []byte("plugin \"x\" {\n  source = \"a\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(WithLockFile(lock))
+	if err == nil || !strings.Contains(err.Error(), lock) || !strings.Contains(err.Error(), `"version" is required`) {
+		t.Fatalf("New = %v", err)
+	}
+	// A missing lock file locks nothing.
+	h, err := New(WithLockFile(filepath.Join(t.TempDir(), lockfile.FileName)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+}
+
+// TestProtocolMismatchAtHandshake: a plugin that serves another protocol
+// version is refused with both versions named, even when nothing described
+// it first.
+func TestProtocolMismatchAtHandshake(t *testing.T) {
+	dir := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\nexec %s -test.run='^TestHelperProcess$'\n", self)
+	exe := filepath.Join(dir, sdk.PluginPrefix+"future")
+	if err := os.WriteFile(exe, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newHost(t, WithSearchPaths(dir), WithEnv(helperEnv+"=protocol2"))
+	_, err = h.Start(context.Background(), "future")
+	var pe *ProtocolError
+	if !errors.As(err, &pe) || pe.PluginVersion != sdk.ProtocolVersion+1 || pe.Path != exe {
+		t.Fatalf("Start = %v, want a *ProtocolError for version %d", err, sdk.ProtocolVersion+1)
+	}
+	want := fmt.Sprintf("plugin future (%s) speaks stage protocol version %d, but this sweetspot speaks version %d: the plugin is newer: upgrade sweetspot to a release that speaks protocol %d",
+		exe, sdk.ProtocolVersion+1, sdk.ProtocolVersion, sdk.ProtocolVersion+1)
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("message:\n%s\nwant it to start with:\n%s", err, want)
+	}
+}
+
+func TestProtocolErrorAdvice(t *testing.T) {
+	older := (&ProtocolError{Plugin: "p", Path: "/x", PluginVersion: sdk.ProtocolVersion - 1}).Error()
+	for _, want := range []string{
+		fmt.Sprintf("speaks stage protocol version %d, but this sweetspot speaks version %d", sdk.ProtocolVersion-1, sdk.ProtocolVersion),
+		"the plugin is older: rebuild it against a newer sweetspot SDK",
+		"go get github.com/sweetspot-ml/sweetspot@latest",
+	} {
+		if !strings.Contains(older, want) {
+			t.Errorf("%q lacks %q", older, want)
+		}
+	}
+}
+
+// TestAutoMTLS: the connection to a started plugin is mutual TLS, with the
+// certificate the plugin generated for this process.
+func TestAutoMTLS(t *testing.T) {
+	h, _ := newHost(t)
+	c := start(t, h, "test")
+	tc := c.cfg.TLSConfig
+	if !c.cfg.AutoMTLS || tc == nil || tc.RootCAs == nil || len(tc.Certificates) != 1 {
+		t.Fatalf("no mutual TLS: AutoMTLS=%v TLSConfig=%+v", c.cfg.AutoMTLS, tc)
+	}
+	if res, err := c.Run(context.Background(), RunRequest{Kind: "emit", Stage: "emit.tls", Config: emitConfig(5, 5)}); err != nil || res.RowsOut["table"] != 5 {
+		t.Fatalf("Run over TLS = %v, %v", res, err)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

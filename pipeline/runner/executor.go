@@ -1,0 +1,437 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
+	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Engine executes a loaded pipeline into a run directory. *Runner is the
+// local engine; pipeline/temporal's Runner spreads the same pipeline over
+// Temporal workers. Both record the same manifest, so everything that
+// reads runs works with either.
+type Engine interface {
+	Execute(ctx context.Context, run *runstore.Run, p *config.Pipeline, g *graph.Graph) error
+}
+
+var _ Engine = (*Runner)(nil)
+
+// StageExecutor runs one execution of a stage: it reads the task's input
+// files from the run directory, runs the stage's plugin on them and writes
+// its output files there. The local runner's executor uses the plugin
+// processes it started and configured for the run; HostExecutor, which
+// Temporal workers use, starts one for the task.
+type StageExecutor interface {
+	RunStage(ctx context.Context, task *StageTask, progress func(sdk.Progress)) (*StageOutcome, error)
+}
+
+// StageTask is one execution of one stage, complete in itself: a process
+// that can reach the run directory can run it.
+type StageTask struct {
+	RunID string
+	// RunDir is the run directory as this process reaches it.
+	RunDir string
+	Stage  string // address
+	Kind   string
+	Plugin string
+	Round  int
+	Config cty.Value
+	// Inputs are the files of each connected input port, in the order the
+	// ports are announced to the plugin.
+	Inputs []PortFiles
+	// Outputs are the stage's output ports; a declared Arrow schema is the
+	// schema of a port that stays empty.
+	Outputs []sdk.PortDescription
+	// OutputDir is where the output files go, relative to RunDir; ""
+	// means the stage's usual place for the round (runstore.OutputRel).
+	OutputDir string
+	// Resume is the stage kind's journal contract; with Journal set, its
+	// output port is journalled batch by batch, and with FromJournal set
+	// the rows journalled by an interrupted execution are handed back on
+	// its input port.
+	Resume      *sdk.Resume
+	Journal     bool
+	FromJournal bool
+	// VerifyInputs checks each input file against its recorded sha256
+	// before the plugin reads it: files that crossed machines are checked,
+	// files this process wrote a moment ago need not be.
+	VerifyInputs bool
+	// Timeout bounds the plugin's run; 0 means none.
+	Timeout time.Duration
+}
+
+// PortFiles is one input port and the files that feed it.
+type PortFiles struct {
+	Port  string                `json:"port"`
+	Files []runstore.OutputFile `json:"files"`
+}
+
+// StageOutcome is a finished execution.
+type StageOutcome struct {
+	// Files are the output ports' files, in the order of Outputs, with
+	// paths relative to the run directory.
+	Files []runstore.OutputFile
+	// Pid is the plugin process that ran it.
+	Pid int
+	// Note says what was out of the ordinary (a resumed journal).
+	Note string
+}
+
+// outputPath is where a task writes port, relative to the run directory.
+func (t *StageTask) outputPath(port string) string {
+	if t.OutputDir == "" {
+		return runstore.OutputRel(t.Stage, t.Round, port)
+	}
+	return filepath.Join(t.OutputDir, port+".arrow")
+}
+
+// RunTask runs task in an already started and configured plugin process.
+// Outputs are committed only when the plugin succeeds.
+func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, mem memory.Allocator, log hclog.Logger, progress func(sdk.Progress)) (*StageOutcome, error) {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	stageErr := func(op string, err error) error { return &sdk.StageError{Stage: task.Stage, Op: op, Err: err} }
+
+	inputs := map[string]array.RecordReader{}
+	defer func() {
+		for _, r := range inputs {
+			r.Release()
+		}
+	}()
+	var order []string
+	for _, in := range task.Inputs {
+		paths := make([]string, len(in.Files))
+		for i, f := range in.Files {
+			paths[i] = filepath.Join(task.RunDir, f.Path)
+			if task.VerifyInputs {
+				if err := VerifyFile(paths[i], f); err != nil {
+					return nil, stageErr("open input "+in.Port, err)
+				}
+			}
+		}
+		rd, err := runstore.OpenFiles(paths, mem)
+		if err != nil {
+			return nil, stageErr("open input "+in.Port, err)
+		}
+		inputs[in.Port] = rd
+		order = append(order, in.Port)
+	}
+
+	// Outputs, each to its own file committed only when the stage succeeds.
+	writers := map[string]*runstore.PortWriter{}
+	sinks := map[string]func(arrow.RecordBatch) error{}
+	defer func() {
+		for _, w := range writers {
+			w.Abort()
+		}
+	}()
+	for _, port := range task.Outputs {
+		var declared *arrow.Schema
+		if len(port.ArrowSchema) > 0 {
+			s, err := flight.DeserializeSchema(port.ArrowSchema, mem)
+			if err != nil {
+				return nil, stageErr("read declared schema of port "+port.Name, err)
+			}
+			declared = s
+		}
+		w := runstore.NewPortWriter(filepath.Join(task.RunDir, task.outputPath(port.Name)), declared, mem)
+		if rs := task.Resume; rs != nil && task.Journal && rs.Output == port.Name {
+			w.Journal()
+		}
+		writers[port.Name] = w
+		sinks[port.Name] = w.Write
+	}
+	note := ""
+	if rs := task.Resume; rs != nil && task.FromJournal {
+		journalled, n, err := readJournal(filepath.Join(task.RunDir, task.outputPath(rs.Output)), mem)
+		if err != nil {
+			return nil, stageErr("read journal", err)
+		}
+		if journalled != nil {
+			inputs[rs.Input] = journalled
+			order = append(order, rs.Input)
+			note = fmt.Sprintf("resumed with %d journalled row(s) of port %s", n, rs.Output)
+			log.Info("resuming stage from its journal", "stage", task.Stage, "round", task.Round, "rows", n)
+		}
+	}
+
+	runCtx := ctx
+	if task.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeoutCause(ctx, task.Timeout, &TimeoutError{Stage: task.Stage, Timeout: task.Timeout})
+		defer cancel()
+	}
+	_, err := client.Run(runCtx, pluginhost.RunRequest{
+		Kind:       task.Kind,
+		Stage:      task.Stage,
+		RunID:      task.RunID,
+		WorkDir:    filepath.Join(task.RunDir, "work", task.Stage),
+		Round:      task.Round,
+		Config:     task.Config,
+		Inputs:     inputs,
+		InputOrder: order,
+		Outputs:    sinks,
+		OnProgress: progress,
+	})
+	if err != nil {
+		if cause := context.Cause(runCtx); cause != nil && runCtx.Err() != nil && ctx.Err() == nil {
+			// The stage's own timeout fired: say so rather than "canceled".
+			client.Kill()
+			return nil, stageErr("run", fmt.Errorf("%w (plugin %s was stopped)", cause, task.Plugin))
+		}
+		return nil, stageErr("run", err)
+	}
+
+	out := &StageOutcome{Pid: client.Pid(), Note: note}
+	for _, port := range task.Outputs {
+		rows, size, sum, err := writers[port.Name].Commit()
+		if err != nil {
+			return nil, stageErr("write output "+port.Name, err)
+		}
+		out.Files = append(out.Files, runstore.OutputFile{Port: port.Name, Round: task.Round, Path: task.outputPath(port.Name), Rows: rows, Bytes: size, SHA256: sum})
+	}
+	return out, nil
+}
+
+// TimeoutError is a stage that ran past its timeout.
+type TimeoutError struct {
+	Stage   string
+	Timeout time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("stage %s exceeded its timeout of %s", e.Stage, e.Timeout)
+}
+
+// VerifyFile checks that the file at path is the one f describes.
+func VerifyFile(path string, f runstore.OutputFile) error {
+	sum, err := runstore.FileSHA256(path)
+	if err != nil {
+		return err
+	}
+	if sum != f.SHA256 {
+		return fmt.Errorf("%s: sha256 %s, but its producer recorded %s: the file changed or was damaged after it was written", path, sum, f.SHA256)
+	}
+	return nil
+}
+
+// readJournal returns, as a reader, the rows journalled beside portFile
+// before an interruption; nil when there are none.
+func readJournal(portFile string, mem memory.Allocator) (array.RecordReader, int64, error) {
+	schema, batches, err := runstore.ReadJournal(runstore.JournalPath(portFile), mem)
+	if err != nil || len(batches) == 0 {
+		return nil, 0, err
+	}
+	var rows int64
+	for _, b := range batches {
+		rows += b.NumRows()
+	}
+	rd, err := array.NewRecordReader(schema, batches)
+	for _, b := range batches {
+		b.Release()
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return rd, rows, nil
+}
+
+// clientExecutor runs tasks in the plugin processes a run started and
+// configured up front, one per stage.
+type clientExecutor struct {
+	clients map[string]*pluginhost.Client
+	mem     memory.Allocator
+	log     hclog.Logger
+}
+
+func (e *clientExecutor) RunStage(ctx context.Context, task *StageTask, progress func(sdk.Progress)) (*StageOutcome, error) {
+	client, ok := e.clients[task.Stage]
+	if !ok {
+		return nil, &sdk.StageError{Stage: task.Stage, Op: "run", Err: errors.New("no plugin process was started for the stage")}
+	}
+	return RunTask(ctx, client, task, e.mem, e.log, progress)
+}
+
+// HostExecutor starts a plugin process for each task, has it check the
+// config, runs the task and stops the process: what a worker that serves
+// many runs does.
+type HostExecutor struct {
+	Launcher Launcher
+	Mem      memory.Allocator
+	Logger   hclog.Logger
+}
+
+var _ StageExecutor = (*HostExecutor)(nil)
+
+// RunStage implements StageExecutor.
+func (e *HostExecutor) RunStage(ctx context.Context, task *StageTask, progress func(sdk.Progress)) (*StageOutcome, error) {
+	client, err := e.Launcher.Start(ctx, task.Plugin)
+	if err != nil {
+		return nil, &sdk.StageError{Stage: task.Stage, Op: "start plugin " + task.Plugin, Err: err}
+	}
+	defer client.Kill()
+	diags, err := client.Configure(ctx, task.Kind, task.Config)
+	if err != nil {
+		return nil, &sdk.StageError{Stage: task.Stage, Op: "configure", Err: err}
+	}
+	if diags.HasErrors() {
+		return nil, &sdk.StageError{Stage: task.Stage, Op: "configure", Err: diags}
+	}
+	return RunTask(ctx, client, task, e.Mem, e.Logger, progress)
+}
+
+// Unit is what a scheduler runs: a single stage, or a whole loop.
+type Unit struct {
+	ID      string
+	Stages  []string // in topological order
+	Decider string   // set for loops
+	Deps    []string // unit ids
+}
+
+// Units splits a pipeline into what a scheduler runs: one unit per loop
+// (its body, in order) and one per stage outside any loop, each with the
+// units it waits for.
+func Units(p *config.Pipeline, g *graph.Graph) ([]*Unit, error) {
+	unitOf := map[string]string{}
+	var units []*Unit
+	for _, st := range p.Stages {
+		if st.LoopTo == "" {
+			continue
+		}
+		body := g.LoopBody(st.Addr)
+		u := &Unit{ID: "loop " + st.Addr, Decider: st.Addr}
+		inBody := map[string]bool{}
+		for _, a := range body {
+			inBody[a] = true
+		}
+		for _, a := range g.Order() {
+			if inBody[a] {
+				if other, ok := unitOf[a]; ok {
+					return nil, fmt.Errorf("stage %s belongs to two loops (%s and %s): nested or overlapping loops are not supported", a, other, u.ID)
+				}
+				unitOf[a] = u.ID
+				u.Stages = append(u.Stages, a)
+			}
+		}
+		units = append(units, u)
+	}
+	for _, a := range g.Order() {
+		if _, ok := unitOf[a]; ok {
+			continue
+		}
+		u := &Unit{ID: a, Stages: []string{a}}
+		unitOf[a] = u.ID
+		units = append(units, u)
+	}
+	for _, u := range units {
+		seen := map[string]bool{}
+		for _, a := range u.Stages {
+			for _, up := range g.Upstream(a) {
+				if d := unitOf[up]; d != u.ID && !seen[d] {
+					seen[d] = true
+					u.Deps = append(u.Deps, d)
+				}
+			}
+		}
+		sort.Strings(u.Deps)
+	}
+	return units, nil
+}
+
+// InputRounds says which rounds of a producer's outputs feed st when st
+// runs in round: a stage in the same loop body sees the current round; the
+// loop's decider sees every round so far (it judges the whole history);
+// anything else sees every round the producer ran.
+func InputRounds(p *config.Pipeline, g *graph.Graph, st *config.Stage, round int, producer string) (from, to int) {
+	sameLoop := round > 0 && inSameLoop(p, g, producer, st.Addr)
+	switch {
+	case sameLoop && st.LoopTo != "":
+		return 1, round
+	case sameLoop:
+		return round, round
+	default:
+		return 0, 1 << 30
+	}
+}
+
+// inSameLoop reports whether two stages are in one loop's body.
+func inSameLoop(p *config.Pipeline, g *graph.Graph, a, b string) bool {
+	for _, d := range p.Stages {
+		if d.LoopTo == "" {
+			continue
+		}
+		body := g.LoopBody(d.Addr)
+		var hasA, hasB bool
+		for _, s := range body {
+			hasA = hasA || s == a
+			hasB = hasB || s == b
+		}
+		if hasA && hasB {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadDecision reads the last row of a decider's decision port file.
+func ReadDecision(stage, port, path string, mem memory.Allocator) (*runstore.Decision, error) {
+	rd, err := runstore.OpenFiles([]string{path}, mem)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Release()
+	d := &runstore.Decision{Stage: stage}
+	found := false
+	for rd.Next() {
+		b := rd.RecordBatch()
+		if b.NumRows() == 0 {
+			continue
+		}
+		last := int(b.NumRows()) - 1
+		d.Status = stringCell(b, "status", last)
+		d.Reason = stringCell(b, "reason", last)
+		d.Chosen = stringCell(b, "chosen_candidate_id", last)
+		found = true
+	}
+	if err := rd.Err(); err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("decision port %q is empty", port)
+	}
+	if d.Status == "" {
+		return nil, fmt.Errorf("decision port %q has no utf8 column \"status\" with a value", port)
+	}
+	return d, nil
+}
+
+// StopReason finishes a loop's decision after its round: a loop still
+// asking to continue at max_rounds stops there, and says so.
+func StopReason(d *runstore.Decision, round, maxRounds int) {
+	if d.Status == "continue" && round == maxRounds {
+		d.Status = "max_rounds"
+		d.Reason = strings.TrimSpace(d.Reason + fmt.Sprintf(" (stopped: max_rounds = %d reached)", maxRounds))
+	}
+	d.Rounds = round
+}

@@ -1,0 +1,262 @@
+package temporal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+)
+
+// Runner is the Temporal engine: it checks every stage's config with the
+// plugins on this machine (as the local runner does before anything
+// runs), starts the run's workflow, follows it, and records the manifest
+// as the local runner does, plus where each stage and trial ran.
+type Runner struct {
+	Client client.Client
+	// Launcher starts the plugins that check the configs here.
+	Launcher runner.Launcher
+	Logger   hclog.Logger
+	// Events receives progress, one event at a time.
+	Events func(runner.Event)
+	// Plan holds the limits of the run (task queue, parallelism,
+	// heartbeats, retries); RunID and Run are filled in.
+	Plan PlanOptions
+	// PollInterval is how often the workflow's state is read (default
+	// 250ms).
+	PollInterval time.Duration
+}
+
+var _ runner.Engine = (*Runner)(nil)
+
+// Execute runs p as a workflow whose id is the run id.
+func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipeline, g *graph.Graph) (err error) {
+	log := r.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	name := "pipeline"
+	if len(p.Paths) > 0 {
+		name = p.Paths[0]
+	}
+	ctx, span := tracer().Start(ctx, "run "+name, trace.WithAttributes(
+		attribute.StringSlice("file", p.Paths),
+		attribute.String("run_id", run.ID()),
+		attribute.String("vars_hash", p.Hash),
+		attribute.String("engine", "temporal"),
+	))
+	traceID := span.SpanContext().TraceID().String()
+	start := time.Now()
+	_ = run.Update(func(m *runstore.Manifest) {
+		m.TraceID = traceID
+		m.TraceIDs = append(m.TraceIDs, traceID)
+		m.Attempts++
+		m.Status = runstore.StatusRunning
+		m.Engine = "temporal"
+		m.Error = ""
+		m.FinishedAt = nil
+	})
+	r.emit(runner.Event{Type: runner.EventRunStarted, RunID: run.ID()})
+	defer func() {
+		status := runstore.StatusSucceeded
+		switch {
+		case err == nil:
+		case errors.Is(err, context.Canceled):
+			status = runstore.StatusCanceled
+		default:
+			status = runstore.StatusFailed
+		}
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.SetAttributes(attribute.String("status", status))
+		span.End()
+		now := time.Now().UTC()
+		if uerr := run.Update(func(m *runstore.Manifest) {
+			m.Status = status
+			m.FinishedAt = &now
+			if err != nil {
+				m.Error = err.Error()
+			}
+		}); uerr != nil && err == nil {
+			err = uerr
+		}
+		errText := ""
+		if err != nil {
+			errText = err.Error()
+		}
+		r.emit(runner.Event{Type: runner.EventRunFinished, RunID: run.ID(), Status: status, Elapsed: time.Since(start), Error: errText})
+	}()
+
+	diags, err := runner.Check(ctx, r.Launcher, p)
+	if err != nil {
+		return err
+	}
+	if diags.HasErrors() {
+		return &runner.ConfigError{Diagnostics: diags}
+	}
+	opts := r.Plan
+	opts.RunID = run.ID()
+	opts.Run = refOf(span.SpanContext())
+	plan, err := BuildPlan(p, g, opts)
+	if err != nil {
+		return err
+	}
+	r.warnIdleQueues(ctx, log, plan)
+
+	wr, err := r.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        run.ID(),
+		TaskQueue: plan.TaskQueue,
+		// One run, one workflow: a run id is never started twice.
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, WorkflowName, plan)
+	if err != nil {
+		return fmt.Errorf("start workflow %s: %w", run.ID(), err)
+	}
+	return r.follow(ctx, log, run, wr)
+}
+
+func (r *Runner) emit(e runner.Event) {
+	if r.Events == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	r.Events(e)
+}
+
+// follow polls the workflow's state into the manifest and the events until
+// it ends. A canceled ctx cancels the workflow, whose activities then stop
+// their plugins.
+func (r *Runner) follow(ctx context.Context, log hclog.Logger, run *runstore.Run, wr client.WorkflowRun) error {
+	type outcome struct {
+		snap *Snapshot
+		err  error
+	}
+	ended := make(chan outcome, 1)
+	go func() {
+		var s Snapshot
+		// The result is waited for without ctx: after a cancel the
+		// workflow still ends, and its end is what the manifest records.
+		err := wr.Get(context.WithoutCancel(ctx), &s)
+		ended <- outcome{&s, err}
+	}()
+	every := r.PollInterval
+	if every <= 0 {
+		every = 250 * time.Millisecond
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	next := 0
+	done := ctx.Done()
+	for {
+		select {
+		case <-tick.C:
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			v, err := r.Client.QueryWorkflow(qctx, wr.GetID(), wr.GetRunID(), QueryState, next)
+			cancel()
+			if err != nil {
+				// No worker free to answer yet: the next poll will.
+				log.Debug("query workflow state", "error", err)
+				continue
+			}
+			var s Snapshot
+			if err := v.Get(&s); err != nil {
+				log.Debug("decode workflow state", "error", err)
+				continue
+			}
+			next = r.apply(run, &s, next)
+		case <-done:
+			done = nil
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if err := r.Client.CancelWorkflow(cctx, wr.GetID(), wr.GetRunID()); err != nil {
+				log.Warn("cancel workflow", "workflow", wr.GetID(), "error", err)
+			}
+			cancel()
+		case o := <-ended:
+			if o.err == nil {
+				r.apply(run, o.snap, next)
+				return nil
+			}
+			var app *temporal.ApplicationError
+			if errors.As(o.err, &app) {
+				var s Snapshot
+				if app.HasDetails() && app.Details(&s) == nil {
+					r.apply(run, &s, next)
+				}
+				return errors.New(app.Message())
+			}
+			var canceled *temporal.CanceledError
+			if errors.As(o.err, &canceled) || ctx.Err() != nil {
+				if cause := context.Cause(ctx); cause != nil {
+					return cause
+				}
+				return context.Canceled
+			}
+			return fmt.Errorf("workflow %s: %w", wr.GetID(), o.err)
+		}
+	}
+}
+
+// apply records a snapshot in the manifest, emits its new events and
+// returns the index of the next event to ask for.
+func (r *Runner) apply(run *runstore.Run, s *Snapshot, next int) int {
+	_ = run.Update(func(m *runstore.Manifest) {
+		m.Stages = m.Stages[:0]
+		for i := range s.Stages {
+			st := s.Stages[i]
+			m.Stages = append(m.Stages, &st)
+		}
+		if s.Decision != nil {
+			m.Decision = s.Decision
+		}
+	})
+	// A final snapshot holds every event; those already seen are skipped.
+	events := s.Events
+	if skip := next - (s.Next - len(s.Events)); skip > 0 {
+		events = events[min(skip, len(events)):]
+	}
+	for _, e := range events {
+		r.emit(e)
+	}
+	return max(next, s.Next)
+}
+
+// warnIdleQueues says when no worker polls a queue the run needs: the run
+// would wait for one without a word.
+func (r *Runner) warnIdleQueues(ctx context.Context, log hclog.Logger, plan *Plan) {
+	queues := []string{plan.TaskQueue}
+	for _, st := range plan.Stages {
+		if st.TaskQueue != "" {
+			queues = append(queues, st.TaskQueue)
+		}
+	}
+	seen := map[string]bool{}
+	for _, q := range queues {
+		if seen[q] {
+			continue
+		}
+		seen[q] = true
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := r.Client.DescribeTaskQueue(qctx, q, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+		cancel()
+		if err == nil && len(resp.GetPollers()) == 0 {
+			log.Warn("no worker polls this task queue yet; its work waits for one (start one with `sweetspot worker --task-queue "+q+"`)", "task_queue", q)
+		}
+	}
+}

@@ -1,0 +1,596 @@
+package temporal_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+)
+
+// The end-to-end tests run the real thing: the Temporal dev server built
+// into .bin/ (make temporal), worker processes of the sweetspot binary, and
+// `sweetspot run --engine temporal`, all on loopback.
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	binary    string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// sweetspotBinary builds the CLI once for every test that needs it.
+func sweetspotBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "sweetspot-temporal-test")
+		if buildErr != nil {
+			return
+		}
+		binary = filepath.Join(buildDir, "sweetspot")
+		cmd := exec.Command("go", "build", "-o", binary, "../../cmd/sweetspot")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build sweetspot: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+// temporalBinary is the dev server, or a skip when it was not built.
+func temporalBinary(t testing.TB) string {
+	t.Helper()
+	path, err := filepath.Abs("../../.bin/temporal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the Temporal dev server is not built (%v): run `make temporal` before the tests", err)
+		}
+		t.Skipf("the Temporal dev server is not built at %s: `make temporal` builds it (takes ~15 minutes once)", path)
+	}
+	return path
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startProcess starts a command whose output goes to a log file; it is
+// killed (by its pid) when the test ends.
+func startProcess(t testing.TB, logPath string, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "NO_COLOR=1")
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		f.Close()
+		if t.Failed() {
+			if data, err := os.ReadFile(logPath); err == nil {
+				t.Logf("--- %s:\n%s", filepath.Base(logPath), tail(string(data), 40))
+			}
+		}
+	})
+	return cmd
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// devServer starts the Temporal dev server on free loopback ports and
+// returns its address once it answers.
+func devServer(t testing.TB, dir string) (string, client.Client) {
+	t.Helper()
+	bin := temporalBinary(t)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	startProcess(t, filepath.Join(dir, "temporal.log"), bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+		"--port", fmt.Sprint(port), "--http-port", fmt.Sprint(freePort(t)), "--metrics-port", fmt.Sprint(freePort(t)), "--log-level", "error")
+	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := client.DialContext(ctx, client.Options{HostPort: addr, Logger: quiet})
+		cancel()
+		if err == nil {
+			t.Cleanup(c.Close)
+			return addr, c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Temporal dev server did not answer at %s: %v", addr, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type cluster struct {
+	t       testing.TB
+	dir     string
+	root    string // the shared run store
+	addr    string
+	c       client.Client
+	bin     string
+	workers map[string]*exec.Cmd
+}
+
+func newCluster(t testing.TB) *cluster {
+	dir := t.TempDir()
+	bin := sweetspotBinary(t)
+	addr, c := devServer(t, dir)
+	return &cluster{t: t, dir: dir, root: filepath.Join(dir, "runs"), addr: addr, c: c, bin: bin, workers: map[string]*exec.Cmd{}}
+}
+
+// worker starts a worker process polling queues, and waits until Temporal
+// sees it polling.
+func (cl *cluster) worker(identity string, activities int, queues ...string) {
+	cl.t.Helper()
+	args := []string{"worker", "--temporal", cl.addr, "--out", cl.root, "--identity", identity, "--activities", fmt.Sprint(activities)}
+	for _, q := range queues {
+		args = append(args, "--task-queue", q)
+	}
+	cl.workers[identity] = startProcess(cl.t, filepath.Join(cl.dir, "worker-"+identity+".log"), cl.bin, args...)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, q := range queues {
+		for !cl.polling(q, identity) {
+			if time.Now().After(deadline) {
+				cl.t.Fatalf("worker %s does not poll task queue %s", identity, q)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func (cl *cluster) polling(queue, identity string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cl.c.DescribeTaskQueue(ctx, queue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+	if err != nil {
+		return false
+	}
+	for _, p := range resp.GetPollers() {
+		if p.GetIdentity() == identity {
+			return true
+		}
+	}
+	return false
+}
+
+// writePipeline writes the sweep: a spirals dataset, candidates over two
+// depths and steps widths, evaluation (with extra lines in its block) and
+// the resize loop.
+func writePipeline(t testing.TB, dir string, steps, epochs int, evalExtra string) string {
+	t.Helper()
+	src := fmt.Sprintf(`
+dataset "spirals" {
+  generator     = "spirals"
+  rows          = 1500
+  noise         = 0.05
+  test_fraction = 0.25
+  seed          = 7
+}
+
+stage "requirements" "sla" {
+  dataset        = dataset.spirals
+  min_accuracy   = 0.9
+  max_latency_ms = 50
+  max_params     = 200000
+}
+
+stage "model_choice" "mlp" {
+  input = stage.requirements.sla
+  depth = [1, 2]
+  width = { min = 4, max = 256 }
+  steps = %d
+}
+
+stage "evaluation" "train" {
+  input   = stage.model_choice.mlp
+  dataset = dataset.spirals
+  epochs  = %d
+  %s
+}
+
+stage "resize" "fit" {
+  input        = stage.evaluation.train
+  requirements = stage.requirements.sla
+  strategy     = "smallest_meeting"
+  loop_to      = stage.evaluation.train
+  max_rounds   = 3
+}
+`, steps, epochs, evalExtra)
+	path := filepath.Join(dir, "pipeline.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// run starts `sweetspot run` and returns the command; args come after
+// the common ones.
+func (cl *cluster) startRun(logName string, args ...string) *exec.Cmd {
+	full := append([]string{"run", "-q", "--out", cl.root}, args...)
+	return startProcess(cl.t, filepath.Join(cl.dir, logName), cl.bin, full...)
+}
+
+func (cl *cluster) wait(cmd *exec.Cmd, logName string) {
+	cl.t.Helper()
+	if err := cmd.Wait(); err != nil {
+		data, _ := os.ReadFile(filepath.Join(cl.dir, logName))
+		cl.t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, tail(string(data), 30))
+	}
+}
+
+// newRun waits for a run directory that was not in before.
+func (cl *cluster) newRun(before map[string]bool) *runstore.Run {
+	cl.t.Helper()
+	store := runstore.Open(cl.root)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ids, _ := store.IDs()
+		for _, id := range ids {
+			if !before[id] {
+				r, err := store.Load(id)
+				if err == nil {
+					return r
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cl.t.Fatal("no new run directory appeared")
+	return nil
+}
+
+func (cl *cluster) runIDs() map[string]bool {
+	ids, _ := runstore.Open(cl.root).IDs()
+	m := map[string]bool{}
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+func load(t testing.TB, root, id string) runstore.Manifest {
+	t.Helper()
+	r, err := runstore.Open(root).Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Manifest()
+}
+
+func stageRecord(m runstore.Manifest, addr string) *runstore.StageRecord {
+	for _, s := range m.Stages {
+		if s.Addr == addr {
+			return s
+		}
+	}
+	return nil
+}
+
+// completions counts, from the workflow's history, the completed
+// activities of a type by the worker that completed them, and how many
+// times each activity id completed.
+func (cl *cluster) completions(runID, activityType string) (byWorker map[string]int, byID map[string]int) {
+	cl.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	byWorker, byID = map[string]int{}, map[string]int{}
+	scheduled := map[int64]string{} // event id -> activity id, of activityType
+	it := cl.c.GetWorkflowHistory(ctx, runID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			cl.t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == activityType {
+			scheduled[ev.GetEventId()] = a.GetActivityId()
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
+			if id, ok := scheduled[a.GetScheduledEventId()]; ok {
+				byWorker[a.GetIdentity()]++
+				byID[id]++
+			}
+		}
+	}
+	return byWorker, byID
+}
+
+// TestDistributedRuns runs sweeps on two (then three) worker processes:
+// the trials spread over both; a worker killed with SIGKILL in the middle
+// of a trial costs only that trial, which the other worker runs again;
+// the decision equals the local runner's; and a stage with
+// task_queue = "gpu" runs only on the worker polling gpu.
+func TestDistributedRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server and worker processes")
+	}
+	cl := newCluster(t)
+	cl.worker("wa", 2, "cpu")
+	cl.worker("wb", 2, "cpu")
+
+	t.Run("task queue routing", func(t *testing.T) {
+		cl.t = t
+		cl.worker("wg", 2, "gpu")
+		dir := t.TempDir()
+		path := writePipeline(t, dir, 3, 10, `task_queue = "gpu"`)
+		before := cl.runIDs()
+		cmd := cl.startRun("run-gpu.log", "--engine", "temporal", "--temporal", cl.addr, path)
+		cl.wait(cmd, "run-gpu.log")
+		run := cl.newRun(before)
+		m := run.Manifest()
+		if m.Status != runstore.StatusSucceeded || m.Engine != "temporal" {
+			t.Fatalf("run %s: status %s, engine %q", m.RunID, m.Status, m.Engine)
+		}
+		for _, s := range m.Stages {
+			for _, e := range s.Executions {
+				if s.Addr == "evaluation.train" {
+					if len(e.Trials) == 0 {
+						t.Errorf("round %d of evaluation.train has no trials", e.Round)
+					}
+					for _, tr := range e.Trials {
+						if tr.Worker != "wg" {
+							t.Errorf("evaluation.train round %d trial %d ran on %s, not the gpu worker", e.Round, tr.Index, tr.Worker)
+						}
+					}
+					continue
+				}
+				if e.Worker != "wa" && e.Worker != "wb" {
+					t.Errorf("%s round %d ran on %q, not a cpu worker", s.Addr, e.Round, e.Worker)
+				}
+			}
+		}
+		// The gpu worker stops, and the next sweep has only the cpu ones.
+		_ = cl.workers["wg"].Process.Signal(os.Interrupt)
+		_ = cl.workers["wg"].Wait()
+	})
+
+	t.Run("killed worker, same decision as local", func(t *testing.T) {
+		cl.t = t
+		dir := t.TempDir()
+		path := writePipeline(t, dir, 12, 60, "")
+
+		local := cl.startRun("run-local.log", path)
+		before := cl.runIDs()
+		cl.wait(local, "run-local.log")
+		localRun := cl.newRun(before)
+		want := localRun.Manifest().Decision
+		if want == nil {
+			t.Fatal("the local run recorded no decision")
+		}
+
+		before = cl.runIDs()
+		cmd := cl.startRun("run-temporal.log", "--engine", "temporal", "--temporal", cl.addr, "--heartbeat-timeout", "3s", path)
+		run := cl.newRun(before)
+		killed := cl.killMidTrial(run.ID(), "wa", "wb")
+		cl.wait(cmd, "run-temporal.log")
+
+		m := load(t, cl.root, run.ID())
+		if m.Status != runstore.StatusSucceeded {
+			t.Fatalf("run %s: %s %s", m.RunID, m.Status, m.Error)
+		}
+		got := m.Decision
+		if got == nil || got.Status != want.Status || got.Chosen != want.Chosen || got.Rounds != want.Rounds {
+			t.Errorf("decision %+v, local runner's %+v", got, want)
+		}
+		ev := stageRecord(m, "evaluation.train")
+		if ev == nil || len(ev.Executions) == 0 {
+			t.Fatal("no evaluation.train executions")
+		}
+		first := ev.Executions[0]
+		if len(first.Trials) < 20 {
+			t.Fatalf("round 1 had %d trial activities, want at least 20", len(first.Trials))
+		}
+		workers := map[string]int{}
+		for i, tr := range first.Trials {
+			if tr.Index != i {
+				t.Errorf("trial record %d has index %d", i, tr.Index)
+			}
+			workers[tr.Worker]++
+		}
+		if workers["wa"] == 0 || workers["wb"] == 0 {
+			t.Errorf("trials by worker %v: want both workers (wa's finished before it was killed)", workers)
+		}
+		retried := first.Trials[killed]
+		if retried.Worker != "wb" || retried.Attempt < 2 {
+			t.Errorf("trial %d, killed on wa mid-run: recorded %+v, want attempt ≥ 2 on wb", killed, retried)
+		}
+
+		// Temporal's history: every trial activity completed exactly once.
+		_, byID := cl.completions(run.ID(), "sweetspot.RunTrial")
+		total := 0
+		for _, e := range ev.Executions {
+			total += len(e.Trials)
+		}
+		if len(byID) != total {
+			t.Errorf("%d trial activities completed, the manifest has %d", len(byID), total)
+		}
+		for id, n := range byID {
+			if n != 1 {
+				t.Errorf("trial activity %s completed %d times", id, n)
+			}
+		}
+		// On disk: one committed result per trial (the killed attempt
+		// never committed), and every candidate once in the results.
+		for _, e := range ev.Executions {
+			for _, tr := range e.Trials {
+				matches, _ := filepath.Glob(filepath.Join(run.Dir, "stages", "evaluation.train", fmt.Sprintf("round-%03d", e.Round), "trials", fmt.Sprintf("%05d", tr.Index), "attempt-*", "results.arrow"))
+				if len(matches) != 1 {
+					t.Errorf("round %d trial %d: %d committed results %v", e.Round, tr.Index, len(matches), matches)
+				}
+			}
+		}
+		var rows int64
+		for _, f := range ev.Outputs {
+			rows += f.Rows
+		}
+		if rows != int64(total) {
+			t.Errorf("results have %d rows for %d trials", rows, total)
+		}
+		checkTrialSpans(t, run.Dir, "wa", "wb")
+	})
+}
+
+// killMidTrial waits until both workers have finished a trial and victim
+// is running one, kills victim with SIGKILL and returns that trial's
+// index.
+func (cl *cluster) killMidTrial(runID, victim, other string) int {
+	cl.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		byWorker, _ := cl.completions(runID, "sweetspot.RunTrial")
+		if byWorker[victim] == 0 || byWorker[other] == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		desc, err := cl.c.DescribeWorkflowExecution(ctx, runID, "")
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, pa := range desc.GetPendingActivities() {
+			if pa.GetActivityType().GetName() != "sweetspot.RunTrial" || pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED || pa.GetLastWorkerIdentity() != victim {
+				continue
+			}
+			var index int
+			id := pa.GetActivityId()
+			if _, err := fmt.Sscanf(id[strings.LastIndex(id, "trial-"):], "trial-%d", &index); err != nil {
+				cl.t.Fatalf("activity id %q: %v", id, err)
+			}
+			if err := cl.workers[victim].Process.Signal(syscall.SIGKILL); err != nil {
+				cl.t.Fatal(err)
+			}
+			_ = cl.workers[victim].Wait()
+			cl.t.Logf("killed worker %s in the middle of trial %d (%s)", victim, index, id)
+			return index
+		}
+	}
+	cl.t.Fatalf("worker %s never ran a trial after both workers had finished one", victim)
+	return -1
+}
+
+type spanLine struct {
+	Name        string
+	SpanContext struct{ SpanID string }
+	Parent      struct{ SpanID string }
+	Attributes  []struct {
+		Key   string
+		Value struct{ Value any }
+	}
+	file string
+}
+
+// checkTrialSpans checks that the trial tasks of round 1 from every worker
+// are children of the stage's span, and every plugin span of a trial
+// descends from it.
+func checkTrialSpans(t *testing.T, runDir string, workers ...string) {
+	t.Helper()
+	spans := map[string]*spanLine{}
+	files, _ := filepath.Glob(filepath.Join(runDir, "spans", "*.jsonl"))
+	more, _ := filepath.Glob(filepath.Join(runDir, "spans", "*", "*.jsonl"))
+	for _, path := range append(files, more...) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var s spanLine
+			if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+				continue
+			}
+			s.file = filepath.Base(path)
+			spans[s.SpanContext.SpanID] = &s
+		}
+		f.Close()
+	}
+	var stage *spanLine
+	for _, s := range spans {
+		if s.Name == "stage evaluation.train" && spans[s.Parent.SpanID] != nil && spans[s.Parent.SpanID].Name == "round 1" {
+			stage = s
+		}
+	}
+	if stage == nil {
+		t.Fatal("no span \"stage evaluation.train\" under \"round 1\"")
+	}
+	under := func(s *spanLine) bool {
+		for p := s; p != nil; p = spans[p.Parent.SpanID] {
+			if p == stage {
+				return true
+			}
+		}
+		return false
+	}
+	byFile := map[string]int{}
+	pluginTrials := 0
+	for _, s := range spans {
+		switch {
+		case strings.HasPrefix(s.Name, "trial task ") && s.Parent.SpanID == stage.SpanContext.SpanID:
+			byFile[s.file]++
+		case strings.HasPrefix(s.Name, "trial ") && !strings.HasPrefix(s.Name, "trial task ") && under(s):
+			pluginTrials++
+		}
+	}
+	for _, w := range workers {
+		if byFile["worker-"+w+".jsonl"] == 0 {
+			t.Errorf("no trial task of worker %s under the stage span (by file: %v)", w, byFile)
+		}
+	}
+	if pluginTrials < 20 {
+		t.Errorf("%d plugin trial spans under the stage span, want one per trial", pluginTrials)
+	}
+	t.Logf("trial tasks under the stage span, by span file: %v", byFile)
+}

@@ -1,0 +1,274 @@
+// Package temporal runs sweetspot pipelines on Temporal: one run is one
+// workflow (workflow id = run id), each stage execution is an activity,
+// and a stage whose kind declares sdk.Resume (a list of independent trials,
+// like evaluation) fans out into one activity per trial. Workers start the
+// stage plugins locally, exactly as the local runner does
+// (runner.HostExecutor), and exchange Arrow data only through shared
+// storage: activities read their inputs from the run directory and write
+// their outputs there, and Temporal carries small descriptors (path, rows,
+// bytes, sha256) that the consumer verifies.
+//
+// The workflow is deterministic: the pipeline is turned into a Plan (pure
+// data) before it starts, loops are plain workflow code, and the loop's
+// decision is read from its file by an activity.
+package temporal
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Names under which the workflow, its query and activities are registered.
+const (
+	WorkflowName = "sweetspot.Run"
+	QueryState   = "state"
+
+	activityRunStage     = "sweetspot.RunStage"
+	activitySplitTrials  = "sweetspot.SplitTrials"
+	activityRunTrial     = "sweetspot.RunTrial"
+	activityGatherTrials = "sweetspot.GatherTrials"
+	activityReadDecision = "sweetspot.ReadDecision"
+	activityRecordSpan   = "sweetspot.RecordSpan"
+)
+
+// DefaultTaskQueue is where the workflow and every stage without a
+// task_queue go.
+const DefaultTaskQueue = "cpu"
+
+// Defaults of a Plan's limits.
+const (
+	DefaultHeartbeatTimeout = 30 * time.Second
+	// DefaultMaxPendingTrials bounds a stage's trial activities in flight,
+	// far below Temporal's limit on a workflow's pending activities (2000).
+	DefaultMaxPendingTrials = 200
+	// DefaultMaxTrialActivities bounds the trial activities of one stage
+	// execution; a larger sweep puts several trials in each, so the
+	// workflow's history stays far below Temporal's limits (50,000 events,
+	// 50 MB).
+	DefaultMaxTrialActivities = 1000
+)
+
+// Plan is a run as the workflow sees it: the pipeline reduced to data,
+// with every choice that needs the file system or the plugins made.
+type Plan struct {
+	RunID    string `json:"run_id"`
+	Pipeline string `json:"pipeline"`
+	// Run is the client's run span, the parent of everything the workflow
+	// records.
+	Run       SpanRef `json:"run_span"`
+	TaskQueue string  `json:"task_queue"`
+	// Parallel bounds the stages running at once.
+	Parallel int `json:"parallel"`
+	// MaxPendingTrials bounds a stage's trial activities in flight;
+	// MaxTrialActivities bounds how many a stage execution is split into.
+	MaxPendingTrials   int           `json:"max_pending_trials"`
+	MaxTrialActivities int           `json:"max_trial_activities"`
+	HeartbeatTimeout   time.Duration `json:"heartbeat_timeout"`
+	// RetryInterval is the first wait before an activity is tried again;
+	// MaxAttempts bounds the tries of one activity.
+	RetryInterval time.Duration `json:"retry_interval"`
+	MaxAttempts   int32         `json:"max_attempts"`
+	Stages        []StagePlan   `json:"stages"`
+	Units         []runner.Unit `json:"units"`
+}
+
+// StagePlan is one stage block.
+type StagePlan struct {
+	Addr          string `json:"addr"`
+	Kind          string `json:"kind"`
+	Plugin        string `json:"plugin"`
+	PluginVersion string `json:"plugin_version"`
+	// Config is the constant config value in go-cty's JSON form, with its
+	// type.
+	Config     []byte                `json:"config"`
+	ConfigType []byte                `json:"config_type"`
+	Inputs     []InputPlan           `json:"inputs"`
+	Outputs    []sdk.PortDescription `json:"outputs"`
+	Resume     *sdk.Resume           `json:"resume,omitempty"`
+	Loop       *sdk.Loop             `json:"loop,omitempty"`
+	LoopTo     string                `json:"loop_to,omitempty"`
+	MaxRounds  int                   `json:"max_rounds,omitempty"`
+	Timeout    time.Duration         `json:"timeout,omitempty"`
+	TaskQueue  string                `json:"task_queue,omitempty"`
+	// FanOut runs the stage as one activity per trial: one per row of its
+	// primary input.
+	FanOut bool `json:"fan_out,omitempty"`
+}
+
+// InputPlan is one connected input port.
+type InputPlan struct {
+	Port         string `json:"port"`
+	Producer     string `json:"producer"`
+	ProducerPort string `json:"producer_port"`
+	// Rounds says which of the producer's rounds feed the port (see
+	// runner.InputRounds): "all", "current" or "so_far".
+	Rounds string `json:"rounds"`
+}
+
+// Input round selections.
+const (
+	roundsAll     = "all"
+	roundsCurrent = "current"
+	roundsSoFar   = "so_far"
+)
+
+// PlanOptions are the run-wide settings of a plan.
+type PlanOptions struct {
+	RunID              string
+	Run                SpanRef
+	TaskQueue          string
+	Parallel           int
+	MaxPendingTrials   int
+	MaxTrialActivities int
+	HeartbeatTimeout   time.Duration
+	RetryInterval      time.Duration
+	MaxAttempts        int32
+}
+
+// BuildPlan turns a loaded pipeline into a plan.
+func BuildPlan(p *config.Pipeline, g *graph.Graph, o PlanOptions) (*Plan, error) {
+	units, err := runner.Units(p, g)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{
+		RunID:              o.RunID,
+		Pipeline:           "pipeline",
+		Run:                o.Run,
+		TaskQueue:          o.TaskQueue,
+		Parallel:           o.Parallel,
+		MaxPendingTrials:   o.MaxPendingTrials,
+		MaxTrialActivities: o.MaxTrialActivities,
+		HeartbeatTimeout:   o.HeartbeatTimeout,
+		RetryInterval:      o.RetryInterval,
+		MaxAttempts:        o.MaxAttempts,
+	}
+	if len(p.Paths) > 0 {
+		plan.Pipeline = p.Paths[0]
+	}
+	for _, u := range units {
+		plan.Units = append(plan.Units, *u)
+	}
+	plan.defaults()
+	for _, st := range p.Stages {
+		if st.Spec == nil {
+			return nil, fmt.Errorf("stage %s has no resolved stage kind", st.Addr)
+		}
+		cfg, ty, err := encodeConfig(st.Config)
+		if err != nil {
+			return nil, fmt.Errorf("stage %s: %w", st.Addr, err)
+		}
+		sp := StagePlan{
+			Addr: st.Addr, Kind: st.Kind, Plugin: st.Plugin,
+			Config: cfg, ConfigType: ty,
+			Outputs:   st.Spec.Outputs,
+			Resume:    st.Spec.Resume,
+			Loop:      st.Spec.Loop,
+			LoopTo:    st.LoopTo,
+			MaxRounds: st.MaxRounds,
+			Timeout:   st.Timeout,
+			TaskQueue: st.TaskQueue,
+		}
+		if st.Description != nil {
+			sp.PluginVersion = st.Description.Version
+		}
+		primary := false
+		for _, port := range st.Spec.Inputs {
+			ref, ok := st.Inputs[port.Name]
+			if !ok {
+				continue
+			}
+			in := InputPlan{Port: port.Name, Producer: ref.Stage, ProducerPort: ref.Port, Rounds: roundsAll}
+			// Round 2 tells the three cases apart: (2,2) the current
+			// round, (1,2) every round so far, (0,…) all.
+			switch from, to := runner.InputRounds(p, g, st, 2, ref.Stage); {
+			case from == 2 && to == 2:
+				in.Rounds = roundsCurrent
+			case from == 1 && to == 2:
+				in.Rounds = roundsSoFar
+			}
+			sp.Inputs = append(sp.Inputs, in)
+			primary = primary || port.Name == sdk.PrimaryInput
+		}
+		// A stage that journals its output per trial declares that its
+		// rows are independent trials of its primary input's rows.
+		sp.FanOut = st.Spec.Resume != nil && primary
+		plan.Stages = append(plan.Stages, sp)
+	}
+	return plan, nil
+}
+
+func (p *Plan) defaults() {
+	if p.TaskQueue == "" {
+		p.TaskQueue = DefaultTaskQueue
+	}
+	if p.Parallel <= 0 {
+		p.Parallel = 4
+	}
+	if p.MaxPendingTrials <= 0 {
+		p.MaxPendingTrials = DefaultMaxPendingTrials
+	}
+	if p.MaxTrialActivities <= 0 {
+		p.MaxTrialActivities = DefaultMaxTrialActivities
+	}
+	if p.HeartbeatTimeout <= 0 {
+		p.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if p.RetryInterval <= 0 {
+		p.RetryInterval = time.Second
+	}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 5
+	}
+}
+
+// stage returns the plan of the stage at addr.
+func (p *Plan) stage(addr string) *StagePlan {
+	for i := range p.Stages {
+		if p.Stages[i].Addr == addr {
+			return &p.Stages[i]
+		}
+	}
+	return nil
+}
+
+// encodeConfig turns a constant config value into JSON that Temporal can
+// carry, with its type so it decodes to the same value.
+func encodeConfig(v cty.Value) (value, typ []byte, err error) {
+	if v == cty.NilVal {
+		v = cty.EmptyObjectVal
+	}
+	v, _ = v.UnmarkDeep()
+	if !v.IsWhollyKnown() {
+		return nil, nil, errors.New("config value is not fully known")
+	}
+	if value, err = ctyjson.Marshal(v, v.Type()); err != nil {
+		return nil, nil, fmt.Errorf("encode config: %w", err)
+	}
+	if typ, err = ctyjson.MarshalType(v.Type()); err != nil {
+		return nil, nil, fmt.Errorf("encode config type: %w", err)
+	}
+	return value, typ, nil
+}
+
+// decodeConfig is encodeConfig's inverse.
+func decodeConfig(value, typ []byte) (cty.Value, error) {
+	ty, err := ctyjson.UnmarshalType(typ)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("decode config type: %w", err)
+	}
+	v, err := ctyjson.Unmarshal(value, ty)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("decode config: %w", err)
+	}
+	return v, nil
+}

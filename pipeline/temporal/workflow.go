@@ -1,0 +1,476 @@
+package temporal
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Snapshot is the run's state as the workflow knows it: the manifest's
+// stage records and decision, and the events from index From on. The
+// query QueryState returns it; a failed run's error carries it as details.
+type Snapshot struct {
+	Stages   []runstore.StageRecord `json:"stages"`
+	Decision *runstore.Decision     `json:"decision,omitempty"`
+	Events   []runner.Event         `json:"events,omitempty"`
+	// Next is the index of the event after the last one returned.
+	Next int `json:"next"`
+}
+
+// RunWorkflow runs a plan: the stages once their producers are done
+// (independent ones at once, at most Parallel), and each loop round by
+// round until its decider stops it, exactly as the local runner does.
+func RunWorkflow(ctx workflow.Context, plan Plan) (*Snapshot, error) {
+	plan.defaults()
+	w := &run{plan: &plan, outputs: map[string][]runstore.OutputFile{}}
+	if err := workflow.SetQueryHandler(ctx, QueryState, func(from int) (*Snapshot, error) {
+		return w.snapshot(from), nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, st := range plan.Stages {
+		w.stages = append(w.stages, &runstore.StageRecord{Addr: st.Addr, Kind: st.Kind, Plugin: st.Plugin, PluginVersion: st.PluginVersion, Status: "pending"})
+	}
+	err := w.schedule(ctx)
+	if err != nil {
+		var canceled *temporal.CanceledError
+		if errors.As(err, &canceled) || errors.Is(err, workflow.ErrCanceled) {
+			return nil, err
+		}
+		// The client records the state of a failed run too.
+		return nil, temporal.NewNonRetryableApplicationError(message(err), "run_failed", nil, w.snapshot(0))
+	}
+	return w.snapshot(0), nil
+}
+
+// message is the text of the first error a user should read: the stage's
+// own message, not Temporal's wrapping of it.
+func message(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return timeout.Error()
+	}
+	return err.Error()
+}
+
+type run struct {
+	plan    *Plan
+	sem     workflow.Semaphore
+	outputs map[string][]runstore.OutputFile // stage + "\x00" + port -> files, in recording order
+	stages  []*runstore.StageRecord
+	events  []runner.Event
+	// decision is the last decision of the pipeline's loop.
+	decision *runstore.Decision
+}
+
+func (w *run) snapshot(from int) *Snapshot {
+	s := &Snapshot{Next: len(w.events)}
+	for _, r := range w.stages {
+		s.Stages = append(s.Stages, *r)
+	}
+	if w.decision != nil {
+		d := *w.decision
+		s.Decision = &d
+	}
+	if from >= 0 && from < len(w.events) {
+		s.Events = append(s.Events, w.events[from:]...)
+	}
+	return s
+}
+
+func (w *run) emit(ctx workflow.Context, e runner.Event) {
+	e.Time = workflow.Now(ctx)
+	e.RunID = w.plan.RunID
+	w.events = append(w.events, e)
+}
+
+func (w *run) record(addr string) *runstore.StageRecord {
+	for _, r := range w.stages {
+		if r.Addr == addr {
+			return r
+		}
+	}
+	r := &runstore.StageRecord{Addr: addr}
+	w.stages = append(w.stages, r)
+	return r
+}
+
+// schedule runs every unit once the units it depends on are done, and
+// stops everything at the first failure.
+func (w *run) schedule(ctx workflow.Context) error {
+	ctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	w.sem = workflow.NewSemaphore(ctx, int64(w.plan.Parallel))
+	done := map[string]workflow.Future{}
+	set := map[string]workflow.Settable{}
+	for _, u := range w.plan.Units {
+		done[u.ID], set[u.ID] = workflow.NewFuture(ctx)
+	}
+	var firstErr error
+	wg := workflow.NewWaitGroup(ctx)
+	for _, u := range w.plan.Units {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			for _, d := range u.Deps {
+				if err := done[d].Get(ctx, nil); err != nil {
+					set[u.ID].SetError(err)
+					return
+				}
+			}
+			var err error
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			} else if u.Decider != "" {
+				err = w.runLoop(ctx, u)
+			} else {
+				err = w.runStage(ctx, w.plan.stage(u.Stages[0]), 0, nil, w.plan.Run)
+			}
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				set[u.ID].SetError(err)
+				return
+			}
+			set[u.ID].Set(nil, nil)
+		})
+	}
+	wg.Wait(ctx)
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// runLoop runs a loop body round after round until its decider stops it.
+func (w *run) runLoop(ctx workflow.Context, u runner.Unit) error {
+	decider := w.plan.stage(u.Decider)
+	if decider == nil || decider.Loop == nil {
+		return fmt.Errorf("stage %s has loop_to but its kind declares no loop", u.Decider)
+	}
+	spec := decider.Loop
+	for round := 1; round <= decider.MaxRounds; round++ {
+		roundSpan := w.plan.Run.child("round", decider.Addr, strconv.Itoa(round))
+		start := workflow.Now(ctx)
+		w.emit(ctx, runner.Event{Type: runner.EventRoundStarted, Stage: decider.Addr, Round: round})
+		var feed []runstore.OutputFile
+		if round > 1 {
+			feed = w.files(decider.Addr, spec.ProposalsPort, round-1, round-1)
+		}
+		var err error
+		for _, addr := range u.Stages {
+			var override []runstore.OutputFile
+			if addr == decider.LoopTo && round > 1 {
+				override = feed
+				if override == nil {
+					override = []runstore.OutputFile{}
+				}
+			}
+			if err = w.runStage(ctx, w.plan.stage(addr), round, override, roundSpan); err != nil {
+				break
+			}
+		}
+		var d *runstore.Decision
+		if err == nil {
+			d, err = w.readDecision(ctx, decider, round)
+		}
+		span := SpanRecord{Span: roundSpan, Parent: w.plan.Run, Name: fmt.Sprintf("round %d", round), Start: start, RunID: w.plan.RunID,
+			Attrs: []Attr{intAttr("round", int64(round)), strAttr("loop", decider.Addr)}}
+		if err != nil {
+			span.Error = message(err)
+			w.recordSpan(ctx, span)
+			return err
+		}
+		runner.StopReason(d, round, decider.MaxRounds)
+		span.Attrs = append(span.Attrs, strAttr("decision", d.Status))
+		w.recordSpan(ctx, span)
+		w.decision = d
+		w.emit(ctx, runner.Event{Type: runner.EventDecision, Stage: decider.Addr, Round: round, Status: d.Status, Reason: d.Reason, Chosen: d.Chosen})
+		if d.Status != "continue" {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (w *run) readDecision(ctx workflow.Context, decider *StagePlan, round int) (*runstore.Decision, error) {
+	files := w.files(decider.Addr, decider.Loop.DecisionPort, round, round)
+	if len(files) == 0 {
+		return nil, &sdk.StageError{Stage: decider.Addr, Op: "read decision", Err: fmt.Errorf("no output on decision port %q", decider.Loop.DecisionPort)}
+	}
+	var d runstore.Decision
+	actx := w.options(ctx, w.plan.TaskQueue, fmt.Sprintf("%s#%d/decision", decider.Addr, round), 10*time.Minute)
+	err := workflow.ExecuteActivity(actx, activityReadDecision, DecisionRequest{RunID: w.plan.RunID, Stage: decider.Addr, Port: decider.Loop.DecisionPort, File: files[0]}).Get(ctx, &d)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// recordSpan has a worker record a span whose id was chosen ahead. It runs
+// even when the run is being canceled, and its failure costs only the span.
+func (w *run) recordSpan(ctx workflow.Context, rec SpanRecord) {
+	if !rec.Span.Valid() {
+		return
+	}
+	rec.End = workflow.Now(ctx)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	actx := w.options(dctx, w.plan.TaskQueue, "", time.Minute)
+	actx = workflow.WithRetryPolicy(actx, temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: w.plan.RetryInterval})
+	if err := workflow.ExecuteActivity(actx, activityRecordSpan, rec).Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot record span", "span", rec.Name, "error", err)
+	}
+}
+
+// files returns a stage port's outputs for rounds from..to inclusive.
+func (w *run) files(stage, port string, from, to int) []runstore.OutputFile {
+	var out []runstore.OutputFile
+	for _, f := range w.outputs[stage+"\x00"+port] {
+		if f.Round >= from && f.Round <= to {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// inputs picks the files of each connected input port of st in round.
+func (w *run) inputs(st *StagePlan, round int, override []runstore.OutputFile) []runner.PortFiles {
+	var out []runner.PortFiles
+	for _, in := range st.Inputs {
+		var files []runstore.OutputFile
+		switch {
+		case override != nil && in.Port == sdk.PrimaryInput:
+			files = override
+		case in.Rounds == roundsCurrent && round > 0:
+			files = w.files(in.Producer, in.ProducerPort, round, round)
+		case in.Rounds == roundsSoFar && round > 0:
+			files = w.files(in.Producer, in.ProducerPort, 1, round)
+		default:
+			files = w.files(in.Producer, in.ProducerPort, 0, 1<<30)
+		}
+		out = append(out, runner.PortFiles{Port: in.Port, Files: files})
+	}
+	return out
+}
+
+// options are the activity options of a stage's work: its task queue, a
+// heartbeat timeout (a worker that dies is noticed within it and the
+// activity given to another worker) and retries with backoff.
+func (w *run) options(ctx workflow.Context, queue, id string, startToClose time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           queue,
+		ActivityID:          id,
+		StartToCloseTimeout: startToClose,
+		HeartbeatTimeout:    w.plan.HeartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    w.plan.RetryInterval,
+			BackoffCoefficient: 2,
+			MaximumInterval:    max(time.Minute, w.plan.RetryInterval),
+			MaximumAttempts:    w.plan.MaxAttempts,
+		},
+	})
+}
+
+// stageOptions are the options of st's activities.
+func (w *run) stageOptions(ctx workflow.Context, st *StagePlan, id string) workflow.Context {
+	queue := st.TaskQueue
+	if queue == "" {
+		queue = w.plan.TaskQueue
+	}
+	// Without a stage timeout, an execution may take as long as it needs:
+	// heartbeats, not a deadline, tell a dead worker from a slow stage.
+	startToClose := 7 * 24 * time.Hour
+	if st.Timeout > 0 {
+		// The plugin is stopped at the stage timeout; the margin covers
+		// starting it.
+		startToClose = st.Timeout + time.Minute
+	}
+	return w.options(ctx, queue, id, startToClose)
+}
+
+// runStage runs st once in round and records its outputs.
+func (w *run) runStage(ctx workflow.Context, st *StagePlan, round int, override []runstore.OutputFile, parent SpanRef) error {
+	if err := w.sem.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	defer w.sem.Release(1)
+	started := workflow.Now(ctx)
+	rec := w.record(st.Addr)
+	rec.Status = runstore.StatusRunning
+	if rec.StartedAt == nil {
+		t := started.UTC()
+		rec.StartedAt = &t
+	}
+	w.emit(ctx, runner.Event{Type: runner.EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Round: round})
+	inputs := w.inputs(st, round, override)
+
+	var exec runstore.Execution
+	var pid int
+	var err error
+	if st.FanOut {
+		exec, err = w.fanOut(ctx, st, round, inputs, parent)
+	} else {
+		exec, pid, err = w.single(ctx, st, round, inputs, parent)
+	}
+	took := workflow.Now(ctx).Sub(started)
+	if err != nil {
+		rec.Status = runstore.StatusFailed
+		var canceled *temporal.CanceledError
+		if errors.As(err, &canceled) || errors.Is(err, workflow.ErrCanceled) {
+			rec.Status = runstore.StatusCanceled
+		}
+		rec.Error = message(err)
+		w.emit(ctx, runner.Event{Type: runner.EventStageFailed, Stage: st.Addr, Plugin: st.Plugin, Round: round, Error: rec.Error, Elapsed: took})
+		return err
+	}
+	exec.Round, exec.Status, exec.Source, exec.Took = round, runstore.StatusSucceeded, "ran", took
+	for _, f := range exec.Files {
+		key := st.Addr + "\x00" + f.Port
+		w.outputs[key] = append(w.outputs[key], f)
+	}
+	finished := workflow.Now(ctx).UTC()
+	rec.Status, rec.Error, rec.FinishedAt = runstore.StatusSucceeded, "", &finished
+	rec.Rounds = max(rec.Rounds, round)
+	rec.Outputs = append(rec.Outputs, exec.Files...)
+	rec.Executions = append(rec.Executions, exec)
+	rec.Worker = exec.Worker
+	rows := map[string]int64{}
+	for _, f := range exec.Files {
+		rows[f.Port] += f.Rows
+	}
+	rec.Pid = pid
+	w.emit(ctx, runner.Event{Type: runner.EventStageFinished, Stage: st.Addr, Plugin: st.Plugin, Pid: rec.Pid, Round: round, Rows: rows, Elapsed: took, Source: "worker " + exec.Worker})
+	return nil
+}
+
+// single runs the stage as one activity.
+func (w *run) single(ctx workflow.Context, st *StagePlan, round int, inputs []runner.PortFiles, parent SpanRef) (runstore.Execution, int, error) {
+	var resp StageResponse
+	actx := w.stageOptions(ctx, st, fmt.Sprintf("%s#%d", st.Addr, round))
+	req := StageRequest{RunID: w.plan.RunID, Stage: *st, Round: round, Inputs: inputs, Parent: parent}
+	if err := workflow.ExecuteActivity(actx, activityRunStage, req).Get(ctx, &resp); err != nil {
+		return runstore.Execution{}, 0, err
+	}
+	return runstore.Execution{Files: resp.Files, Worker: resp.Worker, Attempt: resp.Attempt, Note: resp.Note}, resp.Pid, nil
+}
+
+// fanOut runs the stage as one activity per trial: split the primary input
+// into one file per trial, run the trials (at most MaxPendingTrials at
+// once, on whichever workers poll the stage's queue), then concatenate
+// their outputs in trial order, so the result does not depend on which
+// trial finished first.
+func (w *run) fanOut(ctx workflow.Context, st *StagePlan, round int, inputs []runner.PortFiles, parent SpanRef) (runstore.Execution, error) {
+	stageSpan := parent.child("stage", st.Addr, strconv.Itoa(round))
+	span := SpanRecord{Span: stageSpan, Parent: parent, Name: "stage " + st.Addr, Start: workflow.Now(ctx), RunID: w.plan.RunID,
+		Attrs: []Attr{strAttr("stage", st.Addr), strAttr("kind", st.Kind), strAttr("plugin", st.Plugin), strAttr("plugin_version", st.PluginVersion), intAttr("round", int64(round))}}
+	exec, err := w.trials(ctx, st, round, inputs, stageSpan)
+	if err != nil {
+		span.Error = message(err)
+	} else {
+		var rows int64
+		for _, f := range exec.Files {
+			rows += f.Rows
+		}
+		span.Attrs = append(span.Attrs, intAttr("trials", int64(len(exec.Trials))), intAttr("rows_out", rows), strAttr("workers", exec.Worker))
+	}
+	w.recordSpan(ctx, span)
+	return exec, err
+}
+
+func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []runner.PortFiles, stageSpan SpanRef) (runstore.Execution, error) {
+	var primary []runstore.OutputFile
+	for _, in := range inputs {
+		if in.Port == sdk.PrimaryInput {
+			primary = in.Files
+		}
+	}
+	id := fmt.Sprintf("%s#%d", st.Addr, round)
+	var split SplitResponse
+	sreq := SplitRequest{RunID: w.plan.RunID, Stage: st.Addr, Round: round, Files: primary, MaxActivities: w.plan.MaxTrialActivities}
+	if err := workflow.ExecuteActivity(w.stageOptions(ctx, st, id+"/split"), activitySplitTrials, sreq).Get(ctx, &split); err != nil {
+		return runstore.Execution{}, err
+	}
+	n := len(split.Trials)
+	results := make([]*StageResponse, n)
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	pending := workflow.NewSemaphore(tctx, int64(w.plan.MaxPendingTrials))
+	wg := workflow.NewWaitGroup(ctx)
+	var firstErr error
+	done := 0
+	for i := 0; i < n && firstErr == nil; i++ {
+		if err := pending.Acquire(tctx, 1); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			break
+		}
+		if firstErr != nil {
+			pending.Release(1)
+			break
+		}
+		req := TrialRequest{Index: i, Stage: StageRequest{RunID: w.plan.RunID, Stage: *st, Round: round, Parent: stageSpan}}
+		for _, in := range inputs {
+			if in.Port == sdk.PrimaryInput {
+				in = runner.PortFiles{Port: in.Port, Files: []runstore.OutputFile{split.Trials[i]}}
+			}
+			req.Stage.Inputs = append(req.Stage.Inputs, in)
+		}
+		wg.Add(1)
+		workflow.Go(tctx, func(gctx workflow.Context) {
+			defer wg.Done()
+			defer pending.Release(1)
+			var resp StageResponse
+			actx := w.stageOptions(gctx, st, fmt.Sprintf("%s/trial-%d", id, i))
+			if err := workflow.ExecuteActivity(actx, activityRunTrial, req).Get(gctx, &resp); err != nil {
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				return
+			}
+			results[i] = &resp
+			done++
+			w.emit(ctx, runner.Event{Type: runner.EventProgress, Stage: st.Addr, Round: round, Progress: &sdk.Progress{
+				Done: int64(done), Total: int64(n),
+				Message: fmt.Sprintf("trial %d done on %s (attempt %d)", i, resp.Worker, resp.Attempt),
+			}})
+		})
+	}
+	wg.Wait(ctx)
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		return runstore.Execution{}, firstErr
+	}
+
+	exec := runstore.Execution{}
+	greq := GatherRequest{RunID: w.plan.RunID, Stage: st.Addr, Round: round, Outputs: st.Outputs}
+	for i, r := range results {
+		greq.Trials = append(greq.Trials, r.Files)
+		exec.Trials = append(exec.Trials, runstore.TrialRecord{Index: i, Worker: r.Worker, Attempt: r.Attempt, Pid: r.Pid, Took: r.Took, Files: r.Files})
+		exec.Attempt = max(exec.Attempt, r.Attempt)
+	}
+	if err := workflow.ExecuteActivity(w.stageOptions(ctx, st, id+"/gather"), activityGatherTrials, greq).Get(ctx, &exec.Files); err != nil {
+		return runstore.Execution{}, err
+	}
+	exec.Worker = strings.Join(workersOf(exec.Trials), ", ")
+	exec.Note = fmt.Sprintf("%d trial activities for %d rows", n, split.Rows)
+	return exec, nil
+}

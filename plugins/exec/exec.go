@@ -1,0 +1,510 @@
+// Package exec is the "exec" stage: an evaluation stage that trains and
+// measures each candidate by running an external command, so that a
+// trainer written in any language (PyTorch, JAX, scikit-learn, a shell
+// script) can sit in a sweetspot loop.
+//
+// Its ports are the evaluation stage's: input port "input" is a candidates
+// table, optional port "dataset" a dataset stage's data port, and output
+// port "results" has the evaluation stage's results schema, so resize and
+// the report read it unchanged. Like evaluation, it writes one batch per
+// finished trial and declares sdk.Resume, so a resumed run does not run a
+// journalled trial again.
+//
+// # The command's contract
+//
+// The command (an argv list, never a shell line) runs once per trial, in a
+// fresh working directory WORK/trials/r<round>/<candidate_id> under the
+// stage's work directory (the host's run directory work/<stage>), in its own
+// process group. It gets:
+//
+//   - on stdin, the candidate's row of the candidates table as one JSON
+//     object keyed by column name (also in the working directory as
+//     candidate.json, and in SWEETSPOT_CANDIDATE_JSON);
+//   - each column of that row as SWEETSPOT_<COLUMN> (SWEETSPOT_CANDIDATE_ID,
+//     SWEETSPOT_WIDTH, SWEETSPOT_DEPTH, SWEETSPOT_LEARNING_RATE,
+//     SWEETSPOT_BATCH_SIZE, SWEETSPOT_EPOCHS, SWEETSPOT_PREPROCESS, ...);
+//   - SWEETSPOT_SEED, a seed in [0, 2³¹) derived from the stage's seed and
+//     the candidate's training settings, as the evaluation stage derives its
+//     own, so that a trial's result depends on nothing else (a seed column
+//     in the candidates table replaces it);
+//   - when the dataset port is connected, the dataset, written once per
+//     stage run as WORK/data/{train,validation,test}.{arrow,csv}: paths in
+//     SWEETSPOT_TRAIN, SWEETSPOT_VALIDATION and SWEETSPOT_TEST, the target
+//     column's name in SWEETSPOT_TARGET, the task (classification or
+//     regression) in SWEETSPOT_TASK, the class count in SWEETSPOT_CLASSES
+//     (0 for regression) and the format in SWEETSPOT_DATASET_FORMAT. Each
+//     file has one float64 column per feature and the target column (int64
+//     class index or float64 value); an empty split is a file with no rows.
+//     The files hold the dataset as it is: the candidate's preprocess
+//     (SWEETSPOT_PREPROCESS) is the command's to apply;
+//   - SWEETSPOT_WORKDIR (its working directory), SWEETSPOT_OUTPUT (jsonl or
+//     arrow), SWEETSPOT_METRICS_FILE (arrow output only),
+//     SWEETSPOT_TIMEOUT_SECONDS, SWEETSPOT_RUN_ID, SWEETSPOT_STAGE, and
+//     TRACEPARENT, the W3C trace context of the trial's span;
+//   - the plugin's environment (without go-plugin's PLUGIN_* and any
+//     inherited SWEETSPOT_* variables), overridden by the env attribute.
+//
+// It reports its metrics either as JSON lines on stdout (output = "jsonl",
+// the default): the last object without an "epoch" key is the trial's
+// metrics, each object with one ({"epoch": 3, "loss": 0.41, ...}) becomes an
+// "epoch" event on the trial's span, and lines that do not start with "{"
+// are logged and otherwise ignored; or as an Arrow IPC file (or stream) at
+// SWEETSPOT_METRICS_FILE (output = "arrow"), one column per metric, the last
+// row winning.
+//
+// Metrics read: accuracy, loss, latency_p50_ms, latency_p95_ms,
+// throughput_per_s, model_bytes, peak_bytes, params, flops, train_seconds,
+// epochs_run, rmse, r2, accuracy_before, loss_before, rmse_before,
+// nonzero_params, val_loss, best_epoch (numbers) and stopped_by (a string).
+// Unknown keys are logged and ignored. At least one of accuracy, loss and
+// rmse must be there. A params (or flops) the command reports replaces the
+// candidate's: it is the count of the model that was trained.
+// train_seconds defaults to the command's wall time, epochs_run to the
+// number of epoch lines, and peak_bytes to the command's peak resident set
+// size (its largest process), as the kernel reports it.
+//
+// A trial fails (status failed, its error the reason with the tail of the
+// command's stderr) when the command cannot start, exits non-zero, is
+// killed, outlives trial_timeout, or writes malformed or missing metrics;
+// the stage goes on with the others. On timeout, cancellation or exit the
+// whole process group is killed, so no child of the command outlives its
+// trial.
+//
+// # Traces
+//
+// Each trial is a span "trial <candidate_id>" with the evaluation stage's
+// attributes (candidate_id, width, depth, params, ..., accuracy,
+// latency_p95_ms, status), plus the command's exit_code and stderr_tail
+// (its last 4 KiB), and one "epoch" event per epoch line.
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// Kind is the stage kind.
+const Kind = "exec"
+
+// Port names: the evaluation stage's.
+const (
+	InputPort   = evaluation.InputPort
+	DatasetPort = evaluation.DatasetPort
+	OutputPort  = evaluation.OutputPort
+	ResumePort  = evaluation.ResumePort
+)
+
+// Dataset formats and output modes.
+const (
+	FormatArrow = "arrow"
+	FormatCSV   = "csv"
+	OutputJSONL = "jsonl"
+	OutputArrow = "arrow"
+)
+
+var (
+	formats = []string{FormatArrow, FormatCSV}
+	outputs = []string{OutputJSONL, OutputArrow}
+)
+
+// Defaults.
+const (
+	DefaultTrialTimeout = 10 * time.Minute
+	DefaultParallelism  = 1
+	DefaultSeed         = 1
+)
+
+const maxParallelism = 1024
+
+// Config is the body of a `stage "exec" "NAME" {}` block.
+type Config struct {
+	Command       []string          `hcl:"command" doc:"The command run once per trial, as a list: the program and its arguments, never parsed by a shell. A program without a slash is looked up on PATH; one with a slash, and any argument naming an existing file or directory, is taken relative to the pipeline file's directory."`
+	Env           map[string]string `hcl:"env,optional" doc:"Environment variables added to the command's (names starting with SWEETSPOT_ are the stage's own and cannot be set)."`
+	TrialTimeout  *time.Duration    `hcl:"trial_timeout,optional" doc:"Longest run of one trial, as a duration such as \"90s\" (default 10m): a command still running then is killed with its whole process group and the trial fails. (The host's timeout attribute bounds the whole stage.)"`
+	Parallelism   *int              `hcl:"parallelism,optional" doc:"Trials run at once (default 1)."`
+	DatasetFormat string            `hcl:"dataset_format,optional" doc:"How the dataset is handed to the command: arrow (Arrow IPC files, the default) or csv (with a header line)."`
+	Output        string            `hcl:"output,optional" doc:"How the command reports its metrics: jsonl (JSON objects on stdout, the last one wins; the default) or arrow (an Arrow IPC file at $SWEETSPOT_METRICS_FILE)."`
+	Seed          *int64            `hcl:"seed,optional" doc:"Seed mixed with each candidate's training settings into SWEETSPOT_SEED (default 1)."`
+	BaseDir       string            `hcl:"base_dir,optional" doc:"Set by the host to the pipeline file's directory; relative paths in command are resolved against it. Users need not set it."`
+}
+
+// Info describes the stage kind to the host.
+func Info() sdk.StageInfo {
+	return sdk.StageInfo{
+		InputFiles:  []string{"command"},
+		Description: "Trains and measures every candidate by running an external command (any language), which reads the candidate as JSON and the dataset as files and reports its metrics as JSON lines or Arrow.",
+		Inputs: []sdk.Port{
+			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: modelchoice.Schema},
+			{Name: DatasetPort, Optional: true, Description: "The dataset (a dataset stage's data port), written once as train, validation and test files for the command. Leave it unset when the command loads its own data."},
+			{Name: ResumePort, Optional: true, Schema: evaluation.Schema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, whose commands are not run again."},
+		},
+		Outputs: []sdk.Port{{
+			Name:        OutputPort,
+			Description: "One row per candidate: its columns, the metrics its command reported, status and error (the evaluation stage's results schema).",
+			Schema:      evaluation.Schema,
+		}},
+		Resume: &sdk.Resume{Output: OutputPort, Input: ResumePort},
+	}
+}
+
+// Register adds the exec stage kind to a set.
+func Register(s *sdk.Set) { sdk.Register(s, Kind, Info(), New) }
+
+// Stage runs the command once per candidate when run.
+type Stage struct {
+	path          string // the program, an absolute path
+	argv          []string
+	env           map[string]string
+	timeout       time.Duration
+	parallelism   int
+	datasetFormat string
+	output        string
+	seed          uint64
+}
+
+var _ sdk.Stage = (*Stage)(nil)
+
+// New checks a config and returns the stage.
+func New(c Config) (sdk.Stage, error) {
+	var diags sdk.Diagnostics
+	bad := func(path []string, summary, detail string) {
+		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: path})
+	}
+	s := &Stage{
+		env: map[string]string{}, timeout: DefaultTrialTimeout, parallelism: DefaultParallelism,
+		datasetFormat: FormatArrow, output: OutputJSONL, seed: DefaultSeed,
+	}
+	if path, argv, err := resolveCommand(c.Command, c.BaseDir); err != nil {
+		bad([]string{"command"}, err.summary, err.detail)
+	} else {
+		s.path, s.argv = path, argv
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			bad([]string{"env", k}, "Invalid environment variable name", fmt.Sprintf("%q cannot name an environment variable: a name is not empty and has no '=' or NUL.", k))
+		case strings.HasPrefix(strings.ToUpper(k), "SWEETSPOT_"):
+			bad([]string{"env", k}, "Reserved environment variable", fmt.Sprintf("%s: the SWEETSPOT_ variables are set by the stage for each trial (the candidate, the dataset, the working directory); pick another name.", k))
+		case strings.ContainsRune(c.Env[k], 0):
+			bad([]string{"env", k}, "Invalid environment variable value", fmt.Sprintf("The value of %s holds a NUL byte, which no environment can carry.", k))
+		default:
+			s.env[k] = c.Env[k]
+		}
+	}
+	if c.TrialTimeout != nil {
+		if *c.TrialTimeout <= 0 {
+			bad([]string{"trial_timeout"}, "Invalid trial timeout", fmt.Sprintf("trial_timeout must be a positive duration; found %s.", *c.TrialTimeout))
+		}
+		s.timeout = *c.TrialTimeout
+	}
+	if c.Parallelism != nil {
+		if *c.Parallelism < 1 || *c.Parallelism > maxParallelism {
+			bad([]string{"parallelism"}, "Invalid parallelism", fmt.Sprintf("parallelism must be between 1 and %d; found %d.", maxParallelism, *c.Parallelism))
+		}
+		s.parallelism = *c.Parallelism
+	}
+	if c.DatasetFormat != "" {
+		if !slices.Contains(formats, c.DatasetFormat) {
+			bad([]string{"dataset_format"}, "Unknown dataset format", fmt.Sprintf("dataset_format must be arrow or csv; found %q.%s", c.DatasetFormat, suggest.Hint(c.DatasetFormat, formats)))
+		}
+		s.datasetFormat = c.DatasetFormat
+	}
+	if c.Output != "" {
+		if !slices.Contains(outputs, c.Output) {
+			bad([]string{"output"}, "Unknown output", fmt.Sprintf("output must be jsonl (JSON lines on stdout) or arrow (an Arrow IPC file at $SWEETSPOT_METRICS_FILE); found %q.%s", c.Output, suggest.Hint(c.Output, outputs)))
+		}
+		s.output = c.Output
+	}
+	if c.Seed != nil {
+		s.seed = uint64(*c.Seed)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return s, nil
+}
+
+type commandError struct{ summary, detail string }
+
+// resolveCommand makes a command runnable from any working directory: the
+// trial runs in its own directory, but the user wrote the command relative
+// to the pipeline file, as a shell in that directory would read it. path is
+// the program's absolute path; argv[0] stays as written for a program
+// found on PATH.
+func resolveCommand(command []string, baseDir string) (path string, argv []string, _ *commandError) {
+	if len(command) == 0 || command[0] == "" {
+		return "", nil, &commandError{"Missing command", "command must name a program, such as [\"python3\", \"train.py\"]."}
+	}
+	for i, a := range command {
+		if strings.ContainsRune(a, 0) {
+			return "", nil, &commandError{"Invalid command", fmt.Sprintf("Argument %d of command holds a NUL byte.", i)}
+		}
+	}
+	abs := func(p string) string {
+		if filepath.IsAbs(p) || baseDir == "" {
+			return p
+		}
+		return filepath.Join(baseDir, p)
+	}
+	argv = slices.Clone(command)
+	prog := command[0]
+	if strings.ContainsRune(prog, '/') || strings.ContainsRune(prog, filepath.Separator) {
+		p := abs(prog)
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return "", nil, &commandError{"Command not found", fmt.Sprintf("The program %s does not exist (a path with a slash is relative to the pipeline file's directory).", p)}
+		case err != nil:
+			return "", nil, &commandError{"Command not found", err.Error()}
+		case fi.IsDir():
+			return "", nil, &commandError{"Command not found", fmt.Sprintf("The program %s is a directory.", p)}
+		case fi.Mode()&0o111 == 0:
+			return "", nil, &commandError{"Command not executable", fmt.Sprintf("The program %s is not executable: chmod +x it, or run it through its interpreter, such as [\"python3\", %q].", p, prog)}
+		}
+		path, argv[0] = p, p
+	} else {
+		p, err := osexec.LookPath(prog)
+		if err != nil {
+			return "", nil, &commandError{"Command not found", fmt.Sprintf("The program %q is not on PATH (%s). Install it, or give its path.", prog, os.Getenv("PATH"))}
+		}
+		// A PATH entry such as "." would find it relative to the plugin's
+		// directory, not the trial's.
+		if path, err = filepath.Abs(p); err != nil {
+			return "", nil, &commandError{"Command not found", err.Error()}
+		}
+	}
+	if baseDir != "" {
+		for i := 1; i < len(argv); i++ {
+			if a := argv[i]; a != "" && !filepath.IsAbs(a) && !strings.HasPrefix(a, "-") {
+				if _, err := os.Stat(filepath.Join(baseDir, a)); err == nil {
+					argv[i] = filepath.Join(baseDir, a)
+				}
+			}
+		}
+	}
+	return path, argv, nil
+}
+
+// Run runs every candidate's trial and writes the results.
+func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
+	w, err := out.Writer(OutputPort)
+	if err != nil {
+		return err
+	}
+	cands, err := readCandidates(in, InputPort)
+	if err != nil {
+		return err
+	}
+	var ds *prep.Dataset
+	if r, err := in.Reader(DatasetPort); err == nil {
+		if ds, err = prep.ReadDataset(DatasetPort, r); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, sdk.ErrNotConnected) {
+		return err
+	}
+	log := sdk.Logger(ctx)
+	info := sdk.Info(ctx)
+
+	work := info.WorkDir
+	if work == "" {
+		// A host that gives no work directory (an in-process test) gets
+		// a temporary one, gone with the run.
+		if work, err = os.MkdirTemp("", "sweetspot-exec-"); err != nil {
+			return fmt.Errorf("make a work directory: %w", err)
+		}
+		defer os.RemoveAll(work)
+	} else if work, err = filepath.Abs(work); err != nil {
+		return fmt.Errorf("work directory: %w", err)
+	}
+	env := map[string]string{
+		"SWEETSPOT_OUTPUT":          s.output,
+		"SWEETSPOT_TIMEOUT_SECONDS": fmt.Sprintf("%g", s.timeout.Seconds()),
+		"SWEETSPOT_RUN_ID":          info.RunID,
+		"SWEETSPOT_STAGE":           info.Stage,
+	}
+	if ds != nil {
+		files, err := writeDataset(sdk.Allocator(ctx), ds, filepath.Join(work, "data"), s.datasetFormat)
+		if err != nil {
+			return fmt.Errorf("write the dataset for the command: %w", err)
+		}
+		for k, v := range map[string]string{
+			"SWEETSPOT_TRAIN": files.train, "SWEETSPOT_VALIDATION": files.validation, "SWEETSPOT_TEST": files.test,
+			"SWEETSPOT_TARGET": ds.Target, "SWEETSPOT_TASK": ds.Task.String(), "SWEETSPOT_CLASSES": fmt.Sprint(ds.Classes),
+			"SWEETSPOT_DATASET_FORMAT": s.datasetFormat,
+		} {
+			env[k] = v
+		}
+	}
+
+	var writeMu sync.Mutex
+	emit := func(rs ...evaluation.Result) error {
+		rec := evaluation.Build(sdk.Allocator(ctx), rs)
+		defer rec.Release()
+		writeMu.Lock()
+		defer writeMu.Unlock()
+		if err := w.Write(rec); err != nil {
+			return fmt.Errorf("write port %s: %w", OutputPort, err)
+		}
+		return nil
+	}
+	finished, err := resumedResults(in)
+	if err != nil {
+		return err
+	}
+	if len(finished) > 0 {
+		var again []evaluation.Result
+		var todo []candidate
+		for _, c := range cands {
+			if r, ok := finished[trialKey(c.Candidate)]; ok {
+				again = append(again, r)
+				continue
+			}
+			todo = append(todo, c)
+		}
+		log.Info("resuming", "finished_before", len(again), "to_run", len(todo))
+		if len(again) > 0 {
+			if err := emit(again...); err != nil {
+				return err
+			}
+		}
+		cands = todo
+	}
+	dirs := trialDirs(filepath.Join(work, "trials"), cands)
+	log.Info("running trials", "candidates", len(cands), "parallelism", s.parallelism, "command", s.argv, "program", s.path, "work_dir", work)
+
+	var mu sync.Mutex
+	done := 0
+	return evaluation.ForEach(ctx, len(cands), s.parallelism, func(i int) error {
+		r, err := s.trial(ctx, cands[i], dirs[i], env)
+		if err != nil {
+			return err
+		}
+		if err := emit(r); err != nil {
+			return err
+		}
+		mu.Lock()
+		done++
+		p := sdk.Progress{Done: int64(done), Total: int64(len(cands)), Message: progressMessage(r), Metrics: progressMetrics(r)}
+		mu.Unlock()
+		sdk.ReportProgress(ctx, p)
+		return nil
+	})
+}
+
+// trialDirs names each trial's working directory after its round and
+// candidate_id, made safe for a file name; ids that collide once made safe
+// get their index appended.
+func trialDirs(root string, cands []candidate) []string {
+	out := make([]string, len(cands))
+	used := map[string]bool{}
+	for i, c := range cands {
+		name := safeName(c.ID)
+		if used[fmt.Sprintf("%d/%s", c.Round, name)] {
+			name = fmt.Sprintf("%s-%d", name, i)
+		}
+		used[fmt.Sprintf("%d/%s", c.Round, name)] = true
+		out[i] = filepath.Join(root, fmt.Sprintf("r%d", c.Round), name)
+	}
+	return out
+}
+
+func safeName(id string) string {
+	var b strings.Builder
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	name := b.String()
+	if name == "" || strings.Trim(name, ".") == "" {
+		name = "candidate" + name
+	}
+	if len(name) > 100 {
+		name = name[:100]
+	}
+	return name
+}
+
+// trialKey identifies a trial across an interruption, as the evaluation
+// stage does.
+func trialKey(c modelchoice.Candidate) string {
+	return fmt.Sprintf("%d/%s", c.Round, c.ID)
+}
+
+// resumedResults reads the rows of trials finished before an interruption,
+// when the host resumes a run; none otherwise.
+func resumedResults(in sdk.Inputs) (map[string]evaluation.Result, error) {
+	r, err := in.Reader(ResumePort)
+	if errors.Is(err, sdk.ErrNotConnected) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]evaluation.Result{}
+	for r.Next() {
+		rs, err := evaluation.Read(r.RecordBatch())
+		if err != nil {
+			return nil, &sdk.InputError{Port: ResumePort, Row: -1, Err: err}
+		}
+		for _, res := range rs {
+			out[trialKey(res.Candidate)] = res
+		}
+	}
+	return out, r.Err()
+}
+
+func progressMessage(r evaluation.Result) string {
+	switch {
+	case r.Status != evaluation.StatusOK:
+		return fmt.Sprintf("trial %s failed: %s", r.ID, firstLine(r.Error))
+	case !isNaN(r.Accuracy):
+		return fmt.Sprintf("trial %s: accuracy %.4f, p95 %.3f ms", r.ID, r.Accuracy, r.LatencyP95Ms)
+	case !isNaN(r.RMSE):
+		return fmt.Sprintf("trial %s: rmse %.4g, p95 %.3f ms", r.ID, r.RMSE, r.LatencyP95Ms)
+	default:
+		return fmt.Sprintf("trial %s: loss %.4g", r.ID, r.Loss)
+	}
+}
+
+func progressMetrics(r evaluation.Result) map[string]float64 {
+	m := map[string]float64{"train_seconds": r.TrainSeconds, "epochs_run": float64(r.EpochsRun)}
+	for k, v := range map[string]float64{"accuracy": r.Accuracy, "loss": r.Loss, "rmse": r.RMSE, "latency_p95_ms": r.LatencyP95Ms} {
+		if !isNaN(v) {
+			m[k] = v
+		}
+	}
+	if r.ModelBytes >= 0 {
+		m["model_bytes"] = float64(r.ModelBytes)
+	}
+	return m
+}
+
+func isNaN(v float64) bool { return v != v }
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

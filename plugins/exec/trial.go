@@ -1,0 +1,492 @@
+package exec
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// TracerName is the instrumentation scope of the trial spans.
+const TracerName = "github.com/sweetspot-ml/sweetspot/plugins/exec"
+
+const (
+	// stderrTailBytes is how much of the end of a command's stderr a
+	// trial keeps for its error and span.
+	stderrTailBytes = 4 << 10
+	// stdoutTailBytes is how much of its other stdout text a trial keeps,
+	// to show when no metrics came.
+	stdoutTailBytes = 1 << 10
+	// maxLineBytes bounds one line of output; the rest of a longer line
+	// is dropped (and a JSON line so cut is malformed).
+	maxLineBytes = 1 << 20
+	// maxLoggedLines bounds the lines of each stream a trial logs.
+	maxLoggedLines = 200
+)
+
+// Files in a trial's working directory.
+const (
+	candidateFile   = "candidate.json"
+	metricsFileName = "metrics.arrow"
+)
+
+// failedResult is a failed result of c with every measurement null.
+func failedResult(c modelchoice.Candidate) evaluation.Result {
+	nan := math.NaN()
+	return evaluation.Result{
+		Candidate: c, Accuracy: nan, Loss: nan, LatencyP50Ms: nan, LatencyP95Ms: nan, ThroughputPerS: nan,
+		ModelBytes: -1, PeakBytes: -1, Status: evaluation.StatusFailed, RMSE: nan, R2: nan,
+		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan,
+	}
+}
+
+// trial runs the command for one candidate. Its error is only ctx's:
+// every other problem is the result's.
+func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string) (evaluation.Result, error) {
+	r := failedResult(c.Candidate)
+	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(
+		attribute.String("candidate_id", c.ID),
+		attribute.String("family", c.Family),
+		attribute.Int("width", int(c.Width)),
+		attribute.Int("depth", int(c.Depth)),
+		attribute.Int64("params", c.Params),
+		attribute.Int64("flops", c.FLOPs),
+		attribute.Float64("learning_rate", c.LearningRate),
+		attribute.Int("batch_size", int(c.BatchSize)),
+		attribute.Int("epochs", int(c.Epochs)),
+		attribute.String("preprocess", c.Preprocess),
+		attribute.String("quantize", c.Quantize),
+		attribute.Float64("prune_fraction", c.PruneFraction),
+		attribute.String("work_dir", dir),
+	))
+	defer span.End()
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		r.TraceID = sc.TraceID().String()
+	}
+	log := sdk.Logger(ctx).With("candidate", c.ID)
+	fail := func(e error) (evaluation.Result, error) {
+		r.Status, r.Error = evaluation.StatusFailed, e.Error()
+		span.RecordError(e)
+		span.SetStatus(codes.Error, firstLine(r.Error))
+		span.SetAttributes(attribute.String("status", r.Status), attribute.Int("epochs_run", int(r.EpochsRun)))
+		log.Warn("trial failed", "error", r.Error)
+		return r, nil
+	}
+
+	if err := os.RemoveAll(dir); err != nil {
+		return fail(fmt.Errorf("clear the trial's working directory: %w", err))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(fmt.Errorf("make the trial's working directory: %w", err))
+	}
+	stdin := filepath.Join(dir, candidateFile)
+	if err := os.WriteFile(stdin, append(c.JSON(), '\n'), 0o644); err != nil {
+		return fail(fmt.Errorf("write the candidate for the command: %w", err))
+	}
+	metricsFile := ""
+	if s.output == OutputArrow {
+		metricsFile = filepath.Join(dir, metricsFileName)
+	}
+
+	o := &outcome{jsonl: s.output == OutputJSONL, span: span, log: log,
+		stderr: tail{max: stderrTailBytes}, stdout: tail{max: stdoutTailBytes}}
+	err := s.run(ctx, o, dir, s.environ(ctx, c, dir, metricsFile, stageEnv), stdin)
+	if err != nil {
+		span.SetStatus(codes.Error, "canceled")
+		return r, err
+	}
+	r.TrainSeconds, r.EpochsRun = o.wall.Seconds(), int32(min(o.epochs, math.MaxInt32))
+	if t := o.stderr.String(); t != "" {
+		span.SetAttributes(attribute.String("stderr_tail", t))
+	}
+	if o.state != nil {
+		span.SetAttributes(attribute.Int("exit_code", o.state.ExitCode()))
+	}
+	withStderr := func(e error) error {
+		if t := o.stderr.String(); t != "" {
+			return fmt.Errorf("%w; stderr:\n%s", e, t)
+		}
+		return e
+	}
+	switch {
+	case o.startErr != nil:
+		return fail(fmt.Errorf("cannot start %s: %w", s.path, o.startErr))
+	case o.timedOut:
+		return fail(withStderr(fmt.Errorf("timed out after %s (trial_timeout); the command's process group was killed", s.timeout)))
+	case !o.state.Success():
+		return fail(withStderr(fmt.Errorf("the command failed: %s", o.state)))
+	case o.parseErr != nil:
+		return fail(withStderr(fmt.Errorf("malformed metrics: %w", o.parseErr)))
+	}
+
+	values, where := o.metrics, fmt.Sprintf("stdout line %d", o.metricsLine)
+	if s.output == OutputArrow {
+		where = metricsFileName
+		if values, err = readMetricsFile(sdk.Allocator(ctx), metricsFile); err != nil {
+			return fail(withStderr(fmt.Errorf("malformed metrics: %w", err)))
+		}
+	} else if values == nil {
+		msg := `no metrics: the command wrote no JSON object without an "epoch" key on stdout`
+		if o.epochObjects > 0 {
+			msg += fmt.Sprintf(` (it wrote %d epoch line(s): end with an object of the final metrics)`, o.epochObjects)
+		}
+		if t := o.stdout.String(); t != "" {
+			msg += "; its other stdout ended with:\n" + t
+		}
+		return fail(withStderr(errors.New(msg)))
+	}
+	m, err := decodeMetrics(values)
+	if err != nil {
+		return fail(withStderr(fmt.Errorf("malformed metrics (%s): %w", where, err)))
+	}
+	if len(m.unknown) > 0 {
+		log.Info("unknown metrics ignored", "keys", m.unknown)
+		span.SetAttributes(attribute.StringSlice("ignored_metrics", m.unknown))
+	}
+	s.apply(&r, m, o)
+	r.Status = evaluation.StatusOK
+	attrs := []attribute.KeyValue{
+		attribute.String("status", r.Status),
+		attribute.Int64("params", r.Params),
+		attribute.Float64("train_seconds", r.TrainSeconds),
+		attribute.Int("epochs_run", int(r.EpochsRun)),
+	}
+	if r.Params != c.Params {
+		attrs = append(attrs, attribute.Int64("candidate_params", c.Params))
+	}
+	for _, kv := range []struct {
+		k string
+		v float64
+	}{{"accuracy", r.Accuracy}, {"loss", r.Loss}, {"rmse", r.RMSE}, {"r2", r.R2}, {"latency_p50_ms", r.LatencyP50Ms},
+		{"latency_p95_ms", r.LatencyP95Ms}, {"throughput_per_s", r.ThroughputPerS}, {"accuracy_before", r.AccuracyBefore}} {
+		if !math.IsNaN(kv.v) {
+			attrs = append(attrs, attribute.Float64(kv.k, kv.v))
+		}
+	}
+	for _, kv := range []struct {
+		k string
+		v int64
+	}{{"model_bytes", r.ModelBytes}, {"peak_bytes", r.PeakBytes}} {
+		if kv.v >= 0 {
+			attrs = append(attrs, attribute.Int64(kv.k, kv.v))
+		}
+	}
+	if r.StoppedBy != "" {
+		attrs = append(attrs, attribute.String("stopped_by", r.StoppedBy))
+	}
+	span.SetAttributes(attrs...)
+	span.SetStatus(codes.Ok, "")
+	log.Info("trial", "accuracy", r.Accuracy, "loss", r.Loss, "latency_p95_ms", r.LatencyP95Ms,
+		"train_seconds", r.TrainSeconds, "epochs_run", r.EpochsRun)
+	return r, nil
+}
+
+// apply copies the reported metrics into r; measurements the command left
+// out keep the stage's (wall time, epoch lines, peak RSS) or stay null.
+func (s *Stage) apply(r *evaluation.Result, m metrics, o *outcome) {
+	f := func(key string, dst *float64) {
+		if v, ok := m.get(key); ok {
+			*dst = v
+		}
+	}
+	i64 := func(key string, dst *int64) {
+		if v, ok := m.get(key); ok {
+			*dst = int64(v)
+		}
+	}
+	i32 := func(key string, dst *int32) {
+		if v, ok := m.get(key); ok {
+			*dst = int32(v)
+		}
+	}
+	if o.peakRSS > 0 {
+		r.PeakBytes = o.peakRSS
+	}
+	f("accuracy", &r.Accuracy)
+	f("loss", &r.Loss)
+	f("latency_p50_ms", &r.LatencyP50Ms)
+	f("latency_p95_ms", &r.LatencyP95Ms)
+	f("throughput_per_s", &r.ThroughputPerS)
+	i64("model_bytes", &r.ModelBytes)
+	i64("peak_bytes", &r.PeakBytes)
+	i64("params", &r.Params)
+	i64("flops", &r.FLOPs)
+	f("train_seconds", &r.TrainSeconds)
+	i32("epochs_run", &r.EpochsRun)
+	f("rmse", &r.RMSE)
+	f("r2", &r.R2)
+	f("accuracy_before", &r.AccuracyBefore)
+	f("loss_before", &r.LossBefore)
+	f("rmse_before", &r.RMSEBefore)
+	i64("nonzero_params", &r.NonZeroParams)
+	f("val_loss", &r.ValLoss)
+	i32("best_epoch", &r.BestEpoch)
+	r.StoppedBy = m.text["stopped_by"]
+}
+
+// environ is the command's environment: the plugin's own (without
+// go-plugin's variables and inherited SWEETSPOT_ ones), the env
+// attribute, the derived seed, the candidate's columns, then the stage's
+// variables, each later one winning.
+func (s *Stage) environ(ctx context.Context, c candidate, dir, metricsFile string, stageEnv map[string]string) []string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "SWEETSPOT_") || strings.HasPrefix(k, "PLUGIN_") || k == "TRACEPARENT" || k == "TRACESTATE" {
+			continue
+		}
+		env[k] = v
+	}
+	maps.Copy(env, s.env)
+	seed := evaluation.TrialSeed(s.seed, evaluation.TrainingKey(c.Candidate, int(c.Epochs))) % (1 << 31)
+	env["SWEETSPOT_SEED"] = strconv.FormatUint(seed, 10)
+	for _, f := range c.fields {
+		env[envName(f.name)] = envValue(f.value)
+	}
+	maps.Copy(env, stageEnv)
+	env["SWEETSPOT_CANDIDATE_JSON"] = string(c.JSON())
+	env["SWEETSPOT_WORKDIR"] = dir
+	if metricsFile != "" {
+		env["SWEETSPOT_METRICS_FILE"] = metricsFile
+	}
+	// The trial's span context, for a trainer that traces its own work.
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	for k, v := range carrier {
+		env[strings.ToUpper(k)] = v
+	}
+	out := make([]string, 0, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+// outcome is what running the command gave.
+type outcome struct {
+	jsonl bool
+	span  trace.Span
+	log   hclog.Logger
+
+	startErr error
+	state    *os.ProcessState
+	timedOut bool
+	wall     time.Duration
+	peakRSS  int64
+
+	// Written by the stdout reader only, read after it is done.
+	lines        int
+	metrics      map[string]any
+	metricsLine  int
+	parseErr     error
+	epochs       int
+	epochObjects int
+	stdout       tail
+	stdoutLogged int
+
+	stderr       tail
+	stderrLogged int
+}
+
+// run runs the command to its end, its timeout, or ctx's end, and kills
+// its process group whichever comes first. Its error is only ctx's.
+func (s *Stage) run(ctx context.Context, o *outcome, dir string, env []string, stdinPath string) error {
+	tctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	stdin, err := os.Open(stdinPath)
+	if err != nil {
+		o.startErr = err
+		return nil
+	}
+	defer stdin.Close()
+	// Pipes the stage owns, rather than exec's copying goroutines: Wait
+	// then waits for the command alone, and a child that keeps stdout
+	// open cannot hold the trial once its group is killed.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		o.startErr = err
+		return nil
+	}
+	defer outR.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outW.Close()
+		o.startErr = err
+		return nil
+	}
+	defer errR.Close()
+	cmd := &osexec.Cmd{Path: s.path, Args: s.argv, Dir: dir, Env: env, Stdin: stdin, Stdout: outW, Stderr: errW}
+	setProcessGroup(cmd)
+	if err := ctx.Err(); err != nil {
+		outW.Close()
+		errW.Close()
+		return err
+	}
+	start := time.Now()
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		o.startErr = err
+		return nil
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { readLines(outR, o.onStdout) })
+	wg.Go(func() { readLines(errR, o.onStderr) })
+	waited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait() // when the command ran, its error is ProcessState's
+		close(waited)
+	}()
+	killed := false
+	select {
+	case <-waited:
+	case <-tctx.Done():
+		killProcessGroup(cmd.Process)
+		killed = true
+		<-waited
+	}
+	o.wall = time.Since(start)
+	// Whatever the command left running goes with it.
+	killProcessGroup(cmd.Process)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if o.state = cmd.ProcessState; o.state == nil {
+		o.startErr = waitErr
+		return nil
+	}
+	o.peakRSS = peakRSS(o.state)
+	o.timedOut = killed && !o.state.Exited()
+	return nil
+}
+
+func (o *outcome) onStdout(line []byte, cut bool) {
+	o.lines++
+	kind, obj, err := parseLine(line)
+	if err == nil && cut && kind != lineText {
+		err = fmt.Errorf("the line is longer than %d bytes", maxLineBytes)
+	}
+	if err != nil {
+		if o.jsonl {
+			if o.parseErr == nil {
+				o.parseErr = fmt.Errorf("stdout line %d: %w", o.lines, err)
+			}
+			return
+		}
+		kind = lineText
+	}
+	switch kind {
+	case lineEpoch:
+		o.epochObjects++
+		attrs, err := epochAttributes(obj)
+		if err != nil {
+			if o.jsonl && o.parseErr == nil {
+				o.parseErr = fmt.Errorf("stdout line %d: %w", o.lines, err)
+			}
+			return
+		}
+		o.epochs++
+		o.span.AddEvent("epoch", trace.WithAttributes(attrs...))
+	case lineMetrics:
+		if o.jsonl {
+			o.metrics, o.metricsLine = obj, o.lines
+			return
+		}
+		fallthrough
+	default:
+		o.stdout.add(line)
+		if o.stdoutLogged < maxLoggedLines {
+			o.stdoutLogged++
+			o.log.Info("trial stdout", "line", string(line))
+		}
+	}
+}
+
+func (o *outcome) onStderr(line []byte, _ bool) {
+	o.stderr.add(line)
+	if o.stderrLogged < maxLoggedLines {
+		o.stderrLogged++
+		o.log.Info("trial stderr", "line", string(line))
+	}
+}
+
+// readLines calls f with each line of r (without its line ending), cut to
+// maxLineBytes, until r ends.
+func readLines(r io.Reader, f func(line []byte, cut bool)) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	cut := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if room := maxLineBytes - len(buf); len(chunk) > room {
+			buf = append(buf, chunk[:room]...)
+			cut = true
+		} else {
+			buf = append(buf, chunk...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if len(buf) > 0 {
+			f(bytes.TrimRight(buf, "\r\n"), cut)
+		}
+		buf, cut = buf[:0], false
+		if err != nil {
+			return
+		}
+	}
+}
+
+// tail keeps the last max bytes of the lines added to it.
+type tail struct {
+	b   []byte
+	max int
+	cut bool
+}
+
+func (t *tail) add(line []byte) {
+	t.b = append(t.b, line...)
+	t.b = append(t.b, '\n')
+	if over := len(t.b) - t.max; over > 0 {
+		for over < len(t.b) && !utf8.RuneStart(t.b[over]) {
+			over++
+		}
+		t.b = t.b[:copy(t.b, t.b[over:])]
+		t.cut = true
+	}
+}
+
+func (t *tail) String() string {
+	s := strings.TrimRight(string(t.b), "\n")
+	if t.cut && s != "" {
+		return "…" + s
+	}
+	return s
+}
