@@ -28,7 +28,9 @@ func NewCappedAllocator(mem memory.Allocator, limit int64) *CappedAllocator {
 }
 
 // LimitError is the panic value of a CappedAllocator asked for more than
-// its limit.
+// its limit. arrow-go recovers some panics itself (while it reads a
+// stream's message, say) and returns an error with their text alone, so a
+// caller may meet this as a panic or as words in an error.
 type LimitError struct {
 	Limit int64 // bytes
 }

@@ -121,7 +121,7 @@ func (b fb) intField(name string) uoff { return b.field(name, typeInt, b.intType
 func (b fb) dictEncoding(id int64) (table, indexType uoff) {
 	indexType = b.intType()
 	b.StartObject(4) // DictionaryEncoding{id, indexType, isOrdered, dictionaryKind}
-	b.PrependInt64Slot(0, id, -1)
+	b.PrependInt64Slot(0, id, 0)
 	b.PrependUOffsetTSlot(1, indexType, 0)
 	return b.EndObject(), indexType
 }
@@ -180,7 +180,7 @@ func (b fb) recordBatch(length int64, nodes []node, bufs []buf, variadic []int64
 		r.variadic = b.EndVector(len(variadic))
 	}
 	b.StartObject(5) // RecordBatch{length, nodes, buffers, compression, variadicBufferCounts}
-	b.PrependInt64Slot(0, length, -1)
+	b.PrependInt64Slot(0, length, 0)
 	b.PrependUOffsetTSlot(1, r.nodes, 0)
 	b.PrependUOffsetTSlot(2, r.buffers, 0)
 	if variadic != nil {
@@ -192,7 +192,7 @@ func (b fb) recordBatch(length int64, nodes []node, bufs []buf, variadic []int64
 
 func (b fb) dictionaryBatch(id int64, data uoff) uoff {
 	b.StartObject(3) // DictionaryBatch{id, data, isDelta}
-	b.PrependInt64Slot(0, id, -1)
+	b.PrependInt64Slot(0, id, 0)
 	if data != 0 {
 		b.PrependUOffsetTSlot(1, data, 0)
 	}
@@ -206,7 +206,7 @@ func (b fb) message(headerType byte, header uoff, bodyLen int64) uoff {
 	if header != 0 {
 		b.PrependUOffsetTSlot(2, header, 0)
 	}
-	b.PrependInt64Slot(3, bodyLen, -1)
+	b.PrependInt64Slot(3, bodyLen, 0)
 	return b.EndObject()
 }
 
