@@ -38,6 +38,9 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./sdk -run '^$$' -fuzz '^FuzzDecodeWireConfig$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/nn -run '^$$' -fuzz '^FuzzUnmarshalCompact$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/prep -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/internal/ipcverify -run '^$$' -fuzz '^FuzzReaders$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/replay -run '^$$' -fuzz '^FuzzTable$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/exec -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZRUNS)
 
 bench: ## benchmarks (speed and memory goals live here, not in tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
