@@ -271,9 +271,9 @@ func (w *spanWatch) signal(m map[string]chan struct{}, sp sdktrace.ReadOnlySpan)
 }
 
 func (w *spanWatch) OnStart(_ context.Context, sp sdktrace.ReadWriteSpan) { w.signal(w.started, sp) }
-func (w *spanWatch) OnEnd(sp sdktrace.ReadOnlySpan)                      { w.signal(w.ended, sp) }
-func (w *spanWatch) Shutdown(context.Context) error                      { return nil }
-func (w *spanWatch) ForceFlush(context.Context) error                    { return nil }
+func (w *spanWatch) OnEnd(sp sdktrace.ReadOnlySpan)                       { w.signal(w.ended, sp) }
+func (w *spanWatch) Shutdown(context.Context) error                       { return nil }
+func (w *spanWatch) ForceFlush(context.Context) error                     { return nil }
 
 // checkDescribe checks the kind's description and returns it, or nil when
 // the kind is not served at all.
@@ -935,7 +935,16 @@ func (r *feedReader) RecordBatch() arrow.RecordBatch { return r.cur }
 
 // Record is RecordBatch under its deprecated name.
 func (r *feedReader) Record() arrow.RecordBatch { return r.cur }
-func (r *feedReader) Err() error                { return nil }
+
+// Err reports the cancellation that ended an endless reader: a nil error
+// would tell the host the port ended cleanly, and the stage would see a
+// complete input instead of a cancelled run.
+func (r *feedReader) Err() error {
+	if r.endless && len(r.batches) == 0 {
+		return r.ctx.Err()
+	}
+	return nil
+}
 
 func (r *feedReader) Next() bool {
 	if len(r.batches) > 0 {
