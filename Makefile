@@ -29,6 +29,7 @@ test: vet examples jaeger chromium test-unit fuzz ## everything CI runs
 test-unit: ## unit and integration tests with the race detector
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
 	$(MAKE) -C examples/plugins/standardize test
+	$(MAKE) -C examples/stage-template test
 
 fuzz: ## short fuzz runs of every parser of outside input (counts, not durations: see golang/go#75804)
 	$(GO) test ./pipeline/config -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZRUNS)
