@@ -80,7 +80,7 @@ func normalizeArgs(args []string) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
 		switch {
-		case a == "-var" || a == "-var-file" || a == "-check" || a == "-no-color":
+		case a == "-var" || a == "-var-file" || a == "-check" || a == "-no-color" || a == "-upgrade":
 			a = "-" + a
 		case strings.HasPrefix(a, "-var=") || strings.HasPrefix(a, "-var-file="):
 			a = "-" + a

@@ -90,7 +90,7 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		return &exitError{code: exitInvalid, err: err}
 	}
 	logger := newLogger(o.logLevel)
-	catalog, err := newHost(logger)
+	catalog, err := newHost(logger, pluginhost.WithPipelineLock(args...))
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
@@ -145,7 +145,7 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		}
 	}()
 
-	host, err := newHost(logger,
+	host, err := newHost(logger, pluginhost.WithPipelineLock(args...),
 		pluginhost.WithTraceDir(run.Path("spans")),
 		pluginhost.WithEnv(tcfg.PluginEnv("")...),
 	)

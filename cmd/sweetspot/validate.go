@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 )
 
@@ -25,7 +26,7 @@ Exit codes: 0 valid, 2 invalid.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			logger := newLogger("")
-			host, err := newHost(logger)
+			host, err := newHost(logger, pluginhost.WithPipelineLock(args...))
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
@@ -118,7 +119,7 @@ Graphviz DOT digraph; a loop's way back is dashed.`,
 		Example: "  sweetspot graph examples/quickstart | dot -Tsvg > graph.svg",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			host, err := newHost(newLogger(""))
+			host, err := newHost(newLogger(""), pluginhost.WithPipelineLock(args...))
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
