@@ -24,7 +24,7 @@ vet: ## go vet and gofmt check
 examples: ## build the third-party example plugins into .sweetspot/plugins/
 	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
 
-test: vet examples jaeger chromium test-unit fuzz ## everything CI runs
+test: vet examples jaeger temporal chromium test-unit fuzz ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -176,8 +177,10 @@ func TestKilledRunResumesWithoutRetrainingAndDecidesTheSame(t *testing.T) {
 	assertGone(t, loadRun(t, dir, id))
 
 	journalled := journalledTrials(t, filepath.Join(dir, runstore.DefaultRoot, id, runstore.JournalPath(runstore.OutputRel("evaluation.e", 1, "results"))))
-	if len(journalled) < 3 {
-		t.Fatalf("the journal holds %d trials, want at least the 3 reported", len(journalled))
+	// Progress can reach the host a moment before the trial's row is
+	// journalled, so the journal may lag the events by a trial or two.
+	if len(journalled) == 0 {
+		t.Fatal("nothing was journalled before the kill")
 	}
 
 	r := sweetspot(t, dir, "run", "-q", "--resume", id, "p.hcl")
@@ -197,6 +200,15 @@ func TestKilledRunResumesWithoutRetrainingAndDecidesTheSame(t *testing.T) {
 	for c := range journalled {
 		if spans["trial "+c] != 1 {
 			t.Errorf("trial %s was trained %d times", c, spans["trial "+c])
+		}
+	}
+	for _, s := range m.Stages {
+		if s.Addr != "evaluation.e" {
+			continue
+		}
+		e, ok := s.Execution(1)
+		if !ok || !strings.Contains(e.Note, fmt.Sprintf("resumed with %d journalled row(s)", len(journalled))) {
+			t.Errorf("round 1 of evaluation.e was not resumed from its journal: %+v", e)
 		}
 	}
 	// Stages that had finished were kept, not run again.

@@ -106,9 +106,6 @@ type TrialRecord struct {
 	Attempt int           `json:"attempt"`
 	Pid     int           `json:"pid,omitempty"`
 	Took    time.Duration `json:"took_ns,omitempty"`
-	// Files are the trial's own outputs, which the stage's outputs
-	// concatenate.
-	Files []OutputFile `json:"files,omitempty"`
 }
 
 // CacheInputs is everything an execution's outputs depend on.

@@ -71,6 +71,7 @@ func activityEnv(t *testing.T) (*testsuite.TestActivityEnvironment, *Activities,
 	}
 	a := &Activities{Root: root, Identity: "w", Mem: mem}
 	var s testsuite.WorkflowTestSuite
+	s.SetLogger(quietLogger)
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a.SplitTrials)
 	env.RegisterActivity(a.GatherTrials)

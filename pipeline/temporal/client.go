@@ -37,6 +37,8 @@ type Runner struct {
 	// PollInterval is how often the workflow's state is read (default
 	// 250ms).
 	PollInterval time.Duration
+
+	progressSeen map[string]time.Time
 }
 
 var _ runner.Engine = (*Runner)(nil)
@@ -148,6 +150,7 @@ func (r *Runner) follow(ctx context.Context, log hclog.Logger, run *runstore.Run
 		snap *Snapshot
 		err  error
 	}
+	r.progressSeen = map[string]time.Time{}
 	ended := make(chan outcome, 1)
 	go func() {
 		var s Snapshot
@@ -233,6 +236,12 @@ func (r *Runner) apply(run *runstore.Run, s *Snapshot, next int) int {
 	}
 	for _, e := range events {
 		r.emit(e)
+	}
+	for _, e := range s.Progress {
+		if last, ok := r.progressSeen[e.Stage]; !ok || e.Time.After(last) {
+			r.progressSeen[e.Stage] = e.Time
+			r.emit(e)
+		}
 	}
 	return max(next, s.Next)
 }

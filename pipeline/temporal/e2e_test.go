@@ -322,8 +322,7 @@ func stageRecord(m runstore.Manifest, addr string) *runstore.StageRecord {
 // completions counts, from the workflow's history, the completed
 // activities of a type by the worker that completed them, and how many
 // times each activity id completed.
-func (cl *cluster) completions(runID, activityType string) (byWorker map[string]int, byID map[string]int) {
-	cl.t.Helper()
+func (cl *cluster) completions(runID, activityType string) (byWorker map[string]int, byID map[string]int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	byWorker, byID = map[string]int{}, map[string]int{}
@@ -332,7 +331,7 @@ func (cl *cluster) completions(runID, activityType string) (byWorker map[string]
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			cl.t.Fatal(err)
+			return nil, nil, err
 		}
 		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == activityType {
 			scheduled[ev.GetEventId()] = a.GetActivityId()
@@ -344,7 +343,7 @@ func (cl *cluster) completions(runID, activityType string) (byWorker map[string]
 			}
 		}
 	}
-	return byWorker, byID
+	return byWorker, byID, nil
 }
 
 // TestDistributedRuns runs sweeps on two (then three) worker processes:
@@ -401,8 +400,8 @@ func TestDistributedRuns(t *testing.T) {
 		dir := t.TempDir()
 		path := writePipeline(t, dir, 12, 60, "")
 
-		local := cl.startRun("run-local.log", path)
 		before := cl.runIDs()
+		local := cl.startRun("run-local.log", path)
 		cl.wait(local, "run-local.log")
 		localRun := cl.newRun(before)
 		want := localRun.Manifest().Decision
@@ -448,7 +447,10 @@ func TestDistributedRuns(t *testing.T) {
 		}
 
 		// Temporal's history: every trial activity completed exactly once.
-		_, byID := cl.completions(run.ID(), "sweetspot.RunTrial")
+		_, byID, err := cl.completions(run.ID(), "sweetspot.RunTrial")
+		if err != nil {
+			t.Fatal(err)
+		}
 		total := 0
 		for _, e := range ev.Executions {
 			total += len(e.Trials)
@@ -490,8 +492,10 @@ func (cl *cluster) killMidTrial(runID, victim, other string) int {
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
-		byWorker, _ := cl.completions(runID, "sweetspot.RunTrial")
-		if byWorker[victim] == 0 || byWorker[other] == 0 {
+		// Until the client has checked the configs, the workflow does
+		// not exist yet.
+		byWorker, _, err := cl.completions(runID, "sweetspot.RunTrial")
+		if err != nil || byWorker[victim] == 0 || byWorker[other] == 0 {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

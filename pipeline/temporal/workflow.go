@@ -24,6 +24,9 @@ type Snapshot struct {
 	Events   []runner.Event         `json:"events,omitempty"`
 	// Next is the index of the event after the last one returned.
 	Next int `json:"next"`
+	// Progress is the latest progress event of each stage that reported
+	// one: trials report one each, too many to keep them all.
+	Progress []runner.Event `json:"progress,omitempty"`
 }
 
 // RunWorkflow runs a plan: the stages once their producers are done
@@ -72,6 +75,8 @@ type run struct {
 	outputs map[string][]runstore.OutputFile // stage + "\x00" + port -> files, in recording order
 	stages  []*runstore.StageRecord
 	events  []runner.Event
+	// progress holds the latest progress event per stage.
+	progress []runner.Event
 	// decision is the last decision of the pipeline's loop.
 	decision *runstore.Decision
 }
@@ -88,7 +93,21 @@ func (w *run) snapshot(from int) *Snapshot {
 	if from >= 0 && from < len(w.events) {
 		s.Events = append(s.Events, w.events[from:]...)
 	}
+	s.Progress = append(s.Progress, w.progress...)
 	return s
+}
+
+// report keeps e as its stage's latest progress.
+func (w *run) report(ctx workflow.Context, e runner.Event) {
+	e.Time = workflow.Now(ctx)
+	e.RunID = w.plan.RunID
+	for i := range w.progress {
+		if w.progress[i].Stage == e.Stage {
+			w.progress[i] = e
+			return
+		}
+	}
+	w.progress = append(w.progress, e)
 }
 
 func (w *run) emit(ctx workflow.Context, e runner.Event) {
@@ -407,6 +426,14 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	}
 	n := len(split.Trials)
 	results := make([]*StageResponse, n)
+	// Every trial's request is in the history: it goes without the
+	// declared output schemas, which only an empty port needs, and the
+	// gather has.
+	trialStage := *st
+	trialStage.Outputs = nil
+	for _, o := range st.Outputs {
+		trialStage.Outputs = append(trialStage.Outputs, sdk.PortDescription{Name: o.Name})
+	}
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	pending := workflow.NewSemaphore(tctx, int64(w.plan.MaxPendingTrials))
@@ -424,7 +451,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 			pending.Release(1)
 			break
 		}
-		req := TrialRequest{Index: i, Stage: StageRequest{RunID: w.plan.RunID, Stage: *st, Round: round, Parent: stageSpan}}
+		req := TrialRequest{Index: i, Stage: StageRequest{RunID: w.plan.RunID, Stage: trialStage, Round: round, Parent: stageSpan}}
 		for _, in := range inputs {
 			if in.Port == sdk.PrimaryInput {
 				in = runner.PortFiles{Port: in.Port, Files: []runstore.OutputFile{split.Trials[i]}}
@@ -446,7 +473,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 			}
 			results[i] = &resp
 			done++
-			w.emit(ctx, runner.Event{Type: runner.EventProgress, Stage: st.Addr, Round: round, Progress: &sdk.Progress{
+			w.report(ctx, runner.Event{Type: runner.EventProgress, Stage: st.Addr, Round: round, Progress: &sdk.Progress{
 				Done: int64(done), Total: int64(n),
 				Message: fmt.Sprintf("trial %d done on %s (attempt %d)", i, resp.Worker, resp.Attempt),
 			}})
@@ -464,7 +491,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	greq := GatherRequest{RunID: w.plan.RunID, Stage: st.Addr, Round: round, Outputs: st.Outputs}
 	for i, r := range results {
 		greq.Trials = append(greq.Trials, r.Files)
-		exec.Trials = append(exec.Trials, runstore.TrialRecord{Index: i, Worker: r.Worker, Attempt: r.Attempt, Pid: r.Pid, Took: r.Took, Files: r.Files})
+		exec.Trials = append(exec.Trials, runstore.TrialRecord{Index: i, Worker: r.Worker, Attempt: r.Attempt, Pid: r.Pid, Took: r.Took})
 		exec.Attempt = max(exec.Attempt, r.Attempt)
 	}
 	if err := workflow.ExecuteActivity(w.stageOptions(ctx, st, id+"/gather"), activityGatherTrials, greq).Get(ctx, &exec.Files); err != nil {

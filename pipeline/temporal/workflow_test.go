@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.temporal.io/sdk/activity"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -120,9 +123,12 @@ func (f *fakes) ReadDecision(ctx context.Context, req DecisionRequest) (*runstor
 
 func (f *fakes) RecordSpan(ctx context.Context, rec SpanRecord) error { return nil }
 
+var quietLogger = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+
 // env returns a test workflow environment with the fakes registered.
 func (f *fakes) env(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
+	s.SetLogger(quietLogger)
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(RunWorkflow, workflowRegisterOptions())
 	env.RegisterActivityWithOptions(f.RunStage, activity.RegisterOptions{Name: activityRunStage})
