@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
+	"github.com/sweetspot-ml/sweetspot/pipeline/blobstore"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
@@ -28,6 +29,7 @@ type temporalFlags struct {
 	address   string
 	namespace string
 	queues    []string
+	storage   string
 }
 
 func (t *temporalFlags) register(cmd *cobra.Command, queueHelp string) {
@@ -43,6 +45,19 @@ func (t *temporalFlags) register(cmd *cobra.Command, queueHelp string) {
 	f.StringVar(&t.address, "temporal", addr, "Temporal frontend HOST:PORT (default $TEMPORAL_ADDRESS, else localhost:7233)")
 	f.StringVar(&t.namespace, "namespace", ns, "Temporal namespace")
 	f.StringSliceVar(&t.queues, "task-queue", []string{temporal.DefaultTaskQueue}, queueHelp)
+	f.StringVar(&t.storage, "storage", "", "object storage the client and workers exchange Arrow files through (file:///dir or s3://bucket?region=R); --out is then each machine's own cache (default: --out, a directory they all share)")
+}
+
+// openStorage opens --storage, or returns nil without it.
+func (t *temporalFlags) openStorage(ctx context.Context) (*blobstore.Store, error) {
+	if t.storage == "" {
+		return nil, nil
+	}
+	s, err := blobstore.Open(ctx, t.storage)
+	if err != nil {
+		return nil, fmt.Errorf("--storage: %w", err)
+	}
+	return s, nil
 }
 
 type workerOptions struct {
@@ -67,8 +82,10 @@ starting the stage's plugin here, exactly as a local run does.
 
 Arrow data travel only through the run store (--out), which every worker
 and the client must share (the same directory, e.g. a shared file system
-mounted at the same path); Temporal carries small descriptors whose
-sha256 the reader checks.
+mounted at the same path), or, with --storage, through a bucket: outputs
+are uploaded once written and downloaded by the worker that reads them
+into its own --out. Temporal carries small descriptors whose sha256 the
+reader checks.
 
 A stage with task_queue = "gpu" runs only on workers started with
 --task-queue gpu. Stop a worker with Ctrl-C; a worker killed mid-activity
@@ -114,6 +131,13 @@ func runWorker(parent context.Context, o *workerOptions, stderr io.Writer) error
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return &exitError{code: exitFailed, err: fmt.Errorf("--out: %w", err)}
 	}
+	storage, err := o.tf.openStorage(parent)
+	if err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	if storage != nil {
+		defer storage.Close()
+	}
 	logger := newLogger(o.logLevel)
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -147,6 +171,7 @@ func runWorker(parent context.Context, o *workerOptions, stderr io.Writer) error
 
 	acts := &temporal.Activities{
 		Root:     root,
+		Storage:  storage,
 		Identity: o.identity,
 		Logger:   logger,
 		Spans:    spans,
@@ -181,11 +206,17 @@ func temporalEngine(ctx context.Context, o *runOptions, launcher runner.Launcher
 	if err != nil {
 		return nil, nil, err
 	}
+	storage, err := o.temporal.openStorage(ctx)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
 	queue := temporal.DefaultTaskQueue
 	if len(o.temporal.queues) > 0 {
 		queue = o.temporal.queues[0]
 	}
 	r := &temporal.Runner{
+		Storage:  storage,
 		Client:   c,
 		Launcher: launcher,
 		Logger:   logger,
@@ -197,7 +228,13 @@ func temporalEngine(ctx context.Context, o *runOptions, launcher runner.Launcher
 			MaxPendingTrials: o.maxPendingTrials,
 		},
 	}
-	return r, c.Close, nil
+	closeAll := func() {
+		c.Close()
+		if storage != nil {
+			storage.Close()
+		}
+	}
+	return r, closeAll, nil
 }
 
 // checkEngine rejects engine flags that cannot work together.

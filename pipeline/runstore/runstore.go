@@ -144,6 +144,10 @@ type OutputFile struct {
 	Rows   int64  `json:"rows"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
+	// URI is where the file is in object storage, when the run's
+	// workers exchange files through a bucket rather than a shared
+	// directory (pipeline/blobstore).
+	URI string `json:"uri,omitempty"`
 }
 
 // Decision summarises how a loop ended.

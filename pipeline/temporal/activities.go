@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sweetspot-ml/sweetspot/pipeline/blobstore"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
@@ -103,8 +104,13 @@ type Launcher interface {
 // Root, Identity and NewLauncher.
 type Activities struct {
 	// Root is the run store root as this worker reaches it: the storage
-	// every worker and the client share.
+	// every worker and the client share, or, with Storage set, this
+	// worker's own cache of the bucket's files.
 	Root string
+	// Storage, when set, is the bucket through which workers exchange
+	// files: outputs are uploaded once written, inputs downloaded into
+	// Root (sha256-checked) before use.
+	Storage *blobstore.Store
 	// Identity names the worker in the manifest and in spans.
 	Identity string
 	// NewLauncher returns the plugin launcher for one run; plugin spans go
@@ -149,6 +155,14 @@ func (a *Activities) runDir(runID string) (string, error) {
 		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("invalid run id %q", runID), "invalid_request", nil)
 	}
 	dir := filepath.Join(a.Root, runID)
+	if a.Storage != nil {
+		// Files come from the bucket: the run directory is this
+		// worker's cache, made on first use.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", fmt.Errorf("cache directory of run %s: %w", runID, err)
+		}
+		return dir, nil
+	}
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		// The run directory is created by the client before the
 		// workflow starts: a worker that does not see it does not share
@@ -215,12 +229,18 @@ func (a *Activities) run(ctx context.Context, req StageRequest, outDir, spanName
 	if err != nil {
 		return nil, err
 	}
+	for _, in := range req.Inputs {
+		if err := a.fetch(ctx, runDir, in.Files...); err != nil {
+			return nil, err
+		}
+	}
 	task := &runner.StageTask{
 		RunID: req.RunID, RunDir: runDir,
 		Stage: st.Addr, Kind: st.Kind, Plugin: st.Plugin, Round: req.Round,
 		Config: cfg, Inputs: req.Inputs, Outputs: st.Outputs, OutputDir: outDir,
-		// Files written on another machine are checked before use.
-		VerifyInputs: true,
+		// Files written on another machine are checked before use (fetch
+		// has checked those from a bucket).
+		VerifyInputs: a.Storage == nil,
 		Timeout:      st.Timeout,
 	}
 	var rowsIn, bytesIn int64
@@ -262,6 +282,11 @@ func (a *Activities) run(ctx context.Context, req StageRequest, outDir, spanName
 		bytesOut += f.Bytes
 	}
 	span.SetAttributes(attribute.Int("pid", out.Pid), attribute.Int64("rows_out", rowsOut), attribute.Int64("bytes_out", bytesOut))
+	if err := a.publish(ctx, req.RunID, runDir, out.Files); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return nil, err
+	}
 	return &StageResponse{Files: out.Files, Worker: a.Identity, Attempt: int(info.Attempt), Pid: out.Pid, Took: time.Since(started), Note: out.Note}, nil
 }
 
@@ -356,12 +381,17 @@ func (a *Activities) SplitTrials(ctx context.Context, req SplitRequest) (*SplitR
 	hb := startHeartbeat(ctx, activity.GetInfo(ctx).HeartbeatTimeout)
 	defer hb.stop()
 	mem := a.mem()
+	if err := a.fetch(ctx, runDir, req.Files...); err != nil {
+		return nil, err
+	}
 	paths := make([]string, len(req.Files))
 	var rows int64
 	for i, f := range req.Files {
 		paths[i] = filepath.Join(runDir, f.Path)
-		if err := runner.VerifyFile(paths[i], f); err != nil {
-			return nil, activityError(err)
+		if a.Storage == nil {
+			if err := runner.VerifyFile(paths[i], f); err != nil {
+				return nil, activityError(err)
+			}
 		}
 		rows += f.Rows
 	}
@@ -427,6 +457,9 @@ func (a *Activities) SplitTrials(ctx context.Context, req SplitRequest) (*SplitR
 			return nil, activityError(err)
 		}
 	}
+	if err := a.publish(ctx, req.RunID, runDir, resp.Trials); err != nil {
+		return nil, err
+	}
 	return resp, nil
 }
 
@@ -440,6 +473,16 @@ func (a *Activities) GatherTrials(ctx context.Context, req GatherRequest) ([]run
 	hb := startHeartbeat(ctx, activity.GetInfo(ctx).HeartbeatTimeout)
 	defer hb.stop()
 	mem := a.mem()
+	for _, files := range req.Trials {
+		for _, f := range files {
+			if f.Rows == 0 {
+				continue // an empty trial file is not read
+			}
+			if err := a.fetch(ctx, runDir, f); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var out []runstore.OutputFile
 	for pi, port := range req.Outputs {
 		f, err := gatherPort(runDir, req, pi, port, mem)
@@ -447,6 +490,9 @@ func (a *Activities) GatherTrials(ctx context.Context, req GatherRequest) ([]run
 			return nil, activityError(err)
 		}
 		out = append(out, f)
+	}
+	if err := a.publish(ctx, req.RunID, runDir, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -504,6 +550,9 @@ func (a *Activities) ReadDecision(ctx context.Context, req DecisionRequest) (*ru
 	if err != nil {
 		return nil, err
 	}
+	if err := a.fetch(ctx, runDir, req.File); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(runDir, req.File.Path)
 	if err := runner.VerifyFile(path, req.File); err != nil {
 		return nil, activityError(err)
@@ -535,4 +584,56 @@ func workersOf(trials []runstore.TrialRecord) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// fetch makes files present and checked in runDir: with a bucket, each is
+// downloaded (or found in the cache) and its sha256 checked; without one
+// they are already there, in the shared directory.
+func (a *Activities) fetch(ctx context.Context, runDir string, files ...runstore.OutputFile) error {
+	for _, f := range files {
+		if a.Storage == nil {
+			if f.URI != "" {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is in object storage (%s) but this worker has no --storage: start every worker with the client's --storage", f.Path, f.URI), "storage_mismatch", nil)
+			}
+			continue
+		}
+		if f.URI == "" {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s was written without object storage but this worker uses %s: start every worker with the client's --storage", f.Path, a.Storage.URL()), "storage_mismatch", nil)
+		}
+		key, ok := a.Storage.ObjectKey(f.URI)
+		if !ok {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not in this worker's storage %s: start every worker with the client's --storage", f.URI, a.Storage.URL()), "storage_mismatch", nil)
+		}
+		if _, err := a.Storage.Get(ctx, key, filepath.Join(runDir, f.Path), f.SHA256, f.Bytes); err != nil {
+			if errors.Is(err, blobstore.ErrChecksum) {
+				// The object itself is wrong: downloading it again
+				// cannot help.
+				return temporal.NewNonRetryableApplicationError(err.Error(), "storage_checksum", nil)
+			}
+			return temporal.NewApplicationError(err.Error(), "storage_io")
+		}
+	}
+	return nil
+}
+
+// publish uploads files (just committed in runDir) to the bucket, if any,
+// and records their URIs in the descriptors.
+func (a *Activities) publish(ctx context.Context, runID, runDir string, files []runstore.OutputFile) error {
+	if a.Storage == nil {
+		return nil
+	}
+	for i := range files {
+		uri, err := a.Storage.Put(ctx, objectKey(runID, files[i].Path), filepath.Join(runDir, files[i].Path))
+		if err != nil {
+			return temporal.NewApplicationError(err.Error(), "storage_io")
+		}
+		files[i].URI = uri
+	}
+	return nil
+}
+
+// objectKey is where a run's file lives in a bucket: the run directory's
+// layout under the run id.
+func objectKey(runID, rel string) string {
+	return runID + "/" + filepath.ToSlash(rel)
 }

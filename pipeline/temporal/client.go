@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sweetspot-ml/sweetspot/pipeline/blobstore"
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
@@ -34,6 +35,11 @@ type Runner struct {
 	// Plan holds the limits of the run (task queue, parallelism,
 	// heartbeats, retries); RunID and Run are filled in.
 	Plan PlanOptions
+	// Storage, when set, is the bucket the run's workers exchange files
+	// through (their --storage); the stages' outputs are downloaded from
+	// it into the run directory once the run ends, so everything that
+	// reads runs finds them there.
+	Storage *blobstore.Store
 	// PollInterval is how often the workflow's state is read (default
 	// 250ms).
 	PollInterval time.Duration
@@ -129,7 +135,37 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	if err != nil {
 		return fmt.Errorf("start workflow %s: %w", run.ID(), err)
 	}
-	return r.follow(ctx, log, run, wr)
+	err = r.follow(ctx, log, run, wr)
+	if ferr := r.fetchOutputs(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// fetchOutputs downloads the outputs the manifest records from the
+// bucket into the run directory, checking each one's sha256. Trial files
+// stay in the bucket: the gathered outputs hold their rows.
+func (r *Runner) fetchOutputs(ctx context.Context, run *runstore.Run) error {
+	if r.Storage == nil {
+		return nil
+	}
+	var errs []error
+	for _, st := range run.Manifest().Stages {
+		for _, f := range st.Outputs {
+			if f.URI == "" {
+				continue // left by a worker on the shared directory
+			}
+			key, ok := r.Storage.ObjectKey(f.URI)
+			if !ok {
+				errs = append(errs, fmt.Errorf("stage %s: output %s is not in storage %s", st.Addr, f.URI, r.Storage.URL()))
+				continue
+			}
+			if _, err := r.Storage.Get(ctx, key, run.Path(f.Path), f.SHA256, f.Bytes); err != nil {
+				errs = append(errs, fmt.Errorf("stage %s: %w", st.Addr, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (r *Runner) emit(e runner.Event) {
@@ -171,7 +207,9 @@ func (r *Runner) follow(ctx context.Context, log hclog.Logger, run *runstore.Run
 		select {
 		case <-tick.C:
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			v, err := r.Client.QueryWorkflow(qctx, wr.GetID(), wr.GetRunID(), QueryState, next)
+			// No run id: after a continue-as-new the latest run holds
+			// the state.
+			v, err := r.Client.QueryWorkflow(qctx, wr.GetID(), "", QueryState, next)
 			cancel()
 			if err != nil {
 				// No worker free to answer yet: the next poll will.
@@ -187,7 +225,7 @@ func (r *Runner) follow(ctx context.Context, log hclog.Logger, run *runstore.Run
 		case <-done:
 			done = nil
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if err := r.Client.CancelWorkflow(cctx, wr.GetID(), wr.GetRunID()); err != nil {
+			if err := r.Client.CancelWorkflow(cctx, wr.GetID(), ""); err != nil {
 				log.Warn("cancel workflow", "workflow", wr.GetID(), "error", err)
 			}
 			cancel()

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 )
 
@@ -175,7 +176,13 @@ func newCluster(t testing.TB) *cluster {
 // sees it polling.
 func (cl *cluster) worker(identity string, activities int, queues ...string) {
 	cl.t.Helper()
-	args := []string{"worker", "--temporal", cl.addr, "--out", cl.root, "--identity", identity, "--activities", fmt.Sprint(activities)}
+	cl.workerWith(identity, activities, []string{"--out", cl.root}, queues...)
+}
+
+// workerWith starts a worker with its own storage flags.
+func (cl *cluster) workerWith(identity string, activities int, storage []string, queues ...string) {
+	cl.t.Helper()
+	args := append([]string{"worker", "--temporal", cl.addr, "--identity", identity, "--activities", fmt.Sprint(activities)}, storage...)
 	for _, q := range queues {
 		args = append(args, "--task-queue", q)
 	}
@@ -395,6 +402,8 @@ func TestDistributedRuns(t *testing.T) {
 		_ = cl.workers["wg"].Wait()
 	})
 
+	t.Run("object storage", func(t *testing.T) { testObjectStorage(t, cl) })
+
 	t.Run("killed worker, same decision as local", func(t *testing.T) {
 		cl.t = t
 		dir := t.TempDir()
@@ -493,6 +502,72 @@ func TestDistributedRuns(t *testing.T) {
 // killMidTrial waits until both workers have finished a trial and victim
 // is running one, kills victim with SIGKILL and returns that trial's
 // index.
+// The object storage test: two workers whose run directories are their
+// own exchange every file through a file:// bucket, and the client gets
+// the stages' outputs from it.
+func testObjectStorage(t *testing.T, cl *cluster) {
+	cl.t = t
+	dir := t.TempDir()
+	bucketDir := filepath.Join(dir, "bucket")
+	bucket := "file://" + filepath.ToSlash(bucketDir)
+	caches := map[string]string{"sa": filepath.Join(dir, "cache-sa"), "sb": filepath.Join(dir, "cache-sb")}
+	for id, cache := range caches {
+		cl.workerWith(id, 2, []string{"--out", cache, "--storage", bucket}, "blob")
+	}
+	path := writePipeline(t, dir, 3, 10, "")
+	before := cl.runIDs()
+	cmd := cl.startRun("run-blob.log", "--engine", "temporal", "--temporal", cl.addr, "--task-queue", "blob", "--storage", bucket, path)
+	cl.wait(cmd, "run-blob.log")
+	run := cl.newRun(before)
+	m := run.Manifest()
+	if m.Status != runstore.StatusSucceeded || m.Decision == nil {
+		t.Fatalf("run %s: status %s %s, decision %+v", m.RunID, m.Status, m.Error, m.Decision)
+	}
+	ran := map[string]bool{}
+	for _, s := range m.Stages {
+		for _, e := range s.Executions {
+			ran[e.Worker] = true
+			for _, tr := range e.Trials {
+				ran[tr.Worker] = true
+			}
+		}
+		for _, f := range s.Outputs {
+			if f.URI == "" {
+				t.Errorf("%s: output %s has no uri", s.Addr, f.Path)
+				continue
+			}
+			// In the bucket, and downloaded into the client's run
+			// directory intact.
+			if _, err := os.Stat(filepath.Join(bucketDir, m.RunID, f.Path)); err != nil {
+				t.Errorf("%s: %v", s.Addr, err)
+			}
+			if err := runner.VerifyFile(run.Path(f.Path), f); err != nil {
+				t.Errorf("%s: %v", s.Addr, err)
+			}
+		}
+	}
+	if !ran["sa"] && !ran["sb"] || ran["wa"] || ran["wb"] {
+		t.Errorf("stages ran on %v, want only the storage workers", ran)
+	}
+	// Trial files stay in the bucket and the workers' caches: the client
+	// has the gathered outputs only.
+	if matches, _ := filepath.Glob(run.Path("stages", "evaluation.train", "round-001", "trials", "*", "*", "results.arrow")); len(matches) != 0 {
+		t.Errorf("trial results in the client's run directory: %v", matches)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(bucketDir, m.RunID, "stages", "evaluation.train", "round-001", "trials", "*", "*", "results.arrow")); len(matches) == 0 {
+		t.Error("no trial results in the bucket")
+	}
+	for id, cache := range caches {
+		if _, err := os.Stat(filepath.Join(cache, m.RunID)); err != nil {
+			t.Errorf("worker %s has no cache of the run: %v", id, err)
+		}
+	}
+	for id := range caches {
+		_ = cl.workers[id].Process.Signal(os.Interrupt)
+		_ = cl.workers[id].Wait()
+	}
+}
+
 func (cl *cluster) killMidTrial(runID, victim, other string) int {
 	cl.t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)

@@ -5,8 +5,10 @@
 // stage plugins locally, exactly as the local runner does
 // (runner.HostExecutor), and exchange Arrow data only through shared
 // storage: activities read their inputs from the run directory and write
-// their outputs there, and Temporal carries small descriptors (path, rows,
-// bytes, sha256) that the consumer verifies.
+// their outputs there (with a bucket, Activities.Storage, the run
+// directory is the worker's cache, filled from and uploaded to the
+// bucket), and Temporal carries small descriptors (path, rows, bytes,
+// sha256, uri) that the consumer verifies.
 //
 // The workflow is deterministic: the pipeline is turned into a Plan (pure
 // data) before it starts, loops are plain workflow code, and the loop's
@@ -55,6 +57,12 @@ const (
 	// workflow's history stays far below Temporal's limits (50,000 events,
 	// 50 MB).
 	DefaultMaxTrialActivities = 1000
+	// A loop continues as new between two rounds once its run's history
+	// holds DefaultContinueAfterEvents events (Temporal warns at 10,240
+	// and stops a workflow at 51,200) or it has scheduled
+	// DefaultContinueAfterActivities activities (a few events each).
+	DefaultContinueAfterEvents     = 10000
+	DefaultContinueAfterActivities = 2500
 )
 
 // Plan is a run as the workflow sees it: the pipeline reduced to data,
@@ -77,8 +85,15 @@ type Plan struct {
 	// MaxAttempts bounds the tries of one activity.
 	RetryInterval time.Duration `json:"retry_interval"`
 	MaxAttempts   int32         `json:"max_attempts"`
-	Stages        []StagePlan   `json:"stages"`
-	Units         []runner.Unit `json:"units"`
+	// ContinueAfterEvents and ContinueAfterActivities bound one run's
+	// history: past either, a loop continues as new between two rounds.
+	ContinueAfterEvents     int `json:"continue_after_events"`
+	ContinueAfterActivities int `json:"continue_after_activities"`
+	// Carry is the state handed over by the run that continued as new
+	// into this one; nil in the first run.
+	Carry  *Carry        `json:"carry,omitempty"`
+	Stages []StagePlan   `json:"stages"`
+	Units  []runner.Unit `json:"units"`
 }
 
 // StagePlan is one stage block.
@@ -228,6 +243,12 @@ func (p *Plan) defaults() {
 	}
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = 5
+	}
+	if p.ContinueAfterEvents <= 0 {
+		p.ContinueAfterEvents = DefaultContinueAfterEvents
+	}
+	if p.ContinueAfterActivities <= 0 {
+		p.ContinueAfterActivities = DefaultContinueAfterActivities
 	}
 }
 

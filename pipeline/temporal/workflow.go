@@ -32,18 +32,32 @@ type Snapshot struct {
 // RunWorkflow runs a plan: the stages once their producers are done
 // (independent ones at once, at most Parallel), and each loop round by
 // round until its decider stops it, exactly as the local runner does.
+//
+// A long loop continues as new (see Carry) once this run's history is
+// large, so a sweep of any number of rounds stays within Temporal's
+// limits on a workflow's history.
 func RunWorkflow(ctx workflow.Context, plan Plan) (*Snapshot, error) {
 	plan.defaults()
-	w := &run{plan: &plan, outputs: map[string][]runstore.OutputFile{}}
+	w := &run{plan: &plan, outputs: map[string][]runstore.OutputFile{}, unitsDone: map[string]bool{}, loopRounds: map[string]int{}}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func(from int) (*Snapshot, error) {
 		return w.snapshot(from), nil
 	}); err != nil {
 		return nil, err
 	}
-	for _, st := range plan.Stages {
-		w.stages = append(w.stages, &runstore.StageRecord{Addr: st.Addr, Kind: st.Kind, Plugin: st.Plugin, PluginVersion: st.PluginVersion, Status: "pending"})
+	if c := plan.Carry; c != nil {
+		w.restore(c)
+	} else {
+		for _, st := range plan.Stages {
+			w.stages = append(w.stages, &runstore.StageRecord{Addr: st.Addr, Kind: st.Kind, Plugin: st.Plugin, PluginVersion: st.PluginVersion, Status: "pending"})
+		}
 	}
 	err := w.schedule(ctx)
+	if errors.Is(err, errContinueAsNew) {
+		next := plan
+		next.Carry = w.carry()
+		workflow.GetLogger(ctx).Info("continuing as new", "generation", next.Carry.Generation, "activities", w.activities, "history_events", workflow.GetInfo(ctx).GetCurrentHistoryLength())
+		return nil, workflow.NewContinueAsNewError(ctx, WorkflowName, next)
+	}
 	if err != nil {
 		var canceled *temporal.CanceledError
 		if errors.As(err, &canceled) || errors.Is(err, workflow.ErrCanceled) {
@@ -70,7 +84,17 @@ func message(err error) string {
 }
 
 type run struct {
-	plan    *Plan
+	plan *Plan
+	// activities counts the activities this run (since the last
+	// continue-as-new) has scheduled.
+	activities int
+	// unitsDone are the units finished, in this run or before a
+	// continue-as-new; loopRounds the rounds each loop has finished.
+	unitsDone  map[string]bool
+	loopRounds map[string]int
+	// continuing is set when a loop asked to continue as new.
+	continuing bool
+
 	sem     workflow.Semaphore
 	outputs map[string][]runstore.OutputFile // stage + "\x00" + port -> files, in recording order
 	stages  []*runstore.StageRecord
@@ -79,6 +103,78 @@ type run struct {
 	progress []runner.Event
 	// decision is the last decision of the pipeline's loop.
 	decision *runstore.Decision
+}
+
+// errContinueAsNew stops a loop between two rounds when the run is to
+// continue as new.
+var errContinueAsNew = errors.New("continue as new")
+
+// Carry is what a run hands over when it continues as new: everything the
+// workflow knows (the stage records, files, events and decision) and how
+// far it got (the units done, the rounds each loop finished).
+type Carry struct {
+	Generation int                              `json:"generation"`
+	UnitsDone  []string                         `json:"units_done"`
+	LoopRounds map[string]int                   `json:"loop_rounds"`
+	Outputs    map[string][]runstore.OutputFile `json:"outputs"`
+	Stages     []runstore.StageRecord           `json:"stages"`
+	Events     []runner.Event                   `json:"events,omitempty"`
+	Progress   []runner.Event                   `json:"progress,omitempty"`
+	Decision   *runstore.Decision               `json:"decision,omitempty"`
+}
+
+func (w *run) carry() *Carry {
+	c := &Carry{LoopRounds: w.loopRounds, Outputs: w.outputs, Events: w.events, Progress: w.progress, Decision: w.decision}
+	if w.plan.Carry != nil {
+		c.Generation = w.plan.Carry.Generation + 1
+	} else {
+		c.Generation = 1
+	}
+	// In plan order, so the carried state does not depend on map order.
+	for _, u := range w.plan.Units {
+		if w.unitsDone[u.ID] {
+			c.UnitsDone = append(c.UnitsDone, u.ID)
+		}
+	}
+	for _, r := range w.stages {
+		c.Stages = append(c.Stages, *r)
+	}
+	return c
+}
+
+func (w *run) restore(c *Carry) {
+	for _, id := range c.UnitsDone {
+		w.unitsDone[id] = true
+	}
+	for id, n := range c.LoopRounds {
+		w.loopRounds[id] = n
+	}
+	for k, files := range c.Outputs {
+		w.outputs[k] = files
+	}
+	for i := range c.Stages {
+		r := c.Stages[i]
+		w.stages = append(w.stages, &r)
+	}
+	w.events = c.Events
+	w.progress = c.Progress
+	w.decision = c.Decision
+}
+
+// shouldContinue says whether this run's history is large enough to
+// continue as new: Temporal suggests it, or the history or the
+// activities scheduled pass the plan's limits.
+func (w *run) shouldContinue(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() ||
+		info.GetCurrentHistoryLength() >= w.plan.ContinueAfterEvents ||
+		w.activities >= w.plan.ContinueAfterActivities
+}
+
+// execute schedules an activity, counted towards continue-as-new.
+func (w *run) execute(ctx workflow.Context, activity string, arg any) workflow.Future {
+	w.activities++
+	return workflow.ExecuteActivity(ctx, activity, arg)
 }
 
 func (w *run) snapshot(from int) *Snapshot {
@@ -137,10 +233,16 @@ func (w *run) schedule(ctx workflow.Context) error {
 	set := map[string]workflow.Settable{}
 	for _, u := range w.plan.Units {
 		done[u.ID], set[u.ID] = workflow.NewFuture(ctx)
+		if w.unitsDone[u.ID] {
+			set[u.ID].Set(nil, nil)
+		}
 	}
 	var firstErr error
 	wg := workflow.NewWaitGroup(ctx)
 	for _, u := range w.plan.Units {
+		if w.unitsDone[u.ID] {
+			continue
+		}
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
@@ -158,6 +260,13 @@ func (w *run) schedule(ctx workflow.Context) error {
 			} else {
 				err = w.runStage(ctx, w.plan.stage(u.Stages[0]), 0, nil, w.plan.Run)
 			}
+			if errors.Is(err, errContinueAsNew) {
+				// The units already running finish; those after the
+				// loop wait for the next run.
+				w.continuing = true
+				set[u.ID].SetError(err)
+				return
+			}
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err
@@ -166,6 +275,7 @@ func (w *run) schedule(ctx workflow.Context) error {
 				set[u.ID].SetError(err)
 				return
 			}
+			w.unitsDone[u.ID] = true
 			set[u.ID].Set(nil, nil)
 		})
 	}
@@ -173,7 +283,13 @@ func (w *run) schedule(ctx workflow.Context) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if w.continuing {
+		return errContinueAsNew
+	}
+	return nil
 }
 
 // runLoop runs a loop body round after round until its decider stops it.
@@ -183,7 +299,13 @@ func (w *run) runLoop(ctx workflow.Context, u runner.Unit) error {
 		return fmt.Errorf("stage %s has loop_to but its kind declares no loop", u.Decider)
 	}
 	spec := decider.Loop
-	for round := 1; round <= decider.MaxRounds; round++ {
+	first := w.loopRounds[u.ID] + 1
+	for round := first; round <= decider.MaxRounds; round++ {
+		// Between rounds, never before this run's first: each run
+		// makes progress.
+		if round > first && w.shouldContinue(ctx) {
+			return errContinueAsNew
+		}
 		roundSpan := w.plan.Run.child("round", decider.Addr, strconv.Itoa(round))
 		start := workflow.Now(ctx)
 		w.emit(ctx, runner.Event{Type: runner.EventRoundStarted, Stage: decider.Addr, Round: round})
@@ -219,6 +341,7 @@ func (w *run) runLoop(ctx workflow.Context, u runner.Unit) error {
 		span.Attrs = append(span.Attrs, strAttr("decision", d.Status))
 		w.recordSpan(ctx, span)
 		w.decision = d
+		w.loopRounds[u.ID] = round
 		w.emit(ctx, runner.Event{Type: runner.EventDecision, Stage: decider.Addr, Round: round, Status: d.Status, Reason: d.Reason, Chosen: d.Chosen})
 		if d.Status != "continue" {
 			return nil
@@ -234,7 +357,7 @@ func (w *run) readDecision(ctx workflow.Context, decider *StagePlan, round int) 
 	}
 	var d runstore.Decision
 	actx := w.options(ctx, w.plan.TaskQueue, fmt.Sprintf("%s#%d/decision", decider.Addr, round), 10*time.Minute)
-	err := workflow.ExecuteActivity(actx, activityReadDecision, DecisionRequest{RunID: w.plan.RunID, Stage: decider.Addr, Port: decider.Loop.DecisionPort, File: files[0]}).Get(ctx, &d)
+	err := w.execute(actx, activityReadDecision, DecisionRequest{RunID: w.plan.RunID, Stage: decider.Addr, Port: decider.Loop.DecisionPort, File: files[0]}).Get(ctx, &d)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +374,7 @@ func (w *run) recordSpan(ctx workflow.Context, rec SpanRecord) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	actx := w.options(dctx, w.plan.TaskQueue, "", time.Minute)
 	actx = workflow.WithRetryPolicy(actx, temporal.RetryPolicy{MaximumAttempts: 3, InitialInterval: w.plan.RetryInterval})
-	if err := workflow.ExecuteActivity(actx, activityRecordSpan, rec).Get(dctx, nil); err != nil {
+	if err := w.execute(actx, activityRecordSpan, rec).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("cannot record span", "span", rec.Name, "error", err)
 	}
 }
@@ -382,7 +505,7 @@ func (w *run) single(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	var resp StageResponse
 	actx := w.stageOptions(ctx, st, fmt.Sprintf("%s#%d", st.Addr, round))
 	req := StageRequest{RunID: w.plan.RunID, Stage: *st, Round: round, Inputs: inputs, Parent: parent}
-	if err := workflow.ExecuteActivity(actx, activityRunStage, req).Get(ctx, &resp); err != nil {
+	if err := w.execute(actx, activityRunStage, req).Get(ctx, &resp); err != nil {
 		return runstore.Execution{}, 0, err
 	}
 	return runstore.Execution{Files: resp.Files, Worker: resp.Worker, Attempt: resp.Attempt, Note: resp.Note}, resp.Pid, nil
@@ -421,7 +544,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	id := fmt.Sprintf("%s#%d", st.Addr, round)
 	var split SplitResponse
 	sreq := SplitRequest{RunID: w.plan.RunID, Stage: st.Addr, Round: round, Files: primary, MaxActivities: w.plan.MaxTrialActivities}
-	if err := workflow.ExecuteActivity(w.stageOptions(ctx, st, id+"/split"), activitySplitTrials, sreq).Get(ctx, &split); err != nil {
+	if err := w.execute(w.stageOptions(ctx, st, id+"/split"), activitySplitTrials, sreq).Get(ctx, &split); err != nil {
 		return runstore.Execution{}, err
 	}
 	n := len(split.Trials)
@@ -464,7 +587,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 			defer pending.Release(1)
 			var resp StageResponse
 			actx := w.stageOptions(gctx, st, fmt.Sprintf("%s/trial-%d", id, i))
-			if err := workflow.ExecuteActivity(actx, activityRunTrial, req).Get(gctx, &resp); err != nil {
+			if err := w.execute(actx, activityRunTrial, req).Get(gctx, &resp); err != nil {
 				if firstErr == nil {
 					firstErr = err
 					cancel()
@@ -494,7 +617,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 		exec.Trials = append(exec.Trials, runstore.TrialRecord{Index: i, Worker: r.Worker, Attempt: r.Attempt, Pid: r.Pid, Took: r.Took})
 		exec.Attempt = max(exec.Attempt, r.Attempt)
 	}
-	if err := workflow.ExecuteActivity(w.stageOptions(ctx, st, id+"/gather"), activityGatherTrials, greq).Get(ctx, &exec.Files); err != nil {
+	if err := w.execute(w.stageOptions(ctx, st, id+"/gather"), activityGatherTrials, greq).Get(ctx, &exec.Files); err != nil {
 		return runstore.Execution{}, err
 	}
 	exec.Worker = strings.Join(workersOf(exec.Trials), ", ")
