@@ -324,40 +324,13 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	preps := NewPreparations(ds)
 	log := sdk.Logger(ctx)
 
-	// Each trial's row is written as soon as it finishes, so the host's
-	// journal holds every finished trial if the run is interrupted.
-	var writeMu sync.Mutex
-	emit := func(rs ...Result) error {
-		rec := Build(sdk.Allocator(ctx), rs)
-		defer rec.Release()
-		writeMu.Lock()
-		defer writeMu.Unlock()
-		if err := w.Write(rec); err != nil {
-			return fmt.Errorf("write port %s: %w", OutputPort, err)
-		}
-		return nil
-	}
-	finished, err := resumedResults(in)
+	results := NewResultWriter(ctx, w)
+	cands, resumed, err := SkipFinished(in, results, cands, func(c modelchoice.Candidate) modelchoice.Candidate { return c })
 	if err != nil {
 		return err
 	}
-	if len(finished) > 0 {
-		var again []Result
-		var todo []modelchoice.Candidate
-		for _, c := range cands {
-			if r, ok := finished[trialKey(c)]; ok {
-				again = append(again, r)
-				continue
-			}
-			todo = append(todo, c)
-		}
-		log.Info("resuming", "finished_before", len(again), "to_train", len(todo))
-		if len(again) > 0 {
-			if err := emit(again...); err != nil {
-				return err
-			}
-		}
-		cands = todo
+	if resumed > 0 {
+		log.Info("resuming", "finished_before", resumed, "to_train", len(cands))
 	}
 	log.Info("evaluating", "candidates", len(cands), "parallelism", s.parallelism,
 		"train", ds.Train.N, "validation", ds.Validation.N, "test", ds.Test.N)
@@ -386,7 +359,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 				return err
 			}
 			shared = t
-			if err := emit(r); err != nil {
+			if err := results.Write(r); err != nil {
 				return err
 			}
 			mu.Lock()
@@ -404,34 +377,6 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		return nil
 	})
 	return err
-}
-
-// trialKey identifies a trial across an interruption.
-func trialKey(c modelchoice.Candidate) string {
-	return fmt.Sprintf("%d/%s", c.Round, c.ID)
-}
-
-// resumedResults reads the rows of trials finished before an interruption,
-// when the host resumes a run; none otherwise.
-func resumedResults(in sdk.Inputs) (map[string]Result, error) {
-	r, err := in.Reader(ResumePort)
-	if errors.Is(err, sdk.ErrNotConnected) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]Result{}
-	for r.Next() {
-		rs, err := Read(r.RecordBatch())
-		if err != nil {
-			return nil, &sdk.InputError{Port: ResumePort, Row: -1, Err: err}
-		}
-		for _, res := range rs {
-			out[trialKey(res.Candidate)] = res
-		}
-	}
-	return out, r.Err()
 }
 
 // ForEach calls f(0..n-1) on up to parallelism goroutines, in index order

@@ -353,38 +353,13 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		}
 	}
 
-	var writeMu sync.Mutex
-	emit := func(rs ...evaluation.Result) error {
-		rec := evaluation.Build(sdk.Allocator(ctx), rs)
-		defer rec.Release()
-		writeMu.Lock()
-		defer writeMu.Unlock()
-		if err := w.Write(rec); err != nil {
-			return fmt.Errorf("write port %s: %w", OutputPort, err)
-		}
-		return nil
-	}
-	finished, err := resumedResults(in)
+	results := evaluation.NewResultWriter(ctx, w)
+	cands, resumed, err := evaluation.SkipFinished(in, results, cands, func(c candidate) modelchoice.Candidate { return c.Candidate })
 	if err != nil {
 		return err
 	}
-	if len(finished) > 0 {
-		var again []evaluation.Result
-		var todo []candidate
-		for _, c := range cands {
-			if r, ok := finished[trialKey(c.Candidate)]; ok {
-				again = append(again, r)
-				continue
-			}
-			todo = append(todo, c)
-		}
-		log.Info("resuming", "finished_before", len(again), "to_run", len(todo))
-		if len(again) > 0 {
-			if err := emit(again...); err != nil {
-				return err
-			}
-		}
-		cands = todo
+	if resumed > 0 {
+		log.Info("resuming", "finished_before", resumed, "to_run", len(cands))
 	}
 	dirs := trialDirs(filepath.Join(work, "trials"), cands)
 	log.Info("running trials", "candidates", len(cands), "parallelism", s.parallelism, "command", s.argv, "program", s.path, "work_dir", work)
@@ -396,7 +371,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		if err != nil {
 			return err
 		}
-		if err := emit(r); err != nil {
+		if err := results.Write(r); err != nil {
 			return err
 		}
 		mu.Lock()
@@ -443,35 +418,6 @@ func safeName(id string) string {
 		name = name[:100]
 	}
 	return name
-}
-
-// trialKey identifies a trial across an interruption, as the evaluation
-// stage does.
-func trialKey(c modelchoice.Candidate) string {
-	return fmt.Sprintf("%d/%s", c.Round, c.ID)
-}
-
-// resumedResults reads the rows of trials finished before an interruption,
-// when the host resumes a run; none otherwise.
-func resumedResults(in sdk.Inputs) (map[string]evaluation.Result, error) {
-	r, err := in.Reader(ResumePort)
-	if errors.Is(err, sdk.ErrNotConnected) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]evaluation.Result{}
-	for r.Next() {
-		rs, err := evaluation.Read(r.RecordBatch())
-		if err != nil {
-			return nil, &sdk.InputError{Port: ResumePort, Row: -1, Err: err}
-		}
-		for _, res := range rs {
-			out[trialKey(res.Candidate)] = res
-		}
-	}
-	return out, r.Err()
 }
 
 func progressMessage(r evaluation.Result) string {

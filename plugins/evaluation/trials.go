@@ -1,0 +1,90 @@
+package evaluation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk"
+)
+
+// ResultWriter writes results rows as trials finish, from any goroutine,
+// so the host's journal holds every finished trial if the run is
+// interrupted. Stages that run trials (evaluation, exec) share it.
+type ResultWriter struct {
+	ctx context.Context
+	mu  sync.Mutex
+	w   sdk.BatchWriter
+}
+
+// NewResultWriter writes to the results port's writer.
+func NewResultWriter(ctx context.Context, w sdk.BatchWriter) *ResultWriter {
+	return &ResultWriter{ctx: ctx, w: w}
+}
+
+// Write sends rows as one batch.
+func (rw *ResultWriter) Write(rs ...Result) error {
+	rec := Build(sdk.Allocator(rw.ctx), rs)
+	defer rec.Release()
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if err := rw.w.Write(rec); err != nil {
+		return fmt.Errorf("write port %s: %w", OutputPort, err)
+	}
+	return nil
+}
+
+// SkipFinished picks up an interrupted run: it reads the rows the host
+// hands back on the resume port, writes them again (so the output is
+// whole) and returns the candidates whose trials still have to run. With
+// the resume port unconnected it returns cands unchanged.
+func SkipFinished[C any](in sdk.Inputs, rw *ResultWriter, cands []C, candidateOf func(C) modelchoice.Candidate) (todo []C, finished int, err error) {
+	done, err := resumedResults(in)
+	if err != nil || len(done) == 0 {
+		return cands, 0, err
+	}
+	var again []Result
+	for _, c := range cands {
+		if r, ok := done[trialKey(candidateOf(c))]; ok {
+			again = append(again, r)
+			continue
+		}
+		todo = append(todo, c)
+	}
+	if len(again) > 0 {
+		if err := rw.Write(again...); err != nil {
+			return nil, 0, err
+		}
+	}
+	return todo, len(again), nil
+}
+
+// trialKey identifies a trial across an interruption.
+func trialKey(c modelchoice.Candidate) string {
+	return fmt.Sprintf("%d/%s", c.Round, c.ID)
+}
+
+// resumedResults reads the rows of trials finished before an interruption,
+// when the host resumes a run; none otherwise.
+func resumedResults(in sdk.Inputs) (map[string]Result, error) {
+	r, err := in.Reader(ResumePort)
+	if errors.Is(err, sdk.ErrNotConnected) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Result{}
+	for r.Next() {
+		rs, err := Read(r.RecordBatch())
+		if err != nil {
+			return nil, &sdk.InputError{Port: ResumePort, Row: -1, Err: err}
+		}
+		for _, res := range rs {
+			out[trialKey(res.Candidate)] = res
+		}
+	}
+	return out, r.Err()
+}
