@@ -140,41 +140,18 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	if r.Resume {
 		ex.previous = finishedExecutions(run.Manifest())
 	}
-	_ = run.Update(func(m *runstore.Manifest) {
-		m.TraceID = traceID
-		m.TraceIDs = append(m.TraceIDs, traceID)
-		m.Attempts++
-		m.Status = runstore.StatusRunning
-		m.Error = ""
-		m.FinishedAt = nil
-	})
+	_ = run.Begin(traceID, "")
 	ex.emit(Event{Type: EventRunStarted, RunID: run.ID()})
 
 	defer func() {
-		status := runstore.StatusSucceeded
-		switch {
-		case err == nil:
-		case errors.Is(err, context.Canceled):
-			status = runstore.StatusCanceled
-		default:
-			status = runstore.StatusFailed
-		}
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
-		span.SetAttributes(attribute.String("status", status))
+		span.SetAttributes(attribute.String("status", runstore.StatusOf(err)))
 		span.End()
-		now := time.Now().UTC()
-		if uerr := run.Update(func(m *runstore.Manifest) {
-			m.Status = status
-			m.FinishedAt = &now
-			if err != nil {
-				m.Error = err.Error()
-			}
-		}); uerr != nil && err == nil {
-			err = uerr
-		}
+		var status string
+		status, err = run.End(err)
 		ex.emit(Event{Type: EventRunFinished, RunID: run.ID(), Status: status, Elapsed: time.Since(start), Error: errString(err)})
 	}()
 

@@ -6,6 +6,7 @@
 package runstore
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -337,4 +338,48 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// Begin marks the start of an attempt at the run (the first, or one more
+// after --resume) traced as traceID, on engine ("" for local).
+func (r *Run) Begin(traceID, engine string) error {
+	return r.Update(func(m *Manifest) {
+		m.TraceID = traceID
+		m.TraceIDs = append(m.TraceIDs, traceID)
+		m.Attempts++
+		m.Status = StatusRunning
+		m.Engine = engine
+		m.Error = ""
+		m.FinishedAt = nil
+	})
+}
+
+// StatusOf is the run status that an attempt ending with err leaves.
+func StatusOf(err error) string {
+	switch {
+	case err == nil:
+		return StatusSucceeded
+	case errors.Is(err, context.Canceled):
+		return StatusCanceled
+	default:
+		return StatusFailed
+	}
+}
+
+// End records how an attempt ended and returns its status. A failure to
+// record is returned as err when the attempt itself succeeded.
+func (r *Run) End(runErr error) (status string, err error) {
+	status = StatusOf(runErr)
+	now := time.Now().UTC()
+	err = r.Update(func(m *Manifest) {
+		m.Status = status
+		m.FinishedAt = &now
+		if runErr != nil {
+			m.Error = runErr.Error()
+		}
+	})
+	if runErr != nil {
+		return status, runErr
+	}
+	return status, err
 }
