@@ -172,20 +172,7 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c modelchoice.Candid
 // candidate. Its error is only ctx's: every other problem is the result's.
 func (s *Stage) trial(ctx context.Context, c modelchoice.Candidate, preps *Preparations, shared *trained) (r Result, t *trained, err error) {
 	r = newResult(c)
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(
-		attribute.String("candidate_id", c.ID),
-		attribute.String("family", c.Family),
-		attribute.Int("width", int(c.Width)),
-		attribute.Int("depth", int(c.Depth)),
-		attribute.Int64("params", c.Params),
-		attribute.Int64("flops", c.FLOPs),
-		attribute.Float64("learning_rate", c.LearningRate),
-		attribute.Int("batch_size", int(c.BatchSize)),
-		attribute.Int("epochs", s.epochsOf(c)),
-		attribute.String("preprocess", c.Preprocess),
-		attribute.String("quantize", c.Quantize),
-		attribute.Float64("prune_fraction", c.PruneFraction),
-	))
+	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(CandidateAttributes(c), attribute.Int("epochs", s.epochsOf(c)))...))
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.TraceID = sc.TraceID().String()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
@@ -87,4 +89,23 @@ func resumedResults(in sdk.Inputs) (map[string]Result, error) {
 		}
 	}
 	return out, r.Err()
+}
+
+// CandidateAttributes are the span attributes of a trial of c, the same
+// for every stage that runs trials, so traces read alike whichever ran.
+func CandidateAttributes(c modelchoice.Candidate) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("candidate_id", c.ID),
+		attribute.String("family", c.Family),
+		attribute.Int("width", int(c.Width)),
+		attribute.Int("depth", int(c.Depth)),
+		attribute.Int64("params", c.Params),
+		attribute.Int64("flops", c.FLOPs),
+		attribute.Float64("learning_rate", c.LearningRate),
+		attribute.Int("batch_size", int(c.BatchSize)),
+		attribute.Int("epochs", int(c.Epochs)),
+		attribute.String("preprocess", c.Preprocess),
+		attribute.String("quantize", c.Quantize),
+		attribute.Float64("prune_fraction", c.PruneFraction),
+	}
 }

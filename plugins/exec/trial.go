@@ -68,21 +68,9 @@ func failedResult(c modelchoice.Candidate) evaluation.Result {
 // every other problem is the result's.
 func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string) (evaluation.Result, error) {
 	r := failedResult(c.Candidate)
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(
-		attribute.String("candidate_id", c.ID),
-		attribute.String("family", c.Family),
-		attribute.Int("width", int(c.Width)),
-		attribute.Int("depth", int(c.Depth)),
-		attribute.Int64("params", c.Params),
-		attribute.Int64("flops", c.FLOPs),
-		attribute.Float64("learning_rate", c.LearningRate),
-		attribute.Int("batch_size", int(c.BatchSize)),
-		attribute.Int("epochs", int(c.Epochs)),
-		attribute.String("preprocess", c.Preprocess),
-		attribute.String("quantize", c.Quantize),
-		attribute.Float64("prune_fraction", c.PruneFraction),
+	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(evaluation.CandidateAttributes(c.Candidate),
 		attribute.String("work_dir", dir),
-	))
+	)...))
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.TraceID = sc.TraceID().String()

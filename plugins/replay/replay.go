@@ -348,21 +348,9 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 
 // trial looks one candidate up inside its span.
 func (s *Stage) trial(ctx context.Context, ix *index, c modelchoice.Candidate) (r evaluation.Result, h hit, ok bool, col, msg string) {
-	_, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(
-		attribute.String("candidate_id", c.ID),
-		attribute.String("family", c.Family),
-		attribute.Int("width", int(c.Width)),
-		attribute.Int("depth", int(c.Depth)),
-		attribute.Int64("params", c.Params),
-		attribute.Int64("flops", c.FLOPs),
-		attribute.Float64("learning_rate", c.LearningRate),
-		attribute.Int("batch_size", int(c.BatchSize)),
-		attribute.Int("epochs", int(c.Epochs)),
-		attribute.String("preprocess", c.Preprocess),
-		attribute.String("quantize", c.Quantize),
-		attribute.Float64("prune_fraction", c.PruneFraction),
+	_, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(evaluation.CandidateAttributes(c),
 		attribute.String("replay.table", ix.t.path),
-	))
+	)...))
 	defer span.End()
 	h, ok = ix.find(c, s.interpolate)
 	if !ok {
