@@ -2,6 +2,9 @@ package dataset
 
 import (
 	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -225,4 +228,30 @@ func sines(rng *rand.Rand, o GenOptions) func(int, []float64) (int64, float64) {
 		}
 		return 0, y + o.Noise*rng.NormFloat64()
 	}
+}
+
+// GenerateBatches generates a dataset and splits it as the dataset stage
+// does, returning the batches the stage would emit (at most batchRows rows
+// each; 0 means MaxBatchRows). The caller releases them. Other stages' tests
+// use it to feed real data through their ports.
+func GenerateBatches(mem memory.Allocator, o GenOptions, testFraction, validationFraction float64, batchRows int) ([]arrow.RecordBatch, error) {
+	tab, err := Generate(o)
+	if err != nil {
+		return nil, err
+	}
+	strata, n := tab.Strata()
+	parts := StratifiedSplit(strata, n, testFraction, validationFraction, o.Seed)
+	var out []arrow.RecordBatch
+	err = tab.WriteBatches(mem, parts, batchRows, func(b arrow.RecordBatch) error {
+		b.Retain()
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		for _, b := range out {
+			b.Release()
+		}
+		return nil, err
+	}
+	return out, nil
 }

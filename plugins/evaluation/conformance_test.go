@@ -21,18 +21,7 @@ func spirals(t *testing.T, rows, batchRows int) []arrow.RecordBatch {
 	t.Helper()
 	o := dataset.GenDefaults(dataset.GenSpirals)
 	o.Rows, o.Seed = rows, 1
-	tab, err := dataset.Generate(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	strata, n := tab.Strata()
-	parts := dataset.StratifiedSplit(strata, n, 0.25, 0.1, o.Seed)
-	var out []arrow.RecordBatch
-	err = tab.WriteBatches(memory.DefaultAllocator, parts, batchRows, func(b arrow.RecordBatch) error {
-		b.Retain()
-		out = append(out, b)
-		return nil
-	})
+	out, err := dataset.GenerateBatches(memory.DefaultAllocator, o, 0.25, 0.1, batchRows)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,18 +58,7 @@ func data(t *testing.T, mem memory.Allocator, kind string, rows int, seed uint64
 	t.Helper()
 	o := dataset.GenDefaults(kind)
 	o.Rows, o.Seed = rows, seed
-	tab, err := dataset.Generate(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	strata, n := tab.Strata()
-	parts := dataset.StratifiedSplit(strata, n, test, valid, seed)
-	var out []arrow.RecordBatch
-	err = tab.WriteBatches(mem, parts, 0, func(b arrow.RecordBatch) error {
-		b.Retain()
-		out = append(out, b)
-		return nil
-	})
+	out, err := dataset.GenerateBatches(mem, o, test, valid, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

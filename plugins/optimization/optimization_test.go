@@ -29,18 +29,7 @@ func data(t *testing.T, mem memory.Allocator, kind string, rows int, seed uint64
 	t.Helper()
 	o := dataset.GenDefaults(kind)
 	o.Rows, o.Seed = rows, seed
-	tab, err := dataset.Generate(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	strata, n := tab.Strata()
-	parts := dataset.StratifiedSplit(strata, n, 0.25, 0, seed)
-	var out []arrow.RecordBatch
-	err = tab.WriteBatches(mem, parts, 0, func(b arrow.RecordBatch) error {
-		b.Retain()
-		out = append(out, b)
-		return nil
-	})
+	out, err := dataset.GenerateBatches(mem, o, 0.25, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,18 +16,7 @@ import (
 // at most batchRows rows.
 func generated(t *testing.T, o dataset.GenOptions, batchRows int) []arrow.RecordBatch {
 	t.Helper()
-	tab, err := dataset.Generate(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	strata, n := tab.Strata()
-	parts := dataset.StratifiedSplit(strata, n, 0.2, 0.1, o.Seed)
-	var out []arrow.RecordBatch
-	err = tab.WriteBatches(memory.DefaultAllocator, parts, batchRows, func(b arrow.RecordBatch) error {
-		b.Retain()
-		out = append(out, b)
-		return nil
-	})
+	out, err := dataset.GenerateBatches(memory.DefaultAllocator, o, 0.2, 0.1, batchRows)
 	if err != nil {
 		t.Fatal(err)
 	}
