@@ -24,6 +24,8 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob"
 	"gocloud.dev/gcerrors"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 )
 
 // ErrChecksum is returned when a downloaded object does not match its
@@ -152,7 +154,7 @@ func (s *Store) Get(ctx context.Context, key, local, sum string, size int64) (bo
 	if err := checkKey(key); err != nil {
 		return false, err
 	}
-	if got, err := fileSHA256(local); err == nil && got == sum {
+	if got, err := runstore.FileSHA256(local); err == nil && got == sum {
 		return false, nil
 	}
 	r, err := s.bucket.NewReader(ctx, key, nil)
@@ -193,17 +195,4 @@ func (s *Store) Get(ctx context.Context, key, local, sum string, size int64) (bo
 	}
 	keep = true
 	return true, nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

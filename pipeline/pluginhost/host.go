@@ -12,12 +12,10 @@ package pluginhost
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,16 +93,11 @@ func (h *Host) Fingerprint(name string) (string, error) {
 		}
 		path = p
 	}
-	f, err := os.Open(path)
+	raw, err := lockfile.HashFile(path)
 	if err != nil {
 		return "", fmt.Errorf("fingerprint plugin %s: %w", name, err)
 	}
-	defer f.Close()
-	hash := sha256.New()
-	if _, err := io.Copy(hash, f); err != nil {
-		return "", fmt.Errorf("fingerprint plugin %s: %w", name, err)
-	}
-	sum = hex.EncodeToString(hash.Sum(nil))
+	sum = hex.EncodeToString(raw)
 	h.mu.Lock()
 	if h.sums == nil {
 		h.sums = map[string]string{}

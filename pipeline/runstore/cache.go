@@ -65,7 +65,7 @@ func (s *Store) Recall(key string, into *Run) (hit *Hit, ok bool, err error) {
 		return nil, false, nil
 	}
 	for _, f := range e.Files {
-		if sum, err := fileSHA256(filepath.Join(s.Root, e.Run, f.Path)); err != nil || sum != f.SHA256 {
+		if sum, err := FileSHA256(filepath.Join(s.Root, e.Run, f.Path)); err != nil || sum != f.SHA256 {
 			return nil, false, nil
 		}
 	}
@@ -77,7 +77,8 @@ func (s *Store) Recall(key string, into *Run) (hit *Hit, ok bool, err error) {
 	return &Hit{Run: e.Run, Files: e.Files}, true, nil
 }
 
-func fileSHA256(path string) (string, error) {
+// FileSHA256 returns the hex sha256 of a file's contents.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -89,9 +90,6 @@ func fileSHA256(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
-// FileSHA256 returns the hex sha256 of a file's contents.
-func FileSHA256(path string) (string, error) { return fileSHA256(path) }
 
 // linkOrCopy places src at dst: a hard link when the file system allows
 // (outputs are never modified in place), else a copy written atomically.
