@@ -248,26 +248,7 @@ func (s *Stage) trial(ctx context.Context, c modelchoice.Candidate, preps *Prepa
 	r.ModelBytes, r.NonZeroParams = model.Bytes(), model.NonZero()
 	r.Status = StatusOK
 
-	attrs := []attribute.KeyValue{
-		attribute.String("status", r.Status),
-		attribute.Float64("loss", r.Loss),
-		attribute.Float64("latency_p50_ms", r.LatencyP50Ms),
-		attribute.Float64("latency_p95_ms", r.LatencyP95Ms),
-		attribute.Float64("throughput_per_s", r.ThroughputPerS),
-		attribute.Int64("model_bytes", r.ModelBytes),
-		attribute.Int64("peak_bytes", r.PeakBytes),
-		attribute.Float64("train_seconds", r.TrainSeconds),
-		attribute.Int("epochs_run", int(r.EpochsRun)),
-		attribute.String("stopped_by", r.StoppedBy),
-	}
-	for _, kv := range []struct {
-		k string
-		v float64
-	}{{"accuracy", r.Accuracy}, {"rmse", r.RMSE}, {"r2", r.R2}, {"accuracy_before", r.AccuracyBefore}} {
-		if !math.IsNaN(kv.v) {
-			attrs = append(attrs, attribute.Float64(kv.k, kv.v))
-		}
-	}
+	attrs := ResultAttributes(r)
 	span.SetAttributes(attrs...)
 	span.SetStatus(codes.Ok, "")
 	return r, t, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -108,4 +109,39 @@ func CandidateAttributes(c modelchoice.Candidate) []attribute.KeyValue {
 		attribute.String("quantize", c.Quantize),
 		attribute.Float64("prune_fraction", c.PruneFraction),
 	}
+}
+
+// ResultAttributes are the span attributes of a finished trial: its status,
+// measurements and training figures. Measurements that do not apply (NaN,
+// or -1 for sizes) are left out rather than recorded as numbers.
+func ResultAttributes(r Result) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String("status", r.Status),
+		attribute.Float64("train_seconds", r.TrainSeconds),
+		attribute.Int("epochs_run", int(r.EpochsRun)),
+	}
+	if r.StoppedBy != "" {
+		attrs = append(attrs, attribute.String("stopped_by", r.StoppedBy))
+	}
+	for _, kv := range []struct {
+		k string
+		v float64
+	}{
+		{"accuracy", r.Accuracy}, {"loss", r.Loss}, {"rmse", r.RMSE}, {"r2", r.R2},
+		{"latency_p50_ms", r.LatencyP50Ms}, {"latency_p95_ms", r.LatencyP95Ms},
+		{"throughput_per_s", r.ThroughputPerS}, {"accuracy_before", r.AccuracyBefore},
+	} {
+		if !math.IsNaN(kv.v) {
+			attrs = append(attrs, attribute.Float64(kv.k, kv.v))
+		}
+	}
+	for _, kv := range []struct {
+		k string
+		v int64
+	}{{"model_bytes", r.ModelBytes}, {"peak_bytes", r.PeakBytes}} {
+		if kv.v >= 0 {
+			attrs = append(attrs, attribute.Int64(kv.k, kv.v))
+		}
+	}
+	return attrs
 }

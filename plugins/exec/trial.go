@@ -157,34 +157,9 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 	}
 	s.apply(&r, m, o)
 	r.Status = evaluation.StatusOK
-	attrs := []attribute.KeyValue{
-		attribute.String("status", r.Status),
-		attribute.Int64("params", r.Params),
-		attribute.Float64("train_seconds", r.TrainSeconds),
-		attribute.Int("epochs_run", int(r.EpochsRun)),
-	}
+	attrs := append(evaluation.ResultAttributes(r), attribute.Int64("params", r.Params))
 	if r.Params != c.Params {
 		attrs = append(attrs, attribute.Int64("candidate_params", c.Params))
-	}
-	for _, kv := range []struct {
-		k string
-		v float64
-	}{{"accuracy", r.Accuracy}, {"loss", r.Loss}, {"rmse", r.RMSE}, {"r2", r.R2}, {"latency_p50_ms", r.LatencyP50Ms},
-		{"latency_p95_ms", r.LatencyP95Ms}, {"throughput_per_s", r.ThroughputPerS}, {"accuracy_before", r.AccuracyBefore}} {
-		if !math.IsNaN(kv.v) {
-			attrs = append(attrs, attribute.Float64(kv.k, kv.v))
-		}
-	}
-	for _, kv := range []struct {
-		k string
-		v int64
-	}{{"model_bytes", r.ModelBytes}, {"peak_bytes", r.PeakBytes}} {
-		if kv.v >= 0 {
-			attrs = append(attrs, attribute.Int64(kv.k, kv.v))
-		}
-	}
-	if r.StoppedBy != "" {
-		attrs = append(attrs, attribute.String("stopped_by", r.StoppedBy))
 	}
 	span.SetAttributes(attrs...)
 	span.SetStatus(codes.Ok, "")

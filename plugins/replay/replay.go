@@ -364,38 +364,13 @@ func (s *Stage) trial(ctx context.Context, ix *index, c modelchoice.Candidate) (
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.TraceID = sc.TraceID().String()
 	}
-	attrs := []attribute.KeyValue{
-		attribute.String("status", r.Status),
-		attribute.Float64("train_seconds", r.TrainSeconds),
-		attribute.Int("epochs_run", int(r.EpochsRun)),
-		attribute.String("stopped_by", r.StoppedBy),
-	}
+	attrs := evaluation.ResultAttributes(r)
 	if h.interpolated() {
 		attrs = append(attrs, attribute.String("replay.source", SourceInterpolated),
 			attribute.Int("replay.lo_width", int(ix.keys[ix.width].nums[h.lo])),
 			attribute.Int("replay.hi_width", int(ix.keys[ix.width].nums[h.hi])))
 	} else {
 		attrs = append(attrs, attribute.String("replay.source", SourceExact), attribute.String("replay.row", ix.t.where(h.row)))
-	}
-	for _, kv := range []struct {
-		k string
-		v float64
-	}{
-		{"loss", r.Loss}, {"latency_p50_ms", r.LatencyP50Ms}, {"latency_p95_ms", r.LatencyP95Ms},
-		{"throughput_per_s", r.ThroughputPerS}, {"accuracy", r.Accuracy}, {"rmse", r.RMSE}, {"r2", r.R2},
-		{"accuracy_before", r.AccuracyBefore},
-	} {
-		if !math.IsNaN(kv.v) {
-			attrs = append(attrs, attribute.Float64(kv.k, kv.v))
-		}
-	}
-	for _, kv := range []struct {
-		k string
-		v int64
-	}{{"model_bytes", r.ModelBytes}, {"peak_bytes", r.PeakBytes}} {
-		if kv.v >= 0 {
-			attrs = append(attrs, attribute.Int64(kv.k, kv.v))
-		}
 	}
 	span.SetAttributes(attrs...)
 	if r.Status == evaluation.StatusOK {
