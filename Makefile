@@ -1,12 +1,17 @@
 # sweetspot — common tasks. `make help` lists them.
 GO       ?= go
+# The Go release everything here builds with: govulncheck (make vulncheck)
+# finds reachable standard-library vulnerabilities in go1.26.8. The go
+# command fetches this release from the module proxy (golang.org/toolchain)
+# on first use.
+export GOTOOLCHAIN ?= go1.26.10
 BIN      := $(CURDIR)/.bin
 PLUGINS  := $(CURDIR)/.sweetspot/plugins
 FUZZRUNS ?= 5000x
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build jaeger temporal chromium test test-unit fuzz vet examples proto proto-tools bench clean quickstart
+.PHONY: help build jaeger temporal chromium test test-unit fuzz vet examples proto proto-tools bench clean quickstart vulncheck
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,7 +29,7 @@ vet: ## go vet and gofmt check
 examples: ## build the third-party example plugins into .sweetspot/plugins/
 	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
 
-test: vet examples jaeger temporal chromium test-unit fuzz ## everything CI runs
+test: vet examples jaeger temporal chromium test-unit fuzz vulncheck ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
@@ -33,19 +38,38 @@ test-unit: ## unit and integration tests with the race detector
 
 fuzz: ## short fuzz runs of every parser of outside input (counts, not durations: see golang/go#75804)
 	$(GO) test ./pipeline/config -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./pipeline/config -run '^$$' -fuzz '^FuzzVarFile$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoadColumnar$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoadIDX$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk -run '^$$' -fuzz '^FuzzDecodeWireConfig$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./sdk/stagerpc -run '^$$' -fuzz '^FuzzInbox$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./sdk/stagehost -run '^$$' -fuzz '^FuzzRunResponses$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./sdk/internal/wire -run '^$$' -fuzz '^FuzzRunRequests$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/nn -run '^$$' -fuzz '^FuzzUnmarshalCompact$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/prep -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)
-	$(GO) test ./plugins/internal/ipcverify -run '^$$' -fuzz '^FuzzReaders$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./internal/ipcverify -run '^$$' -fuzz '^FuzzReaders$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/replay -run '^$$' -fuzz '^FuzzTable$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/exec -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./pipeline/install/lockfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)
 
-bench: ## benchmarks (speed and memory goals live here, not in tests)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Every benchmark of the main module and of the GoMLX peer (its own module,
+# so GoMLX never enters go.mod); the raw output stays in .bin/bench/ and
+# internal/benchdoc writes docs/benchmarks.md from it, even when a package
+# fails (its figures then read "not measured"), before make reports the
+# failure. -p 1: one package benchmarks at a time, so no two share the
+# cores. Jaeger is for BenchmarkTracing.
+BENCHDIR   := $(BIN)/bench
+BENCHFLAGS ?= -p 1 -run '^$$' -bench . -benchmem -timeout 3h
+
+bench: SHELL := /bin/bash
+bench: jaeger ## benchmarks (speed and memory goals live here, not in tests) and docs/benchmarks.md
+	@mkdir -p $(BENCHDIR)
+	status=0; set -o pipefail; \
+	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test $(BENCHFLAGS) ./... 2>&1 | tee $(BENCHDIR)/main.txt || status=1; \
+	(cd bench/gomlx && CGO_ENABLED=0 $(GO) test $(BENCHFLAGS) ./...) 2>&1 | tee $(BENCHDIR)/gomlx.txt || status=1; \
+	$(GO) run ./internal/benchdoc -command 'make bench' -o docs/benchmarks.md $(BENCHDIR)/main.txt $(BENCHDIR)/gomlx.txt || status=1; \
+	exit $$status
 
 jaeger: $(BIN)/jaeger ## build Jaeger (for the tracing tests) into .bin/, once
 
@@ -56,6 +80,23 @@ temporal: $(BIN)/temporal ## build the Temporal dev server (for the distributed-
 
 $(BIN)/temporal: tools/temporal/go.mod tools/temporal/go.sum
 	cd tools/temporal && $(GO) build -o $(BIN)/temporal github.com/temporalio/cli/cmd/temporal
+
+# govulncheck and its database both come from the Go module proxy: the
+# database is built from the OSV files of the golang.org/x/vulndb version
+# that tools/govulncheck/go.mod pins (bump it there to refresh), once.
+VULNDB := $(BIN)/vulndb
+
+vulncheck: $(BIN)/govulncheck $(VULNDB)/index/db.json ## govulncheck ./... against the pinned Go vulnerability database
+	$(BIN)/govulncheck -db file://$(VULNDB) ./...
+
+$(BIN)/govulncheck $(BIN)/indexdb: tools/govulncheck/go.mod tools/govulncheck/go.sum
+	cd tools/govulncheck && $(GO) build -o $(BIN)/ tool
+
+$(VULNDB)/index/db.json: tools/govulncheck/go.mod $(BIN)/indexdb
+	rm -rf $(VULNDB).tmp
+	cd tools/govulncheck && $(GO) mod download golang.org/x/vulndb && \
+		$(BIN)/indexdb -vulns "$$($(GO) list -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv" -out $(VULNDB).tmp
+	rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
 
 # The report's browser test opens the HTML in a real headless Chromium. It
 # skips when the browser is absent, unless CI is set: there it fails.

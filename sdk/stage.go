@@ -69,7 +69,10 @@ type StageInfo struct {
 	// a training script. The host hashes those files' contents into the
 	// stage's cache key, so an edited file is never served from a stale
 	// cache. Relative names are taken against a `base_dir` attribute when
-	// the config has one.
+	// the config has one. The host also refuses a path that leaves the
+	// pipeline's project directory (unless the pipeline allows it): in a
+	// list, which is taken as a command line, only relative elements that
+	// have a slash or name an existing file are paths.
 	InputFiles []string
 }
 

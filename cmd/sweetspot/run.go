@@ -347,6 +347,8 @@ func (p *eventPrinter) write(w io.Writer, e runner.Event) {
 		fmt.Fprintf(w, "%s %s%s finished in %s (%s rows%s)\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), strings.Join(parts, " "), from)
 	case runner.EventStageFailed:
 		fmt.Fprintf(w, "%s %s%s FAILED after %s: %s\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), e.Error)
+	case runner.EventStageSkipped:
+		fmt.Fprintf(w, "%s %s skipped: %s\n", ts, e.Stage, e.Reason)
 	case runner.EventProgress:
 		// At most one line a second per stage, and always the last one.
 		pr := e.Progress

@@ -80,6 +80,9 @@ func newRunsCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			if err := printResources(w, &m); err != nil {
+				return err
+			}
 			if err := printTrials(w, run, &m); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}

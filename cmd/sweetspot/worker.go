@@ -228,6 +228,11 @@ func temporalEngine(ctx context.Context, o *runOptions, launcher runner.Launcher
 			MaxPendingTrials: o.maxPendingTrials,
 		},
 	}
+	// Workers check each plugin against the lock file this client checks
+	// its own against.
+	if h, ok := launcher.(*pluginhost.Host); ok {
+		r.Plan.LockPath, r.Plan.Lock = h.Lock()
+	}
 	closeAll := func() {
 		c.Close()
 		if storage != nil {

@@ -4,6 +4,12 @@
 # shipped in testdata/ with their licence.
 #   go run ./cmd/sweetspot run examples/digits
 
+# The data live in the repository's testdata/, outside this example's
+# directory; paths outside the pipeline's directory must be allowed.
+sweetspot {
+  allow_outside_paths = true
+}
+
 variable "target_accuracy" {
   type    = number
   default = 0.965

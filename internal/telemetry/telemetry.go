@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -113,6 +114,30 @@ func (cfg Config) PluginEnv(traceFile string) []string {
 type Provider struct {
 	*sdktrace.TracerProvider
 	file *os.File
+	// otlp is the batch processor of the OTLP exporter; nil without one.
+	otlp sdktrace.SpanProcessor
+}
+
+// otlpFlushTimeout bounds one background export started by ForceFlush.
+const otlpFlushTimeout = 10 * time.Second
+
+// ForceFlush makes every span ended so far durable without waiting on a
+// collector: the span file has them already (it is written as each span
+// ends), and the OTLP batch is handed to its exporter in the background.
+// A plugin flushes at the end of every stage run, before its result goes
+// out; waiting there for a round trip to the collector put that latency on
+// every stage of a traced run. Shutdown still waits for every export.
+func (p *Provider) ForceFlush(context.Context) error {
+	if p.otlp != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), otlpFlushTimeout)
+			defer cancel()
+			// The batch processor reports a failed export to otel's error
+			// handler, as it does for its own scheduled exports.
+			_ = p.otlp.ForceFlush(ctx)
+		}()
+	}
+	return nil
 }
 
 // Shutdown flushes and stops every exporter and closes the span file.
@@ -169,7 +194,8 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 			}
 			return nil, err
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
+		p.otlp = sdktrace.NewBatchSpanProcessor(exp)
+		opts = append(opts, sdktrace.WithSpanProcessor(p.otlp))
 	}
 	p.TracerProvider = sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(p.TracerProvider)

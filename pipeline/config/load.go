@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 )
@@ -70,6 +71,7 @@ type source struct {
 // render them (hcl.NewDiagnosticTextWriter).
 func Load(paths []string, catalog Catalog, opts ...LoadOption) (*Pipeline, hcl.Diagnostics) {
 	l := newLoader(catalog, opts)
+	l.p.ProjectDir = projectDir(paths)
 	return l.load(l.readSources(l.expandPaths(paths)))
 }
 
@@ -462,13 +464,16 @@ func (l *loader) decodeSweetspot(blocks hcl.Blocks) {
 	}
 	b := blocks[0]
 	content, diags := b.Body.Content(&hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "required_version"}},
+		Attributes: []hcl.AttributeSchema{{Name: "required_version"}, {Name: attrAllowOutsidePaths}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "required_plugins"}, {Type: "telemetry"}},
 	})
 	l.add(diags...)
 	if a, ok := content.Attributes["required_version"]; ok {
 		l.p.Required.Version, _ = l.literalString(a)
 		l.p.Required.VersionRange = a.Expr.Range()
+	}
+	if a, ok := content.Attributes[attrAllowOutsidePaths]; ok {
+		l.p.AllowOutsidePaths = l.literalBool(a)
 	}
 	var seenPlugins, seenTelemetry *hcl.Block
 	for _, nb := range content.Blocks {
@@ -517,6 +522,25 @@ func (l *loader) decodeSweetspot(blocks hcl.Blocks) {
 			}
 		}
 	}
+}
+
+// literalBool evaluates a to a constant bool; false after a diagnostic.
+func (l *loader) literalBool(a *hcl.Attribute) bool {
+	v, diags := a.Expr.Value(nil)
+	l.add(diags...)
+	if diags.HasErrors() {
+		return false
+	}
+	if b, err := convert.Convert(v, cty.Bool); err == nil && b.IsKnown() && !b.IsNull() {
+		return b.True()
+	}
+	l.add(&hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid " + a.Name,
+		Detail:   fmt.Sprintf("%s is true or false.", a.Name),
+		Subject:  a.Expr.Range().Ptr(),
+	})
+	return false
 }
 
 // literalString evaluates a to a constant string; ok is false after a

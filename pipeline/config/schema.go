@@ -23,6 +23,13 @@ const (
 	// attrTaskQueue routes a stage's work to the Temporal workers that poll
 	// that queue (`task_queue = "gpu"`); the local runner ignores it.
 	attrTaskQueue = "task_queue"
+	// attrPassEnv lists the host environment variables the stage's plugin
+	// process gets beyond the harmless base set (`pass_env = ["AWS_PROFILE"]`).
+	attrPassEnv = "pass_env"
+	// attrMemoryLimit bounds the resident memory of the stage's plugin
+	// process and its children (`memory_limit = "512MiB"`); the host kills
+	// a plugin that goes over it.
+	attrMemoryLimit = "memory_limit"
 )
 
 // attrBaseDir is the one attribute the host fills in for plugins: when a
@@ -37,6 +44,8 @@ var reservedAttrs = map[string]cty.Type{
 	attrMaxRounds:   cty.Number,
 	attrDescription: cty.String,
 	attrTaskQueue:   cty.String,
+	attrPassEnv:     cty.List(cty.String),
+	attrMemoryLimit: cty.String,
 }
 
 // configSpec turns a plugin's declared config schema into an hcldec spec,

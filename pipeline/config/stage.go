@@ -177,6 +177,7 @@ func (l *loader) decodeStage(s *stageState) {
 		}
 	}
 	s.Config = objectOf(cfg)
+	l.checkPaths(s)
 
 	if v := get(attrDescription); v.IsKnown() && !v.IsNull() {
 		s.Doc = v.AsString()
@@ -186,6 +187,12 @@ func (l *loader) decodeStage(s *stageState) {
 	}
 	if v := get(attrTaskQueue); v.IsKnown() && !v.IsNull() {
 		s.TaskQueue = l.taskQueue(v.AsString(), s.AttrRanges[attrTaskQueue])
+	}
+	if v := get(attrMemoryLimit); v.IsKnown() && !v.IsNull() {
+		s.MemoryLimit = l.memoryLimit(v.AsString(), s.AttrRanges[attrMemoryLimit])
+	}
+	if v := get(attrPassEnv); v.IsKnown() && !v.IsNull() {
+		s.PassEnv = l.passEnv(v, s.attrs[attrPassEnv])
 	}
 	if v := get(attrMaxRounds); v.IsKnown() && !v.IsNull() {
 		s.MaxRounds = l.rounds(v.AsBigFloat(), s.AttrRanges[attrMaxRounds])
@@ -397,6 +404,27 @@ func (l *loader) duration(text string, rng hcl.Range) time.Duration {
 		Severity: hcl.DiagError,
 		Summary:  "Invalid timeout",
 		Detail:   fmt.Sprintf("The timeout must be a positive duration such as \"30s\", \"5m\" or \"1h30m\"; %q does not work: %s.", text, why),
+		Subject:  rng.Ptr(),
+	})
+	return 0
+}
+
+// minMemoryLimit is below what any plugin process needs just to start,
+// so a smaller limit is a typo (a missing unit prefix), not a choice.
+const minMemoryLimit = 16 << 20
+
+func (l *loader) memoryLimit(text string, rng hcl.Range) int64 {
+	n, err := ParseByteSize(text)
+	if err == nil && n < minMemoryLimit {
+		err = fmt.Errorf("it is below %d MiB, less than a plugin process needs to start", minMemoryLimit>>20)
+	}
+	if err == nil {
+		return n
+	}
+	l.add(&hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid memory_limit",
+		Detail:   fmt.Sprintf("memory_limit is the most resident memory the stage's plugin process (with its children) may use, such as \"512MiB\" or \"2GiB\"; %q does not work: %s.", text, err),
 		Subject:  rng.Ptr(),
 	})
 	return 0

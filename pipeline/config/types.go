@@ -59,6 +59,11 @@ type Pipeline struct {
 	// Required holds the sweetspot block's required_version and
 	// required_plugins, not yet interpreted.
 	Required Requirements
+	// ProjectDir is the directory the pipeline's paths must stay in (the
+	// directory of the pipeline, absolute); AllowOutsidePaths is the
+	// sweetspot block's allow_outside_paths, which lifts that rule.
+	ProjectDir        string
+	AllowOutsidePaths bool
 	// Graph is the stage DAG built from the input port references, with
 	// the declared loops.
 	Graph *graph.Graph
@@ -141,6 +146,12 @@ type Stage struct {
 	// TaskQueue is the Temporal task queue the stage's activities go to
 	// (`task_queue`); "" means the run's default queue.
 	TaskQueue string
+	// PassEnv names the host environment variables passed to the stage's
+	// plugin process (`pass_env`), beyond the base set every plugin gets.
+	PassEnv []string
+	// MemoryLimit bounds the resident memory, in bytes, of the stage's
+	// plugin process and its children (`memory_limit`); 0 means none.
+	MemoryLimit int64
 	// LoopTo is the address of the first stage of the loop this stage
 	// decides, or "". MaxRounds bounds the rounds (>= 1 when LoopTo is set).
 	LoopTo    string

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +66,12 @@ type Client struct {
 	pid    int
 	rpc    *stagehost.Client
 	stderr *tailBuffer
+	stdout *stdoutWatch
 
 	killOnce sync.Once
+
+	mu      sync.Mutex
+	peakRSS int64
 }
 
 // Start starts a new process of the named plugin (the built-in plugin's
@@ -74,7 +80,16 @@ type Client struct {
 // An external plugin that the lock file (WithLockFile) locks is started
 // only if its executable has the locked sha256; otherwise Start returns a
 // *ChecksumError and no process is started.
-func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
+//
+// The process's environment is explicit: BaseEnv and the variables opts
+// pass through (PassEnv) from the host's, and the host's own plumbing
+// (WithEnv, the log level, the span file); nothing else of the host's
+// environment reaches it.
+func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*Client, error) {
+	var so startOptions
+	for _, o := range start {
+		o(&so)
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -85,7 +100,7 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 	h.mu.Unlock()
 
 	logger := h.logger.Named(name)
-	c := &Client{host: h, name: name, stderr: newTailBuffer(8 << 10)}
+	c := &Client{host: h, name: name, stderr: newTailBuffer(8 << 10), stdout: &stdoutWatch{}}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig: stagerpc.Handshake(sdk.ProtocolVersion),
 		VersionedPlugins: map[int]plugin.PluginSet{
@@ -96,7 +111,9 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 		Logger:           logger,
 		GRPCDialOptions:  stagerpc.DialOptions(),
 		Stderr:           c.stderr,
-		SyncStdout:       io.Discard,
+		// A plugin's stdout carries nothing after the handshake; what it
+		// writes there anyway fails the stage that is running.
+		SyncStdout: c.stdout,
 		// What the plugin writes to os.Stderr itself (not through its
 		// logger) arrives here; keep it for crash reports, and log it.
 		SyncStderr:   io.MultiWriter(c.stderr, &lineLogger{logger: logger}),
@@ -110,6 +127,9 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 		}
 		cfg.Reattach = rc
 		c.pid = rc.Pid
+		// Only SWEETSPOT_REATTACH gets here: a debugger's plugin, started by
+		// the user, with neither a checksum check nor mutual TLS.
+		logger.Warn("connecting to a plugin already serving in debug mode ("+stagerpc.EnvReattach+"): no checksum check, no mutual TLS", "pid", rc.Pid)
 	} else {
 		var argv []string
 		var sum []byte
@@ -120,18 +140,21 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 			if err != nil {
 				return nil, err
 			}
-			if sum, err = h.verify(name, path); err != nil {
+			if sum, err = so.verify(h, name, path); err != nil {
 				return nil, err
 			}
 			argv = []string{path}
 		}
 		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Env = append(cmd.Env, h.env...)
-		cmd.Env = append(cmd.Env, sdk.EnvLogLevel+"="+levelName(h.logger))
+		set := append(slices.Clone(h.env), sdk.EnvLogLevel+"="+levelName(h.logger))
 		if h.traceDir != "" {
-			cmd.Env = append(cmd.Env, telemetry.EnvTraceFile+"="+filepath.Join(h.traceDir, fmt.Sprintf("plugin-%s-%d.jsonl", name, n)))
+			set = append(set, telemetry.EnvTraceFile+"="+filepath.Join(h.traceDir, fmt.Sprintf("plugin-%s-%d.jsonl", name, n)))
 		}
+		cmd.Env = pluginEnv(os.Environ(), so.passEnv, set)
 		cfg.Cmd = cmd
+		// go-plugin would append the whole host environment; the plugin
+		// gets cmd.Env and the handshake variables go-plugin adds.
+		cfg.SkipHostEnv = true
 		cfg.AutoMTLS = true
 		if sum != nil {
 			// verify already compared the file; go-plugin hashes it again
@@ -160,7 +183,7 @@ func (h *Host) Start(ctx context.Context, name string) (*Client, error) {
 		pc.Kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) && c.cmd != nil {
 			// The file changed between verify and exec: say how.
-			if _, verr := h.verify(name, c.cmd.Path); verr != nil {
+			if _, verr := so.verify(h, name, c.cmd.Path); verr != nil {
 				return nil, verr
 			}
 		}
@@ -208,9 +231,32 @@ func (c *Client) startError(err error) error {
 		}
 		return &ProtocolError{Plugin: c.name, Path: path, PluginVersion: v}
 	}
+	output := ""
 	if tail := strings.TrimSpace(c.stderr.String()); tail != "" {
-		msg += "; plugin output: " + lastLines(tail, 5)
+		output = "; plugin output: " + lastLines(tail, 5)
 	}
+	switch {
+	case strings.Contains(msg, "plugin exited before we could connect"):
+		how := "exited"
+		if c.exited(crashWait / 4) {
+			how = c.exitDescription()
+		}
+		return fmt.Errorf("plugin %s %s during the go-plugin handshake, before it served%s", c.name, how, output)
+	case strings.HasPrefix(msg, "Unrecognized remote plugin message: "):
+		// go-plugin's advice (architecture, libraries, permissions) is for
+		// a process that printed nothing; this one printed something else.
+		line, _, _ := strings.Cut(strings.TrimPrefix(msg, "Unrecognized remote plugin message: "), "\n")
+		if line == "" {
+			// Its stdout closed as it exited: say how it ended.
+			if c.exited(crashWait / 4) {
+				return fmt.Errorf("plugin %s %s during the go-plugin handshake, before it served%s", c.name, c.exitDescription(), output)
+			}
+			return fmt.Errorf("plugin %s closed its stdout without writing the go-plugin handshake line%s", c.name, output)
+		}
+		return fmt.Errorf("plugin %s printed %q on stdout where the go-plugin handshake line belongs: "+
+			"it is not a sweetspot plugin, or it writes to stdout before serving (a plugin logs to stderr); the process was killed%s", c.name, line, output)
+	}
+	msg += output
 	return fmt.Errorf("starting plugin %s: %s", c.name, msg)
 }
 
@@ -251,9 +297,27 @@ func (c *Client) Configure(ctx context.Context, kind string, config cty.Value) (
 // Run runs one stage in the plugin. A run whose context ends kills the
 // process (a stage that ignores its context must not keep running): start
 // a new client for the next run. A run whose plugin died returns a
-// *RunError of KindCrashed saying how the process ended.
-func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
-	res, err := c.rpc.Run(ctx, req)
+// *RunError of KindCrashed saying how the process ended. While the stage
+// runs, the host watches the process: over its memory limit (see
+// WithMemoryLimit) it is killed with its children and the run fails with a
+// *MemoryLimitError; writing to stdout stops it with a *StdoutError.
+func (c *Client) Run(ctx context.Context, req RunRequest, opts ...RunOption) (*RunResult, error) {
+	var o runOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w := c.watch(req.Stage, o.memoryLimit, cancel)
+	res, err := c.rpc.Run(runCtx, req)
+	peak, fault := w.stop()
+	c.mu.Lock()
+	c.peakRSS = max(c.peakRSS, peak)
+	c.mu.Unlock()
+	if fault != nil {
+		c.Kill()
+		return nil, fault
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -262,6 +326,16 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 		return nil, err
 	}
 	switch {
+	case re.Kind == KindCrashed && tooLarge.MatchString(re.Message):
+		// The process is alive and well; what it sent is not.
+		m := tooLarge.FindStringSubmatch(re.Message)
+		got, _ := strconv.ParseInt(m[1], 10, 64)
+		limit, _ := strconv.ParseInt(m[2], 10, 64)
+		re.Kind = KindInternal
+		re.Message = fmt.Sprintf("the plugin sent one message of %.1f MiB, over the %s MiB gRPC message limit, so the host could not receive it "+
+			"(the sweetspot SDK splits batches by rows to stay under the limit; this plugin sends without it); the plugin process (pid %d) was killed",
+			float64(got)/(1<<20), mib(limit), c.pid)
+		c.Kill()
 	case re.Kind == KindCrashed:
 		if c.exited(crashWait) {
 			re.Message = fmt.Sprintf("the plugin process %s before the stage finished", c.exitDescription())
@@ -276,6 +350,19 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 		c.Kill()
 	}
 	return nil, re
+}
+
+// tooLarge is gRPC's error for a received message over the limit.
+var tooLarge = regexp.MustCompile(`received message larger than max \((\d+) vs\. (\d+)\)`)
+
+// PeakRSS is the most resident memory, in bytes, that the plugin process
+// (with its children) held by the end of its latest run: the kernel's
+// high-water mark, or the host's samples when they saw more. 0 before any
+// run, and when /proc is not there to ask.
+func (c *Client) PeakRSS() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peakRSS
 }
 
 // exited waits up to d for the process to be seen gone.

@@ -125,7 +125,8 @@ func WithBuiltin(set *sdk.Set, cmd []string) Option {
 	return func(h *Host) { h.builtin, h.builtinCmd = set, append([]string(nil), cmd...) }
 }
 
-// WithEnv adds environment variables ("K=V") for every plugin process.
+// WithEnv sets environment variables ("K=V") for every plugin process:
+// the host's own plumbing, such as the OTLP settings.
 func WithEnv(env ...string) Option { return func(h *Host) { h.env = append(h.env, env...) } }
 
 // WithTraceDir makes each plugin process record its spans in
@@ -493,13 +494,13 @@ func (h *Host) describeFile(name, path string) (*sdk.PluginDescription, error) {
 
 // DescribeFile runs `PATH describe` and checks that the plugin speaks this
 // host's protocol version (a *ProtocolError if not). It checks no lock
-// file: the installer uses it on the executable it is about to lock. env
-// adds "K=V" variables to the process's environment.
+// file: the installer uses it on the executable it is about to lock. The
+// process gets BaseEnv from the host's environment and env ("K=V").
 func DescribeFile(name, path string, env ...string) (*sdk.PluginDescription, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), describeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, "describe")
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = describeEnv(env)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -588,6 +589,12 @@ func (h *Host) verify(name, path string) ([]byte, error) {
 		h.warnUnlocked(name, path)
 		return nil, nil
 	}
+	return verifyLocked(name, path, h.lockPath, lp)
+}
+
+// verifyLocked checks the executable at path against a lock file entry
+// (from lockPath, named in errors).
+func verifyLocked(name, path, lockPath string, lp *lockfile.Plugin) ([]byte, error) {
 	got, err := lockfile.HashFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: verify checksum: %w", name, err)
@@ -595,10 +602,10 @@ func (h *Host) verify(name, path string) ([]byte, error) {
 	platform := lockfile.Platform()
 	want, ok := lp.Hash(platform)
 	if !ok {
-		return nil, &ChecksumError{Plugin: name, Path: path, LockFile: h.lockPath, Platform: platform, Got: got}
+		return nil, &ChecksumError{Plugin: name, Path: path, LockFile: lockPath, Platform: platform, Got: got}
 	}
 	if !bytes.Equal(want, got) {
-		return nil, &ChecksumError{Plugin: name, Path: path, LockFile: h.lockPath, Platform: platform, Want: want, Got: got}
+		return nil, &ChecksumError{Plugin: name, Path: path, LockFile: lockPath, Platform: platform, Want: want, Got: got}
 	}
 	return want, nil
 }

@@ -197,7 +197,7 @@ func statusClass(s string) string {
 		return "good"
 	case runstore.StatusFailed, "infeasible":
 		return "bad"
-	case runstore.StatusCanceled, "budget_exhausted":
+	case runstore.StatusCanceled, runstore.StatusSkipped, "budget_exhausted":
 		return "warn"
 	default:
 		return "info"

@@ -15,9 +15,12 @@ const (
 	EventProgress      EventType = "progress"
 	EventStageFinished EventType = "stage_finished"
 	EventStageFailed   EventType = "stage_failed"
-	EventRoundStarted  EventType = "round_started"
-	EventDecision      EventType = "decision"
-	EventRunFinished   EventType = "run_finished"
+	// EventStageSkipped is a stage that will not run because a stage it
+	// depends on failed; Reason names that stage.
+	EventStageSkipped EventType = "stage_skipped"
+	EventRoundStarted EventType = "round_started"
+	EventDecision     EventType = "decision"
+	EventRunFinished  EventType = "run_finished"
 )
 
 // Event is one thing a run reports while it goes, for progress displays and

@@ -75,6 +75,18 @@ type StageTask struct {
 	VerifyInputs bool
 	// Timeout bounds the plugin's run; 0 means none.
 	Timeout time.Duration
+	// PassEnv names the variables of this process's environment the
+	// plugin process gets (the stage's pass_env).
+	PassEnv []string
+	// PluginHashes, when set, is the lock file entry (platform to
+	// "sha256:HEX") the plugin's executable must match before it starts,
+	// from LockFile: a worker checks the plugin against the lock file of
+	// the client that started the run.
+	PluginHashes map[string]string
+	LockFile     string
+	// MemoryLimit bounds the resident memory of the plugin process and its
+	// children while the task runs, in bytes; 0 means none.
+	MemoryLimit int64
 }
 
 // PortFiles is one input port and the files that feed it.
@@ -92,6 +104,9 @@ type StageOutcome struct {
 	Pid int
 	// Note says what was out of the ordinary (a resumed journal).
 	Note string
+	// PeakRSS is the plugin process's peak resident memory, in bytes, by
+	// the end of the task (see pluginhost.Client.PeakRSS).
+	PeakRSS int64
 }
 
 // outputPath is where a task writes port, relative to the run directory.
@@ -193,8 +208,14 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 		InputOrder: order,
 		Outputs:    sinks,
 		OnProgress: progress,
-	})
+	}, pluginhost.WithMemoryLimit(task.MemoryLimit))
 	if err != nil {
+		var mle *pluginhost.MemoryLimitError
+		var soe *pluginhost.StdoutError
+		if errors.As(err, &mle) || errors.As(err, &soe) {
+			// They name the stage and say what the host did.
+			return nil, err
+		}
 		if cause := context.Cause(runCtx); cause != nil && runCtx.Err() != nil && ctx.Err() == nil {
 			// The stage's own timeout fired: say so rather than "canceled".
 			client.Kill()
@@ -203,7 +224,7 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 		return nil, stageErr("run", err)
 	}
 
-	out := &StageOutcome{Pid: client.Pid(), Note: note}
+	out := &StageOutcome{Pid: client.Pid(), Note: note, PeakRSS: client.PeakRSS()}
 	for _, port := range task.Outputs {
 		rows, size, sum, err := writers[port.Name].Commit()
 		if err != nil {
@@ -286,7 +307,11 @@ var _ StageExecutor = (*HostExecutor)(nil)
 
 // RunStage implements StageExecutor.
 func (e *HostExecutor) RunStage(ctx context.Context, task *StageTask, progress func(sdk.Progress)) (*StageOutcome, error) {
-	client, err := e.Launcher.Start(ctx, task.Plugin)
+	start := []pluginhost.StartOption{pluginhost.PassEnv(task.PassEnv...)}
+	if task.PluginHashes != nil {
+		start = append(start, pluginhost.LockedTo(task.LockFile, task.PluginHashes))
+	}
+	client, err := e.Launcher.Start(ctx, task.Plugin, start...)
 	if err != nil {
 		return nil, &sdk.StageError{Stage: task.Stage, Op: "start plugin " + task.Plugin, Err: err}
 	}

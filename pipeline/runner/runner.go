@@ -33,7 +33,7 @@ import (
 
 // Launcher starts plugin processes. *pluginhost.Host implements it.
 type Launcher interface {
-	Start(ctx context.Context, plugin string) (*pluginhost.Client, error)
+	Start(ctx context.Context, plugin string, opts ...pluginhost.StartOption) (*pluginhost.Client, error)
 	// Fingerprint identifies the plugin's executable (its sha256), for the
 	// cache.
 	Fingerprint(plugin string) (string, error)
@@ -155,10 +155,11 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 		ex.emit(Event{Type: EventRunFinished, RunID: run.ID(), Status: status, Elapsed: time.Since(start), Error: errString(err)})
 	}()
 
-	if err := ex.startAndConfigure(ctx); err != nil {
+	failed, err := ex.startAndConfigure(ctx)
+	if err != nil {
 		return err
 	}
-	return ex.schedule(ctx)
+	return ex.schedule(ctx, failed)
 }
 
 // finishedExecutions indexes the executions of a run that succeeded.
@@ -202,8 +203,9 @@ func (ex *execution) emit(e Event) {
 
 // startAndConfigure launches one plugin process per stage and has each
 // check its config, so every config problem is reported before any stage
-// runs.
-func (ex *execution) startAndConfigure(ctx context.Context) error {
+// runs. A plugin that cannot be started (or dies while it checks its
+// config) fails only its own stage: failed holds those stages' errors.
+func (ex *execution) startAndConfigure(ctx context.Context) (failed map[string]error, err error) {
 	type started struct {
 		st     *config.Stage
 		client *pluginhost.Client
@@ -217,7 +219,7 @@ func (ex *execution) startAndConfigure(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			res := started{st: st}
-			res.client, res.err = ex.r.Launcher.Start(ctx, st.Plugin)
+			res.client, res.err = ex.r.Launcher.Start(ctx, st.Plugin, pluginhost.PassEnv(st.PassEnv...))
 			if res.err == nil {
 				res.diags, res.err = res.client.Configure(ctx, st.Kind, st.Config)
 			}
@@ -226,34 +228,44 @@ func (ex *execution) startAndConfigure(ctx context.Context) error {
 	}
 	wg.Wait()
 
-	var errs []error
+	failed = map[string]error{}
 	var diags hcl.Diagnostics
 	for _, res := range results {
+		pid := 0
 		if res.client != nil {
 			ex.clients[res.st.Addr] = res.client
+			pid = res.client.Pid()
 		}
-		if res.err != nil {
-			errs = append(errs, &sdk.StageError{Stage: res.st.Addr, Op: "start plugin " + res.st.Plugin, Err: res.err})
-			continue
-		}
-		diags = append(diags, pluginDiagnostics(res.st, res.diags)...)
 		_ = ex.run.UpdateStage(res.st.Addr, func(s *runstore.StageRecord) {
 			s.Kind = res.st.Kind
 			s.Plugin = res.st.Plugin
 			if res.st.Description != nil {
 				s.PluginVersion = res.st.Description.Version
 			}
-			s.Pid = res.client.Pid()
+			s.Pid = pid
 			s.Status = "pending"
 		})
+		if res.err != nil {
+			op := "start"
+			if res.client != nil {
+				op = "check config"
+				res.client.Kill()
+			}
+			failed[res.st.Addr] = &sdk.StageError{Stage: res.st.Addr, Op: op, Err: res.err}
+			continue
+		}
+		diags = append(diags, pluginDiagnostics(res.st, res.diags)...)
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
 	}
 	if diags.HasErrors() {
-		return &ConfigError{Diagnostics: diags}
+		for addr, err := range failed {
+			ex.failStage(addr, err)
+		}
+		return nil, &ConfigError{Diagnostics: diags}
 	}
-	return nil
+	return failed, nil
 }
 
 // pluginDiagnostics maps a plugin's attribute paths onto source ranges.
@@ -283,68 +295,132 @@ func pluginDiagnostics(st *config.Stage, ds sdk.Diagnostics) hcl.Diagnostics {
 	return out
 }
 
-// schedule runs every unit once its dependencies are done, stopping all
-// work at the first failure.
-func (ex *execution) schedule(ctx context.Context) error {
+// schedule runs every unit once its dependencies are done. A unit that
+// fails takes down only what depends on it: those units are skipped
+// (recorded with the failed stage's name) while every independent unit
+// runs to the end, and the run returns every failure. Cancelling ctx
+// (Ctrl-C) stops everything at once.
+func (ex *execution) schedule(ctx context.Context, failed map[string]error) error {
 	units, err := Units(ex.p, ex.g)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	done := map[string]chan struct{}{}
+	type outcome struct {
+		done chan struct{}
+		// culprit is the failed stage that kept the unit from finishing:
+		// its own, or an upstream one for a skipped unit. "" when it
+		// succeeded.
+		culprit string
+		err     error
+	}
+	out := map[string]*outcome{}
 	for _, u := range units {
-		done[u.ID] = make(chan struct{})
+		out[u.ID] = &outcome{done: make(chan struct{})}
 	}
-	var (
-		wg       sync.WaitGroup
-		firstErr error
-		errOnce  sync.Once
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel(err) })
-	}
+	var wg sync.WaitGroup
 	for _, u := range units {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			o := out[u.ID]
+			defer close(o.done)
+			// A plugin that could not even start fails its stage here.
+			for _, addr := range u.Stages {
+				if err := failed[addr]; err != nil {
+					o.culprit, o.err = addr, err
+					ex.failStage(addr, err)
+					ex.skipRest(u, addr, addr)
+					return
+				}
+			}
 			for _, d := range u.Deps {
 				select {
-				case <-done[d]:
+				case <-out[d].done:
 				case <-ctx.Done():
+					return
+				}
+				if c := out[d].culprit; c != "" {
+					o.culprit = c
+					ex.skipRest(u, "", c)
 					return
 				}
 			}
 			if ctx.Err() != nil {
 				return
 			}
+			var addr string
 			var err error
 			if u.Decider != "" {
-				err = ex.runLoop(ctx, u)
+				addr, err = ex.runLoop(ctx, u)
 			} else {
-				err = ex.runStage(ctx, ex.stage[u.Stages[0]], 0, nil)
+				addr, err = u.Stages[0], ex.runStage(ctx, ex.stage[u.Stages[0]], 0, nil)
 			}
 			if err != nil {
-				fail(err)
-				return
+				o.culprit, o.err = addr, err
+				if ctx.Err() == nil {
+					ex.skipRest(u, addr, addr)
+				}
 			}
-			close(done[u.ID])
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	var errs []error
+	if ctx.Err() != nil {
+		errs = append(errs, context.Cause(ctx))
 	}
-	return context.Cause(ctx)
+	for _, u := range units {
+		// Stages stopped by the cancellation have nothing more to say.
+		if e := out[u.ID].err; e != nil && (ctx.Err() == nil || !errors.Is(e, context.Canceled)) {
+			errs = append(errs, e)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// failStage records a stage that failed before it could run.
+func (ex *execution) failStage(addr string, err error) {
+	_ = ex.run.UpdateStage(addr, func(s *runstore.StageRecord) {
+		s.Status = runstore.StatusFailed
+		s.Error = err.Error()
+	})
+	ex.emit(Event{Type: EventStageFailed, Stage: addr, Plugin: ex.stage[addr].Plugin, Error: err.Error()})
+}
+
+// skipRest records the stages of u that will not run because culprit
+// failed: every stage of a unit that waited on it, or the stages of a
+// loop body that had not yet run when its own stage at failed.
+func (ex *execution) skipRest(u *Unit, at, culprit string) {
+	for _, addr := range u.Stages {
+		if addr == at {
+			continue
+		}
+		st := ex.run.Manifest()
+		ran := false
+		for _, s := range st.Stages {
+			if s.Addr == addr && s.Status != "pending" && s.Status != "" {
+				ran = true
+			}
+		}
+		if at != "" && ran {
+			// A loop stage that ran in earlier rounds keeps its record.
+			continue
+		}
+		reason := fmt.Sprintf("not run: it depends on stage %s, which failed", culprit)
+		_ = ex.run.UpdateStage(addr, func(s *runstore.StageRecord) {
+			s.Status = runstore.StatusSkipped
+			s.Error = reason
+		})
+		ex.emit(Event{Type: EventStageSkipped, Stage: addr, Plugin: ex.stage[addr].Plugin, Reason: reason})
+	}
 }
 
 // runLoop runs the loop body round after round until the decider stops it.
-func (ex *execution) runLoop(ctx context.Context, u *Unit) error {
+// On failure it also returns the stage that failed.
+func (ex *execution) runLoop(ctx context.Context, u *Unit) (string, error) {
 	decider := ex.stage[u.Decider]
 	spec := decider.Spec.Loop
 	if spec == nil {
-		return fmt.Errorf("stage %s has loop_to but its kind %q declares no loop", decider.Addr, decider.Kind)
+		return decider.Addr, fmt.Errorf("stage %s has loop_to but its kind %q declares no loop", decider.Addr, decider.Kind)
 	}
 	for round := 1; round <= decider.MaxRounds; round++ {
 		rctx, rspan := tracer().Start(ctx, fmt.Sprintf("round %d", round), trace.WithAttributes(
@@ -355,12 +431,14 @@ func (ex *execution) runLoop(ctx context.Context, u *Unit) error {
 			feed = ex.files(decider.Addr, spec.ProposalsPort, round-1, round-1)
 		}
 		var err error
+		var at string
 		for _, addr := range u.Stages {
 			var override map[string][]runstore.OutputFile
 			if addr == decider.LoopTo && round > 1 {
 				override = map[string][]runstore.OutputFile{sdk.PrimaryInput: feed}
 			}
 			if err = ex.runStage(rctx, ex.stage[addr], round, override); err != nil {
+				at = addr
 				break
 			}
 		}
@@ -368,12 +446,12 @@ func (ex *execution) runLoop(ctx context.Context, u *Unit) error {
 			rspan.RecordError(err)
 			rspan.SetStatus(codes.Error, err.Error())
 			rspan.End()
-			return err
+			return at, err
 		}
 		d, err := ex.readDecision(decider.Addr, spec.DecisionPort, round)
 		if err != nil {
 			rspan.End()
-			return &sdk.StageError{Stage: decider.Addr, Op: "read decision", Err: err}
+			return decider.Addr, &sdk.StageError{Stage: decider.Addr, Op: "read decision", Err: err}
 		}
 		StopReason(d, round, decider.MaxRounds)
 		rspan.SetAttributes(attribute.String("decision", d.Status))
@@ -381,10 +459,10 @@ func (ex *execution) runLoop(ctx context.Context, u *Unit) error {
 		_ = ex.run.Update(func(m *runstore.Manifest) { m.Decision = d })
 		ex.emit(Event{Type: EventDecision, Stage: decider.Addr, Round: round, Status: d.Status, Reason: d.Reason, Chosen: d.Chosen})
 		if d.Status != "continue" {
-			return nil
+			return "", nil
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // files returns a stage port's outputs for rounds from..to inclusive.
@@ -499,6 +577,8 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		// A resumed run hands the stage back what it journalled.
 		FromJournal: ex.r.Resume,
 		Timeout:     st.Timeout,
+		PassEnv:     st.PassEnv,
+		MemoryLimit: st.MemoryLimit,
 	}
 	for _, name := range order {
 		task.Inputs = append(task.Inputs, PortFiles{Port: name, Files: portFiles[name]})
@@ -523,7 +603,7 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		totalOut += n
 	}
 	span.SetAttributes(attribute.Int64("rows_out", totalOut), attribute.Int64("bytes_out", bytesOut))
-	exec := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin, Source: "ran", Note: note, Files: files, Took: time.Since(started)}
+	exec := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin, Source: "ran", Note: note, Files: files, Took: time.Since(started), PeakRSS: outcome.PeakRSS}
 	if err := ex.record(st, exec, true); err != nil {
 		return err
 	}

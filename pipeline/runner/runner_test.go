@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/go-cmp/cmp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -25,6 +27,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
 var pluginDir string
@@ -226,12 +229,90 @@ stage "double" "after" {
 	if m.Status != runstore.StatusFailed {
 		t.Errorf("run status %s, want failed", m.Status)
 	}
+	// The crash takes nothing else down: both other stages finish.
 	for _, s := range m.Stages {
-		if s.Addr == "emit.ok" && s.Status == runstore.StatusSucceeded {
-			if got := h.readInt64s("emit.ok", 0, "table", "id"); len(got) != 3 {
-				t.Errorf("finished stage output lost: %v", got)
-			}
+		if s.Addr != "crash.boom" && s.Status != runstore.StatusSucceeded {
+			t.Errorf("stage %s is %s (%s): a failure elsewhere stopped it", s.Addr, s.Status, s.Error)
 		}
+	}
+	if got := h.readInt64s("double.after", 0, "table", "id"); len(got) != 3 {
+		t.Errorf("double.after wrote %v, want 3 rows", got)
+	}
+	h.assertProcessesGone()
+}
+
+// A failed stage fails only what depends on it, transitively: those
+// stages are skipped, naming it, while independent ones run to the end;
+// the run still fails and reports every failure.
+func TestFailureSkipsOnlyItsDependents(t *testing.T) {
+	h, err := runPipeline(t, context.Background(), `
+stage "emit" "a" {
+  plugin = "testkit"
+  rows   = 3
+}
+stage "passthrough" "b" {
+  plugin = "testkit"
+  input  = stage.emit.a.table
+}
+stage "passthrough" "c" {
+  plugin = "testkit"
+  input  = stage.passthrough.b.output
+}
+stage "crash" "boom" {
+  plugin = "testkit"
+}
+stage "passthrough" "d" {
+  plugin = "testkit"
+  input  = stage.crash.boom.table
+}
+stage "passthrough" "e" {
+  plugin = "testkit"
+  input  = stage.passthrough.d.output
+}
+stage "badschema" "bad" {
+  plugin = "testkit"
+}
+`)
+	if !errors.Is(err, pluginhost.ErrPluginCrashed) || !errors.Is(err, sdk.ErrSchemaMismatch) {
+		t.Fatalf("error = %v, want both the crash and the schema mismatch", err)
+	}
+	m := h.manifest()
+	if m.Status != runstore.StatusFailed {
+		t.Errorf("run status %s, want failed", m.Status)
+	}
+	skipped := "not run: it depends on stage crash.boom, which failed"
+	want := map[string][2]string{
+		"emit.a":        {runstore.StatusSucceeded, ""},
+		"passthrough.b": {runstore.StatusSucceeded, ""},
+		"passthrough.c": {runstore.StatusSucceeded, ""},
+		"crash.boom":    {runstore.StatusFailed, "ERR"},
+		"passthrough.d": {runstore.StatusSkipped, skipped},
+		"passthrough.e": {runstore.StatusSkipped, skipped},
+		"badschema.bad": {runstore.StatusFailed, "ERR"},
+	}
+	got := map[string][2]string{}
+	for _, s := range m.Stages {
+		msg := s.Error
+		if s.Status == runstore.StatusFailed && strings.Contains(err.Error(), s.Error) && strings.HasPrefix(s.Error, "stage "+s.Addr+":") {
+			msg = "ERR"
+		}
+		got[s.Addr] = [2]string{s.Status, msg}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stages (-want +got):\n%s", diff)
+	}
+	var skipEvents []string
+	for _, e := range h.events {
+		if e.Type == runner.EventStageSkipped {
+			skipEvents = append(skipEvents, e.Stage+": "+e.Reason)
+		}
+	}
+	sort.Strings(skipEvents)
+	if diff := cmp.Diff([]string{"passthrough.d: " + skipped, "passthrough.e: " + skipped}, skipEvents); diff != "" {
+		t.Errorf("skip events (-want +got):\n%s", diff)
+	}
+	if got := h.readInt64s("passthrough.c", 0, "output", "id"); !equalInts(got, []int64{0, 1, 2}) {
+		t.Errorf("passthrough.c wrote ids %v, want 0..2", got)
 	}
 	h.assertProcessesGone()
 }

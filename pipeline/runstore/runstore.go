@@ -28,6 +28,9 @@ const (
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 	StatusCanceled  = "canceled"
+	// StatusSkipped is a stage that never ran because a stage it depends
+	// on failed; its Error names that stage.
+	StatusSkipped = "skipped"
 )
 
 // Manifest describes a run. It is rewritten atomically after every change.
@@ -89,6 +92,11 @@ type Execution struct {
 	Note   string        `json:"note,omitempty"`
 	Files  []OutputFile  `json:"files,omitempty"`
 	Took   time.Duration `json:"took_ns,omitempty"`
+	// PeakRSS is the most resident memory, in bytes, that the plugin
+	// process (with its children) held by the end of the execution: the
+	// kernel's high-water mark (VmHWM), or the host's samples when they
+	// saw more. 0 when the plugin did not run here (cache, resume).
+	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
 	// Worker is the Temporal worker that ran the execution and Attempt
 	// Temporal's try that succeeded (1 unless a worker died or the plugin
 	// failed); both empty in a local run.
@@ -188,6 +196,11 @@ func (s *Store) Create(m Manifest) (*Run, error) {
 	if m.RunID == "" {
 		m.RunID = NewRunID(time.Now())
 	}
+	// Ids chosen by the caller (a workflow's, a test's) need not be of
+	// NewRunID's format, but must name one directory inside the store.
+	if m.RunID != filepath.Base(m.RunID) || strings.HasPrefix(m.RunID, ".") {
+		return nil, &InvalidRunIDError{ID: m.RunID}
+	}
 	dir := filepath.Join(s.Root, m.RunID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
@@ -202,8 +215,13 @@ func (s *Store) Create(m Manifest) (*Run, error) {
 	return r, nil
 }
 
-// Load reads the run with the given id (or a unique prefix of one).
+// Load reads the run with the given id (or a unique prefix of one). An id
+// that is not of NewRunID's format (or a prefix of one) is refused with an
+// *InvalidRunIDError before anything is read.
 func (s *Store) Load(id string) (*Run, error) {
+	if err := CheckRunID(id); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(s.Root, id)
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
 		ids, lerr := s.IDs()
@@ -236,7 +254,8 @@ func (s *Store) Load(id string) (*Run, error) {
 	return r, nil
 }
 
-// IDs lists the run ids in the store, oldest first.
+// IDs lists the run ids in the store, oldest first: the directories named
+// as NewRunID names them that hold a manifest.
 func (s *Store) IDs() ([]string, error) {
 	entries, err := os.ReadDir(s.Root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -247,7 +266,7 @@ func (s *Store) IDs() ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && isRunID(e.Name()) {
 			if _, err := os.Stat(filepath.Join(s.Root, e.Name(), "manifest.json")); err == nil {
 				ids = append(ids, e.Name())
 			}

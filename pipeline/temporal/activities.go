@@ -48,6 +48,8 @@ type StageResponse struct {
 	Pid     int                   `json:"pid"`
 	Took    time.Duration         `json:"took_ns"`
 	Note    string                `json:"note,omitempty"`
+	// PeakRSS is the plugin process's peak resident memory, in bytes.
+	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // SplitRequest splits a stage's primary input into the inputs of its
@@ -242,6 +244,10 @@ func (a *Activities) run(ctx context.Context, req StageRequest, outDir, spanName
 		// has checked those from a bucket).
 		VerifyInputs: a.Storage == nil,
 		Timeout:      st.Timeout,
+		PassEnv:      st.PassEnv,
+		MemoryLimit:  st.MemoryLimit,
+		PluginHashes: st.PluginHashes,
+		LockFile:     st.LockFile,
 	}
 	var rowsIn, bytesIn int64
 	for _, in := range req.Inputs {
@@ -287,12 +293,13 @@ func (a *Activities) run(ctx context.Context, req StageRequest, outDir, spanName
 		span.SetStatus(codes.Error, err.Error())
 		return nil, err
 	}
-	return &StageResponse{Files: out.Files, Worker: a.Identity, Attempt: int(info.Attempt), Pid: out.Pid, Took: time.Since(started), Note: out.Note}, nil
+	return &StageResponse{Files: out.Files, Worker: a.Identity, Attempt: int(info.Attempt), Pid: out.Pid, Took: time.Since(started), Note: out.Note, PeakRSS: out.PeakRSS}, nil
 }
 
 // activityError tells Temporal whether trying again can help: a plugin
 // that crashed or asked to be retried, a file that could not be read, yes;
-// a stage that rejected its config or input, or ran past its timeout, no.
+// a stage that rejected its config or input, ran past its timeout or its
+// memory_limit, or wrote to stdout, no.
 func activityError(err error) error {
 	msg := err.Error()
 	var re *pluginhost.RunError
@@ -309,6 +316,14 @@ func activityError(err error) error {
 	var te *runner.TimeoutError
 	if errors.As(err, &te) {
 		return temporal.NewNonRetryableApplicationError(msg, "stage_timeout", nil)
+	}
+	var mle *pluginhost.MemoryLimitError
+	if errors.As(err, &mle) {
+		return temporal.NewNonRetryableApplicationError(msg, "stage_memory_limit", nil)
+	}
+	var soe *pluginhost.StdoutError
+	if errors.As(err, &soe) {
+		return temporal.NewNonRetryableApplicationError(msg, "stage_stdout", nil)
 	}
 	var diags sdk.Diagnostics
 	if errors.As(err, &diags) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
+	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
@@ -114,6 +115,17 @@ type StagePlan struct {
 	MaxRounds  int                   `json:"max_rounds,omitempty"`
 	Timeout    time.Duration         `json:"timeout,omitempty"`
 	TaskQueue  string                `json:"task_queue,omitempty"`
+	// PassEnv names the variables of the worker's environment the stage's
+	// plugin gets (pass_env): names only, never values.
+	PassEnv []string `json:"pass_env,omitempty"`
+	// MemoryLimit bounds the plugin process's resident memory, in bytes
+	// (memory_limit); 0 means none.
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
+	// PluginHashes is the plugin's entry in the client's lock file
+	// (LockFile), platform to "sha256:HEX": workers check the executable
+	// they start against it. Empty for a plugin the client does not lock.
+	PluginHashes map[string]string `json:"plugin_hashes,omitempty"`
+	LockFile     string            `json:"lock_file,omitempty"`
 	// FanOut runs the stage as one activity per trial: one per row of its
 	// primary input.
 	FanOut bool `json:"fan_out,omitempty"`
@@ -147,6 +159,10 @@ type PlanOptions struct {
 	HeartbeatTimeout   time.Duration
 	RetryInterval      time.Duration
 	MaxAttempts        int32
+	// Lock is the client's lock file (at LockPath), whose entries the
+	// workers check the plugins against; nil locks nothing.
+	Lock     *lockfile.File
+	LockPath string
 }
 
 // BuildPlan turns a loaded pipeline into a plan.
@@ -192,6 +208,14 @@ func BuildPlan(p *config.Pipeline, g *graph.Graph, o PlanOptions) (*Plan, error)
 			MaxRounds: st.MaxRounds,
 			Timeout:   st.Timeout,
 			TaskQueue: st.TaskQueue,
+			PassEnv:   st.PassEnv,
+
+			MemoryLimit: st.MemoryLimit,
+		}
+		if o.Lock != nil {
+			if lp, ok := o.Lock.Plugins[st.Plugin]; ok && lp != nil {
+				sp.PluginHashes, sp.LockFile = lp.Hashes, o.LockPath
+			}
 		}
 		if st.Description != nil {
 			sp.PluginVersion = st.Description.Version

@@ -508,7 +508,7 @@ func (w *run) single(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	if err := w.execute(actx, activityRunStage, req).Get(ctx, &resp); err != nil {
 		return runstore.Execution{}, 0, err
 	}
-	return runstore.Execution{Files: resp.Files, Worker: resp.Worker, Attempt: resp.Attempt, Note: resp.Note}, resp.Pid, nil
+	return runstore.Execution{Files: resp.Files, Worker: resp.Worker, Attempt: resp.Attempt, Note: resp.Note, PeakRSS: resp.PeakRSS}, resp.Pid, nil
 }
 
 // fanOut runs the stage as one activity per trial: split the primary input

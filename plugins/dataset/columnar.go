@@ -18,7 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/internal/ipcverify"
+	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 )
 
 // batchSource is what Parquet, Arrow IPC file and stream readers have in

@@ -41,8 +41,13 @@
 //     arrow), SWEETSPOT_METRICS_FILE (arrow output only),
 //     SWEETSPOT_TIMEOUT_SECONDS, SWEETSPOT_RUN_ID, SWEETSPOT_STAGE, and
 //     TRACEPARENT, the W3C trace context of the trial's span;
-//   - the plugin's environment (without go-plugin's PLUGIN_* and any
-//     inherited SWEETSPOT_* variables), overridden by the env attribute.
+//   - the plugin's environment, which the host keeps explicit (a few
+//     harmless variables such as PATH, HOME and LANG, and those the stage
+//     block lists in pass_env: see docs/security.md), without go-plugin's
+//     PLUGIN_* and the host's SWEETSPOT_* variables, overridden by the env
+//     attribute. A secret such as a cloud key reaches the command only
+//     when the stage lists it in pass_env (or writes it in env, which puts
+//     it in the pipeline file).
 //
 // It reports its metrics either as JSON lines on stdout (output = "jsonl",
 // the default): the last object without an "epoch" key is the trial's

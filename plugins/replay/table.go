@@ -23,7 +23,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/internal/ipcverify"
+	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 )
 
 // Table formats.

@@ -427,7 +427,7 @@ func (h *hostRun) consume(b *stagerpc.Inbox) {
 	}
 	if err != nil {
 		if !errors.Is(err, errStreamEnded) {
-			h.fail(h.localError(KindInternal, port, fmt.Errorf("output port %q: %w", port, err)))
+			h.fail(h.localError(KindInternal, port, stagerpc.PortError("output", port, err)))
 		}
 		return
 	}
@@ -443,6 +443,6 @@ func (h *hostRun) consume(b *stagerpc.Inbox) {
 		}
 	}
 	if err := rd.Err(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errStreamEnded) {
-		h.fail(h.localError(KindInternal, port, fmt.Errorf("output port %q: %w", port, err)))
+		h.fail(h.localError(KindInternal, port, stagerpc.PortError("output", port, err)))
 	}
 }

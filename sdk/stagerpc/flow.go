@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
 )
 
@@ -88,6 +89,32 @@ func (g *Gate) Waiting() bool { return g.waiting.Load() > 0 }
 // ErrProtocol is wrapped by errors about a peer breaking the protocol.
 var ErrProtocol = errors.New("stage protocol violation")
 
+// DamagedError is an Arrow message that arrived on a port and failed the
+// checks made before arrow-go decodes it. arrow-go decodes IPC metadata
+// unchecked, and damaged metadata can make it recurse until the stack
+// overflows or allocate terabytes, which no recover survives; so a peer's
+// messages are checked first, and a damaged one ends the port's stream
+// with this error.
+type DamagedError struct {
+	Port string
+	Err  error
+}
+
+func (e *DamagedError) Error() string { return e.Err.Error() }
+
+func (e *DamagedError) Unwrap() []error { return []error{ErrProtocol, e.Err} }
+
+// PortError names the port in an error of reading its stream, dropping
+// arrow-go's wrapping of a DamagedError, which says nothing more. dir is
+// "input" or "output".
+func PortError(dir, port string, err error) error {
+	var d *DamagedError
+	if errors.As(err, &d) {
+		err = d
+	}
+	return fmt.Errorf("%s port %q: %w", dir, port, err)
+}
+
 // Inbox receives one port's messages. The stream's receive loop Delivers
 // into it without ever blocking; the port's consumer reads through Recv (a
 // flight.DataStreamReader), and each message it takes is credited back to
@@ -101,6 +128,7 @@ type Inbox struct {
 	aborted   chan struct{}
 	abortErr  error
 	endOnce   sync.Once
+	ended     atomic.Bool // Deliver and End come from one goroutine
 
 	pending  int // taken but not yet credited; consumer goroutine only
 	queued   atomic.Int64
@@ -136,6 +164,10 @@ func (b *Inbox) MaxQueued() int { return int(b.maxQueue.Load()) }
 // Deliver queues a message. It fails, rather than block, when the sender sent
 // beyond its credit.
 func (b *Inbox) Deliver(d *stagepb.ArrowData) error {
+	if b.ended.Load() {
+		// Sending on the closed channel would panic.
+		return fmt.Errorf("%w: port %q: data after the port's end", ErrProtocol, b.port)
+	}
 	select {
 	case b.ch <- d:
 		q := b.queued.Add(1)
@@ -155,7 +187,12 @@ func (b *Inbox) Deliver(d *stagepb.ArrowData) error {
 }
 
 // End marks the end of the port's data (after the last Deliver).
-func (b *Inbox) End() { b.endOnce.Do(func() { close(b.ch) }) }
+func (b *Inbox) End() {
+	b.endOnce.Do(func() {
+		b.ended.Store(true)
+		close(b.ch)
+	})
+}
 
 // Abort makes the consumer's next Recv fail with err (once the messages
 // already queued are not wanted any more).
@@ -195,6 +232,9 @@ func (b *Inbox) Recv() (*flight.FlightData, error) {
 	if b.pending >= max(1, cap(b.ch)/2) {
 		b.flush()
 	}
+	if err := ipcverify.VerifyWireMessage(d.GetDataHeader(), len(d.GetDataBody())); err != nil {
+		return nil, &DamagedError{Port: b.port, Err: err}
+	}
 	return &flight.FlightData{DataHeader: d.GetDataHeader(), DataBody: d.GetDataBody()}, nil
 }
 
@@ -208,9 +248,47 @@ func (b *Inbox) flush() {
 }
 
 // Reader opens the port's Arrow stream. It returns io.EOF when the port
-// ended without a single message.
-func (b *Inbox) Reader(opts ...ipc.Option) (*flight.Reader, error) {
-	return flight.NewRecordReader(b, opts...)
+// ended without a single message. Reading the stream never panics: the
+// reader turns a panic of arrow-go's decoder into its error.
+func (b *Inbox) Reader(opts ...ipc.Option) (rd *Reader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rd, err = nil, fmt.Errorf("decoding the Arrow schema: %v", p)
+		}
+	}()
+	fr, err := flight.NewRecordReader(b, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{Reader: fr}, nil
+}
+
+// Reader is an Inbox's Arrow stream.
+type Reader struct {
+	*flight.Reader
+	err error
+}
+
+// Next is flight.Reader's, under recover: arrow-go decodes batches it
+// has not validated, and recovers only some of its own panics.
+func (r *Reader) Next() (ok bool) {
+	if r.err != nil {
+		return false
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r.err, ok = fmt.Errorf("decoding an Arrow batch: %v", p), false
+		}
+	}()
+	return r.Reader.Next()
+}
+
+// Err is the stream's error.
+func (r *Reader) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.Reader.Err()
 }
 
 // PortWriter writes one port's batches as Arrow IPC messages, split by rows
@@ -337,7 +415,8 @@ func (s dataSender) Send(fd *flight.FlightData) error {
 		ctx = context.Background()
 	}
 	if n := len(fd.DataHeader) + len(fd.DataBody); n > MaxMessageBytes-64<<10 {
-		w.sendError = fmt.Errorf("port %q: one Arrow message is %d bytes, above the %d byte limit even after splitting", w.port, n, MaxMessageBytes)
+		w.sendError = fmt.Errorf("port %q: one row is too large to send: split down to a single row, its Arrow message is %.1f MiB, over the %d MiB gRPC message limit (keep large values in files and pass their paths)",
+			w.port, float64(n)/(1<<20), MaxMessageBytes>>20)
 		return w.sendError
 	}
 	if err := w.gate.Acquire(ctx); err != nil {

@@ -223,7 +223,7 @@ func TestInboxRejectsMessagesBeyondCredit(t *testing.T) {
 
 func TestInboxAbortAfterEndStillReadsToEnd(t *testing.T) {
 	b := NewInbox("p", 4, func(string, int) {})
-	_ = b.Deliver(&stagepb.ArrowData{DataHeader: []byte{1}})
+	_ = b.Deliver(portMessages(t, testSchema)[0]) // Recv checks the message
 	b.End()
 	b.Abort(errors.New("aborted"))
 	if _, err := b.Recv(); err != nil {

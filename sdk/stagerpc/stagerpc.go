@@ -10,6 +10,7 @@ package stagerpc
 
 import (
 	"context"
+	"os"
 
 	"github.com/hashicorp/go-plugin"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -82,6 +83,8 @@ func ServerOptions(tp trace.TracerProvider) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.ForceServerCodecV2(newCodec()),
+		grpc.ReadBufferSize(tmpBuf()), grpc.WriteBufferSize(tmpBuf()), grpc.InitialWindowSize(tmpWin()), grpc.InitialConnWindowSize(tmpWin()),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(tp),
 			otelgrpc.WithPropagators(propagator),
@@ -107,7 +110,9 @@ func DialOptions() []grpc.DialOption {
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
+			grpc.ForceCodecV2(newCodec()),
 		),
+		grpc.WithReadBufferSize(tmpBuf()), grpc.WithWriteBufferSize(tmpBuf()), grpc.WithInitialWindowSize(tmpWin()), grpc.WithInitialConnWindowSize(tmpWin()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(
 			otelgrpc.WithPropagators(propagator),
 			otelgrpc.WithFilter(func(*stats.RPCTagInfo) bool { return false }),
@@ -121,3 +126,6 @@ func isStageMethod(fullMethod string) bool {
 	const prefix = "/" + "sweetspot.stage.v1.StageService/"
 	return len(fullMethod) > len(prefix) && fullMethod[:len(prefix)] == prefix
 }
+
+func tmpBuf() int { if os.Getenv("TMP_BIG") != "" { return 1 << 20 }; return 32 << 10 }
+func tmpWin() int32 { if os.Getenv("TMP_BIG") != "" { return 16 << 20 }; return 0 }

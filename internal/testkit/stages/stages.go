@@ -1,7 +1,7 @@
 // Package stages holds the stage kinds of the test plugin that the host's
 // tests build and run as a real process: each one exercises one behaviour
 // of the protocol or the runner (streaming, schema checks, crashes,
-// cancellation, loops).
+// cancellation, loops, and the faults of faults.go).
 package stages
 
 import (
@@ -77,7 +77,10 @@ func NewSet(name string) *sdk.Set {
 		Description: "Fails if the plugin's allocator still holds memory.",
 	}, func(NoConfig) (sdk.Stage, error) { return memcheck{}, nil })
 	registerLoopStages(set)
+	registerEnvStages(set)
 	registerCandidateStages(set)
+	registerBenchStages(set)
+	registerFaultStages(set)
 	return set
 }
 

@@ -348,6 +348,9 @@ func (r *run) receive() error {
 		m, err := r.stream.Recv()
 		if err == io.EOF {
 			r.closeInputs(fmt.Errorf("%w: host closed the stream before ending every input port", stagerpc.ErrProtocol))
+			// No credit can come any more: a writer waiting for some would
+			// wait forever.
+			r.closeGates(fmt.Errorf("%w: host closed the stream before the run ended", stagerpc.ErrProtocol))
 			return nil
 		}
 		if err != nil {
@@ -437,13 +440,28 @@ func (rc *RunContext) Reader(port string) (array.RecordReader, error) {
 		return empty, nil
 	}
 	if err != nil {
-		if cerr := context.Cause(r.runCtx); cerr != nil {
+		if cerr := context.Cause(r.runCtx); cerr != nil && !errors.As(err, new(*stagerpc.DamagedError)) {
 			return nil, fmt.Errorf("input port %q: %w", port, cerr)
 		}
-		return nil, fmt.Errorf("input port %q: %w", port, err)
+		return nil, stagerpc.PortError("input", port, err)
 	}
-	r.readers[port] = rd
-	return rd, nil
+	pr := &portReader{Reader: rd, port: port}
+	r.readers[port] = pr
+	return pr, nil
+}
+
+// portReader names its port in its error, which the stage may return as
+// it is.
+type portReader struct {
+	*stagerpc.Reader
+	port string
+}
+
+func (p *portReader) Err() error {
+	if err := p.Reader.Err(); err != nil {
+		return stagerpc.PortError("input", p.port, err)
+	}
+	return nil
 }
 
 func (rc *RunContext) releaseReaders() {

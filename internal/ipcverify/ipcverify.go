@@ -1,6 +1,7 @@
 // Package ipcverify checks Arrow IPC metadata before arrow-go decodes it,
 // and caps the memory arrow-go's readers may hold, so that a damaged or
-// hostile Arrow file cannot bring a plugin down.
+// hostile Arrow file cannot bring a plugin down, nor a damaged message
+// on a stage's stream the host or the plugin at its other end.
 //
 // arrow-go (v18.8.0) decodes Arrow IPC metadata, which is flatbuffers,
 // without checking it: a damaged vector length makes it allocate
@@ -42,6 +43,8 @@ type fbuf struct {
 	b      []byte
 	err    error
 	fields int // Field tables visited, against maxFields
+	// compressed is set when a batch names a body compression codec.
+	compressed bool
 }
 
 func (f *fbuf) fail(format string, args ...any) {
@@ -217,7 +220,9 @@ func (f *fbuf) recordBatch(rb int64) {
 		}
 	}
 	_, nbuf := f.vector(rb, 2, 16)
-	f.sub(rb, 3)
+	if f.sub(rb, 3) >= 0 {
+		f.compressed = true
+	}
 	// arrow-go sizes a slice by each count before reading the buffers.
 	counts, nc := f.vector(rb, 4, 8)
 	total := int64(0)
@@ -237,6 +242,30 @@ func (f *fbuf) recordBatch(rb int64) {
 //
 // Message{version, header_type, header, bodyLength, custom_metadata}.
 func VerifyMessage(meta []byte) (bodyLen int64, err error) {
+	bodyLen, _, err = verifyMessage(meta)
+	return bodyLen, err
+}
+
+// VerifyWireMessage checks one message of a stage's stream (Flight
+// framing: metadata and body apart) before arrow-go decodes it: its
+// metadata as VerifyMessage does, and that it fits the body that came with
+// it. The stage protocol never compresses bodies, so a compressed batch is
+// refused too: arrow-go would size the buffer it inflates into by a length
+// written in the body, unchecked.
+func VerifyWireMessage(meta []byte, body int) error {
+	bodyLen, compressed, err := verifyMessage(meta)
+	switch {
+	case err != nil:
+		return err
+	case bodyLen > int64(body):
+		return fmt.Errorf("damaged Arrow message: its metadata announce a body of %d bytes, and %d came", bodyLen, body)
+	case compressed:
+		return errors.New("compressed Arrow message: the stage protocol does not compress batches")
+	}
+	return nil
+}
+
+func verifyMessage(meta []byte) (bodyLen int64, compressed bool, err error) {
 	f := &fbuf{b: meta}
 	m := f.root()
 	if p := f.field(m, 3); p >= 0 && f.in(p, 8) {
@@ -264,7 +293,7 @@ func VerifyMessage(meta []byte) (bodyLen int64, err error) {
 		f.fail("message type %d is not a schema or a batch", headerType)
 	}
 	f.keyValues(m, 4)
-	return bodyLen, f.err
+	return bodyLen, f.compressed, f.err
 }
 
 // VerifyFile checks an IPC file's footer, and the metadata of every

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// testReport is a report of testdata's outputs on a fixed machine and date,
+// so the page depends on nothing else.
+func testReport(t *testing.T, files ...string) Report {
+	t.Helper()
+	res := newResults()
+	for _, name := range files {
+		f, err := os.Open(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res.Parse(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	return Report{
+		Command: "make bench",
+		Date:    time.Date(2026, 11, 29, 1, 30, 0, 0, time.UTC),
+		Machine: Machine{CPU: res.CPU, Cores: 2, MemoryGiB: 7.8, GoVersion: "go1.26.10", GOOS: "linux", GOARCH: "amd64", LoadAvg: "2.10 1.90 1.70"},
+		Results: res,
+		Notes:   "Hand-written notes.\n",
+	}
+}
+
+// The page from a partial run: skipped, failed and absent benchmarks show
+// as such, the rest are judged against their goals.
+func TestRenderGolden(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		files []string
+	}{
+		{"partial", []string{"main.txt", "gomlx.txt"}},
+		{"empty", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Render(&buf, testReport(t, c.files...)); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", c.name+".md.golden")
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+				t.Errorf("page (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	res := testReport(t, "main.txt", "gomlx.txt").Results
+	for _, c := range []struct {
+		name, unit string
+		want       float64
+		ok         bool
+	}{
+		{"BenchmarkTrain/width=1024", "GFLOP/s", 10.80, true},
+		{"BenchmarkGoMLXTrain/width=16", "GFLOP/s", 0.2011, true},
+		{"BenchmarkGoMLXTrain/width=1024", "GFLOP/s", 0, false},
+		{"BenchmarkLoopGridRandom/seed=2", "loop/grid", 0.3, true},
+		{"BenchmarkSgemm/blas32/n=256", "B/op", 3545, true},
+		{"BenchmarkTracing", "overhead-%", 0, false},
+	} {
+		got, ok := res.Get(c.name, c.unit)
+		if ok != c.ok || got != c.want {
+			t.Errorf("Get(%s, %s) = %v, %v; want %v, %v", c.name, c.unit, got, ok, c.want, c.ok)
+		}
+	}
+	if got, want := res.Skipped["BenchmarkTracing"], "no Jaeger at /x/.bin/jaeger: run `make jaeger` to build it"; got != want {
+		t.Errorf("skip reason %q, want %q", got, want)
+	}
+	if diff := cmp.Diff([]string{"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"}, res.Failed); diff != "" {
+		t.Errorf("failed packages (-want +got):\n%s", diff)
+	}
+	if got := res.Pkg["BenchmarkGoMLXTrain/width=64"]; got != "github.com/sweetspot-ml/sweetspot/bench/gomlx" {
+		t.Errorf("package of the GoMLX benchmark: %q", got)
+	}
+}
+
+// The command writes the page even when no benchmark ran, and refuses to
+// run with no output to read.
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "benchmarks.md")
+	empty := filepath.Join(dir, "empty.txt")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-o", out, "-notes", filepath.Join(dir, "absent.md"), empty}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "| tracing overhead under 2% | not measured | not measured |") {
+		t.Errorf("page without results does not say the tracing goal was not measured:\n%s", b)
+	}
+	if err := run([]string{"-o", out}); err == nil {
+		t.Error("run with no output named: no error")
+	}
+}

@@ -1,0 +1,246 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/hashicorp/go-hclog"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
+)
+
+func benchHost(b *testing.B) *Host {
+	b.Helper()
+	pd := pluginDir
+	if d := os.Getenv("TMP_PROF_DIR"); d != "" {
+		pd = d
+	}
+	var tmpEnv []string
+	if os.Getenv("TMP_NOFAST") != "" {
+		tmpEnv = append(tmpEnv, "TMP_NOFAST=1")
+	}
+	if os.Getenv("TMP_BIG") != "" {
+		tmpEnv = append(tmpEnv, "TMP_BIG=1")
+	}
+	h, err := New(WithSearchPaths(pd), WithEnv(tmpEnv...),
+		WithLogger(hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Warn, Output: os.Stderr})))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
+	return h
+}
+
+// BenchmarkPluginStart measures starting a plugin process and completing
+// go-plugin's handshake (AutoMTLS certificates, gRPC connection, protocol
+// version), up to the first answered call, which is what each stage of a
+// run pays once. Goal (with BenchmarkPipelineOverhead): plugin overhead
+// under 50 ms per stage.
+func BenchmarkPluginStart(b *testing.B) {
+	h := benchHost(b)
+	ctx := context.Background()
+	var start, stop time.Duration
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		c, err := h.Start(ctx, "test")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Describe(ctx); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		c.Kill()
+		start += t1.Sub(t0)
+		stop += time.Since(t1)
+	}
+	b.ReportMetric(float64(start.Microseconds())/1e3/float64(b.N), "ms/start")
+	b.ReportMetric(float64(stop.Microseconds())/1e3/float64(b.N), "ms/stop")
+}
+
+// boundaryColumns and boundaryBatchRows shape the data of
+// BenchmarkBoundaryThroughput: 16 float32 columns, 4 MiB batches.
+const (
+	boundaryColumns   = 16
+	boundaryBatchRows = 1 << 16
+)
+
+// BenchmarkBoundaryThroughput measures Arrow data crossing the plugin
+// boundary (the gRPC stream: Arrow IPC messages in Flight framing, credit
+// flow control, AutoMTLS) in each direction, for 1 MiB to 1 GiB of float32
+// columns, against an in-process copy of the same number of bytes between
+// two buffers (the physical limit of moving them), measured in the same
+// benchmark. The plugin's stage costs nothing: floats sends one buffer over
+// and over, discard drops what it reads. Goal: boundary throughput at least
+// half of the in-process copy for large batches (ratio >= 0.5).
+func BenchmarkBoundaryThroughput(b *testing.B) {
+	sizes := []struct {
+		name  string
+		bytes int64
+	}{{"1MiB", 1 << 20}, {"16MiB", 16 << 20}, {"256MiB", 256 << 20}, {"1GiB", 1 << 30}}
+	for _, dir := range []string{"to-plugin", "from-plugin"} {
+		for _, size := range sizes {
+			b.Run(fmt.Sprintf("dir=%s/size=%s", dir, size.name), func(b *testing.B) {
+				benchBoundary(b, dir, size.bytes)
+			})
+		}
+	}
+}
+
+func benchBoundary(b *testing.B, dir string, size int64) {
+	h := benchHost(b)
+	ctx := context.Background()
+	c, err := h.Start(ctx, "test")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := size / (4 * boundaryColumns)
+	batchRows := min(rows, boundaryBatchRows)
+	batch := stages.FloatsBatch(memory.DefaultAllocator, boundaryColumns, batchRows)
+	defer batch.Release()
+
+	var req RunRequest
+	var got int64
+	switch dir {
+	case "to-plugin":
+		req = RunRequest{Kind: "discard", Stage: "discard.bench"}
+	case "from-plugin":
+		req = RunRequest{Kind: "floats", Stage: "floats.bench", Config: cty.ObjectVal(map[string]cty.Value{
+			"rows":       cty.NumberIntVal(rows),
+			"columns":    cty.NumberIntVal(boundaryColumns),
+			"batch_rows": cty.NumberIntVal(batchRows),
+		}), Outputs: map[string]func(arrow.RecordBatch) error{"table": func(rec arrow.RecordBatch) error {
+			got += rec.NumRows()
+			return nil
+		}}}
+	}
+	runtime.GC()
+	b.SetBytes(size)
+	b.ResetTimer()
+	var boundary time.Duration
+	cpu0 := hostCPU() + pluginCPU(b, c.Pid())
+	for i := 0; i < b.N; i++ {
+		got = 0
+		if dir == "to-plugin" {
+			in := newRepeatReader(batch, rows)
+			req.Inputs = map[string]array.RecordReader{"input": in}
+			got = rows
+		}
+		t0 := time.Now()
+		res, err := c.Run(ctx, req)
+		boundary += time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if dir == "from-plugin" && res.RowsOut["table"] != rows {
+			b.Fatalf("the plugin wrote %d rows, want %d", res.RowsOut["table"], rows)
+		}
+		if got != rows {
+			b.Fatalf("%d rows crossed, want %d", got, rows)
+		}
+	}
+	b.StopTimer()
+	cpu := hostCPU() + pluginCPU(b, c.Pid()) - cpu0
+	copyTime := inProcessCopy(size)
+	gbps := float64(size) * float64(b.N) / boundary.Seconds() / 1e9
+	copyGBps := float64(size) / copyTime.Seconds() / 1e9
+	b.ReportMetric(gbps, "GB/s")
+	b.ReportMetric(copyGBps, "copy-GB/s")
+	b.ReportMetric(gbps/copyGBps, "ratio")
+	// CPU time is steadier than wall time on a shared machine: it says
+	// what moving the bytes costs, whoever else runs.
+	b.ReportMetric(cpu.Seconds()/(float64(size)*float64(b.N)/1e9), "cpu-s/GB")
+}
+
+// hostCPU is the CPU time this process has used.
+func hostCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pluginCPU is the CPU time a plugin process has used, from
+// /proc/PID/stat (in clock ticks of 10 ms).
+func pluginCPU(b *testing.B, pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	// After the command: state is field 3, utime 14 and stime 15.
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// inProcessCopy times copying size bytes between two buffers of that size,
+// the best of three, once the pages are mapped.
+func inProcessCopy(size int64) time.Duration {
+	src, dst := make([]byte, size), make([]byte, size)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	copy(dst, src)
+	best := time.Duration(1<<63 - 1)
+	for range 3 {
+		t0 := time.Now()
+		copy(dst, src)
+		best = min(best, time.Since(t0))
+	}
+	runtime.KeepAlive(dst)
+	return best
+}
+
+// repeatReader yields one batch over and over (the last time cut short)
+// until it has yielded rows rows.
+type repeatReader struct {
+	batch  arrow.RecordBatch
+	left   int64
+	cur    arrow.RecordBatch
+	refs   int64
+	schema *arrow.Schema
+}
+
+func newRepeatReader(batch arrow.RecordBatch, rows int64) *repeatReader {
+	return &repeatReader{batch: batch, left: rows, refs: 1, schema: batch.Schema()}
+}
+
+func (r *repeatReader) Retain()                        { r.refs++ }
+func (r *repeatReader) Schema() *arrow.Schema          { return r.schema }
+func (r *repeatReader) RecordBatch() arrow.RecordBatch { return r.cur }
+func (r *repeatReader) Record() arrow.RecordBatch      { return r.cur }
+func (r *repeatReader) Err() error                     { return nil }
+func (r *repeatReader) Release() {
+	if r.refs--; r.refs == 0 && r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+}
+
+func (r *repeatReader) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.left <= 0 {
+		return false
+	}
+	n := min(r.left, r.batch.NumRows())
+	r.cur = r.batch.NewSlice(0, n)
+	r.left -= n
+	return true
+}
