@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
 	"github.com/sweetspot-ml/sweetspot/sdk/internal/wire"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
@@ -141,12 +143,25 @@ func describePorts(ports []Port) []PortDescription {
 	return out
 }
 
-// PortSchema decodes a port's Arrow schema; nil means any schema.
-func (p PortDescription) PortSchema() (*arrow.Schema, error) {
+// PortSchema decodes a port's Arrow schema; nil means any schema. The
+// bytes come from a plugin: they are checked before arrow-go decodes
+// them, which a damaged schema could make recurse until the stack
+// overflows.
+func (p PortDescription) PortSchema() (sch *arrow.Schema, err error) {
 	if len(p.ArrowSchema) == 0 {
 		return nil, nil
 	}
-	return flight.DeserializeSchema(p.ArrowSchema, memory.DefaultAllocator)
+	defer func() {
+		if r := recover(); r != nil {
+			sch, err = nil, fmt.Errorf("decoding the Arrow schema of port %q: %v", p.Name, r)
+		}
+	}()
+	rd, err := ipcverify.NewStreamReader(bytes.NewReader(p.ArrowSchema), int64(len(p.ArrowSchema)), memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("the Arrow schema of port %q: %w", p.Name, err)
+	}
+	defer rd.Release()
+	return rd.Schema(), nil
 }
 
 // ServeOption tunes Serve. Run serves with the defaults.

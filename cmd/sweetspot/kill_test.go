@@ -74,9 +74,11 @@ type hostEvent struct {
 	RunID    string `json:"run_id"`
 	Stage    string `json:"stage"`
 	Round    int    `json:"round"`
+	Pid      int    `json:"pid"`
 	Source   string `json:"source"`
 	Progress *struct {
 		Done, Total int64
+		Message     string
 	} `json:"progress"`
 	at time.Duration // since the process started
 }
@@ -163,23 +165,28 @@ func (k killPoint) String() string {
 func randomKillPoint(rng *rand.Rand, startup time.Duration) killPoint {
 	upTo := func(d time.Duration) time.Duration { return time.Duration(rng.Int64N(int64(d))) }
 	evaluation := func(e hostEvent) bool { return e.Type == "progress" && e.Stage == "evaluation.e" }
-	switch rng.IntN(5) {
-	case 0:
+	// Phases by weight out of 20: start-up 4, mid-stage 4, mid-journal-write
+	// 6, between rounds 3, committing 3. Most kills cost the run little
+	// progress, so the twenty of them spread over the whole run.
+	switch n := rng.IntN(20); {
+	case n < 4:
 		return killPoint{phase: "start-up", delay: upTo(startup + startup/2)}
-	case 1:
+	case n < 8:
 		return killPoint{phase: "mid-stage", nth: 1 + rng.IntN(8), delay: upTo(40 * time.Millisecond),
 			match: func(e hostEvent) bool { return e.Type == "stage_started" }}
-	case 2:
+	case n < 14:
 		// The host journals a trial's row as its progress arrives.
-		return killPoint{phase: "mid-journal-write", nth: 1 + rng.IntN(2), delay: upTo(3 * time.Millisecond), match: evaluation}
-	case 3:
+		return killPoint{phase: "mid-journal-write", nth: 1, delay: upTo(3 * time.Millisecond), match: evaluation}
+	case n < 17:
 		return killPoint{phase: "between rounds", nth: 1 + rng.IntN(3), delay: upTo(5 * time.Millisecond),
 			match: func(e hostEvent) bool { return e.Type == "decision" || e.Type == "round_started" }}
 	default:
 		// After a round's last trial the stage commits its file, the
 		// manifest records it and the journal goes.
 		return killPoint{phase: "committing", nth: 1, delay: upTo(15 * time.Millisecond),
-			match: func(e hostEvent) bool { return evaluation(e) && e.Progress != nil && e.Progress.Done == e.Progress.Total }}
+			match: func(e hostEvent) bool {
+				return evaluation(e) && e.Progress != nil && e.Progress.Done == e.Progress.Total
+			}}
 	}
 }
 

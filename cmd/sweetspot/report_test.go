@@ -122,7 +122,7 @@ func TestReportOfARealRun(t *testing.T) {
 		t.Error(err)
 	}
 
-	if r := sweetspot(t, dir, "report", "no-such-run"); r.code != exitInvalid || !strings.Contains(r.stderr, `no run "no-such-run"`) {
+	if r := sweetspot(t, dir, "report", "20200101-000000-000000"); r.code != exitInvalid || !strings.Contains(r.stderr, `no run "20200101-000000-000000"`) {
 		t.Errorf("report of an unknown run: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

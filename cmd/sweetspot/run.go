@@ -56,10 +56,20 @@ and the declared loops. Outputs go to .sweetspot/runs/<run-id>/ as Arrow IPC
 files with a manifest; spans go to the run directory and, when configured,
 to OTLP (OTEL_EXPORTER_OTLP_ENDPOINT or --otlp).
 
-Ctrl-C stops the run and every plugin process. Exit codes: 0 success, 1 the
-run failed, 2 invalid pipeline or usage.`,
+Ctrl-C (SIGINT, or SIGTERM) stops the run gracefully: running stages are
+canceled and their plugin processes stopped, every stage that finished is
+kept, and so is every trial an evaluation stage finished (in its journal);
+the manifest records the run as canceled and says how to continue it. A
+second Ctrl-C does not wait: it kills the plugins and exits at once.
+--resume RUN continues an interrupted run, or one whose host was killed,
+in its own directory: finished stages are not run again and finished
+trials are not trained again.
+
+Exit codes: 0 success, 1 the run failed, 2 invalid pipeline or usage, 130
+interrupted by SIGINT (143 by SIGTERM).`,
 		Example: `  sweetspot run examples/quickstart
-  sweetspot run pipeline.hcl -var target=0.9 --otlp localhost:4317`,
+  sweetspot run pipeline.hcl -var target=0.9 --otlp localhost:4317
+  sweetspot run --resume 20261128-231726-a1b2c3 pipeline.hcl -var target=0.9`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPipeline(cmd.Context(), args, &o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -99,6 +109,17 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 	if err != nil {
 		return err
 	}
+
+	// Signals are caught from here on, so that none ends the host without
+	// a word in the manifest; handleInterrupts acts on them once the run
+	// exists.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	// Closed last, so that a second signal while spans are flushed still
+	// stops at once.
+	done := make(chan struct{})
+	defer close(done)
 
 	vars := map[string]string{}
 	for k, v := range p.Vars {
@@ -154,21 +175,9 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 	}
 	defer host.Close()
 
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		// A second signal after the first stops waiting for a clean end.
-		<-ctx.Done()
-		stop()
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		select {
-		case <-sig:
-			host.Close()
-			os.Exit(130)
-		case <-parent.Done():
-		}
-	}()
+	ctx, interrupt := context.WithCancelCause(parent)
+	defer interrupt(nil)
+	go handleInterrupts(sigs, done, interrupt, run, args, host, o.quiet, stderr)
 
 	printer := newEventPrinter(o, stdout, stderr)
 	events := printer.event
@@ -194,6 +203,11 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		live.wait()
 	}
 
+	var interrupted *interruptedError
+	if runErr != nil && errors.As(context.Cause(ctx), &interrupted) {
+		// The stage errors say "canceled"; the run says why and what next.
+		_ = run.Update(func(m *runstore.Manifest) { m.Error = interrupted.Error() + "; " + resumeHint(run, args) })
+	}
 	var cfgErr *runner.ConfigError
 	if errors.As(runErr, &cfgErr) {
 		renderDiagnostics(stderr, p.Files, cfgErr.Diagnostics)
@@ -204,12 +218,82 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		printSummary(stdout, run, &m, tcfg)
 	}
 	if runErr != nil {
-		if errors.Is(runErr, context.Canceled) && ctx.Err() != nil && parent.Err() == nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("run %s interrupted; finished stages are kept in %s", run.ID(), run.Dir)}
+		if interrupted != nil {
+			return &exitError{code: interrupted.exitCode(), err: fmt.Errorf("run %s %s", run.ID(), m.Error)}
 		}
 		return &exitError{code: exitFailed, err: fmt.Errorf("run %s failed: %w", run.ID(), runErr)}
 	}
 	return nil
+}
+
+// interruptedError is the cause of a run stopped by a signal. It is a
+// cancellation, so the run and its stages are recorded as canceled.
+type interruptedError struct {
+	sig os.Signal
+}
+
+func (e *interruptedError) Error() string { return "interrupted by " + signalName(e.sig) }
+func (e *interruptedError) Unwrap() error { return context.Canceled }
+
+// exitCode is the shell's code for a process ended by the signal: 130 for
+// SIGINT, 143 for SIGTERM.
+func (e *interruptedError) exitCode() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 128 + int(syscall.SIGINT)
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// handleInterrupts acts on SIGINT and SIGTERM. The first ends the run's
+// context: every stage is canceled and its plugin stopped, and the rows a
+// stage had sent stay in its journal (runPipeline then says in the
+// manifest how to resume). A second does not wait for that, nor for a
+// plugin that does not answer: it records the stop, kills the plugins
+// (SIGKILL) and exits at once.
+func handleInterrupts(sigs <-chan os.Signal, done <-chan struct{}, interrupt context.CancelCauseFunc, run *runstore.Run, args []string, host interface{ Abort() }, quiet bool, stderr io.Writer) {
+	var first os.Signal
+	select {
+	case first = <-sigs:
+	case <-done:
+		return
+	}
+	cause := &interruptedError{sig: first}
+	if !quiet {
+		fmt.Fprintf(stderr, "\n%s: stopping run %s and its plugins (%s again stops at once)\n", cause, run.ID(), signalName(first))
+	}
+	interrupt(cause)
+	select {
+	case second := <-sigs:
+		now := time.Now().UTC()
+		_ = run.Update(func(m *runstore.Manifest) {
+			if m.Status != runstore.StatusRunning && m.Status != runstore.StatusCanceled {
+				return // it ended before the second signal
+			}
+			m.Status, m.FinishedAt = runstore.StatusCanceled, &now
+			m.Error = fmt.Sprintf("%s, then stopped at once by a second %s; %s", cause, signalName(second), resumeHint(run, args))
+		})
+		if !quiet {
+			fmt.Fprintf(stderr, "%s again: stopping at once\n", signalName(second))
+		}
+		host.Abort()
+		os.Exit(cause.exitCode())
+	case <-done:
+	}
+}
+
+// resumeHint says what an interrupted run keeps and how to continue it.
+func resumeHint(run *runstore.Run, args []string) string {
+	return fmt.Sprintf("the stages that finished and the trials already journalled are kept; continue with: sweetspot run --resume %s %s", run.ID(), strings.Join(args, " "))
 }
 
 func firstNonEmpty(s ...string) string {

@@ -17,7 +17,8 @@ type Machine struct {
 	GOOS      string
 	GOARCH    string
 	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute figures when the
-	// report was written: a shared machine's load explains noisy figures.
+	// page was written, right after the benchmarks: a shared machine's
+	// load explains noisy figures.
 	LoadAvg string
 }
 

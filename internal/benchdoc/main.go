@@ -36,10 +36,16 @@ func run(args []string) error {
 		return fmt.Errorf("no benchmark output named: usage: benchdoc [-o FILE] [-command CMD] OUTPUT...")
 	}
 	res := newResults()
+	// The date is when the benchmarks finished (the outputs' last write),
+	// not when this page was written from them.
+	var date time.Time
 	for _, path := range fs.Args() {
 		f, err := os.Open(path)
 		if err != nil {
 			return err
+		}
+		if fi, err := f.Stat(); err == nil && fi.ModTime().After(date) {
+			date = fi.ModTime()
 		}
 		err = res.Parse(f)
 		f.Close()
@@ -47,7 +53,7 @@ func run(args []string) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	rep := Report{Command: *command, Date: time.Now(), Machine: thisMachine(res.CPU), Results: res}
+	rep := Report{Command: *command, Date: date, Machine: thisMachine(res.CPU), Results: res}
 	if b, err := os.ReadFile(*notes); err == nil {
 		rep.Notes = string(b)
 	} else if !os.IsNotExist(err) {

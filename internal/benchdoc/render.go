@@ -112,7 +112,7 @@ func Render(w io.Writer, rep Report) error {
 	fmt.Fprintf(&out, "which runs `go test -run '^$' -bench . -benchmem` over the main module and over the GoMLX peer module (`bench/gomlx`), keeps the raw output under `.bin/bench/` and writes this page. ")
 	fmt.Fprintf(&out, "Every figure below is a ratio or a pair measured in that one run on this machine; figures from other machines or other runs are never compared.\n\n")
 	fmt.Fprintf(&out, "| | |\n|---|---|\n")
-	fmt.Fprintf(&out, "| date | %s |\n", rep.Date.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&out, "| finished | %s |\n", rep.Date.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&out, "| CPU | %s |\n", orUnknown(m.CPU))
 	fmt.Fprintf(&out, "| cores | %d |\n", m.Cores)
 	if m.MemoryGiB > 0 {
@@ -122,7 +122,7 @@ func Render(w io.Writer, rep Report) error {
 	}
 	fmt.Fprintf(&out, "| Go | %s %s/%s |\n", m.GoVersion, m.GOOS, m.GOARCH)
 	if m.LoadAvg != "" {
-		fmt.Fprintf(&out, "| load average when written (1, 5, 15 min) | %s |\n", m.LoadAvg)
+		fmt.Fprintf(&out, "| load average at the end of the run (1, 5, 15 min) | %s |\n", m.LoadAvg)
 	}
 	out.WriteString("\n## Goals\n\n| goal | measured | met |\n|---|---|---|\n")
 	for _, g := range d.goals {
@@ -296,7 +296,7 @@ func (d *doc) search() {
 	n := float64(len(seeds))
 	work := ""
 	if gridW > 0 {
-		work = fmt.Sprintf(" (training work ratio %s)", num(loopW/gridW))
+		work = fmt.Sprintf("; training work ratio %s", num(loopW/gridW))
 	}
 	d.p("\nOver the %d seeds: the loop trained for %s s against the grid's %s s (ratio %s%s) and random search's %s s on average; the loop found the sweet spot for %d of %d seeds, random search in %.0f%% of its draws.\n\n",
 		len(seeds), num(loopS), num(gridS), num(loopS/gridS), work, num(randS), hits, len(seeds), 100*randHit/n)

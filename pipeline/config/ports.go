@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/flight"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
@@ -154,7 +152,7 @@ func (l *loader) portSchema(s *stageState, p *sdk.PortDescription, dir string) (
 				err = fmt.Errorf("%v", r)
 			}
 		}()
-		sch, err = flight.DeserializeSchema(p.ArrowSchema, memory.DefaultAllocator)
+		sch, err = p.PortSchema()
 	}()
 	if err != nil {
 		l.schemas[key] = nil

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -115,6 +116,9 @@ func (l *loader) decodeVariable(b *hcl.Block) *varDecl {
 	if a, ok := content.Attributes["default"]; ok {
 		val, diags := a.Expr.Value(nil)
 		l.add(diags...)
+		// A default that is there but wrong is reported as such, not
+		// again as a missing value.
+		v.Value = cty.DynamicVal
 		if !diags.HasErrors() {
 			if conv, err := d.convert(val); err != nil {
 				l.add(&hcl.Diagnostic{
@@ -176,16 +180,23 @@ func (l *loader) varNames() []string { return slices.Collect(maps.Keys(l.vars)) 
 func (l *loader) readVarFile(path string, decls map[string]*varDecl) {
 	src, err := os.ReadFile(path)
 	if err != nil {
+		// The path error would name the file a second time.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		l.add(&hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Cannot read variables file",
-			Detail:   fmt.Sprintf("Reading %s failed: %v.", path, err),
+			Detail:   fmt.Sprintf("Reading the -var-file %s failed: %v.", path, err),
 		})
 		return
 	}
 	f, diags := l.parser.ParseHCL(src, path)
 	l.add(diags...)
-	if f == nil || f.Body == nil {
+	if f == nil || f.Body == nil || diags.HasErrors() {
+		// What the parser recovered of a broken file would only add
+		// follow-on errors about values it cut short.
 		return
 	}
 	attrs, diags := f.Body.JustAttributes()
@@ -236,18 +247,27 @@ func (l *loader) setCLIVar(name, raw string, decls map[string]*varDecl) {
 	filename := fmt.Sprintf("<value for var.%s>", name)
 	l.pseudo[filename] = &hcl.File{Body: hcl.EmptyBody(), Bytes: []byte(raw)}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), filename, hcl.InitialPos)
-	l.add(diags...)
-	if diags.HasErrors() {
-		d.v.Value = cty.DynamicVal
-		return
+	if !diags.HasErrors() {
+		var more hcl.Diagnostics
+		var val cty.Value
+		val, more = expr.Value(nil)
+		diags = append(diags, more...)
+		if !diags.HasErrors() {
+			l.setValue(d, val, expr.Range())
+			return
+		}
 	}
-	val, diags := expr.Value(nil)
-	l.add(diags...)
-	if diags.HasErrors() {
-		d.v.Value = cty.DynamicVal
-		return
-	}
-	l.setValue(d, val, expr.Range())
+	// HCL alone would say "Variables not allowed" of -var n=ten: say why
+	// the text was read as an expression.
+	first := diags.Errs()[0].(*hcl.Diagnostic)
+	l.add(&hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid value for variable",
+		Detail: fmt.Sprintf("var.%s has type %s, so its -var value is read as an HCL expression, and %q is not a constant one: %s",
+			name, typeexpr.TypeString(d.v.Type), raw, first.Detail),
+		Subject: first.Subject,
+	})
+	d.v.Value = cty.DynamicVal
 }
 
 func (l *loader) setValue(d *varDecl, val cty.Value, rng hcl.Range) {

@@ -23,18 +23,7 @@ import (
 
 func benchHost(b *testing.B) *Host {
 	b.Helper()
-	pd := pluginDir
-	if d := os.Getenv("TMP_PROF_DIR"); d != "" {
-		pd = d
-	}
-	var tmpEnv []string
-	if os.Getenv("TMP_NOFAST") != "" {
-		tmpEnv = append(tmpEnv, "TMP_NOFAST=1")
-	}
-	if os.Getenv("TMP_BIG") != "" {
-		tmpEnv = append(tmpEnv, "TMP_BIG=1")
-	}
-	h, err := New(WithSearchPaths(pd), WithEnv(tmpEnv...),
+	h, err := New(WithSearchPaths(pluginDir),
 		WithLogger(hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Warn, Output: os.Stderr})))
 	if err != nil {
 		b.Fatal(err)

@@ -406,15 +406,51 @@ func (c *Client) panicOutput() string {
 	return strings.Join(lines, "\n")
 }
 
+// killGrace bounds how long Kill waits for a plugin asked to stop. go-plugin
+// waits for its shutdown call to be answered for as long as the process
+// lives, so a frozen plugin (stopped, or stuck in the kernel) would hold
+// Kill, and the host's exit, forever.
+const killGrace = 3 * time.Second
+
 // Kill stops the plugin process (gracefully for up to two seconds, then by
-// force) and waits for it. Safe to call more than once.
+// force; by force at once when it does not answer within killGrace) and
+// waits for it. Safe to call more than once.
 func (c *Client) Kill() {
 	c.killOnce.Do(func() {
-		c.pc.Kill()
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			c.pc.Kill()
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(killGrace):
+			c.forceKill()
+			<-stopped
+		}
 		c.host.mu.Lock()
 		delete(c.host.clients, c)
 		c.host.mu.Unlock()
 	})
+}
+
+// forceKill sends SIGKILL to a process this host started.
+func (c *Client) forceKill() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.cmd.Process.Kill()
+	}
+}
+
+// Abort kills every plugin process the host started, at once and without
+// asking (what a second Ctrl-C asks for), and refuses to start more. Unlike
+// Close it does not wait for the processes to end.
+func (h *Host) Abort() {
+	h.mu.Lock()
+	h.closed = true
+	for c := range h.clients {
+		c.forceKill()
+	}
+	h.mu.Unlock()
 }
 
 // lineLogger logs each line written to it.

@@ -62,7 +62,7 @@ type Host struct {
 	started  int
 	closed   bool
 	discover []PluginInfo // nil until the search paths were listed
-	sums     map[string]string
+	sums     map[string]*fingerprint
 
 	// lockPath is the lock file external plugins are checked against ("":
 	// none, every plugin runs unchecked as before lock files existed).
@@ -75,14 +75,42 @@ type Host struct {
 
 // Fingerprint returns the sha256 of the executable that serves a plugin,
 // so that caches can tell a rebuilt plugin from the one that ran before
-// even when its version string did not change. Computed once per Host.
+// even when its version string did not change. Computed once per Host:
+// concurrent callers wait for the one hashing (the built-in plugin is the
+// whole sweetspot executable, a hundred megabytes), and a failure is not
+// kept, so the next call tries again.
 func (h *Host) Fingerprint(name string) (string, error) {
 	h.mu.Lock()
-	sum, ok := h.sums[name]
+	f, ok := h.sums[name]
+	if !ok {
+		if h.sums == nil {
+			h.sums = map[string]*fingerprint{}
+		}
+		f = &fingerprint{done: make(chan struct{})}
+		h.sums[name] = f
+	}
 	h.mu.Unlock()
 	if ok {
-		return sum, nil
+		<-f.done
+		return f.sum, f.err
 	}
+	f.sum, f.err = h.hashExecutable(name)
+	if f.err != nil {
+		h.mu.Lock()
+		delete(h.sums, name)
+		h.mu.Unlock()
+	}
+	close(f.done)
+	return f.sum, f.err
+}
+
+type fingerprint struct {
+	done chan struct{} // closed once sum or err is set
+	sum  string
+	err  error
+}
+
+func (h *Host) hashExecutable(name string) (string, error) {
 	var path string
 	if h.builtinDesc != nil && name == h.builtinDesc.Name && len(h.builtinCmd) > 0 {
 		path = h.builtinCmd[0]
@@ -97,14 +125,7 @@ func (h *Host) Fingerprint(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("fingerprint plugin %s: %w", name, err)
 	}
-	sum = hex.EncodeToString(raw)
-	h.mu.Lock()
-	if h.sums == nil {
-		h.sums = map[string]string{}
-	}
-	h.sums[name] = sum
-	h.mu.Unlock()
-	return sum, nil
+	return hex.EncodeToString(raw), nil
 }
 
 // Option configures a Host.

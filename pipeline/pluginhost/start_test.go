@@ -3,11 +3,17 @@ package pluginhost
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
 	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
 
 // A worker has no lock file of its own: it checks each plugin against the
@@ -48,5 +54,30 @@ func TestLockedToChecksBeforeStart(t *testing.T) {
 				t.Errorf("the refused plugin ran (%d runs, %d before)", n, ran)
 			}
 		})
+	}
+}
+
+// Only SWEETSPOT_REATTACH connects the host to a plugin it did not start,
+// and it says so: that connection has neither a checksum check nor mutual
+// TLS. Every plugin the host starts itself has both handshake and mTLS.
+func TestReattachIsExplicit(t *testing.T) {
+	rc := sdktest.Serve(t, stages.NewSet("dbg"))
+	js, err := json.Marshal(map[string]stagerpc.Reattach{"dbg": stagerpc.ReattachOf(rc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(stagerpc.EnvReattach, string(js))
+	var log syncBuffer
+	h, _ := newHost(t, WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: &log})))
+	dbg := start(t, h, "dbg")
+	if dbg.cfg.Reattach == nil || dbg.cmd != nil {
+		t.Fatal("the debug plugin was not reattached")
+	}
+	if !strings.Contains(log.String(), "no checksum check, no mutual TLS") {
+		t.Errorf("reattaching logged no warning:\n%s", log.String())
+	}
+	started := start(t, h, "test")
+	if started.cfg.Reattach != nil || !started.cfg.AutoMTLS || started.cfg.TLSConfig == nil {
+		t.Errorf("a plugin the host starts: Reattach=%v AutoMTLS=%v TLSConfig=%v", started.cfg.Reattach, started.cfg.AutoMTLS, started.cfg.TLSConfig)
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
 // A run records the plugin's peak resident memory; a run over its memory
@@ -95,5 +98,40 @@ func TestMemoryLimitErrorSaysOver(t *testing.T) {
 		if got := (&MemoryLimitError{Stage: "a.b", Plugin: "p", Pid: 7, Used: c.used, Limit: c.limit}).Error(); got != c.want {
 			t.Errorf("got  %s\nwant %s", got, c.want)
 		}
+	}
+}
+
+// A plugin that fails the handshake is reported as it failed, and its
+// process does not stay behind.
+func TestHandshakeFailures(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(pluginDir, sdk.PluginPrefix+"test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"test-exits", "test-garbage"} {
+		if err := os.WriteFile(filepath.Join(dir, sdk.PluginPrefix+name), src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, _ := newHost(t, WithSearchPaths(dir))
+	for name, want := range map[string]string{
+		"test-exits":   "plugin test-exits exited (exit status 2) during the go-plugin handshake, before it served; plugin output: testkit: giving up before the handshake",
+		"test-garbage": `plugin test-garbage printed "Welcome to testkit! Loading models..." on stdout where the go-plugin handshake line belongs: it is not a sweetspot plugin, or it writes to stdout before serving (a plugin logs to stderr); the process was killed`,
+	} {
+		c, err := h.Start(context.Background(), name)
+		if err == nil {
+			c.Kill()
+			t.Fatalf("%s started", name)
+		}
+		if err.Error() != want {
+			t.Errorf("%s:\n got %s\nwant %s", name, err, want)
+		}
+	}
+	h.mu.Lock()
+	left := len(h.clients)
+	h.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d clients left registered", left)
 	}
 }

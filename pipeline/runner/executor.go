@@ -11,7 +11,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"github.com/zclconf/go-cty/cty"
@@ -153,6 +152,24 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 		order = append(order, in.Port)
 	}
 
+	// What an interrupted attempt journalled, handed back to the stage. Read
+	// before the output's journal opens: that one replaces it.
+	note := ""
+	var carried int64
+	if rs := task.Resume; rs != nil && task.FromJournal {
+		journalled, n, err := readJournal(filepath.Join(task.RunDir, task.outputPath(rs.Output)), mem)
+		if err != nil {
+			return nil, stageErr("read journal", err)
+		}
+		if journalled != nil {
+			inputs[rs.Input] = journalled
+			order = append(order, rs.Input)
+			carried = n
+			note = fmt.Sprintf("resumed with %d journalled row(s) of port %s", n, rs.Output)
+			log.Info("resuming stage from its journal", "stage", task.Stage, "round", task.Round, "rows", n)
+		}
+	}
+
 	// Outputs, each to its own file committed only when the stage succeeds.
 	writers := map[string]*runstore.PortWriter{}
 	sinks := map[string]func(arrow.RecordBatch) error{}
@@ -164,7 +181,7 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 	for _, port := range task.Outputs {
 		var declared *arrow.Schema
 		if len(port.ArrowSchema) > 0 {
-			s, err := flight.DeserializeSchema(port.ArrowSchema, mem)
+			s, err := port.PortSchema()
 			if err != nil {
 				return nil, stageErr("read declared schema of port "+port.Name, err)
 			}
@@ -172,23 +189,10 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 		}
 		w := runstore.NewPortWriter(filepath.Join(task.RunDir, task.outputPath(port.Name)), declared, mem)
 		if rs := task.Resume; rs != nil && task.Journal && rs.Output == port.Name {
-			w.Journal()
+			w.Journal(carried)
 		}
 		writers[port.Name] = w
 		sinks[port.Name] = w.Write
-	}
-	note := ""
-	if rs := task.Resume; rs != nil && task.FromJournal {
-		journalled, n, err := readJournal(filepath.Join(task.RunDir, task.outputPath(rs.Output)), mem)
-		if err != nil {
-			return nil, stageErr("read journal", err)
-		}
-		if journalled != nil {
-			inputs[rs.Input] = journalled
-			order = append(order, rs.Input)
-			note = fmt.Sprintf("resumed with %d journalled row(s) of port %s", n, rs.Output)
-			log.Info("resuming stage from its journal", "stage", task.Stage, "round", task.Round, "rows", n)
-		}
 	}
 
 	runCtx := ctx

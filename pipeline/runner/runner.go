@@ -139,6 +139,9 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	start := time.Now()
 	if r.Resume {
 		ex.previous = finishedExecutions(run.Manifest())
+		if err := run.RemoveLeftovers(); err != nil {
+			ex.log.Warn("cannot clean what the interrupted attempt left", "run", run.ID(), "error", err)
+		}
 	}
 	_ = run.Begin(traceID, "")
 	ex.emit(Event{Type: EventRunStarted, RunID: run.ID()})
@@ -213,6 +216,12 @@ func (ex *execution) startAndConfigure(ctx context.Context) (failed map[string]e
 		err    error
 	}
 	results := make([]started, len(ex.p.Stages))
+	// Each stage's cache key needs its plugin's executable hashed (the
+	// built-in plugin's is this whole binary): hash while the processes
+	// start rather than when the first stage is ready to run.
+	for _, st := range ex.p.Stages {
+		go func() { _, _ = ex.r.Launcher.Fingerprint(st.Plugin) }()
+	}
 	var wg sync.WaitGroup
 	for i, st := range ex.p.Stages {
 		wg.Add(1)
@@ -606,6 +615,13 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 	exec := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin, Source: "ran", Note: note, Files: files, Took: time.Since(started), PeakRSS: outcome.PeakRSS}
 	if err := ex.record(st, exec, true); err != nil {
 		return err
+	}
+	if rs := st.Spec.Resume; rs != nil {
+		// Only now that the manifest lists the port's file may its journal
+		// go: a crash before this resumes from the journal, not from zero.
+		if err := runstore.RemoveJournal(ex.run.Path(runstore.OutputRel(st.Addr, round, rs.Output))); err != nil {
+			ex.log.Warn("cannot remove a journal", "stage", st.Addr, "round", round, "error", err)
+		}
 	}
 	if ex.r.Store != nil {
 		if err := ex.r.Store.Remember(key, ex.run.ID(), st.Addr, files); err != nil {

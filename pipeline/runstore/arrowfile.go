@@ -31,12 +31,17 @@ type PortWriter struct {
 	rows     int64
 	counting *countingWriter
 	journal  bool
+	carried  int64
 	j        *journal
 }
 
 // Journal makes the writer also append each batch to a synced journal
-// (JournalPath), which survives a crash and is removed by Commit.
-func (pw *PortWriter) Journal() { pw.journal = true }
+// (JournalPath), which survives a crash. carried is the number of rows of
+// the journal an interrupted attempt left that the stage writes again
+// first (0 when none): that journal is replaced only once the new one holds
+// as many rows. Commit keeps the journal; RemoveJournal deletes it once the
+// file is recorded.
+func (pw *PortWriter) Journal(carried int64) { pw.journal, pw.carried = true, carried }
 
 // NewPortWriter prepares a writer for path. declared may be nil.
 func NewPortWriter(path string, declared *arrow.Schema, mem memory.Allocator) *PortWriter {
@@ -73,7 +78,7 @@ func (pw *PortWriter) Write(batch arrow.RecordBatch) error {
 			return err
 		}
 		if pw.journal {
-			j, err := openJournal(JournalPath(pw.path), batch.Schema(), pw.mem)
+			j, err := openJournal(JournalPath(pw.path), batch.Schema(), pw.mem, pw.carried)
 			if err != nil {
 				return err
 			}
@@ -122,9 +127,9 @@ func (pw *PortWriter) Commit() (rows, size int64, sum string, err error) {
 	}
 	syncDir(filepath.Dir(pw.path))
 	if pw.j != nil {
-		// The port's file holds every row now; a leftover journal would
-		// only mislead a later resume.
-		_ = pw.j.close(true)
+		// The journal stays until the file is recorded (RemoveJournal): a
+		// crash before that resumes from it instead of starting over.
+		_ = pw.j.close()
 		pw.j = nil
 	}
 	return pw.rows, pw.counting.n.Load(), hex.EncodeToString(pw.h.Sum(nil)), nil
@@ -134,7 +139,7 @@ func (pw *PortWriter) Commit() (rows, size int64, sum string, err error) {
 // resumed run continues. Safe after Commit and safe to repeat.
 func (pw *PortWriter) Abort() {
 	if pw.j != nil {
-		_ = pw.j.close(false)
+		_ = pw.j.close()
 		pw.j = nil
 	}
 	if pw.w != nil {

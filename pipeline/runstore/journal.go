@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -19,17 +20,27 @@ func JournalPath(portFile string) string {
 
 // journal appends batches to an Arrow IPC stream file and syncs after each
 // one, so every batch written before a crash (even kill -9) can be read back.
+//
+// A journal left by an interrupted attempt holds rows that the resumed
+// stage is handed back and writes again before anything new (carried
+// rows). The new journal is written under a temporary name and takes the
+// old one's place only once it holds as many rows, so a crash at any
+// moment leaves one journal with every row journalled so far.
 type journal struct {
-	f *os.File
-	w *ipc.Writer
+	path    string // JournalPath of the port
+	f       *os.File
+	w       *ipc.Writer
+	rows    int64
+	carried int64
+	inPlace bool
 }
 
-func openJournal(path string, schema *arrow.Schema, mem memory.Allocator) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+func openJournal(path string, schema *arrow.Schema, mem memory.Allocator, carried int64) (*journal, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	return &journal{f: f, w: ipc.NewWriter(f, ipc.WithSchema(schema), ipc.WithAllocator(mem))}, nil
+	return &journal{path: path, f: f, carried: carried, w: ipc.NewWriter(f, ipc.WithSchema(schema), ipc.WithAllocator(mem))}, nil
 }
 
 func (j *journal) append(batch arrow.RecordBatch) error {
@@ -39,15 +50,34 @@ func (j *journal) append(batch arrow.RecordBatch) error {
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
+	j.rows += batch.NumRows()
+	if !j.inPlace && j.rows >= j.carried {
+		if err := os.Rename(j.f.Name(), j.path); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		syncDir(filepath.Dir(j.path))
+		j.inPlace = true
+	}
 	return nil
 }
 
-// close ends the stream; remove deletes the file too (the port's file now
-// holds everything).
-func (j *journal) close(remove bool) error {
+// close ends the stream. A journal that never took its place is removed:
+// the one it was to replace holds every row it has.
+func (j *journal) close() error {
 	err := errors.Join(j.w.Close(), j.f.Close())
-	if remove {
+	if !j.inPlace {
 		err = errors.Join(err, os.Remove(j.f.Name()))
+	}
+	return err
+}
+
+// RemoveJournal deletes the journal of the port file at portFile, once a
+// record of the file (the run's manifest) makes it useless: until then a
+// resumed run needs it. No journal is not an error.
+func RemoveJournal(portFile string) error {
+	err := os.Remove(JournalPath(portFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
 	return err
 }
@@ -55,7 +85,7 @@ func (j *journal) close(remove bool) error {
 // ReadJournal returns the batches journalled at path, up to the last one
 // that was written whole; a batch torn by a crash is dropped. A missing
 // journal is no batches. The caller releases the batches.
-func ReadJournal(path string, mem memory.Allocator) (*arrow.Schema, []arrow.RecordBatch, error) {
+func ReadJournal(path string, mem memory.Allocator) (schema *arrow.Schema, batches []arrow.RecordBatch, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil
@@ -64,17 +94,24 @@ func ReadJournal(path string, mem memory.Allocator) (*arrow.Schema, []arrow.Reco
 		return nil, nil, err
 	}
 	defer f.Close()
+	defer func() {
+		// Arrow's reader can panic on a damaged message rather than fail.
+		// What a journal holds up to the damage is still good.
+		if p := recover(); p != nil && schema == nil {
+			schema, batches, err = nil, nil, nil
+		}
+	}()
 	r, err := ipc.NewReader(f, ipc.WithAllocator(mem))
 	if err != nil {
 		// Not even the schema made it to disk: nothing to resume from.
 		return nil, nil, nil
 	}
 	defer r.Release()
-	var batches []arrow.RecordBatch
+	schema = r.Schema()
 	for r.Next() {
 		b := r.RecordBatch()
 		b.Retain()
 		batches = append(batches, b)
 	}
-	return r.Schema(), batches, nil
+	return schema, batches, nil
 }

@@ -402,3 +402,64 @@ func (r *Run) End(runErr error) (status string, err error) {
 	}
 	return status, err
 }
+
+// isTemp reports whether name is a temporary file of this package
+// (WriteFileAtomic, PortWriter, journal): a file never renamed into place.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+}
+
+// RemoveLeftovers deletes what attempts killed in the middle of a write
+// left in the run directory: temporary files that were never renamed into
+// place, and the journals of outputs the manifest records (their files
+// hold every row). Call it before resuming the run, while nothing writes
+// to it.
+func (r *Run) RemoveLeftovers() error {
+	var errs []error
+	remove := func(path string) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	entries, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return fmt.Errorf("clean run directory: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() && isTemp(e.Name()) {
+			remove(r.Path(e.Name()))
+		}
+	}
+	err = filepath.WalkDir(r.Path("stages"), func(path string, d os.DirEntry, err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && isTemp(d.Name()) {
+			remove(path)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	m := r.Manifest()
+	for _, s := range m.Stages {
+		for _, e := range s.Executions {
+			if e.Status != StatusSucceeded {
+				continue
+			}
+			for _, f := range e.Files {
+				if err := RemoveJournal(r.Path(f.Path)); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean run directory: %w", err)
+	}
+	return nil
+}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func batch(t *testing.T, mem memory.Allocator, from, n int64) arrow.RecordBatch {
+func batch(t testing.TB, mem memory.Allocator, from, n int64) arrow.RecordBatch {
 	t.Helper()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	b := array.NewRecordBuilder(mem, schema)
@@ -114,57 +114,5 @@ func TestManifestSavedAndLoadedByPrefix(t *testing.T) {
 	}
 	if _, err := s.Load("nope"); err == nil {
 		t.Fatal("loading a missing run succeeded")
-	}
-}
-
-func TestJournalSurvivesAbortAndGoesWithCommit(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "results.arrow")
-
-	pw := NewPortWriter(path, nil, mem)
-	pw.Journal()
-	for i := int64(0); i < 3; i++ {
-		b := batch(t, mem, i*2, 2)
-		if err := pw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		b.Release()
-	}
-	pw.Abort()
-	// A torn tail, as a kill in the middle of a write leaves.
-	f, err := os.OpenFile(JournalPath(path), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write([]byte{0xff, 0xff, 0xff, 0xff, 0x10, 0x00})
-	f.Close()
-
-	_, batches, err := ReadJournal(JournalPath(path), mem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows int64
-	for _, b := range batches {
-		rows += b.NumRows()
-		b.Release()
-	}
-	if rows != 6 {
-		t.Fatalf("journal gave back %d rows, want 6", rows)
-	}
-
-	pw = NewPortWriter(path, nil, mem)
-	pw.Journal()
-	b := batch(t, mem, 0, 1)
-	if err := pw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	b.Release()
-	if _, _, _, err := pw.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(JournalPath(path)); !os.IsNotExist(err) {
-		t.Errorf("journal still there after commit: %v", err)
 	}
 }

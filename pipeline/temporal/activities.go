@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"go.opentelemetry.io/otel/attribute"
@@ -515,7 +514,7 @@ func (a *Activities) GatherTrials(ctx context.Context, req GatherRequest) ([]run
 func gatherPort(runDir string, req GatherRequest, pi int, port sdk.PortDescription, mem memory.Allocator) (runstore.OutputFile, error) {
 	var declared *arrow.Schema
 	if len(port.ArrowSchema) > 0 {
-		s, err := flight.DeserializeSchema(port.ArrowSchema, mem)
+		s, err := port.PortSchema()
 		if err != nil {
 			return runstore.OutputFile{}, fmt.Errorf("declared schema of port %s: %w", port.Name, err)
 		}

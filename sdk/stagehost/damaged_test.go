@@ -85,6 +85,18 @@ func farBuffer(t testing.TB, m []byte) []byte {
 	return m
 }
 
+// nullsWithoutBitmap damages a batch message: its column claims a null
+// but has no validity bitmap. arrow-go builds the array; reading whether
+// a value is null would then panic, in whatever code reads it.
+func nullsWithoutBitmap(t testing.TB, m []byte) []byte {
+	t.Helper()
+	m = append([]byte(nil), m...)
+	rb := fbRef(t, m, u32(m, 0), 2)
+	nodes := fbRef(t, m, rb, 1) // RecordBatch.nodes: {length, null_count} structs
+	binary.LittleEndian.PutUint64(m[nodes+4+8:], 1)
+	return m
+}
+
 var intSchema = arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
 
 func intBatch(mem memory.Allocator) arrow.RecordBatch {
@@ -127,6 +139,11 @@ func damages(t testing.TB) []damage {
 		n:    1,
 		fn:   func(t testing.TB, d *stagepb.ArrowData) { d.DataHeader = farBuffer(t, d.DataHeader) },
 		want: "arrow/ipc: unknown error while reading: ",
+	}, {
+		name: "null without a validity bitmap",
+		n:    1,
+		fn:   func(t testing.TB, d *stagepb.ArrowData) { d.DataHeader = nullsWithoutBitmap(t, d.DataHeader) },
+		want: `damaged Arrow batch: column "x": buffer 0 holds 0 bytes, 3 rows of int64 need 1`,
 	}, {
 		name: "batch body cut short",
 		n:    1,

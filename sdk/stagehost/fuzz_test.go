@@ -3,8 +3,10 @@ package stagehost_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 
@@ -167,4 +169,71 @@ func captureMessages(t testing.TB, rec arrow.RecordBatch) []*stagepb.ArrowData {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// describingPlugin answers Describe with fixed bytes.
+type describingPlugin struct {
+	stagepb.StageServiceClient
+	js []byte
+}
+
+func (p *describingPlugin) Describe(context.Context, *stagepb.DescribeRequest, ...grpc.CallOption) (*stagepb.DescribeResponse, error) {
+	return &stagepb.DescribeResponse{DescriptionJson: p.js}, nil
+}
+
+// schemaStream frames a schema message as flight.SerializeSchema does: an
+// IPC stream of that one message.
+func schemaStream(meta []byte) []byte {
+	pad := (8 - len(meta)%8) % 8
+	out := binary.LittleEndian.AppendUint32(nil, 0xFFFFFFFF)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(meta)+pad))
+	out = append(out, meta...)
+	out = append(out, make([]byte, pad)...)
+	return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(out, 0xFFFFFFFF), 0)
+}
+
+// FuzzDescribe decodes what a plugin describes itself as, as the host
+// does: the JSON, then every port's Arrow schema. Nothing may panic.
+func FuzzDescribe(f *testing.F) {
+	set := sdk.NewSet(sdk.WithName("test"))
+	sdk.Register(set, "passthrough", sdk.StageInfo{
+		Inputs:  []sdk.Port{{Name: "input", Schema: intSchema}},
+		Outputs: []sdk.Port{{Name: "output", Schema: intSchema}},
+	}, func(noConfig) (sdk.Stage, error) { return passthrough{}, nil })
+	good := set.Describe()
+	js, err := json.Marshal(good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(js)
+	good.Stages[0].Outputs[0].ArrowSchema = schemaStream(cyclicSchema(f))
+	js, err = json.Marshal(good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(js)
+	f.Fuzz(func(t *testing.T, js []byte) {
+		d, err := stagehost.New(&describingPlugin{js: js}).Describe(context.Background())
+		if err != nil {
+			return
+		}
+		for _, st := range d.Stages {
+			for _, p := range append(st.Inputs, st.Outputs...) {
+				_, _ = p.PortSchema()
+			}
+		}
+	})
+}
+
+// A plugin that declares a damaged schema is refused, not followed.
+func TestDamagedPortSchema(t *testing.T) {
+	p := sdk.PortDescription{Name: "out", ArrowSchema: schemaStream(cyclicSchema(t))}
+	_, err := p.PortSchema()
+	if err == nil || !strings.HasPrefix(err.Error(), `the Arrow schema of port "out": `) || !strings.Contains(err.Error(), "damaged Arrow metadata: ") {
+		t.Errorf("got %v, want the Arrow schema of port \"out\": ...damaged Arrow metadata: ...", err)
+	}
+	good := sdk.PortDescription{Name: "out", ArrowSchema: schemaStream(schemaMessage(t, intSchema))}
+	if s, err := good.PortSchema(); err != nil || !s.Equal(intSchema) {
+		t.Errorf("undamaged: got %v, %v", s, err)
+	}
 }

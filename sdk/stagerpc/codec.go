@@ -1,7 +1,6 @@
 package stagerpc
 
 import (
-	"os"
 	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
@@ -34,7 +33,7 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v
 const fastDataBytes = 64 << 10
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if data.Len() >= fastDataBytes && os.Getenv("TMP_NOFAST") == "" {
+	if data.Len() >= fastDataBytes {
 		switch m := v.(type) {
 		case *stagepb.RunRequest:
 			if d, ok := decodeArrowData(data, 2); ok {

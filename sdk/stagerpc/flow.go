@@ -260,17 +260,20 @@ func (b *Inbox) Reader(opts ...ipc.Option) (rd *Reader, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{Reader: fr}, nil
+	return &Reader{Reader: fr, port: b.port}, nil
 }
 
-// Reader is an Inbox's Arrow stream.
+// Reader is an Inbox's Arrow stream. Each batch it gives has passed
+// ipcverify.ValidateBatch: its values read safely.
 type Reader struct {
 	*flight.Reader
-	err error
+	port string
+	err  error
 }
 
-// Next is flight.Reader's, under recover: arrow-go decodes batches it
-// has not validated, and recovers only some of its own panics.
+// Next is flight.Reader's, under recover (arrow-go recovers only some of
+// its own panics), and checks the batch: arrow-go builds arrays on the
+// buffers a message describes without checking them.
 func (r *Reader) Next() (ok bool) {
 	if r.err != nil {
 		return false
@@ -280,7 +283,14 @@ func (r *Reader) Next() (ok bool) {
 			r.err, ok = fmt.Errorf("decoding an Arrow batch: %v", p), false
 		}
 	}()
-	return r.Reader.Next()
+	if !r.Reader.Next() {
+		return false
+	}
+	if err := ipcverify.ValidateBatch(r.Reader.RecordBatch()); err != nil {
+		r.err = &DamagedError{Port: r.port, Err: fmt.Errorf("damaged Arrow batch: %w", err)}
+		return false
+	}
+	return true
 }
 
 // Err is the stream's error.

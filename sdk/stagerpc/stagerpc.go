@@ -10,7 +10,6 @@ package stagerpc
 
 import (
 	"context"
-	"os"
 
 	"github.com/hashicorp/go-plugin"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -84,7 +83,10 @@ func ServerOptions(tp trace.TracerProvider) []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.ForceServerCodecV2(newCodec()),
-		grpc.ReadBufferSize(tmpBuf()), grpc.WriteBufferSize(tmpBuf()), grpc.InitialWindowSize(tmpWin()), grpc.InitialConnWindowSize(tmpWin()),
+		grpc.ReadBufferSize(transportBufferBytes),
+		grpc.WriteBufferSize(transportBufferBytes),
+		grpc.InitialWindowSize(windowBytes),
+		grpc.InitialConnWindowSize(windowBytes),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(tp),
 			otelgrpc.WithPropagators(propagator),
@@ -112,7 +114,10 @@ func DialOptions() []grpc.DialOption {
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
 			grpc.ForceCodecV2(newCodec()),
 		),
-		grpc.WithReadBufferSize(tmpBuf()), grpc.WithWriteBufferSize(tmpBuf()), grpc.WithInitialWindowSize(tmpWin()), grpc.WithInitialConnWindowSize(tmpWin()),
+		grpc.WithReadBufferSize(transportBufferBytes),
+		grpc.WithWriteBufferSize(transportBufferBytes),
+		grpc.WithInitialWindowSize(windowBytes),
+		grpc.WithInitialConnWindowSize(windowBytes),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(
 			otelgrpc.WithPropagators(propagator),
 			otelgrpc.WithFilter(func(*stats.RPCTagInfo) bool { return false }),
@@ -127,5 +132,14 @@ func isStageMethod(fullMethod string) bool {
 	return len(fullMethod) > len(prefix) && fullMethod[:len(prefix)] == prefix
 }
 
-func tmpBuf() int { if os.Getenv("TMP_BIG") != "" { return 1 << 20 }; return 32 << 10 }
-func tmpWin() int32 { if os.Getenv("TMP_BIG") != "" { return 16 << 20 }; return 0 }
+// The transport's settings for bulk data (BenchmarkBoundaryThroughput in
+// pipeline/pluginhost measures them). gRPC's defaults suit many small
+// messages: 32 KiB socket buffers, and a flow-control window that starts
+// at 64 KiB and grows by probing. Arrow messages are megabytes, so each
+// cost hundreds of reads, writes and window updates. A fixed window of
+// 16 MiB holds four messages; it does not raise what a receiver can be
+// made to hold, which the per-port credit bounds (InitialCredit messages).
+const (
+	transportBufferBytes = 1 << 20
+	windowBytes          = 16 << 20
+)

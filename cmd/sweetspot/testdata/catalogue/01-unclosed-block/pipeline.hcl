@@ -1,0 +1,2 @@
+dataset "d" {
+  generator = "blobs"

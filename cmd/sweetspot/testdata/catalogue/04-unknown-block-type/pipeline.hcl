@@ -1,0 +1,7 @@
+dataset "d" {
+  generator = "blobs"
+}
+
+stages "requirements" "sla" {
+  dataset = dataset.d
+}

@@ -1,0 +1,7 @@
+dataset "d" {
+  generator = "blobs"
+}
+
+stage "requirement" "sla" {
+  dataset = dataset.d
+}

@@ -1,0 +1,3 @@
+stage "requirements" {
+  min_accuracy = 0.9
+}

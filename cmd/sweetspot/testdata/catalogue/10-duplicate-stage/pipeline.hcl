@@ -1,0 +1,13 @@
+dataset "d" {
+  generator = "blobs"
+  rows      = 50
+}
+
+stage "requirements" "sla" {
+  dataset      = dataset.d
+  min_accuracy = 0.9
+}
+
+stage "requirements" "sla" {
+  min_accuracy = 0.8
+}

@@ -1,0 +1,5 @@
+dataset "d" {
+  generator = "blobs"
+  rows      = 10
+  rows      = 20
+}

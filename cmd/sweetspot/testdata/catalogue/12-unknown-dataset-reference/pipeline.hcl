@@ -1,0 +1,7 @@
+dataset "d" {
+  generator = "blobs"
+}
+
+stage "requirements" "sla" {
+  dataset = dataset.dd
+}

@@ -1,0 +1,13 @@
+dataset "d" {
+  generator = "blobs"
+  rows      = 50
+}
+
+stage "requirements" "sla" {
+  dataset      = dataset.d
+  min_accuracy = 0.9
+}
+
+stage "model_choice" "mlp" {
+  depth = [1, 2]
+}

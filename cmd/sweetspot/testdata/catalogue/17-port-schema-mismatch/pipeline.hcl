@@ -1,0 +1,14 @@
+dataset "d" {
+  generator = "blobs"
+  rows      = 50
+}
+
+stage "requirements" "sla" {
+  dataset      = dataset.d
+  min_accuracy = 0.9
+}
+
+stage "evaluation" "train" {
+  input   = stage.requirements.sla
+  dataset = dataset.d
+}

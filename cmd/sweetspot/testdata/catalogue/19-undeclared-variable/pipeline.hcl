@@ -1,0 +1,4 @@
+dataset "d" {
+  generator = "blobs"
+  rows      = var.row
+}

@@ -1,0 +1,8 @@
+variable "rows" {
+  type = number
+}
+
+dataset "d" {
+  generator = "blobs"
+  rows      = var.rows
+}

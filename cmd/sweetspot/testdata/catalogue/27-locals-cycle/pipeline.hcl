@@ -1,0 +1,9 @@
+locals {
+  a = local.b
+  b = local.a
+}
+
+dataset "d" {
+  generator = "blobs"
+  rows      = local.a
+}

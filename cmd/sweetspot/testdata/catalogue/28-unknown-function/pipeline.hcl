@@ -1,0 +1,3 @@
+dataset "d" {
+  generator = uper("blobs")
+}

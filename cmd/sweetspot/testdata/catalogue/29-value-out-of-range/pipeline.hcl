@@ -1,0 +1,4 @@
+dataset "d" {
+  generator     = "blobs"
+  test_fraction = 1.5
+}

@@ -1,0 +1,3 @@
+dataset "d" {
+  path   = "nothere.csv"
+}

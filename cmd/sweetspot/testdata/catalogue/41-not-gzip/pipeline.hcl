@@ -1,0 +1,3 @@
+dataset "d" {
+  path   = "data.csv.gz"
+}

@@ -1,0 +1,4 @@
+dataset "d" {
+  path   = "images-idx3-ubyte"
+  target_path = "labels-idx1-ubyte"
+}

@@ -1,0 +1,4 @@
+dataset "d" {
+  path   = "data.csv"
+  task = "classification"
+}

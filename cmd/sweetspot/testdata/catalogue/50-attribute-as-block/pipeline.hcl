@@ -1,0 +1,5 @@
+dataset "d" {
+  generator {
+    name = "blobs"
+  }
+}
