@@ -109,7 +109,11 @@ func TestRun(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := run([]string{"-o", out, "-notes", filepath.Join(dir, "absent.md"), empty}); err != nil {
+	loadavg := filepath.Join(dir, "loadavg")
+	if err := os.WriteFile(loadavg, []byte("11.20 13.23 12.25 3/900 12345\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-o", out, "-loadavg", loadavg, "-notes", filepath.Join(dir, "absent.md"), empty}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
@@ -118,6 +122,9 @@ func TestRun(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "| tracing overhead under 2% | not measured | not measured |") {
 		t.Errorf("page without results does not say the tracing goal was not measured:\n%s", b)
+	}
+	if !strings.Contains(string(b), "| load average at the end of the run (1, 5, 15 min) | 11.20 13.23 12.25 |") {
+		t.Errorf("page does not give the load average of the -loadavg file:\n%s", b)
 	}
 	if err := run([]string{"-o", out}); err == nil {
 		t.Error("run with no output named: no error")

@@ -17,8 +17,7 @@ type Machine struct {
 	GOOS      string
 	GOARCH    string
 	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute figures when the
-	// page was written, right after the benchmarks: a shared machine's
-	// load explains noisy figures.
+	// benchmarks ended: a shared machine's load explains noisy figures.
 	LoadAvg string
 }
 
@@ -43,11 +42,17 @@ func thisMachine(cpu string) Machine {
 		}
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
+		m.LoadAvg = loadAvg(string(b))
 	}
 	return m
+}
+
+// loadAvg keeps the three load averages of a /proc/loadavg line.
+func loadAvg(s string) string {
+	if f := strings.Fields(s); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
 }
 
 // procField returns the value of the first "key<sep> value" line of a

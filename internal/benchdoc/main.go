@@ -28,6 +28,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("benchdoc", flag.ContinueOnError)
 	out := fs.String("o", "docs/benchmarks.md", "file to write")
 	command := fs.String("command", "make bench", "the command that produced the outputs, quoted on the page")
+	loadavg := fs.String("loadavg", "", "a copy of /proc/loadavg taken when the benchmarks ended (default: /proc/loadavg now)")
 	notes := fs.String("notes", "internal/benchdoc/notes.md", "hand-written notes appended to the page (skipped when absent)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,6 +55,13 @@ func run(args []string) error {
 		}
 	}
 	rep := Report{Command: *command, Date: date, Machine: thisMachine(res.CPU), Results: res}
+	if *loadavg != "" {
+		b, err := os.ReadFile(*loadavg)
+		if err != nil {
+			return err
+		}
+		rep.Machine.LoadAvg = loadAvg(string(b))
+	}
 	if b, err := os.ReadFile(*notes); err == nil {
 		rep.Notes = string(b)
 	} else if !os.IsNotExist(err) {

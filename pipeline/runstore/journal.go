@@ -10,6 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 )
 
 // JournalPath is where the batches of an output port are journalled while
@@ -83,8 +85,10 @@ func RemoveJournal(portFile string) error {
 }
 
 // ReadJournal returns the batches journalled at path, up to the last one
-// that was written whole; a batch torn by a crash is dropped. A missing
-// journal is no batches. The caller releases the batches.
+// that was written whole; a batch torn by a crash, and anything after a
+// damaged message, is dropped. Each message is checked before arrow-go
+// decodes it (ipcverify), so a damaged journal cannot crash the host. A
+// missing journal is no batches. The caller releases the batches.
 func ReadJournal(path string, mem memory.Allocator) (schema *arrow.Schema, batches []arrow.RecordBatch, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -94,19 +98,21 @@ func ReadJournal(path string, mem memory.Allocator) (schema *arrow.Schema, batch
 		return nil, nil, err
 	}
 	defer f.Close()
-	defer func() {
-		// Arrow's reader can panic on a damaged message rather than fail.
-		// What a journal holds up to the damage is still good.
-		if p := recover(); p != nil && schema == nil {
-			schema, batches, err = nil, nil, nil
-		}
-	}()
-	r, err := ipc.NewReader(f, ipc.WithAllocator(mem))
+	fi, err := f.Stat()
 	if err != nil {
-		// Not even the schema made it to disk: nothing to resume from.
+		return nil, nil, err
+	}
+	r, err := ipcverify.NewStreamReader(f, fi.Size(), mem)
+	if err != nil {
+		// Not even the schema made it to disk whole: nothing to resume from.
 		return nil, nil, nil
 	}
 	defer r.Release()
+	defer func() {
+		// ipcverify leaves batch bodies to arrow-go, which may panic on a
+		// damaged one; the batches before it are good.
+		_ = recover()
+	}()
 	schema = r.Schema()
 	for r.Next() {
 		b := r.RecordBatch()
