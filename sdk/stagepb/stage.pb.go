@@ -25,6 +25,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Feature int32
+
+const (
+	Feature_FEATURE_UNSPECIFIED Feature = 0
+	// The plugin reads an input port from Arrow IPC files the host names in
+	// RunStart.input_files, mapping them into memory, instead of receiving
+	// the port's batches on the stream.
+	Feature_FEATURE_INPUT_FILES Feature = 1
+)
+
+// Enum value maps for Feature.
+var (
+	Feature_name = map[int32]string{
+		0: "FEATURE_UNSPECIFIED",
+		1: "FEATURE_INPUT_FILES",
+	}
+	Feature_value = map[string]int32{
+		"FEATURE_UNSPECIFIED": 0,
+		"FEATURE_INPUT_FILES": 1,
+	}
+)
+
+func (x Feature) Enum() *Feature {
+	p := new(Feature)
+	*p = x
+	return p
+}
+
+func (x Feature) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Feature) Descriptor() protoreflect.EnumDescriptor {
+	return file_sweetspot_stage_v1_stage_proto_enumTypes[0].Descriptor()
+}
+
+func (Feature) Type() protoreflect.EnumType {
+	return &file_sweetspot_stage_v1_stage_proto_enumTypes[0]
+}
+
+func (x Feature) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Feature.Descriptor instead.
+func (Feature) EnumDescriptor() ([]byte, []int) {
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{0}
+}
+
 type Diagnostic_Severity int32
 
 const (
@@ -58,11 +107,11 @@ func (x Diagnostic_Severity) String() string {
 }
 
 func (Diagnostic_Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_sweetspot_stage_v1_stage_proto_enumTypes[0].Descriptor()
+	return file_sweetspot_stage_v1_stage_proto_enumTypes[1].Descriptor()
 }
 
 func (Diagnostic_Severity) Type() protoreflect.EnumType {
-	return &file_sweetspot_stage_v1_stage_proto_enumTypes[0]
+	return &file_sweetspot_stage_v1_stage_proto_enumTypes[1]
 }
 
 func (x Diagnostic_Severity) Number() protoreflect.EnumNumber {
@@ -125,11 +174,11 @@ func (x Error_Kind) String() string {
 }
 
 func (Error_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_sweetspot_stage_v1_stage_proto_enumTypes[1].Descriptor()
+	return file_sweetspot_stage_v1_stage_proto_enumTypes[2].Descriptor()
 }
 
 func (Error_Kind) Type() protoreflect.EnumType {
-	return &file_sweetspot_stage_v1_stage_proto_enumTypes[1]
+	return &file_sweetspot_stage_v1_stage_proto_enumTypes[2]
 }
 
 func (x Error_Kind) Number() protoreflect.EnumNumber {
@@ -138,7 +187,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{13, 0}
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{15, 0}
 }
 
 type DescribeRequest struct {
@@ -181,8 +230,12 @@ type DescribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// JSON of sdk.PluginDescription, the same document `describe` prints.
 	DescriptionJson []byte `protobuf:"bytes,1,opt,name=description_json,json=descriptionJson,proto3" json:"description_json,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// What the plugin's end of the protocol can do beyond protocol version 1.
+	// A host uses a feature only when the plugin names it here, so an older
+	// plugin (which names none) gets what it always got.
+	Features      []Feature `protobuf:"varint,2,rep,packed,name=features,proto3,enum=sweetspot.stage.v1.Feature" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -218,6 +271,13 @@ func (*DescribeResponse) Descriptor() ([]byte, []int) {
 func (x *DescribeResponse) GetDescriptionJson() []byte {
 	if x != nil {
 		return x.DescriptionJson
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetFeatures() []Feature {
+	if x != nil {
+		return x.Features
 	}
 	return nil
 }
@@ -669,7 +729,12 @@ type RunStart struct {
 	// Input ports the host will send, in the order it sends them.
 	InputPorts []string `protobuf:"bytes,7,rep,name=input_ports,json=inputPorts,proto3" json:"input_ports,omitempty"`
 	// Scratch directory the stage may write into; removed by nobody.
-	WorkDir       string `protobuf:"bytes,8,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
+	WorkDir string `protobuf:"bytes,8,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
+	// Input ports the plugin reads from files rather than from the stream;
+	// sent only to a plugin naming FEATURE_INPUT_FILES. A port is either
+	// here or in input_ports, never both. The host chooses the paths: the
+	// committed (immutable) Arrow IPC files of the port's producers.
+	InputFiles    []*InputFiles `protobuf:"bytes,9,rep,name=input_files,json=inputFiles,proto3" json:"input_files,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -760,6 +825,121 @@ func (x *RunStart) GetWorkDir() string {
 	return ""
 }
 
+func (x *RunStart) GetInputFiles() []*InputFiles {
+	if x != nil {
+		return x.InputFiles
+	}
+	return nil
+}
+
+// The Arrow IPC files of one input port, read in order as one stream.
+type InputFiles struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Port          string                 `protobuf:"bytes,1,opt,name=port,proto3" json:"port,omitempty"`
+	Files         []*InputFile           `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InputFiles) Reset() {
+	*x = InputFiles{}
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InputFiles) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InputFiles) ProtoMessage() {}
+
+func (x *InputFiles) ProtoReflect() protoreflect.Message {
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InputFiles.ProtoReflect.Descriptor instead.
+func (*InputFiles) Descriptor() ([]byte, []int) {
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *InputFiles) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+func (x *InputFiles) GetFiles() []*InputFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+type InputFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absolute path, as the plugin's process reaches it.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// The file's size in bytes when it was committed; a file of another
+	// size is refused.
+	Size          int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InputFile) Reset() {
+	*x = InputFile{}
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InputFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InputFile) ProtoMessage() {}
+
+func (x *InputFile) ProtoReflect() protoreflect.Message {
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InputFile.ProtoReflect.Descriptor instead.
+func (*InputFile) Descriptor() ([]byte, []int) {
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *InputFile) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *InputFile) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 // One Arrow IPC message in Flight framing (FlightData's header and body).
 type ArrowData struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -772,7 +952,7 @@ type ArrowData struct {
 
 func (x *ArrowData) Reset() {
 	*x = ArrowData{}
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[8]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +964,7 @@ func (x *ArrowData) String() string {
 func (*ArrowData) ProtoMessage() {}
 
 func (x *ArrowData) ProtoReflect() protoreflect.Message {
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[8]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +977,7 @@ func (x *ArrowData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArrowData.ProtoReflect.Descriptor instead.
 func (*ArrowData) Descriptor() ([]byte, []int) {
-	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{8}
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ArrowData) GetPort() string {
@@ -831,7 +1011,7 @@ type PortEnd struct {
 
 func (x *PortEnd) Reset() {
 	*x = PortEnd{}
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[9]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +1023,7 @@ func (x *PortEnd) String() string {
 func (*PortEnd) ProtoMessage() {}
 
 func (x *PortEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[9]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +1036,7 @@ func (x *PortEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortEnd.ProtoReflect.Descriptor instead.
 func (*PortEnd) Descriptor() ([]byte, []int) {
-	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{9}
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PortEnd) GetPort() string {
@@ -878,7 +1058,7 @@ type Credit struct {
 
 func (x *Credit) Reset() {
 	*x = Credit{}
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[10]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1070,7 @@ func (x *Credit) String() string {
 func (*Credit) ProtoMessage() {}
 
 func (x *Credit) ProtoReflect() protoreflect.Message {
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[10]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1083,7 @@ func (x *Credit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credit.ProtoReflect.Descriptor instead.
 func (*Credit) Descriptor() ([]byte, []int) {
-	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{10}
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Credit) GetPort() string {
@@ -933,7 +1113,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[11]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1125,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[11]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1138,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{11}
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Progress) GetDone() int64 {
@@ -998,7 +1178,7 @@ type RunResult struct {
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[12]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1190,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[12]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1203,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{12}
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RunResult) GetRowsOut() map[string]int64 {
@@ -1046,7 +1226,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[13]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1238,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[13]
+	mi := &file_sweetspot_stage_v1_stage_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1251,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{13}
+	return file_sweetspot_stage_v1_stage_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1114,9 +1294,10 @@ var File_sweetspot_stage_v1_stage_proto protoreflect.FileDescriptor
 const file_sweetspot_stage_v1_stage_proto_rawDesc = "" +
 	"\n" +
 	"\x1esweetspot/stage/v1/stage.proto\x12\x12sweetspot.stage.v1\"\x11\n" +
-	"\x0fDescribeRequest\"=\n" +
+	"\x0fDescribeRequest\"v\n" +
 	"\x10DescribeResponse\x12)\n" +
-	"\x10description_json\x18\x01 \x01(\fR\x0fdescriptionJson\"w\n" +
+	"\x10description_json\x18\x01 \x01(\fR\x0fdescriptionJson\x127\n" +
+	"\bfeatures\x18\x02 \x03(\x0e2\x1b.sweetspot.stage.v1.FeatureR\bfeatures\"w\n" +
 	"\x10ConfigureRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12%\n" +
 	"\x0econfig_msgpack\x18\x02 \x01(\fR\rconfigMsgpack\x12(\n" +
@@ -1147,7 +1328,7 @@ const file_sweetspot_stage_v1_stage_proto_rawDesc = "" +
 	"\bprogress\x18\x04 \x01(\v2\x1c.sweetspot.stage.v1.ProgressH\x00R\bprogress\x127\n" +
 	"\x06result\x18\x05 \x01(\v2\x1d.sweetspot.stage.v1.RunResultH\x00R\x06result\x121\n" +
 	"\x05error\x18\x06 \x01(\v2\x19.sweetspot.stage.v1.ErrorH\x00R\x05errorB\x05\n" +
-	"\x03msg\"\xee\x01\n" +
+	"\x03msg\"\xaf\x02\n" +
 	"\bRunStart\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\tR\x05stage\x12%\n" +
@@ -1157,7 +1338,16 @@ const file_sweetspot_stage_v1_stage_proto_rawDesc = "" +
 	"\x05round\x18\x06 \x01(\x05R\x05round\x12\x1f\n" +
 	"\vinput_ports\x18\a \x03(\tR\n" +
 	"inputPorts\x12\x19\n" +
-	"\bwork_dir\x18\b \x01(\tR\aworkDir\"]\n" +
+	"\bwork_dir\x18\b \x01(\tR\aworkDir\x12?\n" +
+	"\vinput_files\x18\t \x03(\v2\x1e.sweetspot.stage.v1.InputFilesR\n" +
+	"inputFiles\"U\n" +
+	"\n" +
+	"InputFiles\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\tR\x04port\x123\n" +
+	"\x05files\x18\x02 \x03(\v2\x1d.sweetspot.stage.v1.InputFileR\x05files\"3\n" +
+	"\tInputFile\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"]\n" +
 	"\tArrowData\x12\x12\n" +
 	"\x04port\x18\x01 \x01(\tR\x04port\x12\x1f\n" +
 	"\vdata_header\x18\x02 \x01(\fR\n" +
@@ -1195,7 +1385,10 @@ const file_sweetspot_stage_v1_stage_proto_rawDesc = "" +
 	"\x10KIND_RETRY_AFTER\x10\x04\x12\x0e\n" +
 	"\n" +
 	"KIND_INPUT\x10\x05\x12\x11\n" +
-	"\rKIND_INTERNAL\x10\x062\x8b\x02\n" +
+	"\rKIND_INTERNAL\x10\x06*;\n" +
+	"\aFeature\x12\x17\n" +
+	"\x13FEATURE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13FEATURE_INPUT_FILES\x10\x012\x8b\x02\n" +
 	"\fStageService\x12U\n" +
 	"\bDescribe\x12#.sweetspot.stage.v1.DescribeRequest\x1a$.sweetspot.stage.v1.DescribeResponse\x12X\n" +
 	"\tConfigure\x12$.sweetspot.stage.v1.ConfigureRequest\x1a%.sweetspot.stage.v1.ConfigureResponse\x12J\n" +
@@ -1213,56 +1406,62 @@ func file_sweetspot_stage_v1_stage_proto_rawDescGZIP() []byte {
 	return file_sweetspot_stage_v1_stage_proto_rawDescData
 }
 
-var file_sweetspot_stage_v1_stage_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sweetspot_stage_v1_stage_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_sweetspot_stage_v1_stage_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_sweetspot_stage_v1_stage_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_sweetspot_stage_v1_stage_proto_goTypes = []any{
-	(Diagnostic_Severity)(0),  // 0: sweetspot.stage.v1.Diagnostic.Severity
-	(Error_Kind)(0),           // 1: sweetspot.stage.v1.Error.Kind
-	(*DescribeRequest)(nil),   // 2: sweetspot.stage.v1.DescribeRequest
-	(*DescribeResponse)(nil),  // 3: sweetspot.stage.v1.DescribeResponse
-	(*ConfigureRequest)(nil),  // 4: sweetspot.stage.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 5: sweetspot.stage.v1.ConfigureResponse
-	(*Diagnostic)(nil),        // 6: sweetspot.stage.v1.Diagnostic
-	(*RunRequest)(nil),        // 7: sweetspot.stage.v1.RunRequest
-	(*RunResponse)(nil),       // 8: sweetspot.stage.v1.RunResponse
-	(*RunStart)(nil),          // 9: sweetspot.stage.v1.RunStart
-	(*ArrowData)(nil),         // 10: sweetspot.stage.v1.ArrowData
-	(*PortEnd)(nil),           // 11: sweetspot.stage.v1.PortEnd
-	(*Credit)(nil),            // 12: sweetspot.stage.v1.Credit
-	(*Progress)(nil),          // 13: sweetspot.stage.v1.Progress
-	(*RunResult)(nil),         // 14: sweetspot.stage.v1.RunResult
-	(*Error)(nil),             // 15: sweetspot.stage.v1.Error
-	nil,                       // 16: sweetspot.stage.v1.Progress.MetricsEntry
-	nil,                       // 17: sweetspot.stage.v1.RunResult.RowsOutEntry
+	(Feature)(0),              // 0: sweetspot.stage.v1.Feature
+	(Diagnostic_Severity)(0),  // 1: sweetspot.stage.v1.Diagnostic.Severity
+	(Error_Kind)(0),           // 2: sweetspot.stage.v1.Error.Kind
+	(*DescribeRequest)(nil),   // 3: sweetspot.stage.v1.DescribeRequest
+	(*DescribeResponse)(nil),  // 4: sweetspot.stage.v1.DescribeResponse
+	(*ConfigureRequest)(nil),  // 5: sweetspot.stage.v1.ConfigureRequest
+	(*ConfigureResponse)(nil), // 6: sweetspot.stage.v1.ConfigureResponse
+	(*Diagnostic)(nil),        // 7: sweetspot.stage.v1.Diagnostic
+	(*RunRequest)(nil),        // 8: sweetspot.stage.v1.RunRequest
+	(*RunResponse)(nil),       // 9: sweetspot.stage.v1.RunResponse
+	(*RunStart)(nil),          // 10: sweetspot.stage.v1.RunStart
+	(*InputFiles)(nil),        // 11: sweetspot.stage.v1.InputFiles
+	(*InputFile)(nil),         // 12: sweetspot.stage.v1.InputFile
+	(*ArrowData)(nil),         // 13: sweetspot.stage.v1.ArrowData
+	(*PortEnd)(nil),           // 14: sweetspot.stage.v1.PortEnd
+	(*Credit)(nil),            // 15: sweetspot.stage.v1.Credit
+	(*Progress)(nil),          // 16: sweetspot.stage.v1.Progress
+	(*RunResult)(nil),         // 17: sweetspot.stage.v1.RunResult
+	(*Error)(nil),             // 18: sweetspot.stage.v1.Error
+	nil,                       // 19: sweetspot.stage.v1.Progress.MetricsEntry
+	nil,                       // 20: sweetspot.stage.v1.RunResult.RowsOutEntry
 }
 var file_sweetspot_stage_v1_stage_proto_depIdxs = []int32{
-	6,  // 0: sweetspot.stage.v1.ConfigureResponse.diagnostics:type_name -> sweetspot.stage.v1.Diagnostic
-	0,  // 1: sweetspot.stage.v1.Diagnostic.severity:type_name -> sweetspot.stage.v1.Diagnostic.Severity
-	9,  // 2: sweetspot.stage.v1.RunRequest.start:type_name -> sweetspot.stage.v1.RunStart
-	10, // 3: sweetspot.stage.v1.RunRequest.data:type_name -> sweetspot.stage.v1.ArrowData
-	11, // 4: sweetspot.stage.v1.RunRequest.port_end:type_name -> sweetspot.stage.v1.PortEnd
-	12, // 5: sweetspot.stage.v1.RunRequest.credit:type_name -> sweetspot.stage.v1.Credit
-	10, // 6: sweetspot.stage.v1.RunResponse.data:type_name -> sweetspot.stage.v1.ArrowData
-	11, // 7: sweetspot.stage.v1.RunResponse.port_end:type_name -> sweetspot.stage.v1.PortEnd
-	12, // 8: sweetspot.stage.v1.RunResponse.credit:type_name -> sweetspot.stage.v1.Credit
-	13, // 9: sweetspot.stage.v1.RunResponse.progress:type_name -> sweetspot.stage.v1.Progress
-	14, // 10: sweetspot.stage.v1.RunResponse.result:type_name -> sweetspot.stage.v1.RunResult
-	15, // 11: sweetspot.stage.v1.RunResponse.error:type_name -> sweetspot.stage.v1.Error
-	16, // 12: sweetspot.stage.v1.Progress.metrics:type_name -> sweetspot.stage.v1.Progress.MetricsEntry
-	17, // 13: sweetspot.stage.v1.RunResult.rows_out:type_name -> sweetspot.stage.v1.RunResult.RowsOutEntry
-	1,  // 14: sweetspot.stage.v1.Error.kind:type_name -> sweetspot.stage.v1.Error.Kind
-	6,  // 15: sweetspot.stage.v1.Error.diagnostics:type_name -> sweetspot.stage.v1.Diagnostic
-	2,  // 16: sweetspot.stage.v1.StageService.Describe:input_type -> sweetspot.stage.v1.DescribeRequest
-	4,  // 17: sweetspot.stage.v1.StageService.Configure:input_type -> sweetspot.stage.v1.ConfigureRequest
-	7,  // 18: sweetspot.stage.v1.StageService.Run:input_type -> sweetspot.stage.v1.RunRequest
-	3,  // 19: sweetspot.stage.v1.StageService.Describe:output_type -> sweetspot.stage.v1.DescribeResponse
-	5,  // 20: sweetspot.stage.v1.StageService.Configure:output_type -> sweetspot.stage.v1.ConfigureResponse
-	8,  // 21: sweetspot.stage.v1.StageService.Run:output_type -> sweetspot.stage.v1.RunResponse
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	0,  // 0: sweetspot.stage.v1.DescribeResponse.features:type_name -> sweetspot.stage.v1.Feature
+	7,  // 1: sweetspot.stage.v1.ConfigureResponse.diagnostics:type_name -> sweetspot.stage.v1.Diagnostic
+	1,  // 2: sweetspot.stage.v1.Diagnostic.severity:type_name -> sweetspot.stage.v1.Diagnostic.Severity
+	10, // 3: sweetspot.stage.v1.RunRequest.start:type_name -> sweetspot.stage.v1.RunStart
+	13, // 4: sweetspot.stage.v1.RunRequest.data:type_name -> sweetspot.stage.v1.ArrowData
+	14, // 5: sweetspot.stage.v1.RunRequest.port_end:type_name -> sweetspot.stage.v1.PortEnd
+	15, // 6: sweetspot.stage.v1.RunRequest.credit:type_name -> sweetspot.stage.v1.Credit
+	13, // 7: sweetspot.stage.v1.RunResponse.data:type_name -> sweetspot.stage.v1.ArrowData
+	14, // 8: sweetspot.stage.v1.RunResponse.port_end:type_name -> sweetspot.stage.v1.PortEnd
+	15, // 9: sweetspot.stage.v1.RunResponse.credit:type_name -> sweetspot.stage.v1.Credit
+	16, // 10: sweetspot.stage.v1.RunResponse.progress:type_name -> sweetspot.stage.v1.Progress
+	17, // 11: sweetspot.stage.v1.RunResponse.result:type_name -> sweetspot.stage.v1.RunResult
+	18, // 12: sweetspot.stage.v1.RunResponse.error:type_name -> sweetspot.stage.v1.Error
+	11, // 13: sweetspot.stage.v1.RunStart.input_files:type_name -> sweetspot.stage.v1.InputFiles
+	12, // 14: sweetspot.stage.v1.InputFiles.files:type_name -> sweetspot.stage.v1.InputFile
+	19, // 15: sweetspot.stage.v1.Progress.metrics:type_name -> sweetspot.stage.v1.Progress.MetricsEntry
+	20, // 16: sweetspot.stage.v1.RunResult.rows_out:type_name -> sweetspot.stage.v1.RunResult.RowsOutEntry
+	2,  // 17: sweetspot.stage.v1.Error.kind:type_name -> sweetspot.stage.v1.Error.Kind
+	7,  // 18: sweetspot.stage.v1.Error.diagnostics:type_name -> sweetspot.stage.v1.Diagnostic
+	3,  // 19: sweetspot.stage.v1.StageService.Describe:input_type -> sweetspot.stage.v1.DescribeRequest
+	5,  // 20: sweetspot.stage.v1.StageService.Configure:input_type -> sweetspot.stage.v1.ConfigureRequest
+	8,  // 21: sweetspot.stage.v1.StageService.Run:input_type -> sweetspot.stage.v1.RunRequest
+	4,  // 22: sweetspot.stage.v1.StageService.Describe:output_type -> sweetspot.stage.v1.DescribeResponse
+	6,  // 23: sweetspot.stage.v1.StageService.Configure:output_type -> sweetspot.stage.v1.ConfigureResponse
+	9,  // 24: sweetspot.stage.v1.StageService.Run:output_type -> sweetspot.stage.v1.RunResponse
+	22, // [22:25] is the sub-list for method output_type
+	19, // [19:22] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_sweetspot_stage_v1_stage_proto_init() }
@@ -1289,8 +1488,8 @@ func file_sweetspot_stage_v1_stage_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sweetspot_stage_v1_stage_proto_rawDesc), len(file_sweetspot_stage_v1_stage_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   16,
+			NumEnums:      3,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
