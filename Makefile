@@ -46,6 +46,7 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./sdk -run '^$$' -fuzz '^FuzzDecodeWireConfig$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk/stagerpc -run '^$$' -fuzz '^FuzzInbox$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk/stagehost -run '^$$' -fuzz '^FuzzRunResponses$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./sdk/stagehost -run '^$$' -fuzz '^FuzzDescribe$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk/internal/wire -run '^$$' -fuzz '^FuzzRunRequests$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/nn -run '^$$' -fuzz '^FuzzUnmarshalCompact$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/prep -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)

@@ -150,6 +150,10 @@ func (b *backend) Classify(err error) *stagepb.Error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		e.Kind = stagepb.Error_KIND_CANCELED
 	}
+	var de *stagerpc.DamagedError
+	if e.Port == "" && errors.As(err, &de) {
+		e.Port = de.Port
+	}
 	return e
 }
 

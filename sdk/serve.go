@@ -153,12 +153,12 @@ func (p PortDescription) PortSchema() (sch *arrow.Schema, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			sch, err = nil, fmt.Errorf("decoding the Arrow schema of port %q: %v", p.Name, r)
+			sch, err = nil, fmt.Errorf("decoding the Arrow schema: %v", r)
 		}
 	}()
 	rd, err := ipcverify.NewStreamReader(bytes.NewReader(p.ArrowSchema), int64(len(p.ArrowSchema)), memory.DefaultAllocator)
 	if err != nil {
-		return nil, fmt.Errorf("the Arrow schema of port %q: %w", p.Name, err)
+		return nil, err
 	}
 	defer rd.Release()
 	return rd.Schema(), nil

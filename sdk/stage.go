@@ -28,7 +28,8 @@ type Inputs interface {
 	// Reader returns the batches arriving on the named input port. The SDK owns
 	// the reader: do not Release it. A batch returned by RecordBatch is valid
 	// until the next call to Next; Retain it to keep it longer (and Release it
-	// when done).
+	// when done), but never past the return of the stage's Run: a batch may
+	// point into an input file the SDK mapped, and unmaps then.
 	Reader(port string) (array.RecordReader, error)
 }
 
@@ -80,7 +81,9 @@ type StageInfo struct {
 // The host journals every batch written to Output (append-only, synced).
 // When an interrupted run is resumed, the journalled rows arrive on the
 // optional input port Input; the stage skips the units they record and
-// writes those rows to Output again, so the output is whole.
+// writes those rows to Output again, before any new row, so the output is
+// whole (the host keeps the old journal until the new one holds as many
+// rows).
 type Resume struct {
 	Output string `json:"output"`
 	Input  string `json:"input"`

@@ -17,15 +17,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
+	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
 type runOptions struct {
@@ -221,9 +224,31 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		if interrupted != nil {
 			return &exitError{code: interrupted.exitCode(), err: fmt.Errorf("run %s %s", run.ID(), m.Error)}
 		}
+		if addr, diags := runConfigDiagnostics(p, runErr); diags.HasErrors() {
+			renderDiagnostics(stderr, p.Files, diags)
+			return &exitError{code: exitFailed, err: fmt.Errorf("run %s failed: stage %s rejected its configuration: %s", run.ID(), addr, countErrors(diags))}
+		}
 		return &exitError{code: exitFailed, err: fmt.Errorf("run %s failed: %w", run.ID(), runErr)}
 	}
 	return nil
+}
+
+// runConfigDiagnostics finds in a failed run's error the config problems
+// a plugin could see only once it ran (a target column its data file
+// lacks), mapped onto the stage's source, so they point at the attribute
+// as the ones found before the run do.
+func runConfigDiagnostics(p *config.Pipeline, err error) (string, hcl.Diagnostics) {
+	var se *sdk.StageError
+	var ds sdk.Diagnostics
+	if !errors.As(err, &se) || !errors.As(se, &ds) {
+		return "", nil
+	}
+	for _, st := range p.Stages {
+		if st.Addr == se.Stage {
+			return st.Addr, runner.PluginDiagnostics(st, ds)
+		}
+	}
+	return "", nil
 }
 
 // interruptedError is the cause of a run stopped by a signal. It is a
@@ -281,6 +306,11 @@ func handleInterrupts(sigs <-chan os.Signal, done <-chan struct{}, interrupt con
 			}
 			m.Status, m.FinishedAt = runstore.StatusCanceled, &now
 			m.Error = fmt.Sprintf("%s, then stopped at once by a second %s; %s", cause, signalName(second), resumeHint(run, args))
+			for _, st := range m.Stages {
+				if st.Status == runstore.StatusRunning || st.Status == "pending" {
+					st.Status, st.Error = runstore.StatusCanceled, "stopped at once by a second "+signalName(second)
+				}
+			}
 		})
 		if !quiet {
 			fmt.Fprintf(stderr, "%s again: stopping at once\n", signalName(second))

@@ -53,7 +53,6 @@ func TestInterruptStopsGracefullyKeepingFinishedTrials(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "p.hcl", killPipeline)
 	h := startHost(t, dir, "p.hcl")
-	t.Cleanup(func() { _ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL) })
 
 	// Interrupt in round 1 once three trials have reported.
 	var id string
@@ -144,7 +143,6 @@ func TestSecondInterruptStopsAtOnceEvenWithAFrozenPlugin(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "p.hcl", killPipeline)
 	h := startHost(t, dir, "p.hcl")
-	t.Cleanup(func() { _ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL) })
 
 	var id string
 	evaluator := 0
@@ -181,6 +179,11 @@ func TestSecondInterruptStopsAtOnceEvenWithAFrozenPlugin(t *testing.T) {
 	m := loadRun(t, dir, id)
 	if m.Status != runstore.StatusCanceled || !strings.Contains(m.Error, "stopped at once by a second SIGINT") || !strings.Contains(m.Error, "--resume "+id) {
 		t.Errorf("manifest: status %s, error %q", m.Status, m.Error)
+	}
+	for _, s := range m.Stages {
+		if s.Status == runstore.StatusRunning {
+			t.Errorf("stage %s is still running in the manifest", s.Addr)
+		}
 	}
 	assertExited(t, pluginProcesses(t, dir), "the host stopped at once")
 	if pluginProcesses(t, dir)[evaluator] != "" {

@@ -501,7 +501,7 @@ stage "bad_loop" "l" {
 	}
 	want := []string{
 		`Invalid plugin description: The plugin "shoddy" declares an unreadable Arrow schema for the output port "out" of the stage kind "bad_schema": ` +
-			`arrow/ipc: could not read message schema: arrow/ipc: could not read message metadata: unexpected EOF. This is a bug in the plugin; report it to its author.`,
+			`arrow/ipc: could not read message schema: arrow/ipc: could not read continuation indicator: damaged Arrow stream: message metadata of 544501614 bytes. This is a bug in the plugin; report it to its author.`,
 		`Invalid plugin schema: The plugin "shoddy" (version 0.0.1) declares an unusable schema for the stage kind "bad_schema": "ok" is declared twice; ` +
 			`the block "b" has the unknown nesting "map"; the config entry "timeout" clashes with a host attribute or an input port; ` +
 			`the input port "plugin" clashes with a host attribute; the type of "weird" is not a cty type: invalid primitive type name "quaternion". ` +

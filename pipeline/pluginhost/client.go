@@ -32,6 +32,7 @@ import (
 // the runner needs only this package.
 type (
 	RunRequest = stagehost.RunRequest
+	InputFile  = stagehost.InputFile
 	RunResult  = stagehost.RunResult
 	RunError   = stagehost.RunError
 	ErrorKind  = stagehost.ErrorKind

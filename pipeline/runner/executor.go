@@ -134,10 +134,14 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 		}
 	}()
 	var order []string
+	// The same files by path, which a plugin that can map them reads
+	// without the stream: they are committed, so nobody changes them.
+	files := map[string][]pluginhost.InputFile{}
 	for _, in := range task.Inputs {
 		paths := make([]string, len(in.Files))
 		for i, f := range in.Files {
 			paths[i] = filepath.Join(task.RunDir, f.Path)
+			files[in.Port] = append(files[in.Port], pluginhost.InputFile{Path: paths[i], Size: f.Bytes})
 			if task.VerifyInputs {
 				if err := VerifyFile(paths[i], f); err != nil {
 					return nil, stageErr("open input "+in.Port, err)
@@ -210,6 +214,7 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 		Config:     task.Config,
 		Inputs:     inputs,
 		InputOrder: order,
+		InputFiles: files,
 		Outputs:    sinks,
 		OnProgress: progress,
 	}, pluginhost.WithMemoryLimit(task.MemoryLimit))

@@ -263,7 +263,7 @@ func (ex *execution) startAndConfigure(ctx context.Context) (failed map[string]e
 			failed[res.st.Addr] = &sdk.StageError{Stage: res.st.Addr, Op: op, Err: res.err}
 			continue
 		}
-		diags = append(diags, pluginDiagnostics(res.st, res.diags)...)
+		diags = append(diags, PluginDiagnostics(res.st, res.diags)...)
 	}
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
@@ -277,8 +277,8 @@ func (ex *execution) startAndConfigure(ctx context.Context) (failed map[string]e
 	return failed, nil
 }
 
-// pluginDiagnostics maps a plugin's attribute paths onto source ranges.
-func pluginDiagnostics(st *config.Stage, ds sdk.Diagnostics) hcl.Diagnostics {
+// PluginDiagnostics maps a plugin's attribute paths onto source ranges.
+func PluginDiagnostics(st *config.Stage, ds sdk.Diagnostics) hcl.Diagnostics {
 	var out hcl.Diagnostics
 	for _, d := range ds {
 		sev := hcl.DiagError
@@ -786,7 +786,7 @@ func Check(ctx context.Context, launcher Launcher, p *config.Pipeline) (hcl.Diag
 					results[i].err = &sdk.StageError{Stage: st.Addr, Op: "check config with plugin " + name, Err: err}
 					return
 				}
-				results[i].diags = append(results[i].diags, pluginDiagnostics(st, ds)...)
+				results[i].diags = append(results[i].diags, PluginDiagnostics(st, ds)...)
 			}
 		}()
 	}

@@ -3,6 +3,7 @@ package modelchoice
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -60,7 +61,11 @@ func Read(rec arrow.RecordBatch) ([]Candidate, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	str := func(i int) *array.String { return fields[i].(*array.String) }
+	// A string column's Value is a view into the batch's buffer, which the
+	// reader may free or unmap once the batch is released; candidates
+	// outlive their batch (in decisions, span attributes, proposals), so
+	// their strings are copies.
+	str := func(i int) interface{ Value(int) string } { return clonedStrings{fields[i].(*array.String)} }
 	i32 := func(i int) *array.Int32 { return fields[i].(*array.Int32) }
 	i64 := func(i int) *array.Int64 { return fields[i].(*array.Int64) }
 	f64 := func(i int) *array.Float64 { return fields[i].(*array.Float64) }
@@ -76,3 +81,8 @@ func Read(rec arrow.RecordBatch) ([]Candidate, error) {
 	}
 	return out, nil
 }
+
+// clonedStrings reads copies of a string column's values.
+type clonedStrings struct{ a *array.String }
+
+func (c clonedStrings) Value(i int) string { return strings.Clone(c.a.Value(i)) }

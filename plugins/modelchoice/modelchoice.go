@@ -22,10 +22,29 @@
 //
 // # Sizes
 //
-// The widths are `steps` values spaced evenly in log scale from width.min to
-// width.max, rounded to integers and nudged apart so that they are distinct
-// (both ends always included; with fewer integers in the range than steps,
-// every integer of the range). Every depth is combined with every width.
+// With start = "ladder" (the default) the widths are `steps` values spaced
+// evenly in log scale from width.min to width.max, rounded to integers and
+// nudged apart so that they are distinct (both ends always included; with
+// fewer integers in the range than steps, every integer of the range).
+// Every depth is combined with every width.
+//
+// With start = "narrow" round 0 trains only the bottom of the range:
+// width.min and twice width.min (width.max when that is above it), at every
+// depth. It is the start for the resize stage's smallest_meeting strategy,
+// with resize's max_width set to the range's top: resize then grows an
+// octave at a time only while nothing meets the target, and bisects between
+// the widest failing and the narrowest passing width. When the answer is
+// small the search never trains the wide models, whose cost dominates a
+// ladder's (an MLP of depth 2 or more has parameters growing as the square
+// of the width: the top rung of a ladder over five octaves is about 30% of
+// an exhaustive quarter-octave grid's parameters). When the answer lies in
+// the range's top octave, that octave dominates every search's cost, and
+// the ladder, whose fit can guide the search from round 0, may cost less.
+// It is not the default because the resize stage learns the range's top
+// from the widths trained (a narrow start shows it none, so resize's
+// max_width must say it), and because knee, pareto and max_utility look
+// for an optimum of the fitted curve across the whole range, which needs
+// the ladder's spread.
 //
 // # Counting
 //
@@ -77,6 +96,14 @@ const (
 
 var families = []string{FamilyMLP, FamilyLinear}
 
+// Starts: what round 0 trains.
+const (
+	StartLadder = "ladder"
+	StartNarrow = "narrow"
+)
+
+var starts = []string{StartLadder, StartNarrow}
+
 // Limits that keep counts far from int64 overflow and ladders of a size a
 // search can afford.
 const (
@@ -90,7 +117,8 @@ type Config struct {
 	Family          string      `hcl:"family,optional" doc:"Model family: mlp (default) or linear (the baseline alone)."`
 	Depth           []int       `hcl:"depth,optional" doc:"Numbers of hidden layers to try (default [1])."`
 	Width           *WidthRange `hcl:"width,optional" doc:"Range of hidden-layer widths, { min = 4, max = 1024 } by default."`
-	Steps           *int        `hcl:"steps,optional" doc:"Number of widths in the ladder, log-spaced across the range (default 6)."`
+	Start           string      `hcl:"start,optional" doc:"What round 0 trains: ladder (default: steps widths log-spaced across the range, which knee, pareto and max_utility need to see the curve's shape) or narrow (width.min and twice it only: for resize's smallest_meeting with its max_width set to width.max, which then grows an octave at a time while the target is not met, so a small answer never pays for the widest models)."`
+	Steps           *int        `hcl:"steps,optional" doc:"Number of widths in the ladder, log-spaced across the range (default 6; start = \"ladder\" only)."`
 	IncludeBaseline *bool       `hcl:"include_baseline,optional" doc:"Add a linear (logistic or least-squares) candidate of depth 0 and width 0 (default true)."`
 	LearningRate    *float64    `hcl:"learning_rate,optional" doc:"Learning rate of every candidate (default 0.001)."`
 	BatchSize       *int        `hcl:"batch_size,optional" doc:"Training batch size (default 32)."`
@@ -186,7 +214,7 @@ func New(c Config) (sdk.Stage, error) {
 		mlpOnly := []struct {
 			name string
 			set  bool
-		}{{"depth", c.Depth != nil}, {"width", c.Width != nil}, {"steps", c.Steps != nil}, {"include_baseline", c.IncludeBaseline != nil}}
+		}{{"depth", c.Depth != nil}, {"width", c.Width != nil}, {"steps", c.Steps != nil}, {"start", c.Start != ""}, {"include_baseline", c.IncludeBaseline != nil}}
 		for _, a := range mlpOnly {
 			if a.set {
 				bad(a.name, "Argument only for the mlp family", fmt.Sprintf("The linear family has a single candidate of depth 0 and width 0; remove %s.", a.name))
@@ -229,6 +257,16 @@ func New(c Config) (sdk.Stage, error) {
 			bad("steps", "Invalid steps", fmt.Sprintf("steps must be between 1 and %d; found %d.", maxSteps, steps))
 		}
 	}
+	start := StartLadder
+	if c.Start != "" {
+		start = c.Start
+		switch {
+		case !slices.Contains(starts, c.Start):
+			bad("start", "Unknown start", fmt.Sprintf("start must be ladder or narrow; found %q.%s", c.Start, suggest.Hint(c.Start, starts)))
+		case c.Start == StartNarrow && c.Steps != nil:
+			bad("steps", "Steps without a ladder", "steps counts the widths of the ladder; with start = \"narrow\" round 0 trains width.min and twice it, and the resize stage proposes the rest. Remove steps or set start = \"ladder\".")
+		}
+	}
 	if c.IncludeBaseline != nil {
 		s.baseline = *c.IncludeBaseline
 	}
@@ -255,6 +293,9 @@ func New(c Config) (sdk.Stage, error) {
 	}
 	if s.family == FamilyMLP {
 		s.widths = Ladder(wmin, wmax, steps)
+		if start == StartNarrow {
+			s.widths = Narrow(wmin, wmax)
+		}
 		slices.Sort(s.depths)
 	}
 	return s, nil
@@ -290,6 +331,18 @@ func Ladder(lo, hi, steps int) []int {
 		out[i] = min(max(v, floor), ceiling)
 	}
 	return out
+}
+
+// Narrow returns the widths of a narrow start: lo and 2·lo, or hi when
+// 2·lo is above it (lo alone when lo == hi).
+func Narrow(lo, hi int) []int {
+	if lo < 1 || lo > hi {
+		return nil
+	}
+	if lo == hi {
+		return []int{lo}
+	}
+	return []int{lo, min(2*lo, hi)}
 }
 
 // Count returns the exact parameter count and forward FLOPs per sample of

@@ -120,6 +120,9 @@ func TestConfigErrors(t *testing.T) {
 		{"width range", Config{Width: &WidthRange{Min: 64, Max: 8}}, []diag{{"width", "Empty width range"}}},
 		{"width bounds", Config{Width: &WidthRange{Min: 0, Max: 1 << 30}},
 			[]diag{{"width.min", "Invalid width"}, {"width.max", "Invalid width"}}},
+		{"start", Config{Start: "narow"}, []diag{{"start", "Unknown start"}}},
+		{"steps with a narrow start", Config{Start: "narrow", Steps: ptr(4)}, []diag{{"steps", "Steps without a ladder"}}},
+		{"linear with a start", Config{Family: "linear", Start: "narrow"}, []diag{{"start", "Argument only for the mlp family"}}},
 		{"training settings", Config{Steps: ptr(0), LearningRate: ptr(0.0), BatchSize: ptr(0), Epochs: ptr(-1)},
 			[]diag{{"steps", "Invalid steps"}, {"learning_rate", "Invalid learning rate"}, {"batch_size", "Invalid batch size"}, {"epochs", "Invalid epochs"}}},
 	}
@@ -231,6 +234,37 @@ func TestRun(t *testing.T) {
 	}
 	if got[0].Params != 15 || got[0].Family != "linear" {
 		t.Errorf("baseline %+v, want a linear model of 15 params", got[0])
+	}
+}
+
+// A narrow start trains width.min and twice it at every depth, and
+// nothing wider.
+func TestRunNarrowStart(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	req := reqBatch(t, mem, "classification", ptr(int32(4)), ptr(int32(3)), nil)
+	defer req.Release()
+	cases := []struct {
+		cfg  Config
+		want []string
+	}{
+		{Config{Start: "narrow", Depth: []int{1, 2}, Width: &WidthRange{Min: 4, Max: 128}},
+			[]string{"linear-d0-w0", "mlp-d1-w4", "mlp-d1-w8", "mlp-d2-w4", "mlp-d2-w8"}},
+		{Config{Start: "narrow", IncludeBaseline: ptr(false), Width: &WidthRange{Min: 100, Max: 150}},
+			[]string{"mlp-d1-w100", "mlp-d1-w150"}},
+		{Config{Start: "narrow", IncludeBaseline: ptr(false), Width: &WidthRange{Min: 16, Max: 16}},
+			[]string{"mlp-d1-w16"}},
+		{Config{Start: "ladder", IncludeBaseline: ptr(false), Width: &WidthRange{Min: 4, Max: 64}, Steps: ptr(3)},
+			[]string{"mlp-d1-w4", "mlp-d1-w16", "mlp-d1-w64"}},
+	}
+	for _, c := range cases {
+		got, err := run(t, c.cfg, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(c.want, ids(got)); diff != "" {
+			t.Errorf("%+v: candidates (-want +got):\n%s", c.cfg, diff)
+		}
 	}
 }
 

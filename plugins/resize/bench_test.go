@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 )
 
 // gridRun evaluates an exhaustive grid at the loop's resolution (steps of
@@ -30,7 +32,12 @@ type comparison struct {
 }
 
 func compare(tb testing.TB, w world, target float64) comparison {
-	run := runLoop(tb, Config{Bootstrap: ptr(100)}, w, ladder(4, 1024, 6, true), &reqs{minAccuracy: ptr(target)}, 20)
+	return compareFrom(tb, Config{Bootstrap: ptr(100)}, ladder(4, 1024, 6, true), w, target)
+}
+
+// compareFrom runs the loop from a given start and config against the grid.
+func compareFrom(tb testing.TB, cfg Config, start []modelchoice.Candidate, w world, target float64) comparison {
+	run := runLoop(tb, cfg, w, start, &reqs{minAccuracy: ptr(target)}, 20)
 	var c comparison
 	if cw, ok := run.last()["chosen_width"].(int32); ok {
 		c.loopWidth = cw
@@ -49,20 +56,37 @@ func oneStep(a, b int32) bool {
 }
 
 // The loop and the exhaustive grid agree to within one grid step, and the
-// loop trains far fewer models.
+// loop trains far fewer models, from the ladder and from a narrow start;
+// from a narrow start it also spends less than a quarter of the grid's
+// train time unless the answer lies in the range's top octave.
 func TestLoopMatchesGrid(t *testing.T) {
 	for _, target := range []float64{0.93, 0.95, 0.97} {
-		t.Run(fmt.Sprint(target), func(t *testing.T) {
-			c := compare(t, world{acc: defaultCurve, baseline: 0.85, noise: 0.002}, target)
-			t.Logf("loop: width %d in %d trials, %.2f train s; grid: width %d in %d trials, %.2f train s",
-				c.loopWidth, c.loopTrials, c.loopSec, c.gridWidth, c.gridTrials, c.gridSec)
-			if !oneStep(c.loopWidth, c.gridWidth) {
-				t.Errorf("loop chose width %d, grid %d: more than one grid step apart", c.loopWidth, c.gridWidth)
-			}
-			if c.loopTrials*2 > c.gridTrials {
-				t.Errorf("loop: %d trials, grid: %d", c.loopTrials, c.gridTrials)
-			}
-		})
+		for _, narrow := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%g narrow=%v", target, narrow), func(t *testing.T) {
+				w := world{acc: defaultCurve, baseline: 0.85, noise: 0.002}
+				c := compare(t, w, target)
+				if narrow {
+					c = compareFrom(t, Config{Bootstrap: ptr(100), MaxWidth: ptr(1024)}, narrowStart(4, 1024), w, target)
+				}
+				t.Logf("loop: width %d in %d trials, %.2f train s; grid: width %d in %d trials, %.2f train s",
+					c.loopWidth, c.loopTrials, c.loopSec, c.gridWidth, c.gridTrials, c.gridSec)
+				if !oneStep(c.loopWidth, c.gridWidth) {
+					t.Errorf("loop chose width %d, grid %d: more than one grid step apart", c.loopWidth, c.gridWidth)
+				}
+				if c.loopTrials*2 > c.gridTrials {
+					t.Errorf("loop: %d trials, grid: %d", c.loopTrials, c.gridTrials)
+				}
+				// With the answer in the range's top octave every search
+				// pays for that octave, which dominates the grid's cost
+				// too; below it, a narrow start never trains it.
+				if narrow && c.gridWidth <= 1024/2 && c.loopSec > c.gridSec/4 {
+					t.Errorf("loop: %.2f train s, more than a quarter of the grid's %.2f", c.loopSec, c.gridSec)
+				}
+				if narrow && c.loopSec > c.gridSec {
+					t.Errorf("loop: %.2f train s, more than the grid's %.2f", c.loopSec, c.gridSec)
+				}
+			})
+		}
 	}
 }
 
@@ -72,6 +96,20 @@ func TestLoopMatchesGrid(t *testing.T) {
 // size within one grid step. The time per op is the loop's own overhead
 // (fits and bootstraps), the training being simulated.
 func BenchmarkLoopVsGrid(b *testing.B) {
+	benchLoopVsGrid(b, func(b *testing.B, w world, target float64) comparison { return compare(b, w, target) })
+}
+
+// BenchmarkLoopVsGridNarrow is BenchmarkLoopVsGrid with the loop started
+// from model_choice's narrow start (widths 4 and 8, max_width 1024): it
+// grows an octave at a time and bisects, so it trains the wide models only
+// when the answer is near them.
+func BenchmarkLoopVsGridNarrow(b *testing.B) {
+	benchLoopVsGrid(b, func(b *testing.B, w world, target float64) comparison {
+		return compareFrom(b, Config{Bootstrap: ptr(100), MaxWidth: ptr(1024)}, narrowStart(4, 1024), w, target)
+	})
+}
+
+func benchLoopVsGrid(b *testing.B, compare func(*testing.B, world, float64) comparison) {
 	for _, target := range []float64{0.93, 0.95, 0.97} {
 		b.Run(fmt.Sprintf("target=%g", target), func(b *testing.B) {
 			w := world{acc: defaultCurve, baseline: 0.85, noise: 0.002}

@@ -429,19 +429,62 @@ func (e *engine) lower(s *size) float64 {
 	return math.Min(s.q, e.pl.Band(float64(s.params)).Lo)
 }
 
-// passQ reports whether a size with a known quality meets the quality
-// requirements.
-func (e *engine) passQ(s *size) bool {
+// passMeasured reports whether a size's measurements meet the quality
+// requirements, whatever the fit says.
+func (e *engine) passMeasured(s *size) bool {
 	if !s.known {
 		return false
 	}
 	if e.g.maxLoss != nil && !(s.rep.loss <= *e.g.maxLoss) {
 		return false
 	}
-	if e.g.target == nil {
+	return e.g.target == nil || s.q >= e.g.tq
+}
+
+// passQ reports whether a size with a known quality meets the quality
+// requirements: as measured, and by the fit's lower bound or, failing
+// that, corroborated by the next wider size (see corroboration).
+func (e *engine) passQ(s *size) bool {
+	if !e.passMeasured(s) {
+		return false
+	}
+	if e.g.target == nil || e.lower(s) >= e.g.tq {
 		return true
 	}
-	return e.lower(s) >= e.g.tq
+	return e.corroboration(s) != nil
+}
+
+// corroborating returns the size whose corroboration s's pass rests on:
+// the fit is trusted and its lower bound at s misses the target; nil
+// otherwise.
+func (e *engine) corroborating(s *size) *size {
+	if !e.trusted || !s.mlp() || e.g.target == nil || !e.passMeasured(s) || e.lower(s) >= e.g.tq {
+		return nil
+	}
+	return e.corroboration(s)
+}
+
+// corroboration returns the next wider known size of s's depth when it is
+// at most an octave wider and its measurement meets the quality
+// requirements too; nil otherwise. The fit's lower bound guards a single
+// measurement against luck, but where the curve is not a power law (a
+// sharp transition, as two-spirals shows) its band mostly measures the
+// misfit and vetoes models plainly good enough; a second, wider model
+// trained independently and passing as well is direct evidence that the
+// pass is not luck.
+func (e *engine) corroboration(s *size) *size {
+	if !s.mlp() {
+		return nil
+	}
+	for _, t := range e.at(s.depth) {
+		if t.known && t.family == s.family && t.width > s.width {
+			if t.width <= 2*s.width && e.passMeasured(t) {
+				return t
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 func (e *engine) meets(s *size) bool { return s.known && e.passQ(s) && s.costFail == "" }
@@ -526,10 +569,15 @@ func (e *engine) crossing(d int32, a, b float64) (float64, bool) {
 func (e *engine) smallest() (plan, error) {
 	var best *size
 	for _, s := range e.sizes {
-		if e.meets(s) {
-			best = s
-			break
+		if !e.meets(s) {
+			continue
 		}
+		if w := e.contradiction(s); w != nil {
+			e.notes = append(e.notes, fmt.Sprintf("%s reaches %s but the wider %s does not, so its pass is set aside as luck", s.id(), e.targetValue(), w.id()))
+			continue
+		}
+		best = s
+		break
 	}
 	if best != nil && !best.mlp() {
 		return plan{status: StatusConverged, action: actionStop, chosen: best,
@@ -540,11 +588,32 @@ func (e *engine) smallest() (plan, error) {
 	}
 	// Nothing meets every requirement. Models good enough but too costly?
 	for _, s := range e.sizes {
-		if s.mlp() && e.passQ(s) {
+		if s.mlp() && e.passQ(s) && e.contradiction(s) == nil {
 			return e.shrinkTo(s, false)
 		}
 	}
 	return e.grow()
+}
+
+// contradiction returns a known size of s's depth, up to an octave wider,
+// whose measurement misses the quality target although s reaches it; nil
+// when there is
+// none. Small models train unevenly near the threshold: a width that passes
+// while a slightly wider one fails passed by luck, and an answer resting on
+// it would not hold up when trained again. Such a pass is set aside, so the
+// search brackets the answer above the failing width. Only failures within
+// an octave count, so that one unlucky failure far above the threshold
+// does not push the answer up.
+func (e *engine) contradiction(s *size) *size {
+	if !s.mlp() || !e.passQ(s) {
+		return nil
+	}
+	for _, t := range e.at(s.depth) {
+		if t.known && t.family == s.family && t.width > s.width && t.width <= 2*s.width && !e.passMeasured(t) {
+			return t
+		}
+	}
+	return nil
 }
 
 // shrinkTo brackets the smallest size meeting the quality target below
@@ -584,6 +653,14 @@ func (e *engine) shrinkTo(hi *size, passing bool) (plan, error) {
 		}
 		if passing {
 			p.reason = fmt.Sprintf("%s is the smallest model whose %s meets %s%s; %s", hi.id(), e.judgedText(hi), e.targetValue(), e.costText(hi), why)
+			if up := e.stepAbove(hi); up != nil && e.passMeasured(up) && !(e.trusted && e.lower(hi) >= e.g.tq) {
+				p.reason += fmt.Sprintf("; %s, a tolerance step wider, passes too", up.id())
+			}
+			if a, b, ok := e.confirmation(hi); ok {
+				p.status, p.action = StatusContinue, actionRefine
+				p.targets = []target{{math.Log2(float64(hi.width) * math.Exp2(e.s.tolerance)), a, b}}
+				p.reason += fmt.Sprintf("; before stopping, a model up to a tolerance step wider must pass too (a pass the next step up misses is luck, and the fit's %s", e.confirmWhy(hi))
+			}
 		} else {
 			p.status = StatusInfeasible
 			p.reason = fmt.Sprintf("no model meets every requirement: %s is the smallest reaching %s (%s), but %s; %s", hi.id(), e.targetText(), e.qualityText(hi), hi.costFail, why)
@@ -619,6 +696,54 @@ func (e *engine) shrinkTo(hi *size, passing bool) (plan, error) {
 	}
 	p.reason = fmt.Sprintf("%s; trying smaller widths %s, %s", lead, where, e.guideText(guided, g))
 	return p, nil
+}
+
+// confirmation returns the widths [a, b] of depth hi.depth, above hi and
+// at most a tolerance step wider, one of which must be trained and pass
+// before the search may stop at hi; ok is false when none needs to be: the
+// trusted fit's lower bound backs hi's pass, a width in that step is known
+// already, none fits in the range, or the budget has no trial left for it.
+// It is the answer's own check against luck, the one an exhaustive grid
+// makes by showing the next width up.
+func (e *engine) confirmation(hi *size) (a, b int, ok bool) {
+	if e.g.target == nil || !hi.mlp() || (e.trusted && e.lower(hi) >= e.g.tq) {
+		return 0, 0, false
+	}
+	if e.stepAbove(hi) != nil {
+		return 0, 0, false
+	}
+	limit := float64(hi.width) * math.Exp2(e.s.tolerance)
+	a = int(hi.width) + 1
+	b = min(max(int(math.Floor(limit)), a), e.topAt(hi.depth))
+	if b < a || e.free(hi.depth, a, b) == 0 {
+		return 0, 0, false
+	}
+	if e.g.maxTrials != nil && len(e.trials) >= *e.g.maxTrials {
+		return 0, 0, false
+	}
+	if kept, _ := e.affordWall(hi.depth, []int{a}); len(kept) == 0 {
+		return 0, 0, false
+	}
+	return a, b, true
+}
+
+// stepAbove returns the narrowest known size of hi's depth wider than hi
+// and at most a tolerance step wider; nil when there is none.
+func (e *engine) stepAbove(hi *size) *size {
+	limit := float64(hi.width) * math.Exp2(e.s.tolerance) * (1 + 1e-9)
+	for _, t := range e.at(hi.depth) {
+		if t.known && t.family == hi.family && t.width > hi.width && float64(t.width) <= limit {
+			return t
+		}
+	}
+	return nil
+}
+
+func (e *engine) confirmWhy(hi *size) string {
+	if !e.trusted {
+		return fmt.Sprintf("bound cannot vouch for it: %s)", e.untrustedWhy())
+	}
+	return fmt.Sprintf("%s %s bound there misses the target)", e.confText(), e.boundWord(false))
 }
 
 // grow handles the case where nothing reaches the quality target yet.
@@ -658,13 +783,39 @@ func (e *engine) grow() (plan, error) {
 		return p, nil
 	}
 	g, guided := e.crossing(d, float64(largest.width), float64(top))
-	var guide *float64
 	if guided {
-		guide = &g
+		p.targets = targets(place(uL, uR, false, true, &g, e.s.perRound, e.s.tolerance), a, b)
+		p.reason = fmt.Sprintf("nothing reaches %s yet: the largest so far, %s, has %s; trying wider models up to width %d, %s", e.targetText(), largest.id(), e.qualityText(largest), top, e.guideText(guided, g))
+		return p, nil
 	}
-	p.targets = targets(place(uL, uR, false, true, guide, e.s.perRound, e.s.tolerance), a, b)
-	p.reason = fmt.Sprintf("nothing reaches %s yet: the largest so far, %s, has %s; trying wider models up to width %d, %s", e.targetText(), largest.id(), e.qualityText(largest), top, e.guideText(guided, g))
+	p.targets = targets(growSteps(uL, uR, e.s.perRound), a, b)
+	p.reason = fmt.Sprintf("nothing reaches %s yet: the largest so far, %s, has %s; growing an octave at a time towards width %d (%s)", e.targetText(), largest.id(), e.qualityText(largest), top, e.unguidedGrowText())
 	return p, nil
+}
+
+// growSteps returns k positions (log2 width) an octave apart above uL, the
+// last at uR when the octaves reach it. Growing geometrically rather than
+// spreading the proposals up to the top of the range keeps a search whose
+// answer is small from paying for the widest models: the widths trained
+// while growing cost, together, a small multiple of the first passing
+// width's cost, whatever the range.
+func growSteps(uL, uR float64, k int) []float64 {
+	var pts []float64
+	for i := 1; i <= k; i++ {
+		u := uL + float64(i)
+		if u >= uR {
+			return append(pts, uR)
+		}
+		pts = append(pts, u)
+	}
+	return pts
+}
+
+func (e *engine) unguidedGrowText() string {
+	if !e.trusted {
+		return fmt.Sprintf("the fit is not trusted yet: %s", e.untrustedWhy())
+	}
+	return "the fit's lower bound does not cross the target below the top"
 }
 
 // place returns target positions (log2 width) in the open interval
@@ -1008,6 +1159,9 @@ func (e *engine) qualityText(s *size) string {
 	if !e.trusted || !s.mlp() {
 		return fmt.Sprintf("measured %s %s", e.g.metric, m)
 	}
+	if e.corroborating(s) != nil {
+		return e.judgedText(s)
+	}
 	return fmt.Sprintf("%s, measured %s", e.judgedText(s), m)
 }
 
@@ -1018,6 +1172,10 @@ func (e *engine) judgedText(s *size) string {
 		return fmt.Sprintf("measured %s %s", e.g.metric, e.fmtQ(e.g.toMetric(s.q)))
 	}
 	b := e.pl.Band(float64(s.params))
+	if c := e.corroborating(s); c != nil {
+		return fmt.Sprintf("measured %s %s, corroborated by the wider %s (measured %s; the fit's %s %s bound, %s, is not met)",
+			e.g.metric, e.fmtQ(e.g.toMetric(s.q)), c.id(), e.fmtQ(e.g.toMetric(c.q)), e.confText(), e.boundWord(false), e.fmtQ(e.g.toMetric(b.Lo)))
+	}
 	if e.g.metric == metricLoss {
 		return fmt.Sprintf("%s upper bound on loss %s", e.confText(), e.fmtQ(-b.Lo))
 	}

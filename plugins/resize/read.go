@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -102,7 +103,7 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 		}
 		t := trial{
 			cand:      cands[i],
-			status:    status.(*array.String).Value(i),
+			status:    strings.Clone(status.(*array.String).Value(i)), // outlives the batch
 			accuracy:  f(acc, i),
 			loss:      f(loss, i),
 			latencyMs: f(lat, i),

@@ -37,7 +37,12 @@
 // qualities and most bootstrap refits succeeded. A model "meets"
 // the quality target when its measured quality meets it and, with a trusted
 // fit, so does the fit's lower confidence bound at its size: the answer must
-// be good, not lucky.
+// be good, not lucky. Where the curve is a sharp transition rather than a
+// power law the band mostly measures the misfit, so a measured pass whose
+// bound falls short still meets the target when it is corroborated: the
+// next wider model of its depth, at most an octave wider, meets it as
+// measured too. Conversely a pass is set aside as luck when a model of its
+// depth at most an octave wider misses the target as measured.
 //
 // # The search
 //
@@ -54,10 +59,23 @@
 // tolerance either side, kept an eighth of the bracket from its ends so the
 // bracket shrinks by an eighth at least even when the fit is wrong). It is
 // converged when the bracket is no wider than the tolerance (a ratio of
-// 2^tolerance) or holds no untried width. With nothing passing yet it grows
-// towards the top of the range; when the largest model of the range fails
-// it reports infeasible, saying whether the fit's upper bound at that size
-// also rules the target out.
+// 2^tolerance) or holds no untried width. A pass contradicted by a failure
+// of a wider model of the same depth, at most an octave wider, is set aside
+// as luck (small models train unevenly near the threshold): the answer is
+// sought above the failure, and the reason names the pass set aside. Unless
+// the trusted fit's lower bound vouches for the answer, the search checks
+// it before stopping: a width at most a tolerance step wider must have
+// passed too, and when none has been trained one is proposed (action
+// refine), within the budget. With nothing passing yet it grows
+// towards the top of the range: an octave at a time from the widest failing
+// width (proposals_per_round octaves per round, the last at the top), or,
+// with a trusted fit whose lower bound crosses the target below the top,
+// around that crossing. Growing geometrically keeps the search's cost a
+// small multiple of its answer's when the answer is small: started from
+// model_choice's narrow start (start = "narrow", with max_width set to the
+// range's top) it never trains the wide models at all. When the largest
+// model of the range fails it reports infeasible, saying whether the fit's
+// upper bound at that size also rules the target out.
 //
 // knee, pareto and max_utility locate an optimum of the fitted curves over
 // the feasible widths (Kneedle on quality against log cost; the point of
@@ -138,7 +156,7 @@ const (
 // Config is the body of a `stage "resize" "NAME" {}` block. loop_to and
 // max_rounds belong to the host and are not part of it.
 type Config struct {
-	Strategy          string   `hcl:"strategy,optional" doc:"How to choose: smallest_meeting (default: the smallest model whose lower confidence bound meets every requirement), knee (Kneedle on quality against log cost), pareto (the point of the quality/cost front nearest the ideal) or max_utility (quality minus price per doubling of cost)."`
+	Strategy          string   `hcl:"strategy,optional" doc:"How to choose: smallest_meeting (default: the smallest model meeting every requirement, as measured and by the fit's lower confidence bound or, where the bound falls short, with the next wider model passing too), knee (Kneedle on quality against log cost), pareto (the point of the quality/cost front nearest the ideal) or max_utility (quality minus price per doubling of cost). smallest_meeting works from any start and is cheapest from model_choice's start = \"narrow\" with max_width set; knee, pareto and max_utility look for an optimum across the range, so start them from model_choice's ladder."`
 	Tolerance         *float64 `hcl:"tolerance,optional" doc:"Stop when the answer is pinned to within this many doublings of width (default 0.25, a ratio of 2^0.25, about 19%)."`
 	ProposalsPerRound *int     `hcl:"proposals_per_round,optional" doc:"Sizes proposed per round (default 2)."`
 	Confidence        *float64 `hcl:"confidence,optional" doc:"Two-sided level of the fit's confidence intervals (default 0.9)."`
@@ -148,7 +166,7 @@ type Config struct {
 	Bootstrap         *int     `hcl:"bootstrap,optional" doc:"Bootstrap replicates behind the confidence intervals (default 200)."`
 	Seed              *int64   `hcl:"seed,optional" doc:"Seed of the bootstrap (default 1)."`
 	MinWidth          *int     `hcl:"min_width,optional" doc:"Narrowest width to propose (default: the narrowest evaluated)."`
-	MaxWidth          *int     `hcl:"max_width,optional" doc:"Widest width to propose (default: the widest evaluated); set it above the ladder to let the search grow."`
+	MaxWidth          *int     `hcl:"max_width,optional" doc:"Widest width to propose (default: the widest evaluated); set it above the ladder to let the search grow, and to the range's top with model_choice's start = \"narrow\", which trains only the narrowest widths first."`
 
 	MinAccuracy   *float64       `hcl:"min_accuracy,optional" doc:"Overrides the requirements' min_accuracy."`
 	MaxLoss       *float64       `hcl:"max_loss,optional" doc:"Overrides the requirements' max_loss."`

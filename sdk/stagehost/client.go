@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"sync"
 
@@ -33,6 +34,9 @@ type Client struct {
 	alloc  memory.Allocator
 	chunk  int64
 	hook   func(port string, queued int)
+
+	featMu   sync.Mutex
+	features map[stagepb.Feature]bool // nil until the plugin said
 }
 
 // Option configures a Client.
@@ -70,11 +74,40 @@ func (c *Client) Describe(ctx context.Context) (*sdk.PluginDescription, error) {
 	if err != nil {
 		return nil, fmt.Errorf("describing plugin %s: %s", c.plugin, RPCMessage(err))
 	}
+	c.noteFeatures(resp)
 	var d sdk.PluginDescription
 	if err := json.Unmarshal(resp.GetDescriptionJson(), &d); err != nil {
 		return nil, fmt.Errorf("describing plugin %s: invalid description: %w", c.plugin, err)
 	}
 	return &d, nil
+}
+
+func (c *Client) noteFeatures(resp *stagepb.DescribeResponse) {
+	fs := map[stagepb.Feature]bool{}
+	for _, f := range resp.GetFeatures() {
+		fs[f] = true
+	}
+	c.featMu.Lock()
+	c.features = fs
+	c.featMu.Unlock()
+}
+
+// has reports whether the plugin offers a protocol feature, asking it
+// once. A plugin that cannot say offers none.
+func (c *Client) has(ctx context.Context, f stagepb.Feature) bool {
+	c.featMu.Lock()
+	known := c.features != nil
+	c.featMu.Unlock()
+	if !known {
+		resp, err := c.rpc.Describe(ctx, &stagepb.DescribeRequest{})
+		if err != nil {
+			return false
+		}
+		c.noteFeatures(resp)
+	}
+	c.featMu.Lock()
+	defer c.featMu.Unlock()
+	return c.features[f]
 }
 
 // Configure asks the plugin to validate a config value for kind.
@@ -130,12 +163,27 @@ type RunRequest struct {
 	// may do so once Run has returned.
 	Inputs     map[string]array.RecordReader
 	InputOrder []string
+	// InputFiles names, for a port of Inputs, the committed Arrow IPC
+	// files its reader reads: files nobody changes any more. A plugin
+	// that offers FEATURE_INPUT_FILES gets their paths and maps them
+	// itself, and the port's reader is left unread; any other plugin gets
+	// the reader's batches on the stream. The plugin's process must reach
+	// the paths (it runs on this machine).
+	InputFiles map[string][]InputFile
 	// Outputs receive each output port's batches, one call at a time per
 	// port. The batch is valid during the call: Retain it to keep it. An
 	// error stops the run. Ports without a function are drained and counted.
 	Outputs map[string]func(arrow.RecordBatch) error
 	// OnProgress receives the stage's progress events; it must not block.
 	OnProgress func(sdk.Progress)
+}
+
+// InputFile is one committed Arrow IPC file of an input port.
+type InputFile struct {
+	Path string
+	// Size is the file's size when it was committed, in bytes; the plugin
+	// refuses a file of another size. 0: not recorded.
+	Size int64
 }
 
 // RunResult is a successful run.
@@ -150,7 +198,10 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 	if err != nil {
 		return nil, &RunError{Plugin: c.plugin, Stage: req.Stage, Kind: KindConfig, Message: err.Error(), Err: err}
 	}
-	order := inputOrder(req)
+	order, files, err := c.splitInputs(ctx, req)
+	if err != nil {
+		return nil, &RunError{Plugin: c.plugin, Stage: req.Stage, Kind: KindInput, Message: err.Error(), Err: err}
+	}
 	parent := ctx
 	// The stream does not carry the caller's deadline: gRPC would hand it
 	// to the plugin, whose copy may fire first and reset the stream before
@@ -176,6 +227,7 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 	err = h.send(&stagepb.RunRequest{Msg: &stagepb.RunRequest_Start{Start: &stagepb.RunStart{
 		Kind: req.Kind, Stage: req.Stage, ConfigMsgpack: msg, ConfigTypeJson: ty,
 		RunId: req.RunID, Round: int32(req.Round), InputPorts: order, WorkDir: req.WorkDir,
+		InputFiles: files,
 	}}})
 	if err != nil {
 		// The real cause arrives on the receive side.
@@ -224,6 +276,33 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 }
 
 var errStreamEnded = errors.New("the run's stream ended")
+
+// splitInputs sorts the input ports into those streamed, in the order
+// announced, and those the plugin reads from files.
+func (c *Client) splitInputs(ctx context.Context, req RunRequest) (streamed []string, files []*stagepb.InputFiles, err error) {
+	all := inputOrder(req)
+	if len(req.InputFiles) == 0 || !c.has(ctx, stagepb.Feature_FEATURE_INPUT_FILES) {
+		return all, nil, nil
+	}
+	for _, p := range all {
+		fs, ok := req.InputFiles[p]
+		if !ok {
+			streamed = append(streamed, p)
+			continue
+		}
+		pf := &stagepb.InputFiles{Port: p}
+		for _, f := range fs {
+			// The plugin's working directory need not be ours.
+			abs, err := filepath.Abs(f.Path)
+			if err != nil {
+				return nil, nil, fmt.Errorf("input port %q: %w", p, err)
+			}
+			pf.Files = append(pf.Files, &stagepb.InputFile{Path: abs, Size: f.Size})
+		}
+		files = append(files, pf)
+	}
+	return streamed, files, nil
+}
 
 func inputOrder(req RunRequest) []string {
 	seen := map[string]bool{}

@@ -890,7 +890,7 @@ type InputFile struct {
 	// Absolute path, as the plugin's process reaches it.
 	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	// The file's size in bytes when it was committed; a file of another
-	// size is refused.
+	// size is refused. 0: not recorded.
 	Size          int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

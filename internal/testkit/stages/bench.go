@@ -2,7 +2,9 @@ package stages
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -63,6 +65,10 @@ func registerBenchStages(set *sdk.Set) {
 		Description: "Reads its input to the end and writes nothing.",
 		Inputs:      []sdk.Port{{Name: "input"}},
 	}, func(NoConfig) (sdk.Stage, error) { return discard{}, nil })
+	sdk.Register(set, "scan", sdk.StageInfo{
+		Description: "Reads every byte of its input's buffers and writes nothing.",
+		Inputs:      []sdk.Port{{Name: "input"}},
+	}, func(NoConfig) (sdk.Stage, error) { return scan{}, nil })
 }
 
 type trivialEval struct{}
@@ -164,6 +170,47 @@ func (f floats) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 		}
 	}
 	return nil
+}
+
+// scan reads what it is given, which discard does not: a batch read from
+// a mapped file costs nothing until its bytes are touched.
+type scan struct{}
+
+// ScanSum keeps the compiler from dropping scan's reads.
+var ScanSum atomic.Uint64
+
+func (scan) Run(ctx context.Context, in sdk.Inputs, _ sdk.Outputs) error {
+	r, err := in.Reader("input")
+	if err != nil {
+		return err
+	}
+	var sum uint64
+	for r.Next() {
+		for _, col := range r.RecordBatch().Columns() {
+			for _, buf := range col.Data().Buffers() {
+				if buf != nil {
+					sum ^= xorWords(buf.Bytes())
+				}
+			}
+		}
+	}
+	ScanSum.Add(sum)
+	return r.Err()
+}
+
+func xorWords(b []byte) uint64 {
+	var x0, x1, x2, x3 uint64
+	for len(b) >= 32 {
+		x0 ^= binary.LittleEndian.Uint64(b)
+		x1 ^= binary.LittleEndian.Uint64(b[8:])
+		x2 ^= binary.LittleEndian.Uint64(b[16:])
+		x3 ^= binary.LittleEndian.Uint64(b[24:])
+		b = b[32:]
+	}
+	for _, c := range b {
+		x0 ^= uint64(c)
+	}
+	return x0 ^ x1 ^ x2 ^ x3
 }
 
 type discard struct{}

@@ -34,6 +34,7 @@ batch_rows = 300
 		sdktest.Case{Name: "too many columns", Config: "rows = 1\ncolumns = 5000", WantErrorPaths: []string{"columns"}},
 	)
 	sdktest.TestStage(t, set, "discard", sdktest.Case{Inputs: map[string][]arrow.RecordBatch{"input": {floats}}})
+	sdktest.TestStage(t, set, "scan", sdktest.Case{Inputs: map[string][]arrow.RecordBatch{"input": {floats}}})
 }
 
 // TestTrivialEvalResumes checks that journalled trials come back first and

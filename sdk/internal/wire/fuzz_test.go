@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -75,6 +76,9 @@ type scriptedHost struct {
 	mu   sync.Mutex
 	msgs [][]byte
 	sent []*stagepb.RunResponse
+	// before, if set, runs before message i is handed over.
+	before   func(i int)
+	received int
 }
 
 func (s *scriptedHost) Context() context.Context { return s.ctx }
@@ -88,15 +92,23 @@ func (s *scriptedHost) Send(m *stagepb.RunResponse) error {
 
 func (s *scriptedHost) Recv() (*stagepb.RunRequest, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.msgs) == 0 {
+		s.mu.Unlock()
 		return nil, io.EOF
 	}
 	b := s.msgs[0]
 	s.msgs = s.msgs[1:]
+	i := s.received
+	s.received++
+	s.mu.Unlock()
+	if s.before != nil {
+		s.before(i)
+	}
 	m := &stagepb.RunRequest{}
 	if err := proto.Unmarshal(b, m); err != nil {
+		s.mu.Lock()
 		s.msgs = nil
+		s.mu.Unlock()
 		return nil, status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
 	}
 	return m, nil
@@ -205,4 +217,50 @@ func FuzzRunRequests(f *testing.F) {
 		}
 		mem.AssertSize(t, 0)
 	})
+}
+
+// A stage waiting for an input port's first message must not stop the
+// plugin from receiving it: credit for an output port arriving meanwhile
+// once deadlocked the run (the waiting reader held the lock the receive
+// loop needed to hand out that credit).
+func TestCreditWhileReaderWaits(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rec := array.NewRecordBatch(schema, nil, 0)
+	defer rec.Release()
+	var data []*stagepb.ArrowData
+	w := stagerpc.NewPortWriter("in", stagerpc.NewGate(100), func(d *stagepb.ArrowData) error {
+		data = append(data, &stagepb.ArrowData{Port: "in", DataHeader: append([]byte(nil), d.DataHeader...), DataBody: append([]byte(nil), d.DataBody...)})
+		return nil
+	}, stagerpc.WriterOptions{Allocator: mem})
+	if err := w.Finish(context.Background(), schema); err != nil {
+		t.Fatal(err)
+	}
+	msgs := frameRequests(t,
+		&stagepb.RunRequest{Msg: &stagepb.RunRequest_Start{Start: &stagepb.RunStart{Kind: "copy", Stage: "copy.c", InputPorts: []string{"in"}}}},
+		&stagepb.RunRequest{Msg: &stagepb.RunRequest_Credit{Credit: &stagepb.Credit{Port: "out", Messages: 1}}},
+		&stagepb.RunRequest{Msg: &stagepb.RunRequest_Data{Data: data[0]}},
+		&stagepb.RunRequest{Msg: &stagepb.RunRequest_PortEnd{PortEnd: &stagepb.PortEnd{Port: "in"}}},
+	)
+	h := &scriptedHost{ctx: context.Background(), msgs: unframe(msgs), before: func(i int) {
+		if i == 1 {
+			// Time for the stage to start waiting for the input.
+			time.Sleep(100 * time.Millisecond)
+		}
+	}}
+	done := make(chan error, 1)
+	go func() { done <- NewServer(readAllBackend{}, Options{}).Run(h) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the run is stuck")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if last := h.sent[len(h.sent)-1]; last.GetResult() == nil {
+		t.Errorf("the run ended with %v, want a result", last)
+	}
 }

@@ -112,7 +112,11 @@ func (s *Server) Describe(context.Context, *stagepb.DescribeRequest) (*stagepb.D
 	if err != nil {
 		return nil, status.Errorf(grpccodes.Internal, "describe: %v", err)
 	}
-	return &stagepb.DescribeResponse{DescriptionJson: js}, nil
+	resp := &stagepb.DescribeResponse{DescriptionJson: js}
+	if stagerpc.FilesSupported {
+		resp.Features = append(resp.Features, stagepb.Feature_FEATURE_INPUT_FILES)
+	}
+	return resp, nil
 }
 
 func (s *Server) Configure(ctx context.Context, req *stagepb.ConfigureRequest) (*stagepb.ConfigureResponse, error) {
@@ -184,8 +188,13 @@ type run struct {
 	inboxes map[string]*stagerpc.Inbox
 	readers map[string]array.RecordReader
 	writers map[string]*stagerpc.PortWriter
-	gates   map[string]*stagerpc.Gate
 	runCtx  context.Context
+
+	// gates has a lock of its own: RunContext.Reader holds mu while it
+	// waits for a port's first message, and the receive loop, which must
+	// go on delivering that message, takes gatesMu to hand out credit.
+	gatesMu sync.Mutex
+	gates   map[string]*stagerpc.Gate
 }
 
 func (r *run) send(m *stagepb.RunResponse) error {
@@ -286,7 +295,9 @@ func (r *run) execute(ctx context.Context) (rowsOut map[string]int64, err error)
 	for _, p := range job.Outputs {
 		declared[p.Name] = p.Schema
 		g := stagerpc.NewGate(stagerpc.InitialCredit)
+		r.gatesMu.Lock()
 		r.gates[p.Name] = g
+		r.gatesMu.Unlock()
 		r.writers[p.Name] = stagerpc.NewPortWriter(p.Name, g, r.sendData, stagerpc.WriterOptions{
 			Allocator: o.Allocator, ChunkBytes: o.ChunkBytes,
 		})
@@ -330,6 +341,11 @@ func (r *run) runJob(ctx context.Context, job *Job, rc *RunContext) (err error) 
 		}
 	}()
 	defer rc.releaseReaders()
+	// Batches of an input port read by path point into a mapped file: were
+	// it cut short under the stage all the same, reading past its end
+	// would kill the process (SIGBUS). This makes it a panic, recovered as
+	// any other, in the stage's own goroutine.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return job.Run(ctx, rc)
 }
 
@@ -372,9 +388,9 @@ func (r *run) receive() error {
 				b.End()
 			}
 		case *stagepb.RunRequest_Credit:
-			r.mu.Lock()
+			r.gatesMu.Lock()
 			g := r.gates[msg.Credit.GetPort()]
-			r.mu.Unlock()
+			r.gatesMu.Unlock()
 			if g != nil {
 				g.Add(int(msg.Credit.GetMessages()))
 			}
@@ -396,8 +412,8 @@ func (r *run) closeInputs(err error) {
 }
 
 func (r *run) closeGates(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.gatesMu.Lock()
+	defer r.gatesMu.Unlock()
 	for _, g := range r.gates {
 		g.Close(err)
 	}
@@ -425,6 +441,15 @@ func (rc *RunContext) Reader(port string) (array.RecordReader, error) {
 	if rd, ok := r.readers[port]; ok {
 		return rd, nil
 	}
+	if files := r.inputFiles(port); files != nil {
+		fr, err := stagerpc.OpenFiles(port, files.GetFiles(), rc.Allocator)
+		if err != nil {
+			return nil, stagerpc.PortError("input", port, err)
+		}
+		pr := &portReader{RecordReader: fr, port: port}
+		r.readers[port] = pr
+		return pr, nil
+	}
 	b := r.inboxes[port]
 	if b == nil {
 		return nil, fmt.Errorf("input port %q: %w", port, ErrNotConnected)
@@ -445,20 +470,31 @@ func (rc *RunContext) Reader(port string) (array.RecordReader, error) {
 		}
 		return nil, stagerpc.PortError("input", port, err)
 	}
-	pr := &portReader{Reader: rd, port: port}
+	pr := &portReader{RecordReader: rd, port: port}
 	r.readers[port] = pr
 	return pr, nil
+}
+
+// inputFiles is the host's list of files for port, if it sends the port
+// that way. The paths are the host's: a plugin opens no other.
+func (r *run) inputFiles(port string) *stagepb.InputFiles {
+	for _, f := range r.start.GetInputFiles() {
+		if f.GetPort() == port {
+			return f
+		}
+	}
+	return nil
 }
 
 // portReader names its port in its error, which the stage may return as
 // it is.
 type portReader struct {
-	*stagerpc.Reader
+	array.RecordReader
 	port string
 }
 
 func (p *portReader) Err() error {
-	if err := p.Reader.Err(); err != nil {
+	if err := p.RecordReader.Err(); err != nil {
 		return stagerpc.PortError("input", p.port, err)
 	}
 	return nil
