@@ -60,7 +60,12 @@ type StageError struct {
 }
 
 func (e *StageError) Error() string {
-	return fmt.Sprintf("stage %s: %s: %v", e.Stage, e.Op, e.Err)
+	msg := e.Err.Error()
+	// A plugin's own error already names the stage (and its plugin): say it once.
+	if strings.HasPrefix(msg, "stage "+e.Stage+" ") || strings.HasPrefix(msg, "stage "+e.Stage+":") {
+		return msg
+	}
+	return fmt.Sprintf("stage %s: %s: %s", e.Stage, e.Op, msg)
 }
 func (e *StageError) Unwrap() error { return e.Err }
 

@@ -56,12 +56,12 @@ func TestMisbehavingPlugins(t *testing.T) {
 		{
 			name: "crash", kind: "crash", port: "table",
 			block: `stage "crash" "bad" { plugin = "faulty" }`,
-			want:  `^stage crash\.bad: run: stage crash\.bad \(plugin faulty\): the plugin process exited \(exit status 3\) before the stage finished:\ntestkit: crashing on purpose$`,
+			want:  `^stage crash\.bad \(plugin faulty\): the plugin process exited \(exit status 3\) before the stage finished:\ntestkit: crashing on purpose$`,
 		},
 		{
 			name: "hang ignoring cancellation", kind: "hang", port: "table",
 			block: "stage \"hang\" \"bad\" {\n  plugin  = \"faulty\"\n  timeout = \"1s\"\n}",
-			want:  `^stage hang\.bad: run: stage hang\.bad exceeded its timeout of 1s \(plugin faulty was stopped\)$`,
+			want:  `^stage hang\.bad exceeded its timeout of 1s \(plugin faulty was stopped\)$`,
 		},
 		{
 			name: "exit during the handshake", kind: "emit", port: "table",
@@ -81,7 +81,7 @@ func TestMisbehavingPlugins(t *testing.T) {
 		{
 			name: "schema it did not declare", kind: "badschema", port: "out",
 			block: `stage "badschema" "bad" { plugin = "faulty" }`,
-			want:  `^stage badschema\.bad: run: stage badschema\.bad \(plugin faulty\): output port "out": schema mismatch: batch does not match the declared schema: column x is float64, declared int64$`,
+			want:  `^stage badschema\.bad \(plugin faulty\): output port "out": schema mismatch: batch does not match the declared schema: column x is float64, declared int64$`,
 		},
 		{
 			name: "batch far over the message limit", kind: "bigbatch", port: "table",
@@ -91,12 +91,12 @@ func TestMisbehavingPlugins(t *testing.T) {
 		{
 			name: "one row over the message limit", kind: "bigbatch", port: "table",
 			block: "stage \"bigbatch\" \"bad\" {\n  plugin    = \"faulty\"\n  rows      = 1\n  row_bytes = 41943040\n}",
-			want:  `^stage bigbatch\.bad: run: stage bigbatch\.bad \(plugin faulty\): port "table": one row is too large to send: split down to a single row, its Arrow message is 40\.0 MiB, over the 32 MiB gRPC message limit \(keep large values in files and pass their paths\)$`,
+			want:  `^stage bigbatch\.bad \(plugin faulty\): port "table": one row is too large to send: split down to a single row, its Arrow message is 40\.0 MiB, over the 32 MiB gRPC message limit \(keep large values in files and pass their paths\)$`,
 		},
 		{
 			name: "message over the limit from a plugin without the SDK", kind: "emit", port: "table",
 			block: "stage \"emit\" \"bad\" {\n  plugin = \"faulty-rogue\"\n  rows   = 3\n}",
-			want:  `^stage emit\.bad: run: stage emit\.bad \(plugin faulty-rogue\): the plugin sent one message of 40\.0 MiB, over the 32 MiB gRPC message limit, so the host could not receive it \(the sweetspot SDK splits batches by rows to stay under the limit; this plugin sends without it\); the plugin process \(pid \d+\) was killed$`,
+			want:  `^stage emit\.bad \(plugin faulty-rogue\): the plugin sent one message of 40\.0 MiB, over the 32 MiB gRPC message limit, so the host could not receive it \(the sweetspot SDK splits batches by rows to stay under the limit; this plugin sends without it\); the plugin process \(pid \d+\) was killed$`,
 		},
 		{
 			name: "memory leak", kind: "leak", port: "table",

@@ -293,7 +293,7 @@ stage "badschema" "bad" {
 	got := map[string][2]string{}
 	for _, s := range m.Stages {
 		msg := s.Error
-		if s.Status == runstore.StatusFailed && strings.Contains(err.Error(), s.Error) && strings.HasPrefix(s.Error, "stage "+s.Addr+":") {
+		if s.Status == runstore.StatusFailed && strings.Contains(err.Error(), s.Error) && strings.HasPrefix(s.Error, "stage "+s.Addr+" ") {
 			msg = "ERR"
 		}
 		got[s.Addr] = [2]string{s.Status, msg}

@@ -653,7 +653,7 @@ func (e *engine) shrinkTo(hi *size, passing bool) (plan, error) {
 		}
 		if passing {
 			p.reason = fmt.Sprintf("%s is the smallest model whose %s meets %s%s; %s", hi.id(), e.judgedText(hi), e.targetValue(), e.costText(hi), why)
-			if up := e.stepAbove(hi); up != nil && e.passMeasured(up) && !(e.trusted && e.lower(hi) >= e.g.tq) {
+			if up := e.stepAbove(hi); up != nil && e.passMeasured(up) && !(e.trusted && e.lower(hi) >= e.g.tq) && e.corroborating(hi) != up {
 				p.reason += fmt.Sprintf("; %s, a tolerance step wider, passes too", up.id())
 			}
 			if a, b, ok := e.confirmation(hi); ok {
