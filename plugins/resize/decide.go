@@ -465,7 +465,7 @@ func (e *engine) corroborating(s *size) *size {
 }
 
 // corroboration returns the next wider known size of s's depth when it is
-// at most an octave wider and its measurement meets the quality
+// at most a tolerance step wider and its measurement meets the quality
 // requirements too; nil otherwise. The fit's lower bound guards a single
 // measurement against luck, but where the curve is not a power law (a
 // sharp transition, as two-spirals shows) its band mostly measures the
@@ -478,7 +478,7 @@ func (e *engine) corroboration(s *size) *size {
 	}
 	for _, t := range e.at(s.depth) {
 		if t.known && t.family == s.family && t.width > s.width {
-			if t.width <= 2*s.width && e.passMeasured(t) {
+			if float64(t.width) <= float64(s.width)*math.Exp2(e.s.tolerance)*(1+1e-9) && e.passMeasured(t) {
 				return t
 			}
 			return nil

@@ -40,8 +40,8 @@
 // be good, not lucky. Where the curve is a sharp transition rather than a
 // power law the band mostly measures the misfit, so a measured pass whose
 // bound falls short still meets the target when it is corroborated: the
-// next wider model of its depth, at most an octave wider, meets it as
-// measured too. Conversely a pass is set aside as luck when a model of its
+// next wider model of its depth, at most a tolerance step wider, meets it
+// as measured too. Conversely a pass is set aside as luck when a model of its
 // depth at most an octave wider misses the target as measured.
 //
 // # The search
