@@ -175,22 +175,42 @@ var (
 
 func (d *doc) boundary() {
 	d.p("## Arrow across the plugin boundary\n\n")
-	d.p("`BenchmarkBoundaryThroughput` (pipeline/pluginhost) streams float32 columns to a plugin and back from one over the gRPC stream (Arrow IPC in Flight framing, credit flow control) and copies the same bytes between two buffers in-process, the physical limit, in the same benchmark.\n\n")
-	d.p("| direction | size | boundary GB/s | in-process copy GB/s | ratio |\n|---|---|---|---|---|\n")
-	worst, n := math.Inf(1), 0
-	for _, dir := range []string{"to-plugin", "from-plugin"} {
+	d.p("`BenchmarkBoundaryThroughput` (pipeline/pluginhost) moves float32 columns to a plugin and back from one, and copies the same bytes between two buffers in-process, the physical limit, in the same benchmark. Two ways across: the gRPC stream (Arrow IPC in Flight framing, credit flow control, go-plugin's mutual TLS) and, for inputs, the committed Arrow IPC file handed to the plugin by path, which memory-maps it (the plugin reads every byte in both modes). A plugin that supports files gets its inputs that way; outputs always stream.\n\n")
+	d.p("| direction | mode | size | boundary GB/s | in-process copy GB/s | ratio | CPU s per GB |\n|---|---|---|---|---|---|---|\n")
+	type way struct{ dir, mode, prefix string }
+	ways := []way{
+		{"to-plugin", "stream", "dir=to-plugin/"},
+		{"to-plugin", "path", "dir=to-plugin/mode=path/"},
+		{"from-plugin", "stream", "dir=from-plugin/"},
+	}
+	best := map[string]float64{}
+	bestMode := map[string]string{}
+	for _, w := range ways {
+		worst, n := math.Inf(1), 0
 		for _, size := range boundarySizes {
-			name := fmt.Sprintf("BenchmarkBoundaryThroughput/dir=%s/size=%s", dir, size)
-			d.p("| %s | %s | %s | %s | %s |\n", dir, size, d.cell(name, "GB/s"), d.cell(name, "copy-GB/s"), d.cell(name, "ratio"))
+			name := "BenchmarkBoundaryThroughput/" + w.prefix + "size=" + size
+			d.p("| %s | %s | %s | %s | %s | %s | %s |\n", w.dir, w.mode, size, d.cell(name, "GB/s"), d.cell(name, "copy-GB/s"), d.cell(name, "ratio"), d.cell(name, "cpu-s/GB"))
 			if v, ok := d.get(name, "ratio"); ok && boundaryLarge[size] {
 				worst, n = min(worst, v), n+1
 			}
 		}
+		if n > 0 && (bestMode[w.dir] == "" || worst > best[w.dir]) {
+			best[w.dir], bestMode[w.dir] = worst, w.mode
+		}
 	}
 	d.p("\n")
 	g := goal{name: "boundary throughput at least half of the in-process copy for large batches (256 MiB, 1 GiB)", measured: notMeasured, met: notMeasured}
-	if n > 0 {
-		g.measured, g.met = "lowest ratio "+num(worst), verdict(worst >= 0.5)
+	var parts []string
+	met := true
+	for _, dir := range []string{"to-plugin", "from-plugin"} {
+		if bestMode[dir] == "" {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s lowest ratio %s (%s)", dir, num(best[dir]), bestMode[dir]))
+		met = met && best[dir] >= 0.5
+	}
+	if len(parts) > 0 {
+		g.measured, g.met = strings.Join(parts, "; "), verdict(met)
 	}
 	d.goals = append(d.goals, g)
 }
