@@ -157,21 +157,34 @@ func (s jaegerSpan) tag(key string) (any, bool) {
 	return nil, false
 }
 
-// trace fetches a trace, waiting until it holds at least minSpans spans
-// (exporters batch, so spans arrive over a short while).
+// trace fetches a trace, waiting until it holds at least minSpans spans,
+// the host's root run span among them, and stops growing: each process
+// exports in batches and Jaeger stores what it receives asynchronously, so
+// the spans of one trace arrive over a short while and in no fixed order.
 func (j *jaeger) trace(t testing.TB, id string, minSpans int) []jaegerSpan {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	last := -1
 	for {
 		spans, err := j.fetch(id)
-		if err == nil && len(spans) >= minSpans {
+		if err == nil && len(spans) >= minSpans && len(spans) == last && hasRunSpan(spans) {
 			return spans
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("trace %s: %d spans (want at least %d), last error %v", id, len(spans), minSpans, err)
+			t.Fatalf("trace %s: %d spans (want at least %d, the host's run span among them), last error %v", id, len(spans), minSpans, err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		last = len(spans)
+		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+func hasRunSpan(spans []jaegerSpan) bool {
+	for _, s := range spans {
+		if s.service == "sweetspot" && strings.HasPrefix(s.OperationName, "run ") {
+			return true
+		}
+	}
+	return false
 }
 
 func (j *jaeger) fetch(id string) ([]jaegerSpan, error) {
