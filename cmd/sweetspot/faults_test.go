@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -112,7 +110,7 @@ func TestMisbehavingPlugins(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, dir, "p.hcl", fmt.Sprintf(faultPipeline, c.block, c.kind, c.port))
-			r := runWithPlugins(t, dir, plugins, "run", "p.hcl")
+			r := sweetspotWith(t, dir, []string{"SWEETSPOT_PLUGIN_PATH=" + plugins, "HOME=" + dir}, "run", "p.hcl")
 			m := onlyRun(t, dir)
 			assertNoPluginLeft(t, m, plugins)
 			assertRunDirWhole(t, dir, m)
@@ -182,23 +180,6 @@ func faultyPlugins(t *testing.T) string {
 
 // runWithPlugins runs the binary in dir with plugins as its only plugin
 // directory.
-func runWithPlugins(t *testing.T, dir, plugins string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SWEETSPOT_PLUGIN_PATH="+plugins, "NO_COLOR=1", "OTEL_TRACES_EXPORTER=none", "HOME="+dir)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
-}
 
 // assertNoPluginLeft checks that no process recorded in the manifest, and
 // no process at all running an executable from the plugin directory

@@ -66,9 +66,16 @@ type result struct {
 // sweetspot runs the binary in dir with args.
 func sweetspot(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return sweetspotWith(t, dir, []string{"SWEETSPOT_PLUGIN_PATH=" + pluginDir}, args...)
+}
+
+// sweetspotWith runs the binary in dir with args and env added to (and
+// overriding) the test's environment.
+func sweetspotWith(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SWEETSPOT_PLUGIN_PATH="+pluginDir, "NO_COLOR=1", "OTEL_TRACES_EXPORTER=none")
+	cmd.Env = append(append(os.Environ(), "NO_COLOR=1", "OTEL_TRACES_EXPORTER=none"), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
