@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 	"hash"
 	"io"
 	"os"
@@ -217,17 +218,62 @@ func OpenFiles(paths []string, mem memory.Allocator) (*FilesReader, error) {
 }
 
 func readSchema(path string, mem memory.Allocator) (*arrow.Schema, error) {
-	f, err := os.Open(path)
+	f, r, err := openVerified(path, mem)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	r, err := ipc.NewFileReader(f, ipc.WithAllocator(mem))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
 	defer r.Close()
 	return r.Schema(), nil
+}
+
+// openVerified opens a committed Arrow IPC file after checking its footer
+// and every message's metadata: a file damaged on disk would otherwise
+// reach arrow-go's decoder, which can overflow its stack or allocate what a
+// damaged length claims, and neither can be recovered from.
+func openVerified(path string, mem memory.Allocator) (_ *os.File, _ *ipc.FileReader, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("read %s: damaged Arrow file: %v", path, p)
+		}
+		if err != nil {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ipcverify.VerifyFile(f, fi.Size()); err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	r, err := ipc.NewFileReader(f, ipc.WithAllocator(mem))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return f, r, nil
+}
+
+// batchAt reads one batch and checks that its values read safely.
+func batchAt(r *ipc.FileReader, i int) (b arrow.RecordBatch, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("damaged Arrow batch %d: %v", i, p)
+		}
+	}()
+	b, err = r.RecordBatchAt(i)
+	if err != nil {
+		return nil, err
+	}
+	if err := ipcverify.ValidateBatch(b); err != nil {
+		b.Release()
+		return nil, fmt.Errorf("batch %d: %w", i, err)
+	}
+	return b, nil
 }
 
 func (fr *FilesReader) Retain() { fr.refs.Add(1) }
@@ -265,7 +311,7 @@ func (fr *FilesReader) Next() bool {
 	}
 	for {
 		if fr.r != nil && fr.batchIdx < fr.r.NumRecords() {
-			b, err := fr.r.RecordBatchAt(fr.batchIdx)
+			b, err := batchAt(fr.r, fr.batchIdx)
 			if err != nil {
 				fr.err = fmt.Errorf("read %s: %w", fr.paths[fr.fileIdx], err)
 				return false
@@ -279,15 +325,9 @@ func (fr *FilesReader) Next() bool {
 		if fr.fileIdx >= len(fr.paths) {
 			return false
 		}
-		f, err := os.Open(fr.paths[fr.fileIdx])
+		f, r, err := openVerified(fr.paths[fr.fileIdx], fr.mem)
 		if err != nil {
 			fr.err = err
-			return false
-		}
-		r, err := ipc.NewFileReader(f, ipc.WithAllocator(fr.mem))
-		if err != nil {
-			f.Close()
-			fr.err = fmt.Errorf("read %s: %w", fr.paths[fr.fileIdx], err)
 			return false
 		}
 		fr.f, fr.r, fr.batchIdx = f, r, 0
