@@ -97,6 +97,11 @@ func TestMisbehavingPlugins(t *testing.T) {
 			want:  `^stage emit\.bad \(plugin faulty-rogue\): the plugin sent one message of 40\.0 MiB, over the 32 MiB gRPC message limit, so the host could not receive it \(the sweetspot SDK splits batches by rows to stay under the limit; this plugin sends without it\); the plugin process \(pid \d+\) was killed$`,
 		},
 		{
+			name: "hang with a child that ignores signals", kind: "hang", port: "table",
+			block: "stage \"hang\" \"bad\" {\n  plugin  = \"faulty\"\n  child   = true\n  timeout = \"1s\"\n}",
+			want:  `^stage hang\.bad exceeded its timeout of 1s \(plugin faulty was stopped\)$`,
+		},
+		{
 			name: "memory leak", kind: "leak", port: "table",
 			block: "stage \"leak\" \"bad\" {\n  plugin       = \"faulty\"\n  memory_limit = \"96MiB\"\n  timeout      = \"30s\"\n}",
 			want:  `^stage leak\.bad used (9[7-9]|1\d\d) MiB, over its memory_limit of 96 MiB; the plugin process faulty \(pid \d+\) and its children were killed$`,
@@ -177,9 +182,6 @@ func faultyPlugins(t *testing.T) string {
 	}
 	return dir
 }
-
-// runWithPlugins runs the binary in dir with plugins as its only plugin
-// directory.
 
 // assertNoPluginLeft checks that no process recorded in the manifest, and
 // no process at all running an executable from the plugin directory

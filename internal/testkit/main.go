@@ -15,9 +15,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
@@ -30,6 +32,10 @@ func main() {
 	name := strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe")
 	var err error
 	switch {
+	case len(os.Args) == 2 && os.Args[1] == stages.StrayChildArg:
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		// Bounded, so a host that fails to kill it does not leave it forever.
+		time.Sleep(10 * time.Minute)
 	case len(os.Args) == 3 && os.Args[1] == stages.LeakChildArg:
 		stop, perr := strconv.ParseInt(os.Args[2], 10, 64)
 		if perr != nil {

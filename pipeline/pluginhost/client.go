@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -418,6 +419,13 @@ const killGrace = 3 * time.Second
 // waits for it. Safe to call more than once.
 func (c *Client) Kill() {
 	c.killOnce.Do(func() {
+		// A plugin's children are re-parented once it is gone and can no
+		// longer be found from it: list them first.
+		var tree []int
+		if c.cmd != nil && c.cmd.Process != nil {
+			tree = processTree(c.cmd.Process.Pid)
+		}
+		defer killStrays(tree)
 		stopped := make(chan struct{})
 		go func() {
 			defer close(stopped)
@@ -435,10 +443,24 @@ func (c *Client) Kill() {
 	})
 }
 
-// forceKill sends SIGKILL to a process this host started.
+// forceKill sends SIGKILL to a process this host started and to its
+// descendants, children first, so none is left behind re-parented.
 func (c *Client) forceKill() {
 	if c.cmd != nil && c.cmd.Process != nil {
+		tree := processTree(c.cmd.Process.Pid)
+		for i := len(tree) - 1; i >= 1; i-- {
+			_ = syscall.Kill(tree[i], syscall.SIGKILL)
+		}
 		_ = c.cmd.Process.Kill()
+	}
+}
+
+// killStrays kills what is left of a stopped plugin's process tree (tree as
+// processTree listed it while the plugin lived): a child that ignored the
+// plugin's end would otherwise run on, re-parented, after its stage.
+func killStrays(tree []int) {
+	for i := len(tree) - 1; i >= 1; i-- {
+		_ = syscall.Kill(tree[i], syscall.SIGKILL)
 	}
 }
 

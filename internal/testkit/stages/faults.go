@@ -45,9 +45,9 @@ const LeakChildArg = "leak-child"
 
 func registerFaultStages(set *sdk.Set) {
 	sdk.Register(set, "hang", sdk.StageInfo{
-		Description: "Ignores cancellation: never returns.",
+		Description: "Ignores cancellation: never returns; with child, first starts a child process that ignores SIGTERM and SIGINT and outlives its parent.",
 		Outputs:     []sdk.Port{{Name: "table", Schema: TableSchema}},
-	}, func(NoConfig) (sdk.Stage, error) { return hang{}, nil })
+	}, func(c HangConfig) (sdk.Stage, error) { return hang{c}, nil })
 	sdk.Register(set, "stdout", sdk.StageInfo{
 		Description: "Writes garbage to stdout, then waits until its context ends.",
 		Outputs:     []sdk.Port{{Name: "table", Schema: TableSchema}},
@@ -72,9 +72,26 @@ func registerFaultStages(set *sdk.Set) {
 	})
 }
 
-type hang struct{}
+type HangConfig struct {
+	Child bool `hcl:"child,optional" doc:"Start a child process that ignores SIGTERM and SIGINT and outlives this plugin, as a careless plugin's worker does."`
+}
 
-func (hang) Run(context.Context, sdk.Inputs, sdk.Outputs) error {
+// StrayChildArg makes the testkit binary a child that ignores the polite
+// signals and does not die with its parent (see hang with child = true).
+const StrayChildArg = "stray-child"
+
+type hang struct{ cfg HangConfig }
+
+func (h hang) Run(context.Context, sdk.Inputs, sdk.Outputs) error {
+	if h.cfg.Child {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		if err := exec.Command(self, StrayChildArg).Start(); err != nil {
+			return fmt.Errorf("stray child: %w", err)
+		}
+	}
 	for {
 		time.Sleep(time.Hour)
 	}
