@@ -345,3 +345,52 @@ stage "exec" "e" {
 		t.Errorf("explain does not name the changed script:\n%s%s", r.stdout, r.stderr)
 	}
 }
+
+// Identical stages of one pipeline (a chain of passthroughs over the same
+// data) share a cache key; served from the cache, each still gets its
+// outputs at its own paths, with the recorded size and hash.
+func TestStagesSharingACacheKeyKeepTheirOwnOutputs(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `
+stage "emit" "e" {
+  plugin = "testkit"
+  rows   = 100
+}
+stage "passthrough" "a" {
+  plugin = "testkit"
+  input  = stage.emit.e
+}
+stage "passthrough" "b" {
+  plugin = "testkit"
+  input  = stage.passthrough.a
+}
+stage "passthrough" "c" {
+  plugin = "testkit"
+  input  = stage.passthrough.b
+}
+`)
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(1100 * time.Millisecond) // run ids sort by the second they start
+		}
+		if r := sweetspot(t, dir, "run", "-q", "p.hcl"); r.code != 0 {
+			t.Fatalf("run %d: %s", i+1, r.stderr)
+		}
+	}
+	ids := runIDs(t, dir)
+	second := loadRun(t, dir, ids[1])
+	for _, s := range second.Stages {
+		if s.Addr != "emit.e" && (len(s.Executions) != 1 || s.Executions[0].Source != "cache") {
+			t.Errorf("stage %s: %+v, want it served from the cache", s.Addr, s.Executions)
+		}
+		for _, f := range s.Outputs {
+			if want := runstore.OutputRel(s.Addr, f.Round, f.Port); f.Path != want {
+				t.Errorf("stage %s's output is recorded at %s, want its own %s", s.Addr, f.Path, want)
+			}
+			sum, err := runstore.FileSHA256(filepath.Join(dir, runstore.DefaultRoot, second.RunID, f.Path))
+			if err != nil || sum != f.SHA256 {
+				t.Errorf("stage %s: %s has sha256 %s (%v), recorded %s", s.Addr, f.Path, sum, err, f.SHA256)
+			}
+		}
+	}
+}

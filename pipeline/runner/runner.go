@@ -706,7 +706,7 @@ func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key
 		e.Source, e.From = "resumed", ex.run.ID()
 		appendOutputs = false
 	} else if ex.r.Store != nil && !ex.r.NoCache {
-		hit, ok, err := ex.r.Store.Recall(key, ex.run)
+		hit, ok, err := ex.r.Store.Recall(key, ex.run, st.Addr)
 		if err != nil {
 			ex.log.Warn("cache lookup failed; running the stage", "stage", st.Addr, "error", err)
 		}

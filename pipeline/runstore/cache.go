@@ -47,8 +47,11 @@ type Hit struct {
 
 // Recall finds key's outputs from an earlier run, checks that every file is
 // still there with its recorded hash, and links (or copies) them into run
-// under the same relative paths. ok is false when there is nothing usable.
-func (s *Store) Recall(key string, into *Run) (hit *Hit, ok bool, err error) {
+// as stage's outputs, at the paths stage's own outputs have. (Two stages of
+// one pipeline can share a key, such as a chain of identical transforms of
+// the same data, so the earlier run's paths may name another stage.) ok is
+// false when there is nothing usable.
+func (s *Store) Recall(key string, into *Run, stage string) (hit *Hit, ok bool, err error) {
 	data, err := os.ReadFile(s.cachePath(key))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
@@ -69,12 +72,15 @@ func (s *Store) Recall(key string, into *Run) (hit *Hit, ok bool, err error) {
 			return nil, false, nil
 		}
 	}
-	for _, f := range e.Files {
-		if err := linkOrCopy(filepath.Join(s.Root, e.Run, f.Path), into.Path(f.Path)); err != nil {
+	files := make([]OutputFile, len(e.Files))
+	for i, f := range e.Files {
+		files[i] = f
+		files[i].Path = OutputRel(stage, f.Round, f.Port)
+		if err := linkOrCopy(filepath.Join(s.Root, e.Run, f.Path), into.Path(files[i].Path)); err != nil {
 			return nil, false, fmt.Errorf("take %s from run %s: %w", f.Path, e.Run, err)
 		}
 	}
-	return &Hit{Run: e.Run, Files: e.Files}, true, nil
+	return &Hit{Run: e.Run, Files: files}, true, nil
 }
 
 // FileSHA256 returns the hex sha256 of a file's contents.
