@@ -116,6 +116,10 @@ func ReadJournal(path string, mem memory.Allocator) (schema *arrow.Schema, batch
 	schema = r.Schema()
 	for r.Next() {
 		b := r.RecordBatch()
+		if ipcverify.ValidateBatch(b) != nil {
+			// A damaged batch ends what can be trusted, as a torn tail does.
+			break
+		}
 		b.Retain()
 		batches = append(batches, b)
 	}
