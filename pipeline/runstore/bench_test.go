@@ -2,8 +2,11 @@ package runstore
 
 import (
 	"crypto/sha256"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // BenchmarkOutputHash measures what the run store pays per byte to record
@@ -31,4 +34,35 @@ func BenchmarkOutputHash(b *testing.B) {
 	b.ReportMetric(gbps(hashTime), "sha256-GB/s")
 	b.ReportMetric(gbps(copyTime), "copy-GB/s")
 	b.ReportMetric(hashTime.Seconds()/copyTime.Seconds(), "hash/copy-time")
+}
+
+// BenchmarkReadPortFile reads a committed port file of many small batches
+// as a stage's input is read: opening it (which verifies its metadata) and
+// every batch.
+func BenchmarkReadPortFile(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	path := filepath.Join(b.TempDir(), OutputRel("emit.a", 0, "table"))
+	pw := NewPortWriter(path, nil, mem)
+	for i := int64(0); i < 2000; i++ {
+		rec := batch(b, mem, i*100, 100)
+		if err := pw.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+		rec.Release()
+	}
+	if _, _, _, err := pw.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		r, err := OpenFiles([]string{path}, mem)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r.Next() {
+		}
+		if r.Err() != nil {
+			b.Fatal(r.Err())
+		}
+		r.Release()
+	}
 }
