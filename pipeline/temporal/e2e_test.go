@@ -478,13 +478,25 @@ func TestDistributedRuns(t *testing.T) {
 				t.Errorf("trial activity %s completed %d times", id, n)
 			}
 		}
-		// On disk: one committed result per trial (the killed attempt
-		// never committed), and every candidate once in the results.
+		// On disk: the accepted attempt of every trial committed its
+		// result. An earlier attempt may have committed too, when the kill
+		// landed between its commit and its completion reaching the server
+		// (activities run at least once); the retry superseded it, and the
+		// results below count each trial once.
 		for _, e := range ev.Executions {
 			for _, tr := range e.Trials {
-				matches, _ := filepath.Glob(filepath.Join(run.Dir, "stages", "evaluation.train", fmt.Sprintf("round-%03d", e.Round), "trials", fmt.Sprintf("%05d", tr.Index), "attempt-*", "results.arrow"))
-				if len(matches) != 1 {
-					t.Errorf("round %d trial %d: %d committed results %v", e.Round, tr.Index, len(matches), matches)
+				trialDir := filepath.Join(run.Dir, "stages", "evaluation.train", fmt.Sprintf("round-%03d", e.Round), "trials", fmt.Sprintf("%05d", tr.Index))
+				matches, _ := filepath.Glob(filepath.Join(trialDir, "attempt-*", "results.arrow"))
+				accepted := false
+				for _, m := range matches {
+					var n int
+					if _, err := fmt.Sscanf(filepath.Base(filepath.Dir(m)), "attempt-%d", &n); err != nil || n > tr.Attempt {
+						t.Errorf("round %d trial %d: committed result %s is not of an attempt up to the accepted %d", e.Round, tr.Index, m, tr.Attempt)
+					}
+					accepted = accepted || n == tr.Attempt
+				}
+				if !accepted {
+					t.Errorf("round %d trial %d: the accepted attempt %d committed no result (%v)", e.Round, tr.Index, tr.Attempt, matches)
 				}
 			}
 		}
