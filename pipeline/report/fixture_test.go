@@ -13,9 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
-	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
 	reqstage "github.com/sweetspot-ml/sweetspot/plugins/requirements"
-	"github.com/sweetspot-ml/sweetspot/plugins/resize"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // The fixture is a run directory written the way the runner writes one,
@@ -263,11 +262,11 @@ func writeFixture(t testing.TB, root string, fx fixture, mem memory.Allocator) f
 			}
 			rows = append(rows, row)
 		}
-		writePort(t, run, mem, "evaluation.train", "results", round+1, evaluation.Schema, rows)
+		writePort(t, run, mem, "evaluation.train", "results", round+1, tables.ResultsSchema, rows)
 	}
 	if fx.decisions {
 		for i, row := range decisions {
-			writePort(t, run, mem, "resize.fit", "decision", i+1, resize.DecisionSchema, []map[string]any{row})
+			writePort(t, run, mem, "resize.fit", "decision", i+1, tables.DecisionSchema, []map[string]any{row})
 		}
 		last := decisions[len(decisions)-1]
 		if err := run.Update(func(m *runstore.Manifest) {

@@ -17,8 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
-	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
-	"github.com/sweetspot-ml/sweetspot/plugins/resize"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // render writes the fixture's report with a checked allocator, so every
@@ -495,7 +494,7 @@ func TestReportOfOddData(t *testing.T) {
 		return map[string]any{"candidate_id": id, "family": "mlp", "depth": 1, "width": 3, "params": params, "status": "ok",
 			"accuracy": acc, "latency_p95_ms": lat, "model_bytes": bytes, "train_seconds": train}
 	}
-	writePort(t, run, mem, "evaluation.train", "results", 1, evaluation.Schema, []map[string]any{
+	writePort(t, run, mem, "evaluation.train", "results", 1, tables.ResultsSchema, []map[string]any{
 		ok("zero", 0, 0.5, 0, 0, 0),
 		ok("negative", 10, 0.6, -1, -5, -2),
 		ok("no-metric", 20, math.NaN(), 0.1, 100, 1),
@@ -503,7 +502,7 @@ func TestReportOfOddData(t *testing.T) {
 		ok("same-a", 40, 0.7, 0.2, 200, 1),
 		ok("same-b", 40, 0.7, 0.2, 200, 1),
 	})
-	writePort(t, run, mem, "resize.fit", "decision", 1, resize.DecisionSchema, []map[string]any{{
+	writePort(t, run, mem, "resize.fit", "decision", 1, tables.DecisionSchema, []map[string]any{{
 		"round": 0, "status": "converged", "action": "stop", "strategy": "knee", "chosen_candidate_id": "same-a",
 		"reason": "because", "metric": "accuracy", "target": 2.0,
 		"fit_q_inf": 0.8, "fit_a": -3.0, "fit_alpha": 0.0, "fit_q_inf_lo": math.Inf(-1), "fit_q_inf_hi": 0.9,

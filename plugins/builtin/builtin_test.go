@@ -13,10 +13,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/builtin"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 func TestDescribe(t *testing.T) {
@@ -60,12 +59,12 @@ func TestDescribe(t *testing.T) {
 	want := []stage{
 		{Kind: "dataset", Outputs: []port{{"data", false, 1}}},
 		{Kind: "requirements", Inputs: []port{{"dataset", true, 0}}, Outputs: []port{{"requirements", false, 15}}},
-		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 13}}},
-		{Kind: "optimization", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}}, Outputs: []port{{"candidates", false, 13}, {"tuning", false, 10}}},
-		{Kind: "evaluation", Inputs: []port{{"input", false, 13}, {"dataset", false, 0}, {"resume", true, 34}}, Outputs: []port{{"results", false, 34}}},
-		{Kind: "exec", Inputs: []port{{"input", false, 13}, {"dataset", true, 0}, {"resume", true, 34}}, Outputs: []port{{"results", false, 34}}},
-		{Kind: "resize", Inputs: []port{{"input", false, 19}, {"requirements", true, 15}}, Outputs: []port{{"decision", false, 42}, {"proposals", false, 13}}},
-		{Kind: "replay", Inputs: []port{{"input", false, 13}}, Outputs: []port{{"results", false, 37}}},
+		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 17}}},
+		{Kind: "optimization", Inputs: []port{{"input", false, 17}, {"dataset", false, 0}}, Outputs: []port{{"candidates", false, 17}, {"tuning", false, 10}}},
+		{Kind: "evaluation", Inputs: []port{{"input", false, 17}, {"dataset", false, 0}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
+		{Kind: "exec", Inputs: []port{{"input", false, 17}, {"dataset", true, 0}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
+		{Kind: "resize", Inputs: []port{{"input", false, 23}, {"requirements", true, 15}}, Outputs: []port{{"decision", false, 44}, {"proposals", false, 17}}},
+		{Kind: "replay", Inputs: []port{{"input", false, 17}}, Outputs: []port{{"results", false, 41}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)
@@ -130,7 +129,7 @@ func TestChain(t *testing.T) {
 	if len(req) != 1 {
 		t.Fatalf("%d requirements batches, want 1", len(req))
 	}
-	row, err := requirements.Read(req[0])
+	row, err := tables.ReadRequirements(req[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +154,7 @@ func TestChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := modelchoice.Read(cands[0])
+	got, err := tables.ReadCandidates(cands[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,10 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // spirals returns a small two-spirals dataset as the dataset stage emits
@@ -35,13 +36,13 @@ func spirals(t *testing.T, rows, batchRows int) []arrow.RecordBatch {
 
 // candidate is a model for 2 features and 2 classes, counted as
 // model_choice counts.
-func candidate(width int32, quantize string) modelchoice.Candidate {
-	depth, family := int32(1), modelchoice.FamilyMLP
+func candidate(width int32, quantize string) tables.Candidate {
+	depth, family := int32(1), tables.FamilyMLP
 	if width == 0 {
-		depth, family = 0, modelchoice.FamilyLinear
+		depth, family = 0, tables.FamilyLinear
 	}
-	p, f := modelchoice.Count(modelchoice.LayerSizes(2, int64(depth), int64(width), 2))
-	return modelchoice.Candidate{
+	p, f := mlp.Count(mlp.LayerSizes(2, int64(depth), int64(width), 2))
+	return tables.Candidate{
 		ID: fmt.Sprintf("%s-d%d-w%d-%s", family, depth, width, quantize), Family: family, Depth: depth, Width: width,
 		Params: p, FLOPs: f, LearningRate: 1e-2, BatchSize: 32, Epochs: 3, Preprocess: "standardize", Quantize: quantize,
 	}
@@ -58,17 +59,17 @@ func TestConformance(t *testing.T) {
 	set := sdk.NewSet(sdk.WithName("evaluation"))
 	evaluation.Register(set)
 	ds := spirals(t, 240, 64)
-	cands := table(t, modelchoice.Build(memory.DefaultAllocator, []modelchoice.Candidate{
+	cands := table(t, tables.BuildCandidates(memory.DefaultAllocator, []tables.Candidate{
 		candidate(0, "none"), candidate(8, "none"), candidate(8, "int8"),
 	}))
 	// A resumed run: the linear model's trial had finished.
 	nan := math.NaN()
-	done := evaluation.Result{
+	done := tables.Result{
 		Candidate: candidate(0, "none"), Accuracy: 0.5, Loss: 0.69, LatencyP50Ms: 0.01, LatencyP95Ms: 0.02, ThroughputPerS: 1e5,
-		ModelBytes: 24, PeakBytes: 100, TrainSeconds: 0.1, EpochsRun: 3, Status: evaluation.StatusOK,
+		ModelBytes: 24, PeakBytes: 100, TrainSeconds: 0.1, EpochsRun: 3, Status: tables.StatusOK,
 		RMSE: nan, R2: nan, AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: 6, ValLoss: 0.7, BestEpoch: 3, StoppedBy: "epochs",
 	}
-	resumed := table(t, evaluation.Build(memory.DefaultAllocator, []evaluation.Result{done}))
+	resumed := table(t, tables.BuildResults(memory.DefaultAllocator, []tables.Result{done}))
 
 	small := `
 epochs           = 2

@@ -94,8 +94,8 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Kind is the stage kind.
@@ -146,14 +146,14 @@ func Info() sdk.StageInfo {
 	return sdk.StageInfo{
 		Description: "Trains every candidate on the dataset and measures its test quality, latency, throughput, size, memory and training time.",
 		Inputs: []sdk.Port{
-			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: modelchoice.Schema},
+			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: tables.CandidatesSchema},
 			{Name: DatasetPort, Description: "The dataset (a dataset stage's data port): train, optional validation, and test rows."},
-			{Name: ResumePort, Optional: true, Schema: Schema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, which are not trained again."},
+			{Name: ResumePort, Optional: true, Schema: tables.ResultsSchema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, which are not trained again."},
 		},
 		Outputs: []sdk.Port{{
 			Name:        OutputPort,
 			Description: "One row per candidate: its columns, its test metrics and measurements, status and error.",
-			Schema:      Schema,
+			Schema:      tables.ResultsSchema,
 		}},
 		Resume: &sdk.Resume{Output: OutputPort, Input: ResumePort},
 	}
@@ -229,18 +229,18 @@ func New(c Config) (sdk.Stage, error) {
 }
 
 // ReadCandidates reads a candidates port to its end.
-func ReadCandidates(in sdk.Inputs, port string) ([]modelchoice.Candidate, error) {
+func ReadCandidates(in sdk.Inputs, port string) ([]tables.Candidate, error) {
 	r, err := in.Reader(port)
 	if err != nil {
 		return nil, err
 	}
-	var out []modelchoice.Candidate
+	var out []tables.Candidate
 	for r.Next() {
 		b := r.RecordBatch()
 		if b.NumRows() == 0 {
 			continue
 		}
-		cs, err := modelchoice.Read(b)
+		cs, err := tables.ReadCandidates(b)
 		if err != nil {
 			return nil, &sdk.InputError{Port: port, Row: -1, Err: err}
 		}
@@ -325,7 +325,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	log := sdk.Logger(ctx)
 
 	results := NewResultWriter(ctx, w)
-	cands, resumed, err := SkipFinished(in, results, cands, func(c modelchoice.Candidate) modelchoice.Candidate { return c })
+	cands, resumed, err := SkipFinished(in, results, cands, func(c tables.Candidate) tables.Candidate { return c })
 	if err != nil {
 		return err
 	}
@@ -367,7 +367,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			p := sdk.Progress{Done: int64(done), Total: int64(len(cands)), Message: progressMessage(r), Metrics: progressMetrics(r)}
 			mu.Unlock()
 			sdk.ReportProgress(ctx, p)
-			if r.Status == StatusOK {
+			if r.Status == tables.StatusOK {
 				log.Info("trial", "candidate", r.ID, "accuracy", r.Accuracy, "loss", r.Loss, "latency_p95_ms", r.LatencyP95Ms,
 					"train_seconds", r.TrainSeconds, "epochs_run", r.EpochsRun, "stopped_by", r.StoppedBy)
 			} else {
@@ -421,9 +421,9 @@ feed:
 	return ctx.Err()
 }
 
-func progressMessage(r Result) string {
+func progressMessage(r tables.Result) string {
 	switch {
-	case r.Status != StatusOK:
+	case r.Status != tables.StatusOK:
 		return fmt.Sprintf("trial %s failed: %s", r.ID, r.Error)
 	case !math.IsNaN(r.Accuracy):
 		return fmt.Sprintf("trial %s: accuracy %.4f, p95 %.3f ms", r.ID, r.Accuracy, r.LatencyP95Ms)
@@ -432,7 +432,7 @@ func progressMessage(r Result) string {
 	}
 }
 
-func progressMetrics(r Result) map[string]float64 {
+func progressMetrics(r tables.Result) map[string]float64 {
 	m := map[string]float64{"train_seconds": r.TrainSeconds, "epochs_run": float64(r.EpochsRun)}
 	add := func(k string, v float64) {
 		if !math.IsNaN(v) {

@@ -24,11 +24,12 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // spans records every span of the package's tests: the trial spans use the
@@ -72,27 +73,28 @@ func data(t *testing.T, mem memory.Allocator, kind string, rows int, seed uint64
 
 // cand is a candidate for a dataset of `in` features and `out` outputs,
 // counted as model_choice counts.
-func cand(in, out int64, depth, width int32, lr float64, epochs int32) modelchoice.Candidate {
-	family := modelchoice.FamilyMLP
+func cand(in, out int64, depth, width int32, lr float64, epochs int32) tables.Candidate {
+	family := tables.FamilyMLP
 	if depth == 0 {
-		family = modelchoice.FamilyLinear
+		family = tables.FamilyLinear
 	}
-	p, f := modelchoice.Count(modelchoice.LayerSizes(in, int64(depth), int64(width), out))
-	return modelchoice.Candidate{
+	p, f := mlp.Count(mlp.LayerSizes(in, int64(depth), int64(width), out))
+	c := tables.Candidate{
 		ID: fmt.Sprintf("%s-d%d-w%d", family, depth, width), Family: family, Depth: depth, Width: width,
 		Params: p, FLOPs: f, LearningRate: lr, BatchSize: 32, Epochs: epochs, Preprocess: "standardize", Quantize: "none",
 	}
+	return c.WithDefaults()
 }
 
-func candidates(t *testing.T, mem memory.Allocator, cs ...modelchoice.Candidate) []arrow.RecordBatch {
+func candidates(t *testing.T, mem memory.Allocator, cs ...tables.Candidate) []arrow.RecordBatch {
 	t.Helper()
-	b := modelchoice.Build(mem, cs)
+	b := tables.BuildCandidates(mem, cs)
 	t.Cleanup(b.Release)
 	return []arrow.RecordBatch{b}
 }
 
 // run runs the stage in process and returns its results.
-func run(t *testing.T, ctx context.Context, cfg Config, cands, ds []arrow.RecordBatch) ([]Result, arrow.RecordBatch, error) {
+func run(t *testing.T, ctx context.Context, cfg Config, cands, ds []arrow.RecordBatch) ([]tables.Result, arrow.RecordBatch, error) {
 	t.Helper()
 	st, err := New(cfg)
 	if err != nil {
@@ -105,7 +107,7 @@ func run(t *testing.T, ctx context.Context, cfg Config, cands, ds []arrow.Record
 	// One batch per finished trial (so the host can journal them): read
 	// them as one table.
 	all := concatBatches(t, out.Batches(OutputPort))
-	rs, err := Read(all)
+	rs, err := tables.ReadResults(all)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +145,8 @@ func concatBatches(t *testing.T, bs []arrow.RecordBatch) arrow.RecordBatch {
 	return rec
 }
 
-func byID(rs []Result) map[string]Result {
-	m := map[string]Result{}
+func byID(rs []tables.Result) map[string]tables.Result {
+	m := map[string]tables.Result{}
 	for _, r := range rs {
 		m[r.ID] = r
 	}
@@ -169,7 +171,7 @@ func TestResultsColumns(t *testing.T) {
 	for _, f := range rec.Schema().Fields() {
 		got = append(got, col{f.Name, f.Type.String(), f.Nullable})
 	}
-	for _, f := range Schema.Fields() {
+	for _, f := range tables.ResultsSchema.Fields() {
 		want = append(want, col{f.Name, f.Type.String(), f.Nullable})
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -186,7 +188,7 @@ func TestResultsColumns(t *testing.T) {
 		t.Fatalf("%d rows, want 2", len(rs))
 	}
 	for _, r := range rs {
-		if r.Status != StatusOK || r.Error != "" {
+		if r.Status != tables.StatusOK || r.Error != "" {
 			t.Errorf("%s: status %s error %q", r.ID, r.Status, r.Error)
 		}
 		positive := map[string]float64{
@@ -236,7 +238,7 @@ func TestRegression(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rs[0]
-	if r.Status != StatusOK || !math.IsNaN(r.Accuracy) || !(r.RMSE > 0) || math.IsNaN(r.R2) || math.Abs(r.RMSE*r.RMSE-r.Loss) > 1e-9*r.Loss {
+	if r.Status != tables.StatusOK || !math.IsNaN(r.Accuracy) || !(r.RMSE > 0) || math.IsNaN(r.R2) || math.Abs(r.RMSE*r.RMSE-r.Loss) > 1e-9*r.Loss {
 		t.Errorf("status %s accuracy %g rmse %g r2 %g loss %g: want rmse and r2 only, loss = rmse²", r.Status, r.Accuracy, r.RMSE, r.R2, r.Loss)
 	}
 }
@@ -300,18 +302,18 @@ func TestFailedTrials(t *testing.T) {
 	got := byID(rs)
 	for id, msg := range want {
 		r := got[id]
-		if r.Status != StatusFailed || !strings.Contains(r.Error, msg) {
+		if r.Status != tables.StatusFailed || !strings.Contains(r.Error, msg) {
 			t.Errorf("%s: status %s error %q, want failed with %q", id, r.Status, r.Error, msg)
 		}
 		if !math.IsNaN(r.Accuracy) || r.ModelBytes != -1 || r.StoppedBy != "" {
 			t.Errorf("%s: failed but accuracy %g model_bytes %d stopped_by %q", id, r.Accuracy, r.ModelBytes, r.StoppedBy)
 		}
 	}
-	if r := got[good.ID]; r.Status != StatusOK {
+	if r := got[good.ID]; r.Status != tables.StatusOK {
 		t.Errorf("the good candidate: %s %s", r.Status, r.Error)
 	}
 	// Params 0 is "count it for me", not a mismatch.
-	if r := got["uncounted"]; r.Status != StatusOK || r.Params != 67 || r.FLOPs != 2*(4*8+8*3)+8+3 {
+	if r := got["uncounted"]; r.Status != tables.StatusOK || r.Params != 67 || r.FLOPs != 2*(4*8+8*3)+8+3 {
 		t.Errorf("uncounted candidate: %s %q, params %d flops %d; want ok, 67 and 123", r.Status, r.Error, r.Params, r.FLOPs)
 	}
 	// Each failed trial's span has error status and its error.
@@ -323,7 +325,7 @@ func TestFailedTrials(t *testing.T) {
 }
 
 // timing columns differ between runs; everything else must not.
-var timing = cmpopts.IgnoreFields(Result{}, "LatencyP50Ms", "LatencyP95Ms", "ThroughputPerS", "TrainSeconds", "TraceID")
+var timing = cmpopts.IgnoreFields(tables.Result{}, "LatencyP50Ms", "LatencyP95Ms", "ThroughputPerS", "TrainSeconds", "TraceID")
 
 func TestDeterministicAndParallel(t *testing.T) {
 	mem := checked(t)
@@ -381,9 +383,9 @@ func TestCompressedCandidates(t *testing.T) {
 	if !math.IsNaN(b.AccuracyBefore) {
 		t.Errorf("uncompressed accuracy_before %g, want null", b.AccuracyBefore)
 	}
-	for _, r := range []Result{qr, pr} {
+	for _, r := range []tables.Result{qr, pr} {
 		// Same seed and data: the float model is the base candidate's.
-		if r.Status != StatusOK || r.AccuracyBefore != b.Accuracy || r.LossBefore != b.Loss {
+		if r.Status != tables.StatusOK || r.AccuracyBefore != b.Accuracy || r.LossBefore != b.Loss {
 			t.Errorf("%s: %s accuracy_before %g loss_before %g, want the base's %g and %g", r.ID, r.Status, r.AccuracyBefore, r.LossBefore, b.Accuracy, b.Loss)
 		}
 		if r.ModelBytes >= b.ModelBytes || math.Abs(r.Accuracy-r.AccuracyBefore) > 0.1 {
@@ -466,7 +468,7 @@ func TestMaxTrainTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rs[0]
-	if r.Status != StatusOK || r.StoppedBy != "max_train_time" || r.EpochsRun != 1 || math.IsNaN(r.Accuracy) {
+	if r.Status != tables.StatusOK || r.StoppedBy != "max_train_time" || r.EpochsRun != 1 || math.IsNaN(r.Accuracy) {
 		t.Errorf("status %s stopped_by %s epochs_run %d accuracy %g: want ok, max_train_time, 1, measured", r.Status, r.StoppedBy, r.EpochsRun, r.Accuracy)
 	}
 }
@@ -525,17 +527,17 @@ func TestConfigErrors(t *testing.T) {
 
 func TestBuildReadRoundTrip(t *testing.T) {
 	mem := checked(t)
-	ok := newResult(cand(4, 3, 1, 8, 1e-2, 3))
-	ok.Status, ok.Accuracy, ok.Loss, ok.ModelBytes, ok.PeakBytes, ok.EpochsRun, ok.StoppedBy = StatusOK, 0.9, 0.3, 100, 2000, 3, "epochs"
-	failed := newResult(cand(4, 3, 0, 0, 1e-2, 3))
+	ok := tables.NewResult(cand(4, 3, 1, 8, 1e-2, 3))
+	ok.Status, ok.Accuracy, ok.Loss, ok.ModelBytes, ok.PeakBytes, ok.EpochsRun, ok.StoppedBy = tables.StatusOK, 0.9, 0.3, 100, 2000, 3, "epochs"
+	failed := tables.NewResult(cand(4, 3, 0, 0, 1e-2, 3))
 	failed.Error = "boom"
-	rec := Build(mem, []Result{ok, failed})
+	rec := tables.BuildResults(mem, []tables.Result{ok, failed})
 	defer rec.Release()
-	got, err := Read(rec)
+	got, err := tables.ReadResults(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]Result{ok, failed}, got, cmpopts.EquateNaNs()); diff != "" {
+	if diff := cmp.Diff([]tables.Result{ok, failed}, got, cmpopts.EquateNaNs()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if n := rec.Column(rec.Schema().FieldIndices("accuracy")[0]).NullN(); n != 1 {
@@ -585,12 +587,12 @@ func TestOverTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := Read(coll.Batches[OutputPort][0])
+	rs, err := tables.ReadResults(coll.Batches[OutputPort][0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rs {
-		if r.Status != StatusOK || r.TraceID != root.SpanContext().TraceID().String() {
+		if r.Status != tables.StatusOK || r.TraceID != root.SpanContext().TraceID().String() {
 			t.Errorf("%s: %s, trace %s (host's %s)", r.ID, r.Status, r.TraceID, root.SpanContext().TraceID())
 		}
 	}

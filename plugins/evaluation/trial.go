@@ -16,7 +16,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // TracerName is the instrumentation scope of the trial spans.
@@ -24,7 +24,7 @@ const TracerName = "github.com/sweetspot-ml/sweetspot/plugins/evaluation"
 
 // Quantize values.
 const (
-	QuantizeNone = "none"
+	QuantizeNone = tables.None
 	QuantizeInt8 = "int8"
 )
 
@@ -36,7 +36,7 @@ const maxTrialParams = 1 << 27
 // TrainingKey identifies what a candidate trains: two candidates with the
 // same key (variants differing only in quantize, prune_fraction, round or
 // candidate_id) train the same float model, which the stage trains once.
-func TrainingKey(c modelchoice.Candidate, epochs int) string {
+func TrainingKey(c tables.Candidate, epochs int) string {
 	return fmt.Sprintf("%s|d%d|w%d|p%d|lr%g|b%d|e%d|%s", c.Family, c.Depth, c.Width, c.Params, c.LearningRate, c.BatchSize, epochs, c.Preprocess)
 }
 
@@ -51,14 +51,14 @@ func TrialSeed(seed uint64, key string) uint64 {
 
 // SpecFor returns the model shape of a candidate for a dataset with the
 // given inputs (after preprocessing), or why it cannot be built.
-func SpecFor(c modelchoice.Candidate, inputs int, ds *prep.Dataset) (nn.Spec, error) {
+func SpecFor(c tables.Candidate, inputs int, ds *prep.Dataset) (nn.Spec, error) {
 	spec := nn.Spec{Inputs: inputs, Outputs: ds.Outputs(), Task: ds.Task}
 	switch c.Family {
-	case modelchoice.FamilyLinear:
+	case tables.FamilyLinear:
 		if c.Depth != 0 || c.Width != 0 {
 			return spec, fmt.Errorf("a linear candidate has depth 0 and width 0, not depth %d and width %d", c.Depth, c.Width)
 		}
-	case modelchoice.FamilyMLP:
+	case tables.FamilyMLP:
 		if c.Depth < 1 || c.Depth > 64 {
 			return spec, fmt.Errorf("an mlp has 1 to 64 hidden layers, not depth %d (the depth-0 model is the linear family)", c.Depth)
 		}
@@ -81,10 +81,10 @@ func SpecFor(c modelchoice.Candidate, inputs int, ds *prep.Dataset) (nn.Spec, er
 }
 
 // Compression returns the post-training compression a candidate asks for.
-func Compression(c modelchoice.Candidate) (nn.Compression, error) {
+func Compression(c tables.Candidate) (nn.Compression, error) {
 	var out nn.Compression
 	switch c.Quantize {
-	case "", QuantizeNone:
+	case "", tables.None:
 	case QuantizeInt8:
 		out.Int8 = true
 	default:
@@ -97,7 +97,7 @@ func Compression(c modelchoice.Candidate) (nn.Compression, error) {
 	return out, nil
 }
 
-func (s *Stage) epochsOf(c modelchoice.Candidate) int {
+func (s *Stage) epochsOf(c tables.Candidate) int {
 	if s.epochs > 0 {
 		return s.epochs
 	}
@@ -105,7 +105,7 @@ func (s *Stage) epochsOf(c modelchoice.Candidate) int {
 }
 
 // TrainConfig returns the training config of a candidate.
-func (s *Stage) TrainConfig(c modelchoice.Candidate) nn.Config {
+func (s *Stage) TrainConfig(c tables.Candidate) nn.Config {
 	epochs := s.epochsOf(c)
 	return nn.Config{
 		LearningRate: c.LearningRate, BatchSize: int(c.BatchSize), Epochs: epochs,
@@ -127,7 +127,7 @@ type trained struct {
 
 // train builds and trains c's float model, inside c's trial span. Its
 // error is only ctx's.
-func (s *Stage) train(ctx context.Context, span trace.Span, c modelchoice.Candidate, preps *Preparations) (*trained, error) {
+func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, preps *Preparations) (*trained, error) {
 	t := &trained{from: c.ID}
 	prepared, err := preps.Get(c.Preprocess)
 	if err != nil {
@@ -170,15 +170,15 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c modelchoice.Candid
 
 // trial trains (unless shared holds its group's model) and measures one
 // candidate. Its error is only ctx's: every other problem is the result's.
-func (s *Stage) trial(ctx context.Context, c modelchoice.Candidate, preps *Preparations, shared *trained) (r Result, t *trained, err error) {
-	r = newResult(c)
+func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparations, shared *trained) (r tables.Result, t *trained, err error) {
+	r = tables.NewResult(c)
 	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(CandidateAttributes(c), attribute.Int("epochs", s.epochsOf(c)))...))
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.TraceID = sc.TraceID().String()
 	}
 	fail := func(e error) {
-		r.Status, r.Error = StatusFailed, e.Error()
+		r.Status, r.Error = tables.StatusFailed, e.Error()
 		span.RecordError(e)
 		span.SetStatus(codes.Error, e.Error())
 		span.SetAttributes(attribute.String("status", r.Status), attribute.Int("epochs_run", int(r.EpochsRun)))
@@ -187,7 +187,7 @@ func (s *Stage) trial(ctx context.Context, c modelchoice.Candidate, preps *Prepa
 		// A bug in one trial must not take the others down with it.
 		if p := recover(); p != nil {
 			traceID := r.TraceID
-			r = newResult(c)
+			r = tables.NewResult(c)
 			r.TraceID = traceID
 			fail(fmt.Errorf("internal error: %v", p))
 			if t == nil {
@@ -246,7 +246,7 @@ func (s *Stage) trial(ctx context.Context, c modelchoice.Candidate, preps *Prepa
 	r.LatencyP50Ms, r.LatencyP95Ms, r.ThroughputPerS = meas.P50Ms, meas.P95Ms, meas.ThroughputPerS
 	r.PeakBytes += meas.Bytes
 	r.ModelBytes, r.NonZeroParams = model.Bytes(), model.NonZero()
-	r.Status = StatusOK
+	r.Status = tables.StatusOK
 
 	attrs := ResultAttributes(r)
 	span.SetAttributes(attrs...)

@@ -9,8 +9,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // ResultWriter writes results rows as trials finish, from any goroutine,
@@ -28,8 +28,8 @@ func NewResultWriter(ctx context.Context, w sdk.BatchWriter) *ResultWriter {
 }
 
 // Write sends rows as one batch.
-func (rw *ResultWriter) Write(rs ...Result) error {
-	rec := Build(sdk.Allocator(rw.ctx), rs)
+func (rw *ResultWriter) Write(rs ...tables.Result) error {
+	rec := tables.BuildResults(sdk.Allocator(rw.ctx), rs)
 	defer rec.Release()
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
@@ -43,12 +43,12 @@ func (rw *ResultWriter) Write(rs ...Result) error {
 // hands back on the resume port, writes them again (so the output is
 // whole) and returns the candidates whose trials still have to run. With
 // the resume port unconnected it returns cands unchanged.
-func SkipFinished[C any](in sdk.Inputs, rw *ResultWriter, cands []C, candidateOf func(C) modelchoice.Candidate) (todo []C, finished int, err error) {
+func SkipFinished[C any](in sdk.Inputs, rw *ResultWriter, cands []C, candidateOf func(C) tables.Candidate) (todo []C, finished int, err error) {
 	done, err := resumedResults(in)
 	if err != nil || len(done) == 0 {
 		return cands, 0, err
 	}
-	var again []Result
+	var again []tables.Result
 	for _, c := range cands {
 		if r, ok := done[trialKey(candidateOf(c))]; ok {
 			again = append(again, r)
@@ -65,13 +65,13 @@ func SkipFinished[C any](in sdk.Inputs, rw *ResultWriter, cands []C, candidateOf
 }
 
 // trialKey identifies a trial across an interruption.
-func trialKey(c modelchoice.Candidate) string {
+func trialKey(c tables.Candidate) string {
 	return fmt.Sprintf("%d/%s", c.Round, c.ID)
 }
 
 // resumedResults reads the rows of trials finished before an interruption,
 // when the host resumes a run; none otherwise.
-func resumedResults(in sdk.Inputs) (map[string]Result, error) {
+func resumedResults(in sdk.Inputs) (map[string]tables.Result, error) {
 	r, err := in.Reader(ResumePort)
 	if errors.Is(err, sdk.ErrNotConnected) {
 		return nil, nil
@@ -79,9 +79,9 @@ func resumedResults(in sdk.Inputs) (map[string]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]Result{}
+	out := map[string]tables.Result{}
 	for r.Next() {
-		rs, err := Read(r.RecordBatch())
+		rs, err := tables.ReadResults(r.RecordBatch())
 		if err != nil {
 			return nil, &sdk.InputError{Port: ResumePort, Row: -1, Err: err}
 		}
@@ -94,7 +94,7 @@ func resumedResults(in sdk.Inputs) (map[string]Result, error) {
 
 // CandidateAttributes are the span attributes of a trial of c, the same
 // for every stage that runs trials, so traces read alike whichever ran.
-func CandidateAttributes(c modelchoice.Candidate) []attribute.KeyValue {
+func CandidateAttributes(c tables.Candidate) []attribute.KeyValue {
 	return []attribute.KeyValue{
 		attribute.String("candidate_id", c.ID),
 		attribute.String("family", c.Family),
@@ -114,7 +114,7 @@ func CandidateAttributes(c modelchoice.Candidate) []attribute.KeyValue {
 // ResultAttributes are the span attributes of a finished trial: its status,
 // measurements and training figures. Measurements that do not apply (NaN,
 // or -1 for sizes) are left out rather than recorded as numbers.
-func ResultAttributes(r Result) []attribute.KeyValue {
+func ResultAttributes(r tables.Result) []attribute.KeyValue {
 	attrs := []attribute.KeyValue{
 		attribute.String("status", r.Status),
 		attribute.Float64("train_seconds", r.TrainSeconds),

@@ -11,14 +11,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // candidate is one row of the candidates table: decoded, and as the
 // command sees it, every column (an upstream stage may add its own).
 type candidate struct {
-	modelchoice.Candidate
+	tables.Candidate
 	fields []field
 }
 
@@ -39,7 +39,7 @@ func readCandidates(in sdk.Inputs, port string) ([]candidate, error) {
 		if b.NumRows() == 0 {
 			continue
 		}
-		cs, err := modelchoice.Read(b)
+		cs, err := tables.ReadCandidates(b)
 		if err != nil {
 			return nil, &sdk.InputError{Port: port, Row: -1, Err: err}
 		}

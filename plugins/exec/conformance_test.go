@@ -8,9 +8,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/exec"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // TestConformance runs the SDK's conformance suite on the exec stage, with
@@ -20,13 +21,13 @@ import (
 func TestConformance(t *testing.T) {
 	set := sdk.NewSet(sdk.WithName("exec"))
 	exec.Register(set)
-	var cs []modelchoice.Candidate
+	var cs []tables.Candidate
 	for _, w := range []int32{4, 8} {
-		p, f := modelchoice.Count(modelchoice.LayerSizes(2, 1, int64(w), 2))
-		cs = append(cs, modelchoice.Candidate{ID: fmt.Sprintf("mlp-d1-w%d", w), Family: "mlp", Depth: 1, Width: w,
+		p, f := mlp.Count(mlp.LayerSizes(2, 1, int64(w), 2))
+		cs = append(cs, tables.Candidate{ID: fmt.Sprintf("mlp-d1-w%d", w), Family: "mlp", Depth: 1, Width: w,
 			Params: p, FLOPs: f, LearningRate: 0.01, BatchSize: 32, Epochs: 3, Preprocess: "none", Quantize: "none"})
 	}
-	cands := modelchoice.Build(memory.DefaultAllocator, cs)
+	cands := tables.BuildCandidates(memory.DefaultAllocator, cs)
 	defer cands.Release()
 	in := map[string][]arrow.RecordBatch{exec.InputPort: {cands}}
 	sdktest.TestStage(t, set, exec.Kind,

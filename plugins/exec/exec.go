@@ -100,8 +100,8 @@ import (
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Kind is the stage kind.
@@ -155,14 +155,14 @@ func Info() sdk.StageInfo {
 		InputFiles:  []string{"command"},
 		Description: "Trains and measures every candidate by running an external command (any language), which reads the candidate as JSON and the dataset as files and reports its metrics as JSON lines or Arrow.",
 		Inputs: []sdk.Port{
-			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: modelchoice.Schema},
+			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: tables.CandidatesSchema},
 			{Name: DatasetPort, Optional: true, Description: "The dataset (a dataset stage's data port), written once as train, validation and test files for the command. Leave it unset when the command loads its own data."},
-			{Name: ResumePort, Optional: true, Schema: evaluation.Schema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, whose commands are not run again."},
+			{Name: ResumePort, Optional: true, Schema: tables.ResultsSchema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, whose commands are not run again."},
 		},
 		Outputs: []sdk.Port{{
 			Name:        OutputPort,
 			Description: "One row per candidate: its columns, the metrics its command reported, status and error (the evaluation stage's results schema).",
-			Schema:      evaluation.Schema,
+			Schema:      tables.ResultsSchema,
 		}},
 		Resume: &sdk.Resume{Output: OutputPort, Input: ResumePort},
 	}
@@ -359,7 +359,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	}
 
 	results := evaluation.NewResultWriter(ctx, w)
-	cands, resumed, err := evaluation.SkipFinished(in, results, cands, func(c candidate) modelchoice.Candidate { return c.Candidate })
+	cands, resumed, err := evaluation.SkipFinished(in, results, cands, func(c candidate) tables.Candidate { return c.Candidate })
 	if err != nil {
 		return err
 	}
@@ -425,9 +425,9 @@ func safeName(id string) string {
 	return name
 }
 
-func progressMessage(r evaluation.Result) string {
+func progressMessage(r tables.Result) string {
 	switch {
-	case r.Status != evaluation.StatusOK:
+	case r.Status != tables.StatusOK:
 		return fmt.Sprintf("trial %s failed: %s", r.ID, firstLine(r.Error))
 	case !isNaN(r.Accuracy):
 		return fmt.Sprintf("trial %s: accuracy %.4f, p95 %.3f ms", r.ID, r.Accuracy, r.LatencyP95Ms)
@@ -438,7 +438,7 @@ func progressMessage(r evaluation.Result) string {
 	}
 }
 
-func progressMetrics(r evaluation.Result) map[string]float64 {
+func progressMetrics(r tables.Result) map[string]float64 {
 	m := map[string]float64{"train_seconds": r.TrainSeconds, "epochs_run": float64(r.EpochsRun)}
 	for k, v := range map[string]float64{"accuracy": r.Accuracy, "loss": r.Loss, "rmse": r.RMSE, "latency_p95_ms": r.LatencyP95Ms} {
 		if !isNaN(v) {

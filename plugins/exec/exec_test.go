@@ -27,11 +27,12 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // spans records every span of the package's tests: the trial spans use the
@@ -95,21 +96,21 @@ func splitCounts(t *testing.T, ds []arrow.RecordBatch) map[string]int {
 
 // cand is a candidate for a dataset of `in` features and `out` outputs,
 // counted as model_choice counts.
-func cand(in, out int64, depth, width int32) modelchoice.Candidate {
-	family := modelchoice.FamilyMLP
+func cand(in, out int64, depth, width int32) tables.Candidate {
+	family := tables.FamilyMLP
 	if depth == 0 {
-		family = modelchoice.FamilyLinear
+		family = tables.FamilyLinear
 	}
-	p, f := modelchoice.Count(modelchoice.LayerSizes(in, int64(depth), int64(width), out))
-	return modelchoice.Candidate{
+	p, f := mlp.Count(mlp.LayerSizes(in, int64(depth), int64(width), out))
+	return tables.Candidate{
 		ID: fmt.Sprintf("%s-d%d-w%d", family, depth, width), Family: family, Depth: depth, Width: width,
 		Params: p, FLOPs: f, LearningRate: 0.03, BatchSize: 16, Epochs: 5, Preprocess: "standardize", Quantize: "none",
 	}
 }
 
-func candidates(t *testing.T, mem memory.Allocator, cs ...modelchoice.Candidate) []arrow.RecordBatch {
+func candidates(t *testing.T, mem memory.Allocator, cs ...tables.Candidate) []arrow.RecordBatch {
 	t.Helper()
-	b := modelchoice.Build(mem, cs)
+	b := tables.BuildCandidates(mem, cs)
 	t.Cleanup(b.Release)
 	return []arrow.RecordBatch{b}
 }
@@ -119,7 +120,7 @@ func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
 
 // run runs the stage in process and returns its results, in candidate
 // order.
-func run(t *testing.T, ctx context.Context, cfg Config, in stagetest.Inputs) ([]evaluation.Result, error) {
+func run(t *testing.T, ctx context.Context, cfg Config, in stagetest.Inputs) ([]tables.Result, error) {
 	t.Helper()
 	st, err := New(cfg)
 	if err != nil {
@@ -129,9 +130,9 @@ func run(t *testing.T, ctx context.Context, cfg Config, in stagetest.Inputs) ([]
 	if err != nil {
 		return nil, err
 	}
-	var rs []evaluation.Result
+	var rs []tables.Result
 	for _, b := range out.Batches(OutputPort) {
-		got, err := evaluation.Read(b)
+		got, err := tables.ReadResults(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,8 +141,8 @@ func run(t *testing.T, ctx context.Context, cfg Config, in stagetest.Inputs) ([]
 	return rs, nil
 }
 
-func byID(rs []evaluation.Result) map[string]evaluation.Result {
-	m := map[string]evaluation.Result{}
+func byID(rs []tables.Result) map[string]tables.Result {
+	m := map[string]tables.Result{}
 	for _, r := range rs {
 		m[r.ID] = r
 	}
@@ -489,7 +490,8 @@ echo '{"loss": 0.5}'
 		t.Fatal(err)
 	}
 	want := map[string]any{"candidate_id": "odd/id ü", "round": 0.0, "family": "mlp", "depth": 2.0, "width": 4.0, "params": float64(c2.Params),
-		"flops": float64(c2.FLOPs), "learning_rate": 0.03, "batch_size": 16.0, "epochs": 5.0, "preprocess": "standardize", "quantize": "none", "prune_fraction": 0.0}
+		"flops": float64(c2.FLOPs), "learning_rate": 0.03, "batch_size": 16.0, "epochs": 5.0, "preprocess": "standardize", "quantize": "none", "prune_fraction": 0.0,
+		"name": "odd/id ü", "family_kind": "mlp", "size": 4.0, "knobs": ""}
 	if diff := cmp.Diff(want, stdin); diff != "" {
 		t.Errorf("stdin (-want +got):\n%s", diff)
 	}
@@ -542,7 +544,7 @@ func TestResume(t *testing.T) {
 	done, todo := cand(4, 3, 1, 8), cand(4, 3, 1, 16)
 	journalled := failedResult(done)
 	journalled.Status, journalled.Accuracy, journalled.TraceID, journalled.TrainSeconds = "ok", 0.77, "0123", 1.5
-	resume := evaluation.Build(mem, []evaluation.Result{journalled})
+	resume := tables.BuildResults(mem, []tables.Result{journalled})
 	defer resume.Release()
 	rs, err := run(t, context.Background(), Config{Command: sh(`touch "$OUT/$SWEETSPOT_CANDIDATE_ID"; echo '{"accuracy": 0.8}'`), Env: map[string]string{"OUT": out}},
 		stagetest.Inputs{InputPort: candidates(t, mem, done, todo), ResumePort: {resume}})
@@ -709,9 +711,9 @@ func TestOverTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rs []evaluation.Result
+	var rs []tables.Result
 	for _, b := range coll.Batches[OutputPort] {
-		got, err := evaluation.Read(b)
+		got, err := tables.ReadResults(b)
 		if err != nil {
 			t.Fatal(err)
 		}

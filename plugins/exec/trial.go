@@ -27,8 +27,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // TracerName is the instrumentation scope of the trial spans.
@@ -55,18 +55,18 @@ const (
 )
 
 // failedResult is a failed result of c with every measurement null.
-func failedResult(c modelchoice.Candidate) evaluation.Result {
+func failedResult(c tables.Candidate) tables.Result {
 	nan := math.NaN()
-	return evaluation.Result{
+	return tables.Result{
 		Candidate: c, Accuracy: nan, Loss: nan, LatencyP50Ms: nan, LatencyP95Ms: nan, ThroughputPerS: nan,
-		ModelBytes: -1, PeakBytes: -1, Status: evaluation.StatusFailed, RMSE: nan, R2: nan,
+		ModelBytes: -1, PeakBytes: -1, Status: tables.StatusFailed, RMSE: nan, R2: nan,
 		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan,
 	}
 }
 
 // trial runs the command for one candidate. Its error is only ctx's:
 // every other problem is the result's.
-func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string) (evaluation.Result, error) {
+func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string) (tables.Result, error) {
 	r := failedResult(c.Candidate)
 	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(evaluation.CandidateAttributes(c.Candidate),
 		attribute.String("work_dir", dir),
@@ -76,8 +76,8 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 		r.TraceID = sc.TraceID().String()
 	}
 	log := sdk.Logger(ctx).With("candidate", c.ID)
-	fail := func(e error) (evaluation.Result, error) {
-		r.Status, r.Error = evaluation.StatusFailed, e.Error()
+	fail := func(e error) (tables.Result, error) {
+		r.Status, r.Error = tables.StatusFailed, e.Error()
 		span.RecordError(e)
 		span.SetStatus(codes.Error, firstLine(r.Error))
 		span.SetAttributes(attribute.String("status", r.Status), attribute.Int("epochs_run", int(r.EpochsRun)))
@@ -156,7 +156,7 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 		span.SetAttributes(attribute.StringSlice("ignored_metrics", m.unknown))
 	}
 	s.apply(&r, m, o)
-	r.Status = evaluation.StatusOK
+	r.Status = tables.StatusOK
 	attrs := append(evaluation.ResultAttributes(r), attribute.Int64("params", r.Params))
 	if r.Params != c.Params {
 		attrs = append(attrs, attribute.Int64("candidate_params", c.Params))
@@ -170,7 +170,7 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 
 // apply copies the reported metrics into r; measurements the command left
 // out keep the stage's (wall time, epoch lines, peak RSS) or stay null.
-func (s *Stage) apply(r *evaluation.Result, m metrics, o *outcome) {
+func (s *Stage) apply(r *tables.Result, m metrics, o *outcome) {
 	f := func(key string, dst *float64) {
 		if v, ok := m.get(key); ok {
 			*dst = v

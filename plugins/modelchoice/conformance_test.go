@@ -9,16 +9,16 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // requirementsRow is a requirements table of one row given as JSON; the
 // columns left out are null.
 func requirementsRow(t *testing.T, js string) []arrow.RecordBatch {
 	t.Helper()
-	rec, _, err := array.RecordFromJSON(memory.DefaultAllocator, requirements.Schema, strings.NewReader("["+js+"]"))
+	rec, _, err := array.RecordFromJSON(memory.DefaultAllocator, tables.RequirementsSchema, strings.NewReader("["+js+"]"))
 	if err != nil {
 		t.Fatal(err)
 	}

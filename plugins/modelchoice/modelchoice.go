@@ -74,9 +74,10 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Kind is the stage kind.
@@ -88,13 +89,7 @@ const (
 	OutputPort = "candidates"
 )
 
-// Families.
-const (
-	FamilyMLP    = "mlp"
-	FamilyLinear = "linear"
-)
-
-var families = []string{FamilyMLP, FamilyLinear}
+var families = []string{tables.FamilyMLP, tables.FamilyLinear}
 
 // Starts: what round 0 trains.
 const (
@@ -156,12 +151,12 @@ func Info() sdk.StageInfo {
 		Inputs: []sdk.Port{{
 			Name:        InputPort,
 			Description: "The requirements table (one row, with n_features and n_classes).",
-			Schema:      requirements.Schema,
+			Schema:      tables.RequirementsSchema,
 		}},
 		Outputs: []sdk.Port{{
 			Name:        OutputPort,
 			Description: "One row per candidate model.",
-			Schema:      Schema,
+			Schema:      tables.CandidatesSchema,
 		}},
 	}
 }
@@ -203,14 +198,14 @@ func New(c Config) (sdk.Stage, error) {
 	bad := func(path, summary, detail string) {
 		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: strings.Split(path, ".")})
 	}
-	s := &Stage{family: FamilyMLP, depths: []int{1}, baseline: true, learningRate: 1e-3, batchSize: 32, epochs: 20}
+	s := &Stage{family: tables.FamilyMLP, depths: []int{1}, baseline: true, learningRate: 1e-3, batchSize: 32, epochs: 20}
 	if c.Family != "" {
 		s.family = c.Family
 		if !slices.Contains(families, c.Family) {
 			bad("family", "Unknown model family", fmt.Sprintf("family must be mlp or linear; found %q.%s", c.Family, suggest.Hint(c.Family, families)))
 		}
 	}
-	if s.family == FamilyLinear {
+	if s.family == tables.FamilyLinear {
 		mlpOnly := []struct {
 			name string
 			set  bool
@@ -291,7 +286,7 @@ func New(c Config) (sdk.Stage, error) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	if s.family == FamilyMLP {
+	if s.family == tables.FamilyMLP {
 		s.widths = Ladder(wmin, wmax, steps)
 		if start == StartNarrow {
 			s.widths = Narrow(wmin, wmax)
@@ -345,58 +340,28 @@ func Narrow(lo, hi int) []int {
 	return []int{lo, min(2*lo, hi)}
 }
 
-// Count returns the exact parameter count and forward FLOPs per sample of
-// the chain of dense layers through the given sizes (inputs first, outputs
-// last). See the package documentation for the formula.
-func Count(sizes []int64) (params, flops int64) {
-	for i := 1; i < len(sizes); i++ {
-		in, out := sizes[i-1], sizes[i]
-		params += in*out + out
-		flops += 2*in*out + out
-	}
-	return params, flops
-}
-
-// LayerSizes returns the layer sizes of an MLP: inputs, depth hidden layers
-// of width, outputs.
-func LayerSizes(inputs, depth, width, outputs int64) []int64 {
-	sizes := make([]int64, 0, depth+2)
-	sizes = append(sizes, inputs)
-	for range depth {
-		sizes = append(sizes, width)
-	}
-	return append(sizes, outputs)
-}
-
-// Outputs is the size of a model's output layer for a task.
-func Outputs(task string, classes int64) int64 {
-	if task == requirements.Regression {
-		return 1
-	}
-	return classes
-}
-
 // Candidates builds the ladder for a dataset with the given inputs and
 // outputs, before any max_params filter.
-func (s *Stage) Candidates(inputs, outputs int64) []Candidate {
-	var out []Candidate
+func (s *Stage) Candidates(inputs, outputs int64) []tables.Candidate {
+	var out []tables.Candidate
 	add := func(family string, depth, width int) {
-		params, flops := Count(LayerSizes(inputs, int64(depth), int64(width), outputs))
-		out = append(out, Candidate{
-			ID:     fmt.Sprintf("%s-d%d-w%d", family, depth, width),
+		params, flops := mlp.Count(mlp.LayerSizes(inputs, int64(depth), int64(width), outputs))
+		name := mlp.Name(family, depth, width)
+		out = append(out, tables.Candidate{
+			ID: name, Name: name, Kind: tables.KindMLP, Size: float64(width), Knobs: mlp.Knobs(depth, width),
 			Family: family, Depth: int32(depth), Width: int32(width),
 			Params: params, FLOPs: flops,
 			LearningRate: s.learningRate, BatchSize: int32(s.batchSize), Epochs: int32(s.epochs),
 			Preprocess: "none", Quantize: "none",
 		})
 	}
-	if s.baseline || s.family == FamilyLinear {
-		add(FamilyLinear, 0, 0)
+	if s.baseline || s.family == tables.FamilyLinear {
+		add(tables.FamilyLinear, 0, 0)
 	}
-	if s.family == FamilyMLP {
+	if s.family == tables.FamilyMLP {
 		for _, d := range s.depths {
 			for _, w := range s.widths {
-				add(FamilyMLP, d, w)
+				add(tables.FamilyMLP, d, w)
 			}
 		}
 	}
@@ -404,28 +369,28 @@ func (s *Stage) Candidates(inputs, outputs int64) []Candidate {
 }
 
 // readRequirements reads the one requirements row from the input port.
-func readRequirements(in sdk.Inputs) (requirements.Row, error) {
+func readRequirements(in sdk.Inputs) (tables.Requirements, error) {
 	r, err := in.Reader(InputPort)
 	if err != nil {
-		return requirements.Row{}, err
+		return tables.Requirements{}, err
 	}
-	var rows []requirements.Row
+	var rows []tables.Requirements
 	for r.Next() {
 		b := r.RecordBatch()
 		if b.NumRows() == 0 {
 			continue
 		}
-		row, err := requirements.Read(b)
+		row, err := tables.ReadRequirements(b)
 		if err != nil {
-			return requirements.Row{}, &sdk.InputError{Port: InputPort, Row: -1, Err: err}
+			return tables.Requirements{}, &sdk.InputError{Port: InputPort, Row: -1, Err: err}
 		}
 		rows = append(rows, row)
 	}
 	if err := r.Err(); err != nil {
-		return requirements.Row{}, fmt.Errorf("read port %s: %w", InputPort, err)
+		return tables.Requirements{}, fmt.Errorf("read port %s: %w", InputPort, err)
 	}
 	if len(rows) != 1 {
-		return requirements.Row{}, &sdk.InputError{Port: InputPort, Row: -1, Err: fmt.Errorf("the requirements table has %d rows, want 1", len(rows))}
+		return tables.Requirements{}, &sdk.InputError{Port: InputPort, Row: -1, Err: fmt.Errorf("the requirements table has %d rows, want 1", len(rows))}
 	}
 	return rows[0], nil
 }
@@ -446,30 +411,30 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	if req.Features == nil || *req.Features < 1 {
 		return inputErr("n_features", errors.New("the number of features is unknown or zero: connect a dataset to the requirements stage (dataset = dataset.NAME)"))
 	}
-	if req.Task != requirements.Classification && req.Task != requirements.Regression {
+	if req.Task != tables.Classification && req.Task != tables.Regression {
 		return inputErr("task", fmt.Errorf("task %q is neither classification nor regression", req.Task))
 	}
 	var classes int64
-	if req.Task == requirements.Classification {
+	if req.Task == tables.Classification {
 		if req.Classes == nil || *req.Classes < 2 {
 			return inputErr("n_classes", errors.New("a classification task needs n_classes of 2 or more: connect a dataset to the requirements stage"))
 		}
 		classes = int64(*req.Classes)
 	}
-	all := s.Candidates(int64(*req.Features), Outputs(req.Task, classes))
+	all := s.Candidates(int64(*req.Features), mlp.Outputs(req.Task, classes))
 	kept := all
 	if req.MaxParams != nil {
 		limit := *req.MaxParams
-		kept = slices.DeleteFunc(slices.Clone(all), func(c Candidate) bool { return c.Params > limit })
+		kept = slices.DeleteFunc(slices.Clone(all), func(c tables.Candidate) bool { return c.Params > limit })
 		if len(kept) == 0 {
-			smallest := slices.MinFunc(all, func(a, b Candidate) int { return cmp.Compare(a.Params, b.Params) })
+			smallest := slices.MinFunc(all, func(a, b tables.Candidate) int { return cmp.Compare(a.Params, b.Params) })
 			return inputErr("max_params", fmt.Errorf("every candidate has more than max_params = %d parameters; the smallest, %s, has %d: lower width.min or depth, or raise max_params", limit, smallest.ID, smallest.Params))
 		}
 		if dropped := len(all) - len(kept); dropped > 0 {
 			sdk.Logger(ctx).Info("candidates over max_params dropped", "dropped", dropped, "max_params", limit)
 		}
 	}
-	rec := Build(sdk.Allocator(ctx), kept)
+	rec := tables.BuildCandidates(sdk.Allocator(ctx), kept)
 	defer rec.Release()
 	if err := w.Write(rec); err != nil {
 		return fmt.Errorf("write port %s: %w", OutputPort, err)

@@ -13,9 +13,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -40,16 +41,16 @@ func TestCount(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, f := Count(c.sizes)
+			p, f := mlp.Count(c.sizes)
 			if p != c.params || f != c.flops {
-				t.Errorf("Count(%v) = %d params, %d FLOPs; want %d, %d", c.sizes, p, f, c.params, c.flops)
+				t.Errorf("mlp.Count(%v) = %d params, %d FLOPs; want %d, %d", c.sizes, p, f, c.params, c.flops)
 			}
 		})
 	}
-	if diff := cmp.Diff([]int64{4, 64, 64, 3}, LayerSizes(4, 2, 64, 3)); diff != "" {
+	if diff := cmp.Diff([]int64{4, 64, 64, 3}, mlp.LayerSizes(4, 2, 64, 3)); diff != "" {
 		t.Errorf("LayerSizes (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]int64{4, 3}, LayerSizes(4, 0, 0, 3)); diff != "" {
+	if diff := cmp.Diff([]int64{4, 3}, mlp.LayerSizes(4, 0, 0, 3)); diff != "" {
 		t.Errorf("LayerSizes of the baseline (-want +got):\n%s", diff)
 	}
 }
@@ -147,9 +148,9 @@ func TestConfigErrors(t *testing.T) {
 // reqBatch builds a requirements table the way the requirements stage does.
 func reqBatch(t *testing.T, mem memory.Allocator, task string, features, classes *int32, maxParams *int64) arrow.RecordBatch {
 	t.Helper()
-	b := array.NewRecordBuilder(mem, requirements.Schema)
+	b := array.NewRecordBuilder(mem, tables.RequirementsSchema)
 	defer b.Release()
-	for i, f := range requirements.Schema.Fields() {
+	for i, f := range tables.RequirementsSchema.Fields() {
 		fb := b.Field(i)
 		switch f.Name {
 		case "task":
@@ -183,7 +184,7 @@ func appendI32(b array.Builder, v *int32) {
 	b.(*array.Int32Builder).Append(*v)
 }
 
-func run(t *testing.T, cfg Config, req arrow.RecordBatch) ([]Candidate, error) {
+func run(t *testing.T, cfg Config, req arrow.RecordBatch) ([]tables.Candidate, error) {
 	t.Helper()
 	st, err := New(cfg)
 	if err != nil {
@@ -197,10 +198,10 @@ func run(t *testing.T, cfg Config, req arrow.RecordBatch) ([]Candidate, error) {
 	if len(bs) != 1 {
 		t.Fatalf("%d batches, want 1", len(bs))
 	}
-	return Read(bs[0])
+	return tables.ReadCandidates(bs[0])
 }
 
-func ids(cs []Candidate) []string {
+func ids(cs []tables.Candidate) []string {
 	var out []string
 	for _, c := range cs {
 		out = append(out, c.ID)
@@ -225,9 +226,10 @@ func TestRun(t *testing.T) {
 	// Every row is counted by the documented formula and carries the
 	// training settings.
 	for _, c := range got {
-		p, f := Count(LayerSizes(4, int64(c.Depth), int64(c.Width), 3))
-		wantC := Candidate{ID: c.ID, Family: c.Family, Depth: c.Depth, Width: c.Width, Params: p, FLOPs: f,
-			LearningRate: 0.01, BatchSize: 64, Epochs: 5, Preprocess: "none", Quantize: "none"}
+		p, f := mlp.Count(mlp.LayerSizes(4, int64(c.Depth), int64(c.Width), 3))
+		wantC := tables.Candidate{ID: c.ID, Family: c.Family, Depth: c.Depth, Width: c.Width, Params: p, FLOPs: f,
+			LearningRate: 0.01, BatchSize: 64, Epochs: 5, Preprocess: "none", Quantize: "none",
+			Name: c.ID, Kind: tables.KindMLP, Size: float64(c.Width), Knobs: tables.Knobs{"depth": float64(c.Depth), "width": float64(c.Width)}}
 		if diff := cmp.Diff(wantC, c); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", c.ID, diff)
 		}
@@ -366,12 +368,14 @@ func TestRunNeedsProfile(t *testing.T) {
 func TestReadRoundTrip(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	in := []Candidate{
-		{ID: "mlp-d1-w8", Round: 2, Family: "mlp", Depth: 1, Width: 8, Params: 67, FLOPs: 123, LearningRate: 0.1, BatchSize: 16, Epochs: 3, Preprocess: "standardize", Quantize: "int8", PruneFraction: 0.5},
+	in := []tables.Candidate{
+		{ID: "mlp-d1-w8", Round: 2, Family: "mlp", Depth: 1, Width: 8, Params: 67, FLOPs: 123, LearningRate: 0.1, BatchSize: 16, Epochs: 3, Preprocess: "standardize", Quantize: "int8", PruneFraction: 0.5,
+			Name: "mlp-d1-w8", Kind: tables.KindMLP, Size: 8, Knobs: tables.Knobs{"depth": 1.0, "width": 8.0, "act": "relu"}},
+		{ID: "vit-s", Family: "vit", Kind: tables.KindTable, Name: "vit-s", Size: 22e6, Params: 22_050_664, Knobs: tables.Knobs{"patch": 16.0}},
 	}
-	rec := Build(mem, in)
+	rec := tables.BuildCandidates(mem, in)
 	defer rec.Release()
-	got, err := Read(rec)
+	got, err := tables.ReadCandidates(rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/optimization"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // spirals returns a small two-spirals dataset as the dataset stage emits
@@ -36,19 +37,19 @@ func spirals(t *testing.T, rows, batchRows int) []arrow.RecordBatch {
 // model_choice emits it.
 func ladder(t *testing.T, widths ...int32) []arrow.RecordBatch {
 	t.Helper()
-	var cs []modelchoice.Candidate
+	var cs []tables.Candidate
 	for _, w := range widths {
-		depth, family := int32(1), modelchoice.FamilyMLP
+		depth, family := int32(1), tables.FamilyMLP
 		if w == 0 {
-			depth, family = 0, modelchoice.FamilyLinear
+			depth, family = 0, tables.FamilyLinear
 		}
-		p, f := modelchoice.Count(modelchoice.LayerSizes(2, int64(depth), int64(w), 2))
-		cs = append(cs, modelchoice.Candidate{
+		p, f := mlp.Count(mlp.LayerSizes(2, int64(depth), int64(w), 2))
+		cs = append(cs, tables.Candidate{
 			ID: fmt.Sprintf("%s-d%d-w%d", family, depth, w), Family: family, Depth: depth, Width: w,
 			Params: p, FLOPs: f, LearningRate: 1e-3, BatchSize: 32, Epochs: 2, Preprocess: "none", Quantize: "none",
 		})
 	}
-	b := modelchoice.Build(memory.DefaultAllocator, cs)
+	b := tables.BuildCandidates(memory.DefaultAllocator, cs)
 	t.Cleanup(b.Release)
 	return []arrow.RecordBatch{b}
 }

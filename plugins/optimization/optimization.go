@@ -56,8 +56,8 @@ import (
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Kind is the stage kind.
@@ -78,7 +78,7 @@ const TracerName = "github.com/sweetspot-ml/sweetspot/plugins/optimization"
 var (
 	DefaultLearningRates = []float64{1e-3, 3e-3, 1e-2}
 	DefaultPreprocess    = []string{prep.Standardize}
-	DefaultQuantize      = []string{evaluation.QuantizeNone}
+	DefaultQuantize      = []string{tables.None}
 	DefaultPrune         = []float64{0}
 )
 
@@ -129,11 +129,11 @@ func Info() sdk.StageInfo {
 	return sdk.StageInfo{
 		Description: "Chooses learning rate and preprocessing per size band by successive halving, and expands candidates by quantization and pruning.",
 		Inputs: []sdk.Port{
-			{Name: InputPort, Description: "The candidates (model_choice's candidates table).", Schema: modelchoice.Schema},
+			{Name: InputPort, Description: "The candidates (model_choice's candidates table).", Schema: tables.CandidatesSchema},
 			{Name: DatasetPort, Description: "The dataset the short runs train on (a dataset stage's data port)."},
 		},
 		Outputs: []sdk.Port{
-			{Name: OutputPort, Description: "The candidates with learning_rate and preprocess chosen, one row per quantize × prune option.", Schema: modelchoice.Schema},
+			{Name: OutputPort, Description: "The candidates with learning_rate and preprocess chosen, one row per quantize × prune option.", Schema: tables.CandidatesSchema},
 			{Name: TuningPort, Description: "Every short run of successive halving: band, rung, epochs, learning rate, preprocessing, validation loss, promoted, chosen.", Schema: TuningSchema},
 		},
 	}
@@ -206,7 +206,7 @@ func New(c Config) (sdk.Stage, error) {
 			s.preprocess = append(s.preprocess, name)
 		}
 	}
-	quantizers := []string{evaluation.QuantizeNone, evaluation.QuantizeInt8}
+	quantizers := []string{tables.None, evaluation.QuantizeInt8}
 	if c.Quantize != nil && list("quantize", len(c.Quantize)) {
 		s.quantize = nil
 		for i, q := range c.Quantize {
@@ -268,12 +268,12 @@ type Band struct {
 
 // Bands groups candidates by family, depth and width band, in order of
 // first appearance.
-func Bands(cands []modelchoice.Candidate, octaves int) []Band {
+func Bands(cands []tables.Candidate, octaves int) []Band {
 	var bands []Band
 	index := map[string]int{}
 	for i, c := range cands {
 		name := c.Family
-		if c.Family != modelchoice.FamilyLinear {
+		if c.Family != tables.FamilyLinear {
 			band := 0
 			if c.Width > 0 {
 				band = int(math.Floor(math.Log2(float64(c.Width)) / float64(octaves)))
@@ -368,7 +368,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		}
 	}
 	expanded := s.Expand(cands)
-	rec := modelchoice.Build(sdk.Allocator(ctx), expanded)
+	rec := tables.BuildCandidates(sdk.Allocator(ctx), expanded)
 	defer rec.Release()
 	if err := w.Write(rec); err != nil {
 		return fmt.Errorf("write port %s: %w", OutputPort, err)
@@ -413,7 +413,7 @@ func (p *progress) step(r run) {
 
 // tune runs successive halving on a band's representative and returns the
 // winning pair. Its error is only ctx's.
-func (s *Stage) tune(ctx context.Context, cands []modelchoice.Candidate, b Band, pairs []pair, preps *evaluation.Preparations, prog *progress) (pair, []run, error) {
+func (s *Stage) tune(ctx context.Context, cands []tables.Candidate, b Band, pairs []pair, preps *evaluation.Preparations, prog *progress) (pair, []run, error) {
 	if len(pairs) == 1 {
 		return pairs[0], nil, nil
 	}
@@ -486,7 +486,7 @@ func (s *Stage) tune(ctx context.Context, cands []modelchoice.Candidate, b Band,
 
 // shortRun trains the representative with a pair for some epochs and
 // returns its best validation loss. Its error is only ctx's.
-func (s *Stage) shortRun(ctx context.Context, c modelchoice.Candidate, p pair, epochs int, preps *evaluation.Preparations) (run, error) {
+func (s *Stage) shortRun(ctx context.Context, c tables.Candidate, p pair, epochs int, preps *evaluation.Preparations) (run, error) {
 	r := run{candidate: c.ID, epochs: epochs, pair: p, valLoss: math.Inf(1)}
 	prepared, err := preps.Get(p.preprocess)
 	if err != nil {
@@ -523,8 +523,8 @@ func (s *Stage) shortRun(ctx context.Context, c modelchoice.Candidate, p pair, e
 
 // Expand returns one row per candidate × quantize × prune option, with the
 // options in candidate_id.
-func (s *Stage) Expand(cands []modelchoice.Candidate) []modelchoice.Candidate {
-	out := make([]modelchoice.Candidate, 0, len(cands)*len(s.quantize)*len(s.prune))
+func (s *Stage) Expand(cands []tables.Candidate) []tables.Candidate {
+	out := make([]tables.Candidate, 0, len(cands)*len(s.quantize)*len(s.prune))
 	for _, c := range cands {
 		for _, q := range s.quantize {
 			for _, p := range s.prune {
@@ -542,7 +542,7 @@ func (s *Stage) Expand(cands []modelchoice.Candidate) []modelchoice.Candidate {
 // "-int8" for int8, "-p50" for a prune fraction of 0.5.
 func Suffix(quantize string, prune float64) string {
 	var b strings.Builder
-	if quantize != "" && quantize != evaluation.QuantizeNone {
+	if quantize != "" && quantize != tables.None {
 		b.WriteString("-" + quantize)
 	}
 	if prune > 0 {

@@ -12,9 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -41,20 +42,21 @@ func data(t *testing.T, mem memory.Allocator, kind string, rows int, seed uint64
 	return out
 }
 
-func cand(in, out int64, depth, width int32) modelchoice.Candidate {
-	family := modelchoice.FamilyMLP
+func cand(in, out int64, depth, width int32) tables.Candidate {
+	family := tables.FamilyMLP
 	if depth == 0 {
-		family = modelchoice.FamilyLinear
+		family = tables.FamilyLinear
 	}
-	p, f := modelchoice.Count(modelchoice.LayerSizes(in, int64(depth), int64(width), out))
-	return modelchoice.Candidate{
+	p, f := mlp.Count(mlp.LayerSizes(in, int64(depth), int64(width), out))
+	c := tables.Candidate{
 		ID: fmt.Sprintf("%s-d%d-w%d", family, depth, width), Family: family, Depth: depth, Width: width,
 		Params: p, FLOPs: f, LearningRate: 1e-3, BatchSize: 32, Epochs: 20, Preprocess: "none", Quantize: "none",
 	}
+	return c.WithDefaults()
 }
 
-func candidates(t *testing.T, mem memory.Allocator, cs ...modelchoice.Candidate) []arrow.RecordBatch {
-	b := modelchoice.Build(mem, cs)
+func candidates(t *testing.T, mem memory.Allocator, cs ...tables.Candidate) []arrow.RecordBatch {
+	b := tables.BuildCandidates(mem, cs)
 	t.Cleanup(b.Release)
 	return []arrow.RecordBatch{b}
 }
@@ -69,7 +71,7 @@ type tuningRow struct {
 	Promoted, Chosen bool
 }
 
-func runStage(t *testing.T, cfg Config, cands, ds []arrow.RecordBatch) ([]modelchoice.Candidate, []tuningRow, []float64) {
+func runStage(t *testing.T, cfg Config, cands, ds []arrow.RecordBatch) ([]tables.Candidate, []tuningRow, []float64) {
 	t.Helper()
 	st, err := New(cfg)
 	if err != nil {
@@ -79,7 +81,7 @@ func runStage(t *testing.T, cfg Config, cands, ds []arrow.RecordBatch) ([]modelc
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := modelchoice.Read(out.Batches(OutputPort)[0])
+	cs, err := tables.ReadCandidates(out.Batches(OutputPort)[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +134,13 @@ func TestHalvingPicksALearningRateThatLearns(t *testing.T) {
 func TestExpand(t *testing.T) {
 	mem := checked(t)
 	ds := data(t, mem, dataset.GenBlobs, 200, 2)
-	base := []modelchoice.Candidate{cand(4, 3, 0, 0), cand(4, 3, 1, 8)}
+	base := []tables.Candidate{cand(4, 3, 0, 0), cand(4, 3, 1, 8)}
 	got, runs, _ := runStage(t, Config{LearningRate: []float64{3e-3}, Preprocess: []string{"minmax"}, Quantize: []string{"none", "int8"}, Prune: []float64{0, 0.5}},
 		candidates(t, mem, base...), ds)
 	if len(runs) != 0 {
 		t.Errorf("%d tuning runs for a single choice, want none", len(runs))
 	}
-	var want []modelchoice.Candidate
+	var want []tables.Candidate
 	for _, c := range base {
 		c.LearningRate, c.Preprocess = 3e-3, "minmax"
 		for _, v := range []struct {
@@ -169,7 +171,7 @@ func TestSuffix(t *testing.T) {
 }
 
 func TestBands(t *testing.T) {
-	var cs []modelchoice.Candidate
+	var cs []tables.Candidate
 	cs = append(cs, cand(2, 2, 0, 0))
 	for _, d := range []int32{1, 2} {
 		for _, w := range []int32{4, 11, 28, 73, 190, 512} {
@@ -235,7 +237,7 @@ func TestPreprocessChoiceAndCounts(t *testing.T) {
 			t.Errorf("%s: %d params imply %d inputs", c.Preprocess, c.Params, inputs)
 		}
 	}
-	p, f := modelchoice.Count(modelchoice.LayerSizes(inputs, 1, 8, 3))
+	p, f := mlp.Count(mlp.LayerSizes(inputs, 1, 8, 3))
 	if c.Params != p || c.FLOPs != f {
 		t.Errorf("%s: params %d flops %d, want %d and %d", c.Preprocess, c.Params, c.FLOPs, p, f)
 	}

@@ -8,10 +8,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/replay"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // TestConformance runs the SDK's conformance suite on the replay stage,
@@ -23,19 +24,19 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cs []modelchoice.Candidate
+	var cs []tables.Candidate
 	for _, w := range []int32{0, 4, 16, 64} {
-		depth, family := int32(1), modelchoice.FamilyMLP
+		depth, family := int32(1), tables.FamilyMLP
 		if w == 0 {
-			depth, family = 0, modelchoice.FamilyLinear
+			depth, family = 0, tables.FamilyLinear
 		}
-		p, f := modelchoice.Count(modelchoice.LayerSizes(2, int64(depth), int64(w), 2))
-		cs = append(cs, modelchoice.Candidate{ID: fmt.Sprintf("%s-d%d-w%d", family, depth, w), Family: family, Depth: depth, Width: w,
+		p, f := mlp.Count(mlp.LayerSizes(2, int64(depth), int64(w), 2))
+		cs = append(cs, tables.Candidate{ID: fmt.Sprintf("%s-d%d-w%d", family, depth, w), Family: family, Depth: depth, Width: w,
 			Params: p, FLOPs: f, LearningRate: 0.01, BatchSize: 32, Epochs: 60, Preprocess: "none", Quantize: "none"})
 	}
-	cands := modelchoice.Build(memory.DefaultAllocator, cs)
+	cands := tables.BuildCandidates(memory.DefaultAllocator, cs)
 	defer cands.Release()
-	missing := modelchoice.Build(memory.DefaultAllocator, []modelchoice.Candidate{{ID: "mlp-d1-w999", Family: "mlp", Depth: 1, Width: 999}})
+	missing := tables.BuildCandidates(memory.DefaultAllocator, []tables.Candidate{{ID: "mlp-d1-w999", Family: "mlp", Depth: 1, Width: 999}})
 	defer missing.Release()
 	in := func(b arrow.RecordBatch) map[string][]arrow.RecordBatch {
 		return map[string][]arrow.RecordBatch{replay.InputPort: {b}}

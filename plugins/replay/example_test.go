@@ -17,8 +17,9 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 var update = flag.Bool("update", false, "retrain every model of examples/replay/results.csv with the evaluation stage and rewrite the file (several minutes)")
@@ -54,9 +55,9 @@ const (
 // time so that latencies are not taken beside another training.
 var exampleEvaluation = evaluation.Config{Parallelism: ptr(1)}
 
-func exampleCandidate(family string, depth, width int32) modelchoice.Candidate {
-	p, f := modelchoice.Count(modelchoice.LayerSizes(exampleFeatures, int64(depth), int64(width), exampleClasses))
-	return modelchoice.Candidate{
+func exampleCandidate(family string, depth, width int32) tables.Candidate {
+	p, f := mlp.Count(mlp.LayerSizes(exampleFeatures, int64(depth), int64(width), exampleClasses))
+	return tables.Candidate{
 		ID: fmt.Sprintf("%s-d%d-w%d", family, depth, width), Family: family, Depth: depth, Width: width,
 		Params: p, FLOPs: f, LearningRate: exampleLearningRate, BatchSize: exampleBatchSize, Epochs: exampleEpochs,
 		Preprocess: "none", Quantize: "none",
@@ -65,20 +66,20 @@ func exampleCandidate(family string, depth, width int32) modelchoice.Candidate {
 
 // exampleCandidates are every model of the table: the linear baseline and
 // every width of both depths.
-func exampleCandidates() []modelchoice.Candidate {
-	out := []modelchoice.Candidate{exampleCandidate(modelchoice.FamilyLinear, 0, 0)}
+func exampleCandidates() []tables.Candidate {
+	out := []tables.Candidate{exampleCandidate(tables.FamilyLinear, 0, 0)}
 	for w := int32(2); w <= exampleMaxWidth1; w++ {
-		out = append(out, exampleCandidate(modelchoice.FamilyMLP, 1, w))
+		out = append(out, exampleCandidate(tables.FamilyMLP, 1, w))
 	}
 	for w := int32(2); w <= exampleMaxWidth2; w++ {
-		out = append(out, exampleCandidate(modelchoice.FamilyMLP, 2, w))
+		out = append(out, exampleCandidate(tables.FamilyMLP, 2, w))
 	}
 	return out
 }
 
 // measure trains and measures candidates with the real dataset and
 // evaluation stages, in process.
-func measure(t *testing.T, cands []modelchoice.Candidate) []evaluation.Result {
+func measure(t *testing.T, cands []tables.Candidate) []tables.Result {
 	t.Helper()
 	ctx := context.Background()
 	ds, err := dataset.New(exampleDataset)
@@ -93,7 +94,7 @@ func measure(t *testing.T, cands []modelchoice.Candidate) []evaluation.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := modelchoice.Build(memory.DefaultAllocator, cands)
+	in := tables.BuildCandidates(memory.DefaultAllocator, cands)
 	defer in.Release()
 	out, err := stagetest.Run(t, ctx, evaluation.Info(), ev, stagetest.Inputs{
 		evaluation.InputPort: {in}, evaluation.DatasetPort: data.Batches(dataset.Port),
@@ -101,9 +102,9 @@ func measure(t *testing.T, cands []modelchoice.Candidate) []evaluation.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rs []evaluation.Result
+	var rs []tables.Result
 	for _, b := range out.Batches(evaluation.OutputPort) {
-		r, err := evaluation.Read(b)
+		r, err := tables.ReadResults(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,29 +120,29 @@ func measure(t *testing.T, cands []modelchoice.Candidate) []evaluation.Result {
 // spells it.
 var tableColumns = []struct {
 	name string
-	cell func(evaluation.Result) string
+	cell func(tables.Result) string
 }{
-	{"family", func(r evaluation.Result) string { return r.Family }},
-	{"depth", func(r evaluation.Result) string { return strconv.Itoa(int(r.Depth)) }},
-	{"width", func(r evaluation.Result) string { return strconv.Itoa(int(r.Width)) }},
-	{"params", func(r evaluation.Result) string { return strconv.FormatInt(r.Params, 10) }},
-	{"flops", func(r evaluation.Result) string { return strconv.FormatInt(r.FLOPs, 10) }},
-	{"learning_rate", func(r evaluation.Result) string { return num(r.LearningRate) }},
-	{"batch_size", func(r evaluation.Result) string { return strconv.Itoa(int(r.BatchSize)) }},
-	{"epochs", func(r evaluation.Result) string { return strconv.Itoa(int(r.Epochs)) }},
-	{"preprocess", func(r evaluation.Result) string { return r.Preprocess }},
-	{"accuracy", func(r evaluation.Result) string { return num(r.Accuracy) }},
-	{"loss", func(r evaluation.Result) string { return num(r.Loss) }},
-	{"val_loss", func(r evaluation.Result) string { return num(r.ValLoss) }},
-	{"latency_p50_ms", func(r evaluation.Result) string { return num(r.LatencyP50Ms) }},
-	{"latency_p95_ms", func(r evaluation.Result) string { return num(r.LatencyP95Ms) }},
-	{"throughput_per_s", func(r evaluation.Result) string { return num(r.ThroughputPerS) }},
-	{"model_bytes", func(r evaluation.Result) string { return strconv.FormatInt(r.ModelBytes, 10) }},
-	{"peak_bytes", func(r evaluation.Result) string { return strconv.FormatInt(r.PeakBytes, 10) }},
-	{"train_seconds", func(r evaluation.Result) string { return num(r.TrainSeconds) }},
-	{"epochs_run", func(r evaluation.Result) string { return strconv.Itoa(int(r.EpochsRun)) }},
-	{"best_epoch", func(r evaluation.Result) string { return strconv.Itoa(int(r.BestEpoch)) }},
-	{"stopped_by", func(r evaluation.Result) string { return r.StoppedBy }},
+	{"family", func(r tables.Result) string { return r.Family }},
+	{"depth", func(r tables.Result) string { return strconv.Itoa(int(r.Depth)) }},
+	{"width", func(r tables.Result) string { return strconv.Itoa(int(r.Width)) }},
+	{"params", func(r tables.Result) string { return strconv.FormatInt(r.Params, 10) }},
+	{"flops", func(r tables.Result) string { return strconv.FormatInt(r.FLOPs, 10) }},
+	{"learning_rate", func(r tables.Result) string { return num(r.LearningRate) }},
+	{"batch_size", func(r tables.Result) string { return strconv.Itoa(int(r.BatchSize)) }},
+	{"epochs", func(r tables.Result) string { return strconv.Itoa(int(r.Epochs)) }},
+	{"preprocess", func(r tables.Result) string { return r.Preprocess }},
+	{"accuracy", func(r tables.Result) string { return num(r.Accuracy) }},
+	{"loss", func(r tables.Result) string { return num(r.Loss) }},
+	{"val_loss", func(r tables.Result) string { return num(r.ValLoss) }},
+	{"latency_p50_ms", func(r tables.Result) string { return num(r.LatencyP50Ms) }},
+	{"latency_p95_ms", func(r tables.Result) string { return num(r.LatencyP95Ms) }},
+	{"throughput_per_s", func(r tables.Result) string { return num(r.ThroughputPerS) }},
+	{"model_bytes", func(r tables.Result) string { return strconv.FormatInt(r.ModelBytes, 10) }},
+	{"peak_bytes", func(r tables.Result) string { return strconv.FormatInt(r.PeakBytes, 10) }},
+	{"train_seconds", func(r tables.Result) string { return num(r.TrainSeconds) }},
+	{"epochs_run", func(r tables.Result) string { return strconv.Itoa(int(r.EpochsRun)) }},
+	{"best_epoch", func(r tables.Result) string { return strconv.Itoa(int(r.BestEpoch)) }},
+	{"stopped_by", func(r tables.Result) string { return r.StoppedBy }},
 }
 
 // num writes a float so that it reads back bit for bit; null is empty.
@@ -174,7 +175,7 @@ func TestExampleTable(t *testing.T) {
 		}
 		_ = w.Write(header)
 		for _, r := range rs {
-			if r.Status != evaluation.StatusOK {
+			if r.Status != tables.StatusOK {
 				t.Fatalf("trial %s failed: %s", r.ID, r.Error)
 			}
 			row := make([]string, len(tableColumns))
@@ -215,10 +216,10 @@ func TestExampleTable(t *testing.T) {
 		rowOf[l[0]+"/"+l[1]+"/"+l[2]] = l
 	}
 	// The baseline, a model near the example's answer and one of depth 2.
-	cands := []modelchoice.Candidate{
-		exampleCandidate(modelchoice.FamilyLinear, 0, 0),
-		exampleCandidate(modelchoice.FamilyMLP, 1, 37),
-		exampleCandidate(modelchoice.FamilyMLP, 2, 20),
+	cands := []tables.Candidate{
+		exampleCandidate(tables.FamilyLinear, 0, 0),
+		exampleCandidate(tables.FamilyMLP, 1, 37),
+		exampleCandidate(tables.FamilyMLP, 2, 20),
 	}
 	for _, r := range measure(t, cands) {
 		stored := rowOf[fmt.Sprintf("%s/%d/%d", r.Family, r.Depth, r.Width)]

@@ -74,7 +74,7 @@ func FuzzTable(f *testing.F) {
 				depth, width int32
 				lr           float64
 			}{{1, 16, 0.003}, {1, 40, 0.003}, {2, 1, 0.01}} {
-				cand := mlp(c.depth, c.width)
+				cand := mlpCand(c.depth, c.width)
 				cand.LearningRate = c.lr
 				if h, ok := ix.find(cand, interp); ok {
 					ix.build(cand, h)

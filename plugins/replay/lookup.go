@@ -8,17 +8,16 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Candidate columns compared as text; the others are numbers.
 var textCandidateColumns = map[string]bool{"candidate_id": true, "family": true, "preprocess": true, "quantize": true}
 
 // candidateValue returns a candidate's value of a candidates column.
-func candidateValue(c modelchoice.Candidate, name string) (text string, num float64) {
+func candidateValue(c tables.Candidate, name string) (text string, num float64) {
 	switch name {
 	case "candidate_id":
 		return c.ID, 0
@@ -70,7 +69,7 @@ type keyColumn struct {
 	nums    []float64 // numeric keys
 }
 
-func (k *keyColumn) spell(c modelchoice.Candidate) string {
+func (k *keyColumn) spell(c tables.Candidate) string {
 	s, v := candidateValue(c, k.name)
 	if k.text {
 		return strconv.Quote(s)
@@ -103,8 +102,8 @@ type index struct {
 // trace_id, which is this stage's.
 func resultNames() []string {
 	var out []string
-	n := len(modelchoice.Schema.Fields())
-	for _, f := range evaluation.Schema.Fields()[n:] {
+	n := len(tables.CandidatesSchema.Fields())
+	for _, f := range tables.ResultsSchema.Fields()[n:] {
 		if f.Name != "trace_id" {
 			out = append(out, f.Name)
 		}
@@ -114,7 +113,7 @@ func resultNames() []string {
 
 var textResultColumns = map[string]bool{"status": true, "error": true, "stopped_by": true}
 
-var statuses = []string{evaluation.StatusOK, evaluation.StatusFailed, evaluation.StatusPruned, evaluation.StatusInfeasible}
+var statuses = []string{tables.StatusOK, tables.StatusFailed, tables.StatusPruned, tables.StatusInfeasible}
 
 // prepare checks the table against the config and indexes it. Problems
 // are config diagnostics: the config names the file and its columns.
@@ -228,7 +227,7 @@ func (s *Stage) prepare(t *table) (*index, sdk.Diagnostics) {
 
 	ix.status = make([]string, t.rows)
 	for r := range ix.status {
-		ix.status[r] = evaluation.StatusOK
+		ix.status[r] = tables.StatusOK
 	}
 	if rc := ix.resultCol("status"); rc != nil {
 		for r, v := range rc.text {
@@ -252,7 +251,7 @@ func (s *Stage) prepare(t *table) (*index, sdk.Diagnostics) {
 			return nil, diags
 		}
 		ix.exact[key] = r
-		if ix.width >= 0 && ix.status[r] == evaluation.StatusOK && ix.keys[ix.width].nums[r] > 0 {
+		if ix.width >= 0 && ix.status[r] == tables.StatusOK && ix.keys[ix.width].nums[r] > 0 {
 			other := ix.rowKey(r, ix.width)
 			ix.along[other] = append(ix.along[other], r)
 		}
@@ -285,7 +284,7 @@ func (ix *index) differing(a, b int) string {
 	}
 	var cand []string
 	for _, n := range cols {
-		if _, ok := modelchoice.Schema.FieldsByName(n); ok && !slices.Contains(ixKeyNames(ix), n) {
+		if _, ok := tables.CandidatesSchema.FieldsByName(n); ok && !slices.Contains(ixKeyNames(ix), n) {
 			cand = append(cand, n)
 		}
 	}
@@ -323,7 +322,7 @@ func (ix *index) rowKey(r, skip int) string {
 	return strings.Join(parts, "\x1f")
 }
 
-func (ix *index) candKey(c modelchoice.Candidate, skip int) string {
+func (ix *index) candKey(c tables.Candidate, skip int) string {
 	parts := make([]string, 0, len(ix.keys))
 	for i := range ix.keys {
 		if i != skip {
@@ -342,7 +341,7 @@ func (ix *index) describeRow(r int) string {
 	return strings.Join(parts, ", ")
 }
 
-func (ix *index) describeCand(c modelchoice.Candidate) string {
+func (ix *index) describeCand(c tables.Candidate) string {
 	parts := make([]string, len(ix.keys))
 	for i := range ix.keys {
 		parts[i] = ix.keys[i].name + "=" + ix.keys[i].spell(c)
@@ -360,7 +359,7 @@ type hit struct {
 func (h hit) interpolated() bool { return h.row < 0 }
 
 // find looks a candidate up; ok is false when the table cannot answer.
-func (ix *index) find(c modelchoice.Candidate, interpolate bool) (hit, bool) {
+func (ix *index) find(c tables.Candidate, interpolate bool) (hit, bool) {
 	if r, ok := ix.exact[ix.candKey(c, -1)]; ok {
 		return hit{row: r, lo: -1, hi: -1}, true
 	}
@@ -382,7 +381,7 @@ func (ix *index) find(c modelchoice.Candidate, interpolate bool) (hit, bool) {
 // nearest lists up to n rows closest to a candidate: fewest other key
 // values differing, then closest in those numbers, then closest in log
 // width.
-func (ix *index) nearest(c modelchoice.Candidate, n int) []int {
+func (ix *index) nearest(c tables.Candidate, n int) []int {
 	type scored struct {
 		row        int
 		mismatches int
@@ -425,7 +424,7 @@ func logGap(a, b float64) float64 {
 }
 
 // missing explains why a candidate has no result.
-func (ix *index) missing(c modelchoice.Candidate, interpolate bool) (col, message string) {
+func (ix *index) missing(c tables.Candidate, interpolate bool) (col, message string) {
 	near := ix.nearest(c, 5)
 	var b strings.Builder
 	fmt.Fprintf(&b, "no measured result for candidate %s (%s) in %s", c.ID, ix.describeCand(c), ix.t.path)
@@ -462,7 +461,7 @@ func (ix *index) missing(c modelchoice.Candidate, interpolate bool) (col, messag
 }
 
 // result builds a candidate's result from its hit.
-func (ix *index) build(c modelchoice.Candidate, h hit) evaluation.Result {
+func (ix *index) build(c tables.Candidate, h hit) tables.Result {
 	r := baseResult(c)
 	if !h.interpolated() {
 		r.Status = ix.status[h.row]

@@ -16,6 +16,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/plugins/resize"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // decision is the part of a resize decision row the loop tests read.
@@ -72,7 +73,7 @@ func (l loopRun) last() decision { return l.decisions[len(l.decisions)-1] }
 // stage evaluates a round's candidates, the resize stage judges every
 // round's results so far, and its proposals are the next round's
 // candidates, until its status is not continue.
-func runLoop(t *testing.T, replayCfg Config, resizeCfg resize.Config, req arrow.RecordBatch, start []modelchoice.Candidate, maxRounds int) loopRun {
+func runLoop(t *testing.T, replayCfg Config, resizeCfg resize.Config, req arrow.RecordBatch, start []tables.Candidate, maxRounds int) loopRun {
 	t.Helper()
 	ctx := context.Background()
 	rp, err := New(replayCfg)
@@ -85,7 +86,7 @@ func runLoop(t *testing.T, replayCfg Config, resizeCfg resize.Config, req arrow.
 	}
 	var run loopRun
 	var results []arrow.RecordBatch // valid until the test ends
-	cands := modelchoice.Build(memory.DefaultAllocator, start)
+	cands := tables.BuildCandidates(memory.DefaultAllocator, start)
 	t.Cleanup(cands.Release)
 	for round := 0; round < maxRounds; round++ {
 		out, err := stagetest.Run(t, ctx, Info(), rp, stagetest.Inputs{InputPort: {cands}})
@@ -146,7 +147,7 @@ func requirementsRow(t *testing.T, cfg requirements.Config, data []arrow.RecordB
 }
 
 // The task of the synthetic tables: 16 features, 4 classes.
-func synthCand(depth, width int32) modelchoice.Candidate { return mlp(depth, width) }
+func synthCand(depth, width int32) tables.Candidate { return mlpCand(depth, width) }
 
 // synthAccuracy is a power-law learning curve in parameters,
 // q_inf − A·N^(−alpha), crossing 0.95 near width 60 at depth 1.
@@ -159,12 +160,12 @@ func synthTable(t *testing.T, widths []int32) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("family,depth,width,params,accuracy,loss,latency_p95_ms,model_bytes,train_seconds\n")
-	row := func(c modelchoice.Candidate, acc float64) {
+	row := func(c tables.Candidate, acc float64) {
 		n := float64(c.Params)
 		fmt.Fprintf(&b, "%s,%d,%d,%d,%s,%s,%s,%d,%s\n", c.Family, c.Depth, c.Width, c.Params, canonical(acc, 64),
 			canonical(-math.Log(acc), 64), canonical(0.0004*math.Pow(n, 0.7), 64), 4*c.Params, canonical(0.002*math.Pow(n, 0.9), 64))
 	}
-	row(cand(modelchoice.FamilyLinear, 0, 0), 0.85)
+	row(cand(tables.FamilyLinear, 0, 0), 0.85)
 	for _, w := range widths {
 		c := synthCand(1, w)
 		row(c, synthAccuracy(c.Params))
@@ -174,8 +175,8 @@ func synthTable(t *testing.T, widths []int32) string {
 
 // ladder is model_choice's first round at depth 1: the baseline and steps
 // log-spaced widths.
-func ladder(lo, hi, steps int) []modelchoice.Candidate {
-	out := []modelchoice.Candidate{cand(modelchoice.FamilyLinear, 0, 0)}
+func ladder(lo, hi, steps int) []tables.Candidate {
+	out := []tables.Candidate{cand(tables.FamilyLinear, 0, 0)}
 	for _, w := range modelchoice.Ladder(lo, hi, steps) {
 		out = append(out, synthCand(1, int32(w)))
 	}
@@ -298,7 +299,7 @@ func TestLoopOnExampleTable(t *testing.T) {
 	}
 	acc := map[int32]float64{}
 	for w := int32(4); w <= 256; w++ {
-		c := exampleCandidate(modelchoice.FamilyMLP, 1, w)
+		c := exampleCandidate(tables.FamilyMLP, 1, w)
 		h, ok := ix.find(c, false)
 		if !ok {
 			t.Fatalf("the table lacks %s", c.ID)
@@ -320,7 +321,7 @@ func TestLoopOnExampleTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			start, err := modelchoice.Read(mcOut.Batches(modelchoice.OutputPort)[0])
+			start, err := tables.ReadCandidates(mcOut.Batches(modelchoice.OutputPort)[0])
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -92,8 +92,8 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Kind is the stage kind.
@@ -144,7 +144,7 @@ var replayFields = []arrow.Field{
 
 // Schema is the output port's schema: the evaluation stage's results, then
 // replay_source, replay_lo_width and replay_hi_width.
-var Schema = arrow.NewSchema(append(slices.Clone(evaluation.Schema.Fields()), replayFields...), nil)
+var Schema = arrow.NewSchema(append(slices.Clone(tables.ResultsSchema.Fields()), replayFields...), nil)
 
 // Info describes the stage kind to the host.
 func Info() sdk.StageInfo {
@@ -154,7 +154,7 @@ func Info() sdk.StageInfo {
 		Inputs: []sdk.Port{{
 			Name:        InputPort,
 			Description: "The candidates to look up (model_choice's, optimization's, or resize's proposals).",
-			Schema:      modelchoice.Schema,
+			Schema:      tables.CandidatesSchema,
 		}},
 		Outputs: []sdk.Port{{
 			Name:        OutputPort,
@@ -221,8 +221,8 @@ func New(c Config) (sdk.Stage, error) {
 		}
 	}
 
-	candCols := make([]string, 0, len(modelchoice.Schema.Fields()))
-	for _, f := range modelchoice.Schema.Fields() {
+	candCols := make([]string, 0, len(tables.CandidatesSchema.Fields()))
+	for _, f := range tables.CandidatesSchema.Fields() {
 		candCols = append(candCols, f.Name)
 	}
 	if c.Key != nil {
@@ -297,7 +297,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	log := sdk.Logger(ctx)
 	log.Info("replaying", "table", s.path, "rows", t.rows, "candidates", len(cands))
 
-	results := make([]evaluation.Result, 0, len(cands))
+	results := make([]tables.Result, 0, len(cands))
 	hits := make([]hit, 0, len(cands))
 	var misses []int
 	var firstCol, firstMsg string
@@ -347,7 +347,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 }
 
 // trial looks one candidate up inside its span.
-func (s *Stage) trial(ctx context.Context, ix *index, c modelchoice.Candidate) (r evaluation.Result, h hit, ok bool, col, msg string) {
+func (s *Stage) trial(ctx context.Context, ix *index, c tables.Candidate) (r tables.Result, h hit, ok bool, col, msg string) {
 	_, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(evaluation.CandidateAttributes(c),
 		attribute.String("replay.table", ix.t.path),
 	)...))
@@ -373,7 +373,7 @@ func (s *Stage) trial(ctx context.Context, ix *index, c modelchoice.Candidate) (
 		attrs = append(attrs, attribute.String("replay.source", SourceExact), attribute.String("replay.row", ix.t.where(h.row)))
 	}
 	span.SetAttributes(attrs...)
-	if r.Status == evaluation.StatusOK {
+	if r.Status == tables.StatusOK {
 		span.SetStatus(codes.Ok, "")
 	} else {
 		span.SetStatus(codes.Error, strings.TrimSpace(r.Status+": "+r.Error))
@@ -382,18 +382,18 @@ func (s *Stage) trial(ctx context.Context, ix *index, c modelchoice.Candidate) (
 }
 
 // baseResult is an ok result of c with nothing measured.
-func baseResult(c modelchoice.Candidate) evaluation.Result {
+func baseResult(c tables.Candidate) tables.Result {
 	nan := math.NaN()
-	return evaluation.Result{
+	return tables.Result{
 		Candidate: c, Accuracy: nan, Loss: nan, LatencyP50Ms: nan, LatencyP95Ms: nan, ThroughputPerS: nan,
-		ModelBytes: -1, PeakBytes: -1, Status: evaluation.StatusOK, RMSE: nan, R2: nan,
+		ModelBytes: -1, PeakBytes: -1, Status: tables.StatusOK, RMSE: nan, R2: nan,
 		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan,
 	}
 }
 
 // setNumber sets a numeric results column; NaN is null (0 for the columns
 // that cannot be null).
-func setNumber(r *evaluation.Result, name string, v float64) {
+func setNumber(r *tables.Result, name string, v float64) {
 	i64 := func(dst *int64) {
 		if math.IsNaN(v) || v < 0 {
 			*dst = -1
@@ -450,7 +450,7 @@ func setNumber(r *evaluation.Result, name string, v float64) {
 }
 
 // setText sets a text results column.
-func setText(r *evaluation.Result, name, v string) {
+func setText(r *tables.Result, name, v string) {
 	switch name {
 	case "error":
 		r.Error = v
@@ -461,8 +461,8 @@ func setText(r *evaluation.Result, name, v string) {
 
 // build returns the results with the replay columns, as one batch of
 // Schema. The caller releases it.
-func build(mem memory.Allocator, ix *index, rs []evaluation.Result, hits []hit) arrow.RecordBatch {
-	base := evaluation.Build(mem, rs)
+func build(mem memory.Allocator, ix *index, rs []tables.Result, hits []hit) arrow.RecordBatch {
+	base := tables.BuildResults(mem, rs)
 	defer base.Release()
 	b := array.NewRecordBuilder(mem, arrow.NewSchema(replayFields, nil))
 	defer b.Release()

@@ -23,11 +23,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // spans records every span of the package's tests: the lookup spans use
@@ -62,33 +62,34 @@ func writeFile(t *testing.T, name, content string) string {
 
 // cand is a candidate of a 16-feature, 4-class task, counted as
 // model_choice counts.
-func cand(family string, depth, width int32) modelchoice.Candidate {
-	p, f := modelchoice.Count(modelchoice.LayerSizes(16, int64(depth), int64(width), 4))
-	return modelchoice.Candidate{
+func cand(family string, depth, width int32) tables.Candidate {
+	p, f := mlp.Count(mlp.LayerSizes(16, int64(depth), int64(width), 4))
+	c := tables.Candidate{
 		ID: family + "-d" + itoa(depth) + "-w" + itoa(width), Family: family, Depth: depth, Width: width,
 		Params: p, FLOPs: f, LearningRate: 0.003, BatchSize: 64, Epochs: 25, Preprocess: "standardize", Quantize: "none",
 	}
+	return c.WithDefaults()
 }
 
-func mlp(depth, width int32) modelchoice.Candidate { return cand(modelchoice.FamilyMLP, depth, width) }
+func mlpCand(depth, width int32) tables.Candidate { return cand(tables.FamilyMLP, depth, width) }
 
 func itoa(v int32) string { return canonical(float64(v), 64) }
 
 // output is a run's results: the evaluation columns and the replay ones.
 type output struct {
-	results []evaluation.Result
+	results []tables.Result
 	source  []string
 	lo, hi  []int32 // -1 for null
 }
 
 // runStage runs the stage in process on the candidates.
-func runStage(t *testing.T, mem memory.Allocator, cfg Config, cands ...modelchoice.Candidate) (output, error) {
+func runStage(t *testing.T, mem memory.Allocator, cfg Config, cands ...tables.Candidate) (output, error) {
 	t.Helper()
 	st, err := New(cfg)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	in := modelchoice.Build(mem, cands)
+	in := tables.BuildCandidates(mem, cands)
 	defer in.Release()
 	// The stage allocates through sdk.Allocator, which only the SDK sets:
 	// TestConformance checks its releases, over the wire.
@@ -108,12 +109,12 @@ func readOutput(t testing.TB, b arrow.RecordBatch) output {
 	if !b.Schema().Equal(Schema) {
 		t.Fatalf("schema %s, want %s", b.Schema(), Schema)
 	}
-	rs, err := evaluation.Read(b)
+	rs, err := tables.ReadResults(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := output{results: rs}
-	n := len(evaluation.Schema.Fields())
+	n := len(tables.ResultsSchema.Fields())
 	src := b.Column(n).(*array.String)
 	lo := b.Column(n + 1).(*array.Int32)
 	hi := b.Column(n + 2).(*array.Int32)
@@ -176,7 +177,7 @@ func TestExactLookups(t *testing.T) {
 	path := writeFile(t, "zoo.csv", zoo)
 	spans.Reset()
 	out, err := runStage(t, mem, Config{Path: path},
-		mlp(1, 64), cand(modelchoice.FamilyLinear, 0, 0), mlp(2, 16), mlp(1, 16))
+		mlpCand(1, 64), cand(tables.FamilyLinear, 0, 0), mlpCand(2, 16), mlpCand(1, 16))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestExactLookups(t *testing.T) {
 		t.Errorf("results (-want +got):\n%s", diff)
 	}
 	// The candidates' own columns pass through untouched.
-	if diff := cmp.Diff(mlp(1, 64), out.results[0].Candidate); diff != "" {
+	if diff := cmp.Diff(mlpCand(1, 64), out.results[0].Candidate); diff != "" {
 		t.Errorf("candidate columns (-want +got):\n%s", diff)
 	}
 
@@ -209,7 +210,7 @@ func TestExactLookups(t *testing.T) {
 		attrs[kv.Key] = kv.Value
 	}
 	for k, v := range map[string]any{
-		"candidate_id": "mlp-d1-w64", "family": "mlp", "width": int64(64), "depth": int64(1), "params": mlp(1, 64).Params,
+		"candidate_id": "mlp-d1-w64", "family": "mlp", "width": int64(64), "depth": int64(1), "params": mlpCand(1, 64).Params,
 		"learning_rate": 0.003, "batch_size": int64(64), "epochs": int64(25), "preprocess": "standardize", "quantize": "none",
 		"status": "ok", "accuracy": 0.9, "latency_p95_ms": 0.03, "model_bytes": int64(4000), "train_seconds": 4.0,
 		"epochs_run": int64(30), "replay.source": "exact", "replay.row": "line 5", "replay.table": path,
@@ -227,7 +228,7 @@ func TestInterpolation(t *testing.T) {
 	mem := checked(t)
 	path := writeFile(t, "zoo.csv", zoo)
 	out, err := runStage(t, mem, Config{Path: path, Interpolate: InterpolateLogWidth},
-		mlp(1, 32), mlp(1, 20), mlp(2, 32), mlp(1, 16))
+		mlpCand(1, 32), mlpCand(1, 20), mlpCand(2, 32), mlpCand(1, 16))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestInterpolation(t *testing.T) {
 	}
 
 	// No extrapolation: beyond the measured widths is still an error, saying why.
-	_, err = runStage(t, mem, Config{Path: path, Interpolate: InterpolateLogWidth}, mlp(1, 128))
+	_, err = runStage(t, mem, Config{Path: path, Interpolate: InterpolateLogWidth}, mlpCand(1, 128))
 	var ie *sdk.InputError
 	if !errors.As(err, &ie) || !strings.Contains(ie.Error(), "interpolation needs measured widths on both sides of 128, and with these other keys the table has widths 16..64 only") {
 		t.Errorf("got %v", err)
@@ -264,7 +265,7 @@ mlp,1,8,0.7,ok,
 mlp,1,16,,failed,loss turned NaN
 mlp,1,64,0.9,,
 `)
-	out, err := runStage(t, mem, Config{Path: path, Interpolate: InterpolateLogWidth}, mlp(1, 16), mlp(1, 32), mlp(1, 64))
+	out, err := runStage(t, mem, Config{Path: path, Interpolate: InterpolateLogWidth}, mlpCand(1, 16), mlpCand(1, 32), mlpCand(1, 64))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,14 +288,14 @@ func TestMissingKey(t *testing.T) {
 	cases := []struct {
 		name   string
 		cfg    Config
-		cands  []modelchoice.Candidate
+		cands  []tables.Candidate
 		row    int64
 		column string
 		msg    string
 	}{
 		{
 			name: "width between measured ones", cfg: Config{Path: path},
-			cands: []modelchoice.Candidate{mlp(1, 16), mlp(1, 40)}, row: 1, column: "width",
+			cands: []tables.Candidate{mlpCand(1, 16), mlpCand(1, 40)}, row: 1, column: "width",
 			msg: `no measured result for candidate mlp-d1-w40 (family="mlp", depth=1, width=40) in ` + path +
 				`; nearest measured: (family="mlp", depth=1, width=32), (family="mlp", depth=1, width=64), (family="mlp", depth=1, width=16), ` +
 				`(family="mlp", depth=2, width=64), (family="mlp", depth=2, width=16); set interpolate = "log_width" to interpolate between measured widths`,
@@ -302,14 +303,14 @@ func TestMissingKey(t *testing.T) {
 		{
 			// Same depth first, however close another depth's width.
 			name: "a depth the table lacks", cfg: Config{Path: path, Interpolate: InterpolateLogWidth},
-			cands: []modelchoice.Candidate{mlp(3, 16), mlp(1, 200), mlp(1, 100)}, row: 0, column: "depth",
+			cands: []tables.Candidate{mlpCand(3, 16), mlpCand(1, 200), mlpCand(1, 100)}, row: 0, column: "depth",
 			msg: `no measured result for candidate mlp-d3-w16 (family="mlp", depth=3, width=16) in ` + path +
 				`; nearest measured: (family="mlp", depth=2, width=16), (family="mlp", depth=2, width=64), (family="mlp", depth=1, width=16), ` +
 				`(family="mlp", depth=1, width=32), (family="mlp", depth=1, width=64) (2 more candidates are missing too: mlp-d1-w200, mlp-d1-w100)`,
 		},
 		{
 			name: "beyond the measured widths", cfg: Config{Path: path},
-			cands: []modelchoice.Candidate{mlp(2, 8)}, row: 0, column: "width",
+			cands: []tables.Candidate{mlpCand(2, 8)}, row: 0, column: "width",
 			msg: `no measured result for candidate mlp-d2-w8 (family="mlp", depth=2, width=8) in ` + path +
 				`; nearest measured: (family="mlp", depth=2, width=16), (family="mlp", depth=2, width=64), (family="mlp", depth=1, width=16), ` +
 				`(family="mlp", depth=1, width=32), (family="mlp", depth=1, width=64)`,
@@ -359,7 +360,7 @@ mlp,1,32,0.85,0.7,20
 		"family": "arch", "depth": "layers", "width": "hidden",
 		"accuracy": "top1", "latency_p95_ms": "ms_p95", "train_seconds": "seconds",
 	}}
-	out, err := runStage(t, mem, cfg, mlp(1, 32), mlp(1, 16))
+	out, err := runStage(t, mem, cfg, mlpCand(1, 32), mlpCand(1, 16))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,8 +488,8 @@ func TestFormats(t *testing.T) {
 			return w.Close()
 		}),
 	}
-	lr := func(c modelchoice.Candidate, v float64) modelchoice.Candidate { c.LearningRate = v; return c }
-	cands := []modelchoice.Candidate{lr(mlp(1, 16), 0.01), lr(mlp(1, 64), 0.003), lr(mlp(1, 16), 0.003)}
+	lr := func(c tables.Candidate, v float64) tables.Candidate { c.LearningRate = v; return c }
+	cands := []tables.Candidate{lr(mlpCand(1, 16), 0.01), lr(mlpCand(1, 64), 0.003), lr(mlpCand(1, 16), 0.003)}
 	want := []measured{
 		{ID: "mlp-d1-w16", Accuracy: 0.83, Loss: nan, P95: nan, Bytes: -1, StoppedBy: "epochs", Status: "ok", Source: "exact", Lo: -1, Hi: -1, ValLoss: nan, Throughput: nan, R2: nan},
 		{ID: "mlp-d1-w64", Accuracy: nan, Loss: nan, P95: nan, Bytes: 4000, StoppedBy: "early_stopping", Status: "ok", Source: "exact", Lo: -1, Hi: -1, ValLoss: nan, Throughput: nan, R2: nan},
@@ -538,7 +539,7 @@ func TestConfig(t *testing.T) {
 			`path: Unknown table format: The name "zoo.txt" does not say the format (.csv, .parquet, .arrow, .arrows, .feather or .ipc); set format to one of csv, parquet, arrow.`}},
 		{"unknown format", Config{Path: odd, Format: "parket"}, []string{`format: Unknown format: format must be one of csv, parquet, arrow; found "parket". Did you mean "parquet"?`}},
 		{"bad key", Config{Path: csvPath, Key: []string{"family", "widht", "family"}}, []string{
-			`key.1: Unknown candidates column: A key is a column of the candidates table (candidate_id, round, family, depth, width, params, flops, learning_rate, batch_size, epochs, preprocess, quantize, prune_fraction); found "widht". Did you mean "width"?`,
+			`key.1: Unknown candidates column: A key is a column of the candidates table (candidate_id, round, family, depth, width, params, flops, learning_rate, batch_size, epochs, preprocess, quantize, prune_fraction, name, family_kind, size, knobs); found "widht". Did you mean "width"?`,
 			`key.2: Duplicate key column: family is listed twice.`}},
 		{"empty key", Config{Path: csvPath, Key: []string{}}, []string{
 			`key: Empty key: key lists the candidates columns a table row must match, such as ["family", "depth", "width"].`}},
@@ -603,7 +604,7 @@ func TestTableProblems(t *testing.T) {
 			p := writeFile(t, c.file, c.content)
 			cfg := c.cfg
 			cfg.Path = p
-			_, err := runStage(t, mem, cfg, mlp(1, 16))
+			_, err := runStage(t, mem, cfg, mlpCand(1, 16))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -652,7 +653,7 @@ func TestEveryResultColumn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := modelchoice.Build(mem, []modelchoice.Candidate{mlp(1, 16)})
+	in := tables.BuildCandidates(mem, []tables.Candidate{mlpCand(1, 16)})
 	defer in.Release()
 	out, err := stagetest.Run(t, context.Background(), Info(), st, stagetest.Inputs{InputPort: {in}})
 	if err != nil {
@@ -683,7 +684,7 @@ func TestEveryResultColumn(t *testing.T) {
 func TestConformance(t *testing.T) {
 	mem := memory.NewGoAllocator()
 	path := writeFile(t, "zoo.csv", zoo)
-	in := modelchoice.Build(mem, []modelchoice.Candidate{mlp(1, 16), mlp(1, 20), cand(modelchoice.FamilyLinear, 0, 0)})
+	in := tables.BuildCandidates(mem, []tables.Candidate{mlpCand(1, 16), mlpCand(1, 20), cand(tables.FamilyLinear, 0, 0)})
 	defer in.Release()
 	set := sdk.NewSet(sdk.WithName("replay-test"))
 	Register(set)

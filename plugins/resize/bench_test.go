@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // gridRun evaluates an exhaustive grid at the loop's resolution (steps of
@@ -36,7 +36,7 @@ func compare(tb testing.TB, w world, target float64) comparison {
 }
 
 // compareFrom runs the loop from a given start and config against the grid.
-func compareFrom(tb testing.TB, cfg Config, start []modelchoice.Candidate, w world, target float64) comparison {
+func compareFrom(tb testing.TB, cfg Config, start []tables.Candidate, w world, target float64) comparison {
 	run := runLoop(tb, cfg, w, start, &reqs{minAccuracy: ptr(target)}, 20)
 	var c comparison
 	if cw, ok := run.last()["chosen_width"].(int32); ok {

@@ -10,11 +10,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/resize"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // fromJSON is a table of schema given as JSON rows; the columns left out
@@ -35,11 +35,11 @@ func results(t *testing.T) []arrow.RecordBatch {
 	t.Helper()
 	var rows []string
 	for _, w := range []int{0, 4, 8, 16, 32, 64} {
-		depth, family := 1, modelchoice.FamilyMLP
+		depth, family := 1, tables.FamilyMLP
 		if w == 0 {
-			depth, family = 0, modelchoice.FamilyLinear
+			depth, family = 0, tables.FamilyLinear
 		}
-		p, f := modelchoice.Count(modelchoice.LayerSizes(2, int64(depth), int64(w), 2))
+		p, f := mlp.Count(mlp.LayerSizes(2, int64(depth), int64(w), 2))
 		acc := 0.97 - 1.2*math.Pow(float64(p), -0.5)
 		rows = append(rows, fmt.Sprintf(`{"candidate_id": "%s-d%d-w%d", "round": 0, "family": %q, "depth": %d, "width": %d,
 			"params": %d, "flops": %d, "learning_rate": 0.01, "batch_size": 32, "epochs": 10, "preprocess": "standardize",
@@ -56,7 +56,7 @@ func TestConformance(t *testing.T) {
 	set := sdk.NewSet(sdk.WithName("resize"))
 	resize.Register(set)
 	res := results(t)
-	req := fromJSON(t, requirements.Schema, []string{`{"task": "classification", "metric": "accuracy", "min_accuracy": 0.9,
+	req := fromJSON(t, tables.RequirementsSchema, []string{`{"task": "classification", "metric": "accuracy", "min_accuracy": 0.9,
 		"max_trials": 30, "n_rows": 1000, "n_features": 2, "n_classes": 2, "cores": 2}`})
 	sdktest.TestStage(t, set, resize.Kind,
 		sdktest.Case{Name: "targets in the block", Config: `

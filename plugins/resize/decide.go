@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/fit"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Quality metrics.
@@ -59,7 +59,7 @@ type goals struct {
 	features, classes    *int32
 }
 
-func goalsFrom(s settings, req *requirements.Row, trials []trial) goals {
+func goalsFrom(s settings, req *tables.Requirements, trials []trial) goals {
 	var g goals
 	if req != nil {
 		g.task, g.features, g.classes = req.Task, req.Features, req.Classes
@@ -100,7 +100,7 @@ func goalsFrom(s settings, req *requirements.Row, trials []trial) goals {
 		g.metric, g.target, g.tq, g.maxLoss = metricAccuracy, minAcc, *minAcc, maxLoss
 	case maxLoss != nil:
 		g.metric, g.target, g.tq = metricLoss, maxLoss, -*maxLoss
-	case g.task == requirements.Regression || !hasAccuracy:
+	case g.task == tables.Regression || !hasAccuracy:
 		g.metric = metricLoss
 	default:
 		g.metric = metricAccuracy
@@ -139,7 +139,7 @@ type size struct {
 
 func (s *size) id() string { return s.rep.cand.ID }
 func (s *size) mlp() bool {
-	return s.family != modelchoice.FamilyLinear && s.depth > 0 && s.width > 0
+	return s.family != tables.FamilyLinear && s.depth > 0 && s.width > 0
 }
 
 // aggregate groups the trials by size, sorted by params (then depth,
@@ -209,7 +209,7 @@ type ioShape struct{ in, out int64 }
 // 2P − F = out. Counting from the candidates rather than from the
 // requirements keeps proposals consistent with upstream stages that changed
 // the inputs (PCA, say).
-func inferShape(c modelchoice.Candidate) (ioShape, bool) {
+func inferShape(c tables.Candidate) (ioShape, bool) {
 	d, w, P, F := int64(c.Depth), int64(c.Width), c.Params, c.FLOPs
 	var sh ioShape
 	switch {
@@ -234,7 +234,7 @@ func inferShape(c modelchoice.Candidate) (ioShape, bool) {
 	if sh.in < 1 || sh.out < 1 {
 		return ioShape{}, false
 	}
-	if p, f := modelchoice.Count(modelchoice.LayerSizes(sh.in, d, w, sh.out)); p != P || f != F {
+	if p, f := mlp.Count(mlp.LayerSizes(sh.in, d, w, sh.out)); p != P || f != F {
 		return ioShape{}, false
 	}
 	return sh, true
@@ -261,7 +261,7 @@ type engine struct {
 
 // decide is the whole decision, a pure function of the config, the
 // results and the requirements.
-func decide(s settings, trials []trial, req *requirements.Row) (*decision, error) {
+func decide(s settings, trials []trial, req *tables.Requirements) (*decision, error) {
 	if len(trials) == 0 {
 		return nil, &sdk.InputError{Port: InputPort, Row: -1, Err: errNoResults}
 	}
@@ -303,7 +303,7 @@ func (e *engine) setShape() {
 		if e.g.classes != nil {
 			classes = int64(*e.g.classes)
 		}
-		out := modelchoice.Outputs(e.g.task, classes)
+		out := mlp.Outputs(e.g.task, classes)
 		if out > 0 {
 			e.shape, e.shapeOK = ioShape{in: int64(*e.g.features), out: out}, true
 		}
@@ -359,7 +359,7 @@ func (e *engine) topAt(d int32) int {
 }
 
 func (e *engine) exactParams(d int32, w int) int64 {
-	p, _ := modelchoice.Count(modelchoice.LayerSizes(e.shape.in, int64(d), int64(w), e.shape.out))
+	p, _ := mlp.Count(mlp.LayerSizes(e.shape.in, int64(d), int64(w), e.shape.out))
 	return p
 }
 
@@ -1044,20 +1044,21 @@ func (e *engine) predictTrain(n float64) float64 {
 
 // candidates builds the proposals, copying hyperparameters from the
 // nearest evaluated size of the depth.
-func (e *engine) candidates(d int32, widths []int) []modelchoice.Candidate {
+func (e *engine) candidates(d int32, widths []int) []tables.Candidate {
 	slices.Sort(widths)
 	ids := map[string]bool{}
 	for _, t := range e.trials {
 		ids[t.cand.ID] = true
 	}
-	var out []modelchoice.Candidate
+	var out []tables.Candidate
 	for _, w := range widths {
 		tpl := e.template(d, w)
 		c := tpl.rep.cand
 		c.Width = int32(w)
-		c.Params, c.FLOPs = modelchoice.Count(modelchoice.LayerSizes(e.shape.in, int64(d), int64(w), e.shape.out))
+		c.Params, c.FLOPs = mlp.Count(mlp.LayerSizes(e.shape.in, int64(d), int64(w), e.shape.out))
 		c.Round = e.round + 1
-		c.ID = fmt.Sprintf("%s-d%d-w%d", c.Family, d, w)
+		c.ID = mlp.Name(c.Family, int(d), w)
+		c.Name, c.Kind, c.Size, c.Knobs = c.ID, tables.KindMLP, float64(w), mlp.Knobs(int(d), w)
 		if ids[c.ID] {
 			c.ID = fmt.Sprintf("%s-r%d", c.ID, c.Round)
 		}

@@ -11,10 +11,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
 	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // The simulated task: 16 features, 4 classes, so a depth-1 MLP of width w
@@ -47,7 +48,7 @@ func curve(qinf, a, alpha float64) func(float64) float64 {
 var defaultCurve = curve(0.98, 1.0666, 0.5)
 
 func simParams(depth, width int32) int64 {
-	p, _ := modelchoice.Count(modelchoice.LayerSizes(simIn, int64(depth), int64(width), simOut))
+	p, _ := mlp.Count(mlp.LayerSizes(simIn, int64(depth), int64(width), simOut))
 	return p
 }
 
@@ -63,16 +64,16 @@ func jitter(id string) float64 {
 }
 
 type result struct {
-	c                            modelchoice.Candidate
+	c                            tables.Candidate
 	status                       string
 	accuracy, loss, latency, sec float64
 	bytes                        int64
 }
 
-func (w world) evaluate(c modelchoice.Candidate) result {
+func (w world) evaluate(c tables.Candidate) result {
 	n := float64(c.Params)
 	r := result{c: c, status: "ok", latency: simLatency(n), sec: simTrain(n), bytes: 4 * c.Params}
-	if c.Family == modelchoice.FamilyLinear {
+	if c.Family == tables.FamilyLinear {
 		r.accuracy = w.baseline
 	} else {
 		r.accuracy = w.acc(n)
@@ -89,26 +90,26 @@ func (w world) evaluate(c modelchoice.Candidate) result {
 }
 
 // ladder is model_choice's initial ladder at depth 1 (plus the baseline).
-func ladder(lo, hi, steps int, baseline bool) []modelchoice.Candidate {
+func ladder(lo, hi, steps int, baseline bool) []tables.Candidate {
 	return ladderAt([]int32{1}, lo, hi, steps, baseline)
 }
 
 // ladderAt is the ladder at several depths.
-func ladderAt(depths []int32, lo, hi, steps int, baseline bool) []modelchoice.Candidate {
-	var out []modelchoice.Candidate
+func ladderAt(depths []int32, lo, hi, steps int, baseline bool) []tables.Candidate {
+	var out []tables.Candidate
 	add := func(family string, d, w int32) {
-		p, f := modelchoice.Count(modelchoice.LayerSizes(simIn, int64(d), int64(w), simOut))
-		out = append(out, modelchoice.Candidate{
+		p, f := mlp.Count(mlp.LayerSizes(simIn, int64(d), int64(w), simOut))
+		out = append(out, tables.Candidate{
 			ID: fmt.Sprintf("%s-d%d-w%d", family, d, w), Family: family, Depth: d, Width: w,
 			Params: p, FLOPs: f, LearningRate: 0.003, BatchSize: 64, Epochs: 25, Preprocess: "standardize", Quantize: "none",
 		})
 	}
 	if baseline {
-		add(modelchoice.FamilyLinear, 0, 0)
+		add(tables.FamilyLinear, 0, 0)
 	}
 	for _, d := range depths {
 		for _, w := range modelchoice.Ladder(lo, hi, steps) {
-			add(modelchoice.FamilyMLP, d, int32(w))
+			add(tables.FamilyMLP, d, int32(w))
 		}
 	}
 	return out
@@ -116,7 +117,7 @@ func ladderAt(depths []int32, lo, hi, steps int, baseline bool) []modelchoice.Ca
 
 // resultsSchema is the evaluation stage's full results table, with the
 // columns this stage does not read, to prove it tolerates them.
-var resultsSchema = arrow.NewSchema(append(append([]arrow.Field{}, modelchoice.Schema.Fields()...),
+var resultsSchema = arrow.NewSchema(append(append([]arrow.Field{}, tables.CandidatesSchema.Fields()...),
 	arrow.Field{Name: "accuracy", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	arrow.Field{Name: "loss", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	arrow.Field{Name: "latency_p50_ms", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
@@ -150,8 +151,12 @@ func resultsBatch(mem memory.Allocator, rs []result) arrow.RecordBatch {
 		b.Field(10).(*array.StringBuilder).Append(c.Preprocess)
 		b.Field(11).(*array.StringBuilder).Append(c.Quantize)
 		b.Field(12).(*array.Float64Builder).Append(c.PruneFraction)
+		b.Field(13).(*array.StringBuilder).Append(c.Name)
+		b.Field(14).(*array.StringBuilder).Append(tables.KindMLP)
+		b.Field(15).(*array.Float64Builder).Append(float64(c.Width))
+		b.Field(16).(*array.StringBuilder).Append("")
 	}
-	n := len(modelchoice.Schema.Fields())
+	n := len(tables.CandidatesSchema.Fields())
 	fl := func(j int, v float64) {
 		if math.IsNaN(v) {
 			b.Field(n + j).AppendNull()
@@ -189,7 +194,7 @@ type reqs struct {
 }
 
 func reqBatch(mem memory.Allocator, r reqs) arrow.RecordBatch {
-	b := array.NewRecordBuilder(mem, requirements.Schema)
+	b := array.NewRecordBuilder(mem, tables.RequirementsSchema)
 	defer b.Release()
 	f := func(i int, v *float64) {
 		if v == nil {
@@ -200,7 +205,7 @@ func reqBatch(mem memory.Allocator, r reqs) arrow.RecordBatch {
 	}
 	task := r.task
 	if task == "" {
-		task = requirements.Classification
+		task = tables.Classification
 	}
 	b.Field(0).(*array.StringBuilder).Append(task)
 	b.Field(1).(*array.StringBuilder).Append("accuracy")
@@ -266,7 +271,7 @@ func ptr[T any](v T) *T { return &v }
 
 // runOnce runs the stage once on the given results; it returns the
 // decision row and the proposals.
-func runOnce(t testing.TB, mem memory.Allocator, cfg Config, rs []result, r *reqs) (row, []modelchoice.Candidate, error) {
+func runOnce(t testing.TB, mem memory.Allocator, cfg Config, rs []result, r *reqs) (row, []tables.Candidate, error) {
 	t.Helper()
 	st, err := New(cfg)
 	if err != nil {
@@ -293,7 +298,7 @@ func runOnce(t testing.TB, mem memory.Allocator, cfg Config, rs []result, r *req
 	if len(rows) != 1 {
 		t.Fatalf("%d decision rows, want 1", len(rows))
 	}
-	props, err := modelchoice.Read(ps[0])
+	props, err := tables.ReadCandidates(ps[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,12 +315,12 @@ type loopRun struct {
 
 func (l loopRun) last() row { return l.decisions[len(l.decisions)-1] }
 
-func runLoop(t testing.TB, cfg Config, w world, start []modelchoice.Candidate, r *reqs, maxRounds int) loopRun {
+func runLoop(t testing.TB, cfg Config, w world, start []tables.Candidate, r *reqs, maxRounds int) loopRun {
 	t.Helper()
 	return runLoopWith(t, cfg, w.evaluate, start, r, maxRounds)
 }
 
-func runLoopWith(t testing.TB, cfg Config, evaluate func(modelchoice.Candidate) result, start []modelchoice.Candidate, r *reqs, maxRounds int) loopRun {
+func runLoopWith(t testing.TB, cfg Config, evaluate func(tables.Candidate) result, start []tables.Candidate, r *reqs, maxRounds int) loopRun {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -345,7 +350,7 @@ func runLoopWith(t testing.TB, cfg Config, evaluate func(modelchoice.Candidate) 
 }
 
 // checkRound holds every decision to the contract.
-func checkRound(t testing.TB, d row, props []modelchoice.Candidate, before []result) {
+func checkRound(t testing.TB, d row, props []tables.Candidate, before []result) {
 	t.Helper()
 	var maxRound int32
 	evaluated := map[[2]int32]bool{}
@@ -382,11 +387,11 @@ func checkRound(t testing.TB, d row, props []modelchoice.Candidate, before []res
 			t.Errorf("proposal id %s is not new", p.ID)
 		}
 		ids[p.ID] = true
-		wantP, wantF := modelchoice.Count(modelchoice.LayerSizes(simIn, int64(p.Depth), int64(p.Width), simOut))
+		wantP, wantF := mlp.Count(mlp.LayerSizes(simIn, int64(p.Depth), int64(p.Width), simOut))
 		if p.Params != wantP || p.FLOPs != wantF {
 			t.Errorf("proposal %s: params %d flops %d, want %d %d", p.ID, p.Params, p.FLOPs, wantP, wantF)
 		}
-		if p.LearningRate != 0.003 || p.BatchSize != 64 || p.Epochs != 25 || p.Preprocess != "standardize" || p.Family != modelchoice.FamilyMLP {
+		if p.LearningRate != 0.003 || p.BatchSize != 64 || p.Epochs != 25 || p.Preprocess != "standardize" || p.Family != tables.FamilyMLP {
 			t.Errorf("proposal %s does not carry the evaluated hyperparameters: %+v", p.ID, p)
 		}
 	}
@@ -405,5 +410,5 @@ func answer(acc func(float64) float64, target float64) int32 {
 var _ sdk.Stage = (*Stage)(nil)
 
 func countOf(in, depth, width, out int64) (int64, int64) {
-	return modelchoice.Count(modelchoice.LayerSizes(in, depth, width, out))
+	return mlp.Count(mlp.LayerSizes(in, depth, width, out))
 }

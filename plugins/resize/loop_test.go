@@ -10,7 +10,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // gridTrials is what an exhaustive grid over [lo, hi] at the loop's own
@@ -90,7 +92,7 @@ func TestSmallestMeetingNoisy(t *testing.T) {
 func TestInfeasible(t *testing.T) {
 	cases := []struct {
 		name   string
-		start  []modelchoice.Candidate
+		start  []tables.Candidate
 		reqs   reqs
 		want   []string
 		rounds int
@@ -290,7 +292,7 @@ func TestLossTarget(t *testing.T) {
 
 type regressionWorld struct{ world }
 
-func (r regressionWorld) evaluate(c modelchoice.Candidate) result {
+func (r regressionWorld) evaluate(c tables.Candidate) result {
 	res := r.world.evaluate(c)
 	res.accuracy = math.NaN()
 	return res
@@ -332,13 +334,13 @@ func TestRandomTables(t *testing.T) {
 		for range n {
 			depth := int32(rng.IntN(3))
 			width := int32(0)
-			family := modelchoice.FamilyLinear
+			family := tables.FamilyLinear
 			if depth > 0 {
 				width = int32(1 + rng.IntN(2000))
-				family = modelchoice.FamilyMLP
+				family = tables.FamilyMLP
 			}
-			p, f := modelchoice.Count(modelchoice.LayerSizes(simIn, int64(depth), int64(width), simOut))
-			c := modelchoice.Candidate{ID: fmt.Sprintf("%s-d%d-w%d", family, depth, width), Round: int32(rng.IntN(3)), Family: family,
+			p, f := mlp.Count(mlp.LayerSizes(simIn, int64(depth), int64(width), simOut))
+			c := tables.Candidate{ID: fmt.Sprintf("%s-d%d-w%d", family, depth, width), Round: int32(rng.IntN(3)), Family: family,
 				Depth: depth, Width: width, Params: p, FLOPs: f, LearningRate: 0.003, BatchSize: 64, Epochs: 25, Preprocess: "standardize", Quantize: "none"}
 			r := result{c: c, status: statuses[rng.IntN(len(statuses))], accuracy: rng.Float64(), latency: rng.Float64(), sec: rng.Float64() * 10, bytes: int64(rng.IntN(1 << 20))}
 			switch rng.IntN(5) {
@@ -401,11 +403,11 @@ func TestFlatCurveNotTrusted(t *testing.T) {
 
 // narrowStart is model_choice's start = "narrow" at depth 1: width lo and
 // twice it.
-func narrowStart(lo, hi int) []modelchoice.Candidate {
-	var out []modelchoice.Candidate
+func narrowStart(lo, hi int) []tables.Candidate {
+	var out []tables.Candidate
 	for _, w := range modelchoice.Narrow(lo, hi) {
-		p, f := modelchoice.Count(modelchoice.LayerSizes(simIn, 1, int64(w), simOut))
-		out = append(out, modelchoice.Candidate{ID: fmt.Sprintf("mlp-d1-w%d", w), Family: modelchoice.FamilyMLP, Depth: 1, Width: int32(w),
+		p, f := mlp.Count(mlp.LayerSizes(simIn, 1, int64(w), simOut))
+		out = append(out, tables.Candidate{ID: fmt.Sprintf("mlp-d1-w%d", w), Family: tables.FamilyMLP, Depth: 1, Width: int32(w),
 			Params: p, FLOPs: f, LearningRate: 0.003, BatchSize: 64, Epochs: 25, Preprocess: "standardize", Quantize: "none"})
 	}
 	return out
@@ -478,11 +480,11 @@ func TestGrowSteps(t *testing.T) {
 }
 
 // atWidths is a round-0 table of depth-1 MLPs of the given widths.
-func atWidths(ws ...int) []modelchoice.Candidate {
-	var out []modelchoice.Candidate
+func atWidths(ws ...int) []tables.Candidate {
+	var out []tables.Candidate
 	for _, w := range ws {
-		p, f := modelchoice.Count(modelchoice.LayerSizes(simIn, 1, int64(w), simOut))
-		out = append(out, modelchoice.Candidate{ID: fmt.Sprintf("mlp-d1-w%d", w), Family: modelchoice.FamilyMLP, Depth: 1, Width: int32(w),
+		p, f := mlp.Count(mlp.LayerSizes(simIn, 1, int64(w), simOut))
+		out = append(out, tables.Candidate{ID: fmt.Sprintf("mlp-d1-w%d", w), Family: tables.FamilyMLP, Depth: 1, Width: int32(w),
 			Params: p, FLOPs: f, LearningRate: 0.003, BatchSize: 64, Epochs: 25, Preprocess: "standardize", Quantize: "none"})
 	}
 	return out
@@ -506,7 +508,7 @@ func TestLuckyPassSetAside(t *testing.T) {
 	cases := []struct {
 		name  string
 		pass  func(w int) bool
-		start []modelchoice.Candidate
+		start []tables.Candidate
 		want  int32
 	}{
 		// 4 fails, 8 passes; bisection finds 5 passing and 6 failing.
@@ -542,13 +544,13 @@ func TestLuckyPassSetAside(t *testing.T) {
 // width.
 func TestCorroboratedPass(t *testing.T) {
 	measured := map[int]float64{4: 0.6642, 5: 0.8133, 6: 0.8558, 7: 0.9592, 8: 0.9642, 9: 0.9750, 10: 0.9708, 11: 0.9725, 12: 0.9758}
-	var start []modelchoice.Candidate
+	var start []tables.Candidate
 	for w := 4; w <= 12; w++ {
-		p, f := modelchoice.Count(modelchoice.LayerSizes(2, 2, int64(w), 2))
-		start = append(start, modelchoice.Candidate{ID: fmt.Sprintf("mlp-d2-w%d", w), Family: modelchoice.FamilyMLP, Depth: 2, Width: int32(w),
+		p, f := mlp.Count(mlp.LayerSizes(2, 2, int64(w), 2))
+		start = append(start, tables.Candidate{ID: fmt.Sprintf("mlp-d2-w%d", w), Family: tables.FamilyMLP, Depth: 2, Width: int32(w),
 			Params: p, FLOPs: f, LearningRate: 0.01, BatchSize: 32, Epochs: 60, Preprocess: "none", Quantize: "none"})
 	}
-	evaluate := func(c modelchoice.Candidate) result {
+	evaluate := func(c tables.Candidate) result {
 		acc := measured[int(c.Width)]
 		return result{c: c, status: "ok", accuracy: acc, loss: -math.Log(acc), latency: 0.001, sec: 0.1, bytes: 4 * c.Params}
 	}

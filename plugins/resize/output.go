@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/fit"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // decision is one round's verdict, as written to the decision port.
@@ -29,7 +29,7 @@ type decision struct {
 	lo, hi, depth                  int32 // 0 when unknown
 	trialsUsed                     int
 	trialsLeft                     *int
-	proposals                      []modelchoice.Candidate
+	proposals                      []tables.Candidate
 	front                          []string
 	confidence, tolerance          float64
 }
@@ -48,13 +48,13 @@ func (d *decision) chosenID() string {
 	return d.chosen.id()
 }
 
-// buildDecision returns the decision as one row of DecisionSchema. The
+// buildDecision returns the decision as one row of tables.DecisionSchema. The
 // caller releases it.
 func buildDecision(mem memory.Allocator, d *decision) arrow.RecordBatch {
-	b := array.NewRecordBuilder(mem, DecisionSchema)
+	b := array.NewRecordBuilder(mem, tables.DecisionSchema)
 	defer b.Release()
 	col := func(name string) array.Builder {
-		return b.Field(DecisionSchema.FieldIndices(name)[0])
+		return b.Field(tables.DecisionSchema.FieldIndices(name)[0])
 	}
 	str := func(name, v string) { col(name).(*array.StringBuilder).Append(v) }
 	optStr := func(name string, ok bool, v string) {
@@ -82,7 +82,14 @@ func buildDecision(mem memory.Allocator, d *decision) arrow.RecordBatch {
 	str("status", d.status)
 	str("action", d.action)
 	str("strategy", d.strategy)
-	optStr("chosen_candidate_id", d.chosen != nil, d.chosenID())
+	optStr(tables.ColChosenCandidateID, d.chosen != nil, d.chosenID())
+	if c := d.chosen; c != nil {
+		str(tables.ColChosenName, c.rep.cand.Name)
+		str(tables.ColChosenFamily, c.family)
+	} else {
+		col(tables.ColChosenName).AppendNull()
+		col(tables.ColChosenFamily).AppendNull()
+	}
 	if c := d.chosen; c != nil {
 		i32("chosen_width", c.width, true)
 		col("chosen_params").(*array.Int64Builder).Append(c.params)

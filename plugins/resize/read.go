@@ -9,9 +9,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Trial statuses of the results table.
@@ -24,7 +23,7 @@ const (
 
 // trial is one results row. Missing measurements are NaN.
 type trial struct {
-	cand                                 modelchoice.Candidate
+	cand                                 tables.Candidate
 	status                               string
 	accuracy, loss, latencyMs, trainSecs float64
 	modelBytes                           float64
@@ -62,7 +61,7 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 	if b.NumRows() == 0 {
 		return nil, nil
 	}
-	cands, err := modelchoice.Read(b)
+	cands, err := tables.ReadCandidates(b)
 	if err != nil {
 		return nil, &sdk.InputError{Port: InputPort, Row: -1, Err: err}
 	}
@@ -140,7 +139,7 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 
 // readRequirements reads the optional requirements port; nil when it is
 // not connected.
-func readRequirements(in sdk.Inputs) (*requirements.Row, error) {
+func readRequirements(in sdk.Inputs) (*tables.Requirements, error) {
 	r, err := in.Reader(RequirementsPort)
 	if errors.Is(err, sdk.ErrNotConnected) {
 		return nil, nil
@@ -148,13 +147,13 @@ func readRequirements(in sdk.Inputs) (*requirements.Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows []requirements.Row
+	var rows []tables.Requirements
 	for r.Next() {
 		b := r.RecordBatch()
 		if b.NumRows() == 0 {
 			continue
 		}
-		row, err := requirements.Read(b)
+		row, err := tables.ReadRequirements(b)
 		if err != nil {
 			return nil, &sdk.InputError{Port: RequirementsPort, Row: -1, Err: err}
 		}

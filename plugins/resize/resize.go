@@ -109,9 +109,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
-	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Kind is the stage kind.
@@ -180,7 +179,7 @@ type Config struct {
 
 // InputSchema lists the results columns the stage reads; the evaluation
 // stage's results carry them and more.
-var InputSchema = arrow.NewSchema(append(slices.Clone(modelchoice.Schema.Fields()),
+var InputSchema = arrow.NewSchema(append(slices.Clone(tables.CandidatesSchema.Fields()),
 	arrow.Field{Name: "accuracy", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	arrow.Field{Name: "loss", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	arrow.Field{Name: "latency_p95_ms", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
@@ -188,56 +187,6 @@ var InputSchema = arrow.NewSchema(append(slices.Clone(modelchoice.Schema.Fields(
 	arrow.Field{Name: "train_seconds", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	arrow.Field{Name: "status", Type: arrow.BinaryTypes.String},
 ), nil)
-
-func f64(name string) arrow.Field {
-	return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true}
-}
-
-func i32(name string, nullable bool) arrow.Field {
-	return arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Int32, Nullable: nullable}
-}
-
-func str(name string, nullable bool) arrow.Field {
-	return arrow.Field{Name: name, Type: arrow.BinaryTypes.String, Nullable: nullable}
-}
-
-// DecisionSchema is the decision port's schema. Nulls mean "not known":
-// no model chosen yet, no fit yet, no bracket.
-var DecisionSchema = arrow.NewSchema([]arrow.Field{
-	i32("round", false),
-	str("status", false), // continue | converged | infeasible | budget_exhausted
-	str("action", false), // grow | shrink | refine | stop
-	str("strategy", false),
-	str("chosen_candidate_id", true),
-	i32("chosen_width", true),
-	{Name: "chosen_params", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	str("reason", false),
-	str("metric", false), // accuracy | loss
-	f64("target"),
-	f64("chosen_measured"),
-	f64("predicted_accuracy"), // the fit at the chosen size, in the metric's units
-	f64("predicted_lo"),
-	f64("predicted_hi"),
-	f64("fit_q_inf"), f64("fit_q_inf_lo"), f64("fit_q_inf_hi"),
-	f64("fit_a"), f64("fit_a_lo"), f64("fit_a_hi"),
-	f64("fit_alpha"), f64("fit_alpha_lo"), f64("fit_alpha_hi"),
-	i32("fit_points", false),
-	f64("fit_rmse"),
-	f64("fit_r2"),
-	{Name: "fit_trusted", Type: arrow.FixedWidthTypes.Boolean},
-	f64("fit_latency_coef"), f64("fit_latency_exp"),
-	f64("fit_bytes_coef"), f64("fit_bytes_exp"),
-	f64("fit_train_coef"), f64("fit_train_exp"),
-	i32("bracket_lo_width", true),
-	i32("bracket_hi_width", true),
-	i32("search_depth", true),
-	i32("trials_used", false),
-	i32("trials_left", true),
-	i32("proposals", false),
-	str("pareto_front", false), // candidate ids, comma-separated
-	f64("confidence"),
-	f64("tolerance"),
-}, nil)
 
 // Info describes the stage kind to the host.
 func Info() sdk.StageInfo {
@@ -250,17 +199,17 @@ func Info() sdk.StageInfo {
 		}, {
 			Name:        RequirementsPort,
 			Description: "The requirements table (targets and budget). Optional: the stage's own target attributes can stand in for it.",
-			Schema:      requirements.Schema,
+			Schema:      tables.RequirementsSchema,
 			Optional:    true,
 		}},
 		Outputs: []sdk.Port{{
 			Name:        DecisionPort,
 			Description: "One row per round: status, chosen model, reason, fitted curve with intervals, bracket and budget.",
-			Schema:      DecisionSchema,
+			Schema:      tables.DecisionSchema,
 		}, {
 			Name:        ProposalsPort,
 			Description: "The candidates to evaluate next round (empty unless the status is continue).",
-			Schema:      modelchoice.Schema,
+			Schema:      tables.CandidatesSchema,
 		}},
 		Loop: &sdk.Loop{DecisionPort: DecisionPort, ProposalsPort: ProposalsPort},
 	}
@@ -476,7 +425,7 @@ func (st *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error 
 	if err := dw.Write(drec); err != nil {
 		return fmt.Errorf("write port %s: %w", DecisionPort, err)
 	}
-	prec := modelchoice.Build(mem, d.proposals)
+	prec := tables.BuildCandidates(mem, d.proposals)
 	defer prec.Release()
 	if err := pw.Write(prec); err != nil {
 		return fmt.Errorf("write port %s: %w", ProposalsPort, err)

@@ -17,10 +17,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 func TestConfig(t *testing.T) {
@@ -234,13 +234,13 @@ func TestOverTheWire(t *testing.T) {
 	if d["status"] != StatusContinue || d["tolerance"] != 0.3 || d["trials_left"] != int32(13) {
 		t.Errorf("decision %v", d)
 	}
-	if !ds[0].Schema().Equal(DecisionSchema) {
+	if !ds[0].Schema().Equal(tables.DecisionSchema) {
 		t.Errorf("decision schema %s", ds[0].Schema())
 	}
 	if got := cp.Rows(ProposalsPort); got != 2 {
 		t.Errorf("%d proposals, want 2", got)
 	}
-	props, err := modelchoice.Read(cp.Batches[ProposalsPort][0])
+	props, err := tables.ReadCandidates(cp.Batches[ProposalsPort][0])
 	if err != nil || props[0].Round != 1 {
 		t.Errorf("proposals %+v, %v", props, err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
-	"github.com/sweetspot-ml/sweetspot/plugins/modelchoice"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 )
 
 // toData splits a dataset table as the dataset stage does and converts the
@@ -97,7 +97,7 @@ func TestCountsAgreeWithModelChoice(t *testing.T) {
 		if c.out == 1 {
 			s.Task = Regression
 		}
-		p, f := modelchoice.Count(modelchoice.LayerSizes(int64(c.in), int64(c.depth), int64(c.width), int64(c.out)))
+		p, f := mlp.Count(mlp.LayerSizes(int64(c.in), int64(c.depth), int64(c.width), int64(c.out)))
 		if s.Params() != p || s.FLOPs() != f {
 			t.Errorf("%+v: params %d flops %d, model_choice says %d and %d", c, s.Params(), s.FLOPs(), p, f)
 		}

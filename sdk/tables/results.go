@@ -1,0 +1,168 @@
+package tables
+
+import (
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Results columns, after the candidates columns.
+const (
+	ColAccuracy       = "accuracy"
+	ColLoss           = "loss"
+	ColLatencyP50Ms   = "latency_p50_ms"
+	ColLatencyP95Ms   = "latency_p95_ms"
+	ColThroughputPerS = "throughput_per_s"
+	ColModelBytes     = "model_bytes"
+	ColPeakBytes      = "peak_bytes"
+	ColTrainSeconds   = "train_seconds"
+	ColEpochsRun      = "epochs_run"
+	ColStatus         = "status"
+	ColError          = "error"
+	ColTraceID        = "trace_id"
+	ColRMSE           = "rmse"
+	ColR2             = "r2"
+	ColAccuracyBefore = "accuracy_before"
+	ColLossBefore     = "loss_before"
+	ColRMSEBefore     = "rmse_before"
+	ColNonZeroParams  = "nonzero_params"
+	ColValLoss        = "val_loss"
+	ColBestEpoch      = "best_epoch"
+	ColStoppedBy      = "stopped_by"
+)
+
+// Trial statuses of the results table. The evaluation stages write ok and
+// failed; pruned and infeasible belong to stages that drop a candidate
+// without training it to the end.
+const (
+	StatusOK         = "ok"
+	StatusFailed     = "failed"
+	StatusPruned     = "pruned"
+	StatusInfeasible = "infeasible"
+)
+
+// Statuses lists the trial statuses.
+var Statuses = []string{StatusOK, StatusFailed, StatusPruned, StatusInfeasible}
+
+// ResultFields are the results columns after the candidates columns, in
+// order.
+var ResultFields = []arrow.Field{
+	{Name: ColAccuracy, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColLoss, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColLatencyP50Ms, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColLatencyP95Ms, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColThroughputPerS, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColModelBytes, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	{Name: ColPeakBytes, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	{Name: ColTrainSeconds, Type: arrow.PrimitiveTypes.Float64},
+	{Name: ColEpochsRun, Type: arrow.PrimitiveTypes.Int32},
+	{Name: ColStatus, Type: arrow.BinaryTypes.String},
+	{Name: ColError, Type: arrow.BinaryTypes.String},
+	{Name: ColTraceID, Type: arrow.BinaryTypes.String},
+	{Name: ColRMSE, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColR2, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColAccuracyBefore, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColLossBefore, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColRMSEBefore, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColNonZeroParams, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	{Name: ColValLoss, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: ColBestEpoch, Type: arrow.PrimitiveTypes.Int32},
+	{Name: ColStoppedBy, Type: arrow.BinaryTypes.String},
+}
+
+// ResultsSchema is the results table: the candidates columns, then one
+// column per measurement.
+var ResultsSchema = arrow.NewSchema(append(slices.Clone(CandidatesSchema.Fields()), ResultFields...), nil)
+
+// Result is one row of the results table. Float measurements that do not
+// apply (a failed trial, the other task's metric, the *_before columns of a
+// model neither quantized nor pruned) are NaN here and null in the table;
+// nullable integers are -1 here when null.
+type Result struct {
+	Candidate
+	Accuracy, Loss             float64
+	LatencyP50Ms, LatencyP95Ms float64
+	ThroughputPerS             float64
+	ModelBytes, PeakBytes      int64
+	TrainSeconds               float64
+	EpochsRun                  int32
+	Status, Error, TraceID     string
+	RMSE, R2                   float64
+	AccuracyBefore, LossBefore float64
+	RMSEBefore                 float64
+	NonZeroParams              int64
+	ValLoss                    float64
+	BestEpoch                  int32
+	StoppedBy                  string
+}
+
+// NewResult is a failed result of c with every measurement null.
+func NewResult(c Candidate) Result {
+	nan := nan()
+	return Result{
+		Candidate: c, Accuracy: nan, Loss: nan, LatencyP50Ms: nan, LatencyP95Ms: nan, ThroughputPerS: nan,
+		ModelBytes: -1, PeakBytes: -1, Status: StatusFailed, RMSE: nan, R2: nan,
+		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan,
+	}
+}
+
+// BuildResults returns the results as one batch of ResultsSchema. The
+// caller releases it.
+func BuildResults(mem memory.Allocator, rs []Result) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, ResultsSchema)
+	defer b.Release()
+	n := CandidatesSchema.NumFields()
+	for _, r := range rs {
+		appendCandidate(b, r.Candidate)
+		f := func(i int) array.Builder { return b.Field(n + i) }
+		appendF64(f(0), r.Accuracy)
+		appendF64(f(1), r.Loss)
+		appendF64(f(2), r.LatencyP50Ms)
+		appendF64(f(3), r.LatencyP95Ms)
+		appendF64(f(4), r.ThroughputPerS)
+		appendI64(f(5), r.ModelBytes)
+		appendI64(f(6), r.PeakBytes)
+		f(7).(*array.Float64Builder).Append(r.TrainSeconds)
+		f(8).(*array.Int32Builder).Append(r.EpochsRun)
+		f(9).(*array.StringBuilder).Append(r.Status)
+		f(10).(*array.StringBuilder).Append(r.Error)
+		f(11).(*array.StringBuilder).Append(r.TraceID)
+		appendF64(f(12), r.RMSE)
+		appendF64(f(13), r.R2)
+		appendF64(f(14), r.AccuracyBefore)
+		appendF64(f(15), r.LossBefore)
+		appendF64(f(16), r.RMSEBefore)
+		appendI64(f(17), r.NonZeroParams)
+		appendF64(f(18), r.ValLoss)
+		f(19).(*array.Int32Builder).Append(r.BestEpoch)
+		f(20).(*array.StringBuilder).Append(r.StoppedBy)
+	}
+	return b.NewRecordBatch()
+}
+
+// ReadResults decodes a batch holding the results columns (other columns
+// are ignored).
+func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
+	cands, err := ReadCandidates(rec)
+	if err != nil {
+		return nil, err
+	}
+	c := newColumns(rec, arrow.NewSchema(ResultFields, nil))
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(cands))
+	for r := range out {
+		out[r] = Result{
+			Candidate: cands[r],
+			Accuracy:  c.f64(0, r), Loss: c.f64(1, r), LatencyP50Ms: c.f64(2, r), LatencyP95Ms: c.f64(3, r), ThroughputPerS: c.f64(4, r),
+			ModelBytes: c.i64(5, r), PeakBytes: c.i64(6, r), TrainSeconds: c.f64(7, r), EpochsRun: c.i32(8, r),
+			Status: c.str(9, r), Error: c.str(10, r), TraceID: c.str(11, r),
+			RMSE: c.f64(12, r), R2: c.f64(13, r), AccuracyBefore: c.f64(14, r), LossBefore: c.f64(15, r), RMSEBefore: c.f64(16, r),
+			NonZeroParams: c.i64(17, r), ValLoss: c.f64(18, r), BestEpoch: c.i32(19, r), StoppedBy: c.str(20, r),
+		}
+	}
+	return out, nil
+}
