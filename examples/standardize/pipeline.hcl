@@ -28,7 +28,6 @@ stage "requirements" "sla" {
 
 stage "model_choice" "mlp" {
   input  = stage.requirements.sla
-  family = "mlp"
   depth  = [1, 2]
   width  = { min = 4, max = 256 }
   steps  = 5

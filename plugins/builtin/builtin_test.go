@@ -59,7 +59,7 @@ func TestDescribe(t *testing.T) {
 	want := []stage{
 		{Kind: "dataset", Outputs: []port{{"data", false, 1}}},
 		{Kind: "requirements", Inputs: []port{{"dataset", true, 0}}, Outputs: []port{{"requirements", false, 15}}},
-		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 17}}},
+		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 17}, {"space", false, 17}}},
 		{Kind: "optimization", Inputs: []port{{"input", false, 17}, {"dataset", false, 0}}, Outputs: []port{{"candidates", false, 17}, {"tuning", false, 10}}},
 		{Kind: "evaluation", Inputs: []port{{"input", false, 17}, {"dataset", false, 0}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
 		{Kind: "exec", Inputs: []port{{"input", false, 17}, {"dataset", true, 0}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},

@@ -39,15 +39,29 @@ func TestConformance(t *testing.T) {
 	}
 	sdktest.TestStage(t, set, modelchoice.Kind,
 		sdktest.Case{Name: "mlp ladder", Inputs: in(classification), Config: `
-family = "mlp"
-depth  = [1, 2]
-width  = { min = 4, max = 256 }
-steps  = 5
+family "mlp" {
+  depth = [1, 2]
+  width = { min = 4, max = 256 }
+  steps = 5
+}
+`},
+		sdktest.Case{Name: "axis family, no dataset needed", Inputs: in(unprofiled), Config: `
+family "axis" {
+  name   = "convnet"
+  axis "s" {
+    min     = 1
+    max     = 16
+    scale   = "log"
+    integer = true
+  }
+  knobs  = { channels = 4 * s, layers = 1 + floor(log(s, 2)) }
+  params = 9 * channels * channels * layers
+}
 `},
 		sdktest.Case{Name: "defaults, regression", Inputs: in(regression)},
-		sdktest.Case{Name: "linear", Inputs: in(classification), Config: modelchoice.Config{Family: "linear"}},
+		sdktest.Case{Name: "linear", Inputs: in(classification), Config: modelchoice.Config{LinearOnly: true}},
 		sdktest.Case{Name: "no dataset profile", Inputs: in(unprofiled), WantRunError: true},
-		sdktest.Case{Name: "unknown family", Config: `family = "mpl"`, WantErrorPaths: []string{"family"}},
+		sdktest.Case{Name: "unknown family kind", Config: `family "mpl" {}`, WantErrorPaths: []string{"family.0"}},
 		sdktest.Case{Name: "empty width range", Config: `width = { min = 64, max = 8 }`, WantErrorPaths: []string{"width"}},
 	)
 }

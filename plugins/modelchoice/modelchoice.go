@@ -72,8 +72,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/mlp"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
@@ -87,9 +85,10 @@ const Kind = "model_choice"
 const (
 	InputPort  = sdk.PrimaryInput
 	OutputPort = "candidates"
+	// SpacePort lists every model of the table and axis families, round
+	// 0's and the rest, for the resize stage to propose from.
+	SpacePort = "space"
 )
-
-var families = []string{tables.FamilyMLP, tables.FamilyLinear}
 
 // Starts: what round 0 trains.
 const (
@@ -109,7 +108,7 @@ const (
 
 // Config is the body of a `stage "model_choice" "NAME" {}` block.
 type Config struct {
-	Family          string      `hcl:"family,optional" doc:"Model family: mlp (default) or linear (the baseline alone)."`
+	LinearOnly      bool        `hcl:"linear_only,optional" doc:"Train the linear baseline alone, no MLP (default false)."`
 	Depth           []int       `hcl:"depth,optional" doc:"Numbers of hidden layers to try (default [1])."`
 	Width           *WidthRange `hcl:"width,optional" doc:"Range of hidden-layer widths, { min = 4, max = 1024 } by default."`
 	Start           string      `hcl:"start,optional" doc:"What round 0 trains: ladder (default: steps widths log-spaced across the range, which knee, pareto and max_utility need to see the curve's shape) or narrow (width.min and twice it only: for resize's smallest_meeting with its max_width set to width.max, which then grows an octave at a time while the target is not met, so a small answer never pays for the widest models)."`
@@ -118,6 +117,9 @@ type Config struct {
 	LearningRate    *float64    `hcl:"learning_rate,optional" doc:"Learning rate of every candidate (default 0.001)."`
 	BatchSize       *int        `hcl:"batch_size,optional" doc:"Training batch size (default 32)."`
 	Epochs          *int        `hcl:"epochs,optional" doc:"Training epochs (default 20)."`
+
+	Families []FamilyBlock `hcl:"family,block" doc:"The families of models to size, one block each: family \"mlp\" (the built-in trainer's MLP; the top-level depth, width, steps, start and include_baseline describe it when no family block is written), family \"table\" (the named rows of a file, optionally split into families by a group column) or family \"axis\" (one ordered size variable of any trainer, with knobs as expressions of it)."`
+	BaseDir  string        `hcl:"base_dir,optional" doc:"Set by the host to the pipeline file's directory; a table family's relative path is resolved against it. Users need not set it."`
 }
 
 // WidthRange is the `width = { min = 4, max = 1024 }` object.
@@ -125,24 +127,6 @@ type WidthRange struct {
 	Min int `hcl:"min" doc:"Smallest width."`
 	Max int `hcl:"max" doc:"Largest width."`
 }
-
-// Schema is the candidates table's schema, shared by the stages that
-// produce candidates.
-var Schema = arrow.NewSchema([]arrow.Field{
-	{Name: "candidate_id", Type: arrow.BinaryTypes.String},
-	{Name: "round", Type: arrow.PrimitiveTypes.Int32},
-	{Name: "family", Type: arrow.BinaryTypes.String},
-	{Name: "depth", Type: arrow.PrimitiveTypes.Int32},
-	{Name: "width", Type: arrow.PrimitiveTypes.Int32},
-	{Name: "params", Type: arrow.PrimitiveTypes.Int64},
-	{Name: "flops", Type: arrow.PrimitiveTypes.Int64},
-	{Name: "learning_rate", Type: arrow.PrimitiveTypes.Float64},
-	{Name: "batch_size", Type: arrow.PrimitiveTypes.Int32},
-	{Name: "epochs", Type: arrow.PrimitiveTypes.Int32},
-	{Name: "preprocess", Type: arrow.BinaryTypes.String},
-	{Name: "quantize", Type: arrow.BinaryTypes.String},
-	{Name: "prune_fraction", Type: arrow.PrimitiveTypes.Float64},
-}, nil)
 
 // Info describes the stage kind to the host.
 func Info() sdk.StageInfo {
@@ -157,6 +141,10 @@ func Info() sdk.StageInfo {
 			Name:        OutputPort,
 			Description: "One row per candidate model.",
 			Schema:      tables.CandidatesSchema,
+		}, {
+			Name:        SpacePort,
+			Description: "Every model of the table and axis families, ordered by family and size: what the resize stage may propose (connect it to resize's space port).",
+			Schema:      tables.CandidatesSchema,
 		}},
 	}
 }
@@ -164,27 +152,23 @@ func Info() sdk.StageInfo {
 // Register adds the model_choice stage kind to a set.
 func Register(s *sdk.Set) { sdk.Register(s, Kind, Info(), New) }
 
-// Candidate is one model to train.
-type Candidate struct {
-	ID            string
-	Round         int32
-	Family        string
-	Depth, Width  int32
-	Params, FLOPs int64
-	LearningRate  float64
-	BatchSize     int32
-	Epochs        int32
-	Preprocess    string
-	Quantize      string
-	PruneFraction float64
-}
-
 // Stage emits the ladder when run.
 type Stage struct {
+	// family is the MLP family's (mlp or linear), "" when the stage has
+	// none.
 	family       string
 	depths       []int
 	widths       []int
 	baseline     bool
+	learningRate float64
+	batchSize    int
+	epochs       int
+	// catalogs are the table and axis families, each ordered by size.
+	catalogs []catalog
+}
+
+// hyper are the training settings every candidate carries.
+type hyper struct {
 	learningRate float64
 	batchSize    int
 	epochs       int
@@ -199,11 +183,44 @@ func New(c Config) (sdk.Stage, error) {
 		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: strings.Split(path, ".")})
 	}
 	s := &Stage{family: tables.FamilyMLP, depths: []int{1}, baseline: true, learningRate: 1e-3, batchSize: 32, epochs: 20}
-	if c.Family != "" {
-		s.family = c.Family
-		if !slices.Contains(families, c.Family) {
-			bad("family", "Unknown model family", fmt.Sprintf("family must be mlp or linear; found %q.%s", c.Family, suggest.Hint(c.Family, families)))
+	mlpBlocks := 0
+	for i, f := range c.Families {
+		checkFamily(i, f, bad)
+		if f.Kind != tables.KindMLP {
+			continue
 		}
+		if mlpBlocks++; mlpBlocks > 1 {
+			bad(fmt.Sprintf("family.%d", i), "Second mlp family", "A stage has at most one mlp family; list its depths in depth = [1, 2].")
+			continue
+		}
+		// The block describes the MLP family the top-level attributes
+		// describe when there is none.
+		for _, a := range []struct {
+			name string
+			set  bool
+		}{{"depth", c.Depth != nil}, {"width", c.Width != nil}, {"steps", c.Steps != nil}, {"start", c.Start != ""}, {"include_baseline", c.IncludeBaseline != nil}, {"linear_only", c.LinearOnly}} {
+			if a.set {
+				bad(a.name, "MLP settings twice", fmt.Sprintf("This stage has a family \"mlp\" block; set %s there, not at the top level.", a.name))
+			}
+		}
+		c.Depth, c.Width, c.Steps, c.Start, c.IncludeBaseline = f.Depth, f.Width, f.Steps, f.Start, f.IncludeBaseline
+		if f.Start == StartAll {
+			bad(fmt.Sprintf("family.%d.start", i), "Unknown start", "An mlp family starts from a ladder or narrow; all is for table and axis families.")
+			c.Start = ""
+		}
+	}
+	if len(c.Families) > 0 && mlpBlocks == 0 {
+		for _, a := range []struct {
+			name string
+			set  bool
+		}{{"depth", c.Depth != nil}, {"width", c.Width != nil}, {"steps", c.Steps != nil}, {"start", c.Start != ""}, {"include_baseline", c.IncludeBaseline != nil}, {"linear_only", c.LinearOnly}} {
+			if a.set {
+				bad(a.name, "MLP setting without an mlp family", fmt.Sprintf("%s describes the mlp family, and this stage's family blocks declare none. Remove it, or add family \"mlp\" { %s = ... }.", a.name, a.name))
+			}
+		}
+	}
+	if c.LinearOnly {
+		s.family = tables.FamilyLinear
 	}
 	if s.family == tables.FamilyLinear {
 		mlpOnly := []struct {
@@ -285,6 +302,39 @@ func New(c Config) (sdk.Stage, error) {
 	}
 	if diags.HasErrors() {
 		return nil, diags
+	}
+	if len(c.Families) > 0 && mlpBlocks == 0 {
+		s.family = ""
+	}
+	hp := hyper{s.learningRate, s.batchSize, s.epochs}
+	for i, f := range c.Families {
+		path := fmt.Sprintf("family.%d", i)
+		cat := catalog{kind: f.Kind, start: f.Start, steps: 4}
+		if f.Steps != nil {
+			cat.steps = *f.Steps
+		}
+		switch f.Kind {
+		case tables.KindAxis:
+			space, err := axisSpace(f, path, hp)
+			if err != nil {
+				return nil, err
+			}
+			cat.name, cat.models = space[0].Family, space
+			s.catalogs = append(s.catalogs, cat)
+		case tables.KindTable:
+			groups, err := tableSpace(f, path, c.BaseDir, hp)
+			if err != nil {
+				return nil, err
+			}
+			for _, g := range groups {
+				cg := cat
+				cg.name, cg.models = g[0].Family, g
+				s.catalogs = append(s.catalogs, cg)
+			}
+		}
+	}
+	if err := checkNames(s.catalogs); err != nil {
+		return nil, err
 	}
 	if s.family == tables.FamilyMLP {
 		s.widths = Ladder(wmin, wmax, steps)
@@ -395,6 +445,25 @@ func readRequirements(in sdk.Inputs) (tables.Requirements, error) {
 	return rows[0], nil
 }
 
+// mlpCandidates counts the MLP family's ladder for the task's inputs and
+// outputs, which only the MLP family needs.
+func (s *Stage) mlpCandidates(req tables.Requirements, inputErr func(string, error) error) ([]tables.Candidate, error) {
+	if req.Features == nil || *req.Features < 1 {
+		return nil, inputErr("n_features", errors.New("the number of features is unknown or zero: the mlp family counts its parameters from the dataset, so connect a dataset to the requirements stage (dataset = dataset.NAME)"))
+	}
+	if req.Task != tables.Classification && req.Task != tables.Regression {
+		return nil, inputErr("task", fmt.Errorf("task %q is neither classification nor regression", req.Task))
+	}
+	var classes int64
+	if req.Task == tables.Classification {
+		if req.Classes == nil || *req.Classes < 2 {
+			return nil, inputErr("n_classes", errors.New("a classification task needs n_classes of 2 or more: connect a dataset to the requirements stage"))
+		}
+		classes = int64(*req.Classes)
+	}
+	return s.Candidates(int64(*req.Features), mlp.Outputs(req.Task, classes)), nil
+}
+
 // Run reads the requirements and writes the candidates.
 func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	w, err := out.Writer(OutputPort)
@@ -408,27 +477,44 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	inputErr := func(column string, err error) error {
 		return &sdk.InputError{Port: InputPort, Row: 0, Column: column, Err: err}
 	}
-	if req.Features == nil || *req.Features < 1 {
-		return inputErr("n_features", errors.New("the number of features is unknown or zero: connect a dataset to the requirements stage (dataset = dataset.NAME)"))
-	}
-	if req.Task != tables.Classification && req.Task != tables.Regression {
-		return inputErr("task", fmt.Errorf("task %q is neither classification nor regression", req.Task))
-	}
-	var classes int64
-	if req.Task == tables.Classification {
-		if req.Classes == nil || *req.Classes < 2 {
-			return inputErr("n_classes", errors.New("a classification task needs n_classes of 2 or more: connect a dataset to the requirements stage"))
+	var all []tables.Candidate
+	if s.family != "" {
+		mlps, err := s.mlpCandidates(req, inputErr)
+		if err != nil {
+			return err
 		}
-		classes = int64(*req.Classes)
+		all = mlps
 	}
-	all := s.Candidates(int64(*req.Features), mlp.Outputs(req.Task, classes))
+	// Catalog families: round 0 is a pick of each family's models; the
+	// space port lists them all, for the search to propose from.
+	var space []tables.Candidate
+	for _, c := range s.catalogs {
+		models := c.models
+		if req.MaxParams != nil {
+			limit := *req.MaxParams
+			models = slices.DeleteFunc(slices.Clone(models), func(m tables.Candidate) bool { return m.Params > limit })
+		}
+		space = append(space, models...)
+		all = append(all, pick(models, c.start, c.steps)...)
+	}
+	if sw, err := out.Writer(SpacePort); err == nil {
+		rec := tables.BuildCandidates(sdk.Allocator(ctx), space)
+		err := sw.Write(rec)
+		rec.Release()
+		if err != nil {
+			return fmt.Errorf("write port %s: %w", SpacePort, err)
+		}
+	}
 	kept := all
 	if req.MaxParams != nil {
 		limit := *req.MaxParams
 		kept = slices.DeleteFunc(slices.Clone(all), func(c tables.Candidate) bool { return c.Params > limit })
 		if len(kept) == 0 {
+			if len(all) == 0 {
+				return inputErr("max_params", fmt.Errorf("every model of every family has more than max_params = %d parameters: raise max_params", limit))
+			}
 			smallest := slices.MinFunc(all, func(a, b tables.Candidate) int { return cmp.Compare(a.Params, b.Params) })
-			return inputErr("max_params", fmt.Errorf("every candidate has more than max_params = %d parameters; the smallest, %s, has %d: lower width.min or depth, or raise max_params", limit, smallest.ID, smallest.Params))
+			return inputErr("max_params", fmt.Errorf("every candidate has more than max_params = %d parameters; the smallest, %s, has %d: lower width.min or depth, or raise max_params", limit, smallest.Name, smallest.Params))
 		}
 		if dropped := len(all) - len(kept); dropped > 0 {
 			sdk.Logger(ctx).Info("candidates over max_params dropped", "dropped", dropped, "max_params", limit)

@@ -112,8 +112,12 @@ func TestConfigErrors(t *testing.T) {
 		cfg  Config
 		want []diag
 	}{
-		{"family", Config{Family: "mpl"}, []diag{{"family", "Unknown model family"}}},
-		{"linear with mlp arguments", Config{Family: "linear", Depth: []int{2}, Steps: ptr(3)},
+		{"family kind", Config{Families: []FamilyBlock{{Kind: "tabel"}}}, []diag{{"family.0", "Unknown family kind"}}},
+		{"family attributes of another kind", Config{Families: []FamilyBlock{{Kind: "axis", Path: "x.csv", Axis: &AxisBlock{Name: "s", Min: 1, Max: 2}}}},
+			[]diag{{"family.0.path", "Argument of another family kind"}}},
+		{"table without path or size", Config{Families: []FamilyBlock{{Kind: "table"}}}, []diag{{"family.0", "Missing path"}, {"family.0", "Missing size column"}}},
+		{"mlp twice", Config{Depth: []int{1}, Families: []FamilyBlock{{Kind: "mlp"}}}, []diag{{"depth", "MLP settings twice"}}},
+		{"linear with mlp arguments", Config{LinearOnly: true, Depth: []int{2}, Steps: ptr(3)},
 			[]diag{{"depth", "Argument only for the mlp family"}, {"steps", "Argument only for the mlp family"}}},
 		{"depths", Config{Depth: []int{1, 0, 1, 99}},
 			[]diag{{"depth.1", "Invalid depth"}, {"depth.2", "Duplicate depth"}, {"depth.3", "Invalid depth"}}},
@@ -123,7 +127,7 @@ func TestConfigErrors(t *testing.T) {
 			[]diag{{"width.min", "Invalid width"}, {"width.max", "Invalid width"}}},
 		{"start", Config{Start: "narow"}, []diag{{"start", "Unknown start"}}},
 		{"steps with a narrow start", Config{Start: "narrow", Steps: ptr(4)}, []diag{{"steps", "Steps without a ladder"}}},
-		{"linear with a start", Config{Family: "linear", Start: "narrow"}, []diag{{"start", "Argument only for the mlp family"}}},
+		{"linear with a start", Config{LinearOnly: true, Start: "narrow"}, []diag{{"start", "Argument only for the mlp family"}}},
 		{"training settings", Config{Steps: ptr(0), LearningRate: ptr(0.0), BatchSize: ptr(0), Epochs: ptr(-1)},
 			[]diag{{"steps", "Invalid steps"}, {"learning_rate", "Invalid learning rate"}, {"batch_size", "Invalid batch size"}, {"epochs", "Invalid epochs"}}},
 	}
@@ -297,7 +301,7 @@ func TestRunDefaultsAndFamilies(t *testing.T) {
 		t.Errorf("without baseline (-want +got):\n%s", diff)
 	}
 
-	got, err = run(t, Config{Family: "linear"}, reg)
+	got, err = run(t, Config{LinearOnly: true}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,4 +386,53 @@ func TestReadRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(in, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+func TestAxisFamily(t *testing.T) {
+	knobs, err := sdk.ParseExpression("{ channels = 4 * s, layers = 1 + floor(log(s, 2)) }")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := sdk.ParseExpression("9 * channels * channels * layers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	st, err := New(Config{Families: []FamilyBlock{{Kind: "axis", Name: "convnet", Knobs: &knobs, Params: &params,
+		Axis: &AxisBlock{Name: "s", Min: 1, Max: 16, Scale: "log", Integer: &yes}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	space := st.(*Stage).catalogs[0].models
+	if len(space) != 16 {
+		t.Fatalf("%d models, want every integer 1..16", len(space))
+	}
+	// s = 8: channels 32, layers 1 + 3 = 4, params 9·32²·4 = 36864.
+	c := space[7]
+	if c.Name != "convnet-s8" || c.Family != "convnet" || c.Kind != tables.KindAxis || c.Size != 8 {
+		t.Errorf("8th model %s (%s, %s, size %g), want convnet-s8 of family convnet, kind axis, size 8", c.Name, c.Family, c.Kind, c.Size)
+	}
+	if ch, _ := c.Knobs.Number("channels"); ch != 32 {
+		t.Errorf("channels %g, want 32", ch)
+	}
+	if l, _ := c.Knobs.Number("layers"); l != 4 {
+		t.Errorf("layers %g, want 4", l)
+	}
+	if c.Params != 36864 {
+		t.Errorf("params %d, want 36864", c.Params)
+	}
+	// A ladder of 4 over log params from s=1 (36 params) to s=16
+	// (9·64²·5 = 184320) picks both ends.
+	got := pick(space, StartLadder, 4)
+	if len(got) != 4 || got[0].Name != "convnet-s1" || got[3].Name != "convnet-s16" {
+		t.Errorf("ladder %v, want 4 models from convnet-s1 to convnet-s16", names(got))
+	}
+}
+
+func names(cs []tables.Candidate) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
 }
