@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +23,9 @@ import (
 // disagree about a field.
 
 var (
-	durationType = reflect.TypeFor[time.Duration]()
-	ctyValueType = reflect.TypeFor[cty.Value]()
+	durationType   = reflect.TypeFor[time.Duration]()
+	ctyValueType   = reflect.TypeFor[cty.Value]()
+	expressionType = reflect.TypeFor[Expression]()
 )
 
 type fieldKind int
@@ -31,6 +33,8 @@ type fieldKind int
 const (
 	attrField fieldKind = iota
 	blockField
+	// labelField is a label of the block whose struct holds the field.
+	labelField
 )
 
 type fieldInfo struct {
@@ -43,6 +47,8 @@ type fieldInfo struct {
 	typ      reflect.Type
 	// ty is the cty type of an attribute.
 	ty cty.Type
+	// expression marks an attribute of type Expression (or *Expression).
+	expression bool
 	// nesting and body describe a block; body is the block's struct (the
 	// element type for lists, the pointed-to type for pointers).
 	nesting BlockNesting
@@ -66,6 +72,8 @@ func configSchemaOf(t reflect.Type) (ConfigSchema, error) {
 	return si.schema()
 }
 
+// structInfoOf describes a config struct, or a struct used as an attribute
+// value: neither has labels, which belong to blocks.
 func structInfoOf(t reflect.Type) (*structInfo, error) {
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("config type must be a struct, not %v", t)
@@ -77,8 +85,32 @@ func structInfoOf(t reflect.Type) (*structInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := si.noLabels(t.Name(), "the config struct itself"); err != nil {
+		return nil, err
+	}
 	structInfos.Store(t, si)
 	return si, nil
+}
+
+// noLabels reports a label field in a struct that is not a block's.
+func (si *structInfo) noLabels(path, what string) error {
+	for _, f := range si.fields {
+		if f.kind == labelField {
+			return fmt.Errorf("%s.%s: label fields are only allowed in the struct of a block (a field tagged hcl:\"NAME,block\"), not in %s", path, f.goName, what)
+		}
+	}
+	return nil
+}
+
+// labels lists the label names of a block's struct, in field order.
+func (si *structInfo) labels() []string {
+	var names []string
+	for _, f := range si.fields {
+		if f.kind == labelField {
+			names = append(names, f.name)
+		}
+	}
+	return names
 }
 
 func buildStructInfo(t reflect.Type, path string, visiting map[reflect.Type]bool) (*structInfo, error) {
@@ -102,7 +134,7 @@ func buildStructInfo(t reflect.Type, path string, visiting map[reflect.Type]bool
 		}
 		name, opt, _ := strings.Cut(tag, ",")
 		if name == "" {
-			return nil, fmt.Errorf("%s: hcl tag %q has no name (labels and remain bodies are not supported in stage configs)", fpath, tag)
+			return nil, fmt.Errorf("%s: hcl tag %q has no name (remain bodies are not supported in stage configs)", fpath, tag)
 		}
 		if seen[name] {
 			return nil, fmt.Errorf("%s: duplicate hcl name %q", fpath, name)
@@ -113,11 +145,21 @@ func buildStructInfo(t reflect.Type, path string, visiting map[reflect.Type]bool
 		case "", "attr", "optional":
 			fi.kind = attrField
 			fi.required = opt != "optional" && sf.Type.Kind() != reflect.Pointer
+			if sf.Type == expressionType || sf.Type == reflect.PointerTo(expressionType) {
+				// The host sends a deferred expression as its source text.
+				fi.ty, fi.expression = cty.String, true
+				break
+			}
 			ty, err := ctyTypeOf(sf.Type, fpath, visiting)
 			if err != nil {
 				return nil, err
 			}
 			fi.ty = ty
+		case "label":
+			if sf.Type.Kind() != reflect.String {
+				return nil, fmt.Errorf("%s: a label field must be a string, not %s", fpath, sf.Type)
+			}
+			fi.kind, fi.required = labelField, true
 		case "block":
 			fi.kind = blockField
 			bt := sf.Type
@@ -154,6 +196,8 @@ func ctyTypeOf(t reflect.Type, path string, visiting map[reflect.Type]bool) (cty
 		return cty.String, nil
 	case ctyValueType:
 		return cty.DynamicPseudoType, nil
+	case expressionType:
+		return cty.NilType, fmt.Errorf("%s: sdk.Expression must be the type of an attribute field itself (or a pointer to it), not of a list, map or object element: the host defers whole attributes only", path)
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -186,11 +230,17 @@ func ctyTypeOf(t reflect.Type, path string, visiting map[reflect.Type]bool) (cty
 		if err != nil {
 			return cty.NilType, err
 		}
+		if err := si.noLabels(path, "a struct used as an attribute value"); err != nil {
+			return cty.NilType, err
+		}
 		attrs := map[string]cty.Type{}
 		var optional []string
 		for _, f := range si.fields {
 			if f.kind == blockField {
 				return cty.NilType, fmt.Errorf("%s.%s: a struct used as an attribute value cannot hold blocks", path, f.goName)
+			}
+			if f.expression {
+				return cty.NilType, fmt.Errorf("%s.%s: sdk.Expression must be the type of an attribute field of the config or of a block, not of a struct used as an attribute value: the host defers whole attributes only", path, f.goName)
 			}
 			attrs[f.name] = f.ty
 			if !f.required {
@@ -212,7 +262,7 @@ func (si *structInfo) schema() (ConfigSchema, error) {
 				return ConfigSchema{}, fmt.Errorf("attribute %s: %w", f.name, err)
 			}
 			s.Attributes = append(s.Attributes, AttributeSchema{
-				Name: f.name, Type: json.RawMessage(tj), Required: f.required, Description: f.doc,
+				Name: f.name, Type: json.RawMessage(tj), Required: f.required, Description: f.doc, Expression: f.expression,
 			})
 		case blockField:
 			body, err := f.body.schema()
@@ -220,7 +270,8 @@ func (si *structInfo) schema() (ConfigSchema, error) {
 				return ConfigSchema{}, fmt.Errorf("block %s: %w", f.name, err)
 			}
 			s.Blocks = append(s.Blocks, BlockSchema{
-				Name: f.name, Nesting: f.nesting, Required: f.required, Description: f.doc, Body: body,
+				Name: f.name, Nesting: f.nesting, Required: f.required, Description: f.doc,
+				Labels: f.body.labels(), Body: body,
 			})
 		}
 	}
@@ -229,20 +280,37 @@ func (si *structInfo) schema() (ConfigSchema, error) {
 
 // ImpliedType is the cty type of a config value conforming to the schema: an
 // object with one attribute per attribute and block. A single block is an
-// object (null when absent), a list block a list of objects.
+// object (null when absent), a list block a list of objects; a block's
+// object holds each of its labels as a string attribute.
 func (s ConfigSchema) ImpliedType() (cty.Type, error) {
+	return s.impliedType(nil)
+}
+
+func (s ConfigSchema) impliedType(labels []string) (cty.Type, error) {
 	attrs := map[string]cty.Type{}
+	for _, l := range labels {
+		if _, dup := attrs[l]; dup || l == "" {
+			return cty.NilType, fmt.Errorf("label %q is empty or declared twice", l)
+		}
+		attrs[l] = cty.String
+	}
 	for _, a := range s.Attributes {
 		ty, err := ctyjson.UnmarshalType(a.Type)
 		if err != nil {
 			return cty.NilType, fmt.Errorf("attribute %s: invalid type %s: %w", a.Name, a.Type, err)
 		}
+		if _, dup := attrs[a.Name]; dup {
+			return cty.NilType, fmt.Errorf("attribute %s: declared twice, or as a label too", a.Name)
+		}
 		attrs[a.Name] = ty
 	}
 	for _, b := range s.Blocks {
-		bt, err := b.Body.ImpliedType()
+		bt, err := b.Body.impliedType(b.Labels)
 		if err != nil {
 			return cty.NilType, fmt.Errorf("block %s: %w", b.Name, err)
+		}
+		if _, dup := attrs[b.Name]; dup {
+			return cty.NilType, fmt.Errorf("block %s: declared twice, or as an attribute or label too", b.Name)
 		}
 		switch b.Nesting {
 		case NestingSingle:
@@ -314,6 +382,12 @@ func decodeBody(si *structInfo, rv reflect.Value, obj cty.Value, path []string) 
 			continue
 		}
 		switch f.kind {
+		case labelField:
+			if val.IsNull() {
+				diags = append(diags, errDiag(fpath, "Missing block label", fmt.Sprintf("The block has no %q label.", f.name)))
+				continue
+			}
+			diags = append(diags, decodeValue(fv, val, fpath)...)
 		case attrField:
 			if val.IsNull() {
 				if f.required {
@@ -411,6 +485,18 @@ func decodeValue(rv reflect.Value, val cty.Value, path []string) Diagnostics {
 		// A null element of a list or map decodes to the zero value, like
 		// a missing optional attribute.
 		rv.Set(reflect.Zero(t))
+		return nil
+	}
+	if t == expressionType {
+		sv, err := convert.Convert(val, cty.String)
+		if err != nil {
+			return Diagnostics{typeDiag(path, "string (the source of an expression)", val)}
+		}
+		e, err := parseExpression(sv.AsString(), slices.Clone(path))
+		if err != nil {
+			return Diagnostics{errDiag(path, "Invalid expression", err.Error())}
+		}
+		rv.Set(reflect.ValueOf(e))
 		return nil
 	}
 	if t == durationType {

@@ -141,7 +141,7 @@ func TestConfigSchemaOfErrors(t *testing.T) {
 		{"int keys", reflect.TypeFor[intKeys](), "map keys must be strings"},
 		{"bad block", reflect.TypeFor[badBlock](), "a block field must be a struct"},
 		{"duplicate", reflect.TypeFor[dup](), `duplicate hcl name "a"`},
-		{"label", reflect.TypeFor[label](), `unsupported hcl tag option "label"`},
+		{"label in the config struct", reflect.TypeFor[label](), "label fields are only allowed in the struct of a block"},
 		{"remain", reflect.TypeFor[nameless](), "has no name"},
 		{"block in attribute", reflect.TypeFor[blockInAttr](), "cannot hold blocks"},
 		{"recursive", reflect.TypeFor[recursive](), "recursive type"},

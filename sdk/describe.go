@@ -56,6 +56,11 @@ type AttributeSchema struct {
 	Type        json.RawMessage `json:"type"`
 	Required    bool            `json:"required,omitempty"`
 	Description string          `json:"description,omitempty"`
+	// Expression marks a deferred expression (a field of type Expression):
+	// the host does not evaluate it but sends its source text as a string,
+	// with every var. and local. reference replaced by its value, for the
+	// plugin to evaluate with variables of its own. Type is "string".
+	Expression bool `json:"expression,omitempty"`
 }
 
 // BlockNesting says how many times a nested block may appear.
@@ -72,7 +77,12 @@ type BlockSchema struct {
 	Nesting     BlockNesting `json:"nesting"`
 	Required    bool         `json:"required,omitempty"`
 	Description string       `json:"description,omitempty"`
-	Body        ConfigSchema `json:"body"`
+	// Labels names the block's labels, in order: `family "table" { ... }`
+	// has one, named by the first `hcl:"NAME,label"` field of the block's
+	// struct. Every block of the type has exactly these labels; the config
+	// value holds each as a string attribute of the block's object.
+	Labels []string     `json:"labels,omitempty"`
+	Body   ConfigSchema `json:"body"`
 }
 
 // PortDescription is a port as the host sees it.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -188,5 +189,47 @@ func newFakeCatalog() *fakeCatalog {
 			},
 		},
 	}
-	return &fakeCatalog{plugins: map[string]*sdk.PluginDescription{builtinPlugin: builtin, "acme": acme}}
+	return &fakeCatalog{plugins: map[string]*sdk.PluginDescription{builtinPlugin: builtin, "acme": acme, zooKind: zooSet().Describe()}}
+}
+
+// zooKind is a stage kind whose schema the SDK derives from a Go struct,
+// as a real plugin's is: labeled blocks and deferred expressions, in the
+// shape the model_choice stage plans.
+const zooKind = "model_zoo"
+
+type zooSize struct {
+	Var     string  `hcl:"var,label"`
+	Min     float64 `hcl:"min"`
+	Max     float64 `hcl:"max"`
+	Scale   string  `hcl:"scale,optional"`
+	Integer bool    `hcl:"integer,optional"`
+}
+
+type zooFamily struct {
+	Kind   string          `hcl:"kind,label"`
+	Path   string          `hcl:"path,optional"`
+	Name   string          `hcl:"name,optional"`
+	Sizes  []zooSize       `hcl:"size,block"`
+	Knobs  *sdk.Expression `hcl:"knobs,optional"`
+	Params *sdk.Expression `hcl:"params,optional"`
+}
+
+type zooConfig struct {
+	Families []zooFamily `hcl:"family,block"`
+}
+
+// zooStage keeps its config, for tests to evaluate its expressions as the
+// plugin would.
+type zooStage struct{ cfg zooConfig }
+
+func (*zooStage) Run(context.Context, sdk.Inputs, sdk.Outputs) error { return nil }
+
+func zooSet() *sdk.Set {
+	set := sdk.NewSet(sdk.WithName(zooKind), sdk.WithVersion("0.1.0"))
+	sdk.Register(set, zooKind, sdk.StageInfo{
+		Description: "Candidates from model families.",
+		Inputs:      []sdk.Port{{Name: "input", Optional: true}},
+		Outputs:     []sdk.Port{{Name: "candidates"}},
+	}, func(c zooConfig) (sdk.Stage, error) { return &zooStage{cfg: c}, nil })
+	return set
 }

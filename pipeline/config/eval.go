@@ -6,82 +6,15 @@ import (
 	"slices"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
-	"github.com/zclconf/go-cty/cty/function/stdlib"
+
+	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
-// functions are the functions pipeline expressions may call: go-cty's
-// standard library under Terraform's names, plus try and can. None of them
-// touches the file system or the clock, so a pipeline's values depend on
-// its sources and variables only (Pipeline.Hash relies on that).
-var functions = map[string]function.Function{
-	"abs":             stdlib.AbsoluteFunc,
-	"can":             tryfunc.CanFunc,
-	"ceil":            stdlib.CeilFunc,
-	"chomp":           stdlib.ChompFunc,
-	"chunklist":       stdlib.ChunklistFunc,
-	"coalesce":        stdlib.CoalesceFunc,
-	"coalescelist":    stdlib.CoalesceListFunc,
-	"compact":         stdlib.CompactFunc,
-	"concat":          stdlib.ConcatFunc,
-	"contains":        stdlib.ContainsFunc,
-	"csvdecode":       stdlib.CSVDecodeFunc,
-	"distinct":        stdlib.DistinctFunc,
-	"element":         stdlib.ElementFunc,
-	"flatten":         stdlib.FlattenFunc,
-	"floor":           stdlib.FloorFunc,
-	"format":          stdlib.FormatFunc,
-	"formatlist":      stdlib.FormatListFunc,
-	"indent":          stdlib.IndentFunc,
-	"index":           stdlib.IndexFunc,
-	"int":             stdlib.IntFunc,
-	"join":            stdlib.JoinFunc,
-	"jsondecode":      stdlib.JSONDecodeFunc,
-	"jsonencode":      stdlib.JSONEncodeFunc,
-	"keys":            stdlib.KeysFunc,
-	"length":          stdlib.LengthFunc,
-	"log":             stdlib.LogFunc,
-	"lookup":          stdlib.LookupFunc,
-	"lower":           stdlib.LowerFunc,
-	"max":             stdlib.MaxFunc,
-	"merge":           stdlib.MergeFunc,
-	"min":             stdlib.MinFunc,
-	"parseint":        stdlib.ParseIntFunc,
-	"pow":             stdlib.PowFunc,
-	"range":           stdlib.RangeFunc,
-	"regex":           stdlib.RegexFunc,
-	"regexall":        stdlib.RegexAllFunc,
-	"replace":         stdlib.ReplaceFunc,
-	"reverse":         stdlib.ReverseListFunc,
-	"setintersection": stdlib.SetIntersectionFunc,
-	"setproduct":      stdlib.SetProductFunc,
-	"setsubtract":     stdlib.SetSubtractFunc,
-	"setunion":        stdlib.SetUnionFunc,
-	"signum":          stdlib.SignumFunc,
-	"slice":           stdlib.SliceFunc,
-	"sort":            stdlib.SortFunc,
-	"split":           stdlib.SplitFunc,
-	"strlen":          stdlib.StrlenFunc,
-	"strrev":          stdlib.ReverseFunc,
-	"substr":          stdlib.SubstrFunc,
-	"title":           stdlib.TitleFunc,
-	"tobool":          stdlib.MakeToFunc(cty.Bool),
-	"tolist":          stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
-	"tomap":           stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)),
-	"tonumber":        stdlib.MakeToFunc(cty.Number),
-	"toset":           stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
-	"tostring":        stdlib.MakeToFunc(cty.String),
-	"trim":            stdlib.TrimFunc,
-	"trimprefix":      stdlib.TrimPrefixFunc,
-	"trimspace":       stdlib.TrimSpaceFunc,
-	"trimsuffix":      stdlib.TrimSuffixFunc,
-	"try":             tryfunc.TryFunc,
-	"upper":           stdlib.UpperFunc,
-	"values":          stdlib.ValuesFunc,
-	"zipmap":          stdlib.ZipmapFunc,
-}
+// functions are the functions pipeline expressions may call: the SDK's
+// table, so that a deferred expression a plugin evaluates (sdk.Expression)
+// has the same functions as every attribute the host evaluates.
+var functions = sdk.Functions()
 
 // FunctionNames lists the functions pipeline expressions may call, sorted.
 func FunctionNames() []string {
@@ -108,6 +41,9 @@ type refContext struct {
 	// ports lists the stage's input port names, for the hint about where
 	// stage references belong; nil when they are not known yet.
 	ports []string
+	// deferred says that the attribute is an expression the plugin
+	// evaluates itself (sdk.Expression).
+	deferred bool
 }
 
 // attrStep returns the name a traversal step selects, for var.NAME and
@@ -183,12 +119,17 @@ func (l *loader) checkRefs(traversals []hcl.Traversal, rc refContext) hcl.Diagno
 			} else if len(rc.ports) > 0 {
 				hint = fmt.Sprintf("Only the input port attributes of %s (%s) take stage and dataset references.", rc.stage, quotedList(rc.ports))
 			}
+			detail := fmt.Sprintf("Plugins receive constant values only: the attribute %q cannot refer to %s, whose data exists only at run time. %s",
+				rc.attr, ref, hint)
+			if rc.deferred {
+				detail = fmt.Sprintf("The plugin evaluates the expression %q itself, with values of its own and the constants of var. and local.; it cannot refer to %s, whose data exists only at run time. %s",
+					rc.attr, ref, hint)
+			}
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Reference to a stage in a config value",
-				Detail: fmt.Sprintf("Plugins receive constant values only: the attribute %q cannot refer to %s, whose data exists only at run time. %s",
-					rc.attr, ref, hint),
-				Subject: rng.Ptr(),
+				Detail:   detail,
+				Subject:  rng.Ptr(),
 			})
 		default:
 			diags = append(diags, &hcl.Diagnostic{

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
@@ -48,61 +47,14 @@ var reservedAttrs = map[string]cty.Type{
 	attrMemoryLimit: cty.String,
 }
 
-// configSpec turns a plugin's declared config schema into an hcldec spec,
-// so that a stage body is decoded (and its mistakes reported) the same way
-// for every plugin. problems lists the schema's own defects, which are the
-// plugin author's to fix; the offending entries are left out.
-func configSpec(cs sdk.ConfigSchema, path string) (spec hcldec.ObjectSpec, problems []string) {
-	spec = hcldec.ObjectSpec{}
-	for _, a := range cs.Attributes {
-		if a.Name == "" {
-			problems = append(problems, fmt.Sprintf("an attribute of %s has no name", orElse(path, "the body")))
-			continue
-		}
-		if _, dup := spec[a.Name]; dup {
-			problems = append(problems, fmt.Sprintf("%q is declared twice", path+a.Name))
-			continue
-		}
-		ty, err := ctyjson.UnmarshalType(a.Type)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("the type of %q is not a cty type: %v", path+a.Name, err))
-			continue
-		}
-		spec[a.Name] = &hcldec.AttrSpec{Name: a.Name, Type: ty, Required: a.Required}
-	}
-	for _, b := range cs.Blocks {
-		if b.Name == "" {
-			problems = append(problems, fmt.Sprintf("a block of %s has no name", orElse(path, "the body")))
-			continue
-		}
-		if _, dup := spec[b.Name]; dup {
-			problems = append(problems, fmt.Sprintf("%q is declared twice", path+b.Name))
-			continue
-		}
-		nested, more := configSpec(b.Body, path+b.Name+".")
-		problems = append(problems, more...)
-		switch b.Nesting {
-		case sdk.NestingSingle:
-			spec[b.Name] = &hcldec.BlockSpec{TypeName: b.Name, Nested: nested, Required: b.Required}
-		case sdk.NestingList, "":
-			min := 0
-			if b.Required {
-				min = 1
-			}
-			spec[b.Name] = &hcldec.BlockListSpec{TypeName: b.Name, Nested: nested, MinItems: min}
-		default:
-			problems = append(problems, fmt.Sprintf("the block %q has the unknown nesting %q", path+b.Name, b.Nesting))
-		}
-	}
-	return spec, problems
-}
-
 // stageSpec is the full spec of a stage body: the plugin's config, the
 // host-reserved attributes and one attribute per input port (ports lists
 // the usable ones). Decoding all of
 // them at once gives "Did you mean" hints across all three.
 func stageSpec(sd *sdk.StageDescription) (full hcldec.ObjectSpec, ports []sdk.PortDescription, config []string, problems []string) {
-	cfg, problems := configSpec(sd.Config, "")
+	// The plugin's config is decoded as every host decodes it, sdktest
+	// included: sdk.ConfigSchema.Spec is the one rule.
+	cfg, problems := sd.Config.Spec(sdk.SpecOptions{})
 	full = hcldec.ObjectSpec{}
 	for name, t := range reservedAttrs {
 		full[name] = &hcldec.AttrSpec{Name: name, Type: t}

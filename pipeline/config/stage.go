@@ -141,6 +141,7 @@ func (l *loader) decodeStage(s *stageState) {
 	for _, p := range ports {
 		portNames = append(portNames, p.Name)
 	}
+	body = sdk.DeferExpressions(body, sd.Config, l.deferredValue(s, portNames))
 
 	// missing maps each body's "missing item" range to its block header,
 	// where a missing argument is best shown.
@@ -213,6 +214,45 @@ func (l *loader) decodeStage(s *stageState) {
 			Detail:   detail,
 			Subject:  s.DeclRange.Ptr(),
 		})
+	}
+}
+
+// deferredValue makes what the host sends for an attribute the plugin
+// evaluates itself (sdk.Expression): its source text, with every var. and
+// local. reference replaced by its value. A reference to a stage or a
+// dataset is refused as in any config value, and so is a sensitive value,
+// which the text would carry into the plugin's messages; any other name is
+// the plugin's, so it is neither checked nor evaluated here.
+func (l *loader) deferredValue(s *stageState, ports []string) func([]string, hcl.Expression) (cty.Value, hcl.Diagnostics) {
+	return func(path []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
+		var refs []hcl.Traversal
+		for _, t := range expr.Variables() {
+			switch t.RootName() {
+			case rootVar, rootLocal, rootStage, rootDataset:
+				refs = append(refs, t)
+			}
+		}
+		attr := strings.Join(path, ".")
+		diags := l.checkRefs(refs, refContext{stage: s.Addr, attr: attr, ports: ports, deferred: true})
+		for _, t := range refs {
+			if l.sensitiveRefs([]hcl.Traversal{t}) {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Sensitive value in a deferred expression",
+					Detail: fmt.Sprintf("The plugin evaluates %q itself, so the host writes the values it refers to into its text, which the plugin's messages quote. %s is sensitive (or computed from a sensitive variable), so it cannot be written there.",
+						attr, traversalString(t)),
+					Subject: t.SourceRange().Ptr(),
+				})
+			}
+		}
+		if diags.HasErrors() {
+			return cty.UnknownVal(cty.String), diags
+		}
+		var src []byte
+		if f := l.parser.Files()[expr.Range().Filename]; f != nil {
+			src = f.Bytes
+		}
+		return sdk.ExpressionValue(src, expr, l.evalContext(refs), rootVar, rootLocal)
 	}
 }
 
@@ -370,14 +410,18 @@ func (l *loader) walkBody(s *stageState, body hcl.Body, spec hcldec.ObjectSpec, 
 			path := prefix + b.Type
 			s.AttrRanges[path] = b.DefRange
 			missing[missingKey] = b.DefRange
-			l.walkBody(s, b.Body, bs.Nested.(hcldec.ObjectSpec), path+".", ports, missing)
+			nested := bs.Nested.(hcldec.ObjectSpec)
+			recordLabels(s, b, nested, path+".")
+			l.walkBody(s, b.Body, nested, path+".", ports, missing)
 		case *hcldec.BlockListSpec:
 			i := index[b.Type]
 			index[b.Type]++
 			path := prefix + b.Type + "." + strconv.Itoa(i)
 			s.AttrRanges[path] = b.DefRange
 			missing[missingKey] = b.DefRange
-			l.walkBody(s, b.Body, bs.Nested.(hcldec.ObjectSpec), path+".", ports, missing)
+			nested := bs.Nested.(hcldec.ObjectSpec)
+			recordLabels(s, b, nested, path+".")
+			l.walkBody(s, b.Body, nested, path+".", ports, missing)
 			if i == 0 {
 				// Plugins may name the first block without an index.
 				s.AttrRanges[prefix+b.Type] = b.DefRange
@@ -387,6 +431,16 @@ func (l *loader) walkBody(s *stageState, body hcl.Body, spec hcldec.ObjectSpec, 
 					}
 				}
 			}
+		}
+	}
+}
+
+// recordLabels records the range of each label of a block under its name
+// (family.0.kind), where a plugin's diagnostic about the label points.
+func recordLabels(s *stageState, b *hcl.Block, spec hcldec.ObjectSpec, prefix string) {
+	for name, sp := range spec {
+		if ls, ok := sp.(*hcldec.BlockLabelSpec); ok && ls.Index < len(b.LabelRanges) {
+			s.AttrRanges[prefix+name] = b.LabelRanges[ls.Index]
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
@@ -86,60 +85,42 @@ func checkNames(schema sdk.ConfigSchema, v cty.Value) error {
 	return nil
 }
 
-// decodeHCL decodes a stage block body the way the host does: hcldec with a
-// spec derived from the described schema. Nothing is required at this
-// level, so that missing arguments reach the plugin, whose diagnostics are
-// what the test is about.
+// decodeHCL decodes a stage block body the way the host does: hcldec with
+// the spec sdk.ConfigSchema.Spec derives from the described schema, and
+// deferred expressions sent as their source text. Nothing is required at
+// this level, so that missing arguments reach the plugin, whose
+// diagnostics are what the test is about. A test config has no variables:
+// var.NAME in a deferred expression reaches the plugin as written.
 func decodeHCL(schema sdk.ConfigSchema, src string) (cty.Value, error) {
-	spec, err := objectSpec(schema)
-	if err != nil {
-		return cty.NilVal, err
+	spec, problems := schema.Spec(sdk.SpecOptions{NothingRequired: true})
+	if len(problems) > 0 {
+		return cty.NilVal, fmt.Errorf("config schema: %s", strings.Join(problems, "; "))
 	}
 	f, diags := hclsyntax.ParseConfig([]byte(src), "config.hcl", hcl.InitialPos)
 	if diags.HasErrors() {
 		return cty.NilVal, fmt.Errorf("config HCL: %s", diags.Error())
 	}
-	v, diags := hcldec.Decode(f.Body, spec, nil)
+	body := sdk.DeferExpressions(f.Body, schema, func(_ []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
+		return sdk.ExpressionValue(f.Bytes, expr, nil)
+	})
+	v, diags := hcldec.Decode(body, spec, nil)
 	if diags.HasErrors() {
 		return cty.NilVal, fmt.Errorf("config HCL: %s", diags.Error())
 	}
 	return v, nil
 }
 
-func objectSpec(s sdk.ConfigSchema) (hcldec.ObjectSpec, error) {
-	spec := hcldec.ObjectSpec{}
-	for _, a := range s.Attributes {
-		ty, err := ctyjson.UnmarshalType(a.Type)
-		if err != nil {
-			return nil, fmt.Errorf("attribute %s: type %s: %w", a.Name, a.Type, err)
-		}
-		spec[a.Name] = &hcldec.AttrSpec{Name: a.Name, Type: ty}
-	}
-	for _, b := range s.Blocks {
-		body, err := objectSpec(b.Body)
-		if err != nil {
-			return nil, fmt.Errorf("block %s: %w", b.Name, err)
-		}
-		switch b.Nesting {
-		case sdk.NestingSingle:
-			spec[b.Name] = &hcldec.BlockSpec{TypeName: b.Name, Nested: body}
-		case sdk.NestingList:
-			spec[b.Name] = &hcldec.BlockListSpec{TypeName: b.Name, Nested: body}
-		default:
-			return nil, fmt.Errorf("block %s: unknown nesting %q", b.Name, b.Nesting)
-		}
-	}
-	return spec, nil
-}
-
 var (
-	durationType = reflect.TypeFor[time.Duration]()
-	ctyValueType = reflect.TypeFor[cty.Value]()
+	durationType   = reflect.TypeFor[time.Duration]()
+	ctyValueType   = reflect.TypeFor[cty.Value]()
+	expressionType = reflect.TypeFor[sdk.Expression]()
 )
 
 // goValue converts a Go value the way the SDK decodes one, in reverse:
-// structs by their `hcl` tags (nil fields left out, so they stay unset),
-// durations as strings, slices as tuples, maps as objects.
+// structs by their `hcl` tags (nil fields left out, so they stay unset;
+// labels as the attributes they are in the value), durations and
+// expressions as strings (an unset expression left out), slices as
+// tuples, maps as objects.
 func goValue(rv reflect.Value, path string) (cty.Value, error) {
 	if !rv.IsValid() {
 		return cty.NullVal(cty.DynamicPseudoType), nil
@@ -150,6 +131,12 @@ func goValue(rv reflect.Value, path string) (cty.Value, error) {
 		return rv.Interface().(cty.Value), nil
 	case durationType:
 		return cty.StringVal(time.Duration(rv.Int()).String()), nil
+	case expressionType:
+		e := rv.Interface().(sdk.Expression)
+		if e.Source() == "" {
+			return cty.NullVal(cty.String), nil
+		}
+		return cty.StringVal(e.Source()), nil
 	}
 	switch t.Kind() {
 	case reflect.Interface, reflect.Pointer:

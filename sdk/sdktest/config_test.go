@@ -138,3 +138,94 @@ func TestConfigValueErrors(t *testing.T) {
 		})
 	}
 }
+
+type axis struct {
+	Name string  `hcl:"name,label"`
+	Min  float64 `hcl:"min"`
+	Max  float64 `hcl:"max"`
+}
+
+type family struct {
+	Kind  string         `hcl:"kind,label"`
+	Path  string         `hcl:"path,optional"`
+	Sizes []axis         `hcl:"size,block"`
+	Knobs sdk.Expression `hcl:"knobs,optional"`
+}
+
+type zooConfig struct {
+	Families []family `hcl:"family,block"`
+}
+
+func zooSchema(t *testing.T) sdk.ConfigSchema {
+	t.Helper()
+	set := sdk.NewSet(sdk.WithName("cfg"))
+	sdk.Register(set, "zoo", sdk.StageInfo{Description: "d"}, func(zooConfig) (sdk.Stage, error) { return nil, nil })
+	return set.Describe().Stage("zoo").Config
+}
+
+// Labels and deferred expressions decode as the host decodes them: the
+// label is an attribute of the block's object, the expression its source.
+func TestConfigValueLabelsAndExpressions(t *testing.T) {
+	schema := zooSchema(t)
+	got, err := sdktest.ConfigValue(schema, `
+family "table" {
+  path = "zoo.csv"
+}
+family "axis" {
+  size "s" {
+    min = 1
+    max = 32
+  }
+  knobs = { channels = 8 * s }
+}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := got.GetAttr("family").AsValueSlice()
+	if len(fams) != 2 {
+		t.Fatalf("%d family blocks, want 2", len(fams))
+	}
+	checks := map[string]cty.Value{
+		"0 kind":  fams[0].GetAttr("kind"),
+		"1 kind":  fams[1].GetAttr("kind"),
+		"1 knobs": fams[1].GetAttr("knobs"),
+		"1 size":  fams[1].GetAttr("size").Index(cty.NumberIntVal(0)).GetAttr("name"),
+		"0 knobs": fams[0].GetAttr("knobs"),
+	}
+	want := map[string]cty.Value{
+		"0 kind":  cty.StringVal("table"),
+		"1 kind":  cty.StringVal("axis"),
+		"1 knobs": cty.StringVal("{ channels = 8 * s }"),
+		"1 size":  cty.StringVal("s"),
+		"0 knobs": cty.NullVal(cty.String),
+	}
+	for k, v := range want {
+		if !checks[k].RawEquals(v) {
+			t.Errorf("family %s = %#v, want %#v", k, checks[k], v)
+		}
+	}
+
+	// A missing label is an HCL error, as in a pipeline.
+	if _, err := sdktest.ConfigValue(schema, "family {\n}\n"); err == nil || !strings.Contains(err.Error(), "Missing kind for family") {
+		t.Errorf("missing label: error = %v", err)
+	}
+
+	// The Go form: labels as the attributes they are, expressions as
+	// their source, an unset expression left out.
+	knobs, err := sdk.ParseExpression("{ channels = 8 * s }")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := sdktest.ConfigValue(schema, zooConfig{Families: []family{{Kind: "table", Path: "zoo.csv"}, {Kind: "axis", Knobs: knobs}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGo := cty.ObjectVal(map[string]cty.Value{"family": cty.TupleVal([]cty.Value{
+		cty.ObjectVal(map[string]cty.Value{"kind": cty.StringVal("table"), "path": cty.StringVal("zoo.csv")}),
+		cty.ObjectVal(map[string]cty.Value{"kind": cty.StringVal("axis"), "path": cty.StringVal(""), "knobs": cty.StringVal("{ channels = 8 * s }")}),
+	})})
+	if !v.RawEquals(wantGo) {
+		t.Errorf("ConfigValue(struct) =\n%#v\nwant\n%#v", v, wantGo)
+	}
+}
