@@ -150,11 +150,15 @@ func aggregate(trials []trial, g goals) []*size {
 	type key struct {
 		family       string
 		depth, width int32
+		name         string // table and axis models are told apart by name
 	}
 	by := map[key]*size{}
 	var out []*size
 	for _, t := range trials {
-		k := key{t.cand.Family, t.cand.Depth, t.cand.Width}
+		k := key{family: t.cand.Family, depth: t.cand.Depth, width: t.cand.Width}
+		if t.cand.Kind != tables.KindMLP {
+			k.name = t.cand.Name
+		}
 		s, ok := by[k]
 		if !ok {
 			s = &size{family: k.family, depth: k.depth, width: k.width, params: t.cand.Params, rep: t, q: math.NaN()}
@@ -261,7 +265,7 @@ type engine struct {
 
 // decide is the whole decision, a pure function of the config, the
 // results and the requirements.
-func decide(s settings, trials []trial, req *tables.Requirements) (*decision, error) {
+func decide(s settings, trials []trial, req *tables.Requirements, space ...tables.Candidate) (*decision, error) {
 	if len(trials) == 0 {
 		return nil, &sdk.InputError{Port: InputPort, Row: -1, Err: errNoResults}
 	}
@@ -273,6 +277,9 @@ func decide(s settings, trials []trial, req *tables.Requirements) (*decision, er
 	e := &engine{s: s, g: g, trials: trials, sizes: aggregate(trials, g)}
 	for _, t := range trials {
 		e.round = max(e.round, t.cand.Round)
+	}
+	if isCatalog(trials, space) {
+		return e.decideCatalog(space)
 	}
 	e.setShape()
 	e.setRange()
@@ -1286,4 +1293,20 @@ func (e *engine) bestSoFar(p plan) string {
 		return "no model meets every requirement so far"
 	}
 	return fmt.Sprintf("the best so far is %s (%s)", p.chosen.id(), e.qualityText(p.chosen))
+}
+
+// isCatalog tells a search among known models (table and axis families)
+// from one along an MLP's width.
+func isCatalog(trials []trial, space []tables.Candidate) bool {
+	for _, c := range space {
+		if c.Kind != tables.KindMLP {
+			return true
+		}
+	}
+	for _, t := range trials {
+		if t.cand.Kind != tables.KindMLP {
+			return true
+		}
+	}
+	return false
 }

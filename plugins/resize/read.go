@@ -167,3 +167,27 @@ func readRequirements(in sdk.Inputs) (*tables.Requirements, error) {
 	}
 	return &rows[0], nil
 }
+
+// readSpace reads the optional space port: every model the search may
+// propose. nil when it is not connected.
+func readSpace(in sdk.Inputs) ([]tables.Candidate, error) {
+	r, err := in.Reader(SpacePort)
+	if errors.Is(err, sdk.ErrNotConnected) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []tables.Candidate
+	for r.Next() {
+		cs, err := tables.ReadCandidates(r.RecordBatch())
+		if err != nil {
+			return nil, &sdk.InputError{Port: SpacePort, Row: -1, Err: err}
+		}
+		out = append(out, cs...)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("read port %s: %w", SpacePort, err)
+	}
+	return out, nil
+}

@@ -120,6 +120,7 @@ const Kind = "resize"
 const (
 	InputPort        = sdk.PrimaryInput
 	RequirementsPort = "requirements"
+	SpacePort        = "space"
 	DecisionPort     = "decision"
 	ProposalsPort    = "proposals"
 )
@@ -200,6 +201,11 @@ func Info() sdk.StageInfo {
 			Name:        RequirementsPort,
 			Description: "The requirements table (targets and budget). Optional: the stage's own target attributes can stand in for it.",
 			Schema:      tables.RequirementsSchema,
+			Optional:    true,
+		}, {
+			Name:        SpacePort,
+			Description: "Every model of the table and axis families (model_choice's space port): what the search may propose. Optional: without it only the models already measured are known.",
+			Schema:      tables.CandidatesSchema,
 			Optional:    true,
 		}},
 		Outputs: []sdk.Port{{
@@ -411,7 +417,11 @@ func (st *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d, err := decide(st.s, trials, req)
+	space, err := readSpace(in)
+	if err != nil {
+		return err
+	}
+	d, err := decide(st.s, trials, req, space...)
 	if err != nil {
 		return err
 	}

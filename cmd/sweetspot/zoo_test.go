@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sweetspot-ml/sweetspot/examples/zoo/zootruth"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+)
+
+// TestZooAnswersWithTheSmallestRealModel runs examples/zoo, five families
+// of measured models searched at once, for twelve targets, and checks each
+// answer against the table's ground truth, computed by a brute-force scan
+// of the file (zootruth) apart from the search: the answer is always a
+// row of the table, and the smallest row meeting the target, or the next
+// larger one, in at least 90% of the targets.
+func TestZooAnswersWithTheSmallestRealModel(t *testing.T) {
+	src := filepath.Join("..", "..", "examples", "zoo")
+	rows, err := zootruth.Load(filepath.Join(src, "zoo.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]zootruth.Row{}
+	for _, r := range rows {
+		byName[r.Name] = r
+	}
+	targets := []float64{0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.975}
+	hits := 0
+	for _, target := range targets {
+		dir := t.TempDir()
+		for _, f := range []string{"pipeline.hcl", "zoo.csv"} {
+			b, err := os.ReadFile(filepath.Join(src, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, dir, f, string(b))
+		}
+		res := sweetspot(t, dir, "run", ".", "--quiet", "-var", fmt.Sprintf("target_accuracy=%g", target))
+		if res.code != 0 {
+			t.Fatalf("target %g: exit %d\n%s", target, res.code, res.stderr)
+		}
+		m := onlyRun(t, dir)
+		if m.Decision == nil || m.Decision.Chosen == "" {
+			t.Fatalf("target %g: no model chosen (%+v)", target, m.Decision)
+		}
+		got, ok := byName[m.Decision.Chosen]
+		if !ok {
+			t.Fatalf("target %g: the answer %q is not a row of the table", target, m.Decision.Chosen)
+		}
+		first, second := zootruth.SmallestMeeting(rows, target, 0)
+		if first == nil {
+			t.Fatalf("target %g: the table has no model meeting it; pick targets it meets", target)
+		}
+		// Rows of equal size are equally right: the families share sizes.
+		ok = got.Params == first.Params || (second != nil && got.Params == second.Params)
+		if ok && got.Accuracy >= target {
+			hits++
+		} else {
+			t.Logf("target %g: chose %s (%d params, accuracy %.4f); the smallest meeting it is %s (%d params)", target, got.Name, got.Params, got.Accuracy, first.Name, first.Params)
+		}
+		_ = runstore.DefaultRoot
+	}
+	if hits*10 < len(targets)*9 {
+		t.Errorf("the smallest or next larger model in %d of %d targets, want at least 90%%", hits, len(targets))
+	}
+}

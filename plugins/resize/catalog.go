@@ -1,0 +1,336 @@
+package resize
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
+)
+
+// The catalog search: families whose models are all known up front (table
+// rows, axis grid points) are searched among those models only, so every
+// proposal and every answer is a real, named model. A family's models are
+// ordered by parameters (then size); a model meets the requirements when
+// its measurement does: in a table there is no luck, the measurement is
+// what the model does.
+//
+// Within a family the search keeps a bracket: the smallest model measured
+// to meet the target (the pass) and the largest model below it measured to
+// miss it (the failure). Untried models between them are bisected in log
+// size, one per family per round. Only models smaller than the best pass
+// over all families matter, so a family whose models below that size are
+// all measured, or whose largest model below it misses the target, is
+// done: it cannot hold a smaller answer (sizes are assumed to help within
+// a family, between measurements). The answer is the smallest pass over
+// all families, once no family has an untried model inside its bracket.
+
+// corroborate is how many models just below a family's failure must fail
+// too before the failure closes its bracket.
+const corroborate = 3
+
+// catalogFamily is one family's ordered models and what is known of them.
+type catalogFamily struct {
+	name   string
+	models []tables.Candidate
+}
+
+// measuredModel is the best measurement of one named model.
+type measuredModel struct {
+	s *size
+}
+
+// decideCatalog decides a round of a catalog search.
+func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
+	if e.s.strategy != SmallestMeeting {
+		return nil, sdk.AttrError("strategy", "Strategy needs the mlp family",
+			fmt.Sprintf("strategy %q fits a curve along an MLP's width; table and axis families are searched with smallest_meeting. Set strategy = \"smallest_meeting\".", e.s.strategy))
+	}
+	byName := map[string]*size{}
+	for _, s := range e.sizes {
+		byName[s.rep.cand.Family+"\x00"+s.rep.cand.Name] = s
+	}
+	fams := catalogFamilies(space, e.trials)
+	tried := func(c tables.Candidate) *size { return byName[c.Family+"\x00"+c.Name] }
+
+	// The best pass over all families.
+	var best *size
+	for _, s := range e.sizes {
+		if e.meetsMeasured(s) && (best == nil || s.params < best.params || (s.params == best.params && s.rep.cand.Name < best.rep.cand.Name)) {
+			best = s
+		}
+	}
+	type open struct {
+		fam  *catalogFamily
+		next tables.Candidate
+		pass *size // the family's smallest pass in range, if any
+	}
+	var opens []open
+	var done []string
+	for _, f := range fams {
+		// The models that could beat the best pass.
+		inRange := f.models
+		if best != nil {
+			inRange = slices.DeleteFunc(slices.Clone(f.models), func(c tables.Candidate) bool {
+				return sizeKey(c) >= float64(best.params) && tried(c) != best
+			})
+		}
+		lo, hi := -1, len(inRange) // the failure below and the pass
+		for i, c := range inRange {
+			if s := tried(c); s != nil && s.known && e.meetsMeasured(s) {
+				hi = i
+				break
+			}
+		}
+		for i := hi - 1; i >= 0; i-- {
+			if s := tried(inRange[i]); s != nil && s.known && !e.meetsMeasured(s) {
+				lo = i
+				break
+			}
+		}
+		// A failure closes the bracket only when the models just below it
+		// fail too: measured quality is not monotone in size, and a single
+		// failure often sits just above a smaller model that passes.
+		from := lo + 1
+		if lo >= 0 {
+			from = max(lo-corroborate, 0)
+		}
+		var untried []int
+		for i := from; i < hi; i++ {
+			if s := tried(inRange[i]); s == nil || (!s.known && s.rep.status != trialFailed) {
+				untried = append(untried, i)
+			}
+		}
+		if len(untried) == 0 {
+			done = append(done, f.name)
+			continue
+		}
+		var pass *size
+		if hi < len(inRange) {
+			pass = tried(inRange[hi])
+		}
+		var next int
+		switch {
+		case hi == len(inRange) && lo < 0:
+			// Nothing measured in range: try its largest model first, which
+			// tells at once whether the family can meet the target here.
+			next = untried[len(untried)-1]
+		case hi == len(inRange):
+			// No pass yet above the failure: its largest model in range
+			// decides whether the family is in the running.
+			next = untried[len(untried)-1]
+		case untried[0] < lo:
+			// Corroborate the failure: the nearest untried model below it.
+			next = untried[0]
+			for _, i := range untried {
+				if i < lo {
+					next = i
+				}
+			}
+		default:
+			next = bisect(inRange, untried)
+		}
+		opens = append(opens, open{fam: f, next: inRange[next], pass: pass})
+	}
+	d := &decision{
+		round: e.round, strategy: e.s.strategy, metric: e.g.metric, target: e.g.target,
+		trialsUsed: len(e.trials), confidence: e.s.confidence, tolerance: e.s.tolerance,
+		measured: math.NaN(), pred: math.NaN(), predLo: math.NaN(), predHi: math.NaN(),
+		chosen: best, costFit: e.costFit,
+	}
+	if best != nil {
+		d.measured = e.g.toMetric(best.q)
+	}
+	left := -1
+	if e.g.maxTrials != nil {
+		left = max(*e.g.maxTrials-len(e.trials), 0)
+		d.trialsLeft = &left
+	}
+	if len(opens) == 0 {
+		d.action = actionStop
+		if best == nil {
+			d.status = StatusInfeasible
+			d.reason = fmt.Sprintf("no model of %s meets %s: %s", familiesText(fams), e.targetText(), e.catalogMisses(fams, tried))
+			return d, nil
+		}
+		d.status = StatusConverged
+		d.reason = e.catalogWhy(best, fams, tried)
+		return d, nil
+	}
+	// Families whose pass is smallest first: they are likeliest to hold
+	// the answer; then the families with no pass yet, smallest first.
+	slices.SortFunc(opens, func(a, b open) int {
+		pa, pb := math.Inf(1), math.Inf(1)
+		if a.pass != nil {
+			pa = float64(a.pass.params)
+		}
+		if b.pass != nil {
+			pb = float64(b.pass.params)
+		}
+		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(sizeKey(a.next), sizeKey(b.next)), strings.Compare(a.fam.name, b.fam.name))
+	})
+	n := len(opens)
+	if left >= 0 {
+		n = min(n, left)
+	}
+	if n == 0 {
+		d.status, d.action = StatusBudgetExhausted, actionStop
+		d.reason = fmt.Sprintf("the trial budget is spent (%d trials used, max_trials = %d) before the search converged; %s", len(e.trials), *e.g.maxTrials, e.catalogBest(best))
+		return d, nil
+	}
+	var names []string
+	for _, o := range opens[:n] {
+		c := o.next
+		c.Round = e.round + 1
+		d.proposals = append(d.proposals, c)
+		names = append(names, c.Name)
+	}
+	d.status, d.action = StatusContinue, actionRefine
+	if best == nil {
+		d.action = actionGrow
+	}
+	d.reason = fmt.Sprintf("%s; proposing %s", e.catalogBest(best), strings.Join(names, ", "))
+	return d, nil
+}
+
+// meetsMeasured is a measured pass within every limit.
+func (e *engine) meetsMeasured(s *size) bool {
+	return s.known && s.q >= e.g.tq && s.costFail == ""
+}
+
+// bisect picks the untried model nearest the middle, in log size, of the
+// bracket the untried models span.
+func bisect(models []tables.Candidate, untried []int) int {
+	lo, hi := math.Log(sizeKey(models[untried[0]])), math.Log(sizeKey(models[untried[len(untried)-1]]))
+	mid := (lo + hi) / 2
+	best := untried[0]
+	for _, i := range untried {
+		if math.Abs(math.Log(sizeKey(models[i]))-mid) < math.Abs(math.Log(sizeKey(models[best]))-mid) {
+			best = i
+		}
+	}
+	return best
+}
+
+// sizeKey orders a family's models: parameters when known, else size.
+func sizeKey(c tables.Candidate) float64 {
+	if c.Params > 0 {
+		return float64(c.Params)
+	}
+	return math.Max(c.Size, math.SmallestNonzeroFloat64)
+}
+
+// catalogFamilies groups the space by family, each ordered by size; with
+// no space, the models measured so far stand in for it.
+func catalogFamilies(space []tables.Candidate, trials []trial) []*catalogFamily {
+	if len(space) == 0 {
+		for _, t := range trials {
+			space = append(space, t.cand)
+		}
+	}
+	by := map[string]*catalogFamily{}
+	var out []*catalogFamily
+	seen := map[string]bool{}
+	for _, c := range space {
+		key := c.Family + "\x00" + c.Name
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		f := by[c.Family]
+		if f == nil {
+			f = &catalogFamily{name: c.Family}
+			by[c.Family] = f
+			out = append(out, f)
+		}
+		f.models = append(f.models, c)
+	}
+	for _, f := range out {
+		slices.SortStableFunc(f.models, func(a, b tables.Candidate) int {
+			return cmp.Or(cmp.Compare(sizeKey(a), sizeKey(b)), cmp.Compare(a.Size, b.Size), strings.Compare(a.Name, b.Name))
+		})
+	}
+	slices.SortFunc(out, func(a, b *catalogFamily) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+func familiesText(fams []*catalogFamily) string {
+	if len(fams) == 1 {
+		return "family " + fams[0].name
+	}
+	return fmt.Sprintf("the %d families", len(fams))
+}
+
+// catalogBest says what the best model so far is.
+func (e *engine) catalogBest(best *size) string {
+	if best == nil {
+		return "no model measured so far meets " + e.targetText()
+	}
+	return fmt.Sprintf("the smallest model measured to meet %s so far is %s (family %s, %s parameters, %s %s)",
+		e.targetText(), best.rep.cand.Name, best.rep.cand.Family, fmtParams(best.params), e.g.metric, e.fmtQ(e.g.toMetric(best.q)))
+}
+
+// catalogWhy explains a converged answer: what it measured, and what
+// below it in each family was measured to miss.
+func (e *engine) catalogWhy(best *size, fams []*catalogFamily, tried func(tables.Candidate) *size) string {
+	var parts []string
+	for _, f := range fams {
+		var below *size
+		for _, c := range f.models {
+			if sizeKey(c) >= float64(best.params) {
+				break
+			}
+			if s := tried(c); s != nil && s.known {
+				below = s
+			}
+		}
+		if below != nil && below != best {
+			parts = append(parts, fmt.Sprintf("%s %s", below.rep.cand.Name, e.fmtQ(e.g.toMetric(below.q))))
+		}
+	}
+	why := fmt.Sprintf("%s (family %s, %s parameters) is the smallest model of %s measured to meet %s (%s %s)",
+		best.rep.cand.Name, best.rep.cand.Family, fmtParams(best.params), familiesText(fams), e.targetText(), e.g.metric, e.fmtQ(e.g.toMetric(best.q)))
+	if len(parts) > 0 {
+		why += "; the largest smaller models measured in each family miss it: " + strings.Join(parts, ", ")
+	}
+	return why
+}
+
+// catalogMisses names each family's best measured model.
+func (e *engine) catalogMisses(fams []*catalogFamily, tried func(tables.Candidate) *size) string {
+	var parts []string
+	for _, f := range fams {
+		var top *size
+		for _, c := range f.models {
+			if s := tried(c); s != nil && s.known && (top == nil || s.q > top.q) {
+				top = s
+			}
+		}
+		switch {
+		case top == nil:
+			parts = append(parts, f.name+": nothing measured")
+		case top.costFail != "":
+			parts = append(parts, fmt.Sprintf("%s: best %s %s, but %s", f.name, top.rep.cand.Name, e.fmtQ(e.g.toMetric(top.q)), top.costFail))
+		default:
+			parts = append(parts, fmt.Sprintf("%s: best %s %s", f.name, top.rep.cand.Name, e.fmtQ(e.g.toMetric(top.q))))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// fmtParams writes a parameter count readably: 35.69M, 1.2B, 5635.
+func fmtParams(n int64) string {
+	v := float64(n)
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.3gB", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.4gM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.4gk", v/1e3)
+	}
+	return fmt.Sprint(n)
+}
