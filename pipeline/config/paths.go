@@ -62,14 +62,8 @@ func (l *loader) checkPaths(s *stageState) {
 	if abs, err := filepath.Abs(base); err == nil {
 		base = abs
 	}
-	for _, name := range s.Spec.InputFiles {
-		if !cfg.Type().HasAttribute(name) {
-			continue
-		}
-		v := cfg.GetAttr(name)
-		if !v.IsKnown() || v.IsNull() {
-			continue
-		}
+	for _, f := range InputFiles(cfg, s.Spec.InputFiles) {
+		name, v := f.Attr, f.Value
 		whole := s.AttrRanges[name]
 		if t := v.Type(); t.IsListType() || t.IsTupleType() {
 			ranges := elementRanges(s.attrs[name], v.LengthInt())

@@ -45,25 +45,18 @@ func configFiles(st *config.Stage) (map[string]string, error) {
 		out[key] = sum
 		return nil
 	}
-	for _, name := range st.Spec.InputFiles {
-		if !st.Config.Type().HasAttribute(name) {
-			continue
-		}
-		v := st.Config.GetAttr(name)
-		if !v.IsKnown() || v.IsNull() {
-			continue
-		}
-		if t := v.Type(); t.IsListType() || t.IsTupleType() || t.IsSetType() {
+	for _, f := range config.InputFiles(st.Config, st.Spec.InputFiles) {
+		if t := f.Value.Type(); t.IsListType() || t.IsTupleType() || t.IsSetType() {
 			i := 0
-			for it := v.ElementIterator(); it.Next(); i++ {
+			for it := f.Value.ElementIterator(); it.Next(); i++ {
 				_, e := it.Element()
-				if err := add(name+"["+strconv.Itoa(i)+"]", e); err != nil {
+				if err := add(f.Key+"["+strconv.Itoa(i)+"]", e); err != nil {
 					return nil, err
 				}
 			}
 			continue
 		}
-		if err := add(name, v); err != nil {
+		if err := add(f.Key, f.Value); err != nil {
 			return nil, err
 		}
 	}

@@ -131,7 +131,8 @@ type WidthRange struct {
 // Info describes the stage kind to the host.
 func Info() sdk.StageInfo {
 	return sdk.StageInfo{
-		Description: "Picks the model family and the initial ladder of sizes, with exact parameter counts and FLOPs.",
+		Description: "Picks the model families and the first models of each to try: MLP widths with exact parameter counts and FLOPs, rows of a table of named models, or points of any trainer's size axis.",
+		InputFiles:  []string{"family.path"},
 		Inputs: []sdk.Port{{
 			Name:        InputPort,
 			Description: "The requirements table (one row, with n_features and n_classes).",
