@@ -10,6 +10,12 @@ writes JSON lines on stdout: one {"epoch": n, "loss": ...} line per epoch
 
 Only the standard library: it runs on any python3 >= 3.8.
 
+Candidate keys it reads, by name, at the top level of the JSON object:
+  depth, width     hidden layers and their width: the mlp kind's columns, or
+                   the knobs of those names of an axis family (whose knobs
+                   the exec stage puts at the top level too)
+  learning_rate, batch_size, epochs, preprocess, quantize, prune_fraction
+
 Environment it reads (set by the exec stage):
   SWEETSPOT_TRAIN, SWEETSPOT_VALIDATION, SWEETSPOT_TEST   CSV paths (header line)
   SWEETSPOT_TARGET, SWEETSPOT_TASK, SWEETSPOT_CLASSES     the target column, task, classes
@@ -189,6 +195,15 @@ def nearest_rank(sorted_values, q):
     return sorted_values[k]
 
 
+def whole(cand, name):
+    """The candidate's whole-number setting `name` (a column or a knob)."""
+    v = cand.get(name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 0:
+        fail("candidate %s: %s is %r, want a whole number (keys: %s)" % (
+            cand.get("name", cand.get("candidate_id")), name, v, ", ".join(sorted(cand))))
+    return int(v)
+
+
 def main():
     cand = json.load(sys.stdin)
     env = os.environ
@@ -196,7 +211,7 @@ def main():
         fail('this trainer reads CSV: set dataset_format = "csv" on the exec stage')
     if cand.get("quantize", "none") not in ("", "none") or cand.get("prune_fraction", 0) > 0:
         fail("this trainer neither quantizes nor prunes (candidate %s)" % cand["candidate_id"])
-    depth, width = int(cand["depth"]), int(cand["width"])
+    depth, width = whole(cand, "depth"), whole(cand, "width")
     if str(width) == env.get("TRAIN_FAIL_WIDTH"):
         raise RuntimeError("simulated crash: TRAIN_FAIL_WIDTH=%d" % width)
     task, target = env["SWEETSPOT_TASK"], env["SWEETSPOT_TARGET"]

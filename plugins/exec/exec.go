@@ -17,16 +17,28 @@
 // stage's work directory (the host's run directory work/<stage>), in its own
 // process group. It gets:
 //
-//   - on stdin, the candidate's row of the candidates table as one JSON
-//     object keyed by column name (also in the working directory as
-//     candidate.json, and in SWEETSPOT_CANDIDATE_JSON);
-//   - each column of that row as SWEETSPOT_<COLUMN> (SWEETSPOT_CANDIDATE_ID,
-//     SWEETSPOT_WIDTH, SWEETSPOT_DEPTH, SWEETSPOT_LEARNING_RATE,
-//     SWEETSPOT_BATCH_SIZE, SWEETSPOT_EPOCHS, SWEETSPOT_PREPROCESS, ...);
+//   - on stdin, the candidate as one JSON object (see "The candidate"
+//     below; also in the working directory as candidate.json, and in
+//     SWEETSPOT_CANDIDATE_JSON);
+//   - each member of that object as SWEETSPOT_<NAME>, the name upper-cased
+//     with anything but letters, digits and _ replaced by _: the columns
+//     (SWEETSPOT_CANDIDATE_ID, SWEETSPOT_NAME, SWEETSPOT_FAMILY,
+//     SWEETSPOT_FAMILY_KIND, SWEETSPOT_SIZE, SWEETSPOT_DEPTH and
+//     SWEETSPOT_WIDTH for the mlp kind, SWEETSPOT_LEARNING_RATE,
+//     SWEETSPOT_BATCH_SIZE, SWEETSPOT_EPOCHS, SWEETSPOT_PREPROCESS, ...),
+//     each knob (SWEETSPOT_CHANNELS for a knob "channels"), and
+//     SWEETSPOT_KNOBS, every knob as JSON text ("{}" when none). Numbers
+//     are in the shortest form that reads back exactly, null is empty.
+//     When two names give one variable (a knob "Width" and a column
+//     "width", knobs "lr-max" and "lr_max") the column's value is kept,
+//     else the first knob's in sorted order; the stage's own variables
+//     below win over any of them, except SWEETSPOT_SEED, which a seed
+//     column or knob replaces;
 //   - SWEETSPOT_SEED, a seed in [0, 2³¹) derived from the stage's seed and
-//     the candidate's training settings, as the evaluation stage derives its
-//     own, so that a trial's result depends on nothing else (a seed column
-//     in the candidates table replaces it);
+//     the candidate's training settings (as the evaluation stage derives its
+//     own; for kinds other than mlp, the kind, size and knobs too), so that
+//     a trial's result depends on nothing else (a seed column or knob
+//     replaces it);
 //   - when the dataset port is connected, the dataset, written once per
 //     stage run as WORK/data/{train,validation,test}.{arrow,csv}: paths in
 //     SWEETSPOT_TRAIN, SWEETSPOT_VALIDATION and SWEETSPOT_TEST, the target
@@ -61,12 +73,26 @@
 // throughput_per_s, model_bytes, peak_bytes, params, flops, train_seconds,
 // epochs_run, rmse, r2, accuracy_before, loss_before, rmse_before,
 // nonzero_params, val_loss, best_epoch (numbers) and stopped_by (a string).
-// Unknown keys are logged and ignored. At least one of accuracy, loss and
-// rmse must be there. A params (or flops) the command reports replaces the
-// candidate's: it is the count of the model that was trained.
+// At least one of accuracy, loss and rmse must be there. Any other key (a
+// metric of the trainer's own, or the results table's status, error and
+// trace_id, which are the stage's) is not an error: it is logged and named
+// on the trial's span as ignored_metrics.
 // train_seconds defaults to the command's wall time, epochs_run to the
 // number of epoch lines, and peak_bytes to the command's peak resident set
 // size (its largest process), as the kernel reports it.
+//
+// # Parameter counts
+//
+// A params (or flops) the command reports replaces the candidate's in the
+// results row: it is the count of the model that was trained. A family
+// may leave the count to the trainer (an axis family without a params
+// formula): its candidates carry params 0, and the command must then
+// report params, or the trial fails. A reported params must be a whole
+// number, at least 1 and below 2⁶², flops a whole number from 0 to
+// 2⁶³-1; any other value fails the trial with an error naming it
+// ("malformed metrics (stdout line 3): params is 0: want a parameter
+// count: ..."). When the two counts differ, the span keeps the
+// candidate's as candidate_params.
 //
 // A trial fails (status failed, its error the reason with the tail of the
 // command's stderr) when the command cannot start, exits non-zero, is
@@ -75,12 +101,50 @@
 // whole process group is killed, so no child of the command outlives its
 // trial.
 //
-// # Traces
+// # The candidate
 //
-// Each trial is a span "trial <candidate_id>" with the evaluation stage's
-// attributes (candidate_id, width, depth, params, ..., accuracy,
-// latency_p95_ms, status), plus the command's exit_code and stderr_tail
-// (its last 4 KiB), and one "epoch" event per epoch line.
+// The JSON object holds the candidate's columns, its knobs by name, and
+// its knobs again as one object:
+//
+//	{"candidate_id": "convnet-s4", "name": "convnet-s4", "family": "convnet",
+//	 "family_kind": "axis", "size": 4, "params": 0, "flops": 0,
+//	 "learning_rate": 0.01, "batch_size": 32, "epochs": 8,
+//	 "preprocess": "none", "quantize": "none", "prune_fraction": 0, "round": 1,
+//	 "channels": 32, "layers": 3,
+//	 "knobs": {"channels": 32, "layers": 3}}
+//
+// In order:
+//
+//   - the columns candidate_id, name, family, family_kind, size, depth and
+//     width (for the mlp kind only: they are its shape; other kinds leave
+//     them 0 and may have knobs of those names), params, flops (0 when the
+//     trainer is to count them, or unknown), learning_rate, batch_size,
+//     epochs, preprocess, quantize, prune_fraction and round, as the
+//     candidates table's reader gives them (a table without name,
+//     family_kind or size gets the candidate_id, mlp and the width);
+//   - any column an upstream stage added to the candidates table, as is
+//     (a non-finite float is null);
+//   - each knob at the top level, by name, sorted: its value a number,
+//     string or boolean. A knob whose name a column above (or "knobs")
+//     already has is not: there the column wins, as in the environment;
+//   - "knobs": every knob as an object ({} when none), colliding ones
+//     included, so a trainer that must tell a knob from a column reads it
+//     there. (The candidates table's knobs column, JSON text, is not
+//     passed as text.)
+//
+// An mlp candidate's knobs are its depth and width, so for the mlp kind
+// they are only under "knobs", with the columns' values.
+//
+// # Traces and logs
+//
+// Each trial is a span "trial <name>", its candidate's model name (for a
+// variant, whose candidate_id differs, "trial <name> (<candidate_id>)"),
+// with the evaluation stage's attributes (candidate_id, width, depth,
+// params, ..., accuracy, latency_p95_ms, status), name, family_kind, size
+// and knobs (JSON text), the command's exit_code and stderr_tail (its last
+// 4 KiB), and one "epoch" event per epoch line. Log lines name the trial by
+// candidate (the name), with candidate_id for a variant. Working
+// directories are named by candidate_id, which is unique.
 package exec
 
 import (
@@ -428,13 +492,13 @@ func safeName(id string) string {
 func progressMessage(r tables.Result) string {
 	switch {
 	case r.Status != tables.StatusOK:
-		return fmt.Sprintf("trial %s failed: %s", r.ID, firstLine(r.Error))
+		return fmt.Sprintf("trial %s failed: %s", candidateLabel(r.Candidate), firstLine(r.Error))
 	case !isNaN(r.Accuracy):
-		return fmt.Sprintf("trial %s: accuracy %.4f, p95 %.3f ms", r.ID, r.Accuracy, r.LatencyP95Ms)
+		return fmt.Sprintf("trial %s: accuracy %.4f, p95 %.3f ms", candidateLabel(r.Candidate), r.Accuracy, r.LatencyP95Ms)
 	case !isNaN(r.RMSE):
-		return fmt.Sprintf("trial %s: rmse %.4g, p95 %.3f ms", r.ID, r.RMSE, r.LatencyP95Ms)
+		return fmt.Sprintf("trial %s: rmse %.4g, p95 %.3f ms", candidateLabel(r.Candidate), r.RMSE, r.LatencyP95Ms)
 	default:
-		return fmt.Sprintf("trial %s: loss %.4g", r.ID, r.Loss)
+		return fmt.Sprintf("trial %s: loss %.4g", candidateLabel(r.Candidate), r.Loss)
 	}
 }
 

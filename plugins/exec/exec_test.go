@@ -491,7 +491,7 @@ echo '{"loss": 0.5}'
 	}
 	want := map[string]any{"candidate_id": "odd/id ü", "round": 0.0, "family": "mlp", "depth": 2.0, "width": 4.0, "params": float64(c2.Params),
 		"flops": float64(c2.FLOPs), "learning_rate": 0.03, "batch_size": 16.0, "epochs": 5.0, "preprocess": "standardize", "quantize": "none", "prune_fraction": 0.0,
-		"name": "odd/id ü", "family_kind": "mlp", "size": 4.0, "knobs": ""}
+		"name": "odd/id ü", "family_kind": "mlp", "size": 4.0, "knobs": map[string]any{}}
 	if diff := cmp.Diff(want, stdin); diff != "" {
 		t.Errorf("stdin (-want +got):\n%s", diff)
 	}
@@ -508,6 +508,7 @@ echo '{"loss": 0.5}'
 		"SWEETSPOT_TARGET": "target", "SWEETSPOT_TASK": "classification", "SWEETSPOT_CLASSES": "3", "SWEETSPOT_DATASET_FORMAT": "csv",
 		"SWEETSPOT_OUTPUT": "jsonl", "SWEETSPOT_TIMEOUT_SECONDS": "600", "SWEETSPOT_WORKDIR": wd, "FOO": "bar baz",
 		"SWEETSPOT_SEED": strconv.FormatUint(evaluation.TrialSeed(5, evaluation.TrainingKey(c2, 5))%(1<<31), 10),
+		"SWEETSPOT_NAME": "odd/id ü", "SWEETSPOT_FAMILY_KIND": "mlp", "SWEETSPOT_SIZE": "4", "SWEETSPOT_KNOBS": "{}",
 		"SWEETSPOT_LEAK": "", "PLUGIN_MIN_PORT": "", "SWEETSPOT_METRICS_FILE": "",
 	} {
 		if env[k] != v {

@@ -29,11 +29,18 @@ const (
 	fraction                      // in [0, 1]
 	count64                       // a whole number in [0, 2⁶³)
 	count32                       // a whole number in [0, 2³¹)
+	paramCount                    // a whole number in [1, 2⁶²)
 	text                          // a string
 )
 
+// maxParams bounds a reported parameter count: sums and products of counts
+// (a family's total, bytes per parameter) stay inside int64.
+const maxParams = 1 << 62
+
 // knownMetrics are the metrics read back, each a results column (params
-// and flops are candidates columns).
+// and flops are candidates columns: a count the command reports replaces
+// the candidate's). Other keys are not an error: they are logged and left
+// on the trial's span as ignored_metrics.
 var knownMetrics = map[string]metricKind{
 	"accuracy":         fraction,
 	"loss":             anyNumber,
@@ -42,7 +49,7 @@ var knownMetrics = map[string]metricKind{
 	"throughput_per_s": nonNegative,
 	"model_bytes":      count64,
 	"peak_bytes":       count64,
-	"params":           count64,
+	"params":           paramCount,
 	"flops":            count64,
 	"train_seconds":    nonNegative,
 	"epochs_run":       count32,
@@ -133,6 +140,10 @@ func checkNumber(kind metricKind, f float64) error {
 	case count32:
 		if f < 0 || f != math.Trunc(f) || f > math.MaxInt32 {
 			return fmt.Errorf("want a whole number from 0 to %d", math.MaxInt32)
+		}
+	case paramCount:
+		if f < 1 || f != math.Trunc(f) || f >= maxParams {
+			return errors.New("want a parameter count: a whole number, at least 1 and below 2^62")
 		}
 	case count64:
 		// 2⁶³ is the first float64 beyond int64.
@@ -313,10 +324,8 @@ func readMetricsFile(mem memory.Allocator, path string) (map[string]any, error) 
 			continue
 		}
 		switch c := col.(type) {
-		case *array.String:
-			out[name] = c.Value(row)
-		case *array.LargeString:
-			out[name] = c.Value(row)
+		case *array.String, *array.LargeString:
+			out[name] = valueAt(c, row) // a copy: the batch is released on return
 		case *array.Boolean:
 			out[name] = c.Value(row)
 		default:

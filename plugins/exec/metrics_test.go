@@ -47,10 +47,22 @@ func TestDecodeMetrics(t *testing.T) {
 	if m.text["stopped_by"] != "x" || !cmp.Equal(m.unknown, []string{"mystery"}) {
 		t.Errorf("text %v unknown %v", m.text, m.unknown)
 	}
-	_, err = decodeMetrics(map[string]any{"accuracy": 0.5, "epochs_run": float64(1 << 31), "peak_bytes": -1.0})
-	want := "epochs_run is 2.147483648e+09: want a whole number from 0 to 2147483647\npeak_bytes is -1: want a whole number from 0 to 9223372036854775807"
+	_, err = decodeMetrics(map[string]any{"accuracy": 0.5, "epochs_run": float64(1 << 31), "peak_bytes": -1.0, "params": 0.0, "flops": 0.0})
+	want := "epochs_run is 2.147483648e+09: want a whole number from 0 to 2147483647\n" +
+		"params is 0: want a parameter count: a whole number, at least 1 and below 2^62\n" +
+		"peak_bytes is -1: want a whole number from 0 to 9223372036854775807"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+// params is a parameter count: a whole number, at least 1 and below 2⁶²
+// (the largest float64 below is 2⁶²-512).
+func TestParamsBounds(t *testing.T) {
+	for v, ok := range map[float64]bool{1: true, 12345: true, 4611686018427387392: true, 4611686018427387904: false, 0: false, -1: false, 0.5: false} {
+		if err := checkNumber(knownMetrics["params"], v); (err == nil) != ok {
+			t.Errorf("params %v: error %v, want accepted %v", v, err, ok)
+		}
 	}
 }
 

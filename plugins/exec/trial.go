@@ -68,14 +68,15 @@ func failedResult(c tables.Candidate) tables.Result {
 // every other problem is the result's.
 func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string) (tables.Result, error) {
 	r := failedResult(c.Candidate)
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(evaluation.CandidateAttributes(c.Candidate),
-		attribute.String("work_dir", dir),
-	)...))
+	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.label(), trace.WithAttributes(candidateAttributes(c, dir)...))
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.TraceID = sc.TraceID().String()
 	}
-	log := sdk.Logger(ctx).With("candidate", c.ID)
+	log := sdk.Logger(ctx).With("candidate", c.Name)
+	if c.ID != c.Name {
+		log = log.With("candidate_id", c.ID)
+	}
 	fail := func(e error) (tables.Result, error) {
 		r.Status, r.Error = tables.StatusFailed, e.Error()
 		span.RecordError(e)
@@ -155,6 +156,9 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 		log.Info("unknown metrics ignored", "keys", m.unknown)
 		span.SetAttributes(attribute.StringSlice("ignored_metrics", m.unknown))
 	}
+	if _, ok := m.get("params"); !ok && c.Params == 0 {
+		return fail(withStderr(errors.New(`no params: the candidate's params is 0, which leaves the count to the trainer, and the command reported none; report "params" (the trained model's parameter count) with the final metrics`)))
+	}
 	s.apply(&r, m, o)
 	r.Status = tables.StatusOK
 	attrs := append(evaluation.ResultAttributes(r), attribute.Int64("params", r.Params))
@@ -211,10 +215,39 @@ func (s *Stage) apply(r *tables.Result, m metrics, o *outcome) {
 	r.StoppedBy = m.text["stopped_by"]
 }
 
+// trialSeed is SWEETSPOT_SEED: the stage's seed mixed with the
+// candidate's training settings, as the evaluation stage mixes them for an
+// MLP; for other kinds, whose depth, width and (often) params are 0, the
+// kind, size and knobs too, so that two sizes of a family do not share a
+// seed.
+func (s *Stage) trialSeed(c tables.Candidate) uint64 {
+	key := evaluation.TrainingKey(c, int(c.Epochs))
+	if c.Kind != tables.KindMLP {
+		key += fmt.Sprintf("|%s|s%g|%s", c.Kind, c.Size, c.Knobs)
+	}
+	return evaluation.TrialSeed(s.seed, key) % (1 << 31)
+}
+
+// candidateAttributes are a trial span's attributes before it runs: the
+// evaluation stage's, the candidate's name, kind, size and knobs, and the
+// working directory.
+func candidateAttributes(c candidate, dir string) []attribute.KeyValue {
+	attrs := append(evaluation.CandidateAttributes(c.Candidate),
+		attribute.String("name", c.Name),
+		attribute.String("family_kind", c.Kind),
+		attribute.Float64("size", c.Size),
+		attribute.String("work_dir", dir),
+	)
+	if len(c.Knobs) > 0 {
+		attrs = append(attrs, attribute.String("knobs", c.Knobs.String()))
+	}
+	return attrs
+}
+
 // environ is the command's environment: the plugin's own (without
 // go-plugin's variables and inherited SWEETSPOT_ ones), the env
-// attribute, the derived seed, the candidate's columns, then the stage's
-// variables, each later one winning.
+// attribute, the derived seed, the candidate's columns and knobs, then
+// the stage's variables, each later one winning.
 func (s *Stage) environ(ctx context.Context, c candidate, dir, metricsFile string, stageEnv map[string]string) []string {
 	env := map[string]string{}
 	for _, kv := range os.Environ() {
@@ -225,11 +258,8 @@ func (s *Stage) environ(ctx context.Context, c candidate, dir, metricsFile strin
 		env[k] = v
 	}
 	maps.Copy(env, s.env)
-	seed := evaluation.TrialSeed(s.seed, evaluation.TrainingKey(c.Candidate, int(c.Epochs))) % (1 << 31)
-	env["SWEETSPOT_SEED"] = strconv.FormatUint(seed, 10)
-	for _, f := range c.fields {
-		env[envName(f.name)] = envValue(f.value)
-	}
+	env["SWEETSPOT_SEED"] = strconv.FormatUint(s.trialSeed(c.Candidate), 10)
+	c.env(env)
 	maps.Copy(env, stageEnv)
 	env["SWEETSPOT_CANDIDATE_JSON"] = string(c.JSON())
 	env["SWEETSPOT_WORKDIR"] = dir
