@@ -63,7 +63,7 @@ func TestDescribe(t *testing.T) {
 		{Kind: "optimization", Inputs: []port{{"input", false, 17}, {"dataset", false, 0}}, Outputs: []port{{"candidates", false, 17}, {"tuning", false, 10}}},
 		{Kind: "evaluation", Inputs: []port{{"input", false, 17}, {"dataset", false, 0}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
 		{Kind: "exec", Inputs: []port{{"input", false, 17}, {"dataset", true, 0}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
-		{Kind: "resize", Inputs: []port{{"input", false, 23}, {"requirements", true, 15}, {"space", true, 17}}, Outputs: []port{{"decision", false, 44}, {"proposals", false, 17}}},
+		{Kind: "resize", Inputs: []port{{"input", false, 23}, {"requirements", true, 15}, {"space", true, 17}}, Outputs: []port{{"decision", false, 45}, {"proposals", false, 17}}},
 		{Kind: "replay", Inputs: []port{{"input", false, 17}}, Outputs: []port{{"results", false, 41}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

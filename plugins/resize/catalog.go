@@ -2,6 +2,7 @@ package resize
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -38,9 +39,13 @@ type catalogFamily struct {
 	models []tables.Candidate
 }
 
-// measuredModel is the best measurement of one named model.
-type measuredModel struct {
-	s *size
+// familyAnswer is one family's smallest model measured to meet the
+// requirements, as the decision's family_answers reports it.
+type familyAnswer struct {
+	Name     string  `json:"name,omitempty"`
+	Params   int64   `json:"params,omitempty"`
+	Measured float64 `json:"measured,omitempty"`
+	Settled  bool    `json:"settled"`
 }
 
 // decideCatalog decides a round of a catalog search.
@@ -70,10 +75,11 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 	}
 	var opens []open
 	var done []string
+	answers := map[string]familyAnswer{}
 	for _, f := range fams {
 		// The models that could beat the best pass.
 		inRange := f.models
-		if best != nil {
+		if best != nil && !e.s.perFamily {
 			inRange = slices.DeleteFunc(slices.Clone(f.models), func(c tables.Candidate) bool {
 				return sizeKey(c) >= float64(best.params) && tried(c) != best
 			})
@@ -104,6 +110,12 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 				untried = append(untried, i)
 			}
 		}
+		ans := familyAnswer{Settled: len(untried) == 0}
+		if hi < len(inRange) {
+			p := tried(inRange[hi])
+			ans.Name, ans.Params, ans.Measured = p.rep.cand.Name, p.params, e.g.toMetric(p.q)
+		}
+		answers[f.name] = ans
 		if len(untried) == 0 {
 			done = append(done, f.name)
 			continue
@@ -143,6 +155,9 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 	}
 	if best != nil {
 		d.measured = e.g.toMetric(best.q)
+	}
+	if b, err := json.Marshal(answers); err == nil {
+		d.familyAnswers = string(b)
 	}
 	left := -1
 	if e.g.maxTrials != nil {

@@ -31,6 +31,7 @@ type decision struct {
 	trialsLeft                     *int
 	proposals                      []tables.Candidate
 	front                          []string
+	familyAnswers                  string // JSON; "" outside a catalog search
 	confidence, tolerance          float64
 }
 
@@ -151,6 +152,7 @@ func buildDecision(mem memory.Allocator, d *decision) arrow.RecordBatch {
 	}
 	i32("proposals", int32(len(d.proposals)), true)
 	str("pareto_front", strings.Join(d.front, ","))
+	optStr(tables.ColFamilyAnswers, d.familyAnswers != "", d.familyAnswers)
 	num("confidence", d.confidence)
 	num("tolerance", d.tolerance)
 	return b.NewRecordBatch()

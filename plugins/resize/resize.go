@@ -166,6 +166,7 @@ type Config struct {
 	Bootstrap         *int     `hcl:"bootstrap,optional" doc:"Bootstrap replicates behind the confidence intervals (default 200)."`
 	Seed              *int64   `hcl:"seed,optional" doc:"Seed of the bootstrap (default 1)."`
 	MinWidth          *int     `hcl:"min_width,optional" doc:"Narrowest width to propose (default: the narrowest evaluated)."`
+	PerFamily         bool     `hcl:"per_family,optional" doc:"Table and axis families: search every family down to its own smallest model meeting the requirements (the decision's family_answers), not only the families that could beat the overall answer (default false)."`
 	MaxWidth          *int     `hcl:"max_width,optional" doc:"Widest width to propose (default: the widest evaluated); set it above the ladder to let the search grow, and to the range's top with model_choice's start = \"narrow\", which trains only the narrowest widths first."`
 
 	MinAccuracy   *float64       `hcl:"min_accuracy,optional" doc:"Overrides the requirements' min_accuracy."`
@@ -237,6 +238,7 @@ type settings struct {
 	seed        uint64
 	minWidth    int
 	maxWidth    int
+	perFamily   bool
 	overrides   overrides
 }
 
@@ -329,6 +331,7 @@ func New(c Config) (sdk.Stage, error) {
 	if v := c.Seed; v != nil {
 		s.seed = uint64(*v)
 	}
+	s.perFamily = c.PerFamily
 	if v := c.MinWidth; v != nil {
 		s.minWidth = *v
 		if *v < 1 || *v > maxWidth {

@@ -9,6 +9,7 @@ const (
 	ColChosenFamily      = "chosen_family"
 	ColChosenParams      = "chosen_params"
 	ColReason            = "reason"
+	ColFamilyAnswers     = "family_answers"
 )
 
 // Decision statuses: the loop goes on while the last decision's status is
@@ -70,6 +71,12 @@ var DecisionSchema = arrow.NewSchema([]arrow.Field{
 	i32("trials_left", true),
 	i32("proposals", false),
 	str("pareto_front", false), // candidate ids, comma-separated
+	// family_answers: table and axis searches, a JSON object from each
+	// family to its smallest model measured to meet the requirements
+	// ({"name", "params", "measured", "settled"}; settled: no untried
+	// model of the family below it could meet them, as far as the search
+	// needed to know).
+	str(ColFamilyAnswers, true),
 	f64("confidence"),
 	f64("tolerance"),
 }, nil)
