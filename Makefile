@@ -12,7 +12,7 @@ FUZZRUNS ?= 5000x
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build jaeger temporal chromium test test-unit fuzz vet examples proto proto-tools bench load clean quickstart vulncheck
+.PHONY: help build jaeger temporal chromium python-numpy test test-unit fuzz vet examples proto proto-tools bench load clean quickstart vulncheck
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ vet: ## go vet and gofmt check
 examples: ## build the third-party example plugins into .sweetspot/plugins/
 	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
 
-test: vet examples jaeger temporal chromium test-unit fuzz vulncheck ## everything CI runs
+test: vet examples jaeger temporal chromium python-numpy test-unit fuzz vulncheck ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
@@ -116,6 +116,15 @@ chromium: ## install Debian's chromium (for the report's browser test), once
 		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	fi
+
+# examples/convnet's trainer runs on Debian's Python with numpy; its
+# end-to-end test skips without numpy, unless CI is set: there it fails.
+python-numpy: ## install Debian's python3-numpy (for the convnet example's trainer), once
+	@if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-numpy; \
+	fi
+	/usr/bin/python3 -m unittest discover -s examples/convnet -t examples/convnet
 
 proto-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sweetspot-ml/sweetspot/examples/zoo/zootruth"
@@ -64,5 +66,60 @@ func TestZooAnswersWithTheSmallestRealModel(t *testing.T) {
 	}
 	if hits*10 < len(targets)*9 {
 		t.Errorf("the smallest or next larger model in %d of %d targets, want at least 90%%", hits, len(targets))
+	}
+}
+
+// TestConvnetAxisFamilyEndToEnd runs examples/convnet: an axis family
+// whose size variable s sets a convnet's channels (4s) and layers
+// (1 + floor(log2 s)), trained by a numpy trainer through the exec stage.
+// The answer must be a named model of the axis, whose knobs reached the
+// trainer by name and whose parameter count, reported by the trainer,
+// matches the count worked out here from the architecture.
+func TestConvnetAxisFamilyEndToEnd(t *testing.T) {
+	if out, err := exec.Command("/usr/bin/python3", "-c", "import numpy").CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("/usr/bin/python3 has no numpy (%v: %s): `make python-numpy` installs it", err, out)
+		}
+		t.Skipf("/usr/bin/python3 has no numpy: run `make python-numpy`")
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	res := sweetspot(t, dir, "run", filepath.Join(root, "examples", "convnet"), "--quiet", "--out", filepath.Join(dir, runstore.DefaultRoot))
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	m := onlyRun(t, dir)
+	if m.Decision == nil || m.Decision.Status != "converged" {
+		t.Fatalf("decision %+v, want converged", m.Decision)
+	}
+	var s int
+	if _, err := fmt.Sscanf(m.Decision.Chosen, "convnet-s%d", &s); err != nil || s < 1 || s > 10 {
+		t.Fatalf("chosen %q, want a model convnet-sN of the axis 1..10", m.Decision.Chosen)
+	}
+	c := 4 * s
+	l := 1
+	for v := s; v >= 2; v /= 2 {
+		l++
+	}
+	// Block 1: 9C weights + C biases; each later block 9C² + C; the
+	// dense head C·10 + 10 after global average pooling.
+	wantParams := 10*c + (l-1)*(9*c*c+c) + 10*c + 10
+	show := sweetspot(t, dir, "runs", "export", m.RunID, "--format", "csv", "-o", filepath.Join(dir, "results.csv"))
+	if show.code != 0 {
+		t.Fatalf("export: %s", show.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if !strings.Contains(text, m.Decision.Chosen) || !strings.Contains(text, fmt.Sprintf(",%d,", wantParams)) {
+		t.Errorf("the export does not hold %s with %d params (channels %d, layers %d):\n%s", m.Decision.Chosen, wantParams, c, l, text)
+	}
+	if !strings.Contains(text, fmt.Sprintf(`""channels"":%d`, c)) {
+		t.Errorf("the export does not carry the knob channels = %d:\n%s", c, text)
 	}
 }
