@@ -1,24 +1,55 @@
-// Package modelchoice is the "model_choice" stage: it picks the model family
-// and the first ladder of sizes to try, with the exact parameter count and
-// FLOPs of each candidate.
+// Package modelchoice is the "model_choice" stage: it declares the families
+// of models to size and picks the first models of each to try.
 //
-// Input port "input" is the requirements table (one row; n_features and
-// n_classes must be known, so the requirements stage needs its dataset).
-// Output port "candidates" holds one row per candidate:
+// Input port "input" is the requirements table (one row). Output port
+// "candidates" holds round 0's models in the candidates table of
+// sdk/tables (docs/tables.md); output port "space" holds every model of
+// the table and axis families, which the resize stage proposes from.
+//
+// # Families
+//
+// A family block's label is its kind:
+//
+//   - family "mlp": the built-in trainer's MLP of some depths and widths,
+//     and the linear baseline. Its parameters and FLOPs are counted exactly
+//     from the dataset's features and classes (below), so it needs the
+//     requirements stage's dataset. Without family blocks the top-level
+//     depth, width, start, steps and include_baseline describe it, as
+//     before families existed.
+//   - family "table": the rows of a file of named models (name_column,
+//     default "name"), ordered by the size column (size = "param_count");
+//     params_column and flops_column name the counts when they are other
+//     columns, and a group column splits the file into one family per
+//     value (a zoo). Every other column travels with the candidate as a
+//     knob. The file is read when the stage is configured, so validate
+//     reports a bad table.
+//   - family "axis": one ordered size variable, axis "s" { min, max,
+//     scale, integer, step }, for any trainer; knobs is an object of HCL
+//     expressions of it ({ d_model = 64 * s, layers = 2 + floor(log(s, 2))
+//     }, compound scaling) that reach the trainer by name, and params and
+//     flops are expressions of s and the knobs, or left to the trainer to
+//     report. Its models are the axis's grid points, named FAMILY-sVALUE
+//     ("convnet-s8").
+//
+// Within a family, models are ordered by parameters (by size when the
+// trainer counts them). Round 0 of a table or axis family is its start:
+// ladder (steps models, default 4, spread evenly in log size, both ends
+// included), narrow (the two smallest) or all. Model names are unique
+// across the stage; counts are int64, with no cap on a table's or an
+// axis's sizes. Models over the requirements' max_params are dropped.
+//
+// An MLP candidate's row:
 //
 //	candidate_id    utf8     "mlp-d2-w64", or "linear-d0-w0" for the baseline
-//	round           int32    0: the initial ladder
+//	name            utf8     the same
 //	family          utf8     mlp | linear
-//	depth           int32    hidden layers (0 for linear)
-//	width           int32    units per hidden layer (0 for linear)
-//	params          int64    exact parameter count
-//	flops           int64    exact FLOPs of one forward pass of one sample
-//	learning_rate   float64
-//	batch_size      int32
-//	epochs          int32
-//	preprocess      utf8     "none" (the optimization stage may set it)
-//	quantize        utf8     "none"
-//	prune_fraction  float64  0
+//	family_kind     utf8     mlp
+//	size            float64  the width
+//	depth, width    int32    hidden layers and their units (0 for linear)
+//	params, flops   int64    exact parameter count and forward FLOPs per sample
+//	knobs           utf8     {"depth":2,"width":64}
+//	learning_rate, batch_size, epochs, preprocess ("none"), quantize ("none"),
+//	prune_fraction (0)
 //
 // # Sizes
 //
