@@ -77,6 +77,25 @@
 // model of the range fails it reports infeasible, saying whether the fit's
 // upper bound at that size also rules the target out.
 //
+// # Families of known models
+//
+// When the candidates are table rows or axis points (family_kind table or
+// axis), every model that exists is known: model_choice's space port lists
+// them, and the stage's optional "space" input takes it. The search then
+// proposes only untried models of the space, and answers only with a
+// measured one, by name (catalog.go): within each family it keeps the
+// smallest model measured to meet every requirement and the largest
+// model below it measured to miss, and looks up the untried model in the
+// middle of that bracket (in log size), one per family per round,
+// families with the smallest passes first. A failure closes the bracket
+// only once the three models just below it fail too, since measured
+// quality is not monotone in size. Only models smaller than the best pass
+// over all families are searched, unless per_family is set, when every
+// family is searched to its own answer; the decision's family_answers
+// gives each family's. Interpolating between rows would be a prediction,
+// never an answer, so no model is invented. knee, pareto and max_utility
+// need the MLP family's fitted curve and refuse such candidates.
+//
 // knee, pareto and max_utility locate an optimum of the fitted curves over
 // the feasible widths (Kneedle on quality against log cost; the point of
 // the curve nearest the ideal of best quality at least cost, axes scaled
