@@ -95,9 +95,12 @@ func resumedResults(in sdk.Inputs) (map[string]tables.Result, error) {
 // CandidateAttributes are the span attributes of a trial of c, the same
 // for every stage that runs trials, so traces read alike whichever ran.
 func CandidateAttributes(c tables.Candidate) []attribute.KeyValue {
-	return []attribute.KeyValue{
+	attrs := []attribute.KeyValue{
 		attribute.String("candidate_id", c.ID),
+		attribute.String("name", c.Name),
 		attribute.String("family", c.Family),
+		attribute.String("family_kind", c.Kind),
+		attribute.Float64("size", c.Size),
 		attribute.Int("width", int(c.Width)),
 		attribute.Int("depth", int(c.Depth)),
 		attribute.Int64("params", c.Params),
@@ -109,6 +112,10 @@ func CandidateAttributes(c tables.Candidate) []attribute.KeyValue {
 		attribute.String("quantize", c.Quantize),
 		attribute.Float64("prune_fraction", c.PruneFraction),
 	}
+	if len(c.Knobs) > 0 {
+		attrs = append(attrs, attribute.String("knobs", c.Knobs.String()))
+	}
+	return attrs
 }
 
 // ResultAttributes are the span attributes of a finished trial: its status,

@@ -229,19 +229,9 @@ func (s *Stage) trialSeed(c tables.Candidate) uint64 {
 }
 
 // candidateAttributes are a trial span's attributes before it runs: the
-// evaluation stage's, the candidate's name, kind, size and knobs, and the
-// working directory.
+// evaluation stage's and the working directory.
 func candidateAttributes(c candidate, dir string) []attribute.KeyValue {
-	attrs := append(evaluation.CandidateAttributes(c.Candidate),
-		attribute.String("name", c.Name),
-		attribute.String("family_kind", c.Kind),
-		attribute.Float64("size", c.Size),
-		attribute.String("work_dir", dir),
-	)
-	if len(c.Knobs) > 0 {
-		attrs = append(attrs, attribute.String("knobs", c.Knobs.String()))
-	}
-	return attrs
+	return append(evaluation.CandidateAttributes(c.Candidate), attribute.String("work_dir", dir))
 }
 
 // environ is the command's environment: the plugin's own (without
