@@ -58,11 +58,11 @@ func TestDescribe(t *testing.T) {
 	}
 	want := []stage{
 		{Kind: "dataset", Outputs: []port{{"data", false, 1}}},
-		{Kind: "requirements", Inputs: []port{{"dataset", true, 0}}, Outputs: []port{{"requirements", false, 15}}},
+		{Kind: "requirements", Inputs: []port{{"dataset", true, 1}}, Outputs: []port{{"requirements", false, 15}}},
 		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 17}, {"space", false, 17}}},
-		{Kind: "optimization", Inputs: []port{{"input", false, 17}, {"dataset", false, 0}}, Outputs: []port{{"candidates", false, 17}, {"tuning", false, 10}}},
-		{Kind: "evaluation", Inputs: []port{{"input", false, 17}, {"dataset", false, 0}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
-		{Kind: "exec", Inputs: []port{{"input", false, 17}, {"dataset", true, 0}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
+		{Kind: "optimization", Inputs: []port{{"input", false, 17}, {"dataset", false, 1}}, Outputs: []port{{"candidates", false, 17}, {"tuning", false, 10}}},
+		{Kind: "evaluation", Inputs: []port{{"input", false, 17}, {"dataset", false, 1}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
+		{Kind: "exec", Inputs: []port{{"input", false, 17}, {"dataset", true, 1}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
 		{Kind: "resize", Inputs: []port{{"input", false, 23}, {"requirements", true, 15}, {"space", true, 17}}, Outputs: []port{{"decision", false, 45}, {"proposals", false, 17}}},
 		{Kind: "replay", Inputs: []port{{"input", false, 17}}, Outputs: []port{{"results", false, 41}}},
 	}

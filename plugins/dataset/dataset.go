@@ -67,6 +67,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Kind is the stage kind.
@@ -129,7 +130,7 @@ func Info() sdk.StageInfo {
 			Description: "One float64 column per feature, the target column (int64 class index or float64 value) and a utf8 split column; schema metadata sweetspot.target, sweetspot.task, sweetspot.classes.",
 			// Features and the target are named by the data, so the only
 			// column every dataset has is the split.
-			Schema: arrow.NewSchema([]arrow.Field{{Name: SplitColumn, Type: arrow.BinaryTypes.String}}, nil),
+			Schema: tables.DatasetSchema,
 		}},
 	}
 }

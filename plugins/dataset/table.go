@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Task is what the target column asks a model to do.
@@ -20,22 +21,19 @@ const (
 
 // Schema metadata keys on the "data" port. Other stages read the target and
 // task from here rather than from the dataset's config.
+// They are the dataset table's contract, declared in sdk/tables.
 const (
-	MetaTarget     = "sweetspot.target"
-	MetaTask       = "sweetspot.task"
-	MetaClasses    = "sweetspot.classes"
-	MetaClassNames = "sweetspot.class_names"
-	MetaSource     = "sweetspot.source"
-	// MetaFormat is the format the file was read as (csv, tsv, whitespace,
-	// parquet, arrow, idx); absent for generated data.
-	MetaFormat = "sweetspot.format"
-	// MetaSample says how max_rows cut the file ("first 1000 rows",
-	// "random 1000 of 60000 rows, seed 1"); absent when every row was kept.
-	MetaSample = "sweetspot.sample"
+	MetaTarget     = tables.MetaTarget
+	MetaTask       = tables.MetaTask
+	MetaClasses    = tables.MetaClasses
+	MetaClassNames = tables.MetaClassNames
+	MetaSource     = tables.MetaSource
+	MetaFormat     = tables.MetaFormat
+	MetaSample     = tables.MetaSample
 )
 
 // SplitColumn is the utf8 column saying which part each row belongs to.
-const SplitColumn = "split"
+const SplitColumn = tables.ColSplit
 
 // MaxBatchRows bounds the rows of one emitted batch, so that a batch of a
 // few hundred features stays well under the gRPC message limit.

@@ -147,7 +147,7 @@ func Info() sdk.StageInfo {
 		Description: "Trains every candidate on the dataset and measures its test quality, latency, throughput, size, memory and training time.",
 		Inputs: []sdk.Port{
 			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: tables.CandidatesSchema},
-			{Name: DatasetPort, Description: "The dataset (a dataset stage's data port): train, optional validation, and test rows."},
+			{Name: DatasetPort, Schema: tables.DatasetSchema, Description: "The dataset (a dataset stage's data port): train, optional validation, and test rows."},
 			{Name: ResumePort, Optional: true, Schema: tables.ResultsSchema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, which are not trained again."},
 		},
 		Outputs: []sdk.Port{{

@@ -220,7 +220,7 @@ func Info() sdk.StageInfo {
 		Description: "Trains and measures every candidate by running an external command (any language), which reads the candidate as JSON and the dataset as files and reports its metrics as JSON lines or Arrow.",
 		Inputs: []sdk.Port{
 			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: tables.CandidatesSchema},
-			{Name: DatasetPort, Optional: true, Description: "The dataset (a dataset stage's data port), written once as train, validation and test files for the command. Leave it unset when the command loads its own data."},
+			{Name: DatasetPort, Schema: tables.DatasetSchema, Optional: true, Description: "The dataset (a dataset stage's data port), written once as train, validation and test files for the command. Leave it unset when the command loads its own data."},
 			{Name: ResumePort, Optional: true, Schema: tables.ResultsSchema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, whose commands are not run again."},
 		},
 		Outputs: []sdk.Port{{

@@ -130,7 +130,7 @@ func Info() sdk.StageInfo {
 		Description: "Chooses learning rate and preprocessing per size band by successive halving, and expands candidates by quantization and pruning.",
 		Inputs: []sdk.Port{
 			{Name: InputPort, Description: "The candidates (model_choice's candidates table).", Schema: tables.CandidatesSchema},
-			{Name: DatasetPort, Description: "The dataset the short runs train on (a dataset stage's data port)."},
+			{Name: DatasetPort, Schema: tables.DatasetSchema, Description: "The dataset the short runs train on (a dataset stage's data port)."},
 		},
 		Outputs: []sdk.Port{
 			{Name: OutputPort, Description: "The candidates with learning_rate and preprocess chosen, one row per quantize × prune option.", Schema: tables.CandidatesSchema},

@@ -43,6 +43,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Kind is the stage kind.
@@ -129,6 +130,7 @@ func Info() sdk.StageInfo {
 		Inputs: []sdk.Port{{
 			Name:        InputPort,
 			Description: "The dataset to profile (a dataset stage's data port). Without it the profile columns are null.",
+			Schema:      tables.DatasetSchema,
 			Optional:    true,
 		}},
 		Outputs: []sdk.Port{{

@@ -11,23 +11,25 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // The dataset port's contract (written by the dataset stage): schema
 // metadata naming the target, the task and the class count, a utf8 split
 // column, every other column a float64 feature.
+// It is declared in sdk/tables.
 const (
-	MetaTarget  = "sweetspot.target"
-	MetaTask    = "sweetspot.task"
-	MetaClasses = "sweetspot.classes"
-	SplitColumn = "split"
+	MetaTarget  = tables.MetaTarget
+	MetaTask    = tables.MetaTask
+	MetaClasses = tables.MetaClasses
+	SplitColumn = tables.ColSplit
 )
 
 // Split names.
 const (
-	SplitTrain      = "train"
-	SplitValidation = "validation"
-	SplitTest       = "test"
+	SplitTrain      = tables.SplitTrain
+	SplitValidation = tables.SplitValidation
+	SplitTest       = tables.SplitTest
 )
 
 // Rows are the rows of one split, features row-major.
