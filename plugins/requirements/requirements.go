@@ -38,9 +38,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -104,25 +101,6 @@ type Budget struct {
 	MaxWall   *time.Duration `hcl:"max_wall,optional" doc:"Longest wall-clock time of the whole search, as a duration such as \"15m\"."`
 }
 
-// Schema is the output table's schema.
-var Schema = arrow.NewSchema([]arrow.Field{
-	{Name: "task", Type: arrow.BinaryTypes.String},
-	{Name: "metric", Type: arrow.BinaryTypes.String},
-	{Name: "min_accuracy", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-	{Name: "max_loss", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-	{Name: "max_latency_ms", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-	{Name: "max_params", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	{Name: "max_model_bytes", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	{Name: "max_train_seconds", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-	{Name: "max_trials", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
-	{Name: "max_wall_seconds", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-	{Name: "n_rows", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-	{Name: "n_features", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
-	{Name: "n_classes", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
-	{Name: "cores", Type: arrow.PrimitiveTypes.Int32},
-	{Name: "memory_bytes", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
-}, nil)
-
 // Info describes the stage kind to the host.
 func Info() sdk.StageInfo {
 	return sdk.StageInfo{
@@ -136,7 +114,7 @@ func Info() sdk.StageInfo {
 		Outputs: []sdk.Port{{
 			Name:        OutputPort,
 			Description: "One row: targets (null when unset), budget, dataset profile and machine.",
-			Schema:      Schema,
+			Schema:      tables.RequirementsSchema,
 		}},
 	}
 }
@@ -297,43 +275,28 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	sdk.Logger(ctx).Info("requirements", "task", task, "metric", metric, "rows", p.Rows, "features", p.Features,
 		"classes", p.Classes, "cores", m.Cores, "memory_bytes", m.MemoryBytes)
 
-	b := array.NewRecordBuilder(sdk.Allocator(ctx), Schema)
-	defer b.Release()
-	b.Field(0).(*array.StringBuilder).Append(task)
-	b.Field(1).(*array.StringBuilder).Append(metric)
-	appendF64(b.Field(2), c.MinAccuracy)
-	appendF64(b.Field(3), c.MaxLoss)
-	appendF64(b.Field(4), c.MaxLatencyMs)
-	appendI64(b.Field(5), c.MaxParams)
-	appendI64(b.Field(6), c.MaxModelBytes)
-	appendF64(b.Field(7), seconds(c.MaxTrainTime))
-	var trials *int
-	var wall *time.Duration
+	row := tables.Requirements{
+		Task: task, Metric: metric,
+		MinAccuracy: c.MinAccuracy, MaxLoss: c.MaxLoss, MaxLatencyMs: c.MaxLatencyMs,
+		MaxParams: c.MaxParams, MaxModelBytes: c.MaxModelBytes, MaxTrainSeconds: seconds(c.MaxTrainTime),
+		Cores: int32(m.Cores),
+	}
 	if c.Budget != nil {
-		trials, wall = c.Budget.MaxTrials, c.Budget.MaxWall
+		if c.Budget.MaxTrials != nil {
+			v := int32(*c.Budget.MaxTrials)
+			row.MaxTrials = &v
+		}
+		row.MaxWallSeconds = seconds(c.Budget.MaxWall)
 	}
-	if trials != nil {
-		b.Field(8).(*array.Int32Builder).Append(int32(*trials))
-	} else {
-		b.Field(8).AppendNull()
-	}
-	appendF64(b.Field(9), seconds(wall))
 	if p.Connected {
-		b.Field(10).(*array.Int64Builder).Append(p.Rows)
-		b.Field(11).(*array.Int32Builder).Append(p.Features)
-		b.Field(12).(*array.Int32Builder).Append(p.Classes)
-	} else {
-		b.Field(10).AppendNull()
-		b.Field(11).AppendNull()
-		b.Field(12).AppendNull()
+		rows, features, classes := p.Rows, p.Features, p.Classes
+		row.Rows, row.Features, row.Classes = &rows, &features, &classes
 	}
-	b.Field(13).(*array.Int32Builder).Append(int32(m.Cores))
 	if m.MemoryBytes > 0 {
-		b.Field(14).(*array.Int64Builder).Append(m.MemoryBytes)
-	} else {
-		b.Field(14).AppendNull()
+		mb := m.MemoryBytes
+		row.MemoryBytes = &mb
 	}
-	rec := b.NewRecordBatch()
+	rec := tables.BuildRequirements(sdk.Allocator(ctx), row)
 	defer rec.Release()
 	if err := w.Write(rec); err != nil {
 		return fmt.Errorf("write port %s: %w", OutputPort, err)
@@ -357,98 +320,4 @@ func seconds(d *time.Duration) *float64 {
 	}
 	s := d.Seconds()
 	return &s
-}
-
-func appendF64(b array.Builder, v *float64) {
-	if v == nil {
-		b.AppendNull()
-		return
-	}
-	b.(*array.Float64Builder).Append(*v)
-}
-
-func appendI64(b array.Builder, v *int64) {
-	if v == nil {
-		b.AppendNull()
-		return
-	}
-	b.(*array.Int64Builder).Append(*v)
-}
-
-// Read decodes a requirements table, for stages downstream of this one.
-// rec must have exactly one row.
-func Read(rec arrow.RecordBatch) (Row, error) {
-	if rec.NumRows() != 1 {
-		return Row{}, fmt.Errorf("requirements table has %d rows, want 1", rec.NumRows())
-	}
-	var r Row
-	var errs []error
-	col := func(name string, want arrow.DataType) arrow.Array {
-		idx := rec.Schema().FieldIndices(name)
-		if len(idx) == 0 {
-			errs = append(errs, fmt.Errorf("column %s is missing", name))
-			return nil
-		}
-		c := rec.Column(idx[0])
-		if !arrow.TypeEqual(c.DataType(), want) {
-			errs = append(errs, fmt.Errorf("column %s is %s, want %s", name, c.DataType(), want))
-			return nil
-		}
-		return c
-	}
-	str := func(name string) string {
-		if c := col(name, arrow.BinaryTypes.String); c != nil && c.IsValid(0) {
-			return c.(*array.String).Value(0)
-		}
-		return ""
-	}
-	f64 := func(name string) *float64 {
-		if c := col(name, arrow.PrimitiveTypes.Float64); c != nil && c.IsValid(0) {
-			v := c.(*array.Float64).Value(0)
-			return &v
-		}
-		return nil
-	}
-	i64 := func(name string) *int64 {
-		if c := col(name, arrow.PrimitiveTypes.Int64); c != nil && c.IsValid(0) {
-			v := c.(*array.Int64).Value(0)
-			return &v
-		}
-		return nil
-	}
-	i32 := func(name string) *int32 {
-		if c := col(name, arrow.PrimitiveTypes.Int32); c != nil && c.IsValid(0) {
-			v := c.(*array.Int32).Value(0)
-			return &v
-		}
-		return nil
-	}
-	r.Task, r.Metric = str("task"), str("metric")
-	r.MinAccuracy, r.MaxLoss, r.MaxLatencyMs = f64("min_accuracy"), f64("max_loss"), f64("max_latency_ms")
-	r.MaxParams, r.MaxModelBytes = i64("max_params"), i64("max_model_bytes")
-	r.MaxTrainSeconds, r.MaxTrials, r.MaxWallSeconds = f64("max_train_seconds"), i32("max_trials"), f64("max_wall_seconds")
-	r.Rows, r.Features, r.Classes = i64("n_rows"), i32("n_features"), i32("n_classes")
-	if c := i32("cores"); c != nil {
-		r.Cores = *c
-	}
-	r.MemoryBytes = i64("memory_bytes")
-	return r, errors.Join(errs...)
-}
-
-// Row is one requirements row; nil pointers are nulls.
-type Row struct {
-	Task, Metric    string
-	MinAccuracy     *float64
-	MaxLoss         *float64
-	MaxLatencyMs    *float64
-	MaxParams       *int64
-	MaxModelBytes   *int64
-	MaxTrainSeconds *float64
-	MaxTrials       *int32
-	MaxWallSeconds  *float64
-	Rows            *int64
-	Features        *int32
-	Classes         *int32
-	Cores           int32
-	MemoryBytes     *int64
 }

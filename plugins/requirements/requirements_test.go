@@ -17,6 +17,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -63,7 +64,7 @@ func TestConfigErrors(t *testing.T) {
 // fixedMachine keeps test results independent of the machine running them.
 func fixedMachine() Machine { return Machine{Cores: 8, MemoryBytes: 16 << 30} }
 
-func run(t *testing.T, cfg Config, in stagetest.Inputs) (Row, arrow.RecordBatch, error) {
+func run(t *testing.T, cfg Config, in stagetest.Inputs) (tables.Requirements, arrow.RecordBatch, error) {
 	t.Helper()
 	st, err := New(cfg)
 	if err != nil {
@@ -72,13 +73,13 @@ func run(t *testing.T, cfg Config, in stagetest.Inputs) (Row, arrow.RecordBatch,
 	st.(*Stage).machine = fixedMachine
 	out, err := stagetest.Run(t, context.Background(), Info(), st, in)
 	if err != nil {
-		return Row{}, nil, err
+		return tables.Requirements{}, nil, err
 	}
 	batches := out.Batches(OutputPort)
 	if len(batches) != 1 {
 		t.Fatalf("%d batches, want 1", len(batches))
 	}
-	row, err := Read(batches[0])
+	row, err := tables.ReadRequirements(batches[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestRunWithoutDataset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Row{
+	want := tables.Requirements{
 		Task: "classification", Metric: "accuracy",
 		MinAccuracy: ptr(0.95), MaxLatencyMs: ptr(0.5), MaxParams: ptr(int64(200_000)),
 		MaxTrials: ptr(int32(40)), MaxWallSeconds: ptr(900.0),
@@ -135,8 +136,8 @@ func TestRunWithoutDataset(t *testing.T) {
 			t.Errorf("column %s is %v, want null", name, c)
 		}
 	}
-	if !rec.Schema().Equal(Schema) {
-		t.Errorf("schema %s, want %s", rec.Schema(), Schema)
+	if !rec.Schema().Equal(tables.RequirementsSchema) {
+		t.Errorf("schema %s, want %s", rec.Schema(), tables.RequirementsSchema)
 	}
 }
 
@@ -147,19 +148,19 @@ func TestRunWithDataset(t *testing.T) {
 		name string
 		cfg  Config
 		gen  dataset.GenOptions
-		want Row
+		want tables.Requirements
 	}{
 		{"classification", Config{MaxTrainTime: ptr(90 * time.Second)},
 			dataset.GenOptions{Kind: dataset.GenBlobs, Rows: 250, Noise: 1, Classes: 4, Features: 6, Seed: 1},
-			Row{Task: "classification", Metric: "accuracy", MaxTrainSeconds: ptr(90.0),
+			tables.Requirements{Task: "classification", Metric: "accuracy", MaxTrainSeconds: ptr(90.0),
 				Rows: ptr(int64(250)), Features: ptr(int32(6)), Classes: ptr(int32(4)), Cores: 8, MemoryBytes: ptr(int64(16 << 30))}},
 		{"regression", Config{MaxLoss: ptr(0.05), MaxModelBytes: ptr(int64(1 << 20))},
 			dataset.GenOptions{Kind: dataset.GenRegression, Rows: 301, Noise: 0.1, Features: 3, Seed: 1},
-			Row{Task: "regression", Metric: "rmse", MaxLoss: ptr(0.05), MaxModelBytes: ptr(int64(1 << 20)),
+			tables.Requirements{Task: "regression", Metric: "rmse", MaxLoss: ptr(0.05), MaxModelBytes: ptr(int64(1 << 20)),
 				Rows: ptr(int64(301)), Features: ptr(int32(3)), Classes: ptr(int32(0)), Cores: 8, MemoryBytes: ptr(int64(16 << 30))}},
 		{"explicit metric", Config{Metric: "log_loss"},
 			dataset.GenOptions{Kind: dataset.GenSpirals, Rows: 10, Classes: 2, Features: 2, Seed: 1},
-			Row{Task: "classification", Metric: "log_loss",
+			tables.Requirements{Task: "classification", Metric: "log_loss",
 				Rows: ptr(int64(10)), Features: ptr(int32(2)), Classes: ptr(int32(2)), Cores: 8, MemoryBytes: ptr(int64(16 << 30))}},
 	}
 	for _, c := range cases {
@@ -274,7 +275,7 @@ func TestReadErrors(t *testing.T) {
 	b.Field(0).(*array.Int32Builder).Append(1)
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	_, err := Read(rec)
+	_, err := tables.ReadRequirements(rec)
 	if err == nil || !strings.Contains(err.Error(), "column task is int32, want utf8") || !strings.Contains(err.Error(), "column n_rows is missing") {
 		t.Errorf("got %v", err)
 	}
