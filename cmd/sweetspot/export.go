@@ -28,9 +28,11 @@ func newRunsExportCmd(root *string) *cobra.Command {
 		Long: `Export writes the rows of one output port of a run, every round of it, as
 one file that pandas, polars and DuckDB open: Parquet (zstd), CSV with a
 header, or an Arrow IPC file. By default it exports the evaluation results
-(the "results" port); --port and --stage pick another output.`,
+(the "results" port); --port and --stage pick another output. Values are
+written as the run stored them: each model's name and family, and its
+exact parameter count (35690000, where runs show writes 35.69M).`,
 		Example: `  sweetspot runs export 20261128-231726 --format parquet -o results.parquet
-  duckdb -c "select candidate_id, accuracy from 'results.parquet' order by params"`,
+  duckdb -c "select name, family, params, accuracy from 'results.parquet' order by params"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			run, err := runstore.Open(*root).Load(args[0])

@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/sweetspot-ml/sweetspot/pipeline/report"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // liveDisplay draws one live line per running stage on a terminal: trials
@@ -26,8 +29,57 @@ type liveDisplay struct {
 type liveBar struct {
 	bar  *mpb.Bar
 	mu   sync.Mutex
-	best string
+	best liveBest
 	msg  string
+}
+
+// liveBest is the best result a stage has reported so far, with the model
+// that reached it when the progress says which.
+type liveBest struct {
+	metric string
+	value  float64
+	set    bool
+	// model is the trial's candidate id (the model's name, with a suffix
+	// for a quantized or pruned variant), "" when unknown; params its
+	// parameter count, NaN when unknown.
+	model  string
+	params float64
+}
+
+// offer keeps v when it beats the best so far: higher is better, or lower.
+func (b *liveBest) offer(metric string, v float64, higher bool, model string, params float64) {
+	if b.set && b.metric == metric && ((higher && b.value >= v) || (!higher && b.value <= v)) {
+		return
+	}
+	*b = liveBest{metric: metric, value: v, set: true, model: model, params: params}
+}
+
+// String is the best as the live line shows it: "accuracy 0.9510 ·
+// big-model (35.69M params)".
+func (b liveBest) String() string {
+	if !b.set {
+		return ""
+	}
+	s := fmt.Sprintf("%s %.4f", b.metric, b.value)
+	if m := strings.TrimSpace(report.DescribeModel(b.model, "", b.params)); m != "" {
+		s += " · " + m
+	}
+	return s
+}
+
+// progressTrial is the candidate id a progress message names: the evaluation
+// stages write "trial ID: measurements" after each trial; "" when the
+// message says otherwise.
+func progressTrial(msg string) string {
+	rest, ok := strings.CutPrefix(msg, "trial ")
+	if !ok {
+		return ""
+	}
+	id, _, ok := strings.Cut(rest, ":")
+	if !ok || id == "" || strings.ContainsAny(id, " \t") {
+		return ""
+	}
+	return id
 }
 
 func newLiveDisplay(w io.Writer, plain *eventPrinter) *liveDisplay {
@@ -62,8 +114,8 @@ func (d *liveDisplay) event(e runner.Event) {
 				decor.Any(func(decor.Statistics) string {
 					lb.mu.Lock()
 					defer lb.mu.Unlock()
-					if lb.best != "" {
-						return "  best " + lb.best
+					if lb.best.set {
+						return "  best " + lb.best.String()
 					}
 					return "  " + lb.msg
 				}),
@@ -78,10 +130,14 @@ func (d *liveDisplay) event(e runner.Event) {
 		pr := e.Progress
 		lb.mu.Lock()
 		lb.msg = pr.Message
-		if v, ok := pr.Metrics["accuracy"]; ok && !math.IsNaN(v) {
-			lb.best = betterOf(lb.best, "accuracy", v, true)
-		} else if v, ok := pr.Metrics["rmse"]; ok && !math.IsNaN(v) {
-			lb.best = betterOf(lb.best, "rmse", v, false)
+		model, params := progressTrial(pr.Message), math.NaN()
+		if v, ok := pr.Metrics[tables.ColParams]; ok {
+			params = v
+		}
+		if v, ok := pr.Metrics[tables.ColAccuracy]; ok && !math.IsNaN(v) {
+			lb.best.offer(tables.ColAccuracy, v, true, model, params)
+		} else if v, ok := pr.Metrics[tables.ColRMSE]; ok && !math.IsNaN(v) {
+			lb.best.offer(tables.ColRMSE, v, false, model, params)
 		}
 		lb.mu.Unlock()
 		if pr.Total > 0 {
@@ -113,14 +169,3 @@ func (d *liveDisplay) event(e runner.Event) {
 
 // wait lets the bars draw their last state.
 func (d *liveDisplay) wait() { d.p.Wait() }
-
-// betterOf keeps the best value seen of a metric, as display text.
-func betterOf(cur, name string, v float64, higher bool) string {
-	var old float64
-	if _, err := fmt.Sscanf(cur, name+" %g", &old); err == nil {
-		if (higher && old >= v) || (!higher && old <= v) {
-			return cur
-		}
-	}
-	return fmt.Sprintf("%s %.4f", name, v)
-}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -86,8 +88,21 @@ func TestReportOfARealRun(t *testing.T) {
 	if n := strings.Count(html, `<svg class="chart"`); n != 7 {
 		t.Errorf("%d charts, want 7", n)
 	}
-	if !strings.Contains(html, `<h1 id="headline">Ship `+m.Decision.Chosen+`</h1>`) {
-		t.Errorf("the headline does not say to ship %s", m.Decision.Chosen)
+	// The headline names the model, its family and its parameter count:
+	// an MLP of width w on the spirals' 2 features and 2 classes has
+	// 2w+w + 2w+2 parameters, written in thousands from a thousand on.
+	head := regexp.MustCompile(`<h1 id="headline">Ship (mlp-d1-w(\d+)) \(mlp, ([0-9.]+)(k?) params\)</h1>`).FindStringSubmatch(html)
+	if head == nil || head[1] != m.Decision.Chosen {
+		t.Errorf("the headline does not say to ship %s with its family and params: %q", m.Decision.Chosen, head)
+	} else {
+		width, _ := strconv.Atoi(head[2])
+		shown, _ := strconv.ParseFloat(head[3], 64)
+		if head[4] == "k" {
+			shown *= 1000
+		}
+		if want := float64(5*width + 2); math.Abs(shown-want) > 5 {
+			t.Errorf("the headline gives %s%s params for width %d; want %g", head[3], head[4], width, want)
+		}
 	}
 	rows := regexp.MustCompile(`<tr class="chosen"[^>]*>.*?</tr>`).FindAllString(html, -1)
 	if len(rows) != 1 || !strings.Contains(rows[0], ">"+m.Decision.Chosen+"<") {

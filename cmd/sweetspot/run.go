@@ -359,13 +359,14 @@ func printSummary(w io.Writer, run *runstore.Run, m *runstore.Manifest, tcfg tel
 		}
 		fmt.Fprintf(w, "  %-28s %-10s pid=%-7d%s %s\n", s.Addr, s.Status, s.Pid, rounds, strings.Join(outs, " "))
 	}
-	if err := printTrials(w, run, m); err != nil {
+	ms, err := printTrials(w, run, m)
+	if err != nil {
 		fmt.Fprintln(w, "cannot show the trials:", err)
 	}
 	if d := m.Decision; d != nil {
 		fmt.Fprintf(w, "\ndecision: %s after %d round(s)", d.Status, d.Rounds)
 		if d.Chosen != "" {
-			fmt.Fprintf(w, ", chosen %s", d.Chosen)
+			fmt.Fprintf(w, ", chosen %s", ms.named(d.Chosen))
 		}
 		if d.Reason != "" {
 			fmt.Fprintf(w, ": %s", d.Reason)

@@ -83,15 +83,20 @@ func newRunsCmd() *cobra.Command {
 			if err := printResources(w, &m); err != nil {
 				return err
 			}
-			if err := printTrials(w, run, &m); err != nil {
+			ms, err := printTrials(w, run, &m)
+			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			if err := printDecisions(w, run, &m); err != nil {
+			if err := printDecisions(w, run, &m, ms); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			printPlacement(w, &m)
 			if d := m.Decision; d != nil {
-				fmt.Fprintf(w, "\ndecision: %s after %d round(s) %s\n", d.Status, d.Rounds, d.Chosen)
+				fmt.Fprintf(w, "\ndecision: %s after %d round(s)", d.Status, d.Rounds)
+				if d.Chosen != "" {
+					fmt.Fprintf(w, ": %s", ms.named(d.Chosen))
+				}
+				fmt.Fprintln(w)
 			}
 			return nil
 		},

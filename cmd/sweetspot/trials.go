@@ -1,40 +1,81 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/sweetspot-ml/sweetspot/pipeline/report"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
-// trialColumns are the results-table columns shown at the end of a run,
+// modelRef is a model as the CLI names it: its name, family and real
+// parameter count (-1 when unknown).
+type modelRef struct {
+	name, family string
+	params       int64
+}
+
+func (m modelRef) String() string {
+	params := float64(m.params)
+	if m.params <= 0 {
+		params = -1
+	}
+	return report.DescribeModel(m.name, m.family, params)
+}
+
+// models are the models of a run's results tables by candidate id, for the
+// decisions, which name the chosen one by id.
+type models map[string]modelRef
+
+// named returns the model of a candidate id, or one named by the id.
+func (ms models) named(id string) modelRef {
+	if m, ok := ms[id]; ok {
+		return m
+	}
+	return modelRef{name: id, params: -1}
+}
+
+// trialColumns are the results-table columns shown after a trial's model,
 // in order; absent ones are skipped.
 var trialColumns = []struct{ name, header string }{
-	{"round", "ROUND"},
-	{"candidate_id", "CANDIDATE"},
-	{"params", "PARAMS"},
-	{"accuracy", "ACCURACY"},
-	{"rmse", "RMSE"},
-	{"latency_p95_ms", "P95 MS"},
-	{"model_bytes", "BYTES"},
-	{"train_seconds", "TRAIN S"},
-	{"status", "STATUS"},
+	{tables.ColAccuracy, "ACCURACY"},
+	{tables.ColRMSE, "RMSE"},
+	{tables.ColLatencyP95Ms, "P95 MS"},
+	{tables.ColModelBytes, "BYTES"},
+	{tables.ColTrainSeconds, "TRAIN S"},
+	{tables.ColStatus, "STATUS"},
+}
+
+// shownTrial is one trial as printed.
+type shownTrial struct {
+	round, params int64
+	chosen        bool
+	id, name      string
+	family        string
+	cells         []string // trialColumns', "-" when absent
 }
 
 // printTrials prints every row of each stage's "results" port (the
-// evaluation stage's contract), all rounds, marking the chosen candidate.
-func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) error {
+// evaluation stage's contract), all rounds, marking the chosen candidate:
+// each model by its name and family, with its parameter count written
+// readably (35.69M). A results table written before the name column names
+// a model by its candidate id. It returns the models it read.
+func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) (models, error) {
 	chosen := ""
 	if m.Decision != nil {
 		chosen = m.Decision.Chosen
 	}
+	ms := models{}
 	for _, s := range m.Stages {
 		var paths []string
 		for _, f := range s.Outputs {
@@ -45,63 +86,134 @@ func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) error {
 		if len(paths) == 0 {
 			continue
 		}
-		rd, err := runstore.OpenFiles(paths, nil)
+		rows, schema, err := readShownTrials(paths)
 		if err != nil {
-			return err
+			return ms, err
 		}
-		fmt.Fprintf(w, "\ntrials of %s:\n", s.Addr)
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-		var cols []int
-		schema := rd.Schema()
-		line := " \t"
-		for i, c := range trialColumns {
-			if len(schema.FieldIndices(c.name)) > 0 {
-				cols = append(cols, i)
-				line += c.header + "\t"
-			}
+		for _, r := range rows {
+			r.chosen = r.id != "" && r.id == chosen
+			ms[r.id] = modelRef{name: r.name, family: r.family, params: r.params}
 		}
-		fmt.Fprintln(tw, line)
 		// Trials finish in any order; show them by round, then size.
-		type trialRow struct {
-			round, params int64
-			line          string
-		}
-		var rows []trialRow
-		for rd.Next() {
-			b := rd.RecordBatch()
-			for row := 0; row < int(b.NumRows()); row++ {
-				mark := " "
-				if id := cell(b, "candidate_id", row); id != "" && id == chosen {
-					mark = "*"
-				}
-				line := mark + "\t"
-				for _, i := range cols {
-					line += cell(b, trialColumns[i].name, row) + "\t"
-				}
-				r, _ := strconv.ParseInt(cell(b, "round", row), 10, 64)
-				n, _ := strconv.ParseInt(cell(b, "params", row), 10, 64)
-				rows = append(rows, trialRow{r, n, line})
-			}
-		}
 		sort.SliceStable(rows, func(i, j int) bool {
 			if rows[i].round != rows[j].round {
 				return rows[i].round < rows[j].round
 			}
 			return rows[i].params < rows[j].params
 		})
+		has := func(col string) bool { return len(schema.FieldIndices(col)) > 0 }
+		// The id tells a model's quantized and pruned variants apart.
+		variants := false
 		for _, r := range rows {
-			fmt.Fprintln(tw, r.line)
+			variants = variants || r.id != r.name
 		}
-		err = rd.Err()
-		rd.Release()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", filepath.Base(paths[0]), err)
+		fmt.Fprintf(w, "\ntrials of %s:\n", s.Addr)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		head := []string{" ", "ROUND", "MODEL"}
+		if variants {
+			head = append(head, "CANDIDATE")
+		}
+		if has(tables.ColFamily) {
+			head = append(head, "FAMILY")
+		}
+		head = append(head, "PARAMS")
+		var shown []int
+		for i, c := range trialColumns {
+			if has(c.name) {
+				shown = append(shown, i)
+				head = append(head, c.header)
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+		for _, r := range rows {
+			mark := " "
+			if r.chosen {
+				mark = "*"
+			}
+			line := []string{mark, strconv.FormatInt(r.round, 10), r.name}
+			if variants {
+				line = append(line, r.id)
+			}
+			if has(tables.ColFamily) {
+				line = append(line, cmp.Or(r.family, "-"))
+			}
+			params := "-"
+			if r.params >= 0 {
+				params = report.FormatParams(float64(r.params))
+			}
+			line = append(line, params)
+			for _, i := range shown {
+				line = append(line, r.cells[i])
+			}
+			fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
 		}
 		if err := tw.Flush(); err != nil {
-			return err
+			return ms, err
 		}
 	}
-	return nil
+	return ms, nil
+}
+
+// readShownTrials reads the trials of one stage's results files.
+func readShownTrials(paths []string) ([]*shownTrial, *arrow.Schema, error) {
+	rd, err := runstore.OpenFiles(paths, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rd.Release()
+	var rows []*shownTrial
+	for rd.Next() {
+		b := rd.RecordBatch()
+		for row := 0; row < int(b.NumRows()); row++ {
+			r := &shownTrial{
+				id:     text(b, tables.ColCandidateID, row),
+				name:   text(b, tables.ColName, row),
+				family: text(b, tables.ColFamily, row),
+				params: integer(b, tables.ColParams, row),
+				round:  max(integer(b, tables.ColRound, row), 0),
+			}
+			// A table written before the name column: the id names the
+			// model.
+			r.name = cmp.Or(r.name, r.id, "-")
+			for _, c := range trialColumns {
+				r.cells = append(r.cells, cell(b, c.name, row))
+			}
+			rows = append(rows, r)
+		}
+	}
+	if err := rd.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", filepath.Base(paths[0]), err)
+	}
+	return rows, rd.Schema(), nil
+}
+
+// text is a string cell, "" for null or missing.
+func text(b arrow.RecordBatch, column string, row int) string {
+	idx := b.Schema().FieldIndices(column)
+	if len(idx) == 0 {
+		return ""
+	}
+	if c, ok := b.Column(idx[0]).(*array.String); ok && c.IsValid(row) {
+		return c.Value(row)
+	}
+	return ""
+}
+
+// integer is an integer cell, -1 for null or missing.
+func integer(b arrow.RecordBatch, column string, row int) int64 {
+	idx := b.Schema().FieldIndices(column)
+	if len(idx) == 0 || b.Column(idx[0]).IsNull(row) {
+		return -1
+	}
+	switch c := b.Column(idx[0]).(type) {
+	case *array.Int64:
+		return c.Value(row)
+	case *array.Int32:
+		return int64(c.Value(row))
+	case *array.Float64:
+		return int64(c.Value(row))
+	}
+	return -1
 }
 
 // cell formats one value for a table; "-" for null or missing.
@@ -137,8 +249,11 @@ func cell(b arrow.RecordBatch, column string, row int) string {
 }
 
 // printDecisions prints each round's row of every "decision" port (the
-// resize stage's contract): status, choice and the reason in words.
-func printDecisions(w io.Writer, run *runstore.Run, m *runstore.Manifest) error {
+// resize stage's contract): status, the chosen model by name, family and
+// parameter count, and the reason in words. A decision written before the
+// chosen_name column is named from ms by its chosen_candidate_id; the
+// models it names are added to ms.
+func printDecisions(w io.Writer, run *runstore.Run, m *runstore.Manifest, ms models) error {
 	for _, s := range m.Stages {
 		for _, f := range s.Outputs {
 			if f.Port != "decision" {
@@ -151,11 +266,11 @@ func printDecisions(w io.Writer, run *runstore.Run, m *runstore.Manifest) error 
 			for rd.Next() {
 				b := rd.RecordBatch()
 				for row := 0; row < int(b.NumRows()); row++ {
-					fmt.Fprintf(w, "\n%s round %d: %s", s.Addr, f.Round, cell(b, "status", row))
-					if c := cell(b, "chosen_candidate_id", row); c != "-" && c != "" {
-						fmt.Fprintf(w, " (%s)", c)
+					fmt.Fprintf(w, "\n%s round %d: %s", s.Addr, f.Round, cell(b, tables.ColStatus, row))
+					if c, ok := chosenOf(b, row, ms); ok {
+						fmt.Fprintf(w, ", chosen %s", c)
 					}
-					fmt.Fprintf(w, "\n  %s\n", cell(b, "reason", row))
+					fmt.Fprintf(w, "\n  %s\n", cell(b, tables.ColReason, row))
 				}
 			}
 			err = rd.Err()
@@ -166,4 +281,27 @@ func printDecisions(w io.Writer, run *runstore.Run, m *runstore.Manifest) error 
 		}
 	}
 	return nil
+}
+
+// chosenOf is the model a decision row chose, as the report names it: by
+// the decision's chosen_name and chosen_family, else as its results row
+// does, else by its id; its parameter count is the results row's, else
+// the decision's. ok is false when the row chose none.
+func chosenOf(b arrow.RecordBatch, row int, ms models) (modelRef, bool) {
+	id, name := text(b, tables.ColChosenCandidateID, row), text(b, tables.ColChosenName, row)
+	if id == "" && name == "" {
+		return modelRef{}, false
+	}
+	c := modelRef{name: name, family: text(b, tables.ColChosenFamily, row), params: integer(b, tables.ColChosenParams, row)}
+	if r, known := ms[id]; known {
+		c.name, c.family = cmp.Or(c.name, r.name), cmp.Or(c.family, r.family)
+		if r.params > 0 {
+			c.params = r.params
+		}
+	}
+	c.name = cmp.Or(c.name, id)
+	if _, known := ms[id]; !known && id != "" {
+		ms[id] = c
+	}
+	return c, true
 }

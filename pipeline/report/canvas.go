@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -18,6 +17,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // The charts are drawn server-side by gonum/plot into SVG and inlined in the
@@ -27,10 +28,11 @@ import (
 
 var chartFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
 
-// Colours: one per depth (the Tableau 10 palette, told apart by people with
-// the common colour-vision deficiencies), grey for non-MLP baselines.
+// Colours: one per series (the Tableau 10 palette, told apart by people
+// with the common colour-vision deficiencies), MLP depths first; grey for
+// the linear baseline.
 var (
-	depthColors = []color.NRGBA{
+	seriesColors = []color.NRGBA{
 		{0x4e, 0x79, 0xa7, 0xff}, {0xf2, 0x8e, 0x2b, 0xff}, {0x59, 0xa1, 0x4f, 0xff},
 		{0xb0, 0x7a, 0xa1, 0xff}, {0x76, 0xb7, 0xb2, 0xff}, {0xed, 0xc9, 0x48, 0xff},
 		{0x9c, 0x75, 0x5f, 0xff}, {0xff, 0x9d, 0xa7, 0xff},
@@ -43,22 +45,43 @@ var (
 	frontColor    = color.NRGBA{0x0f, 0x76, 0x6e, 0xff}
 	gridColor     = color.NRGBA{0xe5, 0xe7, 0xeb, 0xff}
 	axisColor     = color.NRGBA{0x6b, 0x72, 0x80, 0xff}
+	nameColor     = color.NRGBA{0x4b, 0x55, 0x63, 0xff}
 	faded         = uint8(0x55)
 )
 
-// series is the trials of one family and depth, drawn in one colour and
-// shape on every chart and listed once in the page's legend.
+// series is the trials of one family (and, for an MLP, one depth), drawn
+// in one colour and shape on every chart and listed once in the page's
+// legend, so that a run over several families tells them apart.
 type series struct {
 	key    string
 	label  string
 	color  color.NRGBA
 	shape  draw.GlyphDrawer
 	trials []*trial
+	// mlp orders the MLP depths first; baseline is the linear model.
+	mlp, baseline bool
 }
 
 func glyphFor(i int) draw.GlyphDrawer {
 	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.PyramidGlyph{}, draw.BoxGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
 	return shapes[i%len(shapes)]
+}
+
+// seriesKey places a trial in its series: an MLP family by depth, the
+// linear baseline apart, any other family by its name.
+func seriesKey(t *trial) (key, label string, mlp, baseline bool) {
+	switch {
+	case t.mlp() && t.Family == tables.FamilyLinear:
+		return "linear", "linear baseline", false, true
+	case t.mlp() && (t.Family == tables.FamilyMLP || (t.Family == "" && t.Depth > 0)):
+		return fmt.Sprintf("mlp/%d", t.Depth), fmt.Sprintf("MLP, depth %d", t.Depth), true, false
+	case t.mlp() && t.Family != "":
+		return fmt.Sprintf("%s/%d", t.Family, t.Depth), fmt.Sprintf("%s (MLP, depth %d)", t.Family, t.Depth), true, false
+	case t.Family == "":
+		return "", "other", false, false
+	default:
+		return "~" + t.Family, fmt.Sprintf("%s (%s)", t.Family, t.Kind), false, false
+	}
 }
 
 // seriesOf groups the trials that finished with a measurement.
@@ -70,37 +93,32 @@ func seriesOf(d *data) []*series {
 		if !t.ok() {
 			continue
 		}
-		key := t.Family
-		label := t.Family
-		if t.Family == "mlp" || (t.Family == "" && t.Depth > 0) {
-			key = fmt.Sprintf("mlp/%d", t.Depth)
-			label = fmt.Sprintf("MLP, depth %d", t.Depth)
-		} else if label == "" {
-			label = "other"
-		}
+		key, label, mlp, baseline := seriesKey(t)
 		s := byKey[key]
 		if s == nil {
-			s = &series{key: key, label: label}
+			s = &series{key: key, label: label, mlp: mlp, baseline: baseline}
 			byKey[key] = s
 			out = append(out, s)
 		}
 		s.trials = append(s.trials, t)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		mi, mj := strings.HasPrefix(out[i].key, "mlp/"), strings.HasPrefix(out[j].key, "mlp/")
-		if mi != mj {
-			return mi
+		if out[i].mlp != out[j].mlp {
+			return out[i].mlp
+		}
+		if out[i].baseline != out[j].baseline {
+			return out[j].baseline
 		}
 		return out[i].key < out[j].key
 	})
-	mlp := 0
+	n := 0
 	for _, s := range out {
-		if strings.HasPrefix(s.key, "mlp/") {
-			s.color, s.shape = depthColors[mlp%len(depthColors)], glyphFor(mlp)
-			mlp++
-		} else {
+		if s.baseline {
 			s.color, s.shape = baselineColor, draw.RingGlyph{}
+			continue
 		}
+		s.color, s.shape = seriesColors[n%len(seriesColors)], glyphFor(n)
+		n++
 	}
 	return out
 }
@@ -148,6 +166,7 @@ type canvas struct {
 	x, y          axisSpec
 	xs, ys        []float64 // data the axes must show
 	hlims, vlims  []limitLine
+	callouts      []callout
 	layers        []plot.Plotter
 	err           error
 }
@@ -312,12 +331,82 @@ func (c *canvas) mark(x, y float64, label string) {
 	}
 	c.add(sc, err)
 	if label != "" {
-		c.layers = append(c.layers, callout{
+		co := callout{
 			x: x, y: y, text: label, upLeft: c.calloutUpLeft,
 			style: text.Style{Color: chosenColor, Font: withSize(chartFont, c.size.mark), Handler: c.p.TextHandler},
-		})
+		}
+		c.layers = append(c.layers, co)
+		c.callouts = append(c.callouts, co)
 	}
 	c.xs, c.ys = append(c.xs, x), append(c.ys, y)
+}
+
+// names writes each point's name beside it, in small grey type, where it
+// covers no marker, no name already written and not the chosen model's
+// callout; a name with no such place is left out.
+func (c *canvas) names(xys plotter.XYs, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	c.layers = append(c.layers, pointNames{
+		cv: c, xys: xys, names: names,
+		style: text.Style{Color: nameColor, Font: withSize(chartFont, c.size.tick*0.85), Handler: c.p.TextHandler},
+	})
+}
+
+// pointNames draws the names of names. It reads the canvas when drawn, so
+// it avoids the markers and callouts added after it.
+type pointNames struct {
+	cv    *canvas
+	xys   plotter.XYs
+	names []string
+	style text.Style
+}
+
+func (l pointNames) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	r := l.cv.size.glyph + 1
+	var taken []vg.Rectangle
+	for i := range l.cv.xs {
+		px, py := trX(l.cv.xs[i]), trY(l.cv.ys[i])
+		taken = append(taken, vg.Rectangle{Min: vg.Point{X: px - r, Y: py - r}, Max: vg.Point{X: px + r, Y: py + r}})
+	}
+	for _, co := range l.cv.callouts {
+		taken = append(taken, co.box(c, p))
+	}
+	free := func(b vg.Rectangle) bool {
+		if b.Min.X < c.Min.X || b.Max.X > c.Max.X || b.Min.Y < c.Min.Y || b.Max.Y > c.Max.Y {
+			return false
+		}
+		for _, o := range taken {
+			if b.Min.X < o.Max.X && o.Min.X < b.Max.X && b.Min.Y < o.Max.Y && o.Min.Y < b.Max.Y {
+				return false
+			}
+		}
+		return true
+	}
+	st := l.style
+	st.XAlign, st.YAlign = draw.XLeft, draw.YBottom
+	gap := r + 1
+	for i, name := range l.names {
+		px, py := trX(l.xys[i].X), trY(l.xys[i].Y)
+		if !c.Contains(vg.Point{X: px, Y: py}) {
+			continue
+		}
+		w, h := l.style.Width(name), l.style.Height(name)
+		// Right of the point, else left, above, below.
+		for _, at := range []vg.Point{
+			{X: px + gap, Y: py - h/2}, {X: px - gap - w, Y: py - h/2},
+			{X: px - w/2, Y: py + gap}, {X: px - w/2, Y: py - gap - h},
+		} {
+			b := vg.Rectangle{Min: at, Max: vg.Point{X: at.X + w, Y: at.Y + h}}
+			if free(b) {
+				taken = append(taken, b)
+				c.FillText(st, vg.Point{X: at.X, Y: at.Y + l.style.FontExtents().Descent}, name)
+				break
+			}
+		}
+	}
 }
 
 // callout names a point on a white box, so the name stays legible over a
@@ -331,9 +420,21 @@ type callout struct {
 	upLeft bool
 }
 
+const calloutPad = 2
+
 func (l callout) Plot(c draw.Canvas, p *plot.Plot) {
+	box := l.box(c, p)
+	c.SetColor(color.NRGBA{0xff, 0xff, 0xff, 0xe0})
+	c.Fill(box.Path())
+	st := l.style
+	st.XAlign, st.YAlign = draw.XLeft, draw.YBottom
+	c.FillText(st, vg.Point{X: box.Min.X + calloutPad, Y: box.Min.Y + calloutPad + l.style.FontExtents().Descent}, l.text)
+}
+
+// box is the callout's white box on the canvas.
+func (l callout) box(c draw.Canvas, p *plot.Plot) vg.Rectangle {
 	trX, trY := p.Transforms(&c)
-	const gap, pad = 9, 2
+	const gap, pad = 9, calloutPad
 	w, h := l.style.Width(l.text), l.style.Height(l.text)
 	px, py := trX(l.x), trY(l.y)
 	left := l.upLeft
@@ -350,12 +451,7 @@ func (l callout) Plot(c draw.Canvas, p *plot.Plot) {
 	if y+h > c.Max.Y {
 		y = py - gap - h
 	}
-	box := vg.Rectangle{Min: vg.Point{X: x - pad, Y: y - pad}, Max: vg.Point{X: x + w + pad, Y: y + h + pad}}
-	c.SetColor(color.NRGBA{0xff, 0xff, 0xff, 0xe0})
-	c.Fill(box.Path())
-	st := l.style
-	st.XAlign, st.YAlign = draw.XLeft, draw.YBottom
-	c.FillText(st, vg.Point{X: x, Y: y + l.style.FontExtents().Descent}, l.text)
+	return vg.Rectangle{Min: vg.Point{X: x - pad, Y: y - pad}, Max: vg.Point{X: x + w + pad, Y: y + h + pad}}
 }
 
 // thickRing is a ring glyph with its own line width, to stand out from the
@@ -698,17 +794,24 @@ func (t ticker) Ticks(lo, hi float64) []plot.Tick {
 	default:
 		mults = []float64{1}
 	}
+	// Past six decades (parameter counts from a hundred to ten billion)
+	// every power of ten would crowd the axis: label every step-th, with
+	// no ticks between the powers.
+	step, minors := 1, 9
+	if decades > 6 {
+		step, minors = int(math.Ceil(decades/6)), 1
+	}
 	var ticks []plot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		base := math.Pow(10, e)
-		for m := 1; m <= 9; m++ {
+		for m := 1; m <= minors; m++ {
 			v := base * float64(m)
 			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
 				continue
 			}
 			label := ""
 			for _, mm := range mults {
-				if float64(m) == mm {
+				if float64(m) == mm && (int(e)%step+step)%step == 0 {
 					label = f(v)
 				}
 			}

@@ -9,6 +9,8 @@ import (
 
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // chartSet builds every chart of the report.
@@ -41,24 +43,26 @@ func costAxes() []costAxis {
 		id: "latency", name: "Latency p95", short: "latency p95",
 		axis:  axisSpec{label: "p95 latency per sample, ms (log)", kind: logAxis, format: plainNumber},
 		value: func(t *trial) float64 { return t.LatencyP95 },
-		limit: func(r *requirements) float64 { return r.MaxLatencyMs }, limitName: "max_latency_ms",
+		limit: func(r *requirements) float64 { return r.MaxLatencyMs }, limitName: tables.ColMaxLatencyMs,
 		fit: func(r *round) (float64, float64) { return r.LatencyCoef, r.LatencyExp },
 	}, {
 		id: "bytes", name: "Model size", short: "model bytes",
 		axis:  axisSpec{label: "model size, bytes (log)", kind: logAxis, format: siNumber},
 		value: func(t *trial) float64 { return t.ModelBytes },
-		limit: func(r *requirements) float64 { return r.MaxModelBytes }, limitName: "max_model_bytes",
+		limit: func(r *requirements) float64 { return r.MaxModelBytes }, limitName: tables.ColMaxModelBytes,
 		fit: func(r *round) (float64, float64) { return r.BytesCoef, r.BytesExp },
 	}, {
 		id: "train", name: "Train time", short: "train time",
 		axis:  axisSpec{label: "train time, s (log)", kind: logAxis, format: plainNumber},
 		value: func(t *trial) float64 { return t.TrainSeconds },
-		limit: func(r *requirements) float64 { return r.MaxTrainSeconds }, limitName: "max_train_seconds",
+		limit: func(r *requirements) float64 { return r.MaxTrainSeconds }, limitName: tables.ColMaxTrainSeconds,
 		fit: func(r *round) (float64, float64) { return r.TrainCoef, r.TrainExp },
 	}}
 }
 
-var paramsAxis = axisSpec{label: "parameters (log)", kind: logAxis, format: siNumber}
+// paramsAxis is the size axis of every chart against size: the real
+// parameter count on a log scale, 100 to 10B on one axis if need be.
+var paramsAxis = axisSpec{label: "parameters (log)", kind: logAxis, format: FormatParams}
 
 func (d *data) qualityAxis() axisSpec {
 	if d.metric == metricLoss {
@@ -87,9 +91,9 @@ func (d *data) targetLabel() string {
 		return ""
 	}
 	if d.metric == metricLoss {
-		return "max_loss " + plainNumber(roundSig(t, 4))
+		return tables.ColMaxLoss + " " + plainNumber(roundSig(t, 4))
 	}
-	return "min_accuracy " + plainNumber(roundSig(t, 4))
+	return tables.ColMinAccuracy + " " + plainNumber(roundSig(t, 4))
 }
 
 func limitLabel(name string, v float64, format func(float64) string) string {
@@ -100,8 +104,12 @@ func (d *data) chosenLabel() string {
 	if d.chosen == nil {
 		return ""
 	}
-	return "chosen: " + d.chosen.ID
+	return "chosen: " + d.chosen.pointLabel()
 }
+
+// maxNamedPoints is how many points the quality chart names beside them;
+// more would cover one another, and the table names them all.
+const maxNamedPoints = 20
 
 func qualityChart(d *data, ss []*series) chart {
 	ch := chart{ID: "quality", Title: "Quality against size", Wide: true}
@@ -160,15 +168,26 @@ func qualityChart(d *data, ss []*series) chart {
 	} else {
 		caption = append(caption, "No curve was fitted in this run (too few sizes, or no resize stage), so only the measurements are shown.")
 	}
+	var named plotter.XYs
+	var names []string
 	for _, s := range ss {
-		xys, _ := c.points(s.trials, params, q)
+		xys, kept := c.points(s.trials, params, q)
 		c.scatter(s, xys, 0, c.size.glyph)
+		for i, t := range kept {
+			if t != d.chosen {
+				named = append(named, xys[i])
+				names = append(names, t.pointLabel())
+			}
+		}
+	}
+	if len(names) <= maxNamedPoints {
+		c.names(named, names)
 	}
 	if t := d.target(); finite(t) {
 		c.hlimit(t, d.targetLabel())
 	}
 	if v := d.limit(func(r *requirements) float64 { return r.MaxParams }); finite(v) {
-		c.vlimit(v, limitLabel("max_params", v, siNumber))
+		c.vlimit(v, limitLabel(tables.ColMaxParams, v, FormatParams))
 	}
 	if d.chosen != nil {
 		if last := d.last(); last != nil && finite(last.PredLo) && finite(last.PredHi) && d.chosen.ID == last.Chosen {
@@ -210,7 +229,7 @@ func costChart(d *data, ss []*series, cost costAxis) chart {
 		c.hlimit(v, limitLabel(cost.limitName, v, cost.axis.format))
 	}
 	if v := d.limit(func(r *requirements) float64 { return r.MaxParams }); finite(v) {
-		c.vlimit(v, limitLabel("max_params", v, siNumber))
+		c.vlimit(v, limitLabel(tables.ColMaxParams, v, FormatParams))
 	}
 	if d.chosen != nil {
 		c.mark(d.chosen.Params, cost.value(d.chosen), "")
@@ -308,11 +327,11 @@ func paretoChart(d *data, ss []*series, cost costAxis) chart {
 		ch.Err = "No trial recorded both " + d.metric + " and " + cost.short + "."
 		return ch
 	}
-	ids := make([]string, len(fr))
+	names := make([]string, len(fr))
 	for i, t := range fr {
-		ids[i] = t.ID
+		names[i] = t.pointLabel()
 	}
-	ch.Caption = fmt.Sprintf("On the front (bold, joined): %s. Faded points are beaten by a cheaper, better model.", strings.Join(ids, ", "))
+	ch.Caption = fmt.Sprintf("On the front (bold, joined): %s. Faded points are beaten by a cheaper, better model.", strings.Join(names, ", "))
 	svg, err := c.render(d.clampQuality)
 	ch.SVG, ch.Err = svg, errText(err)
 	return ch

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sort"
@@ -11,12 +12,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
-// Port names the report reads. They are the contract of the evaluation,
-// resize and requirements stages (DESIGN.md "Arrow tables between
-// stages"); any stage that writes a port of that name is read, so a
-// third-party evaluation or resize stage gets a report too.
+// Port names the report reads. Their tables are the contract of package
+// sdk/tables (docs/tables.md); any stage that writes a port of that name
+// is read, so a third-party evaluation or resize stage gets a report too.
 const (
 	portResults      = "results"
 	portDecision     = "decision"
@@ -242,14 +243,36 @@ type data struct {
 
 // trial is one row of the results table.
 type trial struct {
-	ID, Family, Status, Error, Preprocess, Quantize string
-	Round, Depth, Width                             int
-	Params, Flops, LearningRate, PruneFraction      float64
-	Accuracy, Loss, RMSE, R2                        float64
-	LatencyP50, LatencyP95, Throughput              float64
-	ModelBytes, PeakBytes, TrainSeconds, EpochsRun  float64
-	row                                             int
+	// ID is the candidate id, unique in the run; Name is the model's own
+	// name ("convnet-s8", a table row's name), shared by its quantized
+	// and pruned variants. A run written before the name column has the
+	// id as its name.
+	ID, Name, Family, Kind                         string
+	Status, Error, Preprocess, Quantize, Knobs     string
+	Round, Depth, Width                            int
+	Size                                           float64
+	Params, Flops, LearningRate, PruneFraction     float64
+	Accuracy, Loss, RMSE, R2                       float64
+	LatencyP50, LatencyP95, Throughput             float64
+	ModelBytes, PeakBytes, TrainSeconds, EpochsRun float64
+	row                                            int
 }
+
+// label is how the report names the trial's model.
+func (t *trial) label() string { return cmp.Or(t.Name, t.ID) }
+
+// pointLabel names the trial on a chart: its name, or its id when the id
+// tells a variant (quantized, pruned) from the model it was made of.
+func (t *trial) pointLabel() string {
+	if t.ID != "" && t.ID != t.Name && strings.HasPrefix(t.ID, t.Name) {
+		return t.ID
+	}
+	return t.label()
+}
+
+// mlp reports whether the trial is a built-in MLP (or its linear
+// baseline), whose depth and width describe it.
+func (t *trial) mlp() bool { return t.Kind == tables.KindMLP }
 
 // quality is the trial's value of the report's metric.
 func (t *trial) quality(metric string) float64 {
@@ -259,29 +282,34 @@ func (t *trial) quality(metric string) float64 {
 	return t.Accuracy
 }
 
-func (t *trial) ok() bool { return t.Status == "" || t.Status == "ok" }
+func (t *trial) ok() bool { return t.Status == "" || t.Status == tables.StatusOK }
 
 // round is one row of the decision table.
 type round struct {
 	Round                            int
 	Status, Action, Strategy, Chosen string
-	Reason, Metric                   string
-	Target, Measured                 float64
-	Predicted, PredLo, PredHi        float64
-	QInf, QInfLo, QInfHi             float64
-	A, ALo, AHi                      float64
-	Alpha, AlphaLo, AlphaHi          float64
-	FitPoints                        float64
-	FitRMSE, FitR2                   float64
-	Trusted                          bool
-	LatencyCoef, LatencyExp          float64
-	BytesCoef, BytesExp              float64
-	TrainCoef, TrainExp              float64
-	BracketLo, BracketHi             float64
-	TrialsUsed, TrialsLeft           float64
-	Proposals                        float64
-	Front                            []string
-	Confidence                       float64
+	// ChosenName and ChosenFamily name the chosen model ("" in a
+	// decision table written before those columns); ChosenParams is
+	// its parameter count, NaN when unknown.
+	ChosenName, ChosenFamily  string
+	ChosenParams              float64
+	Reason, Metric            string
+	Target, Measured          float64
+	Predicted, PredLo, PredHi float64
+	QInf, QInfLo, QInfHi      float64
+	A, ALo, AHi               float64
+	Alpha, AlphaLo, AlphaHi   float64
+	FitPoints                 float64
+	FitRMSE, FitR2            float64
+	Trusted                   bool
+	LatencyCoef, LatencyExp   float64
+	BytesCoef, BytesExp       float64
+	TrainCoef, TrainExp       float64
+	BracketLo, BracketHi      float64
+	TrialsUsed, TrialsLeft    float64
+	Proposals                 float64
+	Front                     []string
+	Confidence                float64
 }
 
 // hasFit reports whether the round carries a fitted quality curve.
@@ -332,7 +360,7 @@ func load(run *runstore.Run, mem memory.Allocator) (*data, error) {
 	switch {
 	case len(d.rounds) > 0 && d.rounds[len(d.rounds)-1].Metric != "":
 		d.metric = d.rounds[len(d.rounds)-1].Metric
-	case d.req != nil && (d.req.Task == "regression" || d.req.Metric == metricLoss):
+	case d.req != nil && (d.req.Task == tables.Regression || d.req.Metric == metricLoss):
 		d.metric = metricLoss
 	case d.anyTrial(func(t *trial) bool { return finite(t.Accuracy) }):
 		d.metric = metricAccuracy
@@ -360,6 +388,58 @@ func load(run *runstore.Run, mem memory.Allocator) (*data, error) {
 		}
 	}
 	return d, nil
+}
+
+// model is a model as the report names it.
+type model struct {
+	name, family string
+	params       float64 // NaN when unknown
+}
+
+// text is the model's name with its family and parameter count:
+// "resnet50 (zoo, 25.56M params)".
+func (m model) text() string { return DescribeModel(m.name, m.family, m.params) }
+
+// DescribeModel names a model with its family and parameter count, as the
+// report and the CLI write it: "resnet50 (zoo, 25.56M params)". An empty
+// family, and a count that is not positive, are left out.
+func DescribeModel(name, family string, params float64) string {
+	var parts []string
+	if family != "" && family != name {
+		parts = append(parts, family)
+	}
+	if finite(params) && params > 0 {
+		parts = append(parts, FormatParams(params)+" params")
+	}
+	if len(parts) == 0 {
+		return name
+	}
+	return name + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// roundModel is the model a round chose: named by the decision's
+// chosen_name and chosen_family, else as the results row of its id names
+// it (a decision written before those columns), else by the id; its
+// parameter count is the results row's, else the decision's. name is ""
+// when the round chose none. The CLI's runs show follows the same rule.
+func (d *data) roundModel(r *round) model {
+	if r == nil || (r.Chosen == "" && r.ChosenName == "") {
+		return model{params: math.NaN()}
+	}
+	m := model{name: cmp.Or(r.ChosenName, r.Chosen), family: r.ChosenFamily, params: r.ChosenParams}
+	// The same id may be trained in several rounds; the latest row is
+	// the one decided on.
+	for i := len(d.trials) - 1; i >= 0; i-- {
+		if t := &d.trials[i]; r.Chosen != "" && t.ID == r.Chosen {
+			m.name = cmp.Or(r.ChosenName, t.label())
+			m.family = cmp.Or(r.ChosenFamily, t.Family)
+			if finite(t.Params) && t.Params > 0 {
+				m.params = t.Params
+			}
+			break
+		}
+	}
+	return m
 }
 
 func (d *data) anyTrial(pred func(*trial) bool) bool {
@@ -394,9 +474,11 @@ func (d *data) loadDecisions(run *runstore.Run, m *runstore.Manifest, mem memory
 	d.decisionStage = pick.stage
 	for i := range f.rows {
 		r := round{
-			Round: int(f.f("round", i)), Status: f.s("status", i), Action: f.s("action", i),
-			Strategy: f.s("strategy", i), Chosen: f.s("chosen_candidate_id", i),
-			Reason: f.s("reason", i), Metric: f.s("metric", i),
+			Round: int(f.f(tables.ColRound, i)), Status: f.s(tables.ColStatus, i), Action: f.s("action", i),
+			Strategy: f.s("strategy", i), Chosen: f.s(tables.ColChosenCandidateID, i),
+			ChosenName: f.s(tables.ColChosenName, i), ChosenFamily: f.s(tables.ColChosenFamily, i),
+			ChosenParams: f.f(tables.ColChosenParams, i),
+			Reason:       f.s(tables.ColReason, i), Metric: f.s("metric", i),
 			Target: f.f("target", i), Measured: f.f("chosen_measured", i),
 			Predicted: f.f("predicted_accuracy", i), PredLo: f.f("predicted_lo", i), PredHi: f.f("predicted_hi", i),
 			QInf: f.f("fit_q_inf", i), QInfLo: f.f("fit_q_inf_lo", i), QInfHi: f.f("fit_q_inf_hi", i),
@@ -449,8 +531,8 @@ func (d *data) loadResults(run *runstore.Run, m *runstore.Manifest, mem memory.A
 		// Several stages may evaluate (a baseline and the loop); the one
 		// holding the chosen candidate is the one decided on, else the
 		// largest.
-		holds := chosen != "" && contains(f.str["candidate_id"], chosen)
-		if best == nil || holds || (!contains(best.str["candidate_id"], chosen) && f.rows > best.rows) {
+		holds := chosen != "" && contains(f.str[tables.ColCandidateID], chosen)
+		if best == nil || holds || (!contains(best.str[tables.ColCandidateID], chosen) && f.rows > best.rows) {
 			best, d.resultsStage = f, s.stage
 		}
 	}
@@ -459,16 +541,28 @@ func (d *data) loadResults(run *runstore.Run, m *runstore.Manifest, mem memory.A
 	}
 	f := best
 	for i := range f.rows {
-		d.trials = append(d.trials, trial{
-			ID: f.s("candidate_id", i), Family: f.s("family", i), Status: f.s("status", i), Error: f.s("error", i),
-			Preprocess: f.s("preprocess", i), Quantize: f.s("quantize", i),
-			Round: int(zeroNaN(f.f("round", i))), Depth: int(zeroNaN(f.f("depth", i))), Width: int(zeroNaN(f.f("width", i))),
-			Params: f.f("params", i), Flops: f.f("flops", i), LearningRate: f.f("learning_rate", i), PruneFraction: f.f("prune_fraction", i),
-			Accuracy: f.f("accuracy", i), Loss: f.f("loss", i), RMSE: f.f("rmse", i), R2: f.f("r2", i),
-			LatencyP50: f.f("latency_p50_ms", i), LatencyP95: f.f("latency_p95_ms", i), Throughput: f.f("throughput_per_s", i),
-			ModelBytes: f.f("model_bytes", i), PeakBytes: f.f("peak_bytes", i), TrainSeconds: f.f("train_seconds", i),
-			EpochsRun: f.f("epochs_run", i), row: i,
-		})
+		t := trial{
+			ID: f.s(tables.ColCandidateID, i), Name: f.s(tables.ColName, i),
+			Family: f.s(tables.ColFamily, i), Kind: f.s(tables.ColFamilyKind, i), Knobs: f.s(tables.ColKnobs, i),
+			Status: f.s(tables.ColStatus, i), Error: f.s(tables.ColError, i),
+			Preprocess: f.s(tables.ColPreprocess, i), Quantize: f.s(tables.ColQuantize, i),
+			Round: int(zeroNaN(f.f(tables.ColRound, i))), Depth: int(zeroNaN(f.f(tables.ColDepth, i))), Width: int(zeroNaN(f.f(tables.ColWidth, i))),
+			Size:   f.f(tables.ColSize, i),
+			Params: f.f(tables.ColParams, i), Flops: f.f(tables.ColFLOPs, i), LearningRate: f.f(tables.ColLearningRate, i), PruneFraction: f.f(tables.ColPruneFraction, i),
+			Accuracy: f.f(tables.ColAccuracy, i), Loss: f.f(tables.ColLoss, i), RMSE: f.f(tables.ColRMSE, i), R2: f.f(tables.ColR2, i),
+			LatencyP50: f.f(tables.ColLatencyP50Ms, i), LatencyP95: f.f(tables.ColLatencyP95Ms, i), Throughput: f.f(tables.ColThroughputPerS, i),
+			ModelBytes: f.f(tables.ColModelBytes, i), PeakBytes: f.f(tables.ColPeakBytes, i), TrainSeconds: f.f(tables.ColTrainSeconds, i),
+			EpochsRun: f.f(tables.ColEpochsRun, i), row: i,
+		}
+		// Tables written before name, family_kind and size existed: the
+		// name is the id and the family an MLP's, as tables.Candidate's
+		// WithDefaults reads them.
+		t.Name = cmp.Or(t.Name, t.ID)
+		t.Kind = cmp.Or(t.Kind, tables.KindMLP)
+		if t.mlp() && !(t.Size > 0) {
+			t.Size = float64(t.Width)
+		}
+		d.trials = append(d.trials, t)
 	}
 	return nil
 }
@@ -487,12 +581,12 @@ func (d *data) loadRequirements(run *runstore.Run, m *runstore.Manifest, mem mem
 		return nil
 	}
 	d.req = &requirements{
-		Task: f.s("task", 0), Metric: f.s("metric", 0),
-		MinAccuracy: f.f("min_accuracy", 0), MaxLoss: f.f("max_loss", 0),
-		MaxLatencyMs: f.f("max_latency_ms", 0), MaxParams: f.f("max_params", 0),
-		MaxModelBytes: f.f("max_model_bytes", 0), MaxTrainSeconds: f.f("max_train_seconds", 0),
-		MaxTrials: f.f("max_trials", 0), MaxWallSeconds: f.f("max_wall_seconds", 0),
-		Rows: f.f("n_rows", 0), Features: f.f("n_features", 0), Classes: f.f("n_classes", 0),
+		Task: f.s(tables.ColTask, 0), Metric: f.s(tables.ColMetric, 0),
+		MinAccuracy: f.f(tables.ColMinAccuracy, 0), MaxLoss: f.f(tables.ColMaxLoss, 0),
+		MaxLatencyMs: f.f(tables.ColMaxLatencyMs, 0), MaxParams: f.f(tables.ColMaxParams, 0),
+		MaxModelBytes: f.f(tables.ColMaxModelBytes, 0), MaxTrainSeconds: f.f(tables.ColMaxTrainSeconds, 0),
+		MaxTrials: f.f(tables.ColMaxTrials, 0), MaxWallSeconds: f.f(tables.ColMaxWallSeconds, 0),
+		Rows: f.f(tables.ColRows, 0), Features: f.f(tables.ColFeatures, 0), Classes: f.f(tables.ColClasses, 0),
 	}
 	return nil
 }

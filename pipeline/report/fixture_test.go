@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
-	reqstage "github.com/sweetspot-ml/sweetspot/plugins/requirements"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
@@ -227,7 +226,7 @@ func writeFixture(t testing.TB, root string, fx fixture, mem memory.Allocator) f
 		delete(reqRow, "min_accuracy")
 		reqRow["task"], reqRow["metric"], reqRow["max_loss"], reqRow["n_classes"] = "regression", "rmse", fxMaxLoss, nil
 	}
-	writePort(t, run, mem, "requirements.sla", "requirements", 0, reqstage.Schema, []map[string]any{reqRow})
+	writePort(t, run, mem, "requirements.sla", "requirements", 0, tables.RequirementsSchema, []map[string]any{reqRow})
 
 	// results, one file per round
 	rounds := 0

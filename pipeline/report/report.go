@@ -28,6 +28,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Option tunes Write.
@@ -193,11 +194,11 @@ func buildPage(d *data) (*page, error) {
 
 func statusClass(s string) string {
 	switch s {
-	case runstore.StatusSucceeded, "converged", "ok":
+	case runstore.StatusSucceeded, tables.DecisionConverged, tables.StatusOK:
 		return "good"
-	case runstore.StatusFailed, "infeasible":
+	case runstore.StatusFailed, tables.DecisionInfeasible:
 		return "bad"
-	case runstore.StatusCanceled, runstore.StatusSkipped, "budget_exhausted":
+	case runstore.StatusCanceled, runstore.StatusSkipped, tables.DecisionBudgetExhausted:
 		return "warn"
 	default:
 		return "info"
@@ -225,24 +226,24 @@ func headline(d *data, pg *page) {
 		pg.Summary = plural(trials, "trial")
 		return
 	}
-	chosen := last.Chosen
+	chosen := d.roundModel(last)
 	switch last.Status {
-	case "converged":
-		pg.Headline = "Ship " + chosen
-		if chosen == "" {
+	case tables.DecisionConverged:
+		pg.Headline = "Ship " + chosen.text()
+		if chosen.name == "" {
 			pg.Headline = "Converged"
 		}
-	case "budget_exhausted":
-		pg.Headline = "Budget spent: best so far is " + chosen
-		if chosen == "" {
+	case tables.DecisionBudgetExhausted:
+		pg.Headline = "Budget spent: best so far is " + chosen.text()
+		if chosen.name == "" {
 			pg.Headline = "Budget spent before any model met the requirements"
 		}
-	case "infeasible":
+	case tables.DecisionInfeasible:
 		pg.Headline = "No model size meets the requirements"
-	case "continue":
+	case tables.DecisionContinue:
 		pg.Headline = "Stopped before converging"
-		if chosen != "" {
-			pg.Headline += ": best so far is " + chosen
+		if chosen.name != "" {
+			pg.Headline += ": best so far is " + chosen.text()
 		}
 	default:
 		pg.Headline = "Decision: " + last.Status
@@ -251,7 +252,7 @@ func headline(d *data, pg *page) {
 	pg.VerdictClass = statusClass(last.Status)
 	// The loop may end on the runner's side (max_rounds) while the last
 	// round asked to go on; the manifest says why it stopped.
-	if md := d.manifest.Decision; last.Status == "continue" && md != nil && md.Status != "" && md.Status != last.Status {
+	if md := d.manifest.Decision; last.Status == tables.DecisionContinue && md != nil && md.Status != "" && md.Status != last.Status {
 		pg.Verdict = strings.ReplaceAll(md.Status, "_", " ")
 		pg.VerdictClass = "warn"
 	}
@@ -323,8 +324,11 @@ func chosenMetrics(d *data) []metric {
 	}
 	note, class := check(c.LatencyP95, d.limit(func(r *requirements) float64 { return r.MaxLatencyMs }), true, fmtMs)
 	out = append(out, metric{Label: "Latency p95", Value: fmtLatency(c.LatencyP95), Note: note, Class: class})
-	note, class = check(c.Params, d.limit(func(r *requirements) float64 { return r.MaxParams }), true, fmtCount)
-	out = append(out, metric{Label: "Parameters", Value: fmtCount(c.Params), Note: note, Class: class})
+	note, class = check(c.Params, d.limit(func(r *requirements) float64 { return r.MaxParams }), true, FormatParams)
+	if finite(c.Params) {
+		note = fmtCount(c.Params) + " · " + note
+	}
+	out = append(out, metric{Label: "Parameters", Value: FormatParams(c.Params), Note: note, Class: class})
 	note, class = check(c.ModelBytes, d.limit(func(r *requirements) float64 { return r.MaxModelBytes }), true, fmtBytes)
 	out = append(out, metric{Label: "Model size", Value: fmtBytes(c.ModelBytes), Note: note, Class: class})
 	note, class = check(c.TrainSeconds, d.limit(func(r *requirements) float64 { return r.MaxTrainSeconds }), true, fmtSeconds)
@@ -335,30 +339,61 @@ func chosenMetrics(d *data) []metric {
 func shapeText(c *trial) string {
 	var parts []string
 	switch {
-	case c.Family == "mlp" || c.Depth > 0:
+	case c.mlp() && (c.Family == tables.FamilyMLP || c.Depth > 0):
 		parts = append(parts, fmt.Sprintf("MLP, %d hidden layer(s) of width %d", c.Depth, c.Width))
-	case c.Family != "":
+	case c.mlp() && c.Family != "":
 		parts = append(parts, c.Family)
+	case c.Family != "":
+		parts = append(parts, fmt.Sprintf("%s (%s family)", c.Family, c.Kind))
 	}
-	if finite(c.LearningRate) {
+	if !c.mlp() && c.Knobs != "" {
+		parts = append(parts, knobsText(c.Knobs))
+	}
+	// A table row or a replayed trial has no training settings: zeros.
+	if finite(c.LearningRate) && c.LearningRate > 0 {
 		parts = append(parts, "learning rate "+plainNumber(c.LearningRate))
 	}
-	if c.Preprocess != "" && c.Preprocess != "none" {
+	if c.Preprocess != "" && c.Preprocess != tables.None {
 		parts = append(parts, "preprocess "+c.Preprocess)
 	}
-	if c.Quantize != "" && c.Quantize != "none" {
+	if c.Quantize != "" && c.Quantize != tables.None {
 		parts = append(parts, "quantized "+c.Quantize)
 	}
 	if finite(c.PruneFraction) && c.PruneFraction > 0 {
 		parts = append(parts, fmt.Sprintf("%.0f%% pruned", c.PruneFraction*100))
 	}
-	if finite(c.EpochsRun) {
+	if finite(c.EpochsRun) && c.EpochsRun > 0 {
 		parts = append(parts, plainNumber(c.EpochsRun)+" epochs")
 	}
 	if finite(c.Throughput) {
 		parts = append(parts, siNumber(c.Throughput)+" samples/s")
 	}
 	return strings.Join(parts, " · ")
+}
+
+// knobsText writes a knobs object as "d_model 512, layers 6", in the
+// object's key order (tables.Knobs.String sorts them); text that is not
+// a knobs object is shown as it is.
+func knobsText(s string) string {
+	k, err := tables.ParseKnobs(s)
+	if err != nil || len(k) == 0 {
+		return s
+	}
+	keys := make([]string, 0, len(k))
+	for name := range k {
+		keys = append(keys, name)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, name := range keys {
+		switch v := k[name].(type) {
+		case float64:
+			parts[i] = name + " " + plainNumber(v)
+		default:
+			parts[i] = fmt.Sprintf("%s %v", name, v)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func requirementRows(d *data) []keyValue {
@@ -371,22 +406,22 @@ func requirementRows(d *data) []keyValue {
 	r := d.req
 	if t := d.target(); finite(t) {
 		if d.metric == metricLoss {
-			out = append(out, keyValue{"max_loss", fmtLoss(t)})
+			out = append(out, keyValue{tables.ColMaxLoss, fmtLoss(t)})
 		} else {
-			out = append(out, keyValue{"min_accuracy", fmtAcc(t)})
+			out = append(out, keyValue{tables.ColMinAccuracy, fmtAcc(t)})
 		}
 	}
 	if r == nil {
 		return out
 	}
 	if d.metric == metricAccuracy {
-		add("max_loss", r.MaxLoss, fmtLoss)
+		add(tables.ColMaxLoss, r.MaxLoss, fmtLoss)
 	}
-	add("max_latency_ms", r.MaxLatencyMs, fmtMs)
-	add("max_params", r.MaxParams, fmtCount)
-	add("max_model_bytes", r.MaxModelBytes, fmtBytes)
-	add("max_train_seconds", r.MaxTrainSeconds, fmtSeconds)
-	add("max_trials", r.MaxTrials, fmtCount)
+	add(tables.ColMaxLatencyMs, r.MaxLatencyMs, fmtMs)
+	add(tables.ColMaxParams, r.MaxParams, FormatParams)
+	add(tables.ColMaxModelBytes, r.MaxModelBytes, fmtBytes)
+	add(tables.ColMaxTrainSeconds, r.MaxTrainSeconds, fmtSeconds)
+	add(tables.ColMaxTrials, r.MaxTrials, fmtCount)
 	add("max_wall", r.MaxWallSeconds, fmtSeconds)
 	if r.Task != "" {
 		out = append(out, keyValue{"task", r.Task})
@@ -468,7 +503,7 @@ func roundViews(d *data) []roundView {
 		r := &d.rounds[i]
 		v := roundView{
 			Round: r.Round, Status: strings.ReplaceAll(r.Status, "_", " "), Action: r.Action,
-			Class: statusClass(r.Status), Chosen: r.Chosen, Reason: r.Reason,
+			Class: statusClass(r.Status), Chosen: d.roundModel(r).text(), Reason: r.Reason,
 			Trials: perRound[r.Round], Trusted: r.Trusted,
 		}
 		if r.hasFit() {
@@ -521,20 +556,57 @@ type tableColumn struct {
 	value        func(*trial) float64
 	text         func(*trial) string
 	format       func(float64) string
+	// cellTitle, when set, is a cell's tooltip.
+	cellTitle func(*trial) string
 	// varies shows the column only when trials differ in it.
 	varies bool
+	// when, if set, shows the column only when it holds for the run.
+	when func(*data) bool
 }
 
 func tableColumns(d *data) []tableColumn {
 	num := func(label, title string, v func(*trial) float64, f func(float64) string) tableColumn {
 		return tableColumn{label: label, title: title, numeric: true, value: v, format: f}
 	}
+	// mlpOnly is an MLP's depth or width; other families have none.
+	mlpOnly := func(v func(*trial) int) func(*trial) float64 {
+		return func(t *trial) float64 {
+			if !t.mlp() {
+				return math.NaN()
+			}
+			return float64(v(t))
+		}
+	}
 	cols := []tableColumn{
 		num("round", "loop round the candidate was proposed in", func(t *trial) float64 { return float64(t.Round) }, plainNumber),
-		{label: "candidate", title: "candidate id", text: func(t *trial) string { return t.ID }},
-		num("depth", "hidden layers", func(t *trial) float64 { return float64(t.Depth) }, plainNumber),
-		num("width", "units per hidden layer", func(t *trial) float64 { return float64(t.Width) }, plainNumber),
-		num("params", "trainable parameters", func(t *trial) float64 { return t.Params }, fmtCount),
+		{label: "model", title: "the model's name", text: (*trial).label,
+			cellTitle: func(t *trial) string {
+				if t.mlp() || t.Knobs == "" {
+					return ""
+				}
+				return knobsText(t.Knobs)
+			}},
+		// The id tells a model's quantized and pruned variants apart.
+		{label: "candidate", title: "candidate id: the model's name and its variant", text: func(t *trial) string { return t.ID },
+			when: func(d *data) bool { return d.anyTrial(func(t *trial) bool { return t.ID != t.label() }) }},
+		{label: "family", title: "the model's family (its kind in the tooltip)", text: func(t *trial) string { return t.Family },
+			cellTitle: func(t *trial) string { return t.Kind }, varies: true},
+		num("depth", "hidden layers (MLP)", mlpOnly(func(t *trial) int { return t.Depth }), plainNumber),
+		num("width", "units per hidden layer (MLP)", mlpOnly(func(t *trial) int { return t.Width }), plainNumber),
+		{label: "size", title: "the model's place on its family's size axis", numeric: true, format: plainSig,
+			value: func(t *trial) float64 {
+				if t.mlp() {
+					return math.NaN() // the width
+				}
+				return t.Size
+			},
+			// A table family sized by its parameter count would show
+			// the params twice.
+			when: func(d *data) bool {
+				return d.anyTrial(func(t *trial) bool { return !t.mlp() && finite(t.Size) && t.Size != t.Params })
+			}},
+		{label: "params", title: "parameters (the exact count in the tooltip)", numeric: true, value: func(t *trial) float64 { return t.Params }, format: FormatParams,
+			cellTitle: func(t *trial) string { return fmtCount(t.Params) }},
 		{label: "lr", title: "learning rate", numeric: true, value: func(t *trial) float64 { return t.LearningRate }, format: plainNumber, varies: true},
 		{label: "preprocess", title: "preprocessing", text: func(t *trial) string { return t.Preprocess }, varies: true},
 		{label: "quantize", title: "quantization", text: func(t *trial) string { return t.Quantize }, varies: true},
@@ -549,10 +621,13 @@ func tableColumns(d *data) []tableColumn {
 		num("peak mem", "peak memory while training, bytes", func(t *trial) float64 { return t.PeakBytes }, fmtBytes),
 		num("train s", "training wall time, seconds", func(t *trial) float64 { return t.TrainSeconds }, plainSig),
 		num("epochs", "epochs run", func(t *trial) float64 { return t.EpochsRun }, plainNumber),
-		{label: "status", title: "ok, failed, pruned or infeasible", text: func(t *trial) string { return t.Status }},
+		{label: "status", title: strings.Join(tables.Statuses, ", "), text: func(t *trial) string { return t.Status }},
 	}
 	var keep []tableColumn
 	for _, c := range cols {
+		if c.when != nil && !c.when(d) {
+			continue
+		}
 		present, distinct := false, map[string]bool{}
 		for i := range d.trials {
 			t := &d.trials[i]
@@ -612,6 +687,9 @@ func trialTable(d *data) tableView {
 				if finite(v) {
 					cl.Text = c.format(v)
 					cl.Sort = strconv.FormatFloat(v, 'g', -1, 64)
+					if c.cellTitle != nil {
+						cl.Title = c.cellTitle(t)
+					}
 				} else {
 					cl.Text = "–"
 				}
@@ -619,6 +697,9 @@ func trialTable(d *data) tableView {
 			} else {
 				s := c.text(t)
 				cl := cell{Text: s, Sort: s}
+				if c.cellTitle != nil {
+					cl.Title = c.cellTitle(t)
+				}
 				if c.label == "status" && t.Error != "" {
 					cl.Title = t.Error
 				}
@@ -706,6 +787,35 @@ func fmt3(v float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// FormatParams writes a parameter count as people read one: 950, 12.5k,
+// 35.69M, 1.2B (two decimals at most, in thousands, millions, billions or
+// trillions). It is the one format of a count of parameters, shared by
+// the report and the CLI; exports keep the exact count.
+func FormatParams(v float64) string {
+	if !finite(v) {
+		return "–"
+	}
+	a := math.Abs(v)
+	units := []struct {
+		div float64
+		sfx string
+	}{{1, ""}, {1e3, "k"}, {1e6, "M"}, {1e9, "B"}, {1e12, "T"}}
+	u := 0
+	for u+1 < len(units) && a >= units[u+1].div {
+		u++
+	}
+	if u == 0 {
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	}
+	x := math.Round(v/units[u].div*100) / 100
+	if math.Abs(x) >= 1000 && u+1 < len(units) {
+		// 999,999 is 1000.00k at two decimals: one unit up, 1M.
+		u++
+		x = math.Round(v/units[u].div*100) / 100
+	}
+	return strconv.FormatFloat(x, 'f', -1, 64) + units[u].sfx
 }
 
 // fmtCount writes an integer count with thousands separators.

@@ -156,7 +156,12 @@ func TestReportMarksTheChosenModelOnTheFittedCurve(t *testing.T) {
 			if fr.chosen == "" {
 				t.Fatal("the fixture chose no model")
 			}
-			if want := "Ship " + fr.chosen; !strings.Contains(html, `<h1 id="headline">`+want+`</h1>`) {
+			// The fixture's MLPs have fewer than a thousand parameters,
+			// which the report writes as they are.
+			if fr.chosenN >= 1000 {
+				t.Fatalf("the fixture chose %d params; this test expects fewer than 1000", fr.chosenN)
+			}
+			if want := fmt.Sprintf("Ship %s (mlp, %d params)", fr.chosen, fr.chosenN); !strings.Contains(html, `<h1 id="headline">`+want+`</h1>`) {
 				t.Errorf("headline does not say %q", want)
 			}
 
@@ -442,6 +447,15 @@ func TestFormats(t *testing.T) {
 		{"si", siNumber, 200000, "200k"},
 		{"si fraction", siNumber, 1500, "1.5k"},
 		{"plain", plainNumber, 0.0001, "0.0001"},
+		{"params", FormatParams, 950, "950"},
+		{"params thousands", FormatParams, 12500, "12.5k"},
+		{"params millions", FormatParams, 35690000, "35.69M"},
+		{"params rounded", FormatParams, 35694999, "35.69M"},
+		{"params billions", FormatParams, 1200000000, "1.2B"},
+		{"params ten billion", FormatParams, 1e10, "10B"},
+		{"params up a unit", FormatParams, 999999, "1M"},
+		{"params trillions", FormatParams, 1.75e12, "1.75T"},
+		{"params missing", FormatParams, math.NaN(), "–"},
 		{"missing", fmtAcc, math.NaN(), "–"},
 	} {
 		if got := tc.f(tc.in); got != tc.want {
@@ -517,7 +531,7 @@ func TestReportOfOddData(t *testing.T) {
 	if n := strings.Count(html, `<figure id="chart-`); n != 7 {
 		t.Errorf("%d chart figures, want 7", n)
 	}
-	if !strings.Contains(html, "Ship same-a") {
+	if !strings.Contains(html, "Ship same-a (mlp, 40 params)") {
 		t.Error("the decision is not the headline")
 	}
 }
