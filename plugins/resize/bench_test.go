@@ -27,6 +27,7 @@ func gridRun(w world, target float64) (chosen int32, trials int, seconds float64
 
 type comparison struct {
 	loopWidth, gridWidth   int32
+	loopMeasured           float64
 	loopTrials, gridTrials int
 	loopSec, gridSec       float64
 }
@@ -41,6 +42,7 @@ func compareFrom(tb testing.TB, cfg Config, start []tables.Candidate, w world, t
 	var c comparison
 	if cw, ok := run.last()["chosen_width"].(int32); ok {
 		c.loopWidth = cw
+		c.loopMeasured = run.last()["chosen_measured"].(float64)
 	}
 	c.loopTrials = len(run.results)
 	for _, r := range run.results {
@@ -55,10 +57,16 @@ func oneStep(a, b int32) bool {
 	return a > 0 && b > 0 && math.Abs(math.Log2(float64(a)/float64(b))) <= 0.25+1e-9
 }
 
-// The loop and the exhaustive grid agree to within one grid step, and the
-// loop trains far fewer models, from the ladder and from a narrow start;
-// from a narrow start it also spends less than a quarter of the grid's
-// train time unless the answer lies in the range's top octave.
+// The loop's answer is a measured pass no more than one grid step above
+// the exhaustive grid's, and the loop trains far fewer models, from the
+// ladder and from a narrow start; from a narrow start it also spends less
+// than a quarter of the grid's train time unless the answer lies in the
+// range's top octave. (The world's noise is a fixed value per width, so
+// the loop can measure a pass at a width the grid never trains: near
+// 0.97, where the curve is flat, the noise decides which widths pass, and
+// the loop's smaller pass is as real as the grid's. The test used to ask
+// for the grid's width within one step, which only the fit's veto of such
+// passes kept true.)
 func TestLoopMatchesGrid(t *testing.T) {
 	for _, target := range []float64{0.93, 0.95, 0.97} {
 		for _, narrow := range []bool{false, true} {
@@ -70,8 +78,11 @@ func TestLoopMatchesGrid(t *testing.T) {
 				}
 				t.Logf("loop: width %d in %d trials, %.2f train s; grid: width %d in %d trials, %.2f train s",
 					c.loopWidth, c.loopTrials, c.loopSec, c.gridWidth, c.gridTrials, c.gridSec)
-				if !oneStep(c.loopWidth, c.gridWidth) {
-					t.Errorf("loop chose width %d, grid %d: more than one grid step apart", c.loopWidth, c.gridWidth)
+				if c.loopWidth <= 0 || (c.loopWidth > c.gridWidth && !oneStep(c.loopWidth, c.gridWidth)) {
+					t.Errorf("loop chose width %d, grid %d: more than one grid step above", c.loopWidth, c.gridWidth)
+				}
+				if c.loopMeasured < target {
+					t.Errorf("loop chose width %d, measured %g below the target", c.loopWidth, c.loopMeasured)
 				}
 				if c.loopTrials*2 > c.gridTrials {
 					t.Errorf("loop: %d trials, grid: %d", c.loopTrials, c.gridTrials)

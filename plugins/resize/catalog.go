@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
@@ -29,8 +28,10 @@ import (
 // a family, between measurements). The answer is the smallest pass over
 // all families, once no family has an untried model inside its bracket.
 
-// corroborate is how many models just below a family's failure must fail
-// too before the failure closes its bracket.
+// corroborate is how many models just below a bracket's failure must fail
+// too before the failure closes its bracket: measured quality is not
+// monotone in size. The catalog search counts a family's models; the MLP
+// search (bracket.go) counts steps of its resolution.
 const corroborate = 3
 
 // catalogFamily is one family's ordered models and what is known of them.
@@ -50,10 +51,6 @@ type familyAnswer struct {
 
 // decideCatalog decides a round of a catalog search.
 func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
-	if e.s.strategy != SmallestMeeting {
-		return nil, sdk.AttrError("strategy", "Strategy needs the mlp family",
-			fmt.Sprintf("strategy %q fits a curve along an MLP's width; table and axis families are searched with smallest_meeting. Set strategy = \"smallest_meeting\".", e.s.strategy))
-	}
 	byName := map[string]*size{}
 	for _, s := range e.sizes {
 		byName[s.rep.cand.Family+"\x00"+s.rep.cand.Name] = s

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-
-	"github.com/sweetspot-ml/sweetspot/plugins/internal/fit"
 )
 
 // gridPoints is the resolution of the continuous optimum: 240 steps over
@@ -61,76 +59,25 @@ func (e *engine) usableCost(known []*size) string {
 	return c
 }
 
-// strategyText names what the strategy looks for.
-func (e *engine) strategyText(cost string) string {
-	switch e.s.strategy {
-	case KneeStrategy:
-		return fmt.Sprintf("the knee (Kneedle) of %s against log %s", e.g.metric, costName(cost))
-	case ParetoStrategy:
-		return fmt.Sprintf("the point of the %s/%s front nearest the ideal", e.g.metric, costName(cost))
-	default:
-		return fmt.Sprintf("the maximum of %s − %g·log2(%s)", e.g.metric, e.s.price, costName(cost))
-	}
+// tradeoff is a strategy that weighs quality against a cost: knee,
+// pareto and max_utility, each in its own file. optimum searches for the
+// point any of them prefers.
+type tradeoff interface {
+	strategy
+	// aim says what the strategy looks for, for reasons: metric and cost
+	// name the axes.
+	aim(metric, cost string) string
+	// pick returns the index it prefers among points of quality q (higher
+	// is better) and cost c > 0, sorted by increasing cost.
+	pick(q, c []float64) int
+	// feasibleOnly reports whether it picks among the models meeting
+	// every requirement only (a constrained maximum), rather than among
+	// all, moving to the nearest feasible model after.
+	feasibleOnly() bool
 }
 
-// pick returns the index the strategy prefers among points of quality q
-// (higher is better) and cost c, sorted by increasing cost.
-func (e *engine) pick(q, c []float64) int {
-	n := len(q)
-	if n == 1 {
-		return 0
-	}
-	lc := make([]float64, n)
-	for i := range c {
-		lc[i] = math.Log2(c[i])
-	}
-	switch e.s.strategy {
-	case KneeStrategy:
-		if k, ok, err := fit.Knee(lc, q, fit.ConcaveIncreasing, e.s.sensitivity); err == nil && ok {
-			return k
-		}
-		// No knee declared: the most bent point if the curve bends at all,
-		// else the cheapest (quality does not pay for cost).
-		if d, err := fit.Difference(lc, q, fit.ConcaveIncreasing); err == nil {
-			best := 0
-			for i := range d {
-				if d[i] > d[best]+1e-12 {
-					best = i
-				}
-			}
-			return best
-		}
-		return 0
-	case ParetoStrategy:
-		qlo, qhi := slices.Min(q), slices.Max(q)
-		clo, chi := slices.Min(lc), slices.Max(lc)
-		best, bestD := 0, math.Inf(1)
-		for i := range q {
-			var dq, dc float64
-			if qhi > qlo {
-				dq = (qhi - q[i]) / (qhi - qlo)
-			}
-			if chi > clo {
-				dc = (lc[i] - clo) / (chi - clo)
-			}
-			if d := dq*dq + dc*dc; d < bestD-1e-12 {
-				best, bestD = i, d
-			}
-		}
-		return best
-	default:
-		best, bestU := 0, math.Inf(-1)
-		for i := range q {
-			if u := q[i] - e.s.price*lc[i]; u > bestU+1e-12 {
-				best, bestU = i, u
-			}
-		}
-		return best
-	}
-}
-
-// optimum is the knee, pareto and max_utility strategies.
-func (e *engine) optimum() (plan, error) {
+// optimum is the search of the trade-off strategies.
+func (e *engine) optimum(t tradeoff) (plan, error) {
 	var known, feasible []*size
 	for _, s := range e.sizes {
 		if s.mlp() && s.known {
@@ -143,11 +90,11 @@ func (e *engine) optimum() (plan, error) {
 	if len(feasible) == 0 {
 		// Find a model meeting the requirements first, as smallest_meeting
 		// would.
-		p, err := e.smallest()
-		if err == nil && p.status == StatusContinue {
+		p := e.smallest()
+		if p.status == StatusContinue {
 			p.reason = "no model meets every requirement yet, so the search first looks for one: " + p.reason
 		}
-		return p, err
+		return p, nil
 	}
 	cost := e.usableCost(known)
 
@@ -155,8 +102,8 @@ func (e *engine) optimum() (plan, error) {
 	// the fitted quality when the fit is trusted, which irons out noise),
 	// moved to the nearest model meeting the requirements.
 	pool := known
-	if e.s.strategy == MaxUtility {
-		pool = feasible // a constrained maximum is the maximum over the feasible
+	if t.feasibleOnly() {
+		pool = feasible
 	}
 	pool = e.cheapestPerCost(pool, cost)
 	q := make([]float64, len(pool))
@@ -164,14 +111,14 @@ func (e *engine) optimum() (plan, error) {
 	for i, s := range pool {
 		q[i], c[i] = e.smoothed(s), e.costOf(s, cost)
 	}
-	pick := pool[e.pick(q, c)]
+	pick := pool[t.pick(q, c)]
 	chosen := nearest(feasible, pick, func(s *size) float64 { return math.Log(float64(s.params)) })
 	d := chosen.depth
 
 	if !e.trusted || !e.shapeOK {
-		return e.refineAround(chosen, cost, pick), nil
+		return e.refineAround(t, chosen, cost, pick), nil
 	}
-	return e.continuous(d, chosen, feasible, cost), nil
+	return e.continuous(t, d, feasible, cost), nil
 }
 
 // smoothed is the quality a strategy weighs: the fit when trusted.
@@ -224,7 +171,7 @@ func nearest(set []*size, s *size, key func(*size) float64) *size {
 // continuous locates the strategy's optimum on the fitted curves at depth
 // d, over the whole width range, and clamps it into the widths that meet
 // the requirements.
-func (e *engine) continuous(d int32, chosen *size, feasible []*size, cost string) plan {
+func (e *engine) continuous(t tradeoff, d int32, feasible []*size, cost string) plan {
 	top := e.topAt(d)
 	lo, hi := float64(e.minW), float64(top)
 	uLo, uHi := math.Log2(lo), math.Log2(hi)
@@ -242,12 +189,13 @@ func (e *engine) continuous(d int32, chosen *size, feasible []*size, cost string
 	}
 	uOpt := uLo
 	if uHi > uLo {
-		uOpt = us[e.pick(q, c)]
+		uOpt = us[t.pick(q, c)]
 	}
 
-	// The feasible widths: from where the fit's lower bound meets the
-	// target (and above every width measured to fail it) up to the first
-	// width measured to break a cost limit.
+	// Where to look: from where the fitted curve reaches the target (and
+	// above every width measured to fail it) up to the first width
+	// measured to break a cost limit. This only steers the proposals: the
+	// choice is always a model measured to meet every requirement.
 	fa, fb := uLo, uHi
 	var minF, maxF int32 = math.MaxInt32, 0
 	for _, s := range feasible {
@@ -269,7 +217,7 @@ func (e *engine) continuous(d int32, chosen *size, feasible []*size, cost string
 	}
 	fa, fb = min(fa, math.Log2(float64(minF))), max(fb, math.Log2(float64(maxF)))
 
-	what := e.strategyText(cost)
+	what := t.aim(e.g.metric, costName(cost))
 	where := fmt.Sprintf("on the fitted curves, %s lies at width %.0f (depth %d)", what, math.Exp2(uOpt), d)
 	var atDepth []*size
 	for _, s := range feasible {
@@ -281,7 +229,7 @@ func (e *engine) continuous(d int32, chosen *size, feasible []*size, cost string
 	case uOpt < fa-1e-9:
 		// Below the quality target: the answer is the smallest model
 		// meeting it, found as smallest_meeting finds it.
-		p, _ := e.shrinkTo(atDepth[0], true)
+		p := e.settle(atDepth[0], true)
 		p.reason = where + ", below the widths meeting the requirements; " + p.reason
 		return p
 	case uOpt > fb+1e-9:
@@ -289,7 +237,7 @@ func (e *engine) continuous(d int32, chosen *size, feasible []*size, cost string
 	}
 
 	// The evaluated model meeting every requirement nearest the optimum.
-	chosen = atDepth[0]
+	chosen := atDepth[0]
 	for _, s := range atDepth[1:] {
 		if math.Abs(math.Log2(float64(s.width))-uOpt) < math.Abs(math.Log2(float64(chosen.width))-uOpt)-1e-12 {
 			chosen = s
@@ -350,7 +298,7 @@ func (e *engine) capped(d int32, widest *size, where string) plan {
 		}
 	}
 	top := e.topAt(d)
-	lead := fmt.Sprintf("%s, beyond the cost limits; %s is the widest model meeting every requirement (%s%s)", where, widest.id(), e.qualityText(widest), e.costText(widest))
+	lead := fmt.Sprintf("%s, beyond the cost limits; %s is the widest model measured to meet every requirement (%s%s)", where, widest.id(), e.qualityText(widest), e.costText(widest))
 	var a, b int
 	var uR float64
 	closedR := false
@@ -366,7 +314,7 @@ func (e *engine) capped(d int32, widest *size, where string) plan {
 		narrow := math.Log2(float64(fail.width)/float64(widest.width)) <= e.s.tolerance
 		if narrow || e.free(d, int(widest.width)+1, int(fail.width)-1) == 0 {
 			p.status, p.action = StatusConverged, actionStop
-			p.reason = fmt.Sprintf("%s; %s above it breaks a limit (%s), and the bracket %d..%d is within the tolerance of %s", lead, fail.id(), fail.costFail, widest.width, fail.width, e.tolText())
+			p.reason = fmt.Sprintf("%s; %s above it breaks a limit as measured (%s), and the bracket %d..%d is within the tolerance of %s", lead, fail.id(), fail.costFail, widest.width, fail.width, e.tolText())
 			return p
 		}
 		a, b, uR = int(widest.width)+1, int(fail.width)-1, math.Log2(float64(fail.width))
@@ -443,7 +391,7 @@ func (e *engine) direction(p plan, chosen *size) string {
 // refineAround is the search while the fit is not trusted: the strategy's
 // choice among the evaluated models, refined on each side until its
 // neighbours are within tolerance.
-func (e *engine) refineAround(chosen *size, cost string, pick *size) plan {
+func (e *engine) refineAround(t tradeoff, chosen *size, cost string, pick *size) plan {
 	d := chosen.depth
 	p := plan{chosen: chosen, depth: d}
 	var lower, upper *size
@@ -480,7 +428,7 @@ func (e *engine) refineAround(chosen *size, cost string, pick *size) plan {
 	} else if g := math.Log2(float64(top) / w); top > int(chosen.width) && g > e.s.tolerance && e.free(d, int(chosen.width)+1, top) > 0 {
 		sides = append(sides, side{math.Log2(w), math.Log2(float64(top)), false, true, int(chosen.width) + 1, top, g})
 	}
-	what := e.strategyText(cost)
+	what := t.aim(e.g.metric, costName(cost))
 	lead := fmt.Sprintf("%s is %s among the evaluated models", chosen.id(), what)
 	if pick != chosen {
 		lead = fmt.Sprintf("among the evaluated models %s is %s, but it misses a requirement; %s is the nearest model meeting every requirement", pick.id(), what, chosen.id())

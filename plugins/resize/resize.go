@@ -34,15 +34,19 @@
 //
 // The fit is trusted once it rests on at least five distinct sizes, its
 // optimizer converged, it explains at least 95% of the variance of the
-// qualities and most bootstrap refits succeeded. A model "meets"
-// the quality target when its measured quality meets it and, with a trusted
-// fit, so does the fit's lower confidence bound at its size: the answer must
-// be good, not lucky. Where the curve is a sharp transition rather than a
-// power law the band mostly measures the misfit, so a measured pass whose
-// bound falls short still meets the target when it is corroborated: the
-// next wider model of its depth, at most a tolerance step wider, meets it
-// as measured too. Conversely a pass is set aside as luck when a model of its
-// depth at most an octave wider misses the target as measured.
+// qualities and most bootstrap refits succeeded.
+//
+// A model meets the requirements when its own measurements do: its
+// quality meets the target and each cost is within its limit, as measured
+// on that model. Nothing is inferred from other models, and the fit never
+// vetoes a measured pass: a measurement is what the model did, and a
+// table's rows (replay) have no luck in them. The fit steers the search
+// (where to measure next) and is evidence of what cannot be reached (its
+// upper confidence bound), never of what a measured model did. Where the
+// trusted fit's lower bound at a measured pass misses the target, the
+// search looks up the step above the pass before stopping, and the reason
+// says what the fit said and what that neighbour measured; the pass is
+// kept either way.
 //
 // # The search
 //
@@ -50,32 +54,63 @@
 // model (or of the largest model while none is good enough). Proposals copy
 // depth, family and hyperparameters from the nearest evaluated model of
 // that depth; their params and FLOPs are exact, counted as model_choice
-// counts them. An evaluated (depth, width) is never proposed again.
+// counts them. An evaluated (depth, width) is never proposed again. When
+// the space port lists MLP models of the depth, they are the only widths
+// the search proposes there (each listed model as it is listed), so it
+// never trains more models than the list holds.
 //
-// smallest_meeting brackets the answer between the largest width that fails
-// and the smallest that passes, and proposes widths inside the bracket
-// (evenly in log width, or, with a trusted fit, tightly around the width
-// where the fit's lower bound crosses the target: two proposals half a
-// tolerance either side, kept an eighth of the bracket from its ends so the
-// bracket shrinks by an eighth at least even when the fit is wrong). It is
-// converged when the bracket is no wider than the tolerance (a ratio of
-// 2^tolerance) or holds no untried width. A pass contradicted by a failure
-// of a wider model of the same depth, at most an octave wider, is set aside
-// as luck (small models train unevenly near the threshold): the answer is
-// sought above the failure, and the reason names the pass set aside. Unless
-// the trusted fit's lower bound vouches for the answer, the search checks
-// it before stopping: a width at most a tolerance step wider must have
-// passed too, and when none has been trained one is proposed (action
-// refine), within the budget. With nothing passing yet it grows
-// towards the top of the range: an octave at a time from the widest failing
-// width (proposals_per_round octaves per round, the last at the top), or,
-// with a trusted fit whose lower bound crosses the target below the top,
-// around that crossing. Growing geometrically keeps the search's cost a
-// small multiple of its answer's when the answer is small: started from
-// model_choice's narrow start (start = "narrow", with max_width set to the
-// range's top) it never trains the wide models at all. When the largest
-// model of the range fails it reports infeasible, saying whether the fit's
-// upper bound at that size also rules the target out.
+// The search's resolution is a step: a tolerance step of width (a ratio of
+// 2^tolerance, at least one width), or one listed model. smallest_meeting
+// (bracket.go) brackets the answer between the smallest model measured to
+// meet every requirement and the widest measured below it, and proposes
+// widths inside the bracket (evenly in log width, or, with a trusted fit,
+// around the width where the fitted curve reaches the target: two
+// proposals half a tolerance either side, kept an eighth of the bracket
+// from its ends so the bracket shrinks by an eighth at least even when the
+// fit is wrong). The bracket is closed when it is within the tolerance or
+// holds no untried width. With nothing meeting every requirement but a
+// model reaching the quality target while breaking a cost limit, it
+// brackets below that model the same way. With nothing reaching the target
+// it grows towards the top of the range: an octave at a time from the
+// widest failing width (proposals_per_round octaves per round, the last at
+// the top), or around where the trusted fitted curve reaches the target.
+// Growing geometrically keeps the search's cost a small multiple of its
+// answer's when the answer is small: started from model_choice's narrow
+// start (start = "narrow", with max_width set to the range's top) it never
+// trains the wide models at all.
+//
+// # No monotonicity assumed
+//
+// Measured quality is not monotone in width (small models train unevenly,
+// a table's rows are noisy), and no cost is assumed to grow with size: a
+// model's latency, bytes and train time are checked on the model itself.
+// A failure therefore does not prove that every smaller model fails, and
+// a bracket's failure could hide a smaller model that passes behind a
+// dip. The search bounds that risk: before it stops, a model in each of
+// the three steps just below the bracket's failure must be measured
+// (corroborate), as the catalog search does for table families; a pass
+// found there becomes the new answer and the bracket moves below it. A
+// smaller model that passes is then missed only if it lies below a run of
+// at least four failing steps (the failure and the three below it; about
+// an octave at the default tolerance), or inside a step whose measured
+// model fails. The check costs at most three trials per search, each of a
+// model narrower than the answer, and fewer when earlier rounds measured
+// those steps already (a narrow start has, up to its first octave).
+//
+// # Infeasible
+//
+// "infeasible" needs evidence: nothing measured meets every requirement,
+// the top of the range is measured, and every step of the range at the
+// search's depth holds a measured model, except the steps where the
+// trusted fit's upper bound misses the target (the fitted curves rise with
+// size, so a bound missing at the top rules out every step). Until then the
+// search keeps measuring the steps left, the one farthest from every
+// measurement first. When the target is above the fitted ceiling this
+// costs nothing beyond the top and five sizes for a trusted fit; when the
+// quality can be reached but a cost limit is broken wherever it is, it
+// costs a trial per step where the fit lets the target be reached (about
+// half the grid of a 4..1024 range), since an unmeasured model's cost is
+// unknown. The reason says what was measured and what the fit ruled out.
 //
 // # Families of known models
 //
@@ -102,7 +137,16 @@
 // to [0, 1]; quality minus price·log2(cost)) and converge when an evaluated
 // model lies within half a tolerance of it. Until the fit is trusted they
 // choose among the evaluated models and refine both sides of the choice.
-// Models failing a requirement are never chosen.
+// Models failing a requirement are never chosen; while none meets the
+// requirements they search as smallest_meeting does.
+//
+// # Code
+//
+// Each strategy is a file of its own behind one small interface
+// (strategy.go): smallest_meeting.go, knee.go, pareto.go, max_utility.go;
+// the trade-off strategies share optimum.go. engine.go holds the
+// measurements, the fits, the budget and the proposals; bracket.go the
+// bracket engine; wording.go the reasons; catalog.go the catalog search.
 //
 // # Budget
 //
@@ -152,8 +196,6 @@ const (
 	MaxUtility      = "max_utility"
 )
 
-var strategies = []string{SmallestMeeting, KneeStrategy, ParetoStrategy, MaxUtility}
-
 // Costs a strategy may weigh quality against.
 const (
 	CostParams    = "params"
@@ -175,7 +217,7 @@ const (
 // Config is the body of a `stage "resize" "NAME" {}` block. loop_to and
 // max_rounds belong to the host and are not part of it.
 type Config struct {
-	Strategy          string   `hcl:"strategy,optional" doc:"How to choose: smallest_meeting (default: the smallest model meeting every requirement, as measured and by the fit's lower confidence bound or, where the bound falls short, with the next wider model passing too), knee (Kneedle on quality against log cost), pareto (the point of the quality/cost front nearest the ideal) or max_utility (quality minus price per doubling of cost). smallest_meeting works from any start and is cheapest from model_choice's start = \"narrow\" with max_width set; knee, pareto and max_utility look for an optimum across the range, so start them from model_choice's ladder."`
+	Strategy          string   `hcl:"strategy,optional" doc:"How to choose: smallest_meeting (default: the smallest model measured to meet every requirement), knee (Kneedle on quality against log cost), pareto (the point of the quality/cost front nearest the ideal) or max_utility (quality minus price per doubling of cost). smallest_meeting works from any start and is cheapest from model_choice's start = \"narrow\" with max_width set; knee, pareto and max_utility look for an optimum across the range, so start them from model_choice's ladder."`
 	Tolerance         *float64 `hcl:"tolerance,optional" doc:"Stop when the answer is pinned to within this many doublings of width (default 0.25, a ratio of 2^0.25, about 19%)."`
 	ProposalsPerRound *int     `hcl:"proposals_per_round,optional" doc:"Sizes proposed per round (default 2)."`
 	Confidence        *float64 `hcl:"confidence,optional" doc:"Two-sided level of the fit's confidence intervals (default 0.9)."`
@@ -297,6 +339,9 @@ func New(c Config) (sdk.Stage, error) {
 			bad("strategy", "Unknown strategy", fmt.Sprintf("strategy must be one of %s; found %q.%s", strings.Join(strategies, ", "), c.Strategy, suggest.Hint(c.Strategy, strategies)))
 		}
 	}
+	kind, _ := kindOf(s.strategy)
+	priced := namesWhere(func(k strategyKind) bool { return k.priced })
+	weighing := namesWhere(func(k strategyKind) bool { return k.weighsCost })
 	if v := c.Tolerance; v != nil {
 		s.tolerance = *v
 		if !(*v > 0 && *v <= 10) {
@@ -320,19 +365,19 @@ func New(c Config) (sdk.Stage, error) {
 		switch {
 		case !(*v >= 0 && finite(*v)):
 			bad("price", "Invalid price", fmt.Sprintf("price is the quality one doubling of cost is worth, a number of 0 or more; found %g.", *v))
-		case s.strategy != MaxUtility:
-			bad("price", "Price without max_utility", fmt.Sprintf("price weighs quality against cost for strategy \"max_utility\"; this stage's strategy is %q. Remove price or set strategy = \"max_utility\".", s.strategy))
+		case !kind.priced:
+			bad("price", "Price without "+orList(priced), fmt.Sprintf("price weighs quality against cost for strategy %s; this stage's strategy is %q. Remove price or set strategy = %q.", orList(priced), s.strategy, priced[0]))
 		}
-	} else if s.strategy == MaxUtility {
-		bad("price", "Missing price", "strategy \"max_utility\" maximizes quality minus price·log2(cost): set price, the quality one doubling of cost is worth (for example 0.01).")
+	} else if kind.priced {
+		bad("price", "Missing price", fmt.Sprintf("strategy %q maximizes quality minus price·log2(cost): set price, the quality one doubling of cost is worth (for example 0.01).", s.strategy))
 	}
 	if c.Cost != "" {
 		s.cost = c.Cost
 		switch {
 		case !slices.Contains(costs, c.Cost):
 			bad("cost", "Unknown cost", fmt.Sprintf("cost must be one of %s; found %q.%s", strings.Join(costs, ", "), c.Cost, suggest.Hint(c.Cost, costs)))
-		case s.strategy == SmallestMeeting:
-			bad("cost", "Cost without a trade-off strategy", "cost names what knee, pareto and max_utility weigh quality against; smallest_meeting uses size alone. Remove cost or choose one of those strategies.")
+		case !kind.weighsCost:
+			bad("cost", "Cost without a trade-off strategy", fmt.Sprintf("cost names what %s weigh quality against; %s uses size alone. Remove cost or choose one of those strategies.", orList(weighing), s.strategy))
 		}
 	}
 	if v := c.Sensitivity; v != nil {
