@@ -28,9 +28,10 @@ type step struct{ a, b int }
 //   - narrows the bracket between hi and the widest model measured below
 //     it, until it is within the tolerance (or, with listed models, holds
 //     no untried one);
-//   - checks for a dip below that failure: a model in each of the
-//     corroborate steps just below it must be measured, since a failure
-//     does not prove that every smaller model fails;
+//   - checks for a dip below that failure: the corroborate models
+//     measured next below it must fail too, each within a step of the
+//     next, since a failure does not prove that every smaller model fails
+//     (dipChain);
 //   - when the trusted fit disputes hi's pass (its lower bound there
 //     misses the target), looks up the untried step above hi, so that the
 //     reason can say whether the pass stands alone; the pass is kept
@@ -58,8 +59,7 @@ func (e *engine) settle(hi *size, passing bool) plan {
 	if lo != nil {
 		a = int(lo.width) + 1
 	}
-	wide := lo == nil || e.listed[d] != nil || math.Log2(float64(hi.width)/float64(lo.width)) > e.s.tolerance+1e-9
-	if wide && e.free(d, a, b) > 0 {
+	if (lo == nil || !e.linked(d, int(lo.width), int(hi.width))) && e.free(d, a, b) > 0 {
 		uL, lf := math.Log2(float64(e.minW)), float64(e.minW)
 		where := fmt.Sprintf("down to the narrowest width of the range (%d)", e.minW)
 		if lo != nil {
@@ -80,17 +80,11 @@ func (e *engine) settle(hi *size, passing bool) plan {
 
 	// The checks before stopping: a dip below the failure, and the
 	// neighbour above a pass the fit disputes.
-	var checks []target
+	checks, chain := e.dipChain(d, lo)
 	var doing []string
-	dips := e.dipSteps(d, lo)
-	for _, st := range dips {
-		if e.knownIn(d, st.a, st.b) == nil && e.free(d, st.a, st.b) > 0 {
-			checks = append(checks, target{math.Log2(float64(st.a)), st.a, st.b})
-		}
-	}
 	if len(checks) > 0 {
-		doing = append(doing, fmt.Sprintf("a failure does not prove that every smaller model fails, so %s below %s %s measured before %s closes the bracket",
-			plural(len(dips), "the step", "steps"), lo.id(), isAre(len(dips)), lo.id()))
+		doing = append(doing, fmt.Sprintf("a failure does not prove that every smaller model fails, so the %d models measured below %s must fail too, each within a step of the next, before %s closes the bracket",
+			corroborate, lo.id(), lo.id()))
 	}
 	disputed := passing && e.disputed(hi)
 	action := actionShrink
@@ -115,7 +109,7 @@ func (e *engine) settle(hi *size, passing bool) plan {
 		return e.sweep(d, hi)
 	}
 	p.status, p.action = StatusConverged, actionStop
-	p.reason = fmt.Sprintf("%s is the smallest model measured to meet %s (%s%s); %s%s", hi.id(), e.targetValue(), e.qualityText(hi), e.costText(hi), closed, e.dipText(lo, dips))
+	p.reason = fmt.Sprintf("%s is the smallest model measured to meet %s (%s%s); %s%s", hi.id(), e.targetValue(), e.qualityText(hi), e.costText(hi), closed, e.dipText(lo, chain))
 	if disputed {
 		p.reason += "; " + e.disputeText(hi) + e.neighbourText(hi)
 	}
@@ -128,25 +122,49 @@ func (e *engine) disputed(s *size) bool {
 	return e.trusted && s.mlp() && e.g.target != nil && e.reaches(s) && e.pl.Band(float64(s.params)).Lo < e.g.tq
 }
 
-// dipSteps returns the corroborate steps just below the failure lo, each
-// of which must hold a measured model before lo closes its bracket; fewer
-// when the range ends first. A step [a, b] is measured at a, a whole
-// step below the one above it.
-func (e *engine) dipSteps(d int32, lo *size) []step {
+// linked reports whether two measured widths at depth d are within a step
+// of each other: a tolerance step apart at most, or with no untried width
+// between them.
+func (e *engine) linked(d int32, lo, hi int) bool {
+	return (e.listed[d] == nil && math.Log2(float64(hi)/float64(lo)) <= e.s.tolerance+1e-9) || e.free(d, lo+1, hi-1) == 0
+}
+
+// dipChain is the check for a dip below the bracket's failure lo: the
+// corroborate models measured next below it must fail too, each within a
+// step of the one above (linked), so that no untried stretch wider than a
+// step hides a smaller model that passes. It returns the chain measured so
+// far and, where a link is missing, the widths to measure: one a step
+// below the last link (at most corroborate in all). The chain is shorter
+// when the range ends first.
+func (e *engine) dipChain(d int32, lo *size) (ts []target, chain []*size) {
 	if lo == nil {
-		return nil
+		return nil, nil
 	}
-	var out []step
-	r := int(lo.width)
+	x := int(lo.width)
 	for range corroborate {
-		nr := e.stepDown(d, r)
-		if nr == 0 {
+		y := e.below(d, int32(x))
+		if y != nil && e.linked(d, int(y.width), x) {
+			chain = append(chain, y)
+			x = int(y.width)
+			continue
+		}
+		a := e.minW
+		if y != nil {
+			a = int(y.width) + 1
+		}
+		t := target{math.Log2(float64(x)) - e.s.tolerance, a, x - 1}
+		if ws := e.materialize(d, append(ts, t)); len(ws) > len(ts) {
+			ts = append(ts, t)
+			x = ws[len(ws)-1]
+			continue
+		}
+		if y == nil {
 			break
 		}
-		out = append(out, step{nr, r - 1})
-		r = nr
+		chain = append(chain, y)
+		x = int(y.width)
 	}
-	return out
+	return ts, chain
 }
 
 // steps divides the range at depth d into steps, from its top down.

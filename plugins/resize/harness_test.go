@@ -335,6 +335,9 @@ func runLoopWith(t testing.TB, cfg Config, evaluate func(tables.Candidate) resul
 		}
 		run.decisions = append(run.decisions, d)
 		checkRound(t, d, props, run.results)
+		if cfg.Strategy == "" || cfg.Strategy == SmallestMeeting {
+			checkMeasured(t, d, run.results, r)
+		}
 		if d["status"] != StatusContinue {
 			if len(props) != 0 {
 				t.Errorf("round %d: status %v with %d proposals", round, d["status"], len(props))
@@ -393,6 +396,36 @@ func checkRound(t testing.TB, d row, props []tables.Candidate, before []result) 
 		}
 		if p.LearningRate != 0.003 || p.BatchSize != 64 || p.Epochs != 25 || p.Preprocess != "standardize" || p.Family != tables.FamilyMLP {
 			t.Errorf("proposal %s does not carry the evaluated hyperparameters: %+v", p.ID, p)
+		}
+	}
+}
+
+// checkMeasured holds a smallest_meeting decision to a brute-force scan
+// of the results so far: never infeasible while a result meets every
+// requirement, and converged only on the smallest that does.
+func checkMeasured(t testing.TB, d row, results []result, r *reqs) {
+	t.Helper()
+	if r == nil || r.minAccuracy == nil {
+		return
+	}
+	var best *result
+	for i, res := range results {
+		switch {
+		case res.status != "ok" || !(res.accuracy >= *r.minAccuracy):
+		case r.maxLatency != nil && !(res.latency <= *r.maxLatency):
+		case r.maxParams != nil && res.c.Params > *r.maxParams:
+		case best == nil || res.c.Params < best.c.Params:
+			best = &results[i]
+		}
+	}
+	switch d["status"] {
+	case StatusInfeasible:
+		if best != nil {
+			t.Errorf("infeasible although %s was measured to meet every requirement: %v", best.c.ID, d["reason"])
+		}
+	case StatusConverged:
+		if best == nil || d["chosen_params"] != best.c.Params {
+			t.Errorf("converged on %v, but the smallest result meeting every requirement is %v: %v", d["chosen_candidate_id"], best, d["reason"])
 		}
 	}
 }

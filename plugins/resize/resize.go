@@ -86,16 +86,20 @@
 // model's latency, bytes and train time are checked on the model itself.
 // A failure therefore does not prove that every smaller model fails, and
 // a bracket's failure could hide a smaller model that passes behind a
-// dip. The search bounds that risk: before it stops, a model in each of
-// the three steps just below the bracket's failure must be measured
-// (corroborate), as the catalog search does for table families; a pass
-// found there becomes the new answer and the bracket moves below it. A
-// smaller model that passes is then missed only if it lies below a run of
-// at least four failing steps (the failure and the three below it; about
-// an octave at the default tolerance), or inside a step whose measured
-// model fails. The check costs at most three trials per search, each of a
-// model narrower than the answer, and fewer when earlier rounds measured
-// those steps already (a narrow start has, up to its first octave).
+// dip. The search bounds that risk: before it stops, the three models
+// measured next below the bracket's failure must fail too, each within a
+// step of the one above it (a tolerance step apart at most, or with no
+// untried width between; with listed models, the three listed just
+// below), and where a link is missing the search measures a width a step
+// below the last one (corroborate, as the catalog search does for table
+// families). A pass found there becomes the new answer and the bracket
+// moves below it. A smaller model that passes is then missed only if it
+// lies below a run of four failures each within a step of the next (a dip
+// at least four steps long: about an octave at the default tolerance), or
+// between two failures less than a step apart. The check costs at most
+// three trials per search, each of a model narrower than the answer, and
+// fewer when earlier rounds measured those widths already (a narrow start
+// has, below its first octave).
 //
 // # Infeasible
 //

@@ -165,29 +165,27 @@ func (e *engine) bracketText(hi, lo *size) string {
 	return fmt.Sprintf("%s, and no untried width lies between %d and %d", miss, lo.width, hi.width)
 }
 
-// dipText names what was measured in the steps below the bracket's
-// failure, the evidence that no dip hides a smaller pass there.
-func (e *engine) dipText(lo *size, dips []step) string {
+// dipText names the failures measured below the bracket's failure, the
+// evidence that no dip hides a smaller pass there.
+func (e *engine) dipText(lo *size, chain []*size) string {
 	if lo == nil {
 		return ""
 	}
-	if len(dips) == 0 {
-		return fmt.Sprintf("; %s is at the bottom of the range", lo.id())
+	if len(chain) == 0 {
+		return fmt.Sprintf("; nothing was measured below %s", lo.id())
 	}
 	var parts []string
-	for _, st := range dips {
-		if s := e.knownIn(lo.depth, st.a, st.b); s != nil {
-			parts = append(parts, fmt.Sprintf("%s %s", s.id(), e.brief(s)))
-		}
+	for _, s := range chain {
+		parts = append(parts, fmt.Sprintf("%s %s", s.id(), e.brief(s)))
 	}
-	if len(parts) == 0 {
-		return ""
+	out := fmt.Sprintf("; below %s, %s fail too, each within a step of the next (%s)", lo.id(), plural(len(chain), "model", "models"), strings.Join(parts, ", "))
+	if len(chain) == 1 {
+		out = fmt.Sprintf("; below %s, the next model fails too, within a step (%s)", lo.id(), parts[0])
 	}
-	out := fmt.Sprintf("; below %s, %s fail%s too (%s)", lo.id(), plural(len(parts), "the next step", "steps"), map[bool]string{true: "s"}[len(parts) == 1], strings.Join(parts, ", "))
-	if len(dips) < corroborate {
+	if len(chain) < corroborate {
 		return out + ", down to the bottom of the range"
 	}
-	return out + fmt.Sprintf(", so a smaller model that passes could only lie below a run of %d failing steps", len(dips)+1)
+	return out + fmt.Sprintf(", so a smaller model that passes could only lie below a run of %d failures", len(chain)+1)
 }
 
 // disputeText says that the trusted fit's bound and a measured pass
