@@ -55,6 +55,8 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./plugins/internal/prep -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./internal/ipcverify -run '^$$' -fuzz '^FuzzReaders$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/replay -run '^$$' -fuzz '^FuzzTable$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/modelchoice -run '^$$' -fuzz '^FuzzTableSpace$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/internal/tablefile -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/exec -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./pipeline/install/lockfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)
 

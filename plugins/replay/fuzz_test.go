@@ -12,11 +12,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/tablefile"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // A table file is outside input: whatever its bytes, reading and indexing
-// it returns a table or an error, never a panic, and holds no memory
-// after.
+// it returns a table or diagnostics, never a panic, and holds no memory
+// after; a lookup of any kind of candidate finds a row or says why not.
 func FuzzTable(f *testing.F) {
 	mem := memory.NewGoAllocator()
 	rec := typedTable(mem)
@@ -49,9 +52,12 @@ func FuzzTable(f *testing.F) {
 	f.Add([]byte(typedCSV), uint8(0))
 	f.Add([]byte("family,depth,width,accuracy,status\nmlp,1,16,0.8,failed\nmlp,1,16,0.8,ok\n"), uint8(0))
 	f.Add([]byte("a\n\"b\n"), uint8(0))
-	f.Add(pq.Bytes(), uint8(1))
-	f.Add(arrowFile.Bytes(), uint8(2))
-	f.Add(arrowStream.Bytes(), uint8(2))
+	f.Add([]byte(namedCSV), uint8(0))
+	f.Add([]byte("name,s,accuracy,params\nc-s8,8,\"1,014.5\",inf\nc-s8,16,95,0\n"), uint8(0))
+	f.Add([]byte("name\ts\taccuracy\nc-s8\t8\t0.9\n"), uint8(1))
+	f.Add(pq.Bytes(), uint8(2))
+	f.Add(arrowFile.Bytes(), uint8(3))
+	f.Add(arrowStream.Bytes(), uint8(3))
 	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
 		format := formats[int(which)%len(formats)]
 		p := filepath.Join(t.TempDir(), "table")
@@ -59,27 +65,43 @@ func FuzzTable(f *testing.F) {
 			t.Fatal(err)
 		}
 		checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
-		tab, err := loadTable(context.Background(), p, format, checked)
+		tab, err := tablefile.Read(context.Background(), p, format, checked)
 		checked.AssertSize(t, 0)
 		if err != nil {
 			return
 		}
-		for _, interp := range []bool{false, true} {
-			st := &Stage{path: p, format: format, key: []string{"family", "depth", "width", "learning_rate"}, interpolate: interp}
-			ix, diags := st.prepare(tab)
+		for _, set := range []settings{
+			{key: []string{"family", "depth", "width", "learning_rate"}, keyExplicit: true},
+			{key: DefaultKey, scale: map[string]float64{"accuracy": 0.01}},
+		} {
+			ix, diags := prepare(tab, set)
 			if diags.HasErrors() {
+				for _, d := range diags {
+					if d.Summary == "" || d.Detail == "" || len(d.Path) == 0 {
+						t.Errorf("diagnostic without a summary, detail or path: %+v", d)
+					}
+				}
 				continue
 			}
-			for _, c := range []struct {
-				depth, width int32
-				lr           float64
-			}{{1, 16, 0.003}, {1, 40, 0.003}, {2, 1, 0.01}} {
-				cand := mlpCand(c.depth, c.width)
-				cand.LearningRate = c.lr
-				if h, ok := ix.find(cand, interp); ok {
-					ix.build(cand, h)
-				} else {
-					ix.missing(cand, interp)
+			axis := tables.Candidate{ID: "c-s8", Name: "c-s8", Family: "c", Kind: tables.KindAxis, Knobs: tables.Knobs{"s": 8.0}}
+			named := tables.Candidate{ID: "c-s8", Name: "c-s8", Family: "c", Kind: tables.KindTable}
+			for _, interp := range []bool{false, true} {
+				for _, c := range []struct {
+					depth, width int32
+					lr           float64
+				}{{1, 16, 0.003}, {1, 40, 0.003}, {2, 1, 0.01}} {
+					cand := mlpCand(c.depth, c.width)
+					cand.LearningRate = c.lr
+					if h, ok, _, _ := ix.lookup(cand, interp); ok {
+						ix.build(cand, h)
+					}
+				}
+				for _, cand := range []tables.Candidate{axis, named} {
+					if h, ok, _, msg := ix.lookup(cand, interp); ok {
+						ix.build(cand, h)
+					} else if msg == "" {
+						t.Errorf("%s not found, and no message says why", cand.ID)
+					}
 				}
 			}
 		}

@@ -7,14 +7,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/tablefile"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Candidate columns compared as text; the others are numbers.
-var textCandidateColumns = map[string]bool{"candidate_id": true, "family": true, "preprocess": true, "quantize": true}
+var textCandidateColumns = map[string]bool{"candidate_id": true, "family": true, "preprocess": true, "quantize": true,
+	"name": true, "family_kind": true, "knobs": true}
 
 // candidateValue returns a candidate's value of a candidates column.
 func candidateValue(c tables.Candidate, name string) (text string, num float64) {
@@ -27,6 +30,12 @@ func candidateValue(c tables.Candidate, name string) (text string, num float64) 
 		return c.Preprocess, 0
 	case "quantize":
 		return c.Quantize, 0
+	case "name":
+		return c.Name, 0
+	case "family_kind":
+		return c.Kind, 0
+	case "knobs":
+		return c.Knobs.String(), 0
 	case "round":
 		return "", float64(c.Round)
 	case "depth":
@@ -45,6 +54,8 @@ func candidateValue(c tables.Candidate, name string) (text string, num float64) 
 		return "", float64(c.Epochs)
 	case "prune_fraction":
 		return "", c.PruneFraction
+	case "size":
+		return "", c.Size
 	}
 	return "", math.NaN()
 }
@@ -84,18 +95,46 @@ type resultColumn struct {
 	text []string
 }
 
-// index is a table prepared for lookups.
+// How a candidate was found.
+const (
+	matchKey   = "key"
+	matchName  = "name"
+	matchKnobs = "knobs"
+)
+
+// index is a table prepared for lookups: by name (table-kind candidates),
+// by knobs (axis kind) and by key (mlp kind).
 type index struct {
-	t       *table
-	keys    []keyColumn
-	width   int // position of width in keys, or -1
-	results []resultColumn
-	exact   map[string]int // joined key -> row
-	// status is each row's status ("ok" without a status column).
-	status []string
+	t       *tablefile.Table
+	columns map[string]string // the config's columns
+
+	// nameCol is the table's name column, "" when it has none; names maps
+	// each name to its row.
+	nameCol string
+	names   map[string]int
+
+	// keys are nil when the table cannot serve key lookups, keyErr then
+	// saying why.
+	keys   []keyColumn
+	keyErr string
+	width  int            // position of width in keys, or -1
+	exact  map[string]int // joined key -> row
 	// along groups the rows that interpolation may use by their key
 	// without width, each sorted by width.
 	along map[string][]int
+
+	results []resultColumn
+	// params are the table's parameter counts (NaN for null), nil when it
+	// has no params column.
+	params    []float64
+	paramsCol string
+	// status is each row's status ("ok" without a status column).
+	status []string
+
+	// knobs are the knob lookups prepared so far, by their knobs' names
+	// and types.
+	knobsMu sync.Mutex
+	knobs   map[string]*knobIndex
 }
 
 // The results columns a table may provide: every evaluation column but
@@ -111,125 +150,264 @@ func resultNames() []string {
 	return out
 }
 
+// numericResultNames are the results columns that are numbers.
+func numericResultNames() []string {
+	return slices.DeleteFunc(resultNames(), func(n string) bool { return textResultColumns[n] })
+}
+
 var textResultColumns = map[string]bool{"status": true, "error": true, "stopped_by": true}
+
+// fractionColumns hold fractions in 0..1.
+var fractionColumns = map[string]bool{"accuracy": true, "accuracy_before": true}
 
 var statuses = []string{tables.StatusOK, tables.StatusFailed, tables.StatusPruned, tables.StatusInfeasible}
 
-// prepare checks the table against the config and indexes it. Problems
-// are config diagnostics: the config names the file and its columns.
-func (s *Stage) prepare(t *table) (*index, sdk.Diagnostics) {
+// prepare checks the table against the config and indexes it. Every
+// problem is a config diagnostic on the attribute that names what is
+// wrong (a columns entry when the column is mapped, a key entry, else
+// path), and names the file, the line and the column.
+func prepare(t *tablefile.Table, set settings) (*index, sdk.Diagnostics) {
 	var diags sdk.Diagnostics
 	bad := func(path []string, summary, detail string) {
 		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: path})
 	}
-	// pathOf is where a column's table name was written: the columns
-	// entry when mapped, else the given attribute.
+	problems := func(path []string, ps tablefile.Problems) {
+		for _, p := range ps {
+			bad(path, p.Summary, sentence(p.Error()))
+		}
+	}
 	tableName := func(name string) (string, bool) {
-		if m, ok := s.columns[name]; ok {
+		if m, ok := set.columns[name]; ok {
 			return m, true
 		}
 		return name, false
 	}
-	find := func(name string, keyPath []string) *column {
-		tn, mapped := tableName(name)
-		path := keyPath
-		if mapped {
-			path = []string{"columns", name}
+	// attr is where a column's problems go: its columns entry when mapped,
+	// else def.
+	attr := func(name string, def []string) []string {
+		if _, mapped := set.columns[name]; mapped {
+			return []string{"columns", name}
 		}
-		c, ok := t.cols[tn]
+		return def
+	}
+	pathAttr := []string{"path"}
+	missing := func(tn, why string) string {
+		return sentence(fmt.Sprintf("%s: the header has no column %q%s.%s Its columns are: %s", t.AtHeader(), tn, why, suggest.Hint(tn, t.Names), strings.Join(t.Names, ", ")))
+	}
+	// find returns a usable column, or adds why not.
+	find := func(name string, path []string, add func(path []string, summary, detail string)) *tablefile.Column {
+		tn, mapped := tableName(name)
+		c := t.Column(tn)
 		switch {
-		case !ok:
-			detail := fmt.Sprintf("%s has no column %q", t.path, tn)
-			if !mapped {
-				detail += fmt.Sprintf(" for the candidates' %s; if the table names it otherwise, map it: columns = { %s = \"TABLE_COLUMN\" }", name, name)
-			}
-			bad(path, "No such table column", detail+"."+suggest.Hint(tn, t.names)+" Its columns are: "+strings.Join(t.names, ", ")+".")
+		case c == nil && mapped:
+			add(path, "No such table column", missing(tn, ""))
 			return nil
-		case c.dup:
-			bad(path, "Ambiguous table column", fmt.Sprintf("%s has two columns named %q.", t.path, tn))
+		case c == nil:
+			add(path, "No such table column", missing(tn, fmt.Sprintf(" for the candidates' %s; if the table names it otherwise, map it: columns = { %s = \"TABLE_COLUMN\" }", name, name)))
+			return nil
+		case c.Dup:
+			add(path, "Ambiguous table column", fmt.Sprintf("%s: the header has two columns named %q.", t.AtHeader(), tn))
 			return nil
 		}
 		return c
 	}
 
-	ix := &index{t: t, width: -1, exact: map[string]int{}, along: map[string][]int{}}
-	for i, name := range s.key {
-		path := []string{"key", strconv.Itoa(i)}
-		c := find(name, path)
-		if c == nil {
-			continue
+	ix := &index{t: t, columns: set.columns, width: -1, exact: map[string]int{}, along: map[string][]int{}, knobs: map[string]*knobIndex{}}
+
+	// Names: table-kind candidates are looked up by name.
+	nameTN, nameMapped := tableName(tables.ColName)
+	if c := t.Column(nameTN); c != nil || nameMapped {
+		if c := find(tables.ColName, attr(tables.ColName, pathAttr), bad); c != nil {
+			names, ps := t.Unique(nameTN)
+			problems(attr(tables.ColName, pathAttr), ps)
+			ix.nameCol, ix.names = nameTN, names
 		}
-		k := keyColumn{name: name, table: c.name, text: textCandidateColumns[name], bits: c.bits, spelled: make([]string, t.rows)}
-		if k.text {
-			vals, err := t.texts(c)
-			if err != nil {
-				bad(path, "Key column is not text", fmt.Sprintf("The candidates' %s is text, but in %s %v.", name, t.path, err))
-				continue
-			}
-			for r, v := range vals {
-				k.spelled[r] = strconv.Quote(v)
-			}
-		} else {
-			vals, err := t.numbers(c)
-			if err != nil {
-				bad(path, "Key column is not numeric", fmt.Sprintf("The candidates' %s is a number, but in %s %v.", name, t.path, err))
-				continue
-			}
-			k.nums = vals
-			for r, v := range vals {
-				k.spelled[r] = canonical(v, k.bits)
-			}
-		}
-		for r := range t.rows {
-			if c.null[r] || (!k.text && math.IsNaN(k.nums[r])) {
-				bad(path, "Missing key value", fmt.Sprintf("%s, %s has no %s: every row needs a value in each key column.", t.path, t.where(r), c.name))
-				break
-			}
-		}
-		if name == "width" {
-			ix.width = len(ix.keys)
-		}
-		ix.keys = append(ix.keys, k)
 	}
 
+	// Key: mlp candidates are looked up by it. It is optional when the
+	// table has names and the config sets no key: the table may be one of
+	// named models only, and the key columns it has may not tell its rows
+	// apart.
+	if !set.keyBroken {
+		optional := !set.keyExplicit && ix.names != nil
+		for _, k := range set.key {
+			if _, mapped := set.columns[k]; mapped {
+				optional = false
+			}
+		}
+		var keyDiags sdk.Diagnostics
+		addKey := func(path []string, summary, detail string) {
+			keyDiags = append(keyDiags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: path})
+		}
+		keyProblems := func(path []string, ps tablefile.Problems) {
+			for _, p := range ps {
+				addKey(path, p.Summary, sentence(p.Error()))
+			}
+		}
+		var keys []keyColumn
+		width := -1
+		for i, name := range set.key {
+			path := attr(name, []string{"key", strconv.Itoa(i)})
+			var c *tablefile.Column
+			if ix.names == nil && !set.keyExplicit && t.Column(name) == nil {
+				tn, mapped := tableName(name)
+				if !mapped {
+					addKey(path, "No such table column", missing(tn, fmt.Sprintf(" for the candidates' %s; if the table names it otherwise, map it: columns = { %s = \"TABLE_COLUMN\" }. A table of named models (model_choice's table families) needs a name column instead: map it, columns = { name = \"TABLE_COLUMN\" }", name, name)))
+					continue
+				}
+			}
+			if c = find(name, path, addKey); c == nil {
+				continue
+			}
+			k := keyColumn{name: name, table: c.Name, text: textCandidateColumns[name], bits: c.Bits, spelled: make([]string, t.Rows)}
+			if k.text {
+				vals, ps := t.Texts(c.Name)
+				if ps != nil {
+					keyProblems(path, ps)
+					continue
+				}
+				for r, v := range vals {
+					k.spelled[r] = strconv.Quote(v)
+				}
+			} else {
+				vals, ps := t.Numbers(c.Name)
+				if vals == nil {
+					keyProblems(path, ps)
+					continue
+				}
+				if len(ps) == 0 {
+					rep := tablefile.NewReport(t)
+					for r, v := range vals {
+						if math.IsNaN(v) {
+							rep.Add(r, c.Name, "Missing key value", "the row has no value here: every row needs one in each key column.")
+						}
+					}
+					ps = rep.Problems()
+				}
+				if len(ps) > 0 {
+					keyProblems(path, ps)
+					continue
+				}
+				k.nums = vals
+				for r, v := range vals {
+					k.spelled[r] = canonical(v, k.bits)
+				}
+			}
+			if name == "width" {
+				width = len(keys)
+			}
+			keys = append(keys, k)
+		}
+		if !keyDiags.HasErrors() {
+			ix.keys, ix.width = keys, width
+			rep := tablefile.NewReport(t)
+			for r := range t.Rows {
+				key := ix.rowKey(r, -1)
+				if prev, dup := ix.exact[key]; dup {
+					rep.Add(r, "", "Duplicate key", fmt.Sprintf("%s on %s is already on %s. %s", ix.describeRow(r), t.Where(r), t.Where(prev), ix.differing(prev, r)))
+					continue
+				}
+				ix.exact[key] = r
+			}
+			keyProblems([]string{"key"}, rep.Problems())
+		}
+		switch {
+		case !keyDiags.HasErrors():
+		case optional:
+			ix.keys, ix.width, ix.exact = nil, -1, map[string]int{}
+			ix.keyErr = strings.TrimSuffix(keyDiags[0].Detail, ".")
+		default:
+			diags = append(diags, keyDiags...)
+			ix.keys, ix.width = nil, -1
+			ix.keyErr = "the table's key columns have problems"
+		}
+	} else {
+		ix.keyErr = "key is invalid"
+	}
+
+	// Results.
 	quality := false
 	for _, name := range resultNames() {
 		tn, mapped := tableName(name)
-		if _, ok := t.cols[tn]; !ok && !mapped {
+		if t.Column(tn) == nil && !mapped {
 			continue // not measured: null, or the documented default
 		}
-		c := find(name, nil)
+		path := attr(name, pathAttr)
+		c := find(name, path, bad)
 		if c == nil {
 			continue
 		}
 		rc := resultColumn{name: name}
-		var err error
 		if textResultColumns[name] {
-			rc.text, err = t.texts(c)
+			texts, ps := t.Texts(c.Name)
+			if ps != nil {
+				problems(path, ps)
+				continue
+			}
+			rc.text = texts
 		} else {
-			rc.nums, err = t.numbers(c)
-		}
-		if err != nil {
-			bad([]string{"columns", name}, "Unusable table column", fmt.Sprintf("%s: %v.", t.path, err))
-			continue
+			nums, ps := t.Numbers(c.Name)
+			problems(path, ps)
+			if nums == nil {
+				continue
+			}
+			rc.nums = scaled(nums, set.scale[name])
+			if fractionColumns[name] {
+				problems(attr(name, pathAttr), fractionProblems(t, c.Name, name, rc.nums, set.scale[name]))
+			}
+			if name == tables.ColModelBytes {
+				rep := tablefile.NewReport(t)
+				for r, v := range rc.nums {
+					if v <= 0 {
+						rep.Add(r, c.Name, "Value not positive", fmt.Sprintf("the value is %s, and a model's size in bytes must be positive.", canonical(v, 64)))
+					}
+				}
+				problems(path, rep.Problems())
+			}
 		}
 		if name == "accuracy" || name == "loss" || name == "rmse" {
 			quality = true
 		}
 		ix.results = append(ix.results, rc)
 	}
-	if !quality && !diags.HasErrors() {
-		bad([]string{"path"}, "No quality column", fmt.Sprintf("%s has none of accuracy, loss and rmse, so a lookup would measure nothing. If it names its metric otherwise, map it, e.g. columns = { accuracy = \"top1\" }. Its columns are: %s.", t.path, strings.Join(t.names, ", ")))
-	}
-	if diags.HasErrors() {
-		return nil, diags
+	_, accMapped := set.columns["accuracy"]
+	_, lossMapped := set.columns["loss"]
+	_, rmseMapped := set.columns["rmse"]
+	if !quality && !accMapped && !lossMapped && !rmseMapped {
+		bad(pathAttr, "No quality column", fmt.Sprintf("%s has none of accuracy, loss and rmse, so a lookup would measure nothing. If it names its metric otherwise, map it, e.g. columns = { accuracy = \"top1\" }. Its columns are: %s.", t.Path, strings.Join(t.Names, ", ")))
 	}
 
-	ix.status = make([]string, t.rows)
+	// Params: the table's parameter count replaces the candidate's.
+	paramsTN, paramsMapped := tableName(tables.ColParams)
+	if !paramsMapped {
+		paramsTN = ""
+		for _, n := range ParamsColumns {
+			if t.Column(n) != nil {
+				paramsTN = n
+				break
+			}
+		}
+	}
+	if paramsTN != "" {
+		path := attr(tables.ColParams, pathAttr)
+		if t.Column(paramsTN) == nil {
+			bad(path, "No such table column", missing(paramsTN, ""))
+		} else {
+			nums, ps := t.Positive(paramsTN, "a parameter count")
+			problems(path, ps)
+			if nums != nil {
+				ix.params, ix.paramsCol = scaled(nums, set.scale[tables.ColParams]), paramsTN
+			}
+		}
+	}
+
+	ix.status = make([]string, t.Rows)
 	for r := range ix.status {
 		ix.status[r] = tables.StatusOK
 	}
 	if rc := ix.resultCol("status"); rc != nil {
+		tn, _ := tableName("status")
+		rep := tablefile.NewReport(t)
 		for r, v := range rc.text {
 			v = strings.TrimSpace(v)
 			switch {
@@ -237,54 +415,93 @@ func (s *Stage) prepare(t *table) (*index, sdk.Diagnostics) {
 			case slices.Contains(statuses, v):
 				ix.status[r] = v
 			default:
-				tn, _ := tableName("status")
-				bad([]string{"path"}, "Unknown trial status", fmt.Sprintf("%s, %s: %s is %q; a status is one of %s.", t.path, t.where(r), tn, v, strings.Join(statuses, ", ")))
-				return nil, diags
+				rep.Add(r, tn, "Unknown trial status", fmt.Sprintf("the status is %q; a status is one of %s.", v, strings.Join(statuses, ", ")))
 			}
 		}
+		problems(attr("status", pathAttr), rep.Problems())
+	}
+	if diags.HasErrors() {
+		return nil, diags
 	}
 
-	for r := range t.rows {
-		key := ix.rowKey(r, -1)
-		if prev, dup := ix.exact[key]; dup {
-			bad([]string{"key"}, "Duplicate key", fmt.Sprintf("%s, %s and %s both hold %s. %s", t.path, t.where(prev), t.where(r), ix.describeRow(r), ix.differing(prev, r)))
-			return nil, diags
+	if ix.width >= 0 {
+		for r := range t.Rows {
+			if ix.status[r] == tables.StatusOK && ix.keys[ix.width].nums[r] > 0 {
+				other := ix.rowKey(r, ix.width)
+				ix.along[other] = append(ix.along[other], r)
+			}
 		}
-		ix.exact[key] = r
-		if ix.width >= 0 && ix.status[r] == tables.StatusOK && ix.keys[ix.width].nums[r] > 0 {
-			other := ix.rowKey(r, ix.width)
-			ix.along[other] = append(ix.along[other], r)
-		}
-	}
-	for _, rows := range ix.along {
 		w := ix.keys[ix.width].nums
-		slices.SortFunc(rows, func(a, b int) int { return cmp.Compare(w[a], w[b]) })
+		for _, rows := range ix.along {
+			slices.SortFunc(rows, func(a, b int) int { return cmp.Compare(w[a], w[b]) })
+		}
 	}
 	return ix, nil
 }
 
-// differing suggests how to tell two rows with the same key apart.
-func (ix *index) differing(a, b int) string {
-	var cols []string
-	for _, n := range ix.t.names {
-		c := ix.t.cols[n]
-		if c.dup {
-			continue
+// scaled returns nums times f (nums itself when f is 0 or 1).
+func scaled(nums []float64, f float64) []float64 {
+	if f == 0 || f == 1 {
+		return nums
+	}
+	out := make([]float64, len(nums))
+	for i, v := range nums {
+		out[i] = v * f
+	}
+	return out
+}
+
+// fractionProblems checks a column of fractions (accuracy): a value above
+// 1 means percent when every value lies in 0..100, and is out of range
+// otherwise.
+func fractionProblems(t *tablefile.Table, column, name string, nums []float64, scale float64) tablefile.Problems {
+	percent := true
+	above := false
+	for _, v := range nums {
+		if v > 100 || v < 0 {
+			percent = false
 		}
-		switch {
-		case c.text != nil:
-			if c.text[a] != c.text[b] || c.null[a] != c.null[b] {
-				cols = append(cols, n)
-			}
-		case c.nums != nil:
-			if canonical(c.nums[a], 64) != canonical(c.nums[b], 64) {
-				cols = append(cols, n)
-			}
+		if v > 1 {
+			above = true
 		}
 	}
+	if !above && percent {
+		return nil
+	}
+	after := ""
+	if scale != 0 {
+		after = fmt.Sprintf(" after scale.%s = %s", name, canonical(scale, 64))
+	}
+	rep := tablefile.NewReport(t)
+	for r, v := range nums {
+		switch {
+		case v > 1 && percent:
+			rep.Add(r, column, "Accuracy in percent", fmt.Sprintf("%s is %s%s, above 1: %s is a fraction in 0..1, and as every value of the column lies in 0..100, the table gives it in percent. Add scale = { %s = 0.01 } to the replay stage to read it as a fraction.", name, canonical(v, 64), after, name, name))
+		case v > 1 || v < 0:
+			rep.Add(r, column, "Accuracy out of range", fmt.Sprintf("%s is %s%s: %s is a fraction in 0..1.", name, canonical(v, 64), after, name))
+		}
+	}
+	return rep.Problems()
+}
+
+// differing suggests how to tell two rows with the same key apart.
+func (ix *index) differing(a, b int) string {
 	var cand []string
-	for _, n := range cols {
-		if _, ok := tables.CandidatesSchema.FieldsByName(n); ok && !slices.Contains(ixKeyNames(ix), n) {
+	for _, n := range ix.t.Names {
+		c := ix.t.Column(n)
+		if c.Dup || slices.Contains(ixKeyNames(ix), n) {
+			continue
+		}
+		if _, ok := tables.CandidatesSchema.FieldsByName(n); !ok {
+			continue
+		}
+		ta, oka := c.Number(a)
+		tb, okb := c.Number(b)
+		same := c.Null(a) == c.Null(b) && c.Text(a) == c.Text(b)
+		if oka && okb {
+			same = canonical(ta, 64) == canonical(tb, 64)
+		}
+		if !same {
 			cand = append(cand, n)
 		}
 	}
@@ -354,14 +571,118 @@ type hit struct {
 	row    int     // exact: the row
 	lo, hi int     // interpolated: the rows either side, in width
 	t      float64 // interpolated: position between lo (0) and hi (1) in log width
+	match  string  // matchKey, matchName or matchKnobs
 }
 
 func (h hit) interpolated() bool { return h.row < 0 }
 
-// find looks a candidate up; ok is false when the table cannot answer.
+// lookup finds a candidate's row by the way its family kind is found: a
+// named model (table) by name, an axis model by its knobs, an MLP by key.
+// When the table cannot answer, col is the candidates column at fault and
+// msg says why.
+func (ix *index) lookup(c tables.Candidate, interpolate bool) (h hit, ok bool, col, msg string) {
+	switch c.Kind {
+	case tables.KindTable:
+		return ix.byName(c, interpolate)
+	case tables.KindAxis:
+		return ix.byKnobs(c)
+	}
+	if ix.keys == nil {
+		return hit{}, false, "family_kind", fmt.Sprintf("candidate %s is an mlp model, looked up by %s, and %s cannot serve such lookups: %s", c.ID, strings.Join(ixKeyNamesOr(ix), ", "), ix.t.Path, ix.keyErr)
+	}
+	if h, ok := ix.find(c, interpolate); ok {
+		return h, true, "", ""
+	}
+	col, msg = ix.missing(c, interpolate)
+	return hit{}, false, col, msg
+}
+
+func ixKeyNamesOr(ix *index) []string {
+	if len(ix.keys) > 0 {
+		return ixKeyNames(ix)
+	}
+	return []string{"its key"}
+}
+
+// byName finds a named model.
+func (ix *index) byName(c tables.Candidate, interpolate bool) (hit, bool, string, string) {
+	if ix.names == nil {
+		return hit{}, false, "name", fmt.Sprintf("candidate %s is a named model (family %s, kind table), looked up by name, and %s has no name column; if it names its models in another column, map it: columns = { name = \"TABLE_COLUMN\" }", c.ID, c.Family, ix.t.Path)
+	}
+	if r, ok := ix.names[c.Name]; ok {
+		return hit{row: r, lo: -1, hi: -1, match: matchName}, true, "", ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "no row of %s is named %q (candidate %s, family %s; names are column %q)", ix.t.Path, c.Name, c.ID, c.Family, ix.nameCol)
+	near := nearestNames(c, ix.names, 5)
+	if s := suggest.Name(c.Name, near); s != "" {
+		fmt.Fprintf(&b, "; did you mean %q?", s)
+	}
+	if len(near) > 0 {
+		fmt.Fprintf(&b, "; nearest names: %s", strings.Join(near, ", "))
+	}
+	if interpolate {
+		b.WriteString("; interpolate applies to mlp candidates only: a named model the table lacks is never invented")
+	}
+	return hit{}, false, "name", b.String()
+}
+
+// nearestNames lists up to n of the table's names nearest a candidate's:
+// fewest edits first, the candidate's family's names before others.
+func nearestNames(c tables.Candidate, names map[string]int, n int) []string {
+	type scored struct {
+		name   string
+		dist   int
+		family bool
+	}
+	all := make([]scored, 0, len(names))
+	for name := range names {
+		all = append(all, scored{name, editDistance(c.Name, name), c.Family != "" && strings.HasPrefix(name, c.Family)})
+	}
+	slices.SortFunc(all, func(a, b scored) int {
+		fa, fb := 1, 1
+		if a.family {
+			fa = 0
+		}
+		if b.family {
+			fb = 0
+		}
+		return cmp.Or(cmp.Compare(a.dist, b.dist), cmp.Compare(fa, fb), strings.Compare(a.name, b.name))
+	})
+	out := make([]string, 0, n)
+	for _, s := range all[:min(n, len(all))] {
+		out = append(out, s.name)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, over runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// find looks an mlp candidate up by key; ok is false when the table
+// cannot answer.
 func (ix *index) find(c tables.Candidate, interpolate bool) (hit, bool) {
 	if r, ok := ix.exact[ix.candKey(c, -1)]; ok {
-		return hit{row: r, lo: -1, hi: -1}, true
+		return hit{row: r, lo: -1, hi: -1, match: matchKey}, true
 	}
 	if !interpolate || ix.width < 0 || c.Width <= 0 {
 		return hit{}, false
@@ -375,7 +696,7 @@ func (ix *index) find(c tables.Candidate, interpolate bool) (hit, bool) {
 	}
 	lo, hi := rows[i-1], rows[i]
 	t := (math.Log(target) - math.Log(w[lo])) / (math.Log(w[hi]) - math.Log(w[lo]))
-	return hit{row: -1, lo: lo, hi: hi, t: t}, true
+	return hit{row: -1, lo: lo, hi: hi, t: t, match: matchKey}, true
 }
 
 // nearest lists up to n rows closest to a candidate: fewest other key
@@ -387,8 +708,8 @@ func (ix *index) nearest(c tables.Candidate, n int) []int {
 		mismatches int
 		gap, width float64
 	}
-	all := make([]scored, 0, ix.t.rows)
-	for r := range ix.t.rows {
+	all := make([]scored, 0, ix.t.Rows)
+	for r := range ix.t.Rows {
 		s := scored{row: r}
 		for i, k := range ix.keys {
 			if k.spelled[r] == k.spell(c) {
@@ -423,11 +744,11 @@ func logGap(a, b float64) float64 {
 	return math.Abs(math.Log2(max(math.Abs(a), 1)) - math.Log2(max(math.Abs(b), 1)))
 }
 
-// missing explains why a candidate has no result.
+// missing explains why an mlp candidate has no result.
 func (ix *index) missing(c tables.Candidate, interpolate bool) (col, message string) {
 	near := ix.nearest(c, 5)
 	var b strings.Builder
-	fmt.Fprintf(&b, "no measured result for candidate %s (%s) in %s", c.ID, ix.describeCand(c), ix.t.path)
+	fmt.Fprintf(&b, "no measured result for candidate %s (%s) in %s", c.ID, ix.describeCand(c), ix.t.Path)
 	if len(near) > 0 {
 		// The column at fault is the first one in which the nearest row
 		// differs.
@@ -460,7 +781,9 @@ func (ix *index) missing(c tables.Candidate, interpolate bool) (col, message str
 	return col, b.String()
 }
 
-// result builds a candidate's result from its hit.
+// build makes a candidate's result from its hit. The candidate's own
+// columns are kept, but for params, taken from the table when it has
+// them (an exact hit's).
 func (ix *index) build(c tables.Candidate, h hit) tables.Result {
 	r := baseResult(c)
 	if !h.interpolated() {
@@ -470,6 +793,11 @@ func (ix *index) build(c tables.Candidate, h hit) tables.Result {
 				setText(&r, rc.name, rc.text[h.row])
 			} else {
 				setNumber(&r, rc.name, rc.nums[h.row])
+			}
+		}
+		if ix.params != nil {
+			if p := ix.params[h.row]; p >= 0.5 && p < 1<<62 {
+				r.Params = int64(math.Round(p))
 			}
 		}
 		return r

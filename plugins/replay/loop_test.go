@@ -243,14 +243,7 @@ func TestLoopOnInterpolatedTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab, err := loadTable(context.Background(), path, FormatCSV, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix, diags := st.(*Stage).prepare(tab)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	ix := st.(*Stage).ix
 	const target = 0.9
 	optimum := int32(-1)
 	for w := int32(1); w <= 1024; w++ {
@@ -263,7 +256,7 @@ func TestLoopOnInterpolatedTable(t *testing.T) {
 	}
 	req := requirementsRow(t, requirements.Config{MinAccuracy: ptr(target)}, nil)
 	run := runLoop(t, cfg, resize.Config{}, req, ladder(4, 1024, 6), 20)
-	checkOptimum(t, run, optimum, tab.rows)
+	checkOptimum(t, run, optimum, ix.t.Rows)
 	if run.interpolated == 0 {
 		t.Error("no lookup was interpolated: the test does not test interpolation")
 	}
@@ -285,18 +278,12 @@ func TestLoopOnExampleTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab, err := loadTable(ctx, exampleTable, FormatCSV, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := New(Config{Path: exampleTable})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, diags := st.(*Stage).prepare(tab)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	ix := st.(*Stage).ix
+	tab := ix.t
 	acc := map[int32]float64{}
 	for w := int32(4); w <= 256; w++ {
 		c := exampleCandidate(tables.FamilyMLP, 1, w)
@@ -339,7 +326,7 @@ func TestLoopOnExampleTable(t *testing.T) {
 			run := runLoop(t, Config{Path: exampleTable}, resize.Config{}, req, start, 10)
 			d := run.last()
 			t.Logf("table: first width reaching %g is %d, every width from %d does; loop: %s, chose %s (measured %.4f) in %d rounds, %d lookups of %d rows; widths per round: %v; %s",
-				target, first, stable, d.status, d.chosenID, d.chosenMeasured, len(run.decisions), run.lookups, tab.rows, run.widths, d.reason)
+				target, first, stable, d.status, d.chosenID, d.chosenMeasured, len(run.decisions), run.lookups, tab.Rows, run.widths, d.reason)
 			if d.status != resize.StatusConverged {
 				t.Fatalf("status %s, want converged: %s", d.status, d.reason)
 			}
@@ -349,8 +336,8 @@ func TestLoopOnExampleTable(t *testing.T) {
 			if d.chosenWidth < first || d.chosenWidth > stable {
 				t.Errorf("chose width %d outside the table's crossing region %d..%d", d.chosenWidth, first, stable)
 			}
-			if run.lookups >= tab.rows {
-				t.Errorf("%d lookups for a table of %d rows", run.lookups, tab.rows)
+			if run.lookups >= tab.Rows {
+				t.Errorf("%d lookups for a table of %d rows", run.lookups, tab.Rows)
 			}
 		})
 	}

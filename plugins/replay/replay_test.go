@@ -172,6 +172,18 @@ mlp,2,16,0.82,0.55,0.015,1500,1.5,15,epochs
 mlp,2,64,0.92,0.35,0.045,6000,6.0,25,epochs
 `
 
+// namedCSV is a zoo of named models, as model_choice's table family reads
+// it: a comment, the header on line 2, the models on lines 3 to 7. s is
+// an axis family's knob.
+const namedCSV = `# four models of two families
+name,family,param_count,accuracy,latency_p95_ms,s
+small-a,a,100,0.80,0.1,1
+mid-a,a,400,0.85,0.2,2
+big-a,a,1600,0.90,0.4,4
+small-b,b,150,0.82,0.15,1
+mid-b,b,600,0.87,0.25,2
+`
+
 func TestExactLookups(t *testing.T) {
 	mem := checked(t)
 	path := writeFile(t, "zoo.csv", zoo)
@@ -531,13 +543,13 @@ func TestConfig(t *testing.T) {
 		cfg  Config
 		want []string
 	}{
-		{"missing path", Config{}, []string{"path: Missing table path: path names the table of measured results: a CSV, Parquet or Arrow IPC file."}},
+		{"missing path", Config{}, []string{"path: Missing table path: path names the table of measured results: a CSV, TSV, Parquet or Arrow IPC file."}},
 		{"relative path not found", Config{Path: "zoo.csv", BaseDir: dir}, []string{
 			`path: Table file not found: No file at "` + filepath.Join(dir, "zoo.csv") + `" ("zoo.csv" relative to the pipeline's directory).`}},
 		{"directory", Config{Path: dir}, []string{`path: Table path is a directory: "` + dir + `" is a directory; name a file.`}},
 		{"format from an unknown extension", Config{Path: odd}, []string{
-			`path: Unknown table format: The name "zoo.txt" does not say the format (.csv, .parquet, .arrow, .arrows, .feather or .ipc); set format to one of csv, parquet, arrow.`}},
-		{"unknown format", Config{Path: odd, Format: "parket"}, []string{`format: Unknown format: format must be one of csv, parquet, arrow; found "parket". Did you mean "parquet"?`}},
+			`path: Unknown table format: The name "zoo.txt" does not say the format (.csv, .tsv (either with .gz), .parquet, .pq, .arrow, .arrows, .feather or .ipc); set format to one of csv, tsv, parquet, arrow.`}},
+		{"unknown format", Config{Path: odd, Format: "parket"}, []string{`format: Unknown format: format must be one of csv, tsv, parquet, arrow; found "parket". Did you mean "parquet"?`}},
 		{"bad key", Config{Path: csvPath, Key: []string{"family", "widht", "family"}}, []string{
 			`key.1: Unknown candidates column: A key is a column of the candidates table (candidate_id, round, family, depth, width, params, flops, learning_rate, batch_size, epochs, preprocess, quantize, prune_fraction, name, family_kind, size, knobs); found "widht". Did you mean "width"?`,
 			`key.2: Duplicate key column: family is listed twice.`}},
@@ -546,8 +558,11 @@ func TestConfig(t *testing.T) {
 		{"bad columns", Config{Path: csvPath, Columns: map[string]string{"acuracy": "top1", "loss": " "}}, []string{
 			`columns.acuracy: Unknown results column: columns maps a results or candidates column to the table's name for it; "acuracy" is neither. Did you mean "accuracy"? The results columns are: ` + strings.Join(resultNames(), ", ") + ".",
 			`columns.loss: Empty column name: columns.loss names no table column.`}},
+		// The table is checked against the key too: family and depth do not
+		// tell its rows apart (lines 3 and 4 hold mlp, 1).
 		{"interpolation without width", Config{Path: csvPath, Key: []string{"family", "depth"}, Interpolate: "log_width"}, []string{
-			`interpolate: Interpolation needs width in the key: log_width interpolates between measured widths, so key must include width.`}},
+			`interpolate: Interpolation needs width in the key: log_width interpolates between measured widths, so key must include width.`,
+			`key: Duplicate key: ` + csvPath + `:4: family="mlp", depth=1 on line 4 is already on line 3. Add the candidates columns that tell them apart to key: width. Also on lines 5 and 7.`}},
 		{"unknown interpolation", Config{Path: csvPath, Interpolate: "log-width"}, []string{
 			`interpolate: Unknown interpolation: interpolate must be one of none, log_width; found "log-width". Did you mean "log_width"?`}},
 	}
@@ -567,54 +582,63 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// Problems of the table itself are found when it is read: the ones the
-// config can fix are diagnostics on the attribute to fix.
+// Problems of the table itself are found when the stage is configured
+// (so validate reports them), each a diagnostic on the attribute to fix,
+// naming the file, the line and the column.
 func TestTableProblems(t *testing.T) {
-	mem := checked(t)
 	cases := []struct {
 		name, file, content string
 		cfg                 Config
-		want                []string // diagnostics, or the error's text
+		want                []string // diagnostics
 	}{
 		{name: "key column missing", file: "a.csv", content: "family,depth,hidden,accuracy\nmlp,1,16,0.8\n", want: []string{
-			`key.2: No such table column: PATH has no column "width" for the candidates' width; if the table names it otherwise, map it: columns = { width = "TABLE_COLUMN" }. Its columns are: family, depth, hidden, accuracy.`}},
+			`key.2: No such table column: PATH:1: the header has no column "width" for the candidates' width; if the table names it otherwise, map it: columns = { width = "TABLE_COLUMN" }. ` +
+				`A table of named models (model_choice's table families) needs a name column instead: map it, columns = { name = "TABLE_COLUMN" }. Its columns are: family, depth, hidden, accuracy.`}},
+		{name: "key column missing, explicit key", file: "a.csv", content: "# a comment\nfamily,depth,hidden,accuracy\nmlp,1,16,0.8\n", cfg: Config{Key: []string{"family", "width"}}, want: []string{
+			`key.1: No such table column: PATH:2: the header has no column "width" for the candidates' width; if the table names it otherwise, map it: columns = { width = "TABLE_COLUMN" }. Its columns are: family, depth, hidden, accuracy.`}},
 		{name: "mapped column missing", file: "a.csv", content: "family,depth,width,top_1\nmlp,1,16,0.8\n", cfg: Config{Columns: map[string]string{"accuracy": "top1"}}, want: []string{
-			`columns.accuracy: No such table column: PATH has no column "top1". Did you mean "top_1"? Its columns are: family, depth, width, top_1.`}},
+			`columns.accuracy: No such table column: PATH:1: the header has no column "top1". Did you mean "top_1"? Its columns are: family, depth, width, top_1.`}},
 		{name: "no quality column", file: "a.csv", content: "family,depth,width,latency_p95_ms\nmlp,1,16,0.8\n", want: []string{
 			`path: No quality column: PATH has none of accuracy, loss and rmse, so a lookup would measure nothing. If it names its metric otherwise, map it, e.g. columns = { accuracy = "top1" }. Its columns are: family, depth, width, latency_p95_ms.`}},
 		{name: "duplicate key", file: "a.csv", content: "family,depth,width,learning_rate,accuracy\nmlp,1,16,0.01,0.8\nmlp,1,32,0.01,0.8\nmlp,1,16,0.1,0.7\n", want: []string{
-			`key: Duplicate key: PATH, line 2 and line 4 both hold family="mlp", depth=1, width=16. Add the candidates columns that tell them apart to key: learning_rate.`}},
-		{name: "not a number", file: "a.csv", content: "family,depth,width,accuracy\n# a comment line\nmlp,1,16,0.8\nmlp,1,3x,0.8\n", want: []string{
-			`key.2: Key column is not numeric: The candidates' width is a number, but in PATH column "width", line 4: "3x" is not a number.`}},
-		{name: "missing key value", file: "a.csv", content: "family,depth,width,accuracy\nmlp,1,16,0.8\nmlp,,32,0.8\n", want: []string{
-			`key.1: Missing key value: PATH, line 3 has no depth: every row needs a value in each key column.`}},
+			`key: Duplicate key: PATH:4: family="mlp", depth=1, width=16 on line 4 is already on line 2. Add the candidates columns that tell them apart to key: learning_rate.`}},
+		{name: "not a number", file: "a.csv", content: "family,depth,width,accuracy\n# a comment line\nmlp,1,16,0.8\nmlp,1,3x,0.8\nmlp,2,4,0.8\nmlp,2,8,NA\n", want: []string{
+			`key.2: Not a number: PATH:4: column "width": "3x" is not a number.`}},
+		{name: "missing key value", file: "a.csv", content: "family,depth,width,accuracy\nmlp,1,16,0.8\nmlp,,32,0.8\nmlp,n/a,64,0.8\n", want: []string{
+			`key.1: Missing key value: PATH:3: column "depth": the row has no value here: every row needs one in each key column. Also on line 4.`}},
 		{name: "unknown status", file: "a.csv", content: "family,depth,width,accuracy,status\nmlp,1,16,0.8,done\n", want: []string{
-			`path: Unknown trial status: PATH, line 2: status is "done"; a status is one of ok, failed, pruned, infeasible.`}},
-		{name: "ragged line", file: "a.csv", content: "family,depth,width,accuracy\nmlp,1,16\n", want: []string{
-			`replay table PATH: line 2 has 3 fields, the header 4`}},
+			`path: Unknown trial status: PATH:2: column "status": the status is "done"; a status is one of ok, failed, pruned, infeasible.`}},
+		{name: "ragged lines", file: "a.csv", content: "family,depth,width,accuracy\nmlp,1,16\nmlp,1,32,0.8\nmlp,1,64,1,014.5\n", want: []string{
+			`path: Ragged line: PATH:2: the line has 3 fields, the header 4. Also on line 4.`}},
+		{name: "a number split at its thousands separator", file: "a.csv", content: "family,depth,width,accuracy,latency_p95_ms\nmlp,1,64,0.8,1,014.5\n", want: []string{
+			`path: Ragged line: PATH:2: the line has 6 fields, the header 5. A number written with thousands separators, such as 1,014.45, is split at its commas: write it without them (1014.45), or quote it ("1,014.45").`}},
+		{name: "non-finite numbers", file: "a.csv", content: "family,depth,width,accuracy,loss\nmlp,1,16,0.8,inf\nmlp,1,32,0.8,-Infinity\n", want: []string{
+			`path: Not a finite number: PATH:2: column "loss": "inf" is not a finite number. Also on line 3.`}},
+		{name: "params not positive", file: "a.csv", content: "family,depth,width,accuracy,params\nmlp,1,16,0.8,0\nmlp,1,32,0.8,-5\nmlp,1,64,0.8,100\n", want: []string{
+			`path: Value not positive: PATH:2: column "params": the value is 0, and a parameter count must be positive. Also on line 3.`}},
+		{name: "params mapped, as a number with separators", file: "a.csv", content: "family,depth,width,accuracy,n\nmlp,1,16,0.8,\"12,000\"\n", cfg: Config{Columns: map[string]string{"params": "n"}}, want: []string{
+			`columns.params: Thousands separators in a number: PATH:2: column "n": "12,000" is written with thousands separators, which a number in a table must not have: remove them (12000).`}},
+		{name: "accuracy out of range", file: "a.csv", content: "family,depth,width,accuracy\nmlp,1,16,0.8\nmlp,1,32,180\nmlp,1,64,-0.1\n", want: []string{
+			`path: Accuracy out of range: PATH:3: column "accuracy": accuracy is 180: accuracy is a fraction in 0..1. Also on line 4.`}},
 		{name: "empty file", file: "a.csv", content: "", want: []string{
-			`replay table PATH: the file is empty: a table needs a header line naming its columns`}},
+			`path: Unreadable table: PATH: the file is empty: a table needs a header line naming its columns.`}},
+		{name: "bare quote", file: "a.csv", content: "family,depth,width,accuracy\nmlp,1,1\"6,0.8\n", want: []string{
+			`path: Unreadable table: PATH:2:8: bare " in non-quoted-field.`}},
 		{name: "not parquet", file: "a.parquet", content: "family,depth,width,accuracy\n", want: []string{
-			`replay table PATH: not a readable Parquet file: ...`}},
+			`path: Unreadable table: PATH: not a readable Parquet file: ...`}},
 		{name: "not arrow", file: "a.arrow", content: "ARROW1\x00\x00garbage", want: []string{
-			`replay table PATH: not a readable Arrow IPC file: ...`}},
+			`path: Unreadable table: PATH: not a readable Arrow IPC file: ...`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := writeFile(t, c.file, c.content)
 			cfg := c.cfg
 			cfg.Path = p
-			_, err := runStage(t, mem, cfg, mlpCand(1, 16))
+			_, err := New(cfg)
 			if err == nil {
 				t.Fatal("no error")
 			}
-			var got []string
-			var ds sdk.Diagnostics
-			if errors.As(err, &ds) {
-				got = diagPaths(err)
-			} else {
-				got = []string{err.Error()}
-			}
+			got := diagPaths(err)
 			for i := range got {
 				got[i] = strings.ReplaceAll(got[i], p, "PATH")
 				// arrow-go's own words may change: only the start is ours.
@@ -644,6 +668,8 @@ func TestEveryResultColumn(t *testing.T) {
 			row = append(row, "ok")
 		case "error", "stopped_by":
 			row = append(row, "text-"+n)
+		case "accuracy", "accuracy_before":
+			row = append(row, canonical(float64(i+1)/100, 64))
 		default:
 			row = append(row, canonical(float64(i+1), 64))
 		}
