@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/hashicorp/hcl/v2"
@@ -22,6 +24,7 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
+	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
 // LoadOption configures Load.
@@ -85,6 +88,9 @@ func LoadSettings(paths []string) (*Pipeline, hcl.Diagnostics) {
 	var blocks hcl.Blocks
 	for _, s := range srcs {
 		l.p.Paths = append(l.p.Paths, s.name)
+		if !l.checkSource(s.src, s.name, sdk.CheckSource) {
+			continue
+		}
 		f, diags := l.parser.ParseHCL(s.src, s.name)
 		l.add(diags...)
 		if diags.HasErrors() {
@@ -301,6 +307,10 @@ func (l *loader) load(srcs []source) (*Pipeline, hcl.Diagnostics) {
 	syntaxErrors := false
 	for _, s := range srcs {
 		l.p.Paths = append(l.p.Paths, s.name)
+		if !l.checkSource(s.src, s.name, sdk.CheckSource) {
+			syntaxErrors = true
+			continue
+		}
 		f, diags := l.parser.ParseHCL(s.src, s.name)
 		l.add(diags...)
 		syntaxErrors = syntaxErrors || diags.HasErrors()
@@ -337,6 +347,35 @@ func (l *loader) load(srcs []source) (*Pipeline, hcl.Diagnostics) {
 	l.finish(srcs)
 	sortDiagnostics(l.diags)
 	return l.p, l.diags
+}
+
+// checkSource refuses text that hclsyntax must not parse: too large, or
+// nested or chained so deep that parsing or evaluating it could exhaust
+// the stack, which no recover survives. check is sdk.CheckSource for a
+// file, sdk.CheckExpressionSource for an expression (the rule plugins
+// apply to deferred expressions too).
+//
+// The text is kept as a file for the diagnostic to render with, up to a
+// little past the place it points at: such text is often one line of
+// hundreds of kilobytes, which the snippet would print whole.
+func (l *loader) checkSource(src []byte, filename string, check func([]byte, string, hcl.Pos) hcl.Diagnostics) bool {
+	diags := check(src, filename, hcl.InitialPos)
+	if !diags.HasErrors() {
+		return true
+	}
+	keep := len(src)
+	if d := diags[0]; d.Subject != nil {
+		keep = min(keep, d.Subject.End.Byte+80)
+		if nl := bytes.IndexByte(src[d.Subject.End.Byte:keep], '\n'); nl >= 0 {
+			keep = d.Subject.End.Byte + nl
+		}
+		for keep < len(src) && !utf8.RuneStart(src[keep]) {
+			keep++
+		}
+	}
+	l.pseudo[filename] = &hcl.File{Body: hcl.EmptyBody(), Bytes: src[:keep]}
+	l.add(diags...)
+	return false
 }
 
 // sortDiagnostics puts diagnostics in reading order: those without a source

@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
 var variableSchema = &hcl.BodySchema{
@@ -192,6 +194,9 @@ func (l *loader) readVarFile(path string, decls map[string]*varDecl) {
 		})
 		return
 	}
+	if !l.checkSource(src, path, sdk.CheckSource) {
+		return
+	}
 	f, diags := l.parser.ParseHCL(src, path)
 	l.add(diags...)
 	if f == nil || f.Body == nil || diags.HasErrors() {
@@ -246,6 +251,10 @@ func (l *loader) setCLIVar(name, raw string, decls map[string]*varDecl) {
 	}
 	filename := fmt.Sprintf("<value for var.%s>", name)
 	l.pseudo[filename] = &hcl.File{Body: hcl.EmptyBody(), Bytes: []byte(raw)}
+	if !l.checkSource([]byte(raw), filename, sdk.CheckExpressionSource) {
+		d.v.Value = cty.DynamicVal
+		return
+	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), filename, hcl.InitialPos)
 	if !diags.HasErrors() {
 		var more hcl.Diagnostics
