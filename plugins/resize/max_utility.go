@@ -30,12 +30,3 @@ func (t maxUtility) pick(q, c []float64) int {
 	}
 	return best
 }
-
-// log2s returns log2 of each cost.
-func log2s(c []float64) []float64 {
-	out := make([]float64, len(c))
-	for i, v := range c {
-		out[i] = math.Log2(v)
-	}
-	return out
-}

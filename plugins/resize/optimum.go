@@ -469,3 +469,12 @@ func neighbourName(s *size, end string, w int) string {
 	}
 	return s.id()
 }
+
+// log2s returns log2 of each cost.
+func log2s(c []float64) []float64 {
+	out := make([]float64, len(c))
+	for i, v := range c {
+		out[i] = math.Log2(v)
+	}
+	return out
+}

@@ -95,8 +95,10 @@
 // families). A pass found there becomes the new answer and the bracket
 // moves below it. A smaller model that passes is then missed only if it
 // lies below a run of four failures each within a step of the next (a dip
-// at least four steps long: about an octave at the default tolerance), or
-// between two failures less than a step apart. The check costs at most
+// at least four steps long: about an octave at the default tolerance; four
+// listed models), or if it passes alone between two of those failures,
+// less than a step apart: a pass narrower than the search's resolution.
+// The check costs at most
 // three trials per search, each of a model narrower than the answer, and
 // fewer when earlier rounds measured those widths already (a narrow start
 // has, below its first octave).

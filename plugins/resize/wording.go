@@ -342,13 +342,6 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func isAre(n int) string {
-	if n == 1 {
-		return "is"
-	}
-	return "are"
-}
-
 // orList writes names as "a, b or c".
 func orList(names []string) string {
 	if len(names) <= 1 {
