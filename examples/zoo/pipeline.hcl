@@ -31,9 +31,7 @@ stage "model_choice" "zoo" {
 
 stage "replay" "table" {
   input = stage.model_choice.zoo
-  path  = "zoo.csv"
-  key     = ["candidate_id"]
-  columns = { candidate_id = "name" }
+  path  = "zoo.csv" # each model is looked up by its name
 }
 
 stage "resize" "pick" {
