@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 
 	"gonum.org/v1/gonum/optimize"
@@ -47,8 +46,10 @@ func (i Interval) Contains(v float64) bool { return v >= i.Lo && v <= i.Hi }
 type Options struct {
 	// Confidence is the two-sided level of every interval (default 0.9).
 	Confidence float64
-	// Bootstrap is the number of residual-bootstrap replicates (default
-	// 200; negative: none, and every interval collapses to the estimate).
+	// Bootstrap is the number of bootstrap replicates (default 200;
+	// negative: none, and every interval collapses to the estimate, as it
+	// does when there are fewer than four clusters, which leave nothing
+	// to estimate the noise from).
 	Bootstrap int
 	// Starts is how many of the best grid starting points the optimizer
 	// polishes (default 4).
@@ -65,6 +66,22 @@ type Options struct {
 	// derives it from the data (1.4826 times the median absolute deviation
 	// of the least-squares residuals).
 	Scale float64
+	// Cluster, when set, holds one id per point. Points sharing an id are
+	// one measurement, not several: repeated evaluations of one trained
+	// model, or lookups interpolated from a table of measured runs (give
+	// each lookup the id of the measured run nearest it). The bootstrap
+	// moves a cluster's points together, and the intervals count
+	// clusters, not points, so derived points do not narrow them as
+	// measurements would.
+	// Nil: every point is its own measurement.
+	//
+	// 64 lookups interpolated between 18 measurements gave intervals
+	// 0.88 times as wide as the 18 measurements' own with ids (alpha's
+	// 90% interval held the truth in 83% of fits, the band in 92%) and
+	// 0.37 times as wide without (48%, 45%); see TestFitPowerLawLadderWidth
+	// and BenchmarkIntervalCoverage. Fit the measurements themselves when
+	// they are at hand.
+	Cluster []int
 }
 
 func (o Options) withDefaults() Options {
@@ -100,7 +117,23 @@ type PowerLawFit struct {
 	// Converged reports whether the optimizer met its convergence test on
 	// the original data.
 	Converged bool
-	// Replicates are the successful bootstrap refits.
+	// Clusters is the number of independent measurements among the
+	// points: the number of distinct Options.Cluster ids, or Points.
+	Clusters int
+	// Noise is the estimated standard deviation of the measurement noise,
+	// from differences of neighbouring residuals, which a smooth misfit
+	// of the law hardly changes. Misfit is the standard deviation of the
+	// residuals beyond that noise: how far the measured curve strays from
+	// any power law. Band widens by Misfit, so that it covers the curve
+	// itself and not only the law fitted to it (on a law plus a wiggle,
+	// the curve was inside the 90% band in 71% of fits without the
+	// widening and 88% with it).
+	Noise, Misfit float64
+	// QMax is Options.QMax, a bound Band never exceeds.
+	QMax *float64
+	// Replicates are the successful bootstrap refits, in the order drawn,
+	// spread about the estimate by the small-sample factor described at
+	// FitPowerLaw. Band pairs each with a misfit draw by its index.
 	Replicates []PowerLaw
 }
 
@@ -109,7 +142,21 @@ var ErrTooFewPoints = errors.New("too few distinct sizes to fit a power law (nee
 
 // FitPowerLaw fits q = QInf − A·n^(−Alpha) to the points (n[i], q[i]) by
 // minimizing a soft-L1 loss, so a single bad measurement cannot drag the
-// curve far, then estimates intervals by residual bootstrap.
+// curve far, then estimates intervals by bootstrap.
+//
+// The intervals are meant to be honest on real curves, which are never
+// exactly power laws, from few measurements:
+//   - the bootstrap resamples measurements (clusters, see
+//     Options.Cluster), not points;
+//   - the replicates are spread by the ratio of Student t to normal
+//     quantiles, for the noise being estimated from few residuals;
+//   - the parameters' intervals target the law that fits the curve best
+//     over the sizes measured; Band targets the curve itself, widened by
+//     the misfit found beyond the noise (PowerLawFit.Misfit).
+//
+// TestIntervalCoverage and BenchmarkIntervalCoverage measure how often the
+// 90% intervals contain the truth, on the law and on curves of other
+// shapes.
 //
 // Bounds hold by construction rather than by a constrained optimizer: the
 // optimizer works on (QInf or log(QMax−QInf), log A, logit(Alpha/MaxAlpha)),
@@ -141,12 +188,19 @@ func FitPowerLaw(n, q []float64, opts Options) (*PowerLawFit, error) {
 	if distinct < 3 {
 		return nil, ErrTooFewPoints
 	}
+	if o.Cluster != nil && len(o.Cluster) != len(n) {
+		return nil, fmt.Errorf("fit: %d cluster ids for %d points", len(o.Cluster), len(n))
+	}
+	groups := clusters(len(n), o.Cluster)
 	ref := math.Exp(logSum / float64(len(n)))
 	x := make([]float64, len(n))
 	for i := range n {
 		x[i] = n[i] / ref
 	}
-	p := &problem{x: x, y: q, qmax: o.QMax, maxAlpha: o.MaxAlpha}
+	p := &problem{x: x, y: q, qmax: o.QMax, maxAlpha: o.MaxAlpha, lx: make([]float64, len(x))}
+	for i, v := range x {
+		p.lx[i] = math.Log(v)
+	}
 	p.spread = spread(q)
 
 	// Least squares from the best grid starts, then the robust loss from
@@ -208,9 +262,13 @@ func FitPowerLaw(n, q []float64, opts Options) (*PowerLawFit, error) {
 		R2:         r2,
 		Scale:      scale,
 		Converged:  converged,
+		Clusters:   len(groups),
+		QMax:       o.QMax,
 	}
-	if o.Bootstrap > 0 {
-		out.Replicates = p.bootstrap(robust, res, ref, o)
+	iv := p.intervals(robust, groups, o.Confidence)
+	out.Noise, out.Misfit = iv.noise, iv.misfit
+	if o.Bootstrap > 0 && iv.df > 0 {
+		out.Replicates = p.bootstrap(robust, ref, iv, o)
 	}
 	out.QInfCI = percentiles(out.Replicates, o.Confidence, fitted.QInf, func(c PowerLaw) float64 { return c.QInf })
 	out.ACI = percentiles(out.Replicates, o.Confidence, fitted.A, func(c PowerLaw) float64 { return c.A })
@@ -218,11 +276,31 @@ func FitPowerLaw(n, q []float64, opts Options) (*PowerLawFit, error) {
 	return out, nil
 }
 
-// Band returns the pointwise confidence interval of q(n): the percentile
-// interval of the bootstrap curves at n. Without replicates it is the
-// estimate itself.
+// Band returns the pointwise confidence interval of the quality at size n:
+// the percentile interval of the bootstrap curves at n, each shifted by
+// its own draw of the misfit (normal, standard deviation Misfit), so that
+// the band covers the measured curve where it strays from the law. Every
+// shifted curve still rises with n. Without replicates it is the estimate
+// itself.
 func (f *PowerLawFit) Band(n float64) Interval {
-	return percentiles(f.Replicates, f.Confidence, f.At(n), func(c PowerLaw) float64 { return c.At(n) })
+	if len(f.Replicates) == 0 {
+		return Interval{f.At(n), f.At(n)}
+	}
+	v := make([]float64, 0, len(f.Replicates))
+	for b, c := range f.Replicates {
+		x := c.At(n) + f.Misfit*misfitDraw(b, len(f.Replicates))
+		if f.QMax != nil {
+			x = math.Min(x, *f.QMax)
+		}
+		if !math.IsNaN(x) {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return Interval{f.At(n), f.At(n)}
+	}
+	slices.Sort(v)
+	return Interval{Quantile(v, (1-f.Confidence)/2), Quantile(v, (1+f.Confidence)/2)}
 }
 
 // FirstLowerAtLeast returns the smallest size in [lo, hi] whose lower band
@@ -255,6 +333,7 @@ func (f *PowerLawFit) FirstLowerAtLeast(q, lo, hi float64) (float64, bool) {
 // θ = (t0, t1, t2) described at FitPowerLaw.
 type problem struct {
 	x, y     []float64
+	lx       []float64 // log x: the loss needs x^−α = exp(−α·log x) often
 	qmax     *float64
 	maxAlpha float64
 	spread   float64
@@ -310,8 +389,8 @@ func (p *problem) residuals(th []float64) []float64 {
 func (p *problem) loss(th, grad []float64) float64 {
 	qinf, dq, a, alpha, dalpha := p.params(th)
 	var f, g0, g1, g2 float64
-	for i, x := range p.x {
-		z := math.Pow(x, -alpha)
+	for i, l := range p.lx {
+		z := math.Exp(-alpha * l)
 		r := p.y[i] - (qinf - a*z)
 		var rho, drho float64
 		if p.scale == 0 {
@@ -325,7 +404,7 @@ func (p *problem) loss(th, grad []float64) float64 {
 		// dr/dθ = −df/dθ, with f = qinf − a·z and z = x^−α.
 		g0 += drho * -dq
 		g1 += drho * (a * z)
-		g2 += drho * (-a * z * math.Log(x) * dalpha)
+		g2 += drho * (-a * z * l * dalpha)
 	}
 	if grad != nil {
 		grad[0], grad[1], grad[2] = g0, g1, g2
@@ -420,91 +499,6 @@ func (p *problem) gridStarts(k int) [][]float64 {
 		out = append(out, starts[i].th)
 	}
 	return out
-}
-
-// bootstrap refits the curve to the fitted values plus resampled residuals.
-// The residuals are inflated by sqrt(n/(n−3)) because fitted residuals
-// understate the noise by the three parameters they absorbed.
-//
-// They are then centred where the loss puts their centre, not at their
-// mean: the refits are soft-L1 fits, which find the curve about which the
-// errors' ψ (the loss's derivative) averages zero. Errors averaging zero in
-// the mean but not in ψ describe a world whose "true" curve is not the
-// fitted one, and the refits estimate that other curve: one outlier at
-// −0.28 among fifteen points moved the mean by −0.018, mean-centring
-// lifted every replicate by as much, and the estimate ended up below its
-// whole interval. Centred in ψ, the fitted curve is exactly what the
-// refits estimate when the resampled errors are the population.
-func (p *problem) bootstrap(th []float64, res []float64, ref float64, o Options) []PowerLaw {
-	n := len(res)
-	infl := 1.0
-	if n > 3 {
-		infl = math.Sqrt(float64(n) / float64(n-3))
-	}
-	adj := make([]float64, n)
-	for i, r := range res {
-		adj[i] = r * infl
-	}
-	c := mLocation(adj, p.scale)
-	for i := range adj {
-		adj[i] -= c
-	}
-	fitted := make([]float64, n)
-	for i := range fitted {
-		fitted[i] = p.y[i] - res[i]
-	}
-	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed5eed))
-	bp := *p
-	y := make([]float64, n)
-	bp.y = y
-	out := make([]PowerLaw, 0, o.Bootstrap)
-	for range o.Bootstrap {
-		for i := range y {
-			y[i] = fitted[i] + adj[rng.IntN(n)]
-			if p.qmax != nil && y[i] > *p.qmax {
-				// A resampled value past the bound is one the metric
-				// cannot take (an accuracy above 1).
-				y[i] = *p.qmax
-			}
-		}
-		bth, f, _ := bp.minimize(th)
-		if bth == nil || math.IsInf(f, 0) {
-			continue
-		}
-		out = append(out, bp.curve(bth, ref))
-	}
-	return out
-}
-
-// mLocation returns the c at which the soft-L1 ψ of the residuals less c
-// sums to zero, the centre the loss at this scale assigns them (their mean
-// for least squares, scale 0). The sum falls as c rises, so bisection
-// between the extremes finds it.
-func mLocation(r []float64, scale float64) float64 {
-	if scale <= 0 {
-		return mean(r)
-	}
-	psi := func(c float64) float64 {
-		var s float64
-		for _, x := range r {
-			u := (x - c) / scale
-			s += u / math.Sqrt(1+u*u)
-		}
-		return s
-	}
-	lo, hi := slices.Min(r), slices.Max(r)
-	for range 200 {
-		m := lo + (hi-lo)/2
-		if m <= lo || m >= hi {
-			break
-		}
-		if psi(m) > 0 {
-			lo = m
-		} else {
-			hi = m
-		}
-	}
-	return lo + (hi-lo)/2
 }
 
 // percentiles returns the percentile interval of get over the replicates,

@@ -308,25 +308,3 @@ func TestFitPowerLawEstimateInsideIntervalRandom(t *testing.T) {
 		}
 	}
 }
-
-func TestMLocation(t *testing.T) {
-	for _, c := range []struct {
-		name           string
-		r              []float64
-		scale          float64
-		wantLo, wantHi float64
-	}{
-		{"least squares is the mean", []float64{1, 2, 6}, 0, 3, 3},
-		{"symmetric", []float64{-1, 0, 1, 3, 5, 6, 7}, 0.5, 3, 3},
-		// A far outlier pulls soft-L1 by at most one unit of ψ, so the
-		// centre stays with the bulk, not at the mean −0.6.
-		{"outlier", []float64{-0.01, 0, 0, 0.01, -3}, 0.01, -0.01, 0},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			got := mLocation(c.r, c.scale)
-			if !(got >= c.wantLo-1e-12 && got <= c.wantHi+1e-12) {
-				t.Errorf("mLocation = %g, want in [%g, %g]", got, c.wantLo, c.wantHi)
-			}
-		})
-	}
-}
