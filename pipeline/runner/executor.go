@@ -161,7 +161,7 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 	note := ""
 	var carried int64
 	if rs := task.Resume; rs != nil && task.FromJournal {
-		journalled, n, err := readJournal(filepath.Join(task.RunDir, task.outputPath(rs.Output)), mem)
+		journalled, n, report, err := readJournal(filepath.Join(task.RunDir, task.outputPath(rs.Output)), mem)
 		if err != nil {
 			return nil, stageErr("read journal", err)
 		}
@@ -171,6 +171,19 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 			carried = n
 			note = fmt.Sprintf("resumed with %d journalled row(s) of port %s", n, rs.Output)
 			log.Info("resuming stage from its journal", "stage", task.Stage, "round", task.Round, "rows", n)
+		}
+		if report.Damaged() || (report != nil && !report.Checked) {
+			// Said in the log now and in the manifest (the execution's
+			// note) for good: what was kept, what runs again.
+			if note == "" {
+				note = fmt.Sprintf("resumed with no journalled row of port %s", rs.Output)
+			}
+			note += "; " + report.String()
+			msg := "the journal of an interrupted stage is damaged"
+			if !report.Checked {
+				msg = "the journal of an interrupted stage has no checksums"
+			}
+			log.Warn(msg, "stage", task.Stage, "round", task.Round, "journal", report.String())
 		}
 	}
 
@@ -239,7 +252,7 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 		if err != nil {
 			return nil, stageErr("write output "+port.Name, err)
 		}
-		out.Files = append(out.Files, runstore.OutputFile{Port: port.Name, Round: task.Round, Path: task.outputPath(port.Name), Rows: rows, Bytes: size, SHA256: sum})
+		out.Files = append(out.Files, runstore.OutputFile{Port: port.Name, Round: task.Round, Path: task.outputPath(port.Name), Rows: rows, Bytes: size, SHA256: sum, BLAKE3: writers[port.Name].BLAKE3()})
 	}
 	return out, nil
 }
@@ -254,24 +267,31 @@ func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("stage %s exceeded its timeout of %s", e.Stage, e.Timeout)
 }
 
-// VerifyFile checks that the file at path is the one f describes.
+// VerifyFile checks that the file at path is the one f describes
+// (runstore.VerifyFile: its size and digest, hashed once per process).
 func VerifyFile(path string, f runstore.OutputFile) error {
-	sum, err := runstore.FileSHA256(path)
-	if err != nil {
-		return err
+	err := runstore.VerifyFile(path, f)
+	var mm *runstore.FileMismatchError
+	if errors.As(err, &mm) {
+		if mm.Algorithm == "" {
+			alg, want := "sha256", f.SHA256
+			if f.BLAKE3 != "" {
+				alg, want = "blake3", f.BLAKE3
+			}
+			return fmt.Errorf("%s: %d bytes, but its producer recorded %s (the %s of %d bytes): the file changed or was damaged after it was written", path, mm.Size, want, alg, mm.WantSize)
+		}
+		return fmt.Errorf("%s: %s %s, but its producer recorded %s: the file changed or was damaged after it was written", path, mm.Algorithm, mm.Got, mm.Want)
 	}
-	if sum != f.SHA256 {
-		return fmt.Errorf("%s: sha256 %s, but its producer recorded %s: the file changed or was damaged after it was written", path, sum, f.SHA256)
-	}
-	return nil
+	return err
 }
 
 // readJournal returns, as a reader, the rows journalled beside portFile
-// before an interruption; nil when there are none.
-func readJournal(portFile string, mem memory.Allocator) (array.RecordReader, int64, error) {
-	schema, batches, err := runstore.ReadJournal(runstore.JournalPath(portFile), mem)
+// before an interruption that can be trusted (nil when there are none),
+// and the journal's report: what was kept and what was dropped.
+func readJournal(portFile string, mem memory.Allocator) (array.RecordReader, int64, *runstore.JournalReport, error) {
+	schema, batches, report, err := runstore.ReadJournalReport(runstore.JournalPath(portFile), mem)
 	if err != nil || len(batches) == 0 {
-		return nil, 0, err
+		return nil, 0, report, err
 	}
 	var rows int64
 	for _, b := range batches {
@@ -282,9 +302,9 @@ func readJournal(portFile string, mem memory.Allocator) (array.RecordReader, int
 		b.Release()
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, report, err
 	}
-	return rd, rows, nil
+	return rd, rows, report, nil
 }
 
 // clientExecutor runs tasks in the plugin processes a run started and

@@ -130,6 +130,12 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	if len(p.Paths) > 0 {
 		name = p.Paths[0]
 	}
+	// The run is this process's until it returns: a second --resume of it
+	// fails here, before it removes or writes anything.
+	if err := run.Lock(); err != nil {
+		return err
+	}
+	defer run.Unlock()
 	ctx, span := tracer().Start(ctx, "run "+name, trace.WithAttributes(
 		attribute.StringSlice("file", p.Paths),
 		attribute.String("run_id", run.ID()),
@@ -143,7 +149,10 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 			ex.log.Warn("cannot clean what the interrupted attempt left", "run", run.ID(), "error", err)
 		}
 	}
-	_ = run.Begin(traceID, "")
+	if err := run.Begin(traceID, ""); err != nil {
+		span.End()
+		return err
+	}
 	ex.emit(Event{Type: EventRunStarted, RunID: run.ID()})
 
 	defer func() {
@@ -655,7 +664,18 @@ func (ex *execution) record(st *config.Stage, e runstore.Execution, appendOutput
 			s.Rounds = e.Round
 		}
 		if appendOutputs {
-			s.Outputs = append(s.Outputs, e.Files...)
+			// A stage run again on resume (its inputs changed) writes the
+			// same paths: its record replaces the old one.
+		files:
+			for _, f := range e.Files {
+				for i := range s.Outputs {
+					if s.Outputs[i].Path == f.Path {
+						s.Outputs[i] = f
+						continue files
+					}
+				}
+				s.Outputs = append(s.Outputs, f)
+			}
 		}
 		if old, ok := s.Execution(e.Round); ok {
 			*old = e
@@ -702,6 +722,13 @@ func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key
 	e := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin}
 	appendOutputs := true
 	if prev, ok := ex.previous[st.Addr][round]; ok && prev.Key == key {
+		// Kept only as committed: a file changed since is refused, not
+		// handed to the stages after it.
+		for _, f := range prev.Files {
+			if err := ex.run.VerifyOutput(st.Addr, f); err != nil {
+				return true, &sdk.StageError{Stage: st.Addr, Op: "keep finished outputs", Err: fmt.Errorf("%w; start a new run (stages whose files are intact are served from the cache)", err)}
+			}
+		}
 		e = prev
 		e.Source, e.From = "resumed", ex.run.ID()
 		appendOutputs = false

@@ -1,12 +1,8 @@
 package runstore
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,18 +12,21 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 )
 
 // PortWriter writes one output port to an Arrow IPC file. Batches go to a
-// temporary file that Commit syncs and renames into place; Abort removes it.
-// The schema is fixed by the first batch, or by the declared schema when the
-// port stays empty.
+// temporary file that Commit syncs, makes read-only and renames into place;
+// Abort removes it. The schema is fixed by the first batch, or by the
+// declared schema when the port stays empty.
 type PortWriter struct {
 	path     string
 	declared *arrow.Schema
 	mem      memory.Allocator
 	f        *os.File
-	h        hash.Hash
+	d        *digester
+	b3       string // the committed file's BLAKE3
 	w        *ipc.FileWriter
 	rows     int64
 	counting *countingWriter
@@ -61,8 +60,8 @@ func (pw *PortWriter) open(schema *arrow.Schema) error {
 		return fmt.Errorf("create %s: %w", pw.path, err)
 	}
 	pw.f = f
-	pw.h = sha256.New()
-	pw.counting = &countingWriter{w: io.MultiWriter(f, pw.h)}
+	pw.d = newDigester()
+	pw.counting = &countingWriter{w: io.MultiWriter(f, pw.d)}
 	w, err := ipc.NewFileWriter(pw.counting, ipc.WithSchema(schema), ipc.WithAllocator(pw.mem))
 	if err != nil {
 		pw.Abort()
@@ -101,8 +100,11 @@ func (pw *PortWriter) Write(batch arrow.RecordBatch) error {
 // Rows is the number of rows written so far.
 func (pw *PortWriter) Rows() int64 { return pw.rows }
 
-// Commit finishes the file and renames it into place. An empty port with no
-// declared schema is written with an empty schema.
+// Commit finishes the file, makes it read-only (its write bits cleared:
+// committed files are never written again, and a cache hit in a later run
+// shares the inode) and renames it into place. It returns the file's sha256; BLAKE3 returns
+// the digest it is verified with. An empty port with no declared schema is
+// written with an empty schema.
 func (pw *PortWriter) Commit() (rows, size int64, sum string, err error) {
 	if pw.w == nil {
 		schema := pw.declared
@@ -117,6 +119,9 @@ func (pw *PortWriter) Commit() (rows, size int64, sum string, err error) {
 	pw.w = nil
 	if cerr == nil {
 		cerr = pw.f.Sync()
+	}
+	if cerr == nil {
+		cerr = readOnly(pw.f)
 	}
 	if err := errors.Join(cerr, pw.f.Close()); err != nil {
 		os.Remove(pw.f.Name())
@@ -133,8 +138,14 @@ func (pw *PortWriter) Commit() (rows, size int64, sum string, err error) {
 		_ = pw.j.close()
 		pw.j = nil
 	}
-	return pw.rows, pw.counting.n.Load(), hex.EncodeToString(pw.h.Sum(nil)), nil
+	sha, b3 := pw.d.sums()
+	pw.b3 = b3
+	return pw.rows, pw.counting.n.Load(), sha, nil
 }
+
+// BLAKE3 is the committed file's BLAKE3 (OutputFile.BLAKE3), once Commit
+// succeeded.
+func (pw *PortWriter) BLAKE3() string { return pw.b3 }
 
 // Abort drops the temporary file and keeps the journal, from which a
 // resumed run continues. Safe after Commit and safe to repeat.
@@ -165,6 +176,17 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// readOnly clears f's write bits, keeping its read bits as they are (a
+// temporary file is its owner's alone: 0400, not 0444, so that committing
+// a file does not open it to other users).
+func readOnly(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return f.Chmod(fi.Mode().Perm() &^ 0o222)
+}
+
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
@@ -193,6 +215,12 @@ var _ array.RecordReader = (*FilesReader)(nil)
 
 // OpenFiles opens paths for reading. The schema is the first file's; every
 // other file must have an equal schema.
+//
+// A path that a run's manifest records (RUN/stages/..., listed in
+// RUN/manifest.json) is first checked against the manifest's digest of it,
+// once per process while the file is unchanged: a file changed, cut short
+// or removed since its run committed it is a *DamagedFileError naming the
+// run, stage, port and file, and none of its batches is read.
 func OpenFiles(paths []string, mem memory.Allocator) (*FilesReader, error) {
 	if mem == nil {
 		mem = memory.DefaultAllocator
@@ -203,7 +231,11 @@ func OpenFiles(paths []string, mem memory.Allocator) (*FilesReader, error) {
 		fr.schema = arrow.NewSchema(nil, nil)
 		return fr, nil
 	}
+	memo := map[string]map[string]fileRecord{}
 	for _, p := range paths {
+		if err := verifyCommitted(p, memo); err != nil {
+			return nil, err
+		}
 		s, err := readSchema(p, mem)
 		if err != nil {
 			return nil, err

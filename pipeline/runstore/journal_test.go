@@ -203,7 +203,7 @@ func TestRemoveLeftoversKeepsWhatAResumeNeeds(t *testing.T) {
 		}
 		return err
 	})
-	want := []string{"manifest.json", done, JournalPath(killed)}
+	want := []string{LockFile, "manifest.json", done, JournalPath(killed), JournalSumsPath(JournalPath(killed))}
 	if diff := cmp.Diff(want, left); diff != "" {
 		t.Errorf("files after cleaning (-want +got):\n%s", diff)
 	}

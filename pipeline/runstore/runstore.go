@@ -57,6 +57,12 @@ type Manifest struct {
 	// Engine is "temporal" for a run spread over Temporal workers (the
 	// workflow id is the run id); empty for a local run.
 	Engine string `json:"engine,omitempty"`
+	// Digest names the hash that output files are verified with before
+	// they are read: DigestBLAKE3 (each file's BLAKE3) in runs created
+	// since it was recorded; empty in older manifests, whose files are
+	// verified with their sha256. A file recorded without a BLAKE3 is
+	// verified with its sha256 in any run.
+	Digest string `json:"digest,omitempty"`
 }
 
 // StageRecord is one stage's part of a run.
@@ -153,6 +159,10 @@ type OutputFile struct {
 	Rows   int64  `json:"rows"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
+	// BLAKE3 is the hash the file is verified with before it is read
+	// (Manifest.Digest); the sha256 names it in cache addresses and to
+	// the Temporal engine's bucket.
+	BLAKE3 string `json:"blake3,omitempty"`
 	// URI is where the file is in object storage, when the run's
 	// workers exchange files through a bucket rather than a shared
 	// directory (pipeline/blobstore).
@@ -182,6 +192,9 @@ type Run struct {
 	Dir string
 	mu  sync.Mutex
 	m   Manifest
+
+	lockMu sync.Mutex
+	lock   *os.File // the run's lock file while this Run holds it (Lock)
 }
 
 // NewRunID returns a sortable, unique run id: UTC time then random hex.
@@ -191,7 +204,9 @@ func NewRunID(now time.Time) string {
 	return fmt.Sprintf("%s-%x", now.UTC().Format("20060102-150405"), b)
 }
 
-// Create makes a new run directory and writes its first manifest.
+// Create makes a new run directory, takes the run's lock (Lock) and writes
+// its first manifest. The lock is held until Unlock or End, or until the
+// process exits: a --resume of the run cannot start while it is made.
 func (s *Store) Create(m Manifest) (*Run, error) {
 	if m.RunID == "" {
 		m.RunID = NewRunID(time.Now())
@@ -208,8 +223,15 @@ func (s *Store) Create(m Manifest) (*Run, error) {
 	if m.Status == "" {
 		m.Status = StatusRunning
 	}
+	if m.Digest == "" {
+		m.Digest = DigestBLAKE3
+	}
 	r := &Run{Dir: dir, m: m}
+	if err := r.Lock(); err != nil {
+		return nil, err
+	}
 	if err := r.save(); err != nil {
+		r.Unlock()
 		return nil, err
 	}
 	return r, nil
@@ -289,10 +311,21 @@ func (r *Run) Manifest() Manifest {
 	return m
 }
 
-// Update changes the manifest under the run's lock and saves it.
+// Update changes the manifest and saves it. Only the holder of the run's
+// lock writes its manifest: a Run that does not hold it takes it for the
+// save, and fails with a *LockedError, changing nothing, while another
+// process holds it.
 func (r *Run) Update(change func(m *Manifest)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Under r.mu, so that no other Update saves once this one lets go of
+	// a lock it took for itself.
+	if !r.Locked() {
+		if err := r.Lock(); err != nil {
+			return err
+		}
+		defer r.Unlock()
+	}
 	change(&r.m)
 	return r.save()
 }
@@ -360,8 +393,13 @@ func WriteFileAtomic(path string, data []byte) error {
 }
 
 // Begin marks the start of an attempt at the run (the first, or one more
-// after --resume) traced as traceID, on engine ("" for local).
+// after --resume) traced as traceID, on engine ("" for local). It takes
+// the run's lock, held until End: while another process holds it, Begin
+// fails with a *LockedError and changes nothing.
 func (r *Run) Begin(traceID, engine string) error {
+	if err := r.Lock(); err != nil {
+		return err
+	}
 	return r.Update(func(m *Manifest) {
 		m.TraceID = traceID
 		m.TraceIDs = append(m.TraceIDs, traceID)
@@ -385,8 +423,9 @@ func StatusOf(err error) string {
 	}
 }
 
-// End records how an attempt ended and returns its status. A failure to
-// record is returned as err when the attempt itself succeeded.
+// End records how an attempt ended, releases the run's lock and returns
+// the attempt's status. A failure to record is returned as err when the
+// attempt itself succeeded.
 func (r *Run) End(runErr error) (status string, err error) {
 	status = StatusOf(runErr)
 	now := time.Now().UTC()
@@ -397,6 +436,7 @@ func (r *Run) End(runErr error) (status string, err error) {
 			m.Error = runErr.Error()
 		}
 	})
+	r.Unlock()
 	if runErr != nil {
 		return status, runErr
 	}
@@ -412,9 +452,16 @@ func isTemp(name string) bool {
 // RemoveLeftovers deletes what attempts killed in the middle of a write
 // left in the run directory: temporary files that were never renamed into
 // place, and the journals of outputs the manifest records (their files
-// hold every row). Call it before resuming the run, while nothing writes
-// to it.
+// hold every row). Call it before resuming the run: it takes the run's
+// lock (or fails with a *LockedError) so that it never removes what a
+// live attempt is writing.
 func (r *Run) RemoveLeftovers() error {
+	if !r.Locked() {
+		if err := r.Lock(); err != nil {
+			return err
+		}
+		defer r.Unlock()
+	}
 	var errs []error
 	remove := func(path string) {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

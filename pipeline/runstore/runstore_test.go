@@ -144,6 +144,7 @@ func TestDamagedPortFileIsAnError(t *testing.T) {
 	// memory, collected), so damaged reads go through an unchecked allocator.
 	unchecked := memory.NewGoAllocator()
 	readAll := func(data []byte) error {
+		os.Remove(path) // committed files are read-only
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
