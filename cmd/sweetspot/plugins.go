@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -35,9 +34,16 @@ file beside the pipeline at PATH (default: the current directory):
   ok        the lock file has this executable's sha256
   MISMATCH  the lock file locks the plugin to another executable: sweetspot
             will not start it (re-lock with sweetspot init --upgrade)
-  unlocked  not in the lock file: it runs unverified
+  unlocked  not in the lock file: it runs unverified, and only for a
+            pipeline that names it (plugin = "NAME", or a stage kind of
+            its name)
   missing   locked, but not installed (run sweetspot init)
-  builtin   the stages built into this binary`,
+  builtin   the stages built into this binary
+
+List runs the built-in and the locked plugins (after checking them) to
+show their stage kinds. It does not run unlocked plugins: their version
+and kinds show as ? and -, and a warning names them (sweetspot plugins
+describe NAME shows one's kinds, see its --help).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "."
@@ -89,47 +95,104 @@ file beside the pipeline at PATH (default: the current directory):
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			var notRun []string
 			for _, p := range infos {
 				var ce *pluginhost.ChecksumError
 				if errors.As(p.Err, &ce) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "\n%v\n", ce)
 				}
+				if p.NotRun {
+					notRun = append(notRun, p.Name)
+				}
 			}
-			if _, err := os.Stat(lockPath); err != nil {
+			if !host.LockFound() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "\nNo lock file at %s: external plugins are not verified. List them in sweetspot { required_plugins {} } and run sweetspot init.\n", lockPath)
+			}
+			if len(notRun) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "\nWarning: not in the lock file, so not run to show their stage kinds: %s. "+
+					"An unlocked plugin runs only for a pipeline that names it, and unverified: lock the plugins a pipeline needs "+
+					"(sweetspot { required_plugins {} }, then sweetspot init). sweetspot plugins describe NAME shows one's stage kinds (see its --help).\n",
+					strings.Join(notRun, ", "))
 			}
 			return nil
 		},
 	})
-	cmd.AddCommand(&cobra.Command{
-		Use:   "describe NAME",
+	cmd.AddCommand(newPluginsDescribeCmd())
+	return cmd
+}
+
+func newPluginsDescribeCmd() *cobra.Command {
+	var allowUnlocked bool
+	cmd := &cobra.Command{
+		Use:   "describe NAME [PATH]",
 		Short: "Print a plugin's description (versions, config schemas, port schemas) as JSON",
-		Args:  cobra.ExactArgs(1),
+		Long: `Describe prints what the plugin NAME says about itself: its versions and,
+for each stage kind, the config schema and the ports. The built-in plugin
+is described without starting anything; an external plugin is run with
+the argument describe.
+
+An external plugin is checked first against the lock file beside the
+pipeline at PATH (default: the current directory), as a run checks it:
+
+  locked    its executable must have the locked sha256, or it is refused
+            (exit 1) without running; a match runs the checked bytes
+  unlocked  the lock file exists but does not list it: refused (exit 1),
+            since nothing says this executable is the one anyone
+            installed, unless --allow-unlocked, which runs it unverified
+            after saying so on stderr
+  no lock   there is no lock file: it runs unverified, after saying so on
+            stderr`,
+		Example: `  sweetspot plugins describe builtin
+  sweetspot plugins describe standardize examples/standardize
+  sweetspot plugins describe myplugin --allow-unlocked`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			host, err := newHost(newLogger(""))
+			name, path := args[0], "."
+			if len(args) == 2 {
+				path = args[1]
+			}
+			host, err := newHost(newLogger(""), pluginhost.WithLockFile(lockfile.PathFor([]string{path})))
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			defer host.Close()
-			infos, err := host.Plugins()
+			p, err := host.Find(name)
+			if nf := (*pluginhost.NotFoundError)(nil); errors.As(err, &nf) {
+				var names []string
+				if infos, lerr := host.Plugins(); lerr == nil {
+					for _, p := range infos {
+						names = append(names, p.Name)
+					}
+				}
+				return &exitError{code: exitInvalid, err: fmt.Errorf("no plugin named %q; known plugins: %s", name, strings.Join(names, ", "))}
+			}
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			var names []string
-			for _, p := range infos {
-				names = append(names, p.Name)
-				if p.Name != args[0] {
-					continue
-				}
-				if p.Err != nil {
-					return &exitError{code: exitFailed, err: fmt.Errorf("plugin %s (%s): %w", p.Name, p.Path, p.Err)}
-				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(p.Description)
+			if p.Err != nil {
+				return &exitError{code: exitFailed, err: p.Err}
 			}
-			return &exitError{code: exitInvalid, err: fmt.Errorf("no plugin named %q; known plugins: %s", args[0], strings.Join(names, ", "))}
+			lockPath, _ := host.Lock()
+			if !p.Builtin && p.Locked == nil {
+				if host.LockFound() && !allowUnlocked {
+					return &exitError{code: exitFailed, err: fmt.Errorf("plugin %s (%s) is not in the lock file %s, so it was not run: nothing says this executable is the one anyone installed. "+
+						"Lock it (list it in sweetspot { required_plugins {} }, then sweetspot init), or run it unverified with --allow-unlocked", name, p.Path, lockPath)}
+				}
+				why := "there is no lock file at " + lockPath
+				if host.LockFound() {
+					why = "it is not in the lock file " + lockPath
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Warning: running %s describe unverified: %s.\n", p.Path, why)
+			}
+			d, err := host.Describe(name)
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(d)
 		},
-	})
+	}
+	cmd.Flags().BoolVar(&allowUnlocked, "allow-unlocked", false, "run a plugin that the lock file does not list, unverified, to describe it")
 	return cmd
 }

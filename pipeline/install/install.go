@@ -214,7 +214,7 @@ func (in *installer) one(ctx context.Context, req config.RequiredPlugin, old *lo
 				"To accept the new executable, re-lock with `sweetspot init --upgrade`",
 				name, old.Version, req.Source, lockfile.FormatHash(st.sum), in.o.LockFile, lockfile.FormatHash(want))
 		}
-		desc, err := st.describe(name, in.o.Env)
+		desc, err := st.describe(name, want, in.o.LockFile, in.o.Env)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -246,7 +246,7 @@ func (in *installer) one(ctx context.Context, req config.RequiredPlugin, old *lo
 		return nil, nil, err
 	}
 	defer st.cleanup()
-	desc, err := st.describe(name, in.o.Env)
+	desc, err := st.describe(name, nil, in.o.LockFile, in.o.Env)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -355,12 +355,17 @@ func (in *installer) stage(ctx context.Context, src source, name, v string) (*st
 }
 
 // describe runs the staged plugin's `describe`, which also proves it is a
-// sweetspot plugin speaking this host's protocol version.
-func (st *staged) describe(name string, env []string) (*sdk.PluginDescription, error) {
-	d, err := pluginhost.DescribeFile(name, st.path, env...)
+// sweetspot plugin speaking this host's protocol version. What runs is the
+// host's checked copy of the staged file (pluginhost.DescribeChecked): with
+// want (the lock file's sum) set, a file of another sum is not run; and the
+// sum kept for the lock file is that of the bytes that described
+// themselves, which also leaves their checked copy ready for the first run.
+func (st *staged) describe(name string, want []byte, lockFile string, env []string) (*sdk.PluginDescription, error) {
+	d, sum, err := pluginhost.DescribeChecked(name, st.path, want, lockFile, env...)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: not installed: %w", name, err)
 	}
+	st.sum = sum
 	return d, nil
 }
 

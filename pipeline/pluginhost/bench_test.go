@@ -22,6 +22,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
+	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
 )
 
 func benchHost(b *testing.B) *Host {
@@ -289,4 +290,112 @@ func (r *repeatReader) Next() bool {
 	r.cur = r.batch.NewSlice(0, n)
 	r.left -= n
 	return true
+}
+
+// BenchmarkLockedPluginStart is BenchmarkPluginStart for a plugin the lock
+// file locks (the test plugin, 36 MB): the start also checks the
+// executable's sha256, and runs the checked copy of its bytes (see
+// execCache). host=shared starts it again and again from one host, as a run
+// starts a plugin for each of its stages (the file was hashed once, by the
+// first start); host=new uses a new host for each start, as each sweetspot
+// command does (the file is hashed, the copy found); cache=cold also
+// empties the cache of checked copies first (the file is hashed and
+// copied: what the first start of a newly installed build pays).
+func BenchmarkLockedPluginStart(b *testing.B) {
+	dir := b.TempDir()
+	exe := filepath.Join(pluginDir, "sweetspot-plugin-test")
+	lock := filepath.Join(dir, lockfile.FileName)
+	sum, err := lockfile.HashFile(exe)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := lockfile.Write(lock, &lockfile.File{Plugins: map[string]*lockfile.Plugin{"test": {Name: "test", Source: "./test", Version: "1",
+		Hashes: map[string]string{lockfile.Platform(): lockfile.FormatHash(sum)}}}}); err != nil {
+		b.Fatal(err)
+	}
+	newLocked := func(b *testing.B) *Host {
+		h, err := New(WithSearchPaths(pluginDir), WithLockFile(lock),
+			WithLogger(hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Warn, Output: os.Stderr})))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return h
+	}
+	for _, mode := range []string{"host=shared", "host=new", "host=new/cache=cold"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			shared := newLocked(b)
+			defer shared.Close()
+			if _, err := shared.Start(ctx, "test"); err != nil { // the cache is warm
+				b.Fatal(err)
+			}
+			var start time.Duration
+			for i := 0; i < b.N; i++ {
+				h := shared
+				if mode != "host=shared" {
+					if mode == "host=new/cache=cold" {
+						b.StopTimer()
+						cache := filepath.Join(b.TempDir(), "cache")
+						os.Setenv(EnvExecCache, cache)
+						b.StartTimer()
+					}
+					h = newLocked(b)
+				}
+				t0 := time.Now()
+				c, err := h.Start(ctx, "test")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Describe(ctx); err != nil {
+					b.Fatal(err)
+				}
+				start += time.Since(t0)
+				c.Kill()
+				if h != shared {
+					h.Close()
+				}
+			}
+			b.ReportMetric(float64(start.Microseconds())/1e3/float64(b.N), "ms/start")
+		})
+	}
+	os.Setenv(EnvExecCache, filepath.Join(pluginDir, "cache"))
+}
+
+// BenchmarkLockCheck is the part of BenchmarkLockedPluginStart that is
+// the check, without the process: for the test plugin (36 MB), memo is a
+// file this host already checked (a stat), hash a file it has not, whose
+// checked copy exists (one read), copy a new build (one read to hash it,
+// one more as it is copied and hashed again). Before the checked copy, each
+// start paid two reads (the check and go-plugin's SecureConfig): 2 × hash.
+func BenchmarkLockCheck(b *testing.B) {
+	exe := filepath.Join(pluginDir, "sweetspot-plugin-test")
+	want, err := lockfile.HashFile(exe)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fi, _ := os.Stat(exe)
+	for _, mode := range []string{"memo", "hash", "copy"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(fi.Size())
+			x := newExecCache(filepath.Join(b.TempDir(), "cache"))
+			if _, _, err := x.checked(exe, want); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				switch mode {
+				case "hash":
+					x.memo = map[string]memoSum{}
+					x.copies = map[string]string{}
+				case "copy":
+					b.StopTimer()
+					x = newExecCache(filepath.Join(b.TempDir(), "cache"))
+					b.StartTimer()
+				}
+				if _, _, err := x.checked(exe, want); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

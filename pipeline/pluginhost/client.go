@@ -3,7 +3,6 @@ package pluginhost
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +61,7 @@ const crashWait = 2 * time.Second
 type Client struct {
 	host   *Host
 	name   string
+	path   string // the plugin's executable as found; "" when reattached
 	pc     *plugin.Client
 	cfg    *plugin.ClientConfig
 	cmd    *exec.Cmd // nil when reattached
@@ -80,8 +80,10 @@ type Client struct {
 // name, or an external plugin's) and connects to it over gRPC with mutual
 // TLS (go-plugin's AutoMTLS: a certificate pair made for this one process).
 // An external plugin that the lock file (WithLockFile) locks is started
-// only if its executable has the locked sha256; otherwise Start returns a
-// *ChecksumError and no process is started.
+// only if its executable has the locked sha256, and then from a private
+// copy of the bytes that were checked, so that a file swapped after the
+// check is never what runs; otherwise Start returns a *ChecksumError and
+// no process is started.
 //
 // The process's environment is explicit: BaseEnv and the variables opts
 // pass through (PassEnv) from the host's, and the host's own plumbing
@@ -134,18 +136,20 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 		logger.Warn("connecting to a plugin already serving in debug mode ("+stagerpc.EnvReattach+"): no checksum check, no mutual TLS", "pid", rc.Pid)
 	} else {
 		var argv []string
-		var sum []byte
 		if h.builtinDesc != nil && name == h.builtinDesc.Name {
 			argv = h.builtinCmd
+			c.path = argv[0]
 		} else {
 			path, err := h.find(name)
 			if err != nil {
 				return nil, err
 			}
-			if sum, err = so.verify(h, name, path); err != nil {
+			exe, err := so.verify(h, name, path)
+			if err != nil {
 				return nil, err
 			}
-			argv = []string{path}
+			c.path = path
+			argv = []string{exe}
 		}
 		cmd := exec.Command(argv[0], argv[1:]...)
 		set := append(slices.Clone(h.env), sdk.EnvLogLevel+"="+levelName(h.logger))
@@ -158,12 +162,10 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 		// gets cmd.Env and the handshake variables go-plugin adds.
 		cfg.SkipHostEnv = true
 		cfg.AutoMTLS = true
-		if sum != nil {
-			// verify already compared the file; go-plugin hashes it again
-			// right before exec, which narrows the window in which it could
-			// be swapped.
-			cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
-		}
+		// No go-plugin SecureConfig: it hashes the file by path right before
+		// exec, which narrows the window between check and exec but cannot
+		// close it. A locked plugin runs from the host's checked copy
+		// instead (see execCache), which nobody else can change.
 		c.cmd = cmd
 	}
 	c.cfg = cfg
@@ -183,12 +185,6 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 	}
 	if err != nil {
 		pc.Kill()
-		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) && c.cmd != nil {
-			// The file changed between verify and exec: say how.
-			if _, verr := so.verify(h, name, c.cmd.Path); verr != nil {
-				return nil, verr
-			}
-		}
 		return nil, c.startError(err)
 	}
 	raw, err := proto.Dispense(stagerpc.PluginName)
@@ -229,7 +225,7 @@ func (c *Client) startError(err error) error {
 		v, _ := strconv.Atoi(m[1])
 		path := "reattached"
 		if c.cmd != nil {
-			path = c.cmd.Path
+			path = c.path
 		}
 		return &ProtocolError{Plugin: c.name, Path: path, PluginVersion: v}
 	}

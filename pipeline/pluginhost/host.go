@@ -64,6 +64,13 @@ type Host struct {
 	discover []PluginInfo // nil until the search paths were listed
 	sums     map[string]*fingerprint
 
+	// exec holds the checked copies that locked plugins run from, and
+	// memoizes executables' sha256.
+	exec *execCache
+	// afterCheck, when set, runs between a locked plugin's check and its
+	// start (tests: it swaps the file that was checked).
+	afterCheck func(name string)
+
 	// lockPath is the lock file external plugins are checked against ("":
 	// none, every plugin runs unchecked as before lock files existed).
 	// lock is its content, empty when the file does not exist.
@@ -121,7 +128,7 @@ func (h *Host) hashExecutable(name string) (string, error) {
 		}
 		path = p
 	}
-	raw, err := lockfile.HashFile(path)
+	raw, err := h.exec.sumOf(path)
 	if err != nil {
 		return "", fmt.Errorf("fingerprint plugin %s: %w", name, err)
 	}
@@ -164,9 +171,14 @@ func WithChunkBytes(n int64) Option { return func(h *Host) { h.chunkBytes = n } 
 // against the lock file at path (see lockfile.PathFor) before it runs the
 // plugin in any way, `describe` included: a plugin the file locks whose
 // executable's sha256 differs is refused with a *ChecksumError and never
-// started. Plugins the file does not lock run as before, with a warning in
-// the log; the built-in plugin and reattached plugins are not checked. A
-// missing file locks nothing; an unreadable or invalid one makes New fail.
+// started, and one whose sha256 matches runs from a private copy of the
+// bytes that were checked (see execCache), so that what runs is what was
+// checked. A plugin the file does not lock is run only when the pipeline
+// names it (Resolve with its name, or a stage kind of its name; Start),
+// with a warning in the log: never to list the plugins (Plugins), to
+// collect stage kinds (Kinds) or to find which plugin provides a kind.
+// The built-in plugin and reattached plugins are not checked. A missing
+// file locks nothing; an unreadable or invalid one makes New fail.
 func WithLockFile(path string) Option { return func(h *Host) { h.lockPath = path } }
 
 // WithPipelineLock is WithLockFile for the lock file that belongs to the
@@ -200,6 +212,7 @@ func New(opts ...Option) (*Host, error) {
 		startTimout: 30 * time.Second,
 		cache:       map[describeKey]describeEntry{},
 		clients:     map[*Client]struct{}{},
+		exec:        newExecCache(""),
 	}
 	for _, o := range opts {
 		o(h)
@@ -236,6 +249,9 @@ type PluginInfo struct {
 	// Err is why the plugin could not be described (a *ChecksumError when
 	// its executable does not match the lock file).
 	Err error
+	// NotRun: the plugin is not in the lock file, so Plugins did not run
+	// it to describe it (Description is nil).
+	NotRun bool
 	// Checksum is how the executable compares with the lock file.
 	Checksum ChecksumStatus
 	// Locked is the plugin's lock file entry, or nil.
@@ -254,7 +270,8 @@ const (
 	// ChecksumMismatch: the lock file locks the plugin, but not to this
 	// executable (or not on this platform); it will not be started.
 	ChecksumMismatch ChecksumStatus = "MISMATCH"
-	// ChecksumUnlocked: no lock entry; the plugin runs unchecked.
+	// ChecksumUnlocked: no lock entry; the plugin runs unchecked, and only
+	// when the pipeline names it.
 	ChecksumUnlocked ChecksumStatus = "unlocked"
 )
 
@@ -263,9 +280,15 @@ const (
 // the file does not exist.
 func (h *Host) Lock() (string, *lockfile.File) { return h.lockPath, h.lock }
 
-// Plugins lists the built-in plugin and every plugin in the search paths,
-// described. A plugin found in more than one directory is listed from the
-// first, which shadows the others.
+// LockFound says whether the host checks a lock file that exists.
+func (h *Host) LockFound() bool { return h.lockFound }
+
+// Plugins lists the built-in plugin and every plugin in the search paths.
+// The built-in plugin and the plugins the lock file locks are described
+// (a locked plugin after its check); a plugin the lock file does not lock
+// is listed as found, NotRun, without running it: it is not known to be
+// the executable anyone installed. A plugin found in more than one
+// directory is listed from the first, which shadows the others.
 func (h *Host) Plugins() ([]PluginInfo, error) {
 	found, err := h.discoverPlugins()
 	if err != nil {
@@ -279,22 +302,65 @@ func (h *Host) Plugins() ([]PluginInfo, error) {
 		if h.builtinDesc != nil && p.Name == h.builtinDesc.Name {
 			continue
 		}
-		p.Description, p.Err = h.describeFile(p.Name, p.Path)
-		p.Checksum = ChecksumUnlocked
-		if h.lock != nil {
-			p.Locked = h.lock.Plugins[p.Name]
-		}
-		var ce *ChecksumError
-		switch {
-		case errors.As(p.Err, &ce):
-			p.Checksum = ChecksumMismatch
-		case p.Locked != nil:
-			p.Checksum = ChecksumOK
+		p = h.status(p)
+		if p.Locked != nil {
+			p.Description, p.Err = h.describeFile(p.Name, p.Path)
+			if errors.As(p.Err, new(*ChecksumError)) {
+				p.Checksum = ChecksumMismatch
+			}
 		}
 		out = append(out, p)
 	}
 	return out, nil
 }
+
+// status fills in a found plugin's lock entry and, for an unlocked one,
+// its status; nothing runs.
+func (h *Host) status(p PluginInfo) PluginInfo {
+	p.Checksum = ChecksumUnlocked
+	if h.lock != nil {
+		p.Locked = h.lock.Plugins[p.Name]
+	}
+	if p.Locked != nil {
+		p.Checksum = ChecksumOK
+	} else {
+		p.NotRun = true
+	}
+	return p
+}
+
+// Find returns one plugin by name without running it: the built-in
+// plugin, or the external plugin the search paths give. A locked plugin's
+// executable is checked (hashed, not run): Checksum is ChecksumMismatch,
+// and Err the *ChecksumError, when it does not match. A missing plugin is
+// a *NotFoundError.
+func (h *Host) Find(name string) (PluginInfo, error) {
+	if h.builtinDesc != nil && name == h.builtinDesc.Name {
+		return PluginInfo{Name: name, Builtin: true, Description: h.builtinDesc, Checksum: ChecksumBuiltin}, nil
+	}
+	path, err := h.find(name)
+	if err != nil {
+		return PluginInfo{}, err
+	}
+	p := h.status(PluginInfo{Name: name, Path: path})
+	if p.Locked != nil {
+		if _, err := h.verify(name, path); err != nil {
+			p.Err = err
+			if errors.As(err, new(*ChecksumError)) {
+				p.Checksum = ChecksumMismatch
+			}
+		}
+	}
+	return p, nil
+}
+
+// Describe returns the description of the plugin named name, running it
+// as Resolve would for a stage block that names it: the built-in plugin
+// is described in process; a locked plugin is checked first and its
+// checked copy described; an unlocked plugin is run as it is, with a
+// warning in the log when a lock file exists (use Find first to decide
+// whether to).
+func (h *Host) Describe(name string) (*sdk.PluginDescription, error) { return h.describe(name) }
 
 // discoverPlugins lists the plugin executables of the search paths, sorted
 // by name. The listing is taken once per Host.
@@ -403,20 +469,41 @@ func (h *Host) Resolve(kind, plugin string) (*sdk.PluginDescription, error) {
 
 // onlyProvider finds the one installed plugin that provides kind, so a
 // plugin with several stage kinds needs no `plugin = ...` in every block.
-// Two providers are ambiguous: the user must choose.
+// Two providers are ambiguous: the user must choose. When a lock file
+// exists, only the plugins it locks are asked: an unlocked executable that
+// happens to sit in a plugin directory is not run to find out (an
+// *UnlockedError names those, when no locked plugin provides the kind).
+// Without a lock file, nothing says which plugins are the pipeline's, so
+// every plugin found is asked, as before lock files existed.
 func (h *Host) onlyProvider(kind string) (*sdk.PluginDescription, bool, error) {
 	infos, err := h.Plugins()
 	if err != nil {
 		return nil, false, err
 	}
 	var match []PluginInfo
+	var unasked []string
 	for _, p := range infos {
-		if p.Err == nil && !p.Builtin && p.Description.Stage(kind) != nil {
+		if p.Builtin {
+			continue
+		}
+		if p.NotRun {
+			if h.lockFound {
+				unasked = append(unasked, fmt.Sprintf("%q (%s)", p.Name, p.Path))
+				continue
+			}
+			h.logger.Info("no lock file: asking the plugin which stage kinds it provides, to find the one that provides a stage kind no block names a plugin for (name it with plugin = \"NAME\" to ask only that one)",
+				"plugin", p.Name, "path", p.Path, "kind", kind)
+			p.Description, p.Err = h.describeFile(p.Name, p.Path)
+		}
+		if p.Err == nil && p.Description.Stage(kind) != nil {
 			match = append(match, p)
 		}
 	}
 	switch len(match) {
 	case 0:
+		if len(unasked) > 0 {
+			return nil, false, &UnlockedError{Kind: kind, Plugins: unasked, LockFile: h.lockPath}
+		}
 		return nil, false, nil
 	case 1:
 		return match[0].Description, true, nil
@@ -425,8 +512,42 @@ func (h *Host) onlyProvider(kind string) (*sdk.PluginDescription, bool, error) {
 	for i, p := range match {
 		names[i] = fmt.Sprintf("%q (%s)", p.Name, p.Path)
 	}
-	return nil, false, fmt.Errorf("stage kind %q is provided by several plugins: %s; choose one with plugin = \"NAME\" in the block", kind, strings.Join(names, ", "))
+	return nil, false, &AmbiguousKindError{Kind: kind, Plugins: names}
 }
+
+// AmbiguousKindError is a stage kind that several plugins provide, for a
+// block that does not say which.
+type AmbiguousKindError struct {
+	Kind    string
+	Plugins []string // `"NAME" (PATH)`
+}
+
+func (e *AmbiguousKindError) Error() string {
+	return fmt.Sprintf("stage kind %q is provided by several plugins: %s; choose one with plugin = \"NAME\" in the block", e.Kind, strings.Join(e.Plugins, ", "))
+}
+
+// Is makes the loader report the error as it is (see ProtocolError.Is):
+// which plugins provide the kind is known only after asking them, so the
+// loader's list of known kinds may not have it yet.
+func (e *AmbiguousKindError) Is(target error) bool { return target == config.ErrPluginRefused }
+
+// UnlockedError is a stage kind that no built-in or locked plugin
+// provides, while plugins the lock file does not lock, which the host did
+// not run to ask, might.
+type UnlockedError struct {
+	Kind     string
+	Plugins  []string // `"NAME" (PATH)`
+	LockFile string
+}
+
+func (e *UnlockedError) Error() string {
+	return fmt.Sprintf("no built-in or locked plugin provides the stage kind %q, and the plugins %s are not in the lock file %s, so they were not run to ask which stage kinds they provide: "+
+		"name the plugin with plugin = \"NAME\" in the block, or list it in sweetspot { required_plugins {} } and run `sweetspot init` to lock it",
+		e.Kind, strings.Join(e.Plugins, ", "), e.LockFile)
+}
+
+// Is makes the loader report the error as it is (see ProtocolError.Is).
+func (e *UnlockedError) Is(target error) bool { return target == config.ErrPluginRefused }
 
 func stageKinds(d *sdk.PluginDescription) string {
 	if len(d.Stages) == 0 {
@@ -451,7 +572,10 @@ func (h *Host) describe(name string) (*sdk.PluginDescription, error) {
 	return h.describeFile(name, path)
 }
 
-// Kinds lists every stage kind of the built-in and the external plugins.
+// Kinds lists the stage kinds of the built-in plugin, of the locked
+// plugins and of every plugin described so far. It runs no unlocked
+// plugin: a stage kind that only such a plugin provides is known once a
+// block names the plugin.
 func (h *Host) Kinds() []string {
 	set := map[string]bool{}
 	if h.builtinDesc != nil {
@@ -468,6 +592,15 @@ func (h *Host) Kinds() []string {
 			set[s.Kind] = true
 		}
 	}
+	h.mu.Lock()
+	for _, e := range h.cache {
+		if e.desc != nil {
+			for _, s := range e.desc.Stages {
+				set[s.Kind] = true
+			}
+		}
+	}
+	h.mu.Unlock()
 	kinds := make([]string, 0, len(set))
 	for k := range set {
 		kinds = append(kinds, k)
@@ -487,26 +620,27 @@ type describeEntry struct {
 	err  error
 }
 
-// describeFile runs `PATH describe`, cached by the file's path, size and
-// modification time so a rebuilt plugin is described again. The executable
-// is checked against the lock file first: describing runs it.
+// describeFile runs `describe` of the plugin at path, after checking it
+// against the lock file: a locked plugin's checked copy is what runs.
+// Descriptions are cached by the executable's path, size and modification
+// time, so a rebuilt plugin is described again.
 func (h *Host) describeFile(name, path string) (*sdk.PluginDescription, error) {
-	fi, err := os.Stat(path)
+	exe, err := h.verify(name, path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(exe)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
-	key := describeKey{path: path, size: fi.Size(), mtime: fi.ModTime()}
+	key := describeKey{path: exe, size: fi.Size(), mtime: fi.ModTime()}
 	h.mu.Lock()
 	e, ok := h.cache[key]
 	h.mu.Unlock()
 	if ok {
 		return e.desc, e.err
 	}
-	_, err = h.verify(name, path)
-	var d *sdk.PluginDescription
-	if err == nil {
-		d, err = DescribeFile(name, path, h.env...)
-	}
+	d, err := describeExe(name, path, exe, h.env)
 	h.mu.Lock()
 	h.cache[key] = describeEntry{d, err}
 	h.mu.Unlock()
@@ -515,12 +649,36 @@ func (h *Host) describeFile(name, path string) (*sdk.PluginDescription, error) {
 
 // DescribeFile runs `PATH describe` and checks that the plugin speaks this
 // host's protocol version (a *ProtocolError if not). It checks no lock
-// file: the installer uses it on the executable it is about to lock. The
-// process gets BaseEnv from the host's environment and env ("K=V").
+// file. The process gets BaseEnv from the host's environment and env
+// ("K=V").
 func DescribeFile(name, path string, env ...string) (*sdk.PluginDescription, error) {
+	return describeExe(name, path, path, env)
+}
+
+// DescribeChecked is DescribeFile for the installer, which locks what it
+// describes: it reads the executable at path once, into a private copy
+// (see execCache), and describes the copy, so that the sha256 it returns
+// is that of the bytes that described themselves. With want set, an
+// executable of another sha256 is not run: a *ChecksumError (naming
+// lockFile) says so.
+func DescribeChecked(name, path string, want []byte, lockFile string, env ...string) (*sdk.PluginDescription, []byte, error) {
+	exe, sum, err := newExecCache("").checked(path, want)
+	if me := (*mismatchError)(nil); errors.As(err, &me) {
+		return nil, me.got, &ChecksumError{Plugin: name, Path: path, LockFile: lockFile, Platform: lockfile.Platform(), Want: want, Got: me.got}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	d, err := describeExe(name, path, exe, env)
+	return d, sum, err
+}
+
+// describeExe runs `EXE describe` for the plugin at path (named in
+// errors).
+func describeExe(name, path, exe string, env []string) (*sdk.PluginDescription, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), describeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "describe")
+	cmd := exec.CommandContext(ctx, exe, "describe")
 	cmd.Env = describeEnv(env)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -599,36 +757,45 @@ func (e *ChecksumError) Error() string {
 func (e *ChecksumError) Is(target error) bool { return target == config.ErrPluginRefused }
 
 // verify checks an external plugin's executable against the lock file; it
-// must run before anything executes the file. It returns the locked sha256,
-// or nil for a plugin the host does not check.
-func (h *Host) verify(name, path string) ([]byte, error) {
+// must run before anything executes the file. It returns what to execute:
+// for a plugin the lock file locks, the checked private copy of its bytes
+// (see execCache); for one it does not, the file itself.
+func (h *Host) verify(name, path string) (string, error) {
 	if h.lock == nil {
-		return nil, nil
+		return path, nil
 	}
 	lp, ok := h.lock.Plugins[name]
 	if !ok {
 		h.warnUnlocked(name, path)
-		return nil, nil
+		return path, nil
 	}
-	return verifyLocked(name, path, h.lockPath, lp)
+	return h.checked(name, path, h.lockPath, lp)
 }
 
-// verifyLocked checks the executable at path against a lock file entry
-// (from lockPath, named in errors).
-func verifyLocked(name, path, lockPath string, lp *lockfile.Plugin) ([]byte, error) {
-	got, err := lockfile.HashFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("plugin %s: verify checksum: %w", name, err)
-	}
+// checked checks the executable at path against a lock file entry (from
+// lockPath, named in errors) and returns the path of the checked copy of
+// its bytes, the one thing to execute.
+func (h *Host) checked(name, path, lockPath string, lp *lockfile.Plugin) (string, error) {
 	platform := lockfile.Platform()
 	want, ok := lp.Hash(platform)
 	if !ok {
-		return nil, &ChecksumError{Plugin: name, Path: path, LockFile: lockPath, Platform: platform, Got: got}
+		got, err := h.exec.sumOf(path)
+		if err != nil {
+			return "", fmt.Errorf("plugin %s: verify checksum: %w", name, err)
+		}
+		return "", &ChecksumError{Plugin: name, Path: path, LockFile: lockPath, Platform: platform, Got: got}
 	}
-	if !bytes.Equal(want, got) {
-		return nil, &ChecksumError{Plugin: name, Path: path, LockFile: lockPath, Platform: platform, Want: want, Got: got}
+	exe, _, err := h.exec.checked(path, want)
+	if me := (*mismatchError)(nil); errors.As(err, &me) {
+		return "", &ChecksumError{Plugin: name, Path: path, LockFile: lockPath, Platform: platform, Want: want, Got: me.got}
 	}
-	return want, nil
+	if err != nil {
+		return "", fmt.Errorf("plugin %s: verify checksum: %w", name, err)
+	}
+	if h.afterCheck != nil {
+		h.afterCheck(name)
+	}
+	return exe, nil
 }
 
 // warnUnlocked logs, once per plugin, that it runs unverified. Without a

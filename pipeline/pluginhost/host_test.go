@@ -44,6 +44,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	pluginDir = dir
+	// The checked copies of locked plugins go to a cache of the tests' own.
+	os.Setenv(EnvExecCache, filepath.Join(dir, "cache"))
 	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, sdk.PluginPrefix+"test"), "../../internal/testkit").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building the test plugin: %v\n%s", err, out)
@@ -212,8 +214,15 @@ func TestResolve(t *testing.T) {
 		}
 		got = append(got, s)
 	}
-	if diff := cmp.Diff([]string{"builtin (builtin)", "broken error", "multi", "old error", "other", "test"}, got); diff != "" {
+	// Without a lock file nothing is locked: Plugins runs none of them (the
+	// broken ones are not found broken).
+	if diff := cmp.Diff([]string{"builtin (builtin)", "broken", "multi", "old", "other", "test"}, got); diff != "" {
 		t.Errorf("plugins (-want +got):\n%s", diff)
+	}
+	for _, p := range plugins {
+		if !p.Builtin && (!p.NotRun || p.Description != nil || p.Checksum != ChecksumUnlocked) {
+			t.Errorf("Plugins described the unlocked plugin %s: %+v", p.Name, p)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -60,6 +61,32 @@ func markedPlugin(t *testing.T, dir, name string) (path, marker string) {
 	return path, marker
 }
 
+// checkCopy checks that c runs from the checked copy of the executable at
+// exe, whose sha256 is sum: a read-only file of the same name, in a
+// directory named by the sum, in the host's cache of checked executables.
+func checkCopy(t *testing.T, c *Client, exe string, sum []byte) {
+	t.Helper()
+	got := c.cmd.Path
+	want := filepath.Join(os.Getenv(EnvExecCache), hex.EncodeToString(sum), filepath.Base(exe))
+	if got != want {
+		t.Fatalf("the plugin ran from %s, want the checked copy %s", got, want)
+	}
+	if c.path != exe {
+		t.Errorf("Client.path = %s, want %s", c.path, exe)
+	}
+	fi, err := os.Lstat(got)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o500 {
+		t.Errorf("the copy: %v, %v; want a regular read-only file", fi.Mode(), err)
+	}
+	if s, _ := lockfile.HashFile(got); !bytes.Equal(s, sum) {
+		t.Errorf("the copy's sha256 is %x, want %x", s, sum)
+	}
+	dir, _ := os.Lstat(filepath.Dir(filepath.Dir(got)))
+	if dir == nil || dir.Mode().Perm() != 0o700 {
+		t.Errorf("the cache directory is not private: %v", dir.Mode())
+	}
+}
+
 func runs(marker string) int {
 	b, _ := os.ReadFile(marker)
 	return strings.Count(string(b), "run")
@@ -98,9 +125,7 @@ func TestLockedPluginRunsUntilItsExecutableChanges(t *testing.T) {
 	if res, err := c.Run(context.Background(), RunRequest{Kind: "emit", Stage: "emit.l", Config: emitConfig(4, 2)}); err != nil || res.RowsOut["table"] != 4 {
 		t.Fatalf("Run = %v, %v", res, err)
 	}
-	if c.cfg.SecureConfig == nil || !bytes.Equal(c.cfg.SecureConfig.Checksum, want) {
-		t.Errorf("go-plugin's SecureConfig is not set to the locked checksum: %+v", c.cfg.SecureConfig)
-	}
+	checkCopy(t, c, exe, want)
 	infos, err := h.Plugins()
 	if err != nil || len(infos) != 1 || infos[0].Checksum != ChecksumOK || infos[0].Locked == nil || infos[0].Locked.Version != "1.0.0" {
 		t.Fatalf("Plugins = %+v, %v", infos, err)

@@ -24,10 +24,11 @@ func LockedTo(lockFile string, hashes map[string]string) StartOption {
 }
 
 // verify checks an external plugin's executable before it runs: against
-// LockedTo's entry when given, else against the host's lock file.
-func (o *startOptions) verify(h *Host, name, path string) ([]byte, error) {
+// LockedTo's entry when given, else against the host's lock file. It
+// returns what to execute (see Host.verify).
+func (o *startOptions) verify(h *Host, name, path string) (string, error) {
 	if o.locked != nil {
-		return verifyLocked(name, path, o.lockedFrom, o.locked)
+		return h.checked(name, path, o.lockedFrom, o.locked)
 	}
 	return h.verify(name, path)
 }

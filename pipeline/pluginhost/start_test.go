@@ -33,9 +33,7 @@ func TestLockedToChecksBeforeStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.cfg.SecureConfig == nil {
-		t.Error("go-plugin's SecureConfig is not set to the locked checksum")
-	}
+	checkCopy(t, c, exe, sum)
 	c.Kill()
 	ran := runs(marker)
 
