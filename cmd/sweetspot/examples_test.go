@@ -7,7 +7,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 )
 
-// resultsColumns are the results-table columns DESIGN.md fixes.
+// resultsColumns are the results-table columns docs/tables.md fixes.
 var resultsColumns = []string{
 	"candidate_id", "round", "family", "depth", "width", "params", "flops", "learning_rate",
 	"batch_size", "epochs", "preprocess", "quantize", "prune_fraction",

@@ -66,7 +66,7 @@ func str(name string) arrow.Field {
 	return arrow.Field{Name: name, Type: arrow.BinaryTypes.String}
 }
 
-// Column sets from DESIGN.md, trimmed to what the tests need.
+// Column sets of the tables in docs/tables.md, trimmed to what the tests need.
 var (
 	requirementsCols = []arrow.Field{str("task"), str("metric"), f64("min_accuracy"), f64("max_latency_ms"),
 		i64("max_params"), i32("max_trials"), i64("n_rows"), i32("n_features"), i32("n_classes")}

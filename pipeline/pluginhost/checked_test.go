@@ -107,9 +107,6 @@ func TestSwapAfterTheCheckRunsTheCheckedBytes(t *testing.T) {
 // at random moments. A start may be refused (the host read the other
 // script), but the other script must never run.
 func TestSwapRace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the plugin many times")
-	}
 	s := newSwapScene(t, "raced")
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

@@ -1,4 +1,4 @@
-# DESIGN.md's sketch writes several arguments on one line with commas; HCL
+# The first design's sketch (docs/architecture.md) writes several arguments on one line with commas; HCL
 # allows one argument in a single-line block, and no commas.
 variable "target" { type = number, default = 0.95 }
 

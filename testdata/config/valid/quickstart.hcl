@@ -1,4 +1,5 @@
-# The quickstart pipeline of DESIGN.md, in valid HCL (a single-line block
+# The first design's quickstart pipeline (docs/architecture.md, "Where the
+# code departs from the first design"), in valid HCL (a single-line block
 # holds one argument at most, so the sketch's `{ a = 1, b = 2 }` blocks
 # are written out).
 sweetspot {
