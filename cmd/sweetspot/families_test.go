@@ -62,7 +62,6 @@ func TestZooAnswersWithTheSmallestRealModel(t *testing.T) {
 		} else {
 			t.Logf("target %g: chose %s (%d params, accuracy %.4f); the smallest meeting it is %s (%d params)", target, got.Name, got.Params, got.Accuracy, first.Name, first.Params)
 		}
-		_ = runstore.DefaultRoot
 	}
 	if hits*10 < len(targets)*9 {
 		t.Errorf("the smallest or next larger model in %d of %d targets, want at least 90%%", hits, len(targets))

@@ -637,7 +637,7 @@ func nearestNames(c tables.Candidate, names map[string]int, n int) []string {
 	}
 	all := make([]scored, 0, len(names))
 	for name := range names {
-		all = append(all, scored{name, editDistance(c.Name, name), c.Family != "" && strings.HasPrefix(name, c.Family)})
+		all = append(all, scored{name, suggest.Distance(c.Name, name), c.Family != "" && strings.HasPrefix(name, c.Family)})
 	}
 	slices.SortFunc(all, func(a, b scored) int {
 		fa, fb := 1, 1
@@ -654,28 +654,6 @@ func nearestNames(c tables.Candidate, names map[string]int, n int) []string {
 		out = append(out, s.name)
 	}
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, over runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // find looks an mlp candidate up by key; ok is false when the table

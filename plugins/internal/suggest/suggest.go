@@ -12,7 +12,7 @@ import "strings"
 func Name(given string, options []string) string {
 	best, bestDist := "", 3.0
 	for _, o := range options {
-		d := float64(distance(strings.ToLower(given), strings.ToLower(o)))
+		d := float64(Distance(strings.ToLower(given), strings.ToLower(o)))
 		if o != given && strings.EqualFold(o, given) {
 			d = 0.5
 		}
@@ -31,8 +31,8 @@ func Hint(given string, options []string) string {
 	return ""
 }
 
-// distance is the Levenshtein edit distance between a and b, over runes.
-func distance(a, b string) int {
+// Distance is the Levenshtein edit distance between a and b, over runes.
+func Distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
