@@ -16,7 +16,8 @@ import (
 var locationLine = regexp.MustCompile(`(?m)^(\s*on )(.+) line (\d+)(,| in |:|$)`)
 
 // Write renders diags to w. files supplies the sources for snippets; width
-// wraps the detail text (0 means no wrapping).
+// wraps the detail text (0 means no wrapping). Lines longer than 200
+// characters show the part around the problem (clip.go).
 func Write(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, width uint, color bool) error {
 	for _, d := range diags {
 		var buf bytes.Buffer
@@ -24,6 +25,11 @@ func Write(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, width
 			return err
 		}
 		out := buf.Bytes()
+		line, col := 0, 0
+		if d.Subject != nil {
+			line, col = d.Subject.Start.Line, d.Subject.Start.Column
+		}
+		out = clipLines(out, line, col)
 		if d.Subject != nil {
 			done := false
 			out = locationLine.ReplaceAllFunc(out, func(m []byte) []byte {
