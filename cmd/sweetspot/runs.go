@@ -39,7 +39,9 @@ func newRunsCmd() *cobra.Command {
 				decision := "-"
 				if m.Decision != nil {
 					decision = m.Decision.Status
-					if m.Decision.Chosen != "" {
+					if m.Decision.ChosenName != "" {
+						decision += " " + m.Decision.ChosenName
+					} else if m.Decision.Chosen != "" {
 						decision += " " + m.Decision.Chosen
 					}
 				}

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
+	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
@@ -443,5 +444,31 @@ func TestLiveLineNamesTheBestModel(t *testing.T) {
 	rmse.offer(tables.ColRMSE, 0.3, false, "c", math.NaN())
 	if got, want := rmse.String(), "rmse 0.1000 · b"; got != want {
 		t.Errorf("best rmse %q, want %q", got, want)
+	}
+}
+
+// runs list names the chosen model as the decision's chosen_name says,
+// read from the decision file the way the runner records it, not by its
+// candidate id.
+func TestRunsListNamesTheChosenModel(t *testing.T) {
+	dir := t.TempDir()
+	run := writeZooRun(t, dir)
+	storeBatch(t, run, "resize.named", "decision", 1, decisionBatch(t, tables.DecisionSchema, map[string]any{
+		tables.ColStatus: tables.DecisionConverged, tables.ColChosenCandidateID: "c-0007",
+		tables.ColChosenName: "resnet-18", tables.ColChosenParams: int64(11_689_512),
+	}))
+	d, err := runner.ReadDecision("resize.named", "decision", run.Path(runstore.OutputRel("resize.named", 1, "decision")), memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Update(func(m *runstore.Manifest) { m.Decision = d }); err != nil {
+		t.Fatal(err)
+	}
+	r := sweetspot(t, dir, "runs", "list")
+	if r.code != 0 {
+		t.Fatalf("runs list: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "converged resnet-18") || strings.Contains(r.stdout, "c-0007") {
+		t.Errorf("runs list should name the chosen model resnet-18, not its candidate id c-0007:\n%s", r.stdout)
 	}
 }

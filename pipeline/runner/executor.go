@@ -466,6 +466,7 @@ func ReadDecision(stage, port, path string, mem memory.Allocator) (*runstore.Dec
 		d.Status = stringCell(b, "status", last)
 		d.Reason = stringCell(b, "reason", last)
 		d.Chosen = stringCell(b, "chosen_candidate_id", last)
+		d.ChosenName = stringCell(b, "chosen_name", last)
 		found = true
 	}
 	if err := rd.Err(); err != nil {

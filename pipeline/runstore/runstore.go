@@ -176,6 +176,9 @@ type Decision struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	Chosen string `json:"chosen,omitempty"`
+	// ChosenName is the chosen model's name (the decision's chosen_name),
+	// which people read; Chosen is its candidate id, which tables join on.
+	ChosenName string `json:"chosen_name,omitempty"`
 }
 
 // Store is a directory of runs.
