@@ -494,9 +494,9 @@ func progressMessage(r tables.Result) string {
 	case r.Status != tables.StatusOK:
 		return fmt.Sprintf("trial %s failed: %s", candidateLabel(r.Candidate), firstLine(r.Error))
 	case !isNaN(r.Accuracy):
-		return fmt.Sprintf("trial %s: accuracy %.4f, p95 %.3f ms", candidateLabel(r.Candidate), r.Accuracy, r.LatencyP95Ms)
+		return fmt.Sprintf("trial %s: accuracy %.4f%s", candidateLabel(r.Candidate), r.Accuracy, latencyText(r.LatencyP95Ms))
 	case !isNaN(r.RMSE):
-		return fmt.Sprintf("trial %s: rmse %.4g, p95 %.3f ms", candidateLabel(r.Candidate), r.RMSE, r.LatencyP95Ms)
+		return fmt.Sprintf("trial %s: rmse %.4g%s", candidateLabel(r.Candidate), r.RMSE, latencyText(r.LatencyP95Ms))
 	default:
 		return fmt.Sprintf("trial %s: loss %.4g", candidateLabel(r.Candidate), r.Loss)
 	}

@@ -345,3 +345,12 @@ func readMetricsFile(mem memory.Allocator, path string) (map[string]any, error) 
 	}
 	return out, nil
 }
+
+// latencyText is ", p95 X ms" for a trial's progress line, or "" when the
+// command reported no latency.
+func latencyText(p95 float64) string {
+	if math.IsNaN(p95) {
+		return ""
+	}
+	return fmt.Sprintf(", p95 %.3f ms", p95)
+}

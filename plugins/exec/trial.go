@@ -323,7 +323,7 @@ func (s *Stage) run(ctx context.Context, o *outcome, dir string, env []string, s
 	}
 	defer errR.Close()
 	cmd := &osexec.Cmd{Path: s.path, Args: s.argv, Dir: dir, Env: env, Stdin: stdin, Stdout: outW, Stderr: errW}
-	setProcessGroup(cmd)
+	procs := newTrialProcesses(cmd)
 	if err := ctx.Err(); err != nil {
 		outW.Close()
 		errW.Close()
@@ -350,13 +350,13 @@ func (s *Stage) run(ctx context.Context, o *outcome, dir string, env []string, s
 	select {
 	case <-waited:
 	case <-tctx.Done():
-		killProcessGroup(cmd.Process)
+		procs.kill()
 		killed = true
 		<-waited
 	}
 	o.wall = time.Since(start)
 	// Whatever the command left running goes with it.
-	killProcessGroup(cmd.Process)
+	procs.end()
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
@@ -373,7 +373,7 @@ func (s *Stage) run(ctx context.Context, o *outcome, dir string, env []string, s
 func (o *outcome) onStdout(line []byte, cut bool) {
 	o.lines++
 	kind, obj, err := parseLine(line)
-	if err == nil && cut && kind != lineText {
+	if cut && kind != lineText {
 		err = fmt.Errorf("the line is longer than %d bytes", maxLineBytes)
 	}
 	if err != nil {
