@@ -155,6 +155,9 @@ func resultsBatch(mem memory.Allocator, rs []result) arrow.RecordBatch {
 		b.Field(14).(*array.StringBuilder).Append(tables.KindMLP)
 		b.Field(15).(*array.Float64Builder).Append(float64(c.Width))
 		b.Field(16).(*array.StringBuilder).Append("")
+		for i := 17; i < len(tables.CandidatesSchema.Fields()); i++ {
+			b.Field(i).AppendNull() // columns added since: their defaults
+		}
 	}
 	n := len(tables.CandidatesSchema.Fields())
 	fl := func(j int, v float64) {

@@ -34,6 +34,7 @@ const (
 	ColFamilyKind    = "family_kind"
 	ColSize          = "size"
 	ColKnobs         = "knobs"
+	ColRepeat        = "repeat"
 )
 
 // Family kinds: how a family's candidates are made, and so how a search
@@ -60,9 +61,9 @@ const (
 const None = "none"
 
 // CandidatesSchema is the candidates table: one row per model to train.
-// name, family_kind, size and knobs came last and may be absent or null
-// (tables written before them): a reader then takes the name from
-// candidate_id, the kind as mlp and the size as the width.
+// name, family_kind, size, knobs and repeat came last and may be absent or
+// null (tables written before them): a reader then takes the name from
+// candidate_id, the kind as mlp, the size as the width and the repeat as 0.
 var CandidatesSchema = arrow.NewSchema([]arrow.Field{
 	{Name: ColCandidateID, Type: arrow.BinaryTypes.String},
 	{Name: ColRound, Type: arrow.PrimitiveTypes.Int32},
@@ -81,6 +82,7 @@ var CandidatesSchema = arrow.NewSchema([]arrow.Field{
 	{Name: ColFamilyKind, Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: ColSize, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: ColKnobs, Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: ColRepeat, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 }, nil)
 
 // Candidate is one row of the candidates table.
@@ -114,6 +116,10 @@ type Candidate struct {
 	// Knobs are the model's named settings as a JSON object: an axis's
 	// knobs, a table row's other columns, an MLP's depth and width.
 	Knobs Knobs
+	// Repeat numbers the measurements of one candidate: 0 is the first,
+	// r the (r+1)-th, trained from a seed of its own. The repeats of a
+	// candidate share its ID and every other column but Round.
+	Repeat int32
 }
 
 // BuildCandidates returns the candidates as one batch of CandidatesSchema.
@@ -147,12 +153,13 @@ func appendCandidate(b *array.RecordBuilder, c Candidate) {
 	b.Field(14).(*array.StringBuilder).Append(c.Kind)
 	b.Field(15).(*array.Float64Builder).Append(c.Size)
 	b.Field(16).(*array.StringBuilder).Append(c.Knobs.String())
+	b.Field(17).(*array.Int32Builder).Append(c.Repeat)
 }
 
 // ReadCandidates decodes a batch holding the candidates columns (other
 // columns are ignored). Every problem is reported at once.
 func ReadCandidates(rec arrow.RecordBatch) ([]Candidate, error) {
-	c := newColumns(rec, CandidatesSchema, ColName, ColFamilyKind, ColSize, ColKnobs)
+	c := newColumns(rec, CandidatesSchema, ColName, ColFamilyKind, ColSize, ColKnobs, ColRepeat)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -170,6 +177,10 @@ func ReadCandidates(rec arrow.RecordBatch) ([]Candidate, error) {
 			LearningRate: c.f64(7, r), BatchSize: c.i32(8, r), Epochs: c.i32(9, r),
 			Preprocess: c.str(10, r), Quantize: c.str(11, r), PruneFraction: c.f64(12, r),
 			Name: c.str(13, r), Kind: c.str(14, r), Size: c.f64(15, r), Knobs: k,
+			Repeat: c.i32Or(17, r, 0),
+		}
+		if cand.Repeat < 0 {
+			errs = append(errs, &CellError{Row: int64(r), Column: ColRepeat, Err: fmt.Errorf("repeat %d is negative; repeats count from 0", cand.Repeat)})
 		}
 		if math.IsNaN(cand.Size) {
 			cand.Size = 0
@@ -180,6 +191,13 @@ func ReadCandidates(rec arrow.RecordBatch) ([]Candidate, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// Model is the candidate without its repeat and round: what every
+// repeat of it shares.
+func (c Candidate) Model() Candidate {
+	c.Repeat, c.Round = 0, 0
+	return c
 }
 
 // CellError is a bad value in one cell of a table.
@@ -250,8 +268,10 @@ func (k Knobs) Number(name string) (float64, bool) {
 }
 
 // WithDefaults is c as a reader returns it: the name taken from the id,
-// the kind mlp and the size the width when they are unset.
+// the kind mlp and the size the width when they are unset, and a negative
+// repeat 0.
 func (c Candidate) WithDefaults() Candidate {
+	c.Repeat = max(c.Repeat, 0)
 	c.Name = cmp.Or(c.Name, c.ID)
 	c.Kind = cmp.Or(c.Kind, KindMLP)
 	if c.Size == 0 && c.Kind == KindMLP {

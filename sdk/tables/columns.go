@@ -58,6 +58,28 @@ func (c *columns) str(i, r int) string {
 
 func (c *columns) i32(i, r int) int32 { return c.cols[i].(*array.Int32).Value(r) }
 
+// i32Or reads a nullable int32 cell of a column the batch may lack; a
+// null or a missing column is def.
+func (c *columns) i32Or(i, r int, def int32) int32 {
+	if c.cols[i] == nil {
+		return def
+	}
+	a := c.cols[i].(*array.Int32)
+	if a.IsNull(r) {
+		return def
+	}
+	return a.Value(r)
+}
+
+// appendI32 appends v, or a null for a negative value.
+func appendI32(b array.Builder, v int32) {
+	if v < 0 {
+		b.AppendNull()
+		return
+	}
+	b.(*array.Int32Builder).Append(v)
+}
+
 // i64 reads an int64 cell; a null is -1.
 func (c *columns) i64(i, r int) int64 {
 	a := c.cols[i].(*array.Int64)
@@ -95,4 +117,13 @@ func appendI64(b array.Builder, v int64) {
 		return
 	}
 	b.(*array.Int64Builder).Append(v)
+}
+
+// appendStr appends v, or a null for "".
+func appendStr(b array.Builder, v string) {
+	if v == "" {
+		b.AppendNull()
+		return
+	}
+	b.(*array.StringBuilder).Append(v)
 }

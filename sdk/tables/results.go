@@ -1,6 +1,7 @@
 package tables
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -31,6 +32,8 @@ const (
 	ColValLoss        = "val_loss"
 	ColBestEpoch      = "best_epoch"
 	ColStoppedBy      = "stopped_by"
+	ColMeasuredFrom   = "measured_from"
+	ColRepeatsHeld    = "repeats_held"
 )
 
 // Trial statuses of the results table. The evaluation stages write ok and
@@ -70,6 +73,8 @@ var ResultFields = []arrow.Field{
 	{Name: ColValLoss, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: ColBestEpoch, Type: arrow.PrimitiveTypes.Int32},
 	{Name: ColStoppedBy, Type: arrow.BinaryTypes.String},
+	{Name: ColMeasuredFrom, Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: ColRepeatsHeld, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 }
 
 // ResultsSchema is the results table: the candidates columns, then one
@@ -96,6 +101,18 @@ type Result struct {
 	ValLoss                    float64
 	BestEpoch                  int32
 	StoppedBy                  string
+	// MeasuredFrom names the measurement a row derives from when it is
+	// not a measurement of its own training: a replayed row's table row,
+	// and an interpolated row's nearest measured row. Rows with the same
+	// MeasuredFrom are one measurement, not several (the resize stage's
+	// fit counts them once). Empty for a trained trial.
+	MeasuredFrom string
+	// RepeatsHeld is how many measurements of the model its source holds
+	// when that number is fixed (a replay table's rows of the model): a
+	// repeat at or beyond it measures nothing new. 0 (null in the table)
+	// when another repeat is a new measurement (a trainer, with a seed of
+	// its own).
+	RepeatsHeld int32
 }
 
 // NewResult is a failed result of c with every measurement null.
@@ -138,6 +155,8 @@ func BuildResults(mem memory.Allocator, rs []Result) arrow.RecordBatch {
 		appendF64(f(18), r.ValLoss)
 		f(19).(*array.Int32Builder).Append(r.BestEpoch)
 		f(20).(*array.StringBuilder).Append(r.StoppedBy)
+		appendStr(f(21), r.MeasuredFrom)
+		appendI32(f(22), cmp.Or(r.RepeatsHeld, -1))
 	}
 	return b.NewRecordBatch()
 }
@@ -149,7 +168,7 @@ func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newColumns(rec, arrow.NewSchema(ResultFields, nil))
+	c := newColumns(rec, arrow.NewSchema(ResultFields, nil), ColMeasuredFrom, ColRepeatsHeld)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -162,6 +181,7 @@ func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
 			Status: c.str(9, r), Error: c.str(10, r), TraceID: c.str(11, r),
 			RMSE: c.f64(12, r), R2: c.f64(13, r), AccuracyBefore: c.f64(14, r), LossBefore: c.f64(15, r), RMSEBefore: c.f64(16, r),
 			NonZeroParams: c.i64(17, r), ValLoss: c.f64(18, r), BestEpoch: c.i32(19, r), StoppedBy: c.str(20, r),
+			MeasuredFrom: c.str(21, r), RepeatsHeld: max(c.i32Or(22, r, 0), 0),
 		}
 	}
 	return out, nil
