@@ -46,7 +46,18 @@
 // quantize, prune_fraction, round or candidate_id (the optimization stage's
 // variants) share one float model, trained once in the first variant's
 // trial: their train_seconds, epochs_run and *_before columns are that
-// training's. Early stopping watches the dataset's
+// training's.
+//
+// With repeats = N, each candidate is measured N times, as repeats 0 to
+// N-1 (the repeat column), each trained from its own seed (RepeatSeed:
+// the stage's seed, the training key and the repeat; repeat 0's seed is
+// the one a stage without repeats uses), one results row each; the
+// resize stage averages them and reads the noise from their spread. A
+// candidate that names a later repeat (resize asking for one more
+// measurement near its target) is measured once, as that repeat. Each
+// repeat is a trial: its own span, journalled as it finishes, and a
+// resumed stage trains only the repeats that had not finished. Early
+// stopping watches the dataset's
 // validation rows, or a seeded holdout_fraction of the training rows when it
 // has none; the model kept is the one with the lowest validation loss. The
 // preprocessing is fitted on the training rows only, once per distinct
@@ -77,8 +88,10 @@
 //
 // # Traces
 //
-// Each trial is a span "trial <candidate_id>" (a child of the stage's span)
-// with the candidate's hyperparameters and its measurements as attributes
+// Each trial is a span "trial <candidate_id>" ("trial <candidate_id>
+// repeat R" from the second repeat on; a child of the stage's span) with
+// the candidate's hyperparameters, its repeat and seed, and its
+// measurements as attributes
 // and one "epoch" event per epoch carrying the training and validation
 // loss. A failed trial's span has error status.
 package evaluation
@@ -119,6 +132,7 @@ const (
 	DefaultLatencySamples  = 200
 	DefaultThroughputBatch = 256
 	DefaultHoldoutFraction = 0.1
+	DefaultRepeats         = 1
 )
 
 // Limits that keep a typo from asking for days or terabytes.
@@ -127,6 +141,8 @@ const (
 	maxParallelism = 1024
 	maxSamples     = 1_000_000
 	maxBatch       = 1 << 20
+	// MaxRepeats bounds the repeats attribute of the stages that train.
+	MaxRepeats = 100
 )
 
 // Config is the body of a `stage "evaluation" "NAME" {}` block.
@@ -139,6 +155,7 @@ type Config struct {
 	ThroughputBatch *int           `hcl:"throughput_batch,optional" doc:"Rows per forward pass when measuring throughput_per_s (default 256)."`
 	MaxTrainTime    *time.Duration `hcl:"max_train_time,optional" doc:"Longest training of one trial, as a duration such as \"30s\": a trial still training then stops, keeps its best weights and is recorded as ok with stopped_by = max_train_time."`
 	HoldoutFraction *float64       `hcl:"holdout_fraction,optional" doc:"Share of the training rows held out for early stopping when the dataset has no validation split (default 0.1)."`
+	Repeats         *int           `hcl:"repeats,optional" doc:"Measurements of each candidate, each trained from a seed of its own (default 1): a candidate gives repeats 0 to repeats-1, one results row each, so resize can measure the noise. A candidate that names a later repeat (resize asking for one more) is measured once, as that repeat."`
 }
 
 // Info describes the stage kind to the host.
@@ -172,6 +189,7 @@ type Stage struct {
 	throughputBatch int
 	maxTrainTime    time.Duration
 	holdout         float64
+	repeats         int
 	trainer         nn.Trainer
 }
 
@@ -186,7 +204,7 @@ func New(c Config) (sdk.Stage, error) {
 	s := &Stage{
 		patience: DefaultPatience, parallelism: DefaultParallelism, seed: DefaultSeed,
 		latencySamples: DefaultLatencySamples, throughputBatch: DefaultThroughputBatch,
-		holdout: DefaultHoldoutFraction, trainer: nn.Gonum{},
+		holdout: DefaultHoldoutFraction, repeats: DefaultRepeats, trainer: nn.Gonum{},
 	}
 	between := func(name string, v *int, lo, hi int, dst *int) {
 		if v == nil {
@@ -203,6 +221,7 @@ func New(c Config) (sdk.Stage, error) {
 	between("parallelism", c.Parallelism, 1, maxParallelism, &s.parallelism)
 	between("latency_samples", c.LatencySamples, 1, maxSamples, &s.latencySamples)
 	between("throughput_batch", c.ThroughputBatch, 1, maxBatch, &s.throughputBatch)
+	between("repeats", c.Repeats, 1, MaxRepeats, &s.repeats)
 	if c.Seed != nil {
 		s.seed = uint64(*c.Seed)
 	}
@@ -324,6 +343,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	preps := NewPreparations(ds)
 	log := sdk.Logger(ctx)
 
+	cands = Repeats(cands, s.repeats)
 	results := NewResultWriter(ctx, w)
 	cands, resumed, err := SkipFinished(in, results, cands, func(c tables.Candidate) tables.Candidate { return c })
 	if err != nil {
@@ -332,7 +352,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	if resumed > 0 {
 		log.Info("resuming", "finished_before", resumed, "to_train", len(cands))
 	}
-	log.Info("evaluating", "candidates", len(cands), "parallelism", s.parallelism,
+	log.Info("evaluating", "trials", len(cands), "repeats", s.repeats, "parallelism", s.parallelism,
 		"train", ds.Train.N, "validation", ds.Validation.N, "test", ds.Test.N)
 
 	// Candidates that train the same float model (quantize and prune
@@ -340,7 +360,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	var groups [][]int
 	first := map[string]int{}
 	for i, c := range cands {
-		key := TrainingKey(c, s.epochsOf(c))
+		key := GroupKey(c, s.epochsOf(c))
 		g, ok := first[key]
 		if !ok {
 			g = len(groups)
@@ -368,7 +388,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			mu.Unlock()
 			sdk.ReportProgress(ctx, p)
 			if r.Status == tables.StatusOK {
-				log.Info("trial", "candidate", r.ID, "accuracy", r.Accuracy, "loss", r.Loss, "latency_p95_ms", r.LatencyP95Ms,
+				log.Info("trial", "candidate", r.ID, "repeat", r.Repeat, "accuracy", r.Accuracy, "loss", r.Loss, "latency_p95_ms", r.LatencyP95Ms,
 					"train_seconds", r.TrainSeconds, "epochs_run", r.EpochsRun, "stopped_by", r.StoppedBy)
 			} else {
 				log.Warn("trial failed", "candidate", r.ID, "error", r.Error)
@@ -424,11 +444,11 @@ feed:
 func progressMessage(r tables.Result) string {
 	switch {
 	case r.Status != tables.StatusOK:
-		return fmt.Sprintf("trial %s failed: %s", r.ID, r.Error)
+		return fmt.Sprintf("%s failed: %s", TrialName(r.Candidate), r.Error)
 	case !math.IsNaN(r.Accuracy):
-		return fmt.Sprintf("trial %s: accuracy %.4f, p95 %.3f ms", r.ID, r.Accuracy, r.LatencyP95Ms)
+		return fmt.Sprintf("%s: accuracy %.4f, p95 %.3f ms", TrialName(r.Candidate), r.Accuracy, r.LatencyP95Ms)
 	default:
-		return fmt.Sprintf("trial %s: rmse %.4g, p95 %.3f ms", r.ID, r.RMSE, r.LatencyP95Ms)
+		return fmt.Sprintf("%s: rmse %.4g, p95 %.3f ms", TrialName(r.Candidate), r.RMSE, r.LatencyP95Ms)
 	}
 }
 

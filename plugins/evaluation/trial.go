@@ -49,6 +49,51 @@ func TrialSeed(seed uint64, key string) uint64 {
 	return seed*0x9e3779b97f4a7c15 ^ h.Sum64()
 }
 
+// RepeatSeed is the seed of repeat r of a training: TrialSeed itself for
+// repeat 0, so that results and caches from before repeats stay valid,
+// and for a later repeat the same mix with the repeat in the key, so each
+// repeat draws its own initialization, shuffling and holdout.
+func RepeatSeed(seed uint64, key string, repeat int32) uint64 {
+	if repeat == 0 {
+		return TrialSeed(seed, key)
+	}
+	return TrialSeed(seed, fmt.Sprintf("%s|repeat%d", key, repeat))
+}
+
+// GroupKey identifies what one training serves: the candidates of a
+// training key and one repeat.
+func GroupKey(c tables.Candidate, epochs int) string {
+	return fmt.Sprintf("%s#%d", TrainingKey(c, epochs), c.Repeat)
+}
+
+// Repeats lists the trials of the candidates when each is to be measured
+// n times: a candidate of repeat 0 (the default) gives repeats 0 to n-1,
+// in order; a candidate that names a later repeat (one the resize stage
+// asks for) is measured once, as that repeat.
+func Repeats(cands []tables.Candidate, n int) []tables.Candidate {
+	out := make([]tables.Candidate, 0, len(cands)*max(n, 1))
+	for _, c := range cands {
+		if c.Repeat > 0 || n <= 1 {
+			out = append(out, c)
+			continue
+		}
+		for r := range n {
+			c.Repeat = int32(r)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TrialName is the name of a trial's span: "trial ID", with the repeat
+// after it from the second measurement on.
+func TrialName(c tables.Candidate) string {
+	if c.Repeat > 0 {
+		return fmt.Sprintf("trial %s repeat %d", c.ID, c.Repeat)
+	}
+	return "trial " + c.ID
+}
+
 // SpecFor returns the model shape of a candidate for a dataset with the
 // given inputs (after preprocessing), or why it cannot be built.
 func SpecFor(c tables.Candidate, inputs int, ds *prep.Dataset) (nn.Spec, error) {
@@ -109,7 +154,7 @@ func (s *Stage) TrainConfig(c tables.Candidate) nn.Config {
 	epochs := s.epochsOf(c)
 	return nn.Config{
 		LearningRate: c.LearningRate, BatchSize: int(c.BatchSize), Epochs: epochs,
-		Patience: s.patience, Seed: TrialSeed(s.seed, TrainingKey(c, epochs)), HoldoutFraction: s.holdout, MaxTime: s.maxTrainTime,
+		Patience: s.patience, Seed: RepeatSeed(s.seed, TrainingKey(c, epochs), c.Repeat), HoldoutFraction: s.holdout, MaxTime: s.maxTrainTime,
 	}
 }
 
@@ -172,7 +217,9 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 // candidate. Its error is only ctx's: every other problem is the result's.
 func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparations, shared *trained) (r tables.Result, t *trained, err error) {
 	r = tables.NewResult(c)
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(CandidateAttributes(c), attribute.Int("epochs", s.epochsOf(c)))...))
+	seed := RepeatSeed(s.seed, TrainingKey(c, s.epochsOf(c)), c.Repeat)
+	ctx, span := otel.Tracer(TracerName).Start(ctx, TrialName(c), trace.WithAttributes(append(CandidateAttributes(c),
+		attribute.Int("epochs", s.epochsOf(c)), attribute.Int64("seed", int64(seed)))...))
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.TraceID = sc.TraceID().String()

@@ -64,9 +64,11 @@ func SkipFinished[C any](in sdk.Inputs, rw *ResultWriter, cands []C, candidateOf
 	return todo, len(again), nil
 }
 
-// trialKey identifies a trial across an interruption.
+// trialKey identifies a trial across an interruption: its round, its
+// candidate and its repeat, so that a resumed stage trains no finished
+// repeat again and takes no repeat for another.
 func trialKey(c tables.Candidate) string {
-	return fmt.Sprintf("%d/%s", c.Round, c.ID)
+	return fmt.Sprintf("%d/%s/%d", c.Round, c.ID, c.Repeat)
 }
 
 // resumedResults reads the rows of trials finished before an interruption,
@@ -111,6 +113,7 @@ func CandidateAttributes(c tables.Candidate) []attribute.KeyValue {
 		attribute.String("preprocess", c.Preprocess),
 		attribute.String("quantize", c.Quantize),
 		attribute.Float64("prune_fraction", c.PruneFraction),
+		attribute.Int("repeat", int(c.Repeat)),
 	}
 	if len(c.Knobs) > 0 {
 		attrs = append(attrs, attribute.String("knobs", c.Knobs.String()))
