@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/fit"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
@@ -72,6 +75,7 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 	}
 	var opens []open
 	var done []string
+	ruledOut := map[string]int{}
 	answers := map[string]familyAnswer{}
 	for _, f := range fams {
 		// The models that could beat the best pass.
@@ -107,6 +111,16 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 				untried = append(untried, i)
 			}
 		}
+		// While nothing passes anywhere, a failure proves nothing about
+		// the other models of its family: the verdict would be
+		// infeasible, which needs every model that could answer measured,
+		// or ruled out by the family's trusted fit.
+		evidence := best == nil && hi == len(inRange)
+		var ruled int
+		if evidence {
+			untried, ruled = e.catalogUnsettled(f, inRange, tried)
+		}
+		ruledOut[f.name] = ruled
 		ans := familyAnswer{Settled: len(untried) == 0}
 		if hi < len(inRange) {
 			p := tried(inRange[hi])
@@ -123,6 +137,8 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 		}
 		var next int
 		switch {
+		case evidence && (lo >= 0 || hi < len(inRange)):
+			next = farthest(inRange, untried, tried)
 		case hi == len(inRange) && lo < 0:
 			// Nothing measured in range: try its largest model first, which
 			// tells at once whether the family can meet the target here.
@@ -165,7 +181,7 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 		d.action = actionStop
 		if best == nil {
 			d.status = StatusInfeasible
-			d.reason = fmt.Sprintf("no model of %s meets %s: %s", familiesText(fams), e.targetText(), e.catalogMisses(fams, tried))
+			d.reason = fmt.Sprintf("no model of %s meets %s: %s; %s", familiesText(fams), e.targetText(), e.catalogMisses(fams, tried), e.catalogEvidence(fams, tried, ruledOut))
 			return d, nil
 		}
 		d.status = StatusConverged
@@ -345,4 +361,123 @@ func fmtParams(n int64) string {
 		return fmt.Sprintf("%.4gk", v/1e3)
 	}
 	return fmt.Sprint(n)
+}
+
+// catalogUnsettled lists the models of a family with no pass that could
+// still answer: untried, and not ruled out by the family's trusted fit
+// (its optimistic bound on one measurement misses the target). It
+// returns them with the number the fit rules out.
+func (e *engine) catalogUnsettled(f *catalogFamily, models []tables.Candidate, tried func(tables.Candidate) *size) ([]int, int) {
+	pending := 0
+	for _, c := range models {
+		if s := tried(c); s == nil || (!s.known && s.rep.status != trialFailed) {
+			pending++
+		}
+	}
+	pl, stray := e.familyFit(f, tried, pending)
+	var out []int
+	ruled := 0
+	for i, c := range models {
+		if s := tried(c); s != nil && (s.known || s.rep.status == trialFailed) {
+			continue
+		}
+		if pl != nil && e.g.target != nil && c.Params > 0 {
+			hi := pl.Band(float64(c.Params)).Hi + stray
+			if pl.QMax != nil {
+				hi = min(hi, *pl.QMax)
+			}
+			if hi < e.g.tq {
+				ruled++
+				continue
+			}
+		}
+		out = append(out, i)
+	}
+	return out, ruled
+}
+
+// familyFit fits quality against params over a family's measured models,
+// and returns the fit when it is trusted (as the MLP search trusts its
+// own: enough distinct sizes, converged, explaining the variance), with
+// how far a measurement of any of m untried models strays above it
+// (strayOf). nil when the fit
+// is not trusted: it then rules nothing out.
+func (e *engine) familyFit(f *catalogFamily, tried func(tables.Candidate) *size, m int) (*fit.PowerLawFit, float64) {
+	var n, q []float64
+	for _, c := range f.models {
+		if s := tried(c); s != nil && s.known && c.Params > 0 {
+			n = append(n, float64(c.Params))
+			q = append(q, s.q)
+		}
+	}
+	if len(n) < minTrustedSizes {
+		return nil, 0
+	}
+	qmax := 1.0
+	if e.g.metric == metricLoss {
+		qmax = 0
+	}
+	pl, err := fit.FitPowerLaw(n, q, fit.Options{Confidence: e.s.confidence, Bootstrap: e.s.bootstrap, Seed: e.s.seed, QMax: &qmax})
+	if err != nil || !(pl.Distinct >= minTrustedSizes && pl.Converged && pl.R2 >= minTrustedR2 && len(pl.Replicates) >= e.s.bootstrap/2) {
+		return nil, 0
+	}
+	return pl, strayOf(pl, n, q, e.s.confidence, m)
+}
+
+// strayOf is how far above a fitted curve any of m untried models'
+// measurements may land: the measurement noise at the confidence, shared
+// among the m models (each gets (1 − conf)/2m of the upper tail, so that
+// ruling out all of them together holds at the confidence: the largest of
+// 40 measurements strays above the curve by twice the noise), with
+// Student's t quantile for a noise estimated from few points (the fit's
+// three parameters leave points − 3 degrees of freedom); or the farthest a
+// measured point (n, q) landed above the curve, whichever is larger.
+func strayOf(pl *fit.PowerLawFit, n, q []float64, conf float64, m int) float64 {
+	df := float64(max(pl.Points-3, 1))
+	stray := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Quantile(1-(1-conf)/2/float64(max(m, 1))) * pl.Noise
+	for i := range n {
+		stray = max(stray, q[i]-pl.At(n[i]))
+	}
+	return max(stray, 0)
+}
+
+// farthest picks the untried model farthest, in log size, from every
+// measured model of the family: while gathering evidence, the measurements
+// spread out, and the family's fit gains distinct sizes fastest.
+func farthest(models []tables.Candidate, untried []int, tried func(tables.Candidate) *size) int {
+	best, bestD := untried[len(untried)-1], -1.0
+	for j := len(untried) - 1; j >= 0; j-- {
+		i := untried[j]
+		u := math.Log(sizeKey(models[i]))
+		dist := math.Inf(1)
+		for _, c := range models {
+			if s := tried(c); s != nil && s.known {
+				dist = min(dist, math.Abs(u-math.Log(sizeKey(c))))
+			}
+		}
+		if dist > bestD+1e-12 {
+			best, bestD = i, dist
+		}
+	}
+	return best
+}
+
+// catalogEvidence says what an infeasible verdict rests on: each family's
+// models measured, and those its fit rules out.
+func (e *engine) catalogEvidence(fams []*catalogFamily, tried func(tables.Candidate) *size, ruledOut map[string]int) string {
+	measured, ruled, total := 0, 0, 0
+	for _, f := range fams {
+		total += len(f.models)
+		ruled += ruledOut[f.name]
+		for _, c := range f.models {
+			if s := tried(c); s != nil && (s.known || s.rep.status == trialFailed) {
+				measured++
+			}
+		}
+	}
+	if ruled == 0 {
+		return fmt.Sprintf("every one of the %d models was measured, as measured on the model itself (a failure says nothing of the models around it)", total)
+	}
+	return fmt.Sprintf("of the %d models, %d were measured and the other %d are ruled out by their family's trusted fit (its %s upper bound on one measurement misses the target there)",
+		total, measured, ruled, e.confText())
 }

@@ -282,10 +282,20 @@ func (e *engine) missText(d int32, reach *size) string {
 	return fmt.Sprintf("none of the %s of depth %d measured reaches %s (the best, %s, has %s)", plural(n, "model", "models"), d, e.targetText(), best.id(), e.qualityText(best))
 }
 
+// noiseText says that a bound on a measurement counts how far
+// measurements stray from the curve, when they do.
+func (e *engine) noiseText(d int32) string {
+	sp := e.straySpread(d)
+	if !(sp > 0) {
+		return ""
+	}
+	return fmt.Sprintf(" for one measurement (the curve's band raised by how far a measurement strays above the curve, %.2g)", sp)
+}
+
 // sweepScope says which steps of the range a sweep must measure.
 func (e *engine) sweepScope() string {
 	if e.trusted && e.g.target != nil {
-		return fmt.Sprintf("where the fit's %s %s bound reaches the target", e.confText(), e.boundWord(true))
+		return fmt.Sprintf("where the fit's %s %s bound on a measurement reaches the target", e.confText(), e.boundWord(true))
 	}
 	return fmt.Sprintf("(the fit rules nothing out: %s)", e.untrustedWhyShort())
 }
@@ -310,13 +320,13 @@ func (e *engine) infeasibleText(d int32, reach *size, measured, ruled int) strin
 	noun := e.stepNoun(d)
 	switch n, ok := e.paramsOf(d, top); {
 	case e.trusted && e.g.target != nil && ok:
-		hi := e.pl.Band(float64(n)).Hi
+		hi := e.reachBound(d, float64(n))
 		if hi < e.g.tq {
-			fmt.Fprintf(&b, "; the fit's %s %s bound at the top of the range (width %d) is %s, short of the target (%s), and every %s of depth %d where the bound reaches it was measured (%d measured, %d ruled out by the fit)",
-				e.confText(), e.boundWord(true), top, e.fmtQ(e.g.toMetric(hi)), e.ceiling(), noun, d, measured, ruled)
+			fmt.Fprintf(&b, "; the fit's %s %s bound at the top of the range (width %d) is %s%s, short of the target (%s), and every %s of depth %d where the bound reaches it was measured (%d measured, %d ruled out by the fit)",
+				e.confText(), e.boundWord(true), top, e.fmtQ(e.g.toMetric(hi)), e.noiseText(d), e.ceiling(), noun, d, measured, ruled)
 		} else {
-			fmt.Fprintf(&b, "; the fit's %s %s bound at the top of the range (width %d) is %s and does not rule the target out, but every %s of depth %d where the bound reaches it was measured (%d measured, %d ruled out by the fit)",
-				e.confText(), e.boundWord(true), top, e.fmtQ(e.g.toMetric(hi)), noun, d, measured, ruled)
+			fmt.Fprintf(&b, "; the fit's %s %s bound at the top of the range (width %d) is %s%s and does not rule the target out, but every %s of depth %d where the bound reaches it was measured (%d measured, %d ruled out by the fit)",
+				e.confText(), e.boundWord(true), top, e.fmtQ(e.g.toMetric(hi)), e.noiseText(d), noun, d, measured, ruled)
 		}
 	default:
 		fmt.Fprintf(&b, "; the fit rules nothing out (%s), and every %s of the range at depth %d (widths %d..%d) was measured: %d",
