@@ -24,6 +24,8 @@ type candidate struct {
 	// fields are the members of the candidate's JSON object, in order:
 	// the columns, then the knobs, then the knobs object.
 	fields []field
+	// extra are the columns an upstream stage added, as is.
+	extra []field
 }
 
 // field is one member of the candidate's JSON object.
@@ -108,6 +110,7 @@ func newCandidate(c tables.Candidate, extra []field) candidate {
 		field{name: tables.ColQuantize, value: c.Quantize},
 		field{name: tables.ColPruneFraction, value: finite(c.PruneFraction)},
 		field{name: tables.ColRound, value: int64(c.Round)},
+		field{name: tables.ColRepeat, value: int64(c.Repeat)},
 	)
 	fs = append(fs, extra...)
 	taken := map[string]bool{knobsMember: true}
@@ -124,7 +127,7 @@ func newCandidate(c tables.Candidate, extra []field) candidate {
 		knobs[k] = knobValue(v)
 	}
 	fs = append(fs, field{name: knobsMember, value: knobs})
-	return candidate{Candidate: c, fields: fs}
+	return candidate{Candidate: c, fields: fs, extra: extra}
 }
 
 // knobValue is a knob's value as JSON carries it: a knob read from a table
@@ -142,10 +145,14 @@ func knobValue(v any) any {
 func (c candidate) label() string { return candidateLabel(c.Candidate) }
 
 func candidateLabel(c tables.Candidate) string {
-	if c.ID == c.Name || c.ID == "" {
-		return c.Name
+	label := c.Name
+	if c.ID != c.Name && c.ID != "" {
+		label = fmt.Sprintf("%s (%s)", c.Name, c.ID)
 	}
-	return fmt.Sprintf("%s (%s)", c.Name, c.ID)
+	if c.Repeat > 0 {
+		label += fmt.Sprintf(" repeat %d", c.Repeat)
+	}
+	return label
 }
 
 // valueAt returns row i of col as a JSON-ready Go value. Floats that JSON

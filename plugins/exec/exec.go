@@ -34,11 +34,20 @@
 //     else the first knob's in sorted order; the stage's own variables
 //     below win over any of them, except SWEETSPOT_SEED, which a seed
 //     column or knob replaces;
-//   - SWEETSPOT_SEED, a seed in [0, 2³¹) derived from the stage's seed and
-//     the candidate's training settings (as the evaluation stage derives its
-//     own; for kinds other than mlp, the kind, size and knobs too), so that
-//     a trial's result depends on nothing else (a seed column or knob
-//     replaces it);
+//   - SWEETSPOT_SEED, a seed in [0, 2³¹) derived from the stage's seed,
+//     the candidate's training settings and its repeat (as the evaluation
+//     stage derives its own; for kinds other than mlp, the kind, size and
+//     knobs too), so that a trial's result depends on nothing else (a seed
+//     column or knob replaces it); repeat 0's seed is the one a stage
+//     without repeats gives;
+//   - SWEETSPOT_REPEAT (and the candidate's repeat member), which
+//     measurement of the candidate this run is: 0 for the first. With
+//     repeats = N the command runs N times per candidate, as repeats 0 to
+//     N-1, each a trial of its own (span, working directory
+//     ID-repeatR from the second on, results row, journal entry: a
+//     resumed stage runs only the repeats that had not finished); a
+//     candidate naming a later repeat (resize asking for one more
+//     measurement near its target) runs once, as that repeat;
 //   - when the dataset port is connected, the dataset, written once per
 //     stage run as WORK/data/{train,validation,test}.{arrow,csv}: paths in
 //     SWEETSPOT_TRAIN, SWEETSPOT_VALIDATION and SWEETSPOT_TEST, the target
@@ -119,7 +128,7 @@
 //     width (for the mlp kind only: they are its shape; other kinds leave
 //     them 0 and may have knobs of those names), params, flops (0 when the
 //     trainer is to count them, or unknown), learning_rate, batch_size,
-//     epochs, preprocess, quantize, prune_fraction and round, as the
+//     epochs, preprocess, quantize, prune_fraction, round and repeat, as the
 //     candidates table's reader gives them (a table without name,
 //     family_kind or size gets the candidate_id, mlp and the width);
 //   - any column an upstream stage added to the candidates table, as is
@@ -138,7 +147,9 @@
 // # Traces and logs
 //
 // Each trial is a span "trial <name>", its candidate's model name (for a
-// variant, whose candidate_id differs, "trial <name> (<candidate_id>)"),
+// variant, whose candidate_id differs, "trial <name> (<candidate_id>)";
+// " repeat R" after it from the second repeat on, with the seed as an
+// attribute),
 // with the evaluation stage's attributes (candidate_id, width, depth,
 // params, ..., accuracy, latency_p95_ms, status), name, family_kind, size
 // and knobs (JSON text), the command's exit_code and stderr_tail (its last
@@ -209,7 +220,8 @@ type Config struct {
 	Parallelism   *int              `hcl:"parallelism,optional" doc:"Trials run at once (default 1)."`
 	DatasetFormat string            `hcl:"dataset_format,optional" doc:"How the dataset is handed to the command: arrow (Arrow IPC files, the default) or csv (with a header line)."`
 	Output        string            `hcl:"output,optional" doc:"How the command reports its metrics: jsonl (JSON objects on stdout, the last one wins; the default) or arrow (an Arrow IPC file at $SWEETSPOT_METRICS_FILE)."`
-	Seed          *int64            `hcl:"seed,optional" doc:"Seed mixed with each candidate's training settings into SWEETSPOT_SEED (default 1)."`
+	Seed          *int64            `hcl:"seed,optional" doc:"Seed mixed with each candidate's training settings and repeat into SWEETSPOT_SEED (default 1)."`
+	Repeats       *int              `hcl:"repeats,optional" doc:"Measurements of each candidate, each a run of the command with its own SWEETSPOT_REPEAT and SWEETSPOT_SEED (default 1): a candidate gives repeats 0 to repeats-1, one results row each, so resize can measure the noise. A candidate that names a later repeat (resize asking for one more) is run once, as that repeat."`
 	BaseDir       string            `hcl:"base_dir,optional" doc:"Set by the host to the pipeline file's directory; relative paths in command are resolved against it. Users need not set it."`
 }
 
@@ -245,6 +257,7 @@ type Stage struct {
 	datasetFormat string
 	output        string
 	seed          uint64
+	repeats       int
 }
 
 var _ sdk.Stage = (*Stage)(nil)
@@ -257,7 +270,7 @@ func New(c Config) (sdk.Stage, error) {
 	}
 	s := &Stage{
 		env: map[string]string{}, timeout: DefaultTrialTimeout, parallelism: DefaultParallelism,
-		datasetFormat: FormatArrow, output: OutputJSONL, seed: DefaultSeed,
+		datasetFormat: FormatArrow, output: OutputJSONL, seed: DefaultSeed, repeats: evaluation.DefaultRepeats,
 	}
 	if path, argv, err := resolveCommand(c.Command, c.BaseDir); err != nil {
 		bad([]string{"command"}, err.summary, err.detail)
@@ -299,6 +312,12 @@ func New(c Config) (sdk.Stage, error) {
 			bad([]string{"output"}, "Unknown output", fmt.Sprintf("output must be jsonl (JSON lines on stdout) or arrow (an Arrow IPC file at $SWEETSPOT_METRICS_FILE); found %q.%s", c.Output, suggest.Hint(c.Output, outputs)))
 		}
 		s.output = c.Output
+	}
+	if c.Repeats != nil {
+		if *c.Repeats < 1 || *c.Repeats > evaluation.MaxRepeats {
+			bad([]string{"repeats"}, "Invalid repeats", fmt.Sprintf("repeats must be between 1 and %d; found %d.", evaluation.MaxRepeats, *c.Repeats))
+		}
+		s.repeats = *c.Repeats
 	}
 	if c.Seed != nil {
 		s.seed = uint64(*c.Seed)
@@ -422,6 +441,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		}
 	}
 
+	cands = repeated(cands, s.repeats)
 	results := evaluation.NewResultWriter(ctx, w)
 	cands, resumed, err := evaluation.SkipFinished(in, results, cands, func(c candidate) tables.Candidate { return c.Candidate })
 	if err != nil {
@@ -452,14 +472,29 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	})
 }
 
+// repeated lists the trials of the candidates when each runs n times
+// (evaluation.Repeats), each repeat laid out again for the command.
+func repeated(cands []candidate, n int) []candidate {
+	var out []candidate
+	for _, c := range cands {
+		for _, r := range evaluation.Repeats([]tables.Candidate{c.Candidate}, n) {
+			out = append(out, newCandidate(r, c.extra))
+		}
+	}
+	return out
+}
+
 // trialDirs names each trial's working directory after its round and
-// candidate_id, made safe for a file name; ids that collide once made safe
-// get their index appended.
+// candidate_id (and its repeat from the second on), made safe for a file
+// name; ids that collide once made safe get their index appended.
 func trialDirs(root string, cands []candidate) []string {
 	out := make([]string, len(cands))
 	used := map[string]bool{}
 	for i, c := range cands {
 		name := safeName(c.ID)
+		if c.Repeat > 0 {
+			name = safeName(fmt.Sprintf("%s-repeat%d", c.ID, c.Repeat))
+		}
 		if used[fmt.Sprintf("%d/%s", c.Round, name)] {
 			name = fmt.Sprintf("%s-%d", name, i)
 		}

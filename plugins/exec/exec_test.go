@@ -9,6 +9,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -489,7 +490,7 @@ echo '{"loss": 0.5}'
 	if err := json.Unmarshal([]byte(read(4, "stdin.json")), &stdin); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"candidate_id": "odd/id ü", "round": 0.0, "family": "mlp", "depth": 2.0, "width": 4.0, "params": float64(c2.Params),
+	want := map[string]any{"candidate_id": "odd/id ü", "round": 0.0, "repeat": 0.0, "family": "mlp", "depth": 2.0, "width": 4.0, "params": float64(c2.Params),
 		"flops": float64(c2.FLOPs), "learning_rate": 0.03, "batch_size": 16.0, "epochs": 5.0, "preprocess": "standardize", "quantize": "none", "prune_fraction": 0.0,
 		"name": "odd/id ü", "family_kind": "mlp", "size": 4.0, "knobs": map[string]any{}}
 	if diff := cmp.Diff(want, stdin); diff != "" {
@@ -507,8 +508,9 @@ echo '{"loss": 0.5}'
 		"SWEETSPOT_EPOCHS": "5", "SWEETSPOT_BATCH_SIZE": "16", "SWEETSPOT_PREPROCESS": "standardize", "SWEETSPOT_PRUNE_FRACTION": "0",
 		"SWEETSPOT_TARGET": "target", "SWEETSPOT_TASK": "classification", "SWEETSPOT_CLASSES": "3", "SWEETSPOT_DATASET_FORMAT": "csv",
 		"SWEETSPOT_OUTPUT": "jsonl", "SWEETSPOT_TIMEOUT_SECONDS": "600", "SWEETSPOT_WORKDIR": wd, "FOO": "bar baz",
-		"SWEETSPOT_SEED": strconv.FormatUint(evaluation.TrialSeed(5, evaluation.TrainingKey(c2, 5))%(1<<31), 10),
-		"SWEETSPOT_NAME": "odd/id ü", "SWEETSPOT_FAMILY_KIND": "mlp", "SWEETSPOT_SIZE": "4", "SWEETSPOT_KNOBS": "{}",
+		"SWEETSPOT_SEED":   strconv.FormatUint(evaluation.TrialSeed(5, evaluation.TrainingKey(c2, 5))%(1<<31), 10),
+		"SWEETSPOT_REPEAT": "0",
+		"SWEETSPOT_NAME":   "odd/id ü", "SWEETSPOT_FAMILY_KIND": "mlp", "SWEETSPOT_SIZE": "4", "SWEETSPOT_KNOBS": "{}",
 		"SWEETSPOT_LEAK": "", "PLUGIN_MIN_PORT": "", "SWEETSPOT_METRICS_FILE": "",
 	} {
 		if env[k] != v {
@@ -731,5 +733,78 @@ func TestOverTheWire(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(work, f)); err != nil {
 			t.Errorf("work directory: %v", err)
 		}
+	}
+}
+
+// repeats = 3 runs the command three times per candidate, each with its
+// own SWEETSPOT_REPEAT, repeat member and SWEETSPOT_SEED (repeat 0's the
+// seed a stage without repeats gives), in a working directory of its
+// own, one results row each; a resumed stage runs only the repeats not
+// journalled.
+func TestRepeats(t *testing.T) {
+	mem := checked(t)
+	out := t.TempDir()
+	c := cand(4, 3, 1, 8)
+	script := `d="$OUT/$SWEETSPOT_REPEAT"; mkdir -p "$d"; echo "$SWEETSPOT_SEED" > "$d/seed"; cat > "$d/stdin.json"; pwd > "$d/pwd"
+echo "{\"accuracy\": 0.$((SWEETSPOT_REPEAT + 5))}"`
+	journalled := failedResult(c)
+	journalled.Repeat, journalled.Status, journalled.Accuracy, journalled.TraceID = 1, "ok", 0.123, "journalled"
+	resume := tables.BuildResults(mem, []tables.Result{journalled})
+	defer resume.Release()
+	rs, err := run(t, context.Background(), Config{Command: sh(script), Seed: ptr(int64(5)), Repeats: ptr(3), Env: map[string]string{"OUT": out}},
+		stagetest.Inputs{InputPort: candidates(t, mem, c), ResumePort: {resume}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(rs, func(a, b tables.Result) int { return int(a.Repeat - b.Repeat) })
+	var got []string
+	for _, r := range rs {
+		got = append(got, fmt.Sprintf("%s/%d %s %g", r.ID, r.Repeat, r.Status, r.Accuracy))
+	}
+	want := []string{"mlp-d1-w8/0 ok 0.5", "mlp-d1-w8/1 ok 0.123", "mlp-d1-w8/2 ok 0.7"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	ran, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var repeats []string
+	for _, e := range ran {
+		repeats = append(repeats, e.Name())
+	}
+	if diff := cmp.Diff([]string{"0", "2"}, repeats); diff != "" {
+		t.Errorf("commands ran for repeats (-want +got):\n%s", diff)
+	}
+	read := func(r, name string) string {
+		b, err := os.ReadFile(filepath.Join(out, r, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	key := evaluation.TrainingKey(c, 5)
+	if s0, want := read("0", "seed"), strconv.FormatUint(evaluation.TrialSeed(5, key)%(1<<31), 10); s0 != want {
+		t.Errorf("repeat 0's SWEETSPOT_SEED %s, want the seed without repeats %s", s0, want)
+	}
+	if read("0", "seed") == read("2", "seed") {
+		t.Errorf("repeats 0 and 2 share SWEETSPOT_SEED %s", read("0", "seed"))
+	}
+	var stdin map[string]any
+	if err := json.Unmarshal([]byte(read("2", "stdin.json")), &stdin); err != nil {
+		t.Fatal(err)
+	}
+	if stdin["repeat"] != 2.0 {
+		t.Errorf("repeat 2's candidate has repeat %v", stdin["repeat"])
+	}
+	if a, b := read("0", "pwd"), read("2", "pwd"); a == b || filepath.Base(b) != "mlp-d1-w8-repeat2" {
+		t.Errorf("working directories %s and %s, want two, the second .../mlp-d1-w8-repeat2", a, b)
+	}
+}
+
+func TestRepeatsConfig(t *testing.T) {
+	_, err := New(Config{Command: sh("true"), Repeats: ptr(0)})
+	if err == nil || !strings.Contains(err.Error(), "repeats must be between 1 and 100; found 0") {
+		t.Errorf("repeats = 0: %v", err)
 	}
 }

@@ -86,7 +86,7 @@ func TestFamilyKnobs(t *testing.T) {
 	got := receivedBy(t, out, "convnet-s4")
 	want := `{"candidate_id":"convnet-s4","name":"convnet-s4","family":"convnet","family_kind":"axis","size":4,` +
 		`"params":0,"flops":0,"learning_rate":0.01,"batch_size":32,"epochs":8,"preprocess":"none","quantize":"none",` +
-		`"prune_fraction":0,"round":1,` +
+		`"prune_fraction":0,"round":1,"repeat":0,` +
 		`"Batch-Size":5,"channels":32,"flag":true,"head":"gap","layers":3,"width":7,` +
 		`"knobs":{"Batch-Size":5,"channels":32,"epochs":99,"flag":true,"head":"gap","knobs":"x","layers":3,"width":7}}` + "\n"
 	if diff := cmp.Diff(want, got.stdin); diff != "" {
@@ -120,7 +120,7 @@ func TestFamilyKnobs(t *testing.T) {
 	got = receivedBy(t, out, mlpCand.ID)
 	want = `{"candidate_id":"mlp-d1-w8","name":"mlp-d1-w8","family":"mlp","family_kind":"mlp","size":8,"depth":1,"width":8,` +
 		`"params":` + jsonNumber(mlpCand.Params) + `,"flops":` + jsonNumber(mlpCand.FLOPs) + `,"learning_rate":0.03,"batch_size":16,"epochs":5,` +
-		`"preprocess":"standardize","quantize":"none","prune_fraction":0,"round":0,"knobs":{"depth":1,"width":8}}` + "\n"
+		`"preprocess":"standardize","quantize":"none","prune_fraction":0,"round":0,"repeat":0,"knobs":{"depth":1,"width":8}}` + "\n"
 	if diff := cmp.Diff(want, got.stdin); diff != "" {
 		t.Errorf("mlp stdin (-want +got):\n%s", diff)
 	}
@@ -287,7 +287,7 @@ func TestExtraColumns(t *testing.T) {
 		t.Fatalf("%s %s", rs[0].Status, rs[0].Error)
 	}
 	got := receivedBy(t, out, c.ID)
-	want := `"round":1,"teacher":"column","seed":42,"channels":8,"knobs":{"channels":8,"teacher":"knob"}}` + "\n"
+	want := `"round":1,"repeat":0,"teacher":"column","seed":42,"channels":8,"knobs":{"channels":8,"teacher":"knob"}}` + "\n"
 	if !strings.HasSuffix(got.stdin, want) {
 		t.Errorf("stdin %s, want it to end with %s", got.stdin, want)
 	}

@@ -68,7 +68,8 @@ func failedResult(c tables.Candidate) tables.Result {
 // every other problem is the result's.
 func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string) (tables.Result, error) {
 	r := failedResult(c.Candidate)
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.label(), trace.WithAttributes(candidateAttributes(c, dir)...))
+	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.label(), trace.WithAttributes(append(candidateAttributes(c, dir),
+		attribute.Int64("seed", int64(s.trialSeed(c.Candidate))))...))
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.TraceID = sc.TraceID().String()
@@ -76,6 +77,9 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 	log := sdk.Logger(ctx).With("candidate", c.Name)
 	if c.ID != c.Name {
 		log = log.With("candidate_id", c.ID)
+	}
+	if c.Repeat > 0 {
+		log = log.With("repeat", c.Repeat)
 	}
 	fail := func(e error) (tables.Result, error) {
 		r.Status, r.Error = tables.StatusFailed, e.Error()
@@ -216,16 +220,17 @@ func (s *Stage) apply(r *tables.Result, m metrics, o *outcome) {
 }
 
 // trialSeed is SWEETSPOT_SEED: the stage's seed mixed with the
-// candidate's training settings, as the evaluation stage mixes them for an
-// MLP; for other kinds, whose depth, width and (often) params are 0, the
-// kind, size and knobs too, so that two sizes of a family do not share a
-// seed.
+// candidate's training settings and its repeat, as the evaluation stage
+// mixes them for an MLP (evaluation.RepeatSeed: repeat 0's seed is the
+// one a stage without repeats gives); for other kinds, whose depth, width
+// and (often) params are 0, the kind, size and knobs too, so that two
+// sizes of a family do not share a seed.
 func (s *Stage) trialSeed(c tables.Candidate) uint64 {
 	key := evaluation.TrainingKey(c, int(c.Epochs))
 	if c.Kind != tables.KindMLP {
 		key += fmt.Sprintf("|%s|s%g|%s", c.Kind, c.Size, c.Knobs)
 	}
-	return evaluation.TrialSeed(s.seed, key) % (1 << 31)
+	return evaluation.RepeatSeed(s.seed, key, c.Repeat) % (1 << 31)
 }
 
 // candidateAttributes are a trial span's attributes before it runs: the
