@@ -34,9 +34,9 @@ var _ Engine = (*Runner)(nil)
 
 // StageExecutor runs one execution of a stage: it reads the task's input
 // files from the run directory, runs the stage's plugin on them and writes
-// its output files there. The local runner's executor uses the plugin
-// processes it started and configured for the run; HostExecutor, which
-// Temporal workers use, starts one for the task.
+// its output files there. HostExecutor, which Temporal workers use, starts
+// a process for the task; the local runner runs the task (RunTask) in the
+// process it started, or kept, for the stage.
 type StageExecutor interface {
 	RunStage(ctx context.Context, task *StageTask, progress func(sdk.Progress)) (*StageOutcome, error)
 }
@@ -305,22 +305,6 @@ func readJournal(portFile string, mem memory.Allocator) (array.RecordReader, int
 		return nil, 0, report, err
 	}
 	return rd, rows, report, nil
-}
-
-// clientExecutor runs tasks in the plugin processes a run started and
-// configured up front, one per stage.
-type clientExecutor struct {
-	clients map[string]*pluginhost.Client
-	mem     memory.Allocator
-	log     hclog.Logger
-}
-
-func (e *clientExecutor) RunStage(ctx context.Context, task *StageTask, progress func(sdk.Progress)) (*StageOutcome, error) {
-	client, ok := e.clients[task.Stage]
-	if !ok {
-		return nil, &sdk.StageError{Stage: task.Stage, Op: "run", Err: errors.New("no plugin process was started for the stage")}
-	}
-	return RunTask(ctx, client, task, e.mem, e.log, progress)
 }
 
 // HostExecutor starts a plugin process for each task, has it check the

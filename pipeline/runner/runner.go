@@ -1,8 +1,9 @@
 // Package runner executes a validated pipeline: one plugin process per stage,
-// independent stages concurrently, declared loops round by round. Every
-// stage's output ports are written to the run directory as Arrow IPC files
-// as the stage finishes, so a failure later in the run loses nothing that
-// was already computed.
+// started when the stage is ready to run and stopped when nothing later
+// needs it, independent stages concurrently, declared loops round by
+// round. Every stage's output ports are written to the run directory as
+// Arrow IPC files as the stage finishes, so a failure later in the run
+// loses nothing that was already computed.
 package runner
 
 import (
@@ -45,6 +46,13 @@ type Runner struct {
 	Logger   hclog.Logger
 	// Parallel bounds the stages running at once (default 4).
 	Parallel int
+	// MaxPlugins bounds the plugin processes alive at once, those that
+	// check configs and those kept between a loop's rounds included
+	// (default DefaultMaxPlugins).
+	MaxPlugins int
+	// StageTimeout bounds one run of a stage whose block sets no
+	// `timeout`: 0 means DefaultStageTimeout, a negative value none.
+	StageTimeout time.Duration
 	// Events receives progress, one event at a time (calls never overlap);
 	// it must not block for long.
 	Events func(Event)
@@ -60,6 +68,25 @@ type Runner struct {
 	// that finished are kept, and a stage with sdk.Resume gets back the
 	// rows it journalled before the interruption.
 	Resume bool
+}
+
+// DefaultStageTimeout bounds a stage's run when neither its block nor the
+// runner says otherwise: long enough for any training this tool sizes,
+// short enough that a stage stuck for good (on an input that never ends,
+// such as a FIFO nobody writes) does not hold its run forever.
+const DefaultStageTimeout = 24 * time.Hour
+
+// stageTimeout is what bounds one run of st.
+func (r *Runner) stageTimeout(st *config.Stage) time.Duration {
+	switch {
+	case st.Timeout > 0:
+		return st.Timeout
+	case r.StageTimeout == 0:
+		return DefaultStageTimeout
+	case r.StageTimeout < 0:
+		return 0
+	}
+	return r.StageTimeout
 }
 
 // ConfigError is returned when plugins reject their configuration before
@@ -84,10 +111,8 @@ type execution struct {
 	sem   chan struct{}
 	stage map[string]*config.Stage
 
-	clients map[string]*pluginhost.Client
-	// exec runs each stage's plugin on its input files: here, in the
-	// processes started for the run.
-	exec StageExecutor
+	// procs starts, keeps and stops the run's plugin processes.
+	procs *processes
 
 	mu      sync.Mutex
 	outputs map[string]map[string][]runstore.OutputFile // stage -> port -> files by round
@@ -107,7 +132,7 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 		log:     r.Logger,
 		mem:     r.Mem,
 		stage:   map[string]*config.Stage{},
-		clients: map[string]*pluginhost.Client{},
+		procs:   newProcesses(r.Launcher, r.MaxPlugins),
 		outputs: map[string]map[string][]runstore.OutputFile{},
 	}
 	if ex.log == nil {
@@ -116,7 +141,6 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	if ex.mem == nil {
 		ex.mem = memory.DefaultAllocator
 	}
-	ex.exec = &clientExecutor{clients: ex.clients, mem: ex.mem, log: ex.log}
 	par := r.Parallel
 	if par <= 0 {
 		par = 4
@@ -166,8 +190,10 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 		status, err = run.End(err)
 		ex.emit(Event{Type: EventRunFinished, RunID: run.ID(), Status: status, Elapsed: time.Since(start), Error: errString(err)})
 	}()
+	// No plugin process outlives the run (this runs before the run ends).
+	defer ex.procs.close()
 
-	failed, err := ex.startAndConfigure(ctx)
+	failed, err := ex.checkConfigs(ctx)
 	if err != nil {
 		return err
 	}
@@ -213,67 +239,88 @@ func (ex *execution) emit(e Event) {
 	ex.r.Events(e)
 }
 
-// startAndConfigure launches one plugin process per stage and has each
-// check its config, so every config problem is reported before any stage
-// runs. A plugin that cannot be started (or dies while it checks its
-// config) fails only its own stage: failed holds those stages' errors.
-func (ex *execution) startAndConfigure(ctx context.Context) (failed map[string]error, err error) {
-	type started struct {
-		st     *config.Stage
-		client *pluginhost.Client
-		diags  sdk.Diagnostics
-		err    error
-	}
-	results := make([]started, len(ex.p.Stages))
+// checkConfigs has the plugins check every stage's config before any
+// stage runs, so every config problem is reported at once: one process
+// per plugin (and pass_env), which checks each of its stages in turn and
+// is then kept for the first of them that runs. A plugin that cannot be
+// started (or dies while it checks a config) fails only its own stages:
+// failed holds those stages' errors.
+func (ex *execution) checkConfigs(ctx context.Context) (failed map[string]error, err error) {
 	// Each stage's cache key needs its plugin's executable hashed (the
 	// built-in plugin's is this whole binary): hash while the processes
 	// start rather than when the first stage is ready to run.
+	groups := map[string][]*config.Stage{}
+	var keys []string
 	for _, st := range ex.p.Stages {
-		go func() { _, _ = ex.r.Launcher.Fingerprint(st.Plugin) }()
+		k := checkKey(st.Plugin, st.PassEnv)
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+			go func() { _, _ = ex.r.Launcher.Fingerprint(st.Plugin) }()
+		}
+		groups[k] = append(groups[k], st)
 	}
+	_ = ex.run.Update(func(m *runstore.Manifest) {
+		records := map[string]*runstore.StageRecord{}
+		for _, s := range m.Stages {
+			records[s.Addr] = s
+		}
+		for _, st := range ex.p.Stages {
+			s := records[st.Addr]
+			if s == nil {
+				s = &runstore.StageRecord{Addr: st.Addr}
+				m.Stages = append(m.Stages, s)
+			}
+			s.Kind, s.Plugin = st.Kind, st.Plugin
+			if st.Description != nil {
+				s.PluginVersion = st.Description.Version
+			}
+			s.Status = "pending"
+		}
+	})
+
+	var mu sync.Mutex
+	failed = map[string]error{}
+	var diags hcl.Diagnostics
 	var wg sync.WaitGroup
-	for i, st := range ex.p.Stages {
+	for _, k := range keys {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := started{st: st}
-			res.client, res.err = ex.r.Launcher.Start(ctx, st.Plugin, pluginhost.PassEnv(st.PassEnv...))
-			if res.err == nil {
-				res.diags, res.err = res.client.Configure(ctx, st.Kind, st.Config)
+			var client *pluginhost.Client
+			for _, st := range groups[k] {
+				op := "check config"
+				var ds sdk.Diagnostics
+				var err error
+				if client == nil {
+					op = "start"
+					client, _, err = ex.procs.acquire(ctx, st.Plugin, nil, pluginhost.PassEnv(st.PassEnv...))
+				}
+				if err == nil {
+					op = "check config"
+					ds, err = client.Configure(ctx, st.Kind, st.Config)
+					if err != nil {
+						// It may be dead: the next stage gets a new one.
+						ex.procs.done(client, "")
+						client = nil
+					}
+				}
+				mu.Lock()
+				if err != nil {
+					failed[st.Addr] = &sdk.StageError{Stage: st.Addr, Op: op, Err: err}
+				} else {
+					diags = append(diags, PluginDiagnostics(st, ds)...)
+				}
+				mu.Unlock()
+				if ctx.Err() != nil {
+					break
+				}
 			}
-			results[i] = res
+			if client != nil {
+				ex.procs.done(client, k)
+			}
 		}()
 	}
 	wg.Wait()
-
-	failed = map[string]error{}
-	var diags hcl.Diagnostics
-	for _, res := range results {
-		pid := 0
-		if res.client != nil {
-			ex.clients[res.st.Addr] = res.client
-			pid = res.client.Pid()
-		}
-		_ = ex.run.UpdateStage(res.st.Addr, func(s *runstore.StageRecord) {
-			s.Kind = res.st.Kind
-			s.Plugin = res.st.Plugin
-			if res.st.Description != nil {
-				s.PluginVersion = res.st.Description.Version
-			}
-			s.Pid = pid
-			s.Status = "pending"
-		})
-		if res.err != nil {
-			op := "start"
-			if res.client != nil {
-				op = "check config"
-				res.client.Kill()
-			}
-			failed[res.st.Addr] = &sdk.StageError{Stage: res.st.Addr, Op: op, Err: res.err}
-			continue
-		}
-		diags = append(diags, PluginDiagnostics(res.st, res.diags)...)
-	}
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
@@ -371,7 +418,7 @@ func (ex *execution) schedule(ctx context.Context, failed map[string]error) erro
 			if u.Decider != "" {
 				addr, err = ex.runLoop(ctx, u)
 			} else {
-				addr, err = u.Stages[0], ex.runStage(ctx, ex.stage[u.Stages[0]], 0, nil)
+				addr, err = u.Stages[0], ex.runStage(ctx, ex.stage[u.Stages[0]], 0, nil, false)
 			}
 			if err != nil {
 				o.culprit, o.err = addr, err
@@ -436,6 +483,12 @@ func (ex *execution) skipRest(u *Unit, at, culprit string) {
 // On failure it also returns the stage that failed.
 func (ex *execution) runLoop(ctx context.Context, u *Unit) (string, error) {
 	decider := ex.stage[u.Decider]
+	// The processes kept between rounds go with the loop.
+	defer func() {
+		for _, addr := range u.Stages {
+			ex.procs.drop(stageKey(addr))
+		}
+	}()
 	spec := decider.Spec.Loop
 	if spec == nil {
 		return decider.Addr, fmt.Errorf("stage %s has loop_to but its kind %q declares no loop", decider.Addr, decider.Kind)
@@ -455,7 +508,7 @@ func (ex *execution) runLoop(ctx context.Context, u *Unit) (string, error) {
 			if addr == decider.LoopTo && round > 1 {
 				override = map[string][]runstore.OutputFile{sdk.PrimaryInput: feed}
 			}
-			if err = ex.runStage(rctx, ex.stage[addr], round, override); err != nil {
+			if err = ex.runStage(rctx, ex.stage[addr], round, override, round < decider.MaxRounds); err != nil {
 				at = addr
 				break
 			}
@@ -503,8 +556,12 @@ func (ex *execution) inputFiles(st *config.Stage, round int, ref config.PortRef)
 	return ex.files(ref.Stage, ref.Port, from, to)
 }
 
-// runStage runs st once and commits its outputs to the run directory.
-func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, override map[string][]runstore.OutputFile) (err error) {
+// runStage runs st once and commits its outputs to the run directory. Its
+// plugin process is started (or the one kept for it taken) only when the
+// stage is ready and its outputs are not already at hand; with again set
+// (a loop stage that may run another round) the process is kept for that
+// round, else stopped.
+func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, override map[string][]runstore.OutputFile, again bool) (err error) {
 	select {
 	case ex.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -512,7 +569,6 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 	}
 	defer func() { <-ex.sem }()
 
-	client := ex.clients[st.Addr]
 	version := ""
 	if st.Description != nil {
 		version = st.Description.Version
@@ -522,20 +578,26 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		attribute.String("kind", st.Kind),
 		attribute.String("plugin", st.Plugin),
 		attribute.String("plugin_version", version),
-		attribute.Int("pid", client.Pid()),
 		attribute.Int("round", round),
 		attribute.Bool("cache_hit", false),
 	))
 	defer span.End()
 	started := time.Now()
 	startedUTC := started.UTC()
-	_ = ex.run.UpdateStage(st.Addr, func(s *runstore.StageRecord) {
-		s.Status = runstore.StatusRunning
-		if s.StartedAt == nil {
-			s.StartedAt = &startedUTC
-		}
-	})
-	ex.emit(Event{Type: EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Pid: client.Pid(), Round: round})
+	// began records the stage as running, with the process it runs in (0
+	// when served without one).
+	began := func(pid int) {
+		_ = ex.run.UpdateStage(st.Addr, func(s *runstore.StageRecord) {
+			s.Status = runstore.StatusRunning
+			if s.StartedAt == nil {
+				s.StartedAt = &startedUTC
+			}
+			if pid != 0 {
+				s.Pid = pid
+			}
+		})
+		ex.emit(Event{Type: EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Pid: pid, Round: round})
+	}
 
 	defer func() {
 		if err != nil {
@@ -577,9 +639,19 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		return &sdk.StageError{Stage: st.Addr, Op: "fingerprint", Err: cerr}
 	}
 	key := cin.Key()
-	if done, rerr := ex.reuse(ctx, st, round, key, cin, started); done || rerr != nil {
+	if done, rerr := ex.reuse(ctx, st, round, key, cin, started, began); done || rerr != nil {
 		return rerr
 	}
+
+	client, _, perr := ex.procs.acquire(ctx, st.Plugin, []string{stageKey(st.Addr), checkKey(st.Plugin, st.PassEnv)}, pluginhost.PassEnv(st.PassEnv...))
+	if perr != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return &sdk.StageError{Stage: st.Addr, Op: "start", Err: perr}
+	}
+	span.SetAttributes(attribute.Int("pid", client.Pid()))
+	began(client.Pid())
 
 	task := &StageTask{
 		RunID:   ex.run.ID(),
@@ -594,16 +666,22 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		Journal: st.Spec.Resume != nil,
 		// A resumed run hands the stage back what it journalled.
 		FromJournal: ex.r.Resume,
-		Timeout:     st.Timeout,
+		Timeout:     ex.r.stageTimeout(st),
 		PassEnv:     st.PassEnv,
 		MemoryLimit: st.MemoryLimit,
 	}
 	for _, name := range order {
 		task.Inputs = append(task.Inputs, PortFiles{Port: name, Files: portFiles[name]})
 	}
-	outcome, rerr := ex.exec.RunStage(ctx, task, func(p sdk.Progress) {
+	outcome, rerr := RunTask(ctx, client, task, ex.mem, ex.log, func(p sdk.Progress) {
 		ex.emit(Event{Type: EventProgress, Stage: st.Addr, Round: round, Progress: &p})
 	})
+	// A process whose run failed may be dead or killed: never kept.
+	keep := ""
+	if again && rerr == nil {
+		keep = stageKey(st.Addr)
+	}
+	ex.procs.done(client, keep)
 	if rerr != nil {
 		return rerr
 	}
@@ -639,7 +717,7 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 			ex.log.Warn("cannot remember outputs for the cache", "stage", st.Addr, "error", err)
 		}
 	}
-	ex.emit(Event{Type: EventStageFinished, Stage: st.Addr, Plugin: st.Plugin, Pid: client.Pid(), Round: round, Rows: rowsOut, Elapsed: time.Since(started)})
+	ex.emit(Event{Type: EventStageFinished, Stage: st.Addr, Plugin: st.Plugin, Pid: outcome.Pid, Round: round, Rows: rowsOut, Elapsed: time.Since(started)})
 	return nil
 }
 
@@ -718,7 +796,7 @@ func (ex *execution) cacheInputs(st *config.Stage, round int, ports map[string][
 // reuse serves an execution without running the plugin: from the run
 // being resumed when it finished there, else from the cache. done is true
 // when the stage's outputs are in place.
-func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key string, cin runstore.CacheInputs, started time.Time) (done bool, err error) {
+func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key string, cin runstore.CacheInputs, started time.Time, began func(pid int)) (done bool, err error) {
 	e := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin}
 	appendOutputs := true
 	if prev, ok := ex.previous[st.Addr][round]; ok && prev.Key == key {
@@ -745,6 +823,7 @@ func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key
 		return false, nil
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("cache_hit", true), attribute.String("served_from", e.Source+" "+e.From))
+	began(0)
 	if err := ex.record(st, e, appendOutputs); err != nil {
 		return true, err
 	}

@@ -60,6 +60,12 @@ type harness struct {
 
 func runPipeline(t *testing.T, ctx context.Context, src string) (*harness, error) {
 	t.Helper()
+	return runPipelineWith(t, ctx, src, nil)
+}
+
+// runPipelineWith is runPipeline with the runner's settings changed by set.
+func runPipelineWith(t *testing.T, ctx context.Context, src string, set func(*runner.Runner)) (*harness, error) {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pipeline.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -91,6 +97,9 @@ func runPipeline(t *testing.T, ctx context.Context, src string) (*harness, error
 		t.Fatal(err)
 	}
 	r := &runner.Runner{Launcher: host, Mem: h.mem, Events: func(e runner.Event) { h.events = append(h.events, e) }}
+	if set != nil {
+		set(r)
+	}
 	err = r.Execute(ctx, run, p, p.Graph)
 	host.Close()
 	h.mem.AssertSize(t, 0)
