@@ -199,7 +199,7 @@ func TestAtTheLimitsLoads(t *testing.T) {
 	sum := "1" + strings.Repeat(" + 1", 999)
 	for file, text := range map[string]string{
 		// The locals block is a level: 255 more.
-		path: limitsPipeline + "variable \"l\" {}\n\nlocals {\n  deep = " + strings.Repeat("(", 255) + "var.x" + strings.Repeat(")", 255) + "\n  sum  = " + sum + "\n}\n",
+		path: limitsPipeline + "variable \"l\" {}\n\nlocals {\n  deep = " + strings.Repeat("(", 255) + "var.x" + strings.Repeat(")", 255) + "\n  sum  = " + sum + "\n}\n\nstage \"requirements\" \"r\" {}\n",
 		vars: "l = " + strings.Repeat("[", 256) + strings.Repeat("]", 256) + "\n",
 	} {
 		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {

@@ -338,6 +338,9 @@ func (l *loader) load(srcs []source) (*Pipeline, hcl.Diagnostics) {
 	l.decodeVariables(byType["variable"])
 	l.decodeLocals(byType["locals"])
 	l.declareStages(blocks)
+	if len(byType["stage"])+len(byType["dataset"]) == 0 && !l.diags.HasErrors() {
+		l.emptyPipeline(srcs)
+	}
 	for _, s := range l.stageOrder {
 		l.decodeStage(s)
 	}
@@ -604,6 +607,50 @@ func (l *loader) literalString(a *hcl.Attribute) (string, bool) {
 }
 
 // validName reports a block label that cannot be referred to.
+// emptyPipeline reports a pipeline without a stage or dataset block: it
+// would run nothing and succeed, which a misspelled path or an empty file
+// should not.
+func (l *loader) emptyPipeline(srcs []source) {
+	names := make([]string, len(srcs))
+	for i, s := range srcs {
+		names[i] = s.name
+	}
+	where := "The file " + strings.Join(names, "") + " declares"
+	if len(names) > 1 {
+		where = "The files " + strings.Join(names, ", ") + " declare"
+	}
+	d := &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Empty pipeline",
+		Detail: where + ` no stage and no dataset, so there is nothing to run. ` +
+			`A pipeline has at least one block stage "KIND" "NAME" { ... } or dataset "NAME" { ... }.`,
+	}
+	if len(names) > 0 {
+		d.Subject = &hcl.Range{Filename: names[0], Start: hcl.InitialPos, End: hcl.InitialPos}
+	}
+	l.add(d)
+}
+
+// maxNameBytes bounds a stage's kind and name and a dataset's name: they
+// name directories of the run (stages/KIND.NAME/, work/KIND.NAME/), and a
+// file name has at most 255 bytes on common file systems.
+const maxNameBytes = 100
+
+// fileNameLabel checks a label that becomes part of a file name.
+func (l *loader) fileNameLabel(label string, rng hcl.Range, what string) bool {
+	if len(label) <= maxNameBytes {
+		return true
+	}
+	l.add(&hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("The %s name is too long", what),
+		Detail: fmt.Sprintf("The name %.40q... has %d bytes; at most %d are allowed, because a stage's kind and name make the name of its directory in the run (stages/KIND.NAME/).",
+			label, len(label), maxNameBytes),
+		Subject: rng.Ptr(),
+	})
+	return false
+}
+
 func (l *loader) validName(label string, rng hcl.Range, what string) bool {
 	if hclsyntax.ValidIdentifier(label) {
 		return true

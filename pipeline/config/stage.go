@@ -69,7 +69,7 @@ func (l *loader) declareStages(blocks hcl.Blocks) {
 				})
 				continue
 			}
-			if !l.validName(kind, kindRange, "stage kind") {
+			if !l.validName(kind, kindRange, "stage kind") || !l.fileNameLabel(kind, kindRange, "stage kind") {
 				continue
 			}
 		default:
@@ -79,7 +79,7 @@ func (l *loader) declareStages(blocks hcl.Blocks) {
 		if kind == datasetKind {
 			what = "dataset"
 		}
-		if !l.validName(name, nameRange, what) {
+		if !l.validName(name, nameRange, what) || !l.fileNameLabel(name, nameRange, what) {
 			continue
 		}
 		addr := kind + "." + name
