@@ -185,6 +185,9 @@ func (ix *index) byKnobs(c tables.Candidate) (hit, bool, string, string) {
 			}
 		}
 	}
+	if sorted, ok := ix.asRepeats(rows); ok && len(rows) > 1 {
+		return hit{row: slices.Min(sorted), lo: -1, hi: -1, match: matchKnobs, rows: sorted}, true, "", ""
+	}
 	switch len(rows) {
 	case 1:
 		return hit{row: rows[0], lo: -1, hi: -1, match: matchKnobs}, true, "", ""

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,8 @@ func candidateValue(c tables.Candidate, name string) (text string, num float64) 
 		return "", c.PruneFraction
 	case "size":
 		return "", c.Size
+	case "repeat":
+		return "", float64(c.Repeat)
 	}
 	return "", math.NaN()
 }
@@ -131,6 +134,16 @@ type index struct {
 	// status is each row's status ("ok" without a status column).
 	status []string
 
+	// repeatOf holds each row's repeat column value, nil when the table
+	// has no repeat column: then every model has one row. reps maps a
+	// model's first row (the one its lookup finds) to all its rows, in
+	// order of repeat, for models with more than one; others holds the
+	// rows that are a model's later repeats.
+	repeatOf  []float64
+	repeatCol string
+	reps      map[int][]int
+	others    map[int]bool
+
 	// knobs are the knob lookups prepared so far, by their knobs' names
 	// and types.
 	knobsMu sync.Mutex
@@ -138,12 +151,12 @@ type index struct {
 }
 
 // The results columns a table may provide: every evaluation column but
-// trace_id, which is this stage's.
+// trace_id, measured_from and repeats_held, which are this stage's.
 func resultNames() []string {
 	var out []string
 	n := len(tables.CandidatesSchema.Fields())
 	for _, f := range tables.ResultsSchema.Fields()[n:] {
-		if f.Name != "trace_id" {
+		if f.Name != tables.ColTraceID && f.Name != tables.ColMeasuredFrom && f.Name != tables.ColRepeatsHeld {
 			out = append(out, f.Name)
 		}
 	}
@@ -212,13 +225,43 @@ func prepare(t *tablefile.Table, set settings) (*index, sdk.Diagnostics) {
 		return c
 	}
 
-	ix := &index{t: t, columns: set.columns, width: -1, exact: map[string]int{}, along: map[string][]int{}, knobs: map[string]*knobIndex{}}
+	ix := &index{t: t, columns: set.columns, width: -1, exact: map[string]int{}, along: map[string][]int{}, knobs: map[string]*knobIndex{},
+		reps: map[int][]int{}, others: map[int]bool{}}
+
+	// Repeats: a table with a repeat column may hold several rows of one
+	// model, told apart by it.
+	repeatTN, repeatMapped := tableName(tables.ColRepeat)
+	if c := t.Column(repeatTN); c != nil || repeatMapped {
+		path := attr(tables.ColRepeat, pathAttr)
+		if c := find(tables.ColRepeat, path, bad); c != nil {
+			nums, ps := t.Numbers(c.Name)
+			if len(ps) == 0 && nums != nil {
+				rep := tablefile.NewReport(t)
+				for r, v := range nums {
+					if math.IsNaN(v) {
+						rep.Add(r, c.Name, "Missing repeat", "the row has no repeat: in a table with a repeat column, every row says which measurement of its model it is.")
+					}
+				}
+				ps = rep.Problems()
+			}
+			problems(path, ps)
+			if len(ps) == 0 {
+				ix.repeatOf, ix.repeatCol = nums, c.Name
+			}
+		}
+	}
 
 	// Names: table-kind candidates are looked up by name.
 	nameTN, nameMapped := tableName(tables.ColName)
 	if c := t.Column(nameTN); c != nil || nameMapped {
 		if c := find(tables.ColName, attr(tables.ColName, pathAttr), bad); c != nil {
-			names, ps := t.Unique(nameTN)
+			var names map[string]int
+			var ps tablefile.Problems
+			if ix.repeatOf != nil {
+				names, ps = ix.uniqueWithRepeats(nameTN)
+			} else {
+				names, ps = t.Unique(nameTN)
+			}
 			problems(attr(tables.ColName, pathAttr), ps)
 			ix.nameCol, ix.names = nameTN, names
 		}
@@ -301,9 +344,18 @@ func prepare(t *tablefile.Table, set settings) (*index, sdk.Diagnostics) {
 		if !keyDiags.HasErrors() {
 			ix.keys, ix.width = keys, width
 			rep := tablefile.NewReport(t)
+			keyed := slices.Contains(set.key, tables.ColRepeat)
 			for r := range t.Rows {
 				key := ix.rowKey(r, -1)
 				if prev, dup := ix.exact[key]; dup {
+					if ix.repeatOf != nil && !keyed {
+						if same := ix.sameRepeat(prev, r); same >= 0 {
+							rep.Add(r, ix.repeatCol, "Duplicate repeat", fmt.Sprintf("%s on %s is already on %s with the same repeat (%s). Each row of a model is one measurement: give each its own repeat.", ix.describeRow(r), t.Where(r), t.Where(same), canonical(ix.repeatOf[r], 64)))
+							continue
+						}
+						ix.addRepeat(prev, r)
+						continue
+					}
 					rep.Add(r, "", "Duplicate key", fmt.Sprintf("%s on %s is already on %s. %s", ix.describeRow(r), t.Where(r), t.Where(prev), ix.differing(prev, r)))
 					continue
 				}
@@ -426,7 +478,7 @@ func prepare(t *tablefile.Table, set settings) (*index, sdk.Diagnostics) {
 
 	if ix.width >= 0 {
 		for r := range t.Rows {
-			if ix.status[r] == tables.StatusOK && ix.keys[ix.width].nums[r] > 0 {
+			if !ix.others[r] && ix.status[r] == tables.StatusOK && ix.keys[ix.width].nums[r] > 0 {
 				other := ix.rowKey(r, ix.width)
 				ix.along[other] = append(ix.along[other], r)
 			}
@@ -566,12 +618,17 @@ func (ix *index) describeCand(c tables.Candidate) string {
 	return strings.Join(parts, ", ")
 }
 
-// hit is where a candidate's result comes from.
+// hit is where a candidate's result comes from: the model's row, or the
+// models either side of it; the candidate's repeat then picks the row of
+// that measurement (at).
 type hit struct {
-	row    int     // exact: the row
-	lo, hi int     // interpolated: the rows either side, in width
+	row    int     // exact: the model's first row
+	lo, hi int     // interpolated: the models' first rows either side, in width
 	t      float64 // interpolated: position between lo (0) and hi (1) in log width
 	match  string  // matchKey, matchName or matchKnobs
+	// rows are an exact model's rows in order of repeat, when the table
+	// holds more than one; nil: row alone.
+	rows []int
 }
 
 func (h hit) interpolated() bool { return h.row < 0 }
@@ -610,7 +667,7 @@ func (ix *index) byName(c tables.Candidate, interpolate bool) (hit, bool, string
 		return hit{}, false, "name", fmt.Sprintf("candidate %s is a named model (family %s, kind table), looked up by name, and %s has no name column; if it names its models in another column, map it: columns = { name = \"TABLE_COLUMN\" }", c.ID, c.Family, ix.t.Path)
 	}
 	if r, ok := ix.names[c.Name]; ok {
-		return hit{row: r, lo: -1, hi: -1, match: matchName}, true, "", ""
+		return hit{row: r, lo: -1, hi: -1, match: matchName, rows: ix.reps[r]}, true, "", ""
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "no row of %s is named %q (candidate %s, family %s; names are column %q)", ix.t.Path, c.Name, c.ID, c.Family, ix.nameCol)
@@ -660,7 +717,7 @@ func nearestNames(c tables.Candidate, names map[string]int, n int) []string {
 // cannot answer.
 func (ix *index) find(c tables.Candidate, interpolate bool) (hit, bool) {
 	if r, ok := ix.exact[ix.candKey(c, -1)]; ok {
-		return hit{row: r, lo: -1, hi: -1, match: matchKey}, true
+		return hit{row: r, lo: -1, hi: -1, match: matchKey, rows: ix.reps[r]}, true
 	}
 	if !interpolate || ix.width < 0 || c.Width <= 0 {
 		return hit{}, false
@@ -765,25 +822,49 @@ func (ix *index) missing(c tables.Candidate, interpolate bool) (col, message str
 func (ix *index) build(c tables.Candidate, h hit) tables.Result {
 	r := baseResult(c)
 	if !h.interpolated() {
-		r.Status = ix.status[h.row]
+		rows := ix.modelRows(h.row, h.rows)
+		r.MeasuredFrom, r.RepeatsHeld = ix.source(h.row), int32(len(rows))
+		if int(c.Repeat) >= len(rows) {
+			return ix.noMore(r, c, h.row, len(rows))
+		}
+		row := rows[c.Repeat]
+		r.Status = ix.status[row]
 		for _, rc := range ix.results {
 			if rc.text != nil {
-				setText(&r, rc.name, rc.text[h.row])
+				setText(&r, rc.name, rc.text[row])
 			} else {
-				setNumber(&r, rc.name, rc.nums[h.row])
+				setNumber(&r, rc.name, rc.nums[row])
 			}
 		}
 		if ix.params != nil {
-			if p := ix.params[h.row]; p >= 0.5 && p < 1<<62 {
+			if p := ix.params[row]; p >= 0.5 && p < 1<<62 {
 				r.Params = int64(math.Round(p))
 			}
 		}
 		return r
 	}
+	// An interpolated repeat r lies between the two models' r-th rows.
+	loRows, hiRows := ix.modelRows(h.lo, ix.reps[h.lo]), ix.modelRows(h.hi, ix.reps[h.hi])
 	near := h.lo
 	if h.t >= 0.5 {
 		near = h.hi
 	}
+	held := min(len(loRows), len(hiRows))
+	r.MeasuredFrom, r.RepeatsHeld = ix.source(near), int32(held)
+	if int(c.Repeat) >= held {
+		return ix.noMore(r, c, near, held)
+	}
+	lo, hi := loRows[c.Repeat], hiRows[c.Repeat]
+	if ix.status[lo] != tables.StatusOK || ix.status[hi] != tables.StatusOK {
+		r.Status = tables.StatusFailed
+		r.Error = fmt.Sprintf("repeat %d is interpolated between %s and %s, and a measurement there is %s, not ok", c.Repeat, ix.t.Where(lo), ix.t.Where(hi), cmp.Or(strings.TrimSpace(ix.status[lo]+" "+ix.status[hi]), "failed"))
+		return r
+	}
+	near = lo
+	if h.t >= 0.5 {
+		near = hi
+	}
+	h.lo, h.hi = lo, hi
 	for _, rc := range ix.results {
 		switch {
 		case rc.name == "status" || rc.name == "error":
@@ -796,4 +877,110 @@ func (ix *index) build(c tables.Candidate, h hit) tables.Result {
 		}
 	}
 	return r
+}
+
+// modelRows are a model's rows in order of repeat: rows, or its one row.
+func (ix *index) modelRows(row int, rows []int) []int {
+	if rows != nil {
+		return rows
+	}
+	if rs, ok := ix.reps[row]; ok {
+		return rs
+	}
+	return []int{row}
+}
+
+// source names a model's first row in the file for measured_from:
+// "zoo.csv:12", or "zoo.parquet, row 11". Every repeat of the model, and
+// every row interpolated nearest it, carries the same name: one measured
+// model.
+func (ix *index) source(row int) string {
+	base := filepath.Base(ix.t.Path)
+	if l := ix.t.Line(row); l > 0 {
+		return fmt.Sprintf("%s:%d", base, l)
+	}
+	return fmt.Sprintf("%s, row %d", base, row)
+}
+
+// noMore is the result of a repeat the table does not hold: a failed
+// trial saying so. A replay table never invents a measurement, nor hands
+// one out twice as if it were two.
+func (ix *index) noMore(r tables.Result, c tables.Candidate, row, held int) tables.Result {
+	r.Status = tables.StatusFailed
+	what := "measurement"
+	if held != 1 {
+		what = "measurements"
+	}
+	r.Error = fmt.Sprintf("%s holds %d %s of %s (from %s; repeats 0 to %d) and repeat %d was asked for: a replay table has no more, and never invents one",
+		filepath.Base(ix.t.Path), held, what, c.Name, ix.t.Where(row), held-1, c.Repeat)
+	if ix.repeatOf == nil {
+		r.Error += "; give the table a repeat column (columns = { repeat = \"seed\" } names another) to replay several measurements of a model"
+	}
+	return r
+}
+
+// sameRepeat returns a row of head's model with row's repeat, or -1.
+func (ix *index) sameRepeat(head, row int) int {
+	for _, r := range ix.modelRows(head, nil) {
+		if r != row && ix.repeatOf[r] == ix.repeatOf[row] {
+			return r
+		}
+	}
+	return -1
+}
+
+// addRepeat adds row to head's model, keeping its rows in order of repeat.
+func (ix *index) addRepeat(head, row int) {
+	if slices.Contains(ix.modelRows(head, nil), row) {
+		return // grouped already, by name or by key
+	}
+	rows := append(slices.Clone(ix.modelRows(head, nil)), row)
+	slices.SortStableFunc(rows, func(a, b int) int { return cmp.Compare(ix.repeatOf[a], ix.repeatOf[b]) })
+	ix.reps[head] = rows
+	ix.others[row] = true
+}
+
+// uniqueWithRepeats is tablefile's Unique for a table with a repeat
+// column: a name may recur on rows of different repeats, which are its
+// model's measurements.
+func (ix *index) uniqueWithRepeats(name string) (map[string]int, tablefile.Problems) {
+	texts, ps := ix.t.Texts(name)
+	if ps != nil {
+		return nil, ps
+	}
+	rep := tablefile.NewReport(ix.t)
+	out := make(map[string]int, len(texts))
+	for i, n := range texts {
+		if n == "" {
+			rep.Add(i, name, "Missing name", "the row has no name; every row needs one.")
+			continue
+		}
+		if head, dup := out[n]; dup {
+			if same := ix.sameRepeat(head, i); same >= 0 {
+				rep.Add(i, name, "Duplicate name", fmt.Sprintf("name %q on %s is already on %s with the same repeat (%s); each row of a model is one measurement: give each its own repeat.", n, ix.t.Where(i), ix.t.Where(same), canonical(ix.repeatOf[i], 64)))
+				continue
+			}
+			ix.addRepeat(head, i)
+			continue
+		}
+		out[n] = i
+	}
+	return out, rep.Problems()
+}
+
+// asRepeats orders rows found for one model by repeat; false when the
+// table has no repeat column or two of them share a repeat, so they are
+// not one model's measurements.
+func (ix *index) asRepeats(rows []int) ([]int, bool) {
+	if ix.repeatOf == nil {
+		return nil, false
+	}
+	out := slices.Clone(rows)
+	slices.SortStableFunc(out, func(a, b int) int { return cmp.Compare(ix.repeatOf[a], ix.repeatOf[b]) })
+	for i := 1; i < len(out); i++ {
+		if ix.repeatOf[out[i]] == ix.repeatOf[out[i-1]] {
+			return nil, false
+		}
+	}
+	return out, true
 }

@@ -99,6 +99,27 @@
 // accuracy, loss or rmse. A status column may hold ok, failed, pruned or
 // infeasible (empty is ok): a failed row replays as a failed trial.
 //
+// # Repeats
+//
+// A table holds one measurement of each model unless it has a repeat
+// column (repeat, or as mapped: columns = { repeat = "seed" }): then the
+// rows of one model (one name, key or set of knobs) are its repeated
+// measurements, ordered by that column, and two with the same value are
+// an error. repeats = N replays each candidate N times: repeat r (the
+// candidates' repeat column; a candidate of repeat 0 gives repeats 0 to
+// N-1, one naming a later repeat, as resize's proposals do, just that
+// one) is the model's r-th row. A repeat the table does not hold is a
+// failed trial whose error says how many it holds: a measurement is never
+// invented, nor handed out twice as if it were two.
+//
+// Every row says where it comes from, for the resize stage's fit and its
+// repeats: measured_from names the model's first row in the file
+// ("zoo.csv:12"), the same for each of its repeats and for every row
+// interpolated nearest it, so that the fit counts them as one
+// measurement; repeats_held is how many measurements of the model the
+// table holds (1 for a table without a repeat column: such a table is
+// exact, and resize never asks it for another).
+//
 // # Missing keys
 //
 // With interpolate = "none" (the default), an mlp candidate the table does
@@ -109,7 +130,9 @@
 // same other keys gets every numeric column interpolated linearly in
 // log(width) between the two rows (integer columns rounded, text columns
 // taken from the nearer row); such a row's replay_source is
-// "interpolated", and its params are the candidate's. Only rows with
+// "interpolated", its measured_from the nearer model's, and its params
+// the candidate's. Repeat r is interpolated between the two models' r-th
+// rows. Only rows with
 // status ok and a positive width are interpolated from; widths outside the
 // measured range are not extrapolated and stay errors. Interpolation is
 // for mlp candidates only: setting it on a table that cannot serve key
@@ -117,10 +140,12 @@
 //
 // # Traces
 //
-// Each lookup is a span "trial <candidate_id>" with the evaluation stage's
+// Each lookup is a span "trial <candidate_id>" (with " repeat R" from the
+// second repeat on) with the evaluation stage's
 // trial attributes (the candidate's hyperparameters, then status and the
 // measurements) plus replay.table, replay.match (name, knobs or key),
-// replay.source, replay.row (exact: "line 12" or "row 11") or
+// measured_from, repeats_held, replay.source, replay.row (exact: "line
+// 12" or "row 11", the repeat's own) or
 // replay.lo_width and replay.hi_width (interpolated). Its trace id is the
 // row's trace_id.
 package replay
@@ -202,6 +227,7 @@ type Config struct {
 	Columns     map[string]string  `hcl:"columns,optional" doc:"Table column names of results, key, name or params columns that the table names otherwise, e.g. { accuracy = \"top1\", width = \"hidden\", name = \"model\", params = \"n_params\" }."`
 	Scale       map[string]float64 `hcl:"scale,optional" doc:"Factors applied to numeric results columns (and params) as they are read, e.g. { accuracy = 0.01 } for accuracy given in percent, { latency_p95_ms = 1000 } for seconds."`
 	Interpolate string             `hcl:"interpolate,optional" doc:"none (default: a candidate missing from the table is an error) or log_width (mlp candidates only: interpolate linearly in log(width) between the two nearest measured widths with the same other keys; such rows have replay_source = \"interpolated\"). A named model the table lacks is never invented."`
+	Repeats     *int               `hcl:"repeats,optional" doc:"Measurements replayed per candidate (default 1): a candidate gives repeats 0 to repeats-1, repeat r the model's r-th row in order of the table's repeat column. A repeat the table does not hold is a failed trial saying so; a table without a repeat column holds one measurement per model, and is exact."`
 	BaseDir     string             `hcl:"base_dir,optional" doc:"Set by the host to the pipeline file's directory; a relative path is resolved against it. Users need not set it."`
 }
 
@@ -242,6 +268,7 @@ func Register(s *sdk.Set) { sdk.Register(s, Kind, Info(), New) }
 type Stage struct {
 	path        string // resolved
 	interpolate bool
+	repeats     int
 	ix          *index
 }
 
@@ -267,7 +294,13 @@ func New(c Config) (sdk.Stage, error) {
 	bad := func(path []string, summary, detail string) {
 		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: summary, Detail: detail, Path: path})
 	}
-	s := &Stage{}
+	s := &Stage{repeats: evaluation.DefaultRepeats}
+	if c.Repeats != nil {
+		if *c.Repeats < 1 || *c.Repeats > evaluation.MaxRepeats {
+			bad([]string{"repeats"}, "Invalid repeats", fmt.Sprintf("repeats must be between 1 and %d; found %d.", evaluation.MaxRepeats, *c.Repeats))
+		}
+		s.repeats = *c.Repeats
+	}
 	set := settings{key: DefaultKey, columns: map[string]string{}, scale: map[string]float64{}}
 
 	s.path = tablefile.Resolve(c.Path, c.BaseDir)
@@ -411,6 +444,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	if err != nil {
 		return err
 	}
+	cands = evaluation.Repeats(cands, s.repeats)
 	mem := sdk.Allocator(ctx)
 	ix := s.ix
 	log := sdk.Logger(ctx)
@@ -467,7 +501,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 
 // trial looks one candidate up inside its span.
 func (s *Stage) trial(ctx context.Context, ix *index, c tables.Candidate) (r tables.Result, h hit, ok bool, col, msg string) {
-	_, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.ID, trace.WithAttributes(append(evaluation.CandidateAttributes(c),
+	_, span := otel.Tracer(TracerName).Start(ctx, evaluation.TrialName(c), trace.WithAttributes(append(evaluation.CandidateAttributes(c),
 		attribute.String("replay.table", ix.t.Path),
 	)...))
 	defer span.End()
@@ -482,13 +516,18 @@ func (s *Stage) trial(ctx context.Context, ix *index, c tables.Candidate) (r tab
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.TraceID = sc.TraceID().String()
 	}
-	attrs := append(evaluation.ResultAttributes(r), attribute.String("replay.match", h.match))
+	attrs := append(evaluation.ResultAttributes(r), attribute.String("replay.match", h.match),
+		attribute.String("measured_from", r.MeasuredFrom), attribute.Int("repeats_held", int(r.RepeatsHeld)))
 	if h.interpolated() {
 		attrs = append(attrs, attribute.String("replay.source", SourceInterpolated),
 			attribute.Int("replay.lo_width", int(ix.keys[ix.width].nums[h.lo])),
 			attribute.Int("replay.hi_width", int(ix.keys[ix.width].nums[h.hi])))
 	} else {
-		attrs = append(attrs, attribute.String("replay.source", SourceExact), attribute.String("replay.row", ix.t.Where(h.row)))
+		row := h.row
+		if rows := ix.modelRows(h.row, h.rows); int(c.Repeat) < len(rows) {
+			row = rows[c.Repeat]
+		}
+		attrs = append(attrs, attribute.String("replay.source", SourceExact), attribute.String("replay.row", ix.t.Where(row)))
 	}
 	span.SetAttributes(attrs...)
 	if r.Status == tables.StatusOK {
