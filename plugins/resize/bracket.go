@@ -80,7 +80,7 @@ func (e *engine) settle(hi *size, passing bool) plan {
 
 	// The checks before stopping: a dip below the failure, and the
 	// neighbour above a pass the fit disputes.
-	checks, chain := e.dipChain(d, lo)
+	checks, chain, ruled := e.dipChain(d, lo)
 	var doing []string
 	if len(checks) > 0 {
 		doing = append(doing, fmt.Sprintf("a failure does not prove that every smaller model fails, so the %d models measured below %s must fail too, each within a step of the next, before %s closes the bracket",
@@ -109,7 +109,7 @@ func (e *engine) settle(hi *size, passing bool) plan {
 		return e.sweep(d, hi)
 	}
 	p.status, p.action = StatusConverged, actionStop
-	p.reason = fmt.Sprintf("%s is the smallest model measured to meet %s (%s%s); %s%s", hi.id(), e.targetValue(), e.qualityText(hi), e.costText(hi), closed, e.dipText(lo, chain))
+	p.reason = fmt.Sprintf("%s is the smallest model measured to meet %s (%s%s); %s%s", hi.id(), e.targetValue(), e.qualityText(hi), e.costText(hi), closed, e.dipText(lo, chain, ruled))
 	if disputed {
 		p.reason += "; " + e.disputeText(hi) + e.neighbourText(hi)
 	}
@@ -135,13 +135,23 @@ func (e *engine) linked(d int32, lo, hi int) bool {
 // step hides a smaller model that passes. It returns the chain measured so
 // far and, where a link is missing, the widths to measure: one a step
 // below the last link (at most corroborate in all). The chain is shorter
-// when the range ends first.
-func (e *engine) dipChain(d int32, lo *size) (ts []target, chain []*size) {
+// when the range ends first, or where the trusted fit rules out every
+// narrower model (ruledOut: its bound on one measurement misses the
+// target, and the bound falls with width), which ruled reports: there a
+// dip cannot hide a pass the fit allows, and the models are not measured.
+func (e *engine) dipChain(d int32, lo *size) (ts []target, chain []*size, ruled bool) {
 	if lo == nil {
-		return nil, nil
+		return nil, nil, false
 	}
 	x := int(lo.width)
 	for range corroborate {
+		next := x - 1
+		if e.listed[d] != nil {
+			next = e.stepDown(d, x)
+		}
+		if next >= e.minW && next > 0 && e.ruledOut(d, next) {
+			return ts, chain, true
+		}
 		y := e.below(d, int32(x))
 		if y != nil && e.linked(d, int(y.width), x) {
 			chain = append(chain, y)
@@ -164,7 +174,7 @@ func (e *engine) dipChain(d int32, lo *size) (ts []target, chain []*size) {
 		chain = append(chain, y)
 		x = int(y.width)
 	}
-	return ts, chain
+	return ts, chain, false
 }
 
 // steps divides the range at depth d into steps, from its top down.

@@ -104,6 +104,18 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 		from := lo + 1
 		if lo >= 0 {
 			from = max(lo-corroborate, 0)
+			// Where the family's trusted fit rules out a model below the
+			// failure, it rules out every smaller one (its bound falls
+			// with size): the check stops there.
+			if from < lo {
+				pl, stray := e.familyFit(f, tried, corroborate)
+				for i := lo - 1; i >= from; i-- {
+					if e.fitRules(pl, stray, inRange[i]) {
+						from = i + 1
+						break
+					}
+				}
+			}
 		}
 		var untried []int
 		for i := from; i < hi; i++ {
@@ -147,16 +159,14 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 			// No pass yet above the failure: its largest model in range
 			// decides whether the family is in the running.
 			next = untried[len(untried)-1]
-		case untried[0] < lo:
-			// Corroborate the failure: the nearest untried model below it.
-			next = untried[0]
-			for _, i := range untried {
-				if i < lo {
-					next = i
-				}
-			}
+		case untried[len(untried)-1] > lo:
+			// Narrow the bracket first: its failure may move up, and only
+			// the final failure needs corroborating.
+			inside := slices.DeleteFunc(slices.Clone(untried), func(i int) bool { return i < lo })
+			next = bisect(inRange, inside)
 		default:
-			next = bisect(inRange, untried)
+			// Corroborate the failure: the nearest untried model below it.
+			next = untried[len(untried)-1]
 		}
 		opens = append(opens, open{fam: f, next: inRange[next], pass: pass})
 	}
@@ -381,19 +391,27 @@ func (e *engine) catalogUnsettled(f *catalogFamily, models []tables.Candidate, t
 		if s := tried(c); s != nil && (s.known || s.rep.status == trialFailed) {
 			continue
 		}
-		if pl != nil && e.g.target != nil && c.Params > 0 {
-			hi := pl.Band(float64(c.Params)).Hi + stray
-			if pl.QMax != nil {
-				hi = min(hi, *pl.QMax)
-			}
-			if hi < e.g.tq {
-				ruled++
-				continue
-			}
+		if e.fitRules(pl, stray, c) {
+			ruled++
+			continue
 		}
 		out = append(out, i)
 	}
 	return out, ruled
+}
+
+// fitRules reports whether a family's trusted fit (nil: none) rules a
+// model out: its bound on one measurement there, the band's upper edge
+// raised by stray, misses the target.
+func (e *engine) fitRules(pl *fit.PowerLawFit, stray float64, c tables.Candidate) bool {
+	if pl == nil || e.g.target == nil || c.Params <= 0 {
+		return false
+	}
+	hi := pl.Band(float64(c.Params)).Hi + stray
+	if pl.QMax != nil {
+		hi = min(hi, *pl.QMax)
+	}
+	return hi < e.g.tq
 }
 
 // familyFit fits quality against params over a family's measured models,

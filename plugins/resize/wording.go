@@ -166,12 +166,17 @@ func (e *engine) bracketText(hi, lo *size) string {
 }
 
 // dipText names the failures measured below the bracket's failure, the
-// evidence that no dip hides a smaller pass there.
-func (e *engine) dipText(lo *size, chain []*size) string {
+// evidence that no dip hides a smaller pass there; ruled: the trusted fit
+// rules out every model below the last.
+func (e *engine) dipText(lo *size, chain []*size, ruled bool) string {
 	if lo == nil {
 		return ""
 	}
+	fitEnd := fmt.Sprintf("the fit's %s %s bound on one measurement misses the target at every narrower model", e.confText(), e.boundWord(true))
 	if len(chain) == 0 {
+		if ruled {
+			return fmt.Sprintf("; below %s, %s, so a dip cannot hide a pass the fit allows", lo.id(), fitEnd)
+		}
 		return fmt.Sprintf("; nothing was measured below %s", lo.id())
 	}
 	var parts []string
@@ -181,6 +186,9 @@ func (e *engine) dipText(lo *size, chain []*size) string {
 	out := fmt.Sprintf("; below %s, %s fail too, each within a step of the next (%s)", lo.id(), plural(len(chain), "model", "models"), strings.Join(parts, ", "))
 	if len(chain) == 1 {
 		out = fmt.Sprintf("; below %s, the next model fails too, within a step (%s)", lo.id(), parts[0])
+	}
+	if ruled {
+		return out + fmt.Sprintf("; below them, %s", fitEnd)
 	}
 	if len(chain) < corroborate {
 		return out + ", down to the bottom of the range"
