@@ -59,6 +59,12 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	if len(p.Paths) > 0 {
 		name = p.Paths[0]
 	}
+	// The run is this process's until it returns, as a local run's is: a
+	// second client of the same run fails here, before it starts anything.
+	if err := run.Lock(); err != nil {
+		return err
+	}
+	defer run.Unlock()
 	ctx, span := tracer().Start(ctx, "run "+name, trace.WithAttributes(
 		attribute.StringSlice("file", p.Paths),
 		attribute.String("run_id", run.ID()),
@@ -67,7 +73,10 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	))
 	traceID := span.SpanContext().TraceID().String()
 	start := time.Now()
-	_ = run.Begin(traceID, "temporal")
+	if err := run.Begin(traceID, "temporal"); err != nil {
+		span.End()
+		return err
+	}
 	r.emit(runner.Event{Type: runner.EventRunStarted, RunID: run.ID()})
 	defer func() {
 		if err != nil {
