@@ -46,6 +46,10 @@ type runOptions struct {
 	temporal         temporalFlags
 	heartbeat        time.Duration
 	maxPendingTrials int
+	// maxPlugins bounds the plugin processes alive at once; stageTimeout
+	// bounds a stage whose block sets no timeout (0: none).
+	maxPlugins   int
+	stageTimeout time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -53,9 +57,11 @@ func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run PATH",
 		Short: "Run a pipeline (a .hcl file or a directory of them)",
-		Long: `Run loads and validates the pipeline, starts one plugin process per stage,
-checks every stage's config, then runs the stages (independent ones at once)
-and the declared loops. Outputs go to .sweetspot/runs/<run-id>/ as Arrow IPC
+		Long: `Run loads and validates the pipeline, has the plugins check every stage's
+config, then runs the stages (independent ones at once) and the declared
+loops, each stage in a plugin process of its own that starts when the stage
+is ready and stops when nothing later needs it (at most --max-plugins alive
+at once). Outputs go to .sweetspot/runs/<run-id>/ as Arrow IPC
 files with a manifest; spans go to the run directory and, when configured,
 to OTLP (OTEL_EXPORTER_OTLP_ENDPOINT or --otlp).
 
@@ -81,6 +87,8 @@ interrupted by SIGINT (143 by SIGTERM).`,
 	o.vars.register(cmd)
 	f := cmd.Flags()
 	f.IntVar(&o.parallel, "parallel", 4, "stages that may run at once")
+	f.IntVar(&o.maxPlugins, "max-plugins", runner.DefaultMaxPlugins(), "plugin processes that may be alive at once (a stage's starts when the stage is ready and stops when nothing later needs it)")
+	f.DurationVar(&o.stageTimeout, "stage-timeout", runner.DefaultStageTimeout, "how long a stage whose block sets no timeout may run (0: no limit)")
 	f.StringVar(&o.out, "out", runstore.DefaultRoot, "directory that holds run directories")
 	f.StringVar(&o.otlp, "otlp", "", "export spans over OTLP to this endpoint (host:port or URL)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the result")
@@ -189,7 +197,12 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 		live = newLiveDisplay(stderr, printer)
 		events = live.event
 	}
+	stageTimeout := o.stageTimeout
+	if stageTimeout <= 0 {
+		stageTimeout = -1 // none
+	}
 	var engine runner.Engine = &runner.Runner{Launcher: host, Logger: logger, Parallel: o.parallel, Events: events,
+		MaxPlugins: o.maxPlugins, StageTimeout: stageTimeout,
 		Store: store, NoCache: o.noCache, Resume: o.resume != ""}
 	if o.engine == "temporal" {
 		te, closeEngine, err := temporalEngine(ctx, o, host, events)
