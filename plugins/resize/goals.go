@@ -168,11 +168,11 @@ func costFailure(t trial, params int64, g goals) string {
 	case g.maxParams != nil && params > *g.maxParams:
 		return fmt.Sprintf("%d parameters exceed max_params = %d", params, *g.maxParams)
 	case g.maxLatency != nil && t.latencyMs > *g.maxLatency:
-		return fmt.Sprintf("latency p95 %.3g ms exceeds max_latency_ms = %g", t.latencyMs, *g.maxLatency)
+		return fmt.Sprintf("latency p95 %s ms exceeds max_latency_ms = %g", fmtAbove(t.latencyMs, *g.maxLatency), *g.maxLatency)
 	case g.maxBytes != nil && t.modelBytes > float64(*g.maxBytes):
 		return fmt.Sprintf("%.0f model bytes exceed max_model_bytes = %d", t.modelBytes, *g.maxBytes)
 	case g.maxTrain != nil && t.trainSecs > *g.maxTrain:
-		return fmt.Sprintf("training took %.3g s, over max_train_seconds = %g", t.trainSecs, *g.maxTrain)
+		return fmt.Sprintf("training took %s s, over max_train_seconds = %g", fmtAbove(t.trainSecs, *g.maxTrain), *g.maxTrain)
 	}
 	return ""
 }

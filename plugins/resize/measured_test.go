@@ -503,4 +503,16 @@ func TestWordingDigits(t *testing.T) {
 	if got := fmtBelow(94.999, 95); got != "94.999" {
 		t.Errorf("fmtBelow(94.999, 95) = %q", got)
 	}
+	for _, c := range []struct {
+		v, limit float64
+		want     string
+	}{{0.010004, 0.01, "0.010004"}, {0.0123, 0.01, "0.0123"}, {2.0001, 2, "2.0001"}, {151.2, 110, "151"}} {
+		if got := fmtAbove(c.v, c.limit); got != c.want {
+			t.Errorf("fmtAbove(%g, %g) = %q, want %q", c.v, c.limit, got, c.want)
+		}
+	}
+	g := goals{maxLatency: ptr(0.01)}
+	if got := costFailure(trial{latencyMs: 0.010004}, 10, g); got != "latency p95 0.010004 ms exceeds max_latency_ms = 0.01" {
+		t.Errorf("costFailure = %q", got)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -405,6 +406,10 @@ func runLadder(cfg Config, l *qladder, search, start string) qrun {
 				return run
 			}
 		}
+		if msg := contradiction(d.reason); msg != "" {
+			run.err = fmt.Sprintf("round %d: %s: %s", round, msg, d.reason)
+			return run
+		}
 		if d.status != StatusContinue {
 			return run
 		}
@@ -661,5 +666,45 @@ func BenchmarkDecisionQuality(b *testing.B) {
 				b.ReportMetric(float64(tl.oneUp)/float64(tl.runs), "one-step-up")
 			}
 		})
+	}
+}
+
+var (
+	meetsFigure   = regexp.MustCompile(`to meet (?:accuracy )?([0-9.]+) \((?:measured )?accuracy ([0-9.]+)`)
+	latencyFigure = regexp.MustCompile(`latency p95 ([0-9.e+-]+) ms exceeds max_latency_ms = ([0-9.e+-]+)`)
+)
+
+// contradiction finds a figure a reason prints on the wrong side of the
+// limit it is compared with: a pass printed below its target, a latency
+// printed within the cap it is said to exceed.
+func contradiction(reason string) string {
+	for _, m := range meetsFigure.FindAllStringSubmatch(reason, -1) {
+		t, _ := strconv.ParseFloat(m[1], 64)
+		v, _ := strconv.ParseFloat(m[2], 64)
+		if v < t {
+			return fmt.Sprintf("a pass printed as %s against a target of %s", m[2], m[1])
+		}
+	}
+	for _, m := range latencyFigure.FindAllStringSubmatch(reason, -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		c, _ := strconv.ParseFloat(m[2], 64)
+		if v <= c {
+			return fmt.Sprintf("a latency printed as %s said to exceed a cap of %s", m[1], m[2])
+		}
+	}
+	return ""
+}
+
+// The contradiction check itself finds what it looks for.
+func TestContradictionCheck(t *testing.T) {
+	for reason, want := range map[string]bool{
+		"m is the smallest model of family f measured to meet accuracy 0.9478 (accuracy 0.947)": true,
+		"m is the smallest model measured to meet 0.95 (measured accuracy 0.951, the fit's…)":   false,
+		"best m 0.941, but latency p95 0.11 ms exceeds max_latency_ms = 0.11":                   true,
+		"best m 0.941, but latency p95 0.151 ms exceeds max_latency_ms = 0.11":                  false,
+	} {
+		if got := contradiction(reason) != ""; got != want {
+			t.Errorf("contradiction(%q) found %v, want %v", reason, got, want)
+		}
 	}
 }

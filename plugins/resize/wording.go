@@ -56,6 +56,19 @@ func fmtBelow(v, limit float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
+// fmtAbove writes v, known to be above limit, with three significant
+// digits, or more when fewer would not show it above: latency 0.01004
+// against a cap of 0.01 is "0.01004", never "0.01".
+func fmtAbove(v, limit float64) string {
+	for p := 3; p <= 17; p++ {
+		s := strconv.FormatFloat(v, 'g', p, 64)
+		if r, err := strconv.ParseFloat(s, 64); err == nil && r > limit {
+			return s
+		}
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
 func (e *engine) confText() string { return fmt.Sprintf("%g%%", math.Round(e.s.confidence*1000)/10) }
 
 func (e *engine) tolText() string {
