@@ -102,6 +102,7 @@ func Render(w io.Writer, rep Report) error {
 	d.trainer()
 	d.tracing()
 	d.search()
+	d.decisionQuality()
 	d.load()
 	d.others()
 
@@ -329,6 +330,73 @@ func (d *doc) search() {
 		measured: fmt.Sprintf("%s of the grid's train seconds; same size for %d of %d seeds (random search with the same budget: %.0f%%)", num(loopS/gridS), hits, len(seeds), 100*randHit/n),
 		met:      verdict(loopS/gridS <= 0.25 && hits == len(seeds)),
 	})
+}
+
+// decisionCases are BenchmarkDecisionQuality's sub-benchmarks: strategy
+// and search.
+var decisionCases = []string{
+	"smallest_meeting/search=catalog", "smallest_meeting/search=mlp",
+	"knee/search=mlp", "pareto/search=mlp", "max_utility/search=mlp",
+}
+
+// decisionGoals are the goals BenchmarkDecisionQuality's figures meet or
+// not: the first two and the first half of the third are correctness.
+var decisionGoals = []string{
+	"smallest_meeting: no answer below the target or over a cap, and no search breaking its contract",
+	"smallest_meeting: no infeasible verdict while a model meets every requirement",
+	"never more models measured than the ladder holds; at most half on monotone ladders of 16 or more",
+	"the fitted exponent's 90% interval holds the true exponent in at least 80% of fits",
+}
+
+func (d *doc) decisionQuality() {
+	const prefix = "BenchmarkDecisionQuality/"
+	d.p("## Decision quality over ladders of known models\n\n")
+	d.p("`BenchmarkDecisionQuality` (plugins/resize) runs each strategy's search in-process over a suite of ladders whose every model is known in advance, and judges each decision against a scan of the whole ladder made apart from the search: power laws with noise (and without), laws with a misfit the law cannot capture (a plateau, a bump, an early ceiling, a sigmoid), rising families with dips and lucky small passes, latency that does not grow monotonically with size under a cap, and the real measured sweeps of `examples/zoo` (five families of 50 to 56 digits classifiers, whole and thinned, some under a latency cap). Ladders hold 3 to 64 models. smallest_meeting runs with targets across each ladder's range (and one above it on the laws), from model_choice's ladder start and from its narrow start; the catalog search takes the ladder as a table family, the MLP search as listed widths. Exact: the smallest model meeting every requirement, or infeasible when none does; one step up: the next model meeting them. The trade-off strategies run without a target; only max_utility has an answer defined apart from the search (the maximum of accuracy − price·log2(params) over the ladder), so knee and pareto report their cost alone. Coverage is the share of the searches' final fits, on the law ladders, whose 90%% interval on the exponent holds the law's true exponent.\n\n")
+	d.p("| strategy / search | runs | exact | one step up | below target | false infeasible | models measured / ladder size (mean) | largest | largest, monotone ladders of 16+ | exponent coverage |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	found := false
+	below, falseInf, worst, worstMono, cover := 0.0, 0.0, 0.0, 0.0, math.NaN()
+	for _, c := range decisionCases {
+		name := prefix + c
+		m, ok := d.r.Runs[name]
+		if !ok {
+			d.p("| %s | %s | | | | | | | | |\n", c, d.missing(name))
+			continue
+		}
+		found = true
+		d.used[name] = true
+		opt := func(unit string) string {
+			if v, ok := m[unit]; ok {
+				return num(v)
+			}
+			return "–"
+		}
+		d.p("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, m["runs"], opt("exact"), opt("one-step-up"), opt("below-target"), opt("false-infeasible"),
+			num(m["trials/size"]), num(m["max-trials/size"]), num(m["mono16-max-trials/size"]), opt("coverage"))
+		below += m["below-target"] + m["broken"]
+		falseInf += m["false-infeasible"]
+		worst = max(worst, m["max-trials/size"])
+		worstMono = max(worstMono, m["mono16-max-trials/size"])
+		if v, ok := m["coverage"]; ok {
+			cover = v
+		}
+	}
+	d.p("\n")
+	if !found {
+		for _, name := range decisionGoals {
+			d.goals = append(d.goals, goal{name: name, measured: d.missing(prefix + decisionCases[0]), met: notMeasured})
+		}
+		return
+	}
+	d.goals = append(d.goals,
+		goal{name: decisionGoals[0], measured: num(below), met: verdict(below == 0)},
+		goal{name: decisionGoals[1], measured: num(falseInf), met: verdict(falseInf == 0)},
+		goal{name: decisionGoals[2],
+			measured: fmt.Sprintf("largest share %s; %s on monotone ladders of 16+", num(worst), num(worstMono)), met: verdict(worst <= 1 && worstMono <= 0.5)})
+	g := goal{name: decisionGoals[3], measured: notMeasured, met: notMeasured}
+	if !math.IsNaN(cover) {
+		g.measured, g.met = num(cover), verdict(cover >= 0.8)
+	}
+	d.goals = append(d.goals, g)
 }
 
 // width prints a chosen width; 0 means none was chosen.
