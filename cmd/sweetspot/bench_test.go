@@ -160,15 +160,19 @@ stage "resize" "z" {
 
 // BenchmarkLoopGridRandom trains one search space per seed (dataset and
 // training seeds) three ways and reports what each cost in training
-// seconds and whether it found the sweet spot, within one grid step.
+// seconds and whether it found the smallest model meeting the target.
 //
-// The true sweet spot is the grid's smallest width from which every wider
-// grid width meets the target: the size from which meeting it is
-// dependable. Small spiral nets train unevenly, and the narrowest single
-// pass is often a lucky one followed by wider failures; a search that
-// answers it is lucky too, not right. That narrowest single pass is
-// reported as well (grid-first-width), and the log lists which grid widths
-// passed.
+// The truth is the grid's narrowest width measured to meet the target
+// (grid-width). Training is deterministic per width and seed, so a
+// measured pass is what that model does, never luck: small spiral nets
+// train unevenly, and a pass may well be followed by wider failures, but
+// the smallest model meeting the target is still the narrowest pass. A
+// search finds it when its answer is measured to pass and lies at most one
+// grid step above the grid's narrowest pass, or below it (the loop also
+// trains widths between the grid's, and a narrower pass there is a better
+// answer, as real as the grid's). The grid's smallest width from which
+// every wider grid width passes is reported too
+// (grid-dependable-width), and the log lists which grid widths passed.
 //
 //   - loop: model_choice's narrow start and the resize loop
 //     (smallest_meeting);
@@ -205,13 +209,13 @@ func BenchmarkLoopGridRandom(b *testing.B) {
 			b.ReportMetric(s.loopWork/s.gridWork, "loop/grid-work")
 			b.ReportMetric(float64(s.loopWidth), "loop-width")
 			b.ReportMetric(float64(s.gridWidth), "grid-width")
-			b.ReportMetric(float64(s.gridFirst), "grid-first-width")
+			b.ReportMetric(float64(s.gridDependable), "grid-dependable-width")
 			b.ReportMetric(s.loopHit, "loop-hit")
 			b.ReportMetric(s.randomHit, "random-hit")
 			b.Logf("seed %d: grid passes %s", seed, s.gridPattern)
 			b.Logf("seed %d: loop passes %s", seed, s.loopPattern)
-			b.Logf("seed %d: grid's sweet spot width %d (narrowest single pass %d); loop chose width %d in %d trials (%.2f train s, grid %.2f s); random search with %d trials finds it in %.0f%% of draws (%.2f train s on average)",
-				seed, s.gridWidth, s.gridFirst, s.loopWidth, s.loopTrials, s.loopSec, s.gridSec, s.loopTrials, 100*s.randomHit, s.randomSec)
+			b.Logf("seed %d: grid's narrowest pass width %d (every wider grid width passes from %d); loop chose width %d in %d trials (%.2f train s, grid %.2f s); random search with %d trials finds it in %.0f%% of draws (%.2f train s on average)",
+				seed, s.gridWidth, s.gridDependable, s.loopWidth, s.loopTrials, s.loopSec, s.gridSec, s.loopTrials, 100*s.randomHit, s.randomSec)
 		})
 	}
 }
@@ -222,7 +226,8 @@ type searchStats struct {
 	randomSec              float64
 	loopWork, gridWork     float64
 	loopWidth, gridWidth   int64
-	gridFirst              int64
+	gridDependable         int64
+	loopPasses             bool
 	gridPattern            string
 	loopPattern            string
 	loopHit, randomHit     float64
@@ -241,17 +246,18 @@ func compareSearches(b *testing.B, loopDir string, loop runstore.Manifest, gridD
 		s.loopWork += r.work
 		if r.id == loop.Decision.Chosen {
 			s.loopWidth = r.width
+			s.loopPasses = r.ok && r.accuracy >= searchTarget
 		}
 	}
 	for _, r := range gridRows {
 		s.gridSec += r.trainSeconds
 		s.gridWork += r.work
 	}
-	s.gridWidth = dependable(gridRows, searchTarget)
-	s.gridFirst = smallestMeeting(gridRows, searchTarget).width
+	s.gridWidth = smallestMeeting(gridRows, searchTarget).width
+	s.gridDependable = dependable(gridRows, searchTarget)
 	s.gridPattern = passPattern(gridRows, searchTarget)
 	s.loopPattern = passPattern(loopRows, searchTarget)
-	if oneGridStep(s.loopWidth, s.gridWidth) {
+	if s.loopPasses && (s.loopWidth < s.gridWidth || oneGridStep(s.loopWidth, s.gridWidth)) {
 		s.loopHit = 1
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))

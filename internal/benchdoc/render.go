@@ -286,7 +286,7 @@ func (d *doc) tracing() {
 func (d *doc) search() {
 	const prefix = "BenchmarkLoopGridRandom/seed="
 	d.p("## The resize loop against an exhaustive grid and random search\n\n")
-	d.p("`BenchmarkLoopGridRandom` (cmd/sweetspot) searches, for each seed (dataset and training), the smallest two-hidden-layer MLP reaching 95%% test accuracy on 3000 two-spiral points, widths 4 to 128, really training every model: the resize loop (smallest_meeting) from model_choice's narrow start (widths 4 and 8; resize grows an octave at a time while nothing passes, up to max_width 128, and bisects); an exhaustive grid of the 21 widths a quarter-octave apart (the loop's resolution); and random search with the loop's budget (as many trials as the loop trained), drawn from the grid's widths and trained models, 2000 draws per seed, answering the narrowest drawn width that met the target. The true sweet spot is the grid's smallest width from which every wider grid width met the target (the narrowest single pass is often a lucky one, followed by wider failures; the benchmark's log lists every grid width's pass or miss); a search finds it when its answer is within one grid step. Train seconds are the trials' own training time as the evaluation stage measured it; on a loaded machine they carry its noise, so the table also gives the ratio of training work (each trial's forward FLOPs per sample times the epochs it ran), which does not depend on the load.\n\n")
+	d.p("`BenchmarkLoopGridRandom` (cmd/sweetspot) searches, for each seed (dataset and training), the smallest two-hidden-layer MLP reaching 95%% test accuracy on 3000 two-spiral points, widths 4 to 128, really training every model: the resize loop (smallest_meeting) from model_choice's narrow start (widths 4 and 8; resize grows an octave at a time while nothing passes, up to max_width 128, and bisects); an exhaustive grid of the 21 widths a quarter-octave apart (the loop's resolution); and random search with the loop's budget (as many trials as the loop trained), drawn from the grid's widths and trained models, 2000 draws per seed, answering the narrowest drawn width that met the target. The truth is the grid's narrowest width measured to meet the target: training is deterministic per width and seed, so a measured pass is what that model does, never luck, even when wider widths fail (the benchmark's log lists every grid width's pass or miss). A search finds it when its answer is measured to pass and lies at most one grid step above the grid's narrowest pass, or below it (the loop also trains widths between the grid's, and a narrower pass there is as real). Train seconds are the trials' own training time as the evaluation stage measured it; on a loaded machine they carry its noise, so the table also gives the ratio of training work (each trial's forward FLOPs per sample times the epochs it ran), which does not depend on the load.\n\n")
 	var seeds []string
 	for _, name := range d.r.Order {
 		if s, ok := strings.CutPrefix(name, prefix); ok {
@@ -298,7 +298,7 @@ func (d *doc) search() {
 		d.goals = append(d.goals, goal{name: "the loop at most a quarter of the grid's train seconds, finding the same size", measured: notMeasured, met: notMeasured})
 		return
 	}
-	d.p("| seed | sweet spot (grid) | loop's width | loop trials | loop train s | grid trials | grid train s | loop / grid | loop / grid work | random train s | random finds it |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	d.p("| seed | grid's narrowest pass | loop's width | loop trials | loop train s | grid trials | grid train s | loop / grid | loop / grid work | random train s | random finds it |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var loopS, gridS, randS, randHit, loopW, gridW float64
 	hits := 0
 	for _, s := range seeds {
@@ -323,7 +323,7 @@ func (d *doc) search() {
 	if gridW > 0 {
 		work = fmt.Sprintf("; training work ratio %s", num(loopW/gridW))
 	}
-	d.p("\nOver the %d seeds: the loop trained for %s s against the grid's %s s (ratio %s%s) and random search's %s s on average; the loop found the sweet spot for %d of %d seeds, random search in %.0f%% of its draws.\n\n",
+	d.p("\nOver the %d seeds: the loop trained for %s s against the grid's %s s (ratio %s%s) and random search's %s s on average; the loop found the smallest model meeting the target for %d of %d seeds, random search in %.0f%% of its draws.\n\n",
 		len(seeds), num(loopS), num(gridS), num(loopS/gridS), work, num(randS), hits, len(seeds), 100*randHit/n)
 	d.goals = append(d.goals, goal{
 		name:     "the loop at most a quarter of the grid's train seconds, finding the same size",
