@@ -24,12 +24,20 @@ import (
 // Within a family the search keeps a bracket: the smallest model measured
 // to meet the target (the pass) and the largest model below it measured to
 // miss it (the failure). Untried models between them are bisected in log
-// size, one per family per round. Only models smaller than the best pass
-// over all families matter, so a family whose models below that size are
-// all measured, or whose largest model below it misses the target, is
-// done: it cannot hold a smaller answer (sizes are assumed to help within
-// a family, between measurements). The answer is the smallest pass over
-// all families, once no family has an untried model inside its bracket.
+// size, one per family per round; once none is left, the corroborate
+// models below the failure are measured too (a dip check: quality is not
+// monotone in size), unless the family's trusted fit rules them out. Only
+// models smaller than the best pass over all families matter, so a family
+// whose models below that size are all measured, or whose largest model
+// below it and the corroborate below that miss the target, is done. The
+// answer is the smallest pass over all families, once no family has an
+// untried model to check.
+//
+// While nothing passes anywhere the verdict would be infeasible, and a
+// failure proves nothing of the models around it: every model of every
+// family is then measured, except those the family's trusted fit rules
+// out (its bound on one measurement misses the target), the model
+// farthest from every measurement first.
 
 // corroborate is how many models just below a bracket's failure must fail
 // too before the failure closes its bracket: measured quality is not

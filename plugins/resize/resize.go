@@ -98,18 +98,26 @@
 // at least four steps long: about an octave at the default tolerance; four
 // listed models), or if it passes alone between two of those failures,
 // less than a step apart: a pass narrower than the search's resolution.
+// The check stops where the trusted fit rules out the next model
+// below (its bound on one measurement misses the target, see Infeasible):
+// the bound falls with width, so it rules out every narrower model too.
 // The check costs at most
 // three trials per search, each of a model narrower than the answer, and
 // fewer when earlier rounds measured those widths already (a narrow start
-// has, below its first octave).
+// has, below its first octave). docs/search.md states the guarantee.
 //
 // # Infeasible
 //
 // "infeasible" needs evidence: nothing measured meets every requirement,
-// the top of the range is measured, and every step of the range at the
-// search's depth holds a measured model, except the steps where the
-// trusted fit's upper bound misses the target (the fitted curves rise with
-// size, so a bound missing at the top rules out every step). Until then the
+// and every step of the range at the search's depth holds a measured
+// model, except the steps the trusted fit rules out: its optimistic bound
+// on one measurement misses the target there. That bound is the upper
+// edge of the curve's band raised by how far one measurement may land
+// above the curve (the noise at Student's t quantile, shared among the
+// steps, or the farthest a measured model landed above it): the band
+// bounds the curve, and a model's own measurement scatters about it. The
+// fitted curves rise with size, so a bound missing at the top rules out
+// every step. Until then the
 // search keeps measuring the steps left, the one farthest from every
 // measurement first. When the target is above the fitted ceiling this
 // costs nothing beyond the top and five sizes for a trusted fit; when the
