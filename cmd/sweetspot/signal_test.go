@@ -198,3 +198,57 @@ func TestSecondInterruptStopsAtOnceEvenWithAFrozenPlugin(t *testing.T) {
 	m = loadRun(t, dir, id)
 	assertConsistent(t, filepath.Join(dir, runstore.DefaultRoot, id), m)
 }
+
+// SIGTERM stops a run of 2000 stages, whether it comes while the plugins
+// check the configs or while stages run, and leaves no plugin process.
+// The bound is about liveness: such a run used to start every plugin
+// process up front and let a SIGTERM wait for all of them.
+func TestSIGTERMStopsARunOfTwoThousandStages(t *testing.T) {
+	const n = 2000
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", manyStages(n))
+	for _, when := range []struct {
+		name     string
+		finished int // stages finished before the signal
+	}{{"while checking configs", 0}, {"while stages run", 6}} {
+		t.Run(when.name, func(t *testing.T) {
+			h := startHost(t, dir, "--no-cache", "p.hcl")
+			var id string
+			finished, reached := 0, false
+			for e := range h.events {
+				id = e.RunID
+				if e.Type == "stage_finished" {
+					finished++
+				}
+				if e.Type == "run_started" && when.finished == 0 || finished == when.finished && when.finished > 0 {
+					reached = true
+					break
+				}
+			}
+			if !reached {
+				t.Fatalf("the run never got there:\n%s", h.stderr.String())
+			}
+			if when.finished > 0 {
+				// A stage holds its process only while it runs: look a
+				// while, so the walk is known to see them.
+				seen := false
+				for deadline := time.Now().Add(10 * time.Second); !seen && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+					seen = len(testkitProcesses(t, dir)) > 0
+				}
+				if !seen {
+					t.Fatal("no plugin process found while stages run: the process walk sees nothing")
+				}
+			}
+			if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if code := h.exitWithin(t, 30*time.Second); code != 143 {
+				t.Fatalf("exit code %d after SIGTERM, want 143\n%s", code, h.stderr.String())
+			}
+			assertExited(t, testkitProcesses(t, dir), "the host stopped by SIGTERM")
+			if m := loadRun(t, dir, id); m.Status != runstore.StatusCanceled || !strings.HasPrefix(m.Error, "interrupted by SIGTERM") {
+				t.Errorf("manifest: status %s, error %q; want canceled, interrupted by SIGTERM", m.Status, m.Error)
+			}
+		})
+	}
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// manyStages is a pipeline of n testkit stages: an emit, a chain of
+// passthroughs from it, and as many passthroughs that all read the emit
+// (so they are all ready at once).
+func manyStages(n int) string {
+	var b strings.Builder
+	b.WriteString("stage \"emit\" \"s0\" {\n  plugin = \"testkit\"\n  rows   = 10\n}\n")
+	prev := "stage.emit.s0"
+	chain := n / 2
+	for i := 1; i < n; i++ {
+		from := "stage.emit.s0"
+		if i < chain {
+			from = prev
+		}
+		fmt.Fprintf(&b, "\nstage \"passthrough\" \"s%d\" {\n  plugin = \"testkit\"\n  input  = %s\n}\n", i, from)
+		prev = fmt.Sprintf("stage.passthrough.s%d", i)
+	}
+	return b.String()
+}
+
+// testkitProcesses lists the live testkit plugin processes working in dir
+// (plugins inherit the host's working directory), with their start times,
+// found by walking /proc: they outlive the host re-parented, where no
+// walk down from the host finds them.
+func testkitProcesses(t *testing.T, dir string) map[int]string {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("no /proc to look for processes in: %v", err)
+	}
+	exe := filepath.Join(pluginDir, "sweetspot-plugin-testkit")
+	out := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != real {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || strings.Split(string(cmdline), "\x00")[0] != exe {
+			continue
+		}
+		if st, ok := procStart(pid); ok {
+			out[pid] = st
+		}
+	}
+	return out
+}
+
+// 200 stages, half of them ready at once, run to the end: no plugin's
+// start waits behind hundreds of others (they used to time out in their
+// handshakes), and every stage writes its rows.
+func TestTwoHundredStagesSucceed(t *testing.T) {
+	const n = 200
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", manyStages(n))
+	r := sweetspot(t, dir, "run", "-q", "--no-cache", "p.hcl")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	m := onlyRun(t, dir)
+	if len(m.Stages) != n {
+		t.Fatalf("the manifest has %d stages, want %d", len(m.Stages), n)
+	}
+	for _, s := range m.Stages {
+		var rows int64
+		for _, f := range s.Outputs {
+			rows += f.Rows
+		}
+		if s.Status != "succeeded" || rows != 10 {
+			t.Errorf("stage %s: %s with %d rows (%s), want succeeded with 10", s.Addr, s.Status, rows, s.Error)
+		}
+	}
+	if left := testkitProcesses(t, dir); len(left) > 0 {
+		t.Errorf("plugin processes %v outlived the run", left)
+	}
+}
