@@ -71,12 +71,26 @@ func (p *problem) intervals(th []float64, groups [][]int, conf float64) interval
 	// each lookup is part its neighbour's (64 lookups between 18
 	// measurements gave intervals 0.75 times as wide as the measurements'
 	// own with the mean, 0.88 times with the nearest).
+	//
+	// That lookup still lies a fraction f of the way to the neighbouring
+	// measurement, so its error is (1−f)·e + f·e′ of two measurements'
+	// errors e and e′, whose spread is √((1−f)² + f²) times one
+	// measurement's: the shift is divided by that, with f read as the
+	// lookup's distance from the cluster's centre over the spacing of the
+	// clusters' centres there. Without it, 36 lookups between 18
+	// measurements gave intervals 0.73 times as wide as the measurements'
+	// own, as if averaging neighbours had measured more.
+	centres := make([]float64, G)
 	for k, g := range groups {
-		var centre float64
 		for _, i := range g {
-			centre += p.lx[i]
+			centres[k] += p.lx[i]
 		}
-		centre /= float64(len(g))
+		centres[k] /= float64(len(g))
+	}
+	sorted := slices.Clone(centres)
+	slices.Sort(sorted)
+	for k, g := range groups {
+		centre := centres[k]
 		near := math.Inf(1)
 		for _, i := range g {
 			near = math.Min(near, math.Abs(p.lx[i]-centre))
@@ -89,7 +103,7 @@ func (p *problem) intervals(th []float64, groups [][]int, conf float64) interval
 				m++
 			}
 		}
-		plan.shift[k] = s * infl / float64(m)
+		plan.shift[k] = s * infl / float64(m) / smoothing(near, spacing(sorted, centre))
 	}
 	// Soft-L1 treats a residual beyond a few scales as an outlier (a run
 	// that failed to train), not as part of the curve; clipped, it counts
@@ -232,4 +246,37 @@ func (p *problem) bootstrap(th []float64, ref float64, plan intervalPlan, o Opti
 // independent draws, so any fixed pairing is an independent one.
 func misfitDraw(b, m int) float64 {
 	return distuv.UnitNormal.Quantile((float64(b) + 0.5) / float64(m))
+}
+
+// spacing is the mean distance from centre to its neighbours among the
+// sorted cluster centres (to its one neighbour at an end); 0 when it has
+// none.
+func spacing(sorted []float64, centre float64) float64 {
+	i, _ := slices.BinarySearch(sorted, centre)
+	var sum float64
+	var k int
+	if i > 0 {
+		sum += centre - sorted[i-1]
+		k++
+	}
+	if i+1 < len(sorted) {
+		sum += sorted[i+1] - centre
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	return sum / float64(k)
+}
+
+// smoothing is how much a linear interpolation a distance off from one
+// measurement, towards a neighbour spacing away, narrows the spread of
+// that measurement's error: √((1−f)² + f²) with f = off/spacing, at most
+// ½. 1 for a point at its measurement.
+func smoothing(off, spacing float64) float64 {
+	if !(off > 0) || !(spacing > 0) {
+		return 1
+	}
+	f := math.Min(off/spacing, 0.5)
+	return math.Sqrt((1-f)*(1-f) + f*f)
 }

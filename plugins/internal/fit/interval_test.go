@@ -104,39 +104,57 @@ func TestFitPowerLawClusterIDs(t *testing.T) {
 	})
 }
 
-// The situation the ids exist for: a ladder of 64 lookups interpolated
+// The situation the ids exist for: ladders of lookups interpolated
 // between 18 measurements. Counted as points, the lookups made the
 // intervals narrower the more steps the ladder had (alpha 0.340
 // [0.313, 0.364] at 6 steps, 0.365 [0.354, 0.374] at 64, from the same 18
-// real measurements); marked with the nearest measurement, they are
-// nearly as wide as the measurements' own.
+// real measurements). Marked with the nearest measurement, intervals
+// follow the measurements, not the steps: once the ladder reaches every
+// measurement (18 steps and more), more steps do not narrow them, and
+// they stay about as wide as the 18 measurements' own; a 6-step ladder
+// reaches fewer measurements, and is wider.
 func TestFitPowerLawLadderWidth(t *testing.T) {
 	fam := families[0]
-	var direct, clustered, plain float64
+	steps := []int{6, 18, 36, 64}
+	var direct float64
+	clustered := make([]float64, len(steps))
+	plain := make([]float64, len(steps))
 	const seeds = 12
+	width := func(n, q []float64, cluster []int, seed uint64) float64 {
+		f, err := FitPowerLaw(n, q, Options{Seed: seed, QMax: ptr(1.0), Bootstrap: 100, Cluster: cluster})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.AlphaCI.Hi - f.AlphaCI.Lo
+	}
 	for seed := range uint64(seeds) {
-		meas := drawLadder(rand.New(rand.NewPCG(seed, 1)), fam, 18, true)
-		ladder := drawLadder(rand.New(rand.NewPCG(seed, 1)), fam, 64, true)
-		for _, c := range []struct {
-			n, q    []float64
-			cluster []int
-			sum     *float64
-		}{{meas.n, meas.q, nil, &direct}, {ladder.n, ladder.q, ladder.cluster, &clustered}, {ladder.n, ladder.q, nil, &plain}} {
-			f, err := FitPowerLaw(c.n, c.q, Options{Seed: seed, QMax: ptr(1.0), Bootstrap: 100, Cluster: c.cluster})
-			if err != nil {
-				t.Fatal(err)
-			}
-			*c.sum += f.AlphaCI.Hi - f.AlphaCI.Lo
+		// The same 18 measurements under every ladder: drawLadder draws
+		// them first from the same seed.
+		meas := drawLadder(rand.New(rand.NewPCG(seed, 1)), fam, 18, false)
+		direct += width(meas.n, meas.q, nil, seed)
+		for k, m := range steps {
+			l := drawLadder(rand.New(rand.NewPCG(seed, 1)), fam, m, true)
+			clustered[k] += width(l.n, l.q, l.cluster, seed)
+			plain[k] += width(l.n, l.q, nil, seed)
 		}
 	}
-	rc, rp := clustered/direct, plain/direct
-	t.Logf("mean alpha interval width over %d curves: 18 measurements %.3f; 64 lookups as clusters %.3f (%.2f times), as points %.3f (%.2f times)",
-		seeds, direct/seeds, clustered/seeds, rc, plain/seeds, rp)
-	if rc < 0.75 {
-		t.Errorf("64 lookups in 18 clusters: intervals %.2f times as wide as the 18 measurements', want at least 0.75", rc)
+	for k, m := range steps {
+		t.Logf("%2d steps: alpha interval %.2f times as wide as the 18 measurements' with ids, %.2f without", m, clustered[k]/direct, plain[k]/direct)
 	}
-	if rp > 0.55 {
-		t.Errorf("64 lookups as points: intervals %.2f times as wide as the 18 measurements', expected the old overconfidence (under 0.55)", rp)
+	// The old overconfidence, reproduced without ids.
+	if plain[3] > 0.55*plain[1] {
+		t.Errorf("64 lookups as points: %.2f times as wide as 18 lookups, expected the old narrowing (under 0.55)", plain[3]/plain[1])
+	}
+	for k := 1; k < len(steps); k++ {
+		if r := clustered[k] / direct; r < 0.85 {
+			t.Errorf("%d lookups in 18 clusters: intervals %.2f times as wide as the 18 measurements', want at least 0.85", steps[k], r)
+		}
+		if r := clustered[k] / clustered[1]; r < 0.85 {
+			t.Errorf("%d lookups in 18 clusters: intervals %.2f times as wide as 18 lookups', want no narrowing (at least 0.85)", steps[k], r)
+		}
+	}
+	if clustered[0] < clustered[3] {
+		t.Errorf("6 lookups (reaching at most 12 measurements) gave narrower intervals than 64 (reaching all 18): %.3f < %.3f", clustered[0]/seeds, clustered[3]/seeds)
 	}
 }
 
