@@ -302,7 +302,9 @@ type qrun struct {
 	d      *decision
 	chosen int // index into the ladder; -1 when none
 	looked int // distinct models measured
-	err    string
+	// repeats counts the measurements of a model already measured.
+	repeats int
+	err     string
 }
 
 // startOf is round 0: model_choice's ladder (four models spread in log
@@ -367,7 +369,14 @@ func runLadder(cfg Config, l *qladder, search, start string) qrun {
 		if !ok {
 			return fmt.Sprintf("proposed %s, which the ladder does not hold", c.Name)
 		}
-		if seen[i] {
+		switch {
+		case c.Repeat > 0 && !seen[i]:
+			return fmt.Sprintf("proposed repeat %d of %s, which was never measured", c.Repeat, c.Name)
+		case c.Repeat > 0:
+			// A repeat measures a model again; a ladder's row is what the
+			// model measures, every time.
+			run.repeats++
+		case seen[i]:
 			return fmt.Sprintf("proposed %s again", c.Name)
 		}
 		seen[i] = true
@@ -432,9 +441,27 @@ type tally struct {
 	// models or more.
 	mono16Max float64
 	mono16    int
+	// measured sums the measurements (repeats too) over ladder size.
+	measured float64
+	// small sums trials/size over the ladders of 3 to 12 models.
+	small     float64
+	smallRuns int
 	covered   int
 	fits      int
 	failures  []string
+}
+
+// count adds a run's models measured over ladder size to the figures by
+// kind of ladder.
+func (t *tally) count(l *qladder, ratio float64) {
+	if l.n() >= 16 && l.monotone() {
+		t.mono16++
+		t.mono16Max = max(t.mono16Max, ratio)
+	}
+	if l.n() <= 12 {
+		t.smallRuns++
+		t.small += ratio
+	}
 }
 
 // judge scores one smallest_meeting run against the ladder's truth.
@@ -442,11 +469,9 @@ func (t *tally) judge(l *qladder, target float64, r qrun, what string) {
 	t.runs++
 	ratio := float64(r.looked) / float64(l.n())
 	t.ratio += ratio
+	t.measured += float64(r.looked+r.repeats) / float64(l.n())
 	t.ratioMax = max(t.ratioMax, ratio)
-	if l.n() >= 16 && l.monotone() {
-		t.mono16++
-		t.mono16Max = max(t.mono16Max, ratio)
-	}
+	t.count(l, ratio)
 	first, second := l.truth(target)
 	fail := func(why string) {
 		t.failures = append(t.failures, fmt.Sprintf("%s, target %g: %s", what, target, why))
@@ -584,11 +609,9 @@ func runTradeoffs(c qualityCase, ladders []*qladder) *tally {
 			tl.runs++
 			ratio := float64(r.looked) / float64(l.n())
 			tl.ratio += ratio
+			tl.measured += float64(r.looked+r.repeats) / float64(l.n())
 			tl.ratioMax = max(tl.ratioMax, ratio)
-			if l.n() >= 16 && l.monotone() {
-				tl.mono16++
-				tl.mono16Max = max(tl.mono16Max, ratio)
-			}
+			tl.count(l, ratio)
 			what := fmt.Sprintf("%s %s from %s", c.name, l.name, start)
 			switch {
 			case r.err != "":
@@ -617,8 +640,10 @@ func runTradeoffs(c qualityCase, ladders []*qladder) *tally {
 // ladder: exact answers, answers one model up (the next model meeting
 // every requirement), answers below the target or over a cap (goal 0),
 // infeasible verdicts while a model meets every requirement (goal 0),
-// models measured over the ladder's size (mean, largest, and largest on
-// monotone ladders of 16 models or more: goals at most 1 and 0.5), and
+// distinct models measured over the ladder's size (mean, largest, and largest on
+// monotone ladders of 16 models or more: goals at most 1 and 0.5; and the
+// mean on ladders of 3 to 12 models; measurements/size counts repeated
+// measurements of a model too), and
 // how often the fitted exponent's interval holds the law's true exponent
 // on the law ladders (nominal 0.9). Fractions are of the runs: each
 // ladder and target from the ladder start and the narrow start.
@@ -629,8 +654,10 @@ func BenchmarkDecisionQuality(b *testing.B) {
 		b.ReportMetric(float64(len(ladders)), "ladders")
 		b.ReportMetric(n, "runs")
 		b.ReportMetric(tl.ratio/n, "trials/size")
+		b.ReportMetric(tl.measured/n, "measurements/size")
 		b.ReportMetric(tl.ratioMax, "max-trials/size")
 		b.ReportMetric(tl.mono16Max, "mono16-max-trials/size")
+		b.ReportMetric(tl.small/float64(tl.smallRuns), "small-trials/size")
 		b.ReportMetric(float64(tl.broken), "broken")
 		for _, f := range tl.failures {
 			b.Log(f)
