@@ -70,8 +70,8 @@ func TestRepeatsMeasureAgain(t *testing.T) {
 		t.Fatalf("%d rows (%d of the candidate), want 3", len(rs), len(got))
 	}
 	for r, row := range got {
-		if row.Repeat != int32(r) || row.Status != tables.StatusOK {
-			t.Errorf("row %d: repeat %d, status %s %q", r, row.Repeat, row.Status, row.Error)
+		if row.Repeat != int32(r) || row.Status != tables.StatusOK || !row.Repeatable {
+			t.Errorf("row %d: repeat %d, status %s %q, repeatable %t", r, row.Repeat, row.Status, row.Error, row.Repeatable)
 		}
 	}
 	if got[0].Loss == got[1].Loss || got[1].Loss == got[2].Loss || got[0].Loss == got[2].Loss {

@@ -217,6 +217,7 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 // candidate. Its error is only ctx's: every other problem is the result's.
 func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparations, shared *trained) (r tables.Result, t *trained, err error) {
 	r = tables.NewResult(c)
+	r.Repeatable = true // the next repeat trains from a seed of its own
 	seed := RepeatSeed(s.seed, TrainingKey(c, s.epochsOf(c)), c.Repeat)
 	ctx, span := otel.Tracer(TracerName).Start(ctx, TrialName(c), trace.WithAttributes(append(CandidateAttributes(c),
 		attribute.Int("epochs", s.epochsOf(c)), attribute.Int64("seed", int64(seed)))...))
@@ -235,7 +236,7 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 		if p := recover(); p != nil {
 			traceID := r.TraceID
 			r = tables.NewResult(c)
-			r.TraceID = traceID
+			r.TraceID, r.Repeatable = traceID, true
 			fail(fmt.Errorf("internal error: %v", p))
 			if t == nil {
 				t = &trained{from: c.ID, err: fmt.Errorf("internal error in trial %s: %v", c.ID, p)}

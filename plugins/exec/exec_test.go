@@ -759,9 +759,10 @@ echo "{\"accuracy\": 0.$((SWEETSPOT_REPEAT + 5))}"`
 	slices.SortFunc(rs, func(a, b tables.Result) int { return int(a.Repeat - b.Repeat) })
 	var got []string
 	for _, r := range rs {
-		got = append(got, fmt.Sprintf("%s/%d %s %g", r.ID, r.Repeat, r.Status, r.Accuracy))
+		got = append(got, fmt.Sprintf("%s/%d %s %g repeatable=%t", r.ID, r.Repeat, r.Status, r.Accuracy, r.Repeatable))
 	}
-	want := []string{"mlp-d1-w8/0 ok 0.5", "mlp-d1-w8/1 ok 0.123", "mlp-d1-w8/2 ok 0.7"}
+	// The journalled row comes back as it was written.
+	want := []string{"mlp-d1-w8/0 ok 0.5 repeatable=true", "mlp-d1-w8/1 ok 0.123 repeatable=true", "mlp-d1-w8/2 ok 0.7 repeatable=true"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)
 	}

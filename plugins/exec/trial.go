@@ -61,6 +61,7 @@ func failedResult(c tables.Candidate) tables.Result {
 		Candidate: c, Accuracy: nan, Loss: nan, LatencyP50Ms: nan, LatencyP95Ms: nan, ThroughputPerS: nan,
 		ModelBytes: -1, PeakBytes: -1, Status: tables.StatusFailed, RMSE: nan, R2: nan,
 		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan,
+		Repeatable: true, // the next repeat runs with a seed of its own
 	}
 }
 

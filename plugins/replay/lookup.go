@@ -151,12 +151,13 @@ type index struct {
 }
 
 // The results columns a table may provide: every evaluation column but
-// trace_id, measured_from and repeats_held, which are this stage's.
+// trace_id, measured_from, repeats_held and repeatable, which are this
+// stage's.
 func resultNames() []string {
 	var out []string
 	n := len(tables.CandidatesSchema.Fields())
 	for _, f := range tables.ResultsSchema.Fields()[n:] {
-		if f.Name != tables.ColTraceID && f.Name != tables.ColMeasuredFrom && f.Name != tables.ColRepeatsHeld {
+		if f.Name != tables.ColTraceID && f.Name != tables.ColMeasuredFrom && f.Name != tables.ColRepeatsHeld && f.Name != tables.ColRepeatable {
 			out = append(out, f.Name)
 		}
 	}
@@ -823,7 +824,7 @@ func (ix *index) build(c tables.Candidate, h hit) tables.Result {
 	r := baseResult(c)
 	if !h.interpolated() {
 		rows := ix.modelRows(h.row, h.rows)
-		r.MeasuredFrom, r.RepeatsHeld = ix.source(h.row), int32(len(rows))
+		r.MeasuredFrom, r.RepeatsHeld, r.Repeatable = ix.source(h.row), int32(len(rows)), int(c.Repeat)+1 < len(rows)
 		if int(c.Repeat) >= len(rows) {
 			return ix.noMore(r, c, h.row, len(rows))
 		}
@@ -850,7 +851,7 @@ func (ix *index) build(c tables.Candidate, h hit) tables.Result {
 		near = h.hi
 	}
 	held := min(len(loRows), len(hiRows))
-	r.MeasuredFrom, r.RepeatsHeld = ix.source(near), int32(held)
+	r.MeasuredFrom, r.RepeatsHeld, r.Repeatable = ix.source(near), int32(held), int(c.Repeat)+1 < held
 	if int(c.Repeat) >= held {
 		return ix.noMore(r, c, near, held)
 	}

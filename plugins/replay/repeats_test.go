@@ -12,9 +12,9 @@ import (
 )
 
 // row renders a result for comparison: id/repeat, status, accuracy,
-// repeats_held, measured_from, and the error's first words.
+// repeats_held, repeatable, measured_from, and the error.
 func row(r tables.Result) string {
-	s := fmt.Sprintf("%s/%d %s %g held=%d from=%s", r.ID, r.Repeat, r.Status, r.Accuracy, r.RepeatsHeld, r.MeasuredFrom)
+	s := fmt.Sprintf("%s/%d %s %g held=%d more=%t from=%s", r.ID, r.Repeat, r.Status, r.Accuracy, r.RepeatsHeld, r.Repeatable, r.MeasuredFrom)
 	if r.Error != "" {
 		s += " error=" + r.Error
 	}
@@ -50,12 +50,12 @@ mlp,1,32,4,0.82
 	}
 	got := rows(out.results)
 	want := []string{
-		"mlp-d1-w16/0 ok 0.71 held=3 from=seeds.csv:2",
-		"mlp-d1-w16/1 ok 0.72 held=3 from=seeds.csv:2",
-		"mlp-d1-w16/2 ok 0.73 held=3 from=seeds.csv:2",
-		"mlp-d1-w32/0 ok 0.81 held=2 from=seeds.csv:4",
-		"mlp-d1-w32/1 ok 0.82 held=2 from=seeds.csv:4",
-		"mlp-d1-w32/2 failed NaN held=2 from=seeds.csv:4 error=seeds.csv holds 2 measurements of mlp-d1-w32 (from line 4; repeats 0 to 1) and repeat 2 was asked for: a replay table has no more, and never invents one",
+		"mlp-d1-w16/0 ok 0.71 held=3 more=true from=seeds.csv:2",
+		"mlp-d1-w16/1 ok 0.72 held=3 more=true from=seeds.csv:2",
+		"mlp-d1-w16/2 ok 0.73 held=3 more=false from=seeds.csv:2",
+		"mlp-d1-w32/0 ok 0.81 held=2 more=true from=seeds.csv:4",
+		"mlp-d1-w32/1 ok 0.82 held=2 more=false from=seeds.csv:4",
+		"mlp-d1-w32/2 failed NaN held=2 more=false from=seeds.csv:4 error=seeds.csv holds 2 measurements of mlp-d1-w32 (from line 4; repeats 0 to 1) and repeat 2 was asked for: a replay table has no more, and never invents one",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -76,10 +76,10 @@ func TestReplayExactTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := rows(out.results)
-	if got[0] != "mlp-d1-w16/0 ok 0.7 held=1 from=exact.csv:2" {
+	if got[0] != "mlp-d1-w16/0 ok 0.7 held=1 more=false from=exact.csv:2" {
 		t.Errorf("repeat 0: %s", got[0])
 	}
-	if !strings.HasPrefix(got[1], "mlp-d1-w16/1 failed NaN held=1 from=exact.csv:2 error=exact.csv holds 1 measurement of mlp-d1-w16") ||
+	if !strings.HasPrefix(got[1], "mlp-d1-w16/1 failed NaN held=1 more=false from=exact.csv:2 error=exact.csv holds 1 measurement of mlp-d1-w16") ||
 		!strings.Contains(got[1], `give the table a repeat column (columns = { repeat = "seed" } names another)`) {
 		t.Errorf("repeat 1: %s", got[1])
 	}
@@ -101,10 +101,10 @@ net-l,zoo,0,0.80,32
 		t.Fatal(err)
 	}
 	want := []string{
-		"ax-8/0 ok 0.6 held=2 from=zoo.csv:2",
-		"ax-8/1 ok 0.62 held=2 from=zoo.csv:2",
-		"net-s/0 ok 0.6 held=2 from=zoo.csv:2",
-		"net-s/1 ok 0.62 held=2 from=zoo.csv:2",
+		"ax-8/0 ok 0.6 held=2 more=true from=zoo.csv:2",
+		"ax-8/1 ok 0.62 held=2 more=false from=zoo.csv:2",
+		"net-s/0 ok 0.6 held=2 more=true from=zoo.csv:2",
+		"net-s/1 ok 0.62 held=2 more=false from=zoo.csv:2",
 	}
 	if diff := cmp.Diff(want, rows(out.results)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

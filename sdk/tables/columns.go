@@ -71,6 +71,19 @@ func (c *columns) i32Or(i, r int, def int32) int32 {
 	return a.Value(r)
 }
 
+// boolOr reads a nullable bool cell of a column the batch may lack; a
+// null or a missing column is def.
+func (c *columns) boolOr(i, r int, def bool) bool {
+	if c.cols[i] == nil {
+		return def
+	}
+	a := c.cols[i].(*array.Boolean)
+	if a.IsNull(r) {
+		return def
+	}
+	return a.Value(r)
+}
+
 // appendI32 appends v, or a null for a negative value.
 func appendI32(b array.Builder, v int32) {
 	if v < 0 {

@@ -15,7 +15,7 @@ func TestRepeatColumns(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	c := Candidate{ID: "mlp-d1-w8", Family: FamilyMLP, Depth: 1, Width: 8, Params: 100, Repeat: 2}
 	r := NewResult(c)
-	r.MeasuredFrom, r.RepeatsHeld = "zoo.csv line 3", 3
+	r.MeasuredFrom, r.RepeatsHeld, r.Repeatable = "zoo.csv line 3", 3, true
 	plain := NewResult(Candidate{ID: "mlp-d1-w16", Family: FamilyMLP, Depth: 1, Width: 16, Params: 200})
 	rec := BuildResults(mem, []Result{r, plain})
 	defer rec.Release()
@@ -23,10 +23,10 @@ func TestRepeatColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[0].Repeat != 2 || got[0].MeasuredFrom != "zoo.csv line 3" || got[0].RepeatsHeld != 3 {
+	if got[0].Repeat != 2 || got[0].MeasuredFrom != "zoo.csv line 3" || got[0].RepeatsHeld != 3 || !got[0].Repeatable {
 		t.Errorf("row 0: repeat %d, measured_from %q, repeats_held %d; want 2, \"zoo.csv line 3\", 3", got[0].Repeat, got[0].MeasuredFrom, got[0].RepeatsHeld)
 	}
-	if got[1].Repeat != 0 || got[1].MeasuredFrom != "" || got[1].RepeatsHeld != 0 {
+	if got[1].Repeat != 0 || got[1].MeasuredFrom != "" || got[1].RepeatsHeld != 0 || got[1].Repeatable {
 		t.Errorf("row 1: repeat %d, measured_from %q, repeats_held %d; want 0, \"\", 0", got[1].Repeat, got[1].MeasuredFrom, got[1].RepeatsHeld)
 	}
 	held := rec.Column(rec.Schema().FieldIndices(ColRepeatsHeld)[0])
@@ -38,7 +38,7 @@ func TestRepeatColumns(t *testing.T) {
 	var keep []arrow.Array
 	var fields []arrow.Field
 	for i, f := range rec.Schema().Fields() {
-		if f.Name == ColRepeat || f.Name == ColMeasuredFrom || f.Name == ColRepeatsHeld {
+		if f.Name == ColRepeat || f.Name == ColMeasuredFrom || f.Name == ColRepeatsHeld || f.Name == ColRepeatable {
 			continue
 		}
 		keep, fields = append(keep, rec.Column(i)), append(fields, f)

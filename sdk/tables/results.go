@@ -34,6 +34,7 @@ const (
 	ColStoppedBy      = "stopped_by"
 	ColMeasuredFrom   = "measured_from"
 	ColRepeatsHeld    = "repeats_held"
+	ColRepeatable     = "repeatable"
 )
 
 // Trial statuses of the results table. The evaluation stages write ok and
@@ -75,6 +76,7 @@ var ResultFields = []arrow.Field{
 	{Name: ColStoppedBy, Type: arrow.BinaryTypes.String},
 	{Name: ColMeasuredFrom, Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: ColRepeatsHeld, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	{Name: ColRepeatable, Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
 }
 
 // ResultsSchema is the results table: the candidates columns, then one
@@ -113,6 +115,11 @@ type Result struct {
 	// when another repeat is a new measurement (a trainer, with a seed of
 	// its own).
 	RepeatsHeld int32
+	// Repeatable says that the next repeat of the candidate would be a
+	// new measurement: a trainer's (another seed), or a replay table's
+	// that holds more. false (null in the table) when it would not, or
+	// the stage does not say: the resize stage then asks for no repeat.
+	Repeatable bool
 }
 
 // NewResult is a failed result of c with every measurement null.
@@ -157,6 +164,11 @@ func BuildResults(mem memory.Allocator, rs []Result) arrow.RecordBatch {
 		f(20).(*array.StringBuilder).Append(r.StoppedBy)
 		appendStr(f(21), r.MeasuredFrom)
 		appendI32(f(22), cmp.Or(r.RepeatsHeld, -1))
+		if r.Repeatable {
+			f(23).(*array.BooleanBuilder).Append(true)
+		} else {
+			f(23).AppendNull()
+		}
 	}
 	return b.NewRecordBatch()
 }
@@ -168,7 +180,7 @@ func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newColumns(rec, arrow.NewSchema(ResultFields, nil), ColMeasuredFrom, ColRepeatsHeld)
+	c := newColumns(rec, arrow.NewSchema(ResultFields, nil), ColMeasuredFrom, ColRepeatsHeld, ColRepeatable)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -181,7 +193,7 @@ func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
 			Status: c.str(9, r), Error: c.str(10, r), TraceID: c.str(11, r),
 			RMSE: c.f64(12, r), R2: c.f64(13, r), AccuracyBefore: c.f64(14, r), LossBefore: c.f64(15, r), RMSEBefore: c.f64(16, r),
 			NonZeroParams: c.i64(17, r), ValLoss: c.f64(18, r), BestEpoch: c.i32(19, r), StoppedBy: c.str(20, r),
-			MeasuredFrom: c.str(21, r), RepeatsHeld: max(c.i32Or(22, r, 0), 0),
+			MeasuredFrom: c.str(21, r), RepeatsHeld: max(c.i32Or(22, r, 0), 0), Repeatable: c.boolOr(23, r, false),
 		}
 	}
 	return out, nil
