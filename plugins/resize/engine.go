@@ -83,7 +83,7 @@ func decide(s settings, trials []trial, req *tables.Requirements, space ...table
 			return nil, sdk.AttrError("strategy", "Strategy needs the mlp family",
 				fmt.Sprintf("strategy %q fits a curve along an MLP's width; table and axis families are searched with %s. Set strategy = %q.", s.strategy, orList(namesWhere(func(k strategyKind) bool { return k.catalog })), SmallestMeeting))
 		}
-		return e.decideCatalog(space)
+		return e.withRepeats(e.decideCatalog(space))
 	}
 	e.setListed(space)
 	e.setShape()
@@ -93,7 +93,7 @@ func decide(s settings, trials []trial, req *tables.Requirements, space ...table
 	if err != nil {
 		return nil, err
 	}
-	return e.finish(p)
+	return e.withRepeats(e.finish(p))
 }
 
 // setListed keeps the space's MLP models, by depth and width.
@@ -194,17 +194,19 @@ func (e *engine) paramsOf(d int32, w int) (int64, bool) {
 // quality, and each cost likewise.
 func (e *engine) fitCurves() {
 	var n, q, lat, bytes, train []float64
+	var from []string
 	for _, s := range e.sizes {
 		if !s.mlp() || !s.known {
 			continue
 		}
+		from = append(from, s.rep.measuredFrom)
 		n = append(n, float64(s.params))
 		q = append(q, s.q)
 		lat = append(lat, s.rep.latencyMs)
 		bytes = append(bytes, s.rep.modelBytes)
 		train = append(train, s.rep.trainSecs)
 	}
-	opts := fit.Options{Confidence: e.s.confidence, Bootstrap: e.s.bootstrap, Seed: e.s.seed}
+	opts := fit.Options{Confidence: e.s.confidence, Bootstrap: e.s.bootstrap, Seed: e.s.seed, Cluster: clusterIDs(from)}
 	qmax := 1.0
 	if e.g.metric == metricLoss {
 		qmax = 0 // a loss is never negative

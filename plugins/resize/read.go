@@ -27,6 +27,20 @@ type trial struct {
 	status                               string
 	accuracy, loss, latencyMs, trainSecs float64
 	modelBytes                           float64
+	// measuredFrom, repeatsHeld and repeatable are the row's
+	// (tables.Result): the measurement it derives from ("" for its own),
+	// how many measurements of the model its source holds (0: no fixed
+	// number), and whether its next repeat would be a new measurement.
+	measuredFrom string
+	repeatsHeld  int32
+	repeatable   bool
+	// After poolRepeats, accuracy and loss of an ok row are its model's
+	// means over the model's ok repeats (own holds the row's own values),
+	// reps counts those repeats, and accSD and lossSD are their sample
+	// standard deviations (NaN below two repeats).
+	reps            int
+	accSD, lossSD   float64
+	ownAcc, ownLoss float64
 }
 
 // readResults decodes every batch of the input port.
@@ -52,7 +66,85 @@ func readResults(in sdk.Inputs) ([]trial, error) {
 	if len(out) == 0 {
 		return nil, &sdk.InputError{Port: InputPort, Row: -1, Err: errNoResults}
 	}
+	poolRepeats(out)
 	return out, nil
+}
+
+// poolRepeats makes a model's measurement the mean of its ok repeats: the
+// rows of one candidate_id are its repeats, told apart by repeat (a row
+// whose candidate_id and repeat an earlier row has is the same
+// measurement again, and counts once). Every ok row of the model then
+// carries the means, the count and the spread, so that whichever row
+// represents the model, it speaks for all of its measurements.
+func poolRepeats(ts []trial) {
+	type model struct {
+		rows []int
+		seen map[int32]bool
+		acc  []float64
+		loss []float64
+	}
+	by := map[string]*model{}
+	var order []string
+	for i := range ts {
+		t := &ts[i]
+		t.ownAcc, t.ownLoss, t.accSD, t.lossSD = t.accuracy, t.loss, math.NaN(), math.NaN()
+		m, ok := by[t.cand.ID]
+		if !ok {
+			m = &model{seen: map[int32]bool{}}
+			by[t.cand.ID] = m
+			order = append(order, t.cand.ID)
+		}
+		m.rows = append(m.rows, i)
+		if t.status != trialOK || m.seen[t.cand.Repeat] {
+			continue
+		}
+		m.seen[t.cand.Repeat] = true
+		if !math.IsNaN(t.accuracy) {
+			m.acc = append(m.acc, t.accuracy)
+		}
+		if !math.IsNaN(t.loss) {
+			m.loss = append(m.loss, t.loss)
+		}
+	}
+	for _, id := range order {
+		m := by[id]
+		accMean, accSD := meanSD(m.acc)
+		lossMean, lossSD := meanSD(m.loss)
+		for _, i := range m.rows {
+			t := &ts[i]
+			t.reps = len(m.seen)
+			t.accSD, t.lossSD = accSD, lossSD
+			if t.status != trialOK {
+				continue
+			}
+			if !math.IsNaN(t.accuracy) {
+				t.accuracy = accMean
+			}
+			if !math.IsNaN(t.loss) {
+				t.loss = lossMean
+			}
+		}
+	}
+}
+
+// meanSD returns the mean and the sample standard deviation of v (NaN
+// when v has fewer than two values; the mean NaN when it has none).
+func meanSD(v []float64) (mean, sd float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	if len(v) < 2 {
+		return mean, math.NaN()
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(v)-1))
 }
 
 // decodeResults reads one batch; offset is the stream row of its first row,
@@ -88,6 +180,20 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	// Columns that came later: absent in older tables.
+	var from, held, more arrow.Array
+	if idx := b.Schema().FieldIndices(tables.ColMeasuredFrom); len(idx) > 0 {
+		from = col(tables.ColMeasuredFrom, arrow.BinaryTypes.String)
+	}
+	if idx := b.Schema().FieldIndices(tables.ColRepeatsHeld); len(idx) > 0 {
+		held = col(tables.ColRepeatsHeld, arrow.PrimitiveTypes.Int32)
+	}
+	if idx := b.Schema().FieldIndices(tables.ColRepeatable); len(idx) > 0 {
+		more = col(tables.ColRepeatable, arrow.FixedWidthTypes.Boolean)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	f := func(a arrow.Array, i int) float64 {
 		if a.IsNull(i) {
 			return math.NaN()
@@ -112,6 +218,15 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 			t.modelBytes = math.NaN()
 		} else {
 			t.modelBytes = float64(mb.(*array.Int64).Value(i))
+		}
+		if from != nil && !from.IsNull(i) {
+			t.measuredFrom = strings.Clone(from.(*array.String).Value(i))
+		}
+		if held != nil && !held.IsNull(i) {
+			t.repeatsHeld = max(held.(*array.Int32).Value(i), 0)
+		}
+		if more != nil && !more.IsNull(i) {
+			t.repeatable = more.(*array.Boolean).Value(i)
 		}
 		switch t.status {
 		case trialOK, trialFailed, trialPruned, trialInfeasible:

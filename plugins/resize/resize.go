@@ -234,6 +234,7 @@ type Config struct {
 	Strategy          string   `hcl:"strategy,optional" doc:"How to choose: smallest_meeting (default: the smallest model measured to meet every requirement), knee (Kneedle on quality against log cost), pareto (the point of the quality/cost front nearest the ideal) or max_utility (quality minus price per doubling of cost). smallest_meeting works from any start and is cheapest from model_choice's start = \"narrow\" with max_width set; knee, pareto and max_utility look for an optimum across the range, so start them from model_choice's ladder."`
 	Tolerance         *float64 `hcl:"tolerance,optional" doc:"Stop when the answer is pinned to within this many doublings of width (default 0.25, a ratio of 2^0.25, about 19%)."`
 	ProposalsPerRound *int     `hcl:"proposals_per_round,optional" doc:"Sizes proposed per round (default 2)."`
+	MaxRepeats        *int     `hcl:"max_repeats,optional" doc:"Most measurements of one model (default 3): when the smallest passing model, or the failure just below it, lies within two standard errors of the target (the noise measured by repeats, else by the models' scatter about the fit; with neither, one repeat measures it), it is measured again, with the next repeat, up to this many times, where the results say a repeat is a new measurement (the evaluation and exec stages, a replay table holding more). 1 turns the automatic repeats off."`
 	Confidence        *float64 `hcl:"confidence,optional" doc:"Two-sided level of the fit's confidence intervals (default 0.9)."`
 	Price             *float64 `hcl:"price,optional" doc:"For max_utility: the quality one doubling of cost is worth (0.01: doubling the cost must buy at least one point of accuracy)."`
 	Cost              string   `hcl:"cost,optional" doc:"The cost knee, pareto and max_utility weigh quality against: params (default), latency, bytes or train_time."`
@@ -305,6 +306,7 @@ type settings struct {
 	strategy    string
 	tolerance   float64
 	perRound    int
+	maxRepeats  int // 0: DefaultMaxRepeats
 	confidence  float64
 	price       float64
 	cost        string
@@ -334,6 +336,7 @@ var _ sdk.Stage = (*Stage)(nil)
 // Limits that keep config values meaningful.
 const (
 	maxPerRound  = 64
+	maxRepeats   = 100
 	maxBootstrap = 10000
 	minBootstrap = 20
 	maxWidth     = 1 << 20
@@ -366,6 +369,12 @@ func New(c Config) (sdk.Stage, error) {
 		s.perRound = *v
 		if *v < 1 || *v > maxPerRound {
 			bad("proposals_per_round", "Invalid proposals per round", fmt.Sprintf("proposals_per_round must be between 1 and %d; found %d.", maxPerRound, *v))
+		}
+	}
+	if v := c.MaxRepeats; v != nil {
+		s.maxRepeats = *v
+		if *v < 1 || *v > maxRepeats {
+			bad("max_repeats", "Invalid max repeats", fmt.Sprintf("max_repeats must be between 1 and %d measurements of one model; found %d.", maxRepeats, *v))
 		}
 	}
 	if v := c.Confidence; v != nil {

@@ -1,0 +1,303 @@
+package resize
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
+)
+
+// Noise is measured, not guessed. A model measured several times (the
+// evaluation stages' repeats, a replay table's repeat column) is its
+// repeats' mean (poolRepeats, read.go), and the spread of repeats about
+// their models' means is the measurement noise; before any model is
+// measured twice, the scatter of the models about the fitted curve
+// measures it (noise). The answer of a search with a quality target rests
+// on at most two models: the smallest passing one and the failure just
+// below it. When either lies within noiseMargins standard errors of the
+// target (the noise over the square root of its repeats), a pass or a
+// fail there could be the noise's, so that model is measured again, with
+// the next repeat, before the search stops; up to max_repeats
+// measurements of it. With neither repeats nor a fit to measure the noise
+// (a catalog search), the closer of the two is measured again to learn
+// it, where the source can measure again: a replay table without repeats
+// is exact, and holds no other measurement to give.
+//
+// Every decision with a target says, for those models, how far from the
+// target they lie and how noisy that is.
+
+const (
+	// DefaultMaxRepeats is max_repeats' default: the most measurements of
+	// one model the automatic repeats take.
+	DefaultMaxRepeats = 3
+	// noiseMargins is how many standard errors from the target a model's
+	// mean must lie for its pass or fail to stand.
+	noiseMargins = 2.0
+)
+
+// noise is the standard deviation of one measurement of the quality,
+// as measured: from repeats, the pooled within-model standard deviation
+// √(Σ(nᵢ−1)·sᵢ² / Σ(nᵢ−1)) over the models measured nᵢ ≥ 2 times; else
+// the scatter of the models about the fitted curve (fit.PowerLawFit.Noise,
+// from differences of neighbouring residuals, which a smooth misfit of
+// the law hardly changes: each model trained from a seed of its own, so
+// the scatter is the seeds' as much as a repeat's). sd is NaN when
+// neither is measured.
+type noise struct {
+	sd     float64
+	models int
+	// fromFit: the scatter about the fit, not repeats.
+	fromFit bool
+}
+
+func (n noise) known() bool { return !math.IsNaN(n.sd) }
+
+// minNoiseClusters is the fewest independent measurements the fit's
+// scatter is taken as the noise from.
+const minNoiseClusters = minTrustedSizes
+
+// noise measures the noise, in the metric's units.
+func (e *engine) noise() noise {
+	if n := e.repeatNoise(); n.known() {
+		return n
+	}
+	if e.pl != nil && e.pl.Clusters >= minNoiseClusters && !math.IsNaN(e.pl.Noise) && !math.IsInf(e.pl.Noise, 0) {
+		return noise{sd: e.pl.Noise, models: e.pl.Clusters, fromFit: true}
+	}
+	return noise{sd: math.NaN()}
+}
+
+// repeatNoise measures the noise from the repeats alone.
+func (e *engine) repeatNoise() noise {
+	seen := map[string]bool{}
+	var ss float64
+	var dof, models int
+	for _, t := range e.trials {
+		if seen[t.cand.ID] || t.reps < 2 {
+			continue
+		}
+		seen[t.cand.ID] = true
+		sd := t.accSD
+		if e.g.metric == metricLoss {
+			sd = t.lossSD
+		}
+		if math.IsNaN(sd) {
+			continue
+		}
+		ss += float64(t.reps-1) * sd * sd
+		dof += t.reps - 1
+		models++
+	}
+	if dof == 0 {
+		return noise{sd: math.NaN()}
+	}
+	return noise{sd: math.Sqrt(ss / float64(dof)), models: models}
+}
+
+// clusterIDs turns each fitted point's measured_from into a cluster id
+// for fit.Options.Cluster: points derived from one measurement (a replay
+// table's lookups interpolated nearest one measured row, and that row's
+// own lookup) share one id; a point of its own ("") has its own. nil when
+// every point is its own, the fit's default.
+func clusterIDs(from []string) []int {
+	if !slices.ContainsFunc(from, func(s string) bool { return s != "" }) {
+		return nil
+	}
+	ids := make([]int, len(from))
+	at := map[string]int{}
+	for i, f := range from {
+		if f == "" {
+			ids[i] = len(at) + i + len(from) // unique: never a shared id
+			continue
+		}
+		id, ok := at[f]
+		if !ok {
+			id = len(at)
+			at[f] = id
+		}
+		ids[i] = id
+	}
+	return ids
+}
+
+// withRepeats adds the noise to a decision: the margins of the models it
+// rests on, in the reason, and, when one lies within the noise of the
+// target, a repeat of it before the answer stands.
+func (e *engine) withRepeats(d *decision, err error) (*decision, error) {
+	if err != nil || d == nil || e.g.target == nil {
+		return d, err
+	}
+	ms := e.decisive(d)
+	if len(ms) == 0 {
+		return d, nil
+	}
+	nz := e.noise()
+	texts := make([]string, len(ms))
+	for i, s := range ms {
+		texts[i] = e.marginText(s, nz)
+	}
+	d.reason += "; " + strings.Join(texts, "; ")
+	if d.status != StatusConverged {
+		return d, nil
+	}
+
+	if !nz.known() {
+		// Learn the noise where it matters most: at the model nearest the
+		// target.
+		ms = slices.Clone(ms)
+		slices.SortStableFunc(ms, func(a, b *size) int { return cmp.Compare(math.Abs(e.margin(a)), math.Abs(e.margin(b))) })
+	}
+	var again []tables.Candidate
+	var why []string
+	for _, s := range ms {
+		if !e.withinNoise(s, nz) {
+			continue
+		}
+		c, ok := e.nextRepeat(s)
+		if !ok {
+			continue
+		}
+		again = append(again, c)
+		why = append(why, fmt.Sprintf("%s again (repeat %d)", s.id(), c.Repeat))
+		if !nz.known() {
+			break // one repeat measures the noise
+		}
+	}
+	if len(again) == 0 {
+		return d, nil
+	}
+	if d.trialsLeft != nil {
+		if *d.trialsLeft == 0 {
+			d.reason += "; no trial is left to measure it again"
+			return d, nil
+		}
+		again = again[:min(len(again), *d.trialsLeft)]
+		why = why[:len(again)]
+	}
+	lead := fmt.Sprintf("within %g standard errors of the target", noiseMargins)
+	if !nz.known() {
+		lead = "with the noise not yet measured (no model measured twice), a pass or fail this close may be the noise's"
+	}
+	d.status, d.action, d.proposals = StatusContinue, actionRefine, again
+	d.reason += fmt.Sprintf("; %s, so the answer waits for %s", lead, strings.Join(why, " and "))
+	return d, nil
+}
+
+// decisive returns the models a decision rests on: the chosen model when
+// it reaches the target, and the failure just below it, the largest
+// smaller model of its family (and depth) that misses the target.
+func (e *engine) decisive(d *decision) []*size {
+	c := d.chosen
+	if c == nil || !c.known {
+		return nil
+	}
+	var out []*size
+	if e.reaches(c) {
+		out = append(out, c)
+	}
+	var below *size
+	for _, s := range e.sizes {
+		if !s.known || s == c || s.family != c.family || s.depth != c.depth || s.params >= c.params {
+			continue
+		}
+		if below == nil || s.params > below.params {
+			below = s
+		}
+	}
+	if below != nil && !e.reaches(below) {
+		out = append(out, below)
+	}
+	return out
+}
+
+// margin is how far a model's mean lies above the target, on the
+// higher-is-better scale.
+func (e *engine) margin(s *size) float64 { return s.q - e.g.tq }
+
+// reps is how many ok measurements a model's mean rests on.
+func reps(s *size) int { return max(s.rep.reps, 1) }
+
+// withinNoise reports whether a model's pass or fail could be the
+// noise's: its mean within noiseMargins standard errors of the target,
+// or the noise unknown.
+func (e *engine) withinNoise(s *size, nz noise) bool {
+	if !nz.known() {
+		return true
+	}
+	return math.Abs(e.margin(s)) <= noiseMargins*nz.sd/math.Sqrt(float64(reps(s)))
+}
+
+// nextRepeat is the next measurement of a model: its candidate with the
+// next repeat, in the next round; false when max_repeats measurements
+// were taken or its latest row says the next would be no new
+// measurement (an exact replay table, one that holds no more, a stage
+// that does not say).
+func (e *engine) nextRepeat(s *size) (tables.Candidate, bool) {
+	limit := cmp.Or(e.s.maxRepeats, DefaultMaxRepeats)
+	var rows int
+	var last *trial
+	for i, t := range e.trials {
+		if t.cand.ID == s.id() {
+			rows++
+			if last == nil || t.cand.Repeat > last.cand.Repeat {
+				last = &e.trials[i]
+			}
+		}
+	}
+	if last == nil || rows >= limit || !last.repeatable {
+		return tables.Candidate{}, false
+	}
+	next := last.cand.Repeat + 1
+	if held := last.repeatsHeld; held > 0 && next >= held {
+		return tables.Candidate{}, false
+	}
+	c := s.rep.cand
+	c.Repeat, c.Round = next, e.round+1
+	return c, true
+}
+
+// marginText says how far a model lies from the target and how noisy its
+// measurement is: "mlp-d1-w64 measured accuracy 0.8612 (3 repeats, sd
+// 0.0041), 0.0112 above the target 0.85, 4.7 standard errors".
+func (e *engine) marginText(s *size, nz noise) string {
+	v := e.g.toMetric(s.q)
+	diff := v - *e.g.target
+	side := "above"
+	if diff < 0 {
+		side = "below"
+	}
+	var how string
+	switch n := reps(s); {
+	case n >= 2 && !math.IsNaN(e.ownSD(s)):
+		how = fmt.Sprintf("%d repeats, sd %s", n, e.fmtQ(e.ownSD(s)))
+	case s.rep.repeatsHeld == 1:
+		how = "exact: its table holds one measurement"
+	case !nz.known() && !s.rep.repeatable:
+		how = "1 measurement; the noise is not measured"
+	case nz.known():
+		how = "1 measurement"
+	default:
+		how = "1 measurement; the noise is not measured yet"
+	}
+	text := fmt.Sprintf("%s measured %s %s (%s), %s %s the target %s", s.id(), e.g.metric, e.fmtQ(v), how, e.fmtQ(math.Abs(diff)), side, e.targetValue())
+	if nz.known() && s.rep.repeatsHeld != 1 && nz.sd > 0 {
+		se := nz.sd / math.Sqrt(float64(reps(s)))
+		source := fmt.Sprintf("the repeats of %s", plural(nz.models, "one model", "models"))
+		if nz.fromFit {
+			source = fmt.Sprintf("the scatter of %d models about the fit", nz.models)
+		}
+		text += fmt.Sprintf(", %.1f standard errors (noise sd %s, from %s)", math.Abs(diff)/se, e.fmtQ(nz.sd), source)
+	}
+	return text
+}
+
+// ownSD is the spread of a model's own repeats in the metric.
+func (e *engine) ownSD(s *size) float64 {
+	if e.g.metric == metricLoss {
+		return s.rep.lossSD
+	}
+	return s.rep.accSD
+}
