@@ -351,15 +351,15 @@ var decisionGoals = []string{
 func (d *doc) decisionQuality() {
 	const prefix = "BenchmarkDecisionQuality/"
 	d.p("## Decision quality over ladders of known models\n\n")
-	d.p("`BenchmarkDecisionQuality` (plugins/resize) runs each strategy's search in-process over a suite of ladders whose every model is known in advance, and judges each decision against a scan of the whole ladder made apart from the search: power laws with noise (and without), laws with a misfit the law cannot capture (a plateau, a bump, an early ceiling, a sigmoid), rising families with dips and lucky small passes, latency that does not grow monotonically with size under a cap, and the real measured sweeps of `examples/zoo` (five families of 50 to 56 digits classifiers, whole and thinned, some under a latency cap). Ladders hold 3 to 64 models. smallest_meeting runs with targets across each ladder's range (and one above it on the laws), from model_choice's ladder start and from its narrow start; the catalog search takes the ladder as a table family, the MLP search as listed widths. Exact: the smallest model meeting every requirement, or infeasible when none does; one step up: the next model meeting them. The trade-off strategies run without a target; only max_utility has an answer defined apart from the search (the maximum of accuracy − price·log2(params) over the ladder), so knee and pareto report their cost alone. Coverage is the share of the searches' final fits, on the law ladders, whose 90%% interval on the exponent holds the law's true exponent.\n\n")
-	d.p("| strategy / search | runs | exact | one step up | below target | false infeasible | models measured / ladder size (mean) | mean, ladders of 3 to 12 | largest | largest, monotone ladders of 16+ | measurements with repeats / ladder size (mean) | exponent coverage |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	d.p("`BenchmarkDecisionQuality` (plugins/resize) runs each strategy's search in-process over a suite of ladders whose every model is known in advance, and judges each decision against a scan of the whole ladder made apart from the search: power laws with noise (and without), laws with a misfit the law cannot capture (a plateau, a bump, an early ceiling, a sigmoid), rising families with dips and lucky small passes, latency that does not grow monotonically with size under a cap, and the real measured sweeps of `examples/zoo` (five families of 50 to 56 digits classifiers, whole and thinned, some under a latency cap). Ladders hold 3 to 64 models. smallest_meeting runs with targets across each ladder's range (and one above it on the laws), from model_choice's ladder start and from its narrow start; the catalog search takes the ladder as a table family, the MLP search as listed widths. Exact: the smallest model meeting every requirement, or infeasible when none does; one step up: the next model meeting them; same answer from both starts: the share of ladders and targets where the ladder start and the narrow start end on the same verdict and model. The trade-off strategies run without a target; only max_utility has an answer defined apart from the search (the maximum of accuracy − price·log2(params) over the ladder), so knee and pareto report their cost alone. Coverage is the share of the searches' final fits, on the law ladders, whose 90%% interval on the exponent holds the law's true exponent.\n\n")
+	d.p("| strategy / search | runs | exact | one step up | below target | false infeasible | same answer from both starts | models measured / ladder size (mean) | mean, ladders of 3 to 12 | largest | largest, monotone ladders of 16+ | measurements with repeats / ladder size (mean) | exponent coverage |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	found := false
 	below, falseInf, worst, worstMono, cover := 0.0, 0.0, 0.0, 0.0, math.NaN()
 	for _, c := range decisionCases {
 		name := prefix + c
 		m, ok := d.r.Runs[name]
 		if !ok {
-			d.p("| %s | %s | | | | | | | | | | |\n", c, d.missing(name))
+			d.p("| %s | %s | | | | | | | | | | | |\n", c, d.missing(name))
 			continue
 		}
 		found = true
@@ -370,7 +370,7 @@ func (d *doc) decisionQuality() {
 			}
 			return "–"
 		}
-		d.p("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, m["runs"], opt("exact"), opt("one-step-up"), opt("below-target"), opt("false-infeasible"),
+		d.p("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, m["runs"], opt("exact"), opt("one-step-up"), opt("below-target"), opt("false-infeasible"), opt("same-both-starts"),
 			num(m["trials/size"]), opt("small-trials/size"), num(m["max-trials/size"]), num(m["mono16-max-trials/size"]), opt("measurements/size"), opt("coverage"))
 		below += m["below-target"] + m["broken"]
 		falseInf += m["false-infeasible"]

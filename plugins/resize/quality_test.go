@@ -448,7 +448,10 @@ type tally struct {
 	smallRuns int
 	covered   int
 	fits      int
-	failures  []string
+	// pairs counts the ladder and target pairs searched from both starts,
+	// sameStart those where both starts gave the same verdict and model.
+	pairs, sameStart int
+	failures         []string
 }
 
 // count adds a run's models measured over ladder size to the figures by
@@ -526,12 +529,20 @@ func runSuite(t testing.TB, c qualityCase, ladders []*qladder) *tally {
 	var tl tally
 	for _, l := range ladders {
 		for _, target := range l.targets {
+			var answers []string
 			for _, start := range []string{"ladder", "narrow"} {
 				cfg := c.cfg
 				cfg.MinAccuracy = ptr(target)
 				cfg.Bootstrap = ptr(60)
 				r := runLadder(cfg, l, c.search, start)
 				tl.judge(l, target, r, fmt.Sprintf("%s %s from %s", c.name, l.name, start))
+				if r.d != nil {
+					answers = append(answers, fmt.Sprint(r.d.status, r.chosen))
+				}
+			}
+			tl.pairs++
+			if len(answers) == 2 && answers[0] == answers[1] {
+				tl.sameStart++
 			}
 		}
 	}
@@ -639,14 +650,15 @@ func runTradeoffs(c qualityCase, ladders []*qladder) *tally {
 // decisions over the suite's ladders compare with a scan of each whole
 // ladder: exact answers, answers one model up (the next model meeting
 // every requirement), answers below the target or over a cap (goal 0),
-// infeasible verdicts while a model meets every requirement (goal 0),
-// distinct models measured over the ladder's size (mean, largest, and largest on
-// monotone ladders of 16 models or more: goals at most 1 and 0.5; and the
-// mean on ladders of 3 to 12 models; measurements/size counts repeated
-// measurements of a model too), and
-// how often the fitted exponent's interval holds the law's true exponent
-// on the law ladders (nominal 0.9). Fractions are of the runs: each
-// ladder and target from the ladder start and the narrow start.
+// infeasible verdicts while a model meets every requirement (goal 0), the
+// share of ladders and targets where the ladder start and the narrow
+// start give the same answer, distinct models measured over the ladder's
+// size (mean, largest, and largest on monotone ladders of 16 models or
+// more: goals at most 1 and 0.5; and the mean on ladders of 3 to 12
+// models; measurements/size counts repeated measurements of a model too),
+// and how often the fitted exponent's interval holds the law's true
+// exponent on the law ladders (nominal 0.9). Fractions are of the runs:
+// each ladder and target from the ladder start and the narrow start.
 func BenchmarkDecisionQuality(b *testing.B) {
 	ladders := allLadders(b)
 	report := func(b *testing.B, tl *tally) {
@@ -675,6 +687,7 @@ func BenchmarkDecisionQuality(b *testing.B) {
 			b.ReportMetric(float64(tl.oneUp)/n, "one-step-up")
 			b.ReportMetric(float64(tl.below), "below-target")
 			b.ReportMetric(float64(tl.falseInfeasible), "false-infeasible")
+			b.ReportMetric(float64(tl.sameStart)/float64(tl.pairs), "same-both-starts")
 			if tl.fits > 0 {
 				b.ReportMetric(float64(tl.covered)/float64(tl.fits), "coverage")
 				b.ReportMetric(float64(tl.fits), "coverage-fits")
