@@ -197,11 +197,25 @@ func (e *engine) steps(d int32) []step {
 // width w cannot measure up to the target: even optimistically, one
 // measurement of it does not reach it (reachBound).
 func (e *engine) ruledOut(d int32, w int) bool {
-	if !e.trusted || e.g.target == nil {
+	if !e.canRuleOut() || e.g.target == nil {
 		return false
 	}
 	n, ok := e.paramsOf(d, w)
 	return ok && e.reachBound(d, float64(n)) < e.g.tq
+}
+
+// minRuleOutSizes is the fewest distinct sizes a trusted fit must rest on
+// to rule a model out: one more than trust needs, so that at least three
+// residuals measure the noise. Five measurements of a sharp transition
+// and a plateau (0.596, then 0.966 three times) fit a curve exactly, with
+// no noise to see, and its bound then ruled out a model that measured
+// 0.970.
+const minRuleOutSizes = minTrustedSizes + 1
+
+// canRuleOut reports whether the fit may rule models out: trusted, and
+// resting on minRuleOutSizes distinct sizes.
+func (e *engine) canRuleOut() bool {
+	return e.trusted && e.pl.Distinct >= minRuleOutSizes
 }
 
 // reachBound is the trusted fit's optimistic bound on one measurement of

@@ -423,8 +423,9 @@ func (e *engine) fitRules(pl *fit.PowerLawFit, stray float64, c tables.Candidate
 }
 
 // familyFit fits quality against params over a family's measured models,
-// and returns the fit when it is trusted (as the MLP search trusts its
-// own: enough distinct sizes, converged, explaining the variance), with
+// and returns the fit when it may rule models out (as the MLP search's
+// own: minRuleOutSizes distinct sizes, converged, explaining the
+// variance), with
 // how far a measurement of any of m untried models strays above it
 // (strayOf). nil when the fit
 // is not trusted: it then rules nothing out.
@@ -436,7 +437,7 @@ func (e *engine) familyFit(f *catalogFamily, tried func(tables.Candidate) *size,
 			q = append(q, s.q)
 		}
 	}
-	if len(n) < minTrustedSizes {
+	if len(n) < minRuleOutSizes {
 		return nil, 0
 	}
 	qmax := 1.0
@@ -444,7 +445,7 @@ func (e *engine) familyFit(f *catalogFamily, tried func(tables.Candidate) *size,
 		qmax = 0
 	}
 	pl, err := fit.FitPowerLaw(n, q, fit.Options{Confidence: e.s.confidence, Bootstrap: e.s.bootstrap, Seed: e.s.seed, QMax: &qmax})
-	if err != nil || !(pl.Distinct >= minTrustedSizes && pl.Converged && pl.R2 >= minTrustedR2 && len(pl.Replicates) >= e.s.bootstrap/2) {
+	if err != nil || !(pl.Distinct >= minRuleOutSizes && pl.Converged && pl.R2 >= minTrustedR2 && len(pl.Replicates) >= e.s.bootstrap/2) {
 		return nil, 0
 	}
 	return pl, strayOf(pl, n, q, e.s.confidence, m)

@@ -106,10 +106,11 @@ func TestInfeasible(t *testing.T) {
 		{"above the ceiling, shown by the fit", ladder(4, 1024, 6, true), reqs{minAccuracy: ptr(0.99)}, nil,
 			[]string{"no model of the declared range reaches accuracy 0.99", "mlp-d1-w1024", "upper bound at the top of the range (width 1024) is 0.97", "fitted ceiling 0.980"}, 1},
 		// Three sizes cannot rule anything out: two more make the fit
-		// trusted, and its upper bound then rules the target out.
+		// trusted, one more lets it rule models out (minRuleOutSizes),
+		// and its upper bound then rules the target out.
 		{"above the ceiling, too few sizes to tell", ladder(4, 1024, 3, false), reqs{minAccuracy: ptr(0.99)},
 			[]string{"the fit rules nothing out", "3 distinct sizes, 5 needed"},
-			[]string{"no model of the declared range reaches accuracy 0.99", "upper bound at the top of the range (width 1024) is 0.97"}, 2},
+			[]string{"no model of the declared range reaches accuracy 0.99", "upper bound at the top of the range (width 1024) is 0.97"}, 3},
 		// Models reach 0.95 from width 61, but latency passes 0.03 ms from
 		// about width 22. Latency is checked on each model, never inferred
 		// from a smaller one, so every step of the range where the fit

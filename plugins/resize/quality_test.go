@@ -1,9 +1,12 @@
 package resize
 
 import (
+	"encoding/csv"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -21,7 +24,8 @@ import (
 // apart from the search. The ladders are synthetic laws with noise, laws
 // with a structured misfit the power law cannot capture, non-monotone
 // families with dips and lucky passes, latency that is not monotone in
-// size under a cap, and the real measured sweeps of examples/zoo.
+// size under a cap, and the real measured sweeps of examples/zoo and
+// examples/replay.
 
 // qladder is one family of models, ordered by size, with what looking
 // each model up measures.
@@ -279,6 +283,61 @@ func zooLadders(t testing.TB) []*qladder {
 	return out
 }
 
+// spiralLadders are the real sweep of examples/replay: every MLP of depth
+// 1 (widths 2..256) and depth 2 (widths 2..128) trained on two spirals,
+// thinned to ladders of 16 to 64 models, with targets across the range.
+func spiralLadders(t testing.TB) []*qladder {
+	f, err := os.Open(filepath.Join("..", "..", "examples", "replay", "results.csv"))
+	if err != nil {
+		t.Fatalf("the spirals table: %v", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("the spirals table: %v", err)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	type row struct {
+		width    int
+		acc, lat float64
+	}
+	byDepth := map[string][]row{}
+	for i, r := range rows[1:] {
+		if r[col["family"]] != "mlp" {
+			continue
+		}
+		w, err1 := strconv.Atoi(r[col["width"]])
+		acc, err2 := strconv.ParseFloat(r[col["accuracy"]], 64)
+		lat, err3 := strconv.ParseFloat(r[col["latency_p95_ms"]], 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Fatalf("the spirals table, line %d: %v", i+2, err)
+		}
+		byDepth[r[col["depth"]]] = append(byDepth[r[col["depth"]]], row{w, acc, lat})
+	}
+	var out []*qladder
+	for _, c := range []struct {
+		depth string
+		every []int
+	}{{"1", []int{4, 8, 16}}, {"2", []int{2, 4, 8}}} {
+		rs := byDepth[c.depth]
+		slices.SortFunc(rs, func(a, b row) int { return a.width - b.width })
+		for _, every := range c.every {
+			l := &qladder{name: fmt.Sprintf("spirals-d%s-every%d", c.depth, every), kind: "real"}
+			for i := 0; i < len(rs); i += every {
+				l.widths = append(l.widths, rs[i].width)
+				l.acc = append(l.acc, rs[i].acc)
+				l.lat = append(l.lat, rs[i].lat)
+			}
+			l.targets = quantileTargets(l.acc, 0.3, 0.6, 0.9)
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // allLadders is the whole suite.
 func allLadders(t testing.TB) []*qladder {
 	var out []*qladder
@@ -287,6 +346,7 @@ func allLadders(t testing.TB) []*qladder {
 	out = append(out, dipLadders()...)
 	out = append(out, latencyLadders()...)
 	out = append(out, zooLadders(t)...)
+	out = append(out, spiralLadders(t)...)
 	return out
 }
 
@@ -381,8 +441,10 @@ func runLadder(cfg Config, l *qladder, search, start string) qrun {
 		}
 		seen[i] = true
 		c.Round = round
+		// A ladder is a table holding one measurement of each model, as
+		// replay reads the zoo's: its rows are exact.
 		trials = append(trials, trial{cand: c, status: tables.StatusOK, accuracy: l.acc[i], loss: math.NaN(),
-			latencyMs: l.lat[i], trainSecs: 0.01, modelBytes: math.NaN()})
+			latencyMs: l.lat[i], trainSecs: 0.01, modelBytes: math.NaN(), repeatsHeld: 1})
 		return ""
 	}
 	for _, i := range startOf(l, start) {

@@ -110,8 +110,9 @@
 //
 // "infeasible" needs evidence: nothing measured meets every requirement,
 // and every step of the range at the search's depth holds a measured
-// model, except the steps the trusted fit rules out: its optimistic bound
-// on one measurement misses the target there. That bound is the upper
+// model, except the steps the trusted fit rules out (once it rests on six
+// distinct sizes, so that three residuals measure the noise): its
+// optimistic bound on one measurement misses the target there. That bound is the upper
 // edge of the curve's band raised by how far one measurement may land
 // above the curve (the noise at Student's t quantile, shared among the
 // steps, or the farthest a measured model landed above it): the band

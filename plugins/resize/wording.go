@@ -315,15 +315,18 @@ func (e *engine) noiseText(d int32) string {
 
 // sweepScope says which steps of the range a sweep must measure.
 func (e *engine) sweepScope() string {
-	if e.trusted && e.g.target != nil {
+	if e.canRuleOut() && e.g.target != nil {
 		return fmt.Sprintf("where the fit's %s %s bound on a measurement reaches the target", e.confText(), e.boundWord(true))
 	}
 	return fmt.Sprintf("(the fit rules nothing out: %s)", e.untrustedWhyShort())
 }
 
 func (e *engine) untrustedWhyShort() string {
-	if e.g.target == nil {
+	switch {
+	case e.g.target == nil:
 		return "no quality target"
+	case e.trusted:
+		return fmt.Sprintf("it rests on %d distinct sizes, %d needed to rule a model out", e.pl.Distinct, minRuleOutSizes)
 	}
 	return "it is not trusted, " + e.untrustedWhy()
 }
@@ -340,7 +343,7 @@ func (e *engine) infeasibleText(d int32, reach *size, measured, ruled int) strin
 	top := e.topAt(d)
 	noun := e.stepNoun(d)
 	switch n, ok := e.paramsOf(d, top); {
-	case e.trusted && e.g.target != nil && ok:
+	case e.canRuleOut() && e.g.target != nil && ok:
 		hi := e.reachBound(d, float64(n))
 		if hi < e.g.tq {
 			fmt.Fprintf(&b, "; the fit's %s %s bound at the top of the range (width %d) is %s%s, short of the target (%s), and every %s of depth %d where the bound reaches it was measured (%d measured, %d ruled out by the fit)",
