@@ -1,11 +1,14 @@
 package exec
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 func TestParseLine(t *testing.T) {
@@ -131,4 +134,34 @@ func FuzzParseLine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A JSON line longer than maxLineBytes is cut there; the trial's error
+// says so, not what the JSON parser says of the cut text.
+func TestOverlongMetricsLine(t *testing.T) {
+	line := `{"accuracy": 0.5, "pad": "` + strings.Repeat("x", maxLineBytes) + `"}`
+	o := &outcome{jsonl: true}
+	readLines(strings.NewReader("{\"epochs_run\": 1, \"accuracy\": 0.1}\n"+line+"\n"), o.onStdout)
+	want := "stdout line 2: the line is longer than 1048576 bytes"
+	if o.parseErr == nil || o.parseErr.Error() != want {
+		t.Errorf("got %v, want %q", o.parseErr, want)
+	}
+}
+
+// A trial's progress line names its latency only when the command
+// measured one.
+func TestProgressLineWithoutLatency(t *testing.T) {
+	r := failedResult(tables.Candidate{ID: "m1", Name: "m1"})
+	r.Status, r.Accuracy = tables.StatusOK, 0.9
+	if got, want := progressMessage(r), "trial m1: accuracy 0.9000"; got != want {
+		t.Errorf("no latency: got %q, want %q", got, want)
+	}
+	r.LatencyP95Ms = 1.5
+	if got, want := progressMessage(r), "trial m1: accuracy 0.9000, p95 1.500 ms"; got != want {
+		t.Errorf("with latency: got %q, want %q", got, want)
+	}
+	r.Accuracy, r.RMSE, r.LatencyP95Ms = math.NaN(), 0.25, math.NaN()
+	if got, want := progressMessage(r), "trial m1: rmse 0.25"; got != want {
+		t.Errorf("regression, no latency: got %q, want %q", got, want)
+	}
 }
