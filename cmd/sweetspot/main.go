@@ -18,11 +18,19 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
 
-// Exit codes.
+// Exit codes. A run that ends has one of the first five; one stopped by a
+// signal exits 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
 const (
-	exitOK      = 0
+	exitOK      = 0 // success: the search converged, or found a model meeting the requirements before its budget ran out
 	exitFailed  = 1 // the run failed
 	exitInvalid = 2 // invalid pipeline or usage
+	// exitInfeasible: the run succeeded and its decision is that no model
+	// meets the requirements.
+	exitInfeasible = 3
+	// exitNoAnswer: the run succeeded but its budget (the requirements'
+	// max_trials or max_wall, or the loop's max_rounds) ran out before any
+	// model met the requirements.
+	exitNoAnswer = 4
 )
 
 // pluginModeArg makes the binary serve its built-in stages as a plugin: the

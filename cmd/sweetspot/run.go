@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -29,6 +30,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 type runOptions struct {
@@ -74,8 +76,22 @@ second Ctrl-C does not wait: it kills the plugins and exits at once.
 in its own directory: finished stages are not run again and finished
 trials are not trained again.
 
-Exit codes: 0 success, 1 the run failed, 2 invalid pipeline or usage, 130
-interrupted by SIGINT (143 by SIGTERM).`,
+Exit codes:
+  0    the run succeeded: the search converged, or its budget ran out with a
+       model that meets the requirements (the best so far); a pipeline
+       without a deciding stage succeeded
+  1    the run failed
+  2    invalid pipeline or usage
+  3    the run succeeded and decided that no model meets the requirements
+       (infeasible)
+  4    the run succeeded but its budget (max_trials, max_wall or max_rounds)
+       ran out before any model met the requirements
+  130  interrupted by SIGINT (143 by SIGTERM)
+With --json, the last line on stdout is one object of type "result": the
+run's id and status, its outcome (converged, best_so_far, no_answer,
+infeasible, no_decision, failed, canceled or invalid), the exit code, the
+error if any, and the decision (stage, status, rounds, reason, chosen
+candidate id, name and params).`,
 		Example: `  sweetspot run examples/quickstart
   sweetspot run pipeline.hcl -var target=0.9 --otlp localhost:4317
   sweetspot run --resume 20261128-231726-a1b2c3 pipeline.hcl -var target=0.9`,
@@ -86,7 +102,7 @@ interrupted by SIGINT (143 by SIGTERM).`,
 	}
 	o.vars.register(cmd)
 	f := cmd.Flags()
-	f.IntVar(&o.parallel, "parallel", 4, "stages that may run at once")
+	f.IntVar(&o.parallel, "parallel", 4, fmt.Sprintf("stages that may run at once (1 to %d)", maxParallel))
 	f.IntVar(&o.maxPlugins, "max-plugins", runner.DefaultMaxPlugins(), "plugin processes that may be alive at once (a stage's starts when the stage is ready and stops when nothing later needs it)")
 	f.DurationVar(&o.stageTimeout, "stage-timeout", runner.DefaultStageTimeout, "how long a stage whose block sets no timeout may run (0: no limit)")
 	f.StringVar(&o.out, "out", runstore.DefaultRoot, "directory that holds run directories")
@@ -103,9 +119,26 @@ interrupted by SIGINT (143 by SIGTERM).`,
 	return cmd
 }
 
+// maxParallel bounds --parallel: more stages than that at once is a typo.
+const maxParallel = 1024
+
+// runPipeline runs the pipeline and, with --json, ends stdout with the
+// result line once the run exists.
 func runPipeline(parent context.Context, args []string, o *runOptions, stdout, stderr io.Writer) error {
+	var res runResult
+	err := executePipeline(parent, args, o, stdout, stderr, &res)
+	if o.json && res.run != nil {
+		res.print(stdout, err)
+	}
+	return err
+}
+
+func executePipeline(parent context.Context, args []string, o *runOptions, stdout, stderr io.Writer, res *runResult) error {
 	if parent == nil {
 		parent = context.Background()
+	}
+	if o.parallel < 1 || o.parallel > maxParallel {
+		return &exitError{code: exitInvalid, err: fmt.Errorf("--parallel %d: the number of stages that may run at once must be from 1 to %d", o.parallel, maxParallel)}
 	}
 	if err := o.checkEngine(); err != nil {
 		return &exitError{code: exitInvalid, err: err}
@@ -158,6 +191,7 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 			return &exitError{code: exitFailed, err: err}
 		}
 	}
+	res.run = run
 
 	tcfg := telemetry.Config{
 		Service:      "sweetspot",
@@ -191,6 +225,15 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 	go handleInterrupts(sigs, done, interrupt, run, args, host, o.quiet, stderr)
 
 	printer := newEventPrinter(o, stdout, stderr)
+	printer.stageStatus = func(addr string) string {
+		m := run.Manifest()
+		for _, s := range m.Stages {
+			if s.Addr == addr {
+				return s.Status
+			}
+		}
+		return ""
+	}
 	events := printer.event
 	var live *liveDisplay
 	if f, ok := stderr.(*os.File); ok && !o.json && !o.quiet && isatty.IsTerminal(f.Fd()) {
@@ -242,6 +285,14 @@ func runPipeline(parent context.Context, args []string, o *runOptions, stdout, s
 			return &exitError{code: exitFailed, err: fmt.Errorf("run %s failed: stage %s rejected its configuration: %s", run.ID(), addr, countErrors(diags))}
 		}
 		return &exitError{code: exitFailed, err: fmt.Errorf("run %s failed: %w", run.ID(), runErr)}
+	}
+	d, err := readRunDecision(run, &m, p)
+	if err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s: reading its decision: %w", run.ID(), err)}
+	}
+	res.decision = d
+	if code := d.exitCode(); code != exitOK {
+		return &exitError{code: code} // the summary, or the result line, says why
 	}
 	return nil
 }
@@ -431,6 +482,9 @@ type eventPrinter struct {
 	stderr io.Writer
 	enc    *json.Encoder
 	last   map[string]time.Time
+	// stageStatus is a stage's status in the run's manifest, which the
+	// runner writes before it says that the stage ended; nil when unknown.
+	stageStatus func(addr string) string
 }
 
 func newEventPrinter(o *runOptions, stdout, stderr io.Writer) *eventPrinter {
@@ -474,7 +528,11 @@ func (p *eventPrinter) write(w io.Writer, e runner.Event) {
 		}
 		fmt.Fprintf(w, "%s %s%s finished in %s (%s rows%s)\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), strings.Join(parts, " "), from)
 	case runner.EventStageFailed:
-		fmt.Fprintf(w, "%s %s%s FAILED after %s: %s\n", ts, e.Stage, round, e.Elapsed.Round(time.Millisecond), e.Error)
+		ended := "FAILED"
+		if p.canceled(e) {
+			ended = "CANCELED"
+		}
+		fmt.Fprintf(w, "%s %s%s %s after %s: %s\n", ts, e.Stage, round, ended, e.Elapsed.Round(time.Millisecond), e.Error)
 	case runner.EventStageSkipped:
 		fmt.Fprintf(w, "%s %s skipped: %s\n", ts, e.Stage, e.Reason)
 	case runner.EventProgress:
@@ -494,6 +552,15 @@ func (p *eventPrinter) write(w io.Writer, e runner.Event) {
 	}
 }
 
+// canceled says whether a stage that ended without success was canceled
+// rather than failed.
+func (p *eventPrinter) canceled(e runner.Event) bool {
+	if e.Status != "" {
+		return e.Status == runstore.StatusCanceled
+	}
+	return p.stageStatus != nil && p.stageStatus(e.Stage) == runstore.StatusCanceled
+}
+
 // ctyString renders a variable value for the manifest, as JSON.
 func ctyString(v cty.Value) string {
 	data, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
@@ -501,4 +568,198 @@ func ctyString(v cty.Value) string {
 		return v.GoString()
 	}
 	return string(data)
+}
+
+// runResult is what the result line of --json says: the run, and the
+// decision it reached when it succeeded.
+type runResult struct {
+	run      *runstore.Run
+	decision *runDecision
+}
+
+// resultLine is the last line of --json output.
+type resultLine struct {
+	Type     string       `json:"type"` // "result"
+	RunID    string       `json:"run_id"`
+	Status   string       `json:"status"`
+	Outcome  string       `json:"outcome"`
+	ExitCode int          `json:"exit_code"`
+	Error    string       `json:"error,omitempty"`
+	Decision *runDecision `json:"decision,omitempty"`
+}
+
+// decisionMaxRounds is the status the runner gives a loop it stopped at
+// max_rounds while its decision still asked to continue.
+const decisionMaxRounds = "max_rounds"
+
+// Outcomes of a run, as the result line names them.
+const (
+	outcomeConverged  = "converged"   // the search converged (exit 0)
+	outcomeBestSoFar  = "best_so_far" // the budget ran out; the chosen model meets the requirements, a smaller one may too (exit 0)
+	outcomeNoAnswer   = "no_answer"   // the budget ran out before any model met the requirements (exit 4)
+	outcomeInfeasible = "infeasible"  // no model meets the requirements (exit 3)
+	outcomeNoDecision = "no_decision" // the pipeline has no deciding stage (exit 0)
+	outcomeFailed     = "failed"
+	outcomeCanceled   = "canceled"
+	outcomeInvalid    = "invalid"
+)
+
+// print writes the result line of a run that ended with err.
+func (r *runResult) print(w io.Writer, err error) {
+	m := r.run.Manifest()
+	line := resultLine{Type: "result", RunID: m.RunID, Status: m.Status, Decision: r.decision, ExitCode: exitOK}
+	var ee *exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		line.ExitCode = ee.code
+		if ee.err != nil {
+			line.Error = ee.err.Error()
+		}
+	default:
+		line.ExitCode, line.Error = exitFailed, err.Error()
+	}
+	switch {
+	case r.decision != nil && line.Error == "":
+		line.Outcome = r.decision.outcome()
+	case line.ExitCode == exitOK:
+		line.Outcome = outcomeNoDecision
+	case line.ExitCode == exitInvalid:
+		line.Outcome = outcomeInvalid
+	case line.ExitCode > 128:
+		line.Outcome = outcomeCanceled
+	default:
+		line.Outcome = outcomeFailed
+	}
+	_ = json.NewEncoder(w).Encode(line)
+}
+
+// runDecision is how a run's search ended: the last row of its deciding
+// stage's decision port, with the loop's own stop (max_rounds) when the
+// loop ended it.
+type runDecision struct {
+	Stage        string `json:"stage"`
+	Status       string `json:"status"`
+	Rounds       int    `json:"rounds,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	Chosen       string `json:"chosen,omitempty"`
+	ChosenName   string `json:"chosen_name,omitempty"`
+	ChosenParams *int64 `json:"chosen_params,omitempty"`
+}
+
+// outcome reads the decision's status: a search stopped by its budget
+// (budget_exhausted, or a loop stopped at max_rounds) has an answer when
+// it chose a model, which meets the requirements. A status of a deciding
+// stage's own counts as an answer.
+func (d *runDecision) outcome() string {
+	switch d.Status {
+	case tables.DecisionConverged:
+		return outcomeConverged
+	case tables.DecisionInfeasible:
+		return outcomeInfeasible
+	case tables.DecisionBudgetExhausted, decisionMaxRounds, tables.DecisionContinue:
+		if d.Chosen != "" {
+			return outcomeBestSoFar
+		}
+		return outcomeNoAnswer
+	}
+	return d.Status
+}
+
+// exitCode is the exit code of a run that reached d.
+func (d *runDecision) exitCode() int {
+	if d == nil {
+		return exitOK
+	}
+	switch d.outcome() {
+	case outcomeInfeasible:
+		return exitInfeasible
+	case outcomeNoAnswer:
+		return exitNoAnswer
+	}
+	return exitOK
+}
+
+// readRunDecision reads the decision of a finished run: the loop's
+// deciding stage's, or else the last stage whose kind declares a decision
+// port (a resize stage without loop_to). Nil when the pipeline has none.
+func readRunDecision(run *runstore.Run, m *runstore.Manifest, p *config.Pipeline) (*runDecision, error) {
+	var st *config.Stage
+	for _, s := range p.Stages {
+		if s.Spec == nil || s.Spec.Loop == nil || s.Spec.Loop.DecisionPort == "" {
+			continue
+		}
+		if st == nil || m.Decision == nil || s.Addr == m.Decision.Stage {
+			st = s
+		}
+		if m.Decision != nil && s.Addr == m.Decision.Stage {
+			break
+		}
+	}
+	if st == nil {
+		return nil, nil
+	}
+	d := &runDecision{Stage: st.Addr}
+	var file *runstore.OutputFile
+	for _, rec := range m.Stages {
+		if rec.Addr != st.Addr {
+			continue
+		}
+		for i, f := range rec.Outputs {
+			if f.Port == st.Spec.Loop.DecisionPort && (file == nil || f.Round >= file.Round) {
+				file = &rec.Outputs[i]
+			}
+		}
+	}
+	if file != nil {
+		if err := d.readLastRow(run.Path(file.Path)); err != nil {
+			return nil, fmt.Errorf("stage %s, port %s: %w", st.Addr, file.Port, err)
+		}
+		d.Rounds = file.Round
+	}
+	if md := m.Decision; md != nil && md.Stage == st.Addr {
+		d.Status, d.Reason, d.Rounds = md.Status, md.Reason, md.Rounds
+		if d.Chosen == "" {
+			d.Chosen, d.ChosenName = md.Chosen, md.ChosenName
+		}
+	}
+	if d.Status == "" {
+		return nil, nil // the stage did not run (a pipeline stopped before it)
+	}
+	return d, nil
+}
+
+// readLastRow reads the decision columns of the last row of a decision
+// file.
+func (d *runDecision) readLastRow(path string) error {
+	rd, err := runstore.OpenFiles([]string{path}, nil)
+	if err != nil {
+		return err
+	}
+	defer rd.Release()
+	for rd.Next() {
+		b := rd.RecordBatch()
+		if b.NumRows() == 0 {
+			continue
+		}
+		row := int(b.NumRows()) - 1
+		str := func(name string) string {
+			if idx := b.Schema().FieldIndices(name); len(idx) > 0 {
+				if c, ok := b.Column(idx[0]).(*array.String); ok && c.IsValid(row) {
+					return c.Value(row)
+				}
+			}
+			return ""
+		}
+		d.Status, d.Reason = str(tables.ColStatus), str(tables.ColReason)
+		d.Chosen, d.ChosenName = str(tables.ColChosenCandidateID), str(tables.ColChosenName)
+		d.ChosenParams = nil
+		if idx := b.Schema().FieldIndices(tables.ColChosenParams); len(idx) > 0 {
+			if c, ok := b.Column(idx[0]).(*array.Int64); ok && c.IsValid(row) {
+				v := c.Value(row)
+				d.ChosenParams = &v
+			}
+		}
+	}
+	return rd.Err()
 }
