@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -148,4 +149,20 @@ func processState(pid int) string {
 		return "?"
 	}
 	return f[0]
+}
+
+// BenchmarkTrialEndSweep is what each trial's end costs when the command
+// left nothing behind: one walk of /proc (procs/op is how many processes
+// the machine had).
+func BenchmarkTrialEndSweep(b *testing.B) {
+	m := markTrial(&osexec.Cmd{})
+	defer m.release()
+	procs, err := scanProcs()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		m.sweep(-1, true)
+	}
+	b.ReportMetric(float64(len(procs)), "procs/op")
 }
