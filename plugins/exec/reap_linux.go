@@ -119,7 +119,10 @@ func (m *trialMark) sweep(leader int, final bool) {
 		}
 	}()
 	for range maxSweepRounds {
-		procs, err := scanProcs()
+		procs, err := scanTree(self)
+		if err != nil {
+			procs, err = scanProcs()
+		}
 		if err != nil {
 			return // without /proc, the process group kill is all there is
 		}
@@ -285,6 +288,68 @@ type procInfo struct {
 	pid, ppid, pgid, sid int
 	state                byte
 	start                uint64 // boot-clock ticks
+}
+
+// scanTree reads the stat of the plugin and of every process below it,
+// going down through each thread's list of children
+// (/proc/PID/task/TID/children): a trial's processes are all there, and
+// the rest of the machine is not read. An error means the kernel keeps no
+// such lists; scanProcs then reads every process instead.
+func scanTree(self int) (map[int]procInfo, error) {
+	root, err := readStat(self)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]procInfo{self: root}
+	queue := []int{self}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		kids, err := listChildren(pid)
+		if err != nil {
+			if pid == self {
+				return nil, err
+			}
+			continue // it died meanwhile
+		}
+		for _, c := range kids {
+			if _, seen := out[c]; seen {
+				continue
+			}
+			if st, err := readStat(c); err == nil {
+				out[c] = st
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// listChildren lists the children of every thread of pid.
+func listChildren(pid int) ([]int, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	read := 0
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + t.Name() + "/children")
+		if err != nil {
+			continue // the thread ended
+		}
+		read++
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	if read == 0 {
+		return nil, errors.New("no children list")
+	}
+	return out, nil
 }
 
 // scanProcs reads every process's stat.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
 )
 
@@ -151,9 +153,52 @@ func processState(pid int) string {
 	return f[0]
 }
 
+// The sweep walks down the plugin's own tree through the kernel's children
+// lists; what it finds must be exactly the processes whose parent chain in
+// the whole of /proc leads to the plugin.
+func TestScanTreeFindsTheWholeSubtree(t *testing.T) {
+	cmd := osexec.Command("/bin/sh", "-c", "sleep 30 & sleep 30 & (sleep 30 & wait) & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	self := os.Getpid()
+	var tree, all map[int]procInfo
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var err error
+		if tree, err = scanTree(self); err != nil {
+			t.Fatal(err)
+		}
+		if all, err = scanProcs(); err != nil {
+			t.Fatal(err)
+		}
+		if len(tree) >= 6 || time.Now().After(deadline) { // us, sh, 2 sleeps, the subshell and its sleep
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := map[int]bool{}
+	for pid := range all {
+		for p, hops := pid, 0; p > 0 && hops < 64; p, hops = all[p].ppid, hops+1 {
+			if p == self {
+				want[pid] = true
+				break
+			}
+		}
+	}
+	got := map[int]bool{}
+	for pid := range tree {
+		got[pid] = true
+	}
+	if len(want) < 6 || !cmp.Equal(want, got) {
+		t.Errorf("scanTree found %v, the parent chains in /proc say %v (want at least 6)", got, want)
+	}
+}
+
 // BenchmarkTrialEndSweep is what each trial's end costs when the command
-// left nothing behind: one walk of /proc (procs/op is how many processes
-// the machine had).
+// left nothing behind: one walk down the plugin's process tree.
+// machine_procs is how many processes the machine had (not all are read).
 func BenchmarkTrialEndSweep(b *testing.B) {
 	m := markTrial(&osexec.Cmd{})
 	defer m.release()
@@ -164,5 +209,5 @@ func BenchmarkTrialEndSweep(b *testing.B) {
 	for b.Loop() {
 		m.sweep(-1, true)
 	}
-	b.ReportMetric(float64(len(procs)), "procs/op")
+	b.ReportMetric(float64(len(procs)), "machine_procs")
 }
