@@ -182,6 +182,24 @@ stage "requirements" "r" {
 	}
 }
 
+// A run that fails exits 1, and its result line says so with the error.
+func TestExitCodeOfAFailedRun(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `
+stage "crash" "boom" {
+  plugin = "testkit"
+}
+`)
+	r := sweetspot(t, dir, "run", "--json", "p.hcl")
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want %d\n%s", r.code, exitFailed, r.stderr)
+	}
+	res := lastJSONLine(t, r.stdout)
+	if res.Outcome != outcomeFailed || res.ExitCode != exitFailed || res.Status != "failed" || !strings.Contains(res.Error, "crash.boom") || res.Decision != nil {
+		t.Errorf("result line %+v", res)
+	}
+}
+
 // --parallel takes 1 to 1024 stages at once; anything else is a usage
 // error that says so, before anything runs.
 func TestParallelOutOfRange(t *testing.T) {
