@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -229,5 +231,46 @@ func TestCanceledStageIsNotPrintedAsFailed(t *testing.T) {
 	want := "10:00:00 exec.train CANCELED after 1s: context canceled\n10:00:00 resize.fit FAILED after 1s: boom\n"
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// Ctrl-C cancels the running stages: the log says CANCELED, not FAILED.
+func TestInterruptedStagesArePrintedCanceled(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `
+stage "block" "a" {
+  plugin = "testkit"
+}
+`)
+	cmd := exec.Command(binary, "run", "p.hcl")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SWEETSPOT_PLUGIN_PATH="+pluginDir, "NO_COLOR=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "block.a started") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+	}
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130", code)
+	}
+	if !strings.Contains(log.String(), "block.a CANCELED after") || strings.Contains(log.String(), "FAILED") {
+		t.Errorf("log:\n%s", log.String())
 	}
 }
