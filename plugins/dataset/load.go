@@ -1,15 +1,12 @@
 package dataset
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,9 +67,25 @@ type LoadOptions struct {
 	// RawPixels keeps an IDX ubyte file's values as 0..255 instead of
 	// scaling them to [0,1].
 	RawPixels bool
+	// MaxBytes is the most bytes the file may hold once decompressed; 0
+	// means the default: DefaultMaxBytes for a file that is not a regular
+	// file, and for a compressed file the larger of 64 MiB and 64 times
+	// its compressed size. A regular uncompressed file is bounded by its
+	// size unless MaxBytes is set.
+	MaxBytes int64
+	// AllowSpecialFiles reads a named pipe (FIFO), a character device or a
+	// socket; without it only regular files are read, since those may
+	// never end or block forever.
+	AllowSpecialFiles bool
 	// Allocator serves the Arrow buffers of Parquet and Arrow readers; nil
 	// means memory.DefaultAllocator. Nothing allocated outlives the load.
 	Allocator memory.Allocator
+
+	// sequential reads text record by record with encoding/csv, as the
+	// fast parser does past a quote (tests compare the two).
+	sequential bool
+	// blockSize is the fast parser's block size, 0 for the default.
+	blockSize int
 }
 
 // A task is inferred as classification when the target holds strings, or
@@ -225,299 +238,6 @@ func (raw *rawTable) done(s *sampler, seed uint64) {
 	}
 }
 
-// records yields the fields of each non-empty line.
-type records interface {
-	Read() ([]string, error)
-	// Line is the 1-based line of the record Read returned last.
-	Line() int
-}
-
-type csvRecords struct{ r *csv.Reader }
-
-func (c csvRecords) Read() ([]string, error) { return c.r.Read() }
-func (c csvRecords) Line() int {
-	line, _ := c.r.FieldPos(0)
-	return line
-}
-
-type wsRecords struct {
-	sc         *bufio.Scanner
-	line, last int
-}
-
-func (w *wsRecords) Read() ([]string, error) {
-	for w.sc.Scan() {
-		w.line++
-		if f := strings.Fields(w.sc.Text()); len(f) > 0 {
-			w.last = w.line
-			return f, nil
-		}
-	}
-	if err := w.sc.Err(); err != nil {
-		return nil, err
-	}
-	return nil, io.EOF
-}
-func (w *wsRecords) Line() int { return w.last }
-
-// sniff picks the format from the name, then from the first line.
-func sniff(name string, br *bufio.Reader) Format {
-	switch filepath.Ext(strings.TrimSuffix(strings.ToLower(name), ".gz")) {
-	case ".tsv", ".tab":
-		return FormatTSV
-	}
-	// Peek returns what it has even when the file is shorter than asked.
-	head, _ := br.Peek(64 << 10)
-	line, _, _ := strings.Cut(string(head), "\n")
-	switch {
-	case strings.Contains(line, ","):
-		return FormatCSV
-	case strings.Contains(line, "\t"):
-		return FormatTSV
-	case len(strings.Fields(line)) > 1:
-		return FormatWhitespace
-	}
-	return FormatCSV
-}
-
-func newRecords(f Format, br *bufio.Reader) records {
-	switch f {
-	case FormatWhitespace:
-		sc := bufio.NewScanner(br)
-		sc.Buffer(make([]byte, 64<<10), 64<<20)
-		return &wsRecords{sc: sc}
-	case FormatTSV:
-		r := csv.NewReader(br)
-		r.Comma = '\t'
-		r.FieldsPerRecord = -1
-		// TSV has no quoting convention; a stray quote is data.
-		r.LazyQuotes = true
-		return csvRecords{r}
-	default:
-		r := csv.NewReader(br)
-		r.FieldsPerRecord = -1
-		r.TrimLeadingSpace = true
-		return csvRecords{r}
-	}
-}
-
-func readError(name string, recs records, err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return &DataError{File: name, Line: pe.Line, Err: pe.Err}
-	}
-	if errors.Is(err, bufio.ErrTooLong) {
-		return &DataError{File: name, Line: recs.Line() + 1, Err: errors.New("line longer than 64 MiB")}
-	}
-	return &DataError{File: name, Line: recs.Line(), Err: err}
-}
-
-func parse(ctx context.Context, name string, br *bufio.Reader, o LoadOptions, mode parseMode) (*rawTable, error) {
-	format := o.Format
-	if format == "" {
-		format = sniff(name, br)
-	}
-	recs := newRecords(format, br)
-	first, err := recs.Read()
-	if err == io.EOF {
-		return nil, &DataError{File: name, Err: errors.New("file is empty")}
-	}
-	if err != nil {
-		return nil, readError(name, recs, err)
-	}
-	firstLine := recs.Line()
-	first[0] = strings.TrimPrefix(first[0], "\ufeff")
-	trimAll(first)
-	second, err := recs.Read()
-	if err != nil && err != io.EOF {
-		return nil, readError(name, recs, err)
-	}
-	secondLine := recs.Line()
-	trimAll(second)
-
-	header := noHeader
-	switch {
-	case o.Header != nil && !*o.Header:
-	case isCountHeader(first, second):
-		header = countHeader
-	case o.Header != nil && *o.Header, looksLikeHeader(first, second):
-		header = namesHeader
-	}
-	headerGuessed := o.Header == nil
-
-	raw := &rawTable{file: name, targetFile: name, format: format}
-	var data [][]string // the records already read that hold data
-	var dataLines []int
-	switch header {
-	case noHeader:
-		data, dataLines = [][]string{first}, []int{firstLine}
-	case namesHeader:
-	case countHeader:
-		n, _ := strconv.Atoi(first[0])
-		raw.counted, raw.countRows, raw.classNames = true, n, first[2:]
-	}
-	if second != nil {
-		data, dataLines = append(data, second), append(dataLines, secondLine)
-	}
-	width := len(first)
-	if header == countHeader {
-		width = len(second)
-	}
-
-	// The target's position.
-	tidx := -1
-	switch mode {
-	case withTarget:
-		if width < 2 {
-			return nil, &DataError{File: name, Line: firstLine, Err: fmt.Errorf("has %d column as read in %s format; a dataset needs at least one feature and the target (set format if the delimiter is not what was detected)", width, format)}
-		}
-		if o.Target != "" && header != namesHeader {
-			return nil, sdk.AttrError("target", "Target column needs a header line",
-				fmt.Sprintf("%s has no header line naming its columns, so the column %q cannot be found. Use target_index (0-based; negative counts from the end), or set header = true if line %d names the columns.", name, o.Target, firstLine))
-		}
-		if tidx, err = targetColumn(name, first, width, o); err != nil {
-			return nil, err
-		}
-	case targetOnly:
-		if width != 1 {
-			return nil, &DataError{File: name, Line: firstLine, Err: fmt.Errorf("a target file holds one value per line; found %s", fieldCount(width))}
-		}
-		tidx = 0
-	}
-	raw.targetField = tidx + 1
-
-	// Column names.
-	names := make([]string, width)
-	if header == namesHeader {
-		seen := map[string]int{}
-		for j, n := range first {
-			switch {
-			case n == "":
-				return nil, &DataError{File: name, Line: firstLine, Field: j + 1, Err: errors.New("the header gives this column no name")}
-			case n == SplitColumn:
-				return nil, &DataError{File: name, Line: firstLine, Column: n, Field: j + 1, Err: errors.New(`the name "split" is reserved for the train/validation/test column the dataset stage adds; rename this column`)}
-			}
-			if k, dup := seen[n]; dup {
-				return nil, &DataError{File: name, Line: firstLine, Column: n, Field: j + 1, Err: fmt.Errorf("the header names two columns %q (fields %d and %d)", n, k+1, j+1)}
-			}
-			seen[n] = j
-			names[j] = n
-		}
-	} else {
-		k := 0
-		for j := range names {
-			if j == tidx {
-				names[j] = "target"
-				continue
-			}
-			names[j] = "x" + strconv.Itoa(k)
-			k++
-		}
-	}
-	for j, n := range names {
-		if j == tidx {
-			raw.targetName = n
-			continue
-		}
-		raw.featureNames = append(raw.featureNames, n)
-	}
-	raw.features = make([][]float64, len(raw.featureNames))
-
-	smp := newSampler(o)
-	row := make([]float64, len(raw.featureNames))
-	firstDataLine := 0
-	// addRecord checks every record read, kept or not, so that whether a
-	// file loads does not depend on the sample.
-	addRecord := func(fields []string, line int) (stop bool, err error) {
-		slot, stop := smp.offer()
-		if stop {
-			return true, nil
-		}
-		if firstDataLine == 0 {
-			firstDataLine = line
-		}
-		if len(fields) != width {
-			e := &DataError{File: name, Line: line}
-			if len(fields) < width {
-				e.Column, e.Field = names[len(fields)], len(fields)+1
-				e.Err = fmt.Errorf("has %s, want %d: this column is missing", fieldCount(len(fields)), width)
-			} else {
-				e.Field = width + 1
-				e.Err = fmt.Errorf("has %s, want %d: extra field", fieldCount(len(fields)), width)
-			}
-			if header == namesHeader {
-				e.Err = fmt.Errorf("%w (the header on line %d has %d)", e.Err, firstLine, width)
-			} else {
-				e.Err = fmt.Errorf("%w (line %d has %d)", e.Err, firstDataLine, width)
-			}
-			return false, e
-		}
-		k := 0
-		target := ""
-		for j, f := range fields {
-			if j == tidx {
-				if f == "" {
-					return false, &DataError{File: name, Line: line, Column: names[j], Field: j + 1, Err: errors.New("empty target cell: drop or label this row")}
-				}
-				target = f
-				continue
-			}
-			v, err := parseNumber(f)
-			if err != nil {
-				if line == firstLine && header == noHeader && headerGuessed {
-					err = fmt.Errorf("%w (if this line names the columns, set header = true)", err)
-				}
-				return false, &DataError{File: name, Line: line, Column: names[j], Field: j + 1, Err: err}
-			}
-			row[k] = v
-			k++
-		}
-		if slot >= 0 {
-			raw.put(slot, row, target, tidx >= 0, line)
-		}
-		return false, nil
-	}
-	stopped := false
-	for i, rec := range data {
-		if stopped, err = addRecord(rec, dataLines[i]); err != nil {
-			return nil, err
-		}
-		if stopped {
-			break
-		}
-	}
-	for n := 0; second != nil && !stopped; n++ {
-		if n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		rec, err := recs.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, readError(name, recs, err)
-		}
-		trimAll(rec)
-		if stopped, err = addRecord(rec, recs.Line()); err != nil {
-			return nil, err
-		}
-	}
-	if raw.rows == 0 {
-		return nil, &DataError{File: name, Err: errors.New("has no data rows")}
-	}
-	if raw.counted && !smp.stopped && smp.seen != raw.countRows {
-		return nil, &DataError{File: name, Line: firstLine, Err: fmt.Errorf("the count header announces %d rows but the file has %d (truncated file?)", raw.countRows, smp.seen)}
-	}
-	raw.done(smp, o.Seed)
-	if mode == targetOnly {
-		// A target file's features slice is empty by construction.
-		raw.features, raw.featureNames = nil, nil
-	}
-	return raw, nil
-}
-
 // targetColumn finds the target among width columns named names (by
 // o.Target, o.TargetIndex, or last).
 func targetColumn(name string, names []string, width int, o LoadOptions) (int, error) {
@@ -554,24 +274,6 @@ func trimAll(fields []string) {
 	for i, f := range fields {
 		fields[i] = strings.TrimSpace(f)
 	}
-}
-
-// parseNumber reads one feature cell. Missing values are refused rather
-// than silently imputed: the user decides how to fill them.
-func parseNumber(s string) (float64, error) {
-	if s == "" {
-		return 0, errors.New("empty cell: fill or drop missing values before loading")
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	switch {
-	case err != nil && !errors.Is(err, strconv.ErrRange):
-		return 0, fmt.Errorf("%s is not a number", quoteShort(s))
-	case math.IsNaN(v):
-		return 0, fmt.Errorf("%s is a missing value: fill or drop missing values before loading", quoteShort(s))
-	case math.IsInf(v, 0):
-		return 0, fmt.Errorf("%s is not a finite number", quoteShort(s))
-	}
-	return v, nil
 }
 
 func quoteShort(s string) string {

@@ -146,7 +146,11 @@ func readStream(ctx context.Context, name string, r io.Reader, compressed bool, 
 		}
 		return readIDX(ctx, name, br, o, mode)
 	}
-	return parse(ctx, name, br, o, mode)
+	size := int64(-1)
+	if !compressed {
+		size = inputSize(r)
+	}
+	return parse(ctx, name, br, size, o, mode)
 }
 
 // FileFormats lists every value of the format attribute.

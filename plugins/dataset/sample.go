@@ -78,6 +78,23 @@ func (s *sampler) offer() (slot int, stop bool) {
 	return -1, false
 }
 
+// take offers n rows at once to a sampler that keeps the first rows (or
+// every row): it returns how many of them to keep, and stop when the
+// reader must stop there.
+func (s *sampler) take(n int) (kept int, stop bool) {
+	if s.limit == 0 {
+		s.seen += n
+		return n, false
+	}
+	kept = min(n, max(s.limit-s.seen, 0))
+	s.seen += kept
+	if kept < n {
+		s.stopped = true
+		return kept, true
+	}
+	return kept, false
+}
+
 // kept returns the number of rows kept so far.
 func (s *sampler) kept() int {
 	if s.limit > 0 {
