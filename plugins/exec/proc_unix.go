@@ -10,7 +10,8 @@ import (
 )
 
 // setProcessGroup starts the command as the leader of a new process group,
-// so that killing the group reaches every process it starts.
+// so that killing the group reaches every process it starts that stays in
+// the group (trialProcesses finds the others).
 func setProcessGroup(cmd *osexec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	setDeathSignal(cmd.SysProcAttr)
