@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -272,7 +273,7 @@ func (e *engine) marginText(s *size, nz noise) string {
 	var how string
 	switch n := reps(s); {
 	case n >= 2 && !math.IsNaN(e.ownSD(s)):
-		how = fmt.Sprintf("%d repeats, sd %s", n, e.fmtQ(e.ownSD(s)))
+		how = fmt.Sprintf("%d repeats, sd %s", n, e.fmtNoise(e.ownSD(s)))
 	case s.rep.repeatsHeld == 1:
 		how = "exact: its table holds one measurement"
 	case !nz.known() && !s.rep.repeatable:
@@ -282,14 +283,14 @@ func (e *engine) marginText(s *size, nz noise) string {
 	default:
 		how = "1 measurement; the noise is not measured yet"
 	}
-	text := fmt.Sprintf("%s measured %s %s (%s), %s %s the target %s", s.id(), e.g.metric, e.fmtQ(v), how, e.fmtQ(math.Abs(diff)), side, e.targetValue())
+	text := fmt.Sprintf("%s measured %s %s (%s), %s %s the target %s", s.id(), e.g.metric, e.fmtNoise(v), how, e.fmtNoise(math.Abs(diff)), side, e.targetValue())
 	if nz.known() && s.rep.repeatsHeld != 1 && nz.sd > 0 {
 		se := nz.sd / math.Sqrt(float64(reps(s)))
 		source := fmt.Sprintf("the repeats of %s", plural(nz.models, "one model", "models"))
 		if nz.fromFit {
 			source = fmt.Sprintf("the scatter of %d models about the fit", nz.models)
 		}
-		text += fmt.Sprintf(", %.1f standard errors (noise sd %s, from %s)", math.Abs(diff)/se, e.fmtQ(nz.sd), source)
+		text += fmt.Sprintf(", %.1f standard errors (noise sd %s, from %s)", math.Abs(diff)/se, e.fmtNoise(nz.sd), source)
 	}
 	return text
 }
@@ -300,4 +301,14 @@ func (e *engine) ownSD(s *size) float64 {
 		return s.rep.lossSD
 	}
 	return s.rep.accSD
+}
+
+// fmtNoise writes a figure of the noise's scale, finer than fmtQ: an
+// accuracy, a margin or a spread to four decimals, a loss to four
+// significant digits.
+func (e *engine) fmtNoise(v float64) string {
+	if e.g.metric == metricAccuracy {
+		return strconv.FormatFloat(v, 'f', 4, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
 }
