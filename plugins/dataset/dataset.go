@@ -60,6 +60,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -88,6 +89,9 @@ type Config struct {
 	MaxRows     *int   `hcl:"max_rows,optional" doc:"Keep at most this many rows of the file, picked by sample: for quick experiments on large files. Unset keeps every row."`
 	Sample      string `hcl:"sample,optional" doc:"How max_rows picks rows: first (default: reads only those rows, the fastest; a file sorted by class loses classes) or random (a uniform sample drawn with seed in one pass over the whole file, kept in file order)."`
 	ScalePixels *bool  `hcl:"scale_pixels,optional" doc:"IDX files of unsigned bytes (MNIST images): true (default) divides by 255 so features lie in [0,1]; false keeps 0..255."`
+
+	MaxBytes          string `hcl:"max_bytes,optional" doc:"The most bytes the file may hold once decompressed, such as \"8GiB\": reading stops with an error past it. Default: 64 times the compressed size (at least 64 MiB) for a gzip file, 16 GiB for a pipe or device, and a regular uncompressed file's own size."`
+	AllowSpecialFiles *bool  `hcl:"allow_special_files,optional" doc:"true reads a named pipe (FIFO), device or socket as the dataset file; by default only regular files are read, since those others may block forever or never end."`
 
 	Generator string   `hcl:"generator,optional" doc:"A synthetic dataset instead of a file: spirals, blobs, checkerboard (classification) or regression (a sum of sines)."`
 	Rows      *int     `hcl:"rows,optional" doc:"Generator: number of rows (default 1000)."`
@@ -159,6 +163,7 @@ func New(c Config) (sdk.Stage, error) {
 		"format": c.Format != "", "header": c.Header != nil, "target": c.Target != "",
 		"target_index": c.TargetIndex != nil, "target_path": c.TargetPath != "", "task": c.Task != "",
 		"max_rows": c.MaxRows != nil, "sample": c.Sample != "", "scale_pixels": c.ScalePixels != nil,
+		"max_bytes": c.MaxBytes != "", "allow_special_files": c.AllowSpecialFiles != nil,
 	}
 	genOnly := map[string]bool{
 		"rows": c.Rows != nil, "noise": c.Noise != nil, "classes": c.Classes != nil, "features": c.Features != nil,
@@ -272,6 +277,14 @@ func fileOptions(c Config) (LoadOptions, sdk.Diagnostics) {
 			bad("scale_pixels", "Argument only for IDX files", fmt.Sprintf("scale_pixels applies to IDX files of unsigned bytes; %q is read as %s.", c.Path, format))
 		}
 	}
+	if c.MaxBytes != "" {
+		n, err := parseSize(c.MaxBytes)
+		if err != nil {
+			bad("max_bytes", "Invalid max_bytes", err.Error()+".")
+		}
+		o.MaxBytes = n
+	}
+	o.AllowSpecialFiles = c.AllowSpecialFiles != nil && *c.AllowSpecialFiles
 	if c.MaxRows != nil {
 		o.MaxRows = *c.MaxRows
 		if o.MaxRows < 1 {
@@ -301,19 +314,20 @@ func fileOptions(c Config) (LoadOptions, sdk.Diagnostics) {
 			bad(name, "Conflicting target arguments", "With target_path the target comes from its own file and every column of path is a feature; remove "+name+".")
 		}
 		o.TargetPath = resolve(c.BaseDir, c.TargetPath)
-		if d := checkFile("target_path", c.TargetPath, o.TargetPath); d != nil {
+		if d := checkFile("target_path", c.TargetPath, o.TargetPath, o.AllowSpecialFiles); d != nil {
 			diags = append(diags, *d)
 		}
 	}
-	if d := checkFile("path", c.Path, resolve(c.BaseDir, c.Path)); d != nil {
+	if d := checkFile("path", c.Path, resolve(c.BaseDir, c.Path), o.AllowSpecialFiles); d != nil {
 		diags = append(diags, *d)
 	}
 	return o, diags
 }
 
-// checkFile reports a missing or unreadable file at config time, so that
-// `sweetspot validate` finds it before anything runs.
-func checkFile(attr, given, resolved string) *sdk.Diagnostic {
+// checkFile reports a missing or unreadable file, or one that is not a
+// regular file unless allowSpecial, at config time, so that `sweetspot
+// validate` finds it before anything runs.
+func checkFile(attr, given, resolved string, allowSpecial bool) *sdk.Diagnostic {
 	fi, err := os.Stat(resolved)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -326,6 +340,9 @@ func checkFile(attr, given, resolved string) *sdk.Diagnostic {
 		return &sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Unreadable dataset file", Detail: err.Error() + ".", Path: []string{attr}}
 	case fi.IsDir():
 		return &sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Dataset path is a directory", Detail: fmt.Sprintf("%q is a directory; name a file.", resolved), Path: []string{attr}}
+	case !fi.Mode().IsRegular() && !allowSpecial:
+		return &sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Dataset path is not a regular file",
+			Detail: fmt.Sprintf("%q is %s. Only regular files are read unless allow_special_files = true.", resolved, specialKind(fi.Mode())), Path: []string{attr}}
 	}
 	return nil
 }
@@ -389,6 +406,9 @@ func genOptions(c Config, seed uint64) (GenOptions, sdk.Diagnostics) {
 	return o, diags
 }
 
+// gcEvery is how many batches are written between collections.
+const gcEvery = 4
+
 // Run loads or generates the dataset, splits it and writes it to "data".
 func (s *Stage) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 	w, err := out.Writer(Port)
@@ -404,6 +424,9 @@ func (s *Stage) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 	}
 	strata, n := t.Strata()
 	parts := StratifiedSplit(strata, n, s.testFraction, s.validFraction, s.seed)
+	if err := checkParts(t, parts, strata, n, s.testFraction, s.validFraction); err != nil {
+		return err
+	}
 	var counts [3]int
 	for _, p := range parts {
 		counts[p]++
@@ -423,7 +446,7 @@ func (s *Stage) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 	}
 	sdk.Logger(ctx).Info("dataset ready", "source", t.Source, "format", string(t.Format), "sample", t.Sample, "rows", t.Rows(), "features", len(t.FeatureNames),
 		"task", string(t.Task), "classes", t.Classes, "train", counts[Train], "validation", counts[Validation], "test", counts[Test])
-	done := int64(0)
+	done, batches := int64(0), 0
 	return t.WriteBatches(sdk.Allocator(ctx), parts, MaxBatchRows, func(b arrow.RecordBatch) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -432,6 +455,14 @@ func (s *Stage) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 			return fmt.Errorf("write port %s: %w", Port, err)
 		}
 		done += b.NumRows()
+		batches++
+		if batches%gcEvery == 0 {
+			// The table stays live to the end, so the collector would let
+			// the garbage of written batches grow as large as the table
+			// before running; collecting now and then keeps the plugin at
+			// the table and a few batches.
+			runtime.GC()
+		}
 		sdk.ReportProgress(ctx, sdk.Progress{Done: done, Total: int64(t.Rows()), Message: "rows written"})
 		return nil
 	})

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -69,18 +68,37 @@ type readerAtSeeker interface {
 }
 
 func readFile(ctx context.Context, path string, o LoadOptions, mode parseMode) (*rawTable, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path, o.AllowSpecialFiles)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var head [2]byte
-	n, _ := f.ReadAt(head[:], 0)
+	stored := inputSize(f)
 	named := strings.HasSuffix(strings.ToLower(path), ".gz")
-	if !named && !bytes.Equal(head[:n], magicGzip) {
-		return readStream(ctx, path, f, false, o, mode)
+	var src io.Reader = f
+	gzipped := named
+	if stored >= 0 {
+		var head [2]byte
+		n, _ := f.ReadAt(head[:], 0)
+		gzipped = gzipped || bytes.Equal(head[:n], magicGzip)
+	} else {
+		// A pipe cannot be read twice: look at its first bytes through
+		// the buffer that reads it.
+		br := bufio.NewReaderSize(f, 64<<10)
+		gzipped = gzipped || peekGzip(br)
+		src = br
 	}
-	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 64<<10))
+	if !gzipped {
+		r, err := limitInput(path, src, stored, false, o)
+		if err != nil {
+			return nil, err
+		}
+		return readStream(ctx, path, r, false, o, mode)
+	}
+	if stored >= 0 {
+		src = bufio.NewReaderSize(f, 64<<10)
+	}
+	zr, err := gzip.NewReader(src)
 	if err != nil {
 		why := "the name ends in .gz"
 		if !named {
@@ -89,7 +107,11 @@ func readFile(ctx context.Context, path string, o LoadOptions, mode parseMode) (
 		return nil, &DataError{File: path, Err: fmt.Errorf("not a gzip file (%s): %w", why, err)}
 	}
 	defer zr.Close()
-	return readStream(ctx, path, zr, true, o, mode)
+	r, err := limitInput(path, zr, stored, true, o)
+	if err != nil {
+		return nil, err
+	}
+	return readStream(ctx, path, r, true, o, mode)
 }
 
 // readStream reads one file's data from r, decompressed; Parquet and Arrow

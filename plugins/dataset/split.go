@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -150,4 +151,44 @@ func (t *Table) Strata() ([]int, int) {
 		s[i] = rank * bins / n
 	}
 	return s, bins
+}
+
+// checkParts explains a split that a positive fraction left without a
+// row. The split keeps one row of every stratum for training, so a
+// stratum of one row gives the other parts nothing: 300 rows in 300
+// classes have no test row whatever test_fraction says.
+func checkParts(t *Table, parts []Part, strata []int, nStrata int, testFraction, validFraction float64) error {
+	var counts [3]int
+	for _, p := range parts {
+		counts[p]++
+	}
+	sizes := make([]int, nStrata)
+	for _, s := range strata {
+		sizes[s]++
+	}
+	single := 0
+	for _, n := range sizes {
+		if n == 1 {
+			single++
+		}
+	}
+	for _, want := range []struct {
+		part     Part
+		attr     string
+		fraction float64
+	}{{Test, "test_fraction", testFraction}, {Validation, "validation_fraction", validFraction}} {
+		if want.fraction <= 0 || counts[want.part] > 0 {
+			continue
+		}
+		asked := int(math.Round(want.fraction * float64(len(parts))))
+		msg := fmt.Sprintf("%s = %g asks for %d %s rows of %d, but the split gave it none: ", want.attr, want.fraction, asked, want.part, len(parts))
+		if t.Task == Classification {
+			msg += fmt.Sprintf("it is stratified by class and keeps at least one row of every class for training, so only classes of 2 rows or more give rows to the other parts, and %d of the %d classes have a single row. "+
+				"Give the rare classes more rows (load more data, or merge them), or drop them", single, nStrata)
+		} else {
+			msg += fmt.Sprintf("it keeps at least one row of each of its %d target bins for training, which leaves no row for this part. Give the dataset more rows", nStrata)
+		}
+		return fmt.Errorf("dataset %s: %s", t.Source, msg)
+	}
+	return nil
 }

@@ -1,11 +1,16 @@
 package dataset
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
 )
 
 func countParts(strata []int, nStrata int, parts []Part) [][3]int {
@@ -121,5 +126,43 @@ func TestRegressionStrata(t *testing.T) {
 	small := &Table{Task: Regression, Values: []float64{3, 1, 2}}
 	if _, n := small.Strata(); n != 1 {
 		t.Errorf("%d bins for 3 rows, want 1", n)
+	}
+}
+
+// 300 rows in 300 classes leave no test row: every class keeps its only
+// row for training. The stage says so instead of handing on a dataset
+// without test rows.
+func TestRunSingletonClassesNoTestRows(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x,label\n")
+	for i := range 300 {
+		fmt.Fprintf(&b, "%d,c%d\n", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "rare.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := New(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stagetest.Run(t, context.Background(), Info(), st, nil)
+	want := "test_fraction = 0.2 asks for 60 test rows of 300, but the split gave it none: it is stratified by class and keeps at least one row of every class for training, " +
+		"so only classes of 2 rows or more give rows to the other parts, and 300 of the 300 classes have a single row"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want it to say %q", err, want)
+	}
+	// With two rows in each class the same fraction is met.
+	b.Reset()
+	b.WriteString("x,label\n")
+	for i := range 300 {
+		fmt.Fprintf(&b, "%d,c%d\n", i, i/2)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := runStage(t, Config{Path: path})
+	if got := splitCounts(rec); got["test"] != 60 || got["train"] != 240 {
+		t.Fatalf("split %v, want 60 test and 240 train rows", got)
 	}
 }
