@@ -282,7 +282,10 @@ func (s *Set) Serve(opts ...ServeOption) error {
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, stagerpc.ServerOptions(tp)...)...)
 		},
-		Logger: o.logger,
+		// The key the host made for this process, when it gave one;
+		// otherwise go-plugin's AutoMTLS makes one.
+		TLSProvider: stagerpc.ServerTLS,
+		Logger:      o.logger,
 	}
 	if o.ctx != nil {
 		ch := make(chan *plugin.ReattachConfig, 1)
