@@ -78,7 +78,8 @@ type Client struct {
 
 // Start starts a new process of the named plugin (the built-in plugin's
 // name, or an external plugin's) and connects to it over gRPC with mutual
-// TLS (go-plugin's AutoMTLS: a certificate pair made for this one process).
+// TLS (as go-plugin's AutoMTLS, with P-256 keys: the host's, and one made
+// for this one process; see pluginTLS).
 // An external plugin that the lock file (WithLockFile) locks is started
 // only if its executable has the locked sha256, and then from a private
 // copy of the bytes that were checked, so that a file swapped after the
@@ -156,12 +157,18 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 		if h.traceDir != "" {
 			set = append(set, telemetry.EnvTraceFile+"="+filepath.Join(h.traceDir, fmt.Sprintf("plugin-%s-%d.jsonl", name, n)))
 		}
-		cmd.Env = pluginEnv(os.Environ(), so.passEnv, set)
+		tlsConfig, tlsEnv, err := h.pluginTLS()
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", name, err)
+		}
+		cmd.Env = append(pluginEnv(os.Environ(), so.passEnv, set), tlsEnv...)
 		cfg.Cmd = cmd
 		// go-plugin would append the whole host environment; the plugin
 		// gets cmd.Env and the handshake variables go-plugin adds.
 		cfg.SkipHostEnv = true
-		cfg.AutoMTLS = true
+		// Mutual TLS as go-plugin's AutoMTLS does it, with P-256 keys (see
+		// pluginTLS).
+		cfg.TLSConfig = tlsConfig
 		// No go-plugin SecureConfig: it hashes the file by path right before
 		// exec, which narrows the window between check and exec but cannot
 		// close it. A locked plugin runs from the host's checked copy

@@ -64,6 +64,9 @@ type Host struct {
 	discover []PluginInfo // nil until the search paths were listed
 	sums     map[string]*fingerprint
 
+	// tlsID is the host's side of the mutual TLS with its plugins.
+	tlsID hostIdentity
+
 	// exec holds the checked copies that locked plugins run from, and
 	// memoizes executables' sha256.
 	exec *execCache

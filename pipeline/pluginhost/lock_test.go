@@ -3,6 +3,10 @@ package pluginhost
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -288,17 +293,50 @@ func TestProtocolErrorAdvice(t *testing.T) {
 	}
 }
 
-// TestAutoMTLS: the connection to a started plugin is mutual TLS, with the
-// certificate the plugin generated for this process.
-func TestAutoMTLS(t *testing.T) {
+// TestMutualTLS: the connection to a started plugin is mutual TLS. The
+// plugin serves with the P-256 key the host made for this process (its
+// certificate is the one the host trusts), and refuses a client without
+// the host's certificate.
+func TestMutualTLS(t *testing.T) {
 	h, _ := newHost(t)
 	c := start(t, h, "test")
 	tc := c.cfg.TLSConfig
-	if !c.cfg.AutoMTLS || tc == nil || tc.RootCAs == nil || len(tc.Certificates) != 1 {
-		t.Fatalf("no mutual TLS: AutoMTLS=%v TLSConfig=%+v", c.cfg.AutoMTLS, tc)
+	if tc == nil || tc.RootCAs == nil || len(tc.Certificates) != 1 || tc.ClientAuth != tls.RequireAndVerifyClientCert {
+		t.Fatalf("no mutual TLS: TLSConfig=%+v", tc)
 	}
 	if res, err := c.Run(context.Background(), RunRequest{Kind: "emit", Stage: "emit.tls", Config: emitConfig(5, 5)}); err != nil || res.RowsOut["table"] != 5 {
 		t.Fatalf("Run over TLS = %v, %v", res, err)
+	}
+	addr := c.pc.ReattachConfig().Addr
+	dial := func(certs []tls.Certificate) (*tls.Conn, error) {
+		conn, err := tls.Dial(addr.Network(), addr.String(), &tls.Config{Certificates: certs, InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+		if err != nil {
+			return nil, err
+		}
+		// TLS 1.3 reports a refused client certificate on the first read.
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+	conn, err := dial(tc.Certificates)
+	if err != nil {
+		t.Fatalf("the host's certificate was refused: %v", err)
+	}
+	peer := conn.ConnectionState().PeerCertificates[0]
+	conn.Close()
+	if pub, ok := peer.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
+		t.Errorf("the plugin serves with a %T key, want ECDSA P-256", peer.PublicKey)
+	}
+	if _, err := peer.Verify(x509.VerifyOptions{Roots: tc.RootCAs, DNSName: "localhost", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Errorf("the plugin's certificate is not the one the host trusts: %v", err)
+	}
+	if conn, err := dial(nil); err == nil {
+		conn.Close()
+		t.Error("the plugin accepted a client without a certificate")
 	}
 }
 
@@ -317,4 +355,37 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// A plugin whose SDK predates the host-made key (here one that serves with
+// go-plugin alone) does what go-plugin's AutoMTLS server does: it makes a
+// certificate of its own and sends it back in the handshake line. The host
+// then trusts that one, and the connection is mutual TLS as before.
+func TestMutualTLSWithAPluginThatMakesItsOwnKey(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(pluginDir, sdk.PluginPrefix+"test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, sdk.PluginPrefix+"old-rogue"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newHost(t, WithSearchPaths(dir))
+	c := start(t, h, "old-rogue")
+	if _, err := c.Describe(context.Background()); err != nil {
+		t.Fatalf("Describe over the plugin's own certificate: %v", err)
+	}
+	addr := c.pc.ReattachConfig().Addr
+	conn, err := tls.Dial(addr.Network(), addr.String(), &tls.Config{Certificates: c.cfg.TLSConfig.Certificates, InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	peer := conn.ConnectionState().PeerCertificates[0]
+	if pub, ok := peer.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P521() {
+		t.Errorf("the plugin serves with a %T key, want go-plugin's own P-521", peer.PublicKey)
+	}
+	if _, err := peer.Verify(x509.VerifyOptions{Roots: c.cfg.TLSConfig.RootCAs, DNSName: "localhost", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Errorf("the host does not trust the certificate the plugin sent: %v", err)
+	}
 }

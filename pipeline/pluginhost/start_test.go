@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -75,7 +76,7 @@ func TestReattachIsExplicit(t *testing.T) {
 		t.Errorf("reattaching logged no warning:\n%s", log.String())
 	}
 	started := start(t, h, "test")
-	if started.cfg.Reattach != nil || !started.cfg.AutoMTLS || started.cfg.TLSConfig == nil {
-		t.Errorf("a plugin the host starts: Reattach=%v AutoMTLS=%v TLSConfig=%v", started.cfg.Reattach, started.cfg.AutoMTLS, started.cfg.TLSConfig)
+	if tc := started.cfg.TLSConfig; started.cfg.Reattach != nil || tc == nil || tc.ClientAuth != tls.RequireAndVerifyClientCert || len(tc.Certificates) != 1 {
+		t.Errorf("a plugin the host starts: Reattach=%v TLSConfig=%v", started.cfg.Reattach, tc)
 	}
 }
