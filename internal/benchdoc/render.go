@@ -441,6 +441,26 @@ func (d *doc) load() {
 		d.p("%s.\n", upperFirst(d.missing("BenchmarkLoadTrials")))
 	}
 	d.p("\n")
+	d.datasetGoals()
+}
+
+// datasetGoals are the dataset stage's: CSV ingest speed (BenchmarkCSVIngest,
+// plugins/dataset, parsing alone in-process) and the dataset plugin's peak
+// memory on a 1 GiB CSV (BenchmarkLoadCSV, cmd/sweetspot) against the
+// columns it keeps, which it cannot do without.
+func (d *doc) datasetGoals() {
+	speed := goal{name: "CSV ingest at least 300 MB/s (256 MiB CSV, 2 cores)", measured: d.missing("BenchmarkCSVIngest"), met: notMeasured}
+	if v, ok := d.get("BenchmarkCSVIngest", "ingest-MB/s"); ok {
+		speed.measured, speed.met = num(v)+" MB/s", verdict(v >= 300)
+	}
+	memory := goal{name: "dataset plugin peak RSS on a 1 GiB CSV at most 1.5 times the columns it keeps, not a multiple of the file", measured: d.missing("BenchmarkLoadCSV"), met: notMeasured}
+	if v, ok := d.get("BenchmarkLoadCSV", "plugin-rss/kept"); ok {
+		memory.measured, memory.met = num(v)+"x the kept columns", verdict(v <= 1.5)
+		if f, ok := d.get("BenchmarkLoadCSV", "plugin-rss/file"); ok {
+			memory.measured += " (" + num(f) + "x the file)"
+		}
+	}
+	d.goals = append(d.goals, speed, memory)
 }
 
 // others lists every benchmark no section showed, so that the page holds
