@@ -59,12 +59,12 @@ func TestDescribe(t *testing.T) {
 	want := []stage{
 		{Kind: "dataset", Outputs: []port{{"data", false, 1}}},
 		{Kind: "requirements", Inputs: []port{{"dataset", true, 1}}, Outputs: []port{{"requirements", false, 15}}},
-		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 17}, {"space", false, 17}}},
-		{Kind: "optimization", Inputs: []port{{"input", false, 17}, {"dataset", false, 1}}, Outputs: []port{{"candidates", false, 17}, {"tuning", false, 10}}},
-		{Kind: "evaluation", Inputs: []port{{"input", false, 17}, {"dataset", false, 1}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
-		{Kind: "exec", Inputs: []port{{"input", false, 17}, {"dataset", true, 1}, {"resume", true, 38}}, Outputs: []port{{"results", false, 38}}},
-		{Kind: "resize", Inputs: []port{{"input", false, 23}, {"requirements", true, 15}, {"space", true, 17}}, Outputs: []port{{"decision", false, 45}, {"proposals", false, 17}}},
-		{Kind: "replay", Inputs: []port{{"input", false, 17}}, Outputs: []port{{"results", false, 41}}},
+		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 18}, {"space", false, 18}}},
+		{Kind: "optimization", Inputs: []port{{"input", false, 18}, {"dataset", false, 1}}, Outputs: []port{{"candidates", false, 18}, {"tuning", false, 10}}},
+		{Kind: "evaluation", Inputs: []port{{"input", false, 18}, {"dataset", false, 1}, {"resume", true, 42}}, Outputs: []port{{"results", false, 42}}},
+		{Kind: "exec", Inputs: []port{{"input", false, 18}, {"dataset", true, 1}, {"resume", true, 42}}, Outputs: []port{{"results", false, 42}}},
+		{Kind: "resize", Inputs: []port{{"input", false, 24}, {"requirements", true, 15}, {"space", true, 18}}, Outputs: []port{{"decision", false, 45}, {"proposals", false, 18}}},
+		{Kind: "replay", Inputs: []port{{"input", false, 18}}, Outputs: []port{{"results", false, 45}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)
