@@ -634,7 +634,7 @@ func (e *engine) candidates(d int32, widths []int) []tables.Candidate {
 		} else {
 			tpl := e.template(d, w)
 			c = tpl.rep.cand
-			c.Width = int32(w)
+			c.Width, c.Repeat = int32(w), 0 // a new model's first measurement
 			c.Params, c.FLOPs = mlp.Count(mlp.LayerSizes(e.shape.in, int64(d), int64(w), e.shape.out))
 			c.Round = e.round + 1
 			c.ID = mlp.Name(c.Family, int(d), w)

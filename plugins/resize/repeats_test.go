@@ -330,3 +330,27 @@ func TestInterpolatedLookupsDoNotNarrowTheFit(t *testing.T) {
 		t.Errorf("unmarked lookups: %.2f times as wide as marked ones; expected the old narrowing", plain/clustered)
 	}
 }
+
+// A new width proposed from a template measured several times is the new
+// model's first measurement, repeat 0, whichever repeat the template's
+// representative row was.
+func TestNewWidthsStartAtRepeatZero(t *testing.T) {
+	var rs []tables.Result
+	for _, w := range []int32{4, 8, 16, 32} {
+		for r := int32(2); r >= 0; r-- { // the later repeats first: they represent the model
+			rs = append(rs, mlpResult(w, defaultCurve(float64(simParams(1, w)))+0.001*float64(r), r))
+		}
+	}
+	d, err := decide(settingsFor(t, Config{MinAccuracy: ptr(0.97), Bootstrap: ptr(50)}), fromResults(t, rs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.status != StatusContinue || len(d.proposals) == 0 {
+		t.Fatalf("status %s with %d proposals, want wider models: %s", d.status, len(d.proposals), d.reason)
+	}
+	for _, p := range d.proposals {
+		if p.Repeat != 0 || slices.Contains([]int32{4, 8, 16, 32}, p.Width) {
+			t.Errorf("proposal %s width %d repeat %d, want a new width at repeat 0", p.ID, p.Width, p.Repeat)
+		}
+	}
+}
