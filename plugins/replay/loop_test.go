@@ -64,7 +64,9 @@ type loopRun struct {
 	lookups   int // candidates replayed, over all rounds
 	// interpolated counts the lookups answered by interpolation.
 	interpolated int
-	widths       [][]int32
+	// repeats counts the lookups of a later repeat (repeat > 0).
+	repeats int
+	widths  [][]int32
 }
 
 func (l loopRun) last() decision { return l.decisions[len(l.decisions)-1] }
@@ -100,8 +102,12 @@ func runLoop(t *testing.T, replayCfg Config, resizeCfg resize.Config, req arrow.
 			run.lookups += int(b.NumRows())
 			w := b.Column(b.Schema().FieldIndices("width")[0]).(*array.Int32)
 			src := b.Column(b.Schema().FieldIndices("replay_source")[0]).(*array.String)
+			rep := b.Column(b.Schema().FieldIndices(tables.ColRepeat)[0]).(*array.Int32)
 			for i := range w.Len() {
 				ws = append(ws, w.Value(i))
+				if rep.Value(i) > 0 {
+					run.repeats++
+				}
 				if src.Value(i) == SourceInterpolated {
 					run.interpolated++
 				}

@@ -2,12 +2,15 @@ package replay
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sweetspot-ml/sweetspot/plugins/requirements"
+	"github.com/sweetspot-ml/sweetspot/plugins/resize"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
@@ -152,5 +155,69 @@ mlp,1,64,1,0.90
 	}
 	if slices.Index(out.source, SourceInterpolated) < 0 {
 		t.Errorf("no row marked interpolated: %v", out.source)
+	}
+}
+
+// seededTable writes every depth-1 width from 1 to 1024 three times, as
+// three seeds: the seeds' accuracies lie 0.002 above, 0.002 below and on
+// synthAccuracy, so each model's mean is the curve and its sd 0.002. With
+// seeds false it writes the first seed's rows alone, with no repeat
+// column: an exact table.
+func seededTable(t *testing.T, seeds bool) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("family,depth,width,seed,accuracy,train_seconds\n")
+	for w := int32(1); w <= 1024; w++ {
+		c := synthCand(1, w)
+		for seed, d := range []float64{0.002, -0.002, 0} {
+			if !seeds && seed > 0 {
+				break
+			}
+			fmt.Fprintf(&b, "mlp,1,%d,%d,%s,1\n", w, seed, canonical(synthAccuracy(c.Params)+d, 64))
+		}
+	}
+	name := "exact.csv"
+	if seeds {
+		name = "seeded.csv"
+	}
+	return writeFile(t, name, b.String())
+}
+
+// In a loop, a table holding three seeds per model is asked for the
+// repeats of the models the answer rests on when they lie within the
+// noise of the target, and the answer is their mean; the same table's
+// first seed alone is exact, asked for none, and says so.
+func TestLoopRepeatsNearTheTarget(t *testing.T) {
+	// Width 64's first seed reads 0.95295: the target lies 0.00095 below
+	// it, within the noise (sd 0.002).
+	const target = 0.952
+	req := requirementsRow(t, requirements.Config{MinAccuracy: ptr(target)}, nil)
+	start := ladder(4, 1024, 6)[1:]
+
+	seeded := runLoop(t, Config{Path: seededTable(t, true), Columns: map[string]string{"repeat": "seed"}}, resize.Config{}, req, start, 30)
+	d := seeded.last()
+	if d.status != resize.StatusConverged {
+		t.Fatalf("seeded: status %s: %s", d.status, d.reason)
+	}
+	if seeded.repeats == 0 {
+		t.Errorf("seeded: no repeat was looked up: %s", d.reason)
+	}
+	if !strings.Contains(d.reason, "repeats, sd 0.00") {
+		t.Errorf("seeded: the reason cites no repeats: %s", d.reason)
+	}
+	// The chosen model's measurement is the mean of its repeats: on
+	// the curve itself once all three are in, 0.002 off with one.
+	if c := synthAccuracy(synthCand(1, d.chosenWidth).Params); math.Abs(d.chosenMeasured-c) > 0.0021 {
+		t.Errorf("seeded: chose width %d measured %g; its seeds' mean is %g", d.chosenWidth, d.chosenMeasured, c)
+	}
+	t.Logf("seeded: %d lookups, %d of later repeats, %d rounds: %s", seeded.lookups, seeded.repeats, len(seeded.decisions), d.reason)
+
+	exact := runLoop(t, Config{Path: seededTable(t, false)}, resize.Config{}, req, start, 30)
+	d = exact.last()
+	if d.status != resize.StatusConverged || exact.repeats != 0 {
+		t.Errorf("exact: status %s with %d repeats looked up: %s", d.status, exact.repeats, d.reason)
+	}
+	if !strings.Contains(d.reason, "(exact: its table holds one measurement)") {
+		t.Errorf("exact: the reason does not say the table is exact: %s", d.reason)
 	}
 }

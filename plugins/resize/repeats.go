@@ -14,18 +14,19 @@ import (
 // Noise is measured, not guessed. A model measured several times (the
 // evaluation stages' repeats, a replay table's repeat column) is its
 // repeats' mean (poolRepeats, read.go), and the spread of repeats about
-// their models' means is the measurement noise; before any model is
-// measured twice, the scatter of the models about the fitted curve
-// measures it (noise). The answer of a search with a quality target rests
-// on at most two models: the smallest passing one and the failure just
-// below it. When either lies within noiseMargins standard errors of the
-// target (the noise over the square root of its repeats), a pass or a
-// fail there could be the noise's, so that model is measured again, with
-// the next repeat, before the search stops; up to max_repeats
-// measurements of it. With neither repeats nor a fit to measure the noise
-// (a catalog search), the closer of the two is measured again to learn
-// it, where the source can measure again: a replay table without repeats
-// is exact, and holds no other measurement to give.
+// their models' means is the measurement noise (noise). The answer of a
+// search with a quality target rests on at most two models: the
+// smallest passing one and the failure just below it. When either lies
+// within noiseMargins standard errors of the target (the noise over the
+// square root of its repeats), a pass or a fail there could be the
+// noise's, so that model is measured again, with the next repeat, before
+// the search stops; up to max_repeats measurements of it. While no model
+// has been measured twice the noise is unknown, and the closer of the two
+// is measured again to learn it. Only where the results say the next
+// repeat is a new measurement (repeatable): a replay table without
+// repeats is exact, and holds no other measurement to give. (The scatter
+// of the models about the fitted curve is no stand-in: models measured
+// with one seed each may share its bias, and scatter nothing.)
 //
 // Every decision with a target says, for those models, how far from the
 // target they lie and how noisy that is.
@@ -40,36 +41,18 @@ const (
 )
 
 // noise is the standard deviation of one measurement of the quality,
-// as measured: from repeats, the pooled within-model standard deviation
-// √(Σ(nᵢ−1)·sᵢ² / Σ(nᵢ−1)) over the models measured nᵢ ≥ 2 times; else
-// the scatter of the models about the fitted curve (fit.PowerLawFit.Noise,
-// from differences of neighbouring residuals, which a smooth misfit of
-// the law hardly changes: each model trained from a seed of its own, so
-// the scatter is the seeds' as much as a repeat's). sd is NaN when
-// neither is measured.
+// from repeats: the pooled within-model standard deviation
+// √(Σ(nᵢ−1)·sᵢ² / Σ(nᵢ−1)) over the models measured nᵢ ≥ 2 times. sd is
+// NaN when no model was.
 type noise struct {
 	sd     float64
 	models int
-	// fromFit: the scatter about the fit, not repeats.
-	fromFit bool
 }
 
 func (n noise) known() bool { return !math.IsNaN(n.sd) }
 
-// minNoiseClusters is the fewest independent measurements the fit's
-// scatter is taken as the noise from.
-const minNoiseClusters = minTrustedSizes
-
 // noise measures the noise, in the metric's units.
-func (e *engine) noise() noise {
-	if n := e.repeatNoise(); n.known() {
-		return n
-	}
-	if e.pl != nil && e.pl.Clusters >= minNoiseClusters && !math.IsNaN(e.pl.Noise) && !math.IsInf(e.pl.Noise, 0) {
-		return noise{sd: e.pl.Noise, models: e.pl.Clusters, fromFit: true}
-	}
-	return noise{sd: math.NaN()}
-}
+func (e *engine) noise() noise { return e.repeatNoise() }
 
 // repeatNoise measures the noise from the repeats alone.
 func (e *engine) repeatNoise() noise {
@@ -284,13 +267,9 @@ func (e *engine) marginText(s *size, nz noise) string {
 		how = "1 measurement; the noise is not measured yet"
 	}
 	text := fmt.Sprintf("%s measured %s %s (%s), %s %s the target %s", s.id(), e.g.metric, e.fmtNoise(v), how, e.fmtNoise(math.Abs(diff)), side, e.targetValue())
-	if nz.known() && s.rep.repeatsHeld != 1 && nz.sd > 0 {
+	if nz.known() && s.rep.repeatsHeld != 1 && nz.sd > 1e-12 {
 		se := nz.sd / math.Sqrt(float64(reps(s)))
-		source := fmt.Sprintf("the repeats of %s", plural(nz.models, "one model", "models"))
-		if nz.fromFit {
-			source = fmt.Sprintf("the scatter of %d models about the fit", nz.models)
-		}
-		text += fmt.Sprintf(", %.1f standard errors (noise sd %s, from %s)", math.Abs(diff)/se, e.fmtNoise(nz.sd), source)
+		text += fmt.Sprintf(", %.1f standard errors (noise sd %s, from the repeats of %s)", math.Abs(diff)/se, e.fmtNoise(nz.sd), plural(nz.models, "one model", "models"))
 	}
 	return text
 }
