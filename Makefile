@@ -46,6 +46,8 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoadColumnar$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoadIDX$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzTextParsers$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzParseFloat$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk -run '^$$' -fuzz '^FuzzDecodeWireConfig$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk/stagerpc -run '^$$' -fuzz '^FuzzInbox$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk/stagehost -run '^$$' -fuzz '^FuzzRunResponses$$' -fuzztime $(FUZZRUNS)
@@ -80,7 +82,8 @@ bench: jaeger ## benchmarks (speed and memory goals live here, not in tests) and
 	exit $$status
 
 # The load runs alone: a 1 GiB dataset through three stages, 1000 trials,
-# 50 stages, each reporting wall time and the peak RSS of host and plugins.
+# 50 stages and a 1 GiB CSV through the dataset stage, each reporting wall
+# time and the peak RSS of host and plugins.
 load: ## the load benchmarks only (BenchmarkLoad*; minutes, GBs of disk in the temp dir)
 	$(GO) test -run '^$$' -bench '^BenchmarkLoad' -benchtime 1x -timeout 1h ./cmd/sweetspot
 

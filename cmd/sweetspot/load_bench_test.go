@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -524,4 +526,80 @@ func isDescribe(pid int) bool {
 	}
 	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 	return len(args) > 1 && args[len(args)-1] == "describe"
+}
+
+// BenchmarkLoadCSV runs the dataset stage alone on a 1 GiB CSV (20 float
+// features and a class column) and reports the stage's rate (file MB per
+// second of the stage, parsing, splitting and streaming its batches to
+// the host), the dataset plugin's peak RSS, and that peak over the file
+// size and over the columns the stage keeps (float64 features and int64
+// labels). Goal: peak RSS at most the kept columns plus 1.5 times the
+// batches in flight, not a multiple of the file.
+func BenchmarkLoadCSV(b *testing.B) {
+	const size, features = 1 << 30, 20
+	dir := b.TempDir()
+	rows := writeCSV(b, filepath.Join(dir, "data.csv"), size, features)
+	fi, err := os.Stat(filepath.Join(dir, "data.csv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	writeFile(b, dir, "p.hcl", "dataset \"big\" {\n  path = \"data.csv\"\n}\n")
+	kept := float64(rows) * (features*8 + 8)
+	var took time.Duration
+	var peak int64
+	for i := 0; i < b.N; i++ {
+		res := runLoad(b, dir, "p.hcl")
+		if got := outputRows(b, res.manifest, "dataset.big", "data"); got != int64(rows) {
+			b.Fatalf("the dataset stage wrote %d rows, want %d", got, rows)
+		}
+		for _, s := range res.manifest.Stages {
+			for _, e := range s.Executions {
+				took += e.Took
+			}
+		}
+		peak = max(peak, res.pluginMax)
+	}
+	s := took.Seconds() / float64(b.N)
+	b.ReportMetric(float64(fi.Size())/s/1e6, "stage-MB/s")
+	b.ReportMetric(mib(peak), "plugin-peak-rss-MiB")
+	b.ReportMetric(kept/(1<<20), "kept-MiB")
+	b.ReportMetric(float64(peak)/float64(fi.Size()), "plugin-rss/file")
+	b.ReportMetric(float64(peak)/kept, "plugin-rss/kept")
+}
+
+// writeCSV writes a CSV of about size bytes: a header, then rows of
+// features normal floats with four decimals and a class 0..9. It returns
+// the number of rows.
+func writeCSV(b *testing.B, path string, size int64, features int) int {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for j := range features {
+		fmt.Fprintf(w, "f%d,", j)
+	}
+	w.WriteString("class\n")
+	rng := rand.New(rand.NewPCG(1, 2))
+	var line []byte
+	rows := 0
+	for written := int64(0); written < size; rows++ {
+		line = line[:0]
+		for range features {
+			line = strconv.AppendFloat(line, rng.NormFloat64()*100, 'f', 4, 64)
+			line = append(line, ',')
+		}
+		line = strconv.AppendInt(line, int64(rng.IntN(10)), 10)
+		line = append(line, '\n')
+		w.Write(line)
+		written += int64(len(line))
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return rows
 }

@@ -61,6 +61,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -407,7 +408,7 @@ func genOptions(c Config, seed uint64) (GenOptions, sdk.Diagnostics) {
 }
 
 // gcEvery is how many batches are written between collections.
-const gcEvery = 4
+const gcEvery = 2
 
 // Run loads or generates the dataset, splits it and writes it to "data".
 func (s *Stage) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
@@ -422,11 +423,14 @@ func (s *Stage) Run(ctx context.Context, _ sdk.Inputs, out sdk.Outputs) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	strata, n := t.Strata()
-	parts := StratifiedSplit(strata, n, s.testFraction, s.validFraction, s.seed)
-	if err := checkParts(t, parts, strata, n, s.testFraction, s.validFraction); err != nil {
+	parts, sizes := t.split(s.testFraction, s.validFraction, s.seed)
+	if err := checkParts(t, parts, sizes, s.testFraction, s.validFraction); err != nil {
 		return err
 	}
+	// What the file was read through and the split's scratch are garbage
+	// now; returning it before the batches are built keeps the plugin's
+	// peak at the table and the batches in flight.
+	debug.FreeOSMemory()
 	var counts [3]int
 	for _, p := range parts {
 		counts[p]++

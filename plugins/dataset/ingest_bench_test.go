@@ -92,7 +92,7 @@ func BenchmarkCSVIngest(b *testing.B) {
 	}
 	b.StopTimer()
 	s := b.Elapsed().Seconds() / float64(b.N)
-	b.ReportMetric(float64(fi.Size())/s/1e6, "MB/s")
+	b.ReportMetric(float64(fi.Size())/s/1e6, "ingest-MB/s")
 	// The rate per CPU second tells the parser's cost apart from what
 	// other processes on the machine take.
 	b.ReportMetric(float64(fi.Size())/(cpu/float64(b.N))/1e6, "MB/cpu-s")

@@ -35,7 +35,7 @@ func specialKind(m fs.FileMode) string {
 	case m&fs.ModeNamedPipe != 0:
 		return "a named pipe (FIFO), which may block until something writes to it and never end"
 	case m&fs.ModeCharDevice != 0:
-		return "a character device, which may never end (as /dev/zero)"
+		return "a character device, which may never end"
 	case m&fs.ModeDevice != 0:
 		return "a block device"
 	case m&fs.ModeSocket != 0:

@@ -435,9 +435,19 @@ func (raw *rawTable) inferTask() Task {
 // returns the number of classes and the original labels, or nil names when
 // the labels already were 0..k-1.
 func indexLabels(labels []string, out []int64) (int, []string) {
-	values := make([]float64, len(labels))
+	// Labels repeat: each spelling is parsed and placed once, and no
+	// per-row copy of the labels is made.
+	spellings := map[string]int{}
+	var distinct []string
+	for _, s := range labels {
+		if _, ok := spellings[s]; !ok {
+			spellings[s] = len(distinct)
+			distinct = append(distinct, s)
+		}
+	}
+	values := make([]float64, len(distinct))
 	numeric := true
-	for i, s := range labels {
+	for i, s := range distinct {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			numeric = false
@@ -446,34 +456,44 @@ func indexLabels(labels []string, out []int64) (int, []string) {
 		values[i] = v
 	}
 	if !numeric {
-		names := slices.Clone(labels)
+		names := slices.Clone(distinct)
 		slices.Sort(names)
-		names = slices.Compact(names)
-		for i, s := range labels {
+		class := make([]int64, len(distinct))
+		for i, s := range distinct {
 			k, _ := slices.BinarySearch(names, s)
-			out[i] = int64(k)
+			class[i] = int64(k)
+		}
+		for i, s := range labels {
+			out[i] = class[spellings[s]]
 		}
 		return len(names), names
 	}
+	// Numbers: one class per value ("1" and "1.0" alike), named by the
+	// value's first spelling in the file.
 	firstSpelling := map[float64]string{}
-	for i, v := range values {
+	for _, s := range labels {
+		v := values[spellings[s]]
 		if _, ok := firstSpelling[v]; !ok {
-			firstSpelling[v] = labels[i]
+			firstSpelling[v] = s
 		}
 	}
-	distinct := slices.Sorted(maps.Keys(firstSpelling))
+	sorted := slices.Sorted(maps.Keys(firstSpelling))
 	identity := true
-	names := make([]string, len(distinct))
-	for k, v := range distinct {
+	names := make([]string, len(sorted))
+	for k, v := range sorted {
 		names[k] = firstSpelling[v]
 		identity = identity && v == float64(k)
 	}
+	class := make([]int64, len(distinct))
 	for i, v := range values {
-		k, _ := slices.BinarySearch(distinct, v)
-		out[i] = int64(k)
+		k, _ := slices.BinarySearch(sorted, v)
+		class[i] = int64(k)
+	}
+	for i, s := range labels {
+		out[i] = class[spellings[s]]
 	}
 	if identity {
-		return len(distinct), nil
+		return len(sorted), nil
 	}
-	return len(distinct), names
+	return len(sorted), names
 }

@@ -43,17 +43,33 @@ const (
 // tiny datasets by a row. The same strata, fractions and seed give the same
 // assignment.
 func StratifiedSplit(strata []int, nStrata int, testFraction, validationFraction float64, seed uint64) []Part {
-	groups := make([][]int, nStrata)
-	for i, s := range strata {
-		groups[s] = append(groups[s], i)
-	}
+	return stratifiedSplit(len(strata), nStrata, func(i int) int { return strata[i] }, testFraction, validationFraction, seed)
+}
+
+// stratifiedSplit is StratifiedSplit with row i's stratum given by
+// stratum(i), so that a table's labels serve without a copy. Rows are
+// grouped by a counting sort into one slice of int32 row numbers (rows
+// in file order within each stratum), the groups StratifiedSplit has
+// always shuffled: the assignment is the same.
+func stratifiedSplit(n, nStrata int, stratum func(int) int, testFraction, validationFraction float64, seed uint64) []Part {
 	sizes := make([]int, nStrata)
-	for s, g := range groups {
-		sizes[s] = len(g)
+	for i := range n {
+		sizes[stratum(i)]++
+	}
+	start := make([]int, nStrata+1)
+	for s, size := range sizes {
+		start[s+1] = start[s] + size
+	}
+	rows := make([]int32, n)
+	next := slices.Clone(start[:nStrata])
+	for i := range n {
+		s := stratum(i)
+		rows[next[s]] = int32(i)
+		next[s]++
 	}
 	capacity := make([]int, nStrata)
-	for s, n := range sizes {
-		capacity[s] = max(n-1, 0)
+	for s, size := range sizes {
+		capacity[s] = max(size-1, 0)
 	}
 	nTest := apportion(sizes, capacity, testFraction)
 	for s := range capacity {
@@ -62,8 +78,9 @@ func StratifiedSplit(strata []int, nStrata int, testFraction, validationFraction
 	nVal := apportion(sizes, capacity, validationFraction)
 
 	rng := rand.New(rand.NewPCG(seed, splitStream))
-	parts := make([]Part, len(strata))
-	for s, g := range groups {
+	parts := make([]Part, n)
+	for s := range nStrata {
+		g := rows[start[s]:start[s+1]]
 		rng.Shuffle(len(g), func(i, j int) { g[i], g[j] = g[j], g[i] })
 		for k, row := range g {
 			switch {
@@ -75,6 +92,24 @@ func StratifiedSplit(strata []int, nStrata int, testFraction, validationFraction
 		}
 	}
 	return parts
+}
+
+// split assigns the table's rows, stratified by class or by target bin.
+func (t *Table) split(testFraction, validationFraction float64, seed uint64) (parts []Part, sizes []int) {
+	var stratum func(int) int
+	var nStrata int
+	if t.Task == Classification {
+		stratum, nStrata = func(i int) int { return int(t.Labels[i]) }, t.Classes
+	} else {
+		strata, n := t.Strata()
+		stratum, nStrata = func(i int) int { return strata[i] }, n
+	}
+	parts = stratifiedSplit(t.Rows(), nStrata, stratum, testFraction, validationFraction, seed)
+	sizes = make([]int, nStrata)
+	for i := range t.Rows() {
+		sizes[stratum(i)]++
+	}
+	return parts, sizes
 }
 
 // apportion splits round(fraction * Σsizes) rows among strata in proportion
@@ -157,15 +192,12 @@ func (t *Table) Strata() ([]int, int) {
 // row. The split keeps one row of every stratum for training, so a
 // stratum of one row gives the other parts nothing: 300 rows in 300
 // classes have no test row whatever test_fraction says.
-func checkParts(t *Table, parts []Part, strata []int, nStrata int, testFraction, validFraction float64) error {
+func checkParts(t *Table, parts []Part, sizes []int, testFraction, validFraction float64) error {
 	var counts [3]int
 	for _, p := range parts {
 		counts[p]++
 	}
-	sizes := make([]int, nStrata)
-	for _, s := range strata {
-		sizes[s]++
-	}
+	nStrata := len(sizes)
 	single := 0
 	for _, n := range sizes {
 		if n == 1 {
