@@ -3,3 +3,5 @@
 package dataset
 
 func adviseHugePages[T any]([]T) {}
+
+func populate[T any]([]T) {}

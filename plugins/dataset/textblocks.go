@@ -252,6 +252,12 @@ func (p *textPlan) cut(src io.Reader, line, blockSize int, room *room, order, wo
 				blk.most++
 			}
 			blk.at, blk.inPlace = room.place(blk.most)
+			if blk.inPlace {
+				// Here, beside the parsers, the pages they will write are
+				// made resident in one call each rather than a fault per
+				// page inside their loops.
+				room.populate(blk.at, blk.most)
+			}
 			line += nl
 			if !send(blk, true) {
 				return
@@ -536,4 +542,14 @@ func (r *room) place(n int) (at int, inPlace bool) {
 	at = r.next
 	r.next += n
 	return at, true
+}
+
+// populate makes the rows [at, at+n) of the reserved columns resident.
+func (r *room) populate(at, n int) {
+	for _, c := range r.cols {
+		populate(c[at : at+n])
+	}
+	if r.lines != nil {
+		populate(r.lines[at : at+n])
+	}
 }
