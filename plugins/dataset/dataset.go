@@ -48,6 +48,13 @@
 // seeded random sample), for quick experiments on large files; the file is
 // read once either way, and a "first" sample stops reading early.
 //
+// Only regular files are read unless allow_special_files is set (a pipe
+// may block forever, a device never end), and decompressed data stop at
+// max_bytes: by default 64 times the compressed size, at least 64 MiB (a
+// pipe or device: 16 GiB). Text is parsed in blocks on every core into
+// columns reserved from the file's size, so memory holds the columns kept,
+// not the file (text.go, textblocks.go).
+//
 // A relative path is resolved against base_dir, an attribute the host sets
 // to the directory of the pipeline file that declared the dataset (users
 // need not set it), so a pipeline runs the same from any working directory.
