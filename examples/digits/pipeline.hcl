@@ -60,5 +60,5 @@ stage "resize" "fit" {
   input        = stage.evaluation.train
   requirements = stage.requirements.sla
   loop_to      = stage.evaluation.train
-  max_rounds   = 6
+  max_rounds   = 12
 }

@@ -60,5 +60,5 @@ stage "resize" "fit" {
   requirements = stage.requirements.sla
   strategy     = "smallest_meeting"
   loop_to      = stage.evaluation.train
-  max_rounds   = 6
+  max_rounds   = 12
 }
