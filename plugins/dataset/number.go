@@ -46,37 +46,32 @@ func scanDecimal(b []byte, stop byte) (v float64, n int, ok bool) {
 		neg = b[i] == '-'
 		i++
 	}
+	// Every digit counts, leading zeros too: 19 decimal digits always fit
+	// in a uint64, and the rare longer cell goes to strconv.
 	var mant uint64
-	nd, exp, digits := 0, 0, 0
-	dot := false
+	start := i
 	for ; i < len(b); i++ {
-		c := b[i]
-		if d := c - '0'; d <= 9 {
-			digits++
-			if mant == 0 && d == 0 {
-				// A leading zero adds no significant digit.
-				if dot {
-					exp--
-				}
-				continue
-			}
-			if nd == 19 {
-				return 0, 0, false
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		mant = mant*10 + uint64(d)
+	}
+	digits, exp := i-start, 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		frac := i
+		for ; i < len(b); i++ {
+			d := b[i] - '0'
+			if d > 9 {
+				break
 			}
 			mant = mant*10 + uint64(d)
-			nd++
-			if dot {
-				exp--
-			}
-			continue
 		}
-		if c == '.' && !dot {
-			dot = true
-			continue
-		}
-		break
+		digits += i - frac
+		exp = frac - i
 	}
-	if digits == 0 {
+	if digits == 0 || digits > 19 {
 		return 0, 0, false
 	}
 	if i < len(b) && b[i] != stop {
