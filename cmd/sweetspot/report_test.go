@@ -55,7 +55,7 @@ stage "resize" "fit" {
   input        = stage.evaluation.train
   requirements = stage.requirements.sla
   loop_to      = stage.evaluation.train
-  max_rounds   = 5
+  max_rounds   = 10
 }
 `
 
