@@ -257,11 +257,18 @@ func readTrials(t *testing.T, what string, batches []arrow.RecordBatch, into map
 		rounds := col("round").(*array.Int32)
 		traces := col("trace_id").(*array.String)
 		secs := col("train_seconds").(*array.Float64)
+		repeats := col("repeat").(*array.Int32)
 		for i := 0; i < ids.Len(); i++ {
-			if _, dup := into[ids.Value(i)]; dup {
-				t.Errorf("%s: trial %s appears twice", what, ids.Value(i))
+			// A trial is a candidate's repeat: resize measures a model
+			// again near its target.
+			key := ids.Value(i)
+			if r := repeats.Value(i); !repeats.IsNull(i) && r > 0 {
+				key = fmt.Sprintf("%s repeat %d", key, r)
 			}
-			into[ids.Value(i)] = trialResult{Round: int64(rounds.Value(i)), TraceID: traces.Value(i), TrainSeconds: secs.Value(i)}
+			if _, dup := into[key]; dup {
+				t.Errorf("%s: trial %s appears twice", what, key)
+			}
+			into[key] = trialResult{Round: int64(rounds.Value(i)), TraceID: traces.Value(i), TrainSeconds: secs.Value(i)}
 		}
 	}
 }
