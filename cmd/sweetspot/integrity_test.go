@@ -52,6 +52,12 @@ stage "evaluation" "e" {
 }
 `
 
+// searchEnded reports whether a run of resumePipeline ended as a search
+// may: with an answer (0) or with its rounds spent before any model met the
+// target (exitNoAnswer). Which one depends on the trials' noise; what these
+// tests check is that the run store carried the run to its end.
+func searchEnded(code int) bool { return code == exitOK || code == exitNoAnswer }
+
 // uniqueAccuracy picks a trial's accuracy whose 8 bytes occur once in the
 // file at path.
 func uniqueAccuracy(t *testing.T, path string, values []float64) float64 {
@@ -312,7 +318,7 @@ func TestKilledRunWithADamagedJournalResumesTrainingTheDamagedTrialAgain(t *test
 	flipFloatIn(t, journal, flipped)
 
 	r := sweetspot(t, dir, "run", "-q", "--resume", id, "p.hcl")
-	if r.code != 0 {
+	if !searchEnded(r.code) {
 		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "journal") || !strings.Contains(r.stderr, "damaged") {
@@ -417,7 +423,7 @@ func TestSecondResumeFailsAtOnceNamingTheProcessThatHoldsTheRun(t *testing.T) {
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
 	r = sweetspot(t, dir, "run", "-q", "--resume", id, "p.hcl")
-	if r.code != 0 {
+	if !searchEnded(r.code) {
 		t.Fatalf("resume after the holder was killed: exit %d\n%s", r.code, r.stderr)
 	}
 	if m := loadRun(t, dir, id); m.Status != runstore.StatusSucceeded || m.Attempts != 2 {
