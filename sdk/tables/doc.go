@@ -1,7 +1,8 @@
 // Package tables is the public contract of the tables that sweetspot's
-// stages pass one another: requirements, candidates, results and
-// decisions. Each table's column names, Arrow types and nullability are
-// declared here once, with a typed row, a builder and a reader, so that
+// stages pass one another: requirements, candidates, results, decisions
+// and models (each trial's model file, with its format and digest). Each
+// table's column names, Arrow types and nullability are declared here
+// once, with a typed row, a builder and a reader, so that
 // the built-in stages, the host (runs show, runs export, the report) and
 // third-party plugins read and write the same columns.
 //
