@@ -12,7 +12,7 @@ FUZZRUNS ?= 5000x
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build jaeger temporal chromium python-numpy test test-unit fuzz vet examples proto proto-tools bench load clean quickstart vulncheck
+.PHONY: help build jaeger temporal chromium python-numpy python-helper test test-unit fuzz vet examples proto proto-tools bench load clean quickstart vulncheck
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ vet: ## go vet and gofmt check
 examples: ## build the third-party example plugins into .sweetspot/plugins/
 	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
 
-test: vet examples jaeger temporal chromium python-numpy test-unit fuzz vulncheck ## everything CI runs
+test: vet examples jaeger temporal chromium python-numpy python-helper test-unit fuzz vulncheck ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
@@ -130,6 +130,11 @@ python-numpy: ## install Debian's python3-numpy (for the convnet example's train
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-numpy; \
 	fi
 	/usr/bin/python3 -m unittest discover -s examples/convnet -t examples/convnet
+
+# The Python trainer helper (python/, standard library only) is tested on
+# Debian's Python, the one the examples' trainers run on.
+python-helper: ## the Python trainer helper's unit tests (python/sweetspot.py)
+	/usr/bin/python3 -m unittest discover -s python -t python
 
 proto-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 
