@@ -87,6 +87,27 @@ type StageInfo struct {
 type Resume struct {
 	Output string `json:"output"`
 	Input  string `json:"input"`
+	// More are further output and input pairs journalled and handed back
+	// alike, for a stage whose trials write to more than one port (the
+	// evaluation stage's results and models). Output alone decides which
+	// units are finished; a stage writes a unit's rows to the More ports
+	// before its Output row, so a finished unit's rows are all journalled.
+	More []ResumePort `json:"more,omitempty"`
+}
+
+// ResumePort is one journalled output port and the input port its rows
+// come back on.
+type ResumePort struct {
+	Output string `json:"output"`
+	Input  string `json:"input"`
+}
+
+// Ports lists every journalled pair, Output's first.
+func (r *Resume) Ports() []ResumePort {
+	if r == nil {
+		return nil
+	}
+	return append([]ResumePort{{Output: r.Output, Input: r.Input}}, r.More...)
 }
 
 // Port is a named stream of record batches.

@@ -159,32 +159,40 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 	// What an interrupted attempt journalled, handed back to the stage. Read
 	// before the output's journal opens: that one replaces it.
 	note := ""
-	var carried int64
-	if rs := task.Resume; rs != nil && task.FromJournal {
+	carried := map[string]int64{}
+	for _, rs := range task.Resume.Ports() {
+		if !task.FromJournal {
+			break
+		}
 		journalled, n, report, err := readJournal(filepath.Join(task.RunDir, task.outputPath(rs.Output)), mem)
 		if err != nil {
 			return nil, stageErr("read journal", err)
 		}
+		pnote := ""
 		if journalled != nil {
 			inputs[rs.Input] = journalled
 			order = append(order, rs.Input)
-			carried = n
-			note = fmt.Sprintf("resumed with %d journalled row(s) of port %s", n, rs.Output)
-			log.Info("resuming stage from its journal", "stage", task.Stage, "round", task.Round, "rows", n)
+			carried[rs.Output] = n
+			pnote = fmt.Sprintf("resumed with %d journalled row(s) of port %s", n, rs.Output)
+			log.Info("resuming stage from its journal", "stage", task.Stage, "round", task.Round, "port", rs.Output, "rows", n)
 		}
 		if report.Damaged() || (report != nil && !report.Checked) {
 			// Said in the log now and in the manifest (the execution's
 			// note) for good: what was kept, what runs again.
-			if note == "" {
-				note = fmt.Sprintf("resumed with no journalled row of port %s", rs.Output)
+			if pnote == "" {
+				pnote = fmt.Sprintf("resumed with no journalled row of port %s", rs.Output)
 			}
-			note += "; " + report.String()
+			pnote += "; " + report.String()
 			msg := "the journal of an interrupted stage is damaged"
 			if !report.Checked {
 				msg = "the journal of an interrupted stage has no checksums"
 			}
 			log.Warn(msg, "stage", task.Stage, "round", task.Round, "journal", report.String())
 		}
+		if pnote != "" && note != "" {
+			note += "; "
+		}
+		note += pnote
 	}
 
 	// Outputs, each to its own file committed only when the stage succeeds.
@@ -205,8 +213,10 @@ func RunTask(ctx context.Context, client *pluginhost.Client, task *StageTask, me
 			declared = s
 		}
 		w := runstore.NewPortWriter(filepath.Join(task.RunDir, task.outputPath(port.Name)), declared, mem)
-		if rs := task.Resume; rs != nil && task.Journal && rs.Output == port.Name {
-			w.Journal(carried)
+		for _, rs := range task.Resume.Ports() {
+			if task.Journal && rs.Output == port.Name {
+				w.Journal(carried[port.Name])
+			}
 		}
 		writers[port.Name] = w
 		sinks[port.Name] = w.Write

@@ -703,7 +703,7 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 	if err := ex.record(st, exec, true); err != nil {
 		return err
 	}
-	if rs := st.Spec.Resume; rs != nil {
+	for _, rs := range st.Spec.Resume.Ports() {
 		// Only now that the manifest lists the port's file may its journal
 		// go: a crash before this resumes from the journal, not from zero.
 		if err := runstore.RemoveJournal(ex.run.Path(runstore.OutputRel(st.Addr, round, rs.Output))); err != nil {
