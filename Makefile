@@ -12,7 +12,7 @@ FUZZRUNS ?= 5000x
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build jaeger temporal chromium python-numpy python-helper test test-unit fuzz vet examples proto proto-tools bench load clean quickstart vulncheck
+.PHONY: help build jaeger temporal chromium python-numpy python-helper onnxruntime test test-unit fuzz vet examples proto proto-tools bench load clean quickstart vulncheck
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ vet: ## go vet and gofmt check
 examples: ## build the third-party example plugins into .sweetspot/plugins/
 	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
 
-test: vet examples jaeger temporal chromium python-numpy python-helper test-unit fuzz vulncheck ## everything CI runs
+test: vet examples jaeger temporal chromium python-numpy python-helper onnxruntime test-unit fuzz vulncheck ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
@@ -72,7 +72,7 @@ BENCHDIR   := $(BIN)/bench
 BENCHFLAGS ?= -p 1 -run '^$$' -bench . -benchmem -timeout 3h
 
 bench: SHELL := /bin/bash
-bench: jaeger ## benchmarks (speed and memory goals live here, not in tests) and docs/benchmarks.md
+bench: jaeger onnxruntime ## benchmarks (speed and memory goals live here, not in tests) and docs/benchmarks.md
 	@mkdir -p $(BENCHDIR)
 	status=0; set -o pipefail; \
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test $(BENCHFLAGS) ./... 2>&1 | tee $(BENCHDIR)/main.txt || status=1; \
@@ -113,6 +113,20 @@ $(VULNDB)/index/db.json: tools/govulncheck/go.mod $(BIN)/indexdb
 	cd tools/govulncheck && $(GO) mod download golang.org/x/vulndb && \
 		$(BIN)/indexdb -vulns "$$($(GO) list -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv" -out $(VULNDB).tmp
 	rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
+
+# ONNX Runtime for Node.js is the judge of the ONNX exporter
+# (plugins/internal/onnx): its tests and benchmarks run exported models in
+# it and fail without it. npm installs the version the lock file pins, once;
+# --ignore-scripts because the CPU binaries ship inside the package and its
+# install script only fetches optional GPU libraries from a host CI cannot
+# reach.
+ORT := tools/onnxruntime/node_modules/onnxruntime-node/package.json
+
+onnxruntime: $(ORT) ## install onnxruntime-node (for the ONNX export tests) into tools/onnxruntime/, once
+
+$(ORT): tools/onnxruntime/package.json tools/onnxruntime/package-lock.json
+	cd tools/onnxruntime && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
 
 # The report's browser test opens the HTML in a real headless Chromium. It
 # skips when the browser is absent, unless CI is set: there it fails.
