@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,6 +37,12 @@ const (
 	EnvOTLPEndpoint = "SWEETSPOT_OTLP_ENDPOINT"
 	EnvOTLPProtocol = "SWEETSPOT_OTLP_PROTOCOL"
 )
+
+// OTLPEndpointAttr is the resource attribute of every span a process
+// exports over OTLP as well as to its span file: the endpoint (without
+// any user or password in it), so that a reader of the span file knows
+// the trace is in a collector too and can link to it (JaegerTraceURL).
+const OTLPEndpointAttr = "sweetspot.otlp.endpoint"
 
 // Config says where spans go.
 type Config struct {
@@ -154,9 +161,15 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 // explicit because OpenTelemetry's default is a no-op, which would cut the
 // trace at the plugin boundary.
 func Setup(ctx context.Context, cfg Config) (*Provider, error) {
+	attrs := cfg.Attributes
+	if cfg.OTLPEnabled() {
+		if ep := withoutUserinfo(cfg.Endpoint()); ep != "" {
+			attrs = append(attrs[:len(attrs):len(attrs)], attribute.String(OTLPEndpointAttr, ep))
+		}
+	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName(cfg.Service)),
-		resource.WithAttributes(cfg.Attributes...),
+		resource.WithAttributes(attrs...),
 		resource.WithProcessPID(),
 		resource.WithHost(),
 	)
@@ -251,4 +264,41 @@ func otlpExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error
 func hasScheme(endpoint string) bool {
 	u, err := url.Parse(endpoint)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.Contains(endpoint, "://")
+}
+
+// withoutUserinfo drops a user and password from an endpoint URL: they
+// are credentials, and the span file is not a place for them.
+func withoutUserinfo(endpoint string) string {
+	if !hasScheme(endpoint) {
+		return endpoint
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	return u.String()
+}
+
+// JaegerTraceURL is the page of a trace in the Jaeger UI that an OTLP
+// endpoint on Jaeger's default ports (4317 gRPC, 4318 HTTP) belongs to:
+// the UI listens on 16686 on the same host. SWEETSPOT_JAEGER_UI names
+// another UI address. It is "" for an endpoint on other ports, which is
+// some other collector.
+func JaegerTraceURL(endpoint, traceID string) string {
+	if endpoint == "" || traceID == "" {
+		return ""
+	}
+	host := endpoint
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	h, port, err := net.SplitHostPort(host)
+	if err != nil || (port != "4317" && port != "4318") {
+		return ""
+	}
+	if ui := os.Getenv("SWEETSPOT_JAEGER_UI"); ui != "" {
+		return strings.TrimRight(ui, "/") + "/trace/" + traceID
+	}
+	return fmt.Sprintf("http://%s/trace/%s", net.JoinHostPort(h, "16686"), traceID)
 }

@@ -121,3 +121,29 @@ func spanNames(t *testing.T, path string) []string {
 	}
 	return names
 }
+
+func TestJaegerTraceURL(t *testing.T) {
+	t.Setenv("SWEETSPOT_JAEGER_UI", "")
+	for _, tc := range []struct{ endpoint, want string }{
+		{"localhost:4317", "http://localhost:16686/trace/abc"},
+		{"http://10.1.2.3:4318/v1/traces", "http://10.1.2.3:16686/trace/abc"},
+		{"[::1]:4317", "http://[::1]:16686/trace/abc"},
+		{"collector:9999", ""},
+		{"", ""},
+	} {
+		if got := JaegerTraceURL(tc.endpoint, "abc"); got != tc.want {
+			t.Errorf("JaegerTraceURL(%q) = %q, want %q", tc.endpoint, got, tc.want)
+		}
+	}
+}
+
+func TestEndpointRecordedWithoutCredentials(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:secret@otel.example:4318/v1/traces": "https://otel.example:4318/v1/traces",
+		"localhost:4317": "localhost:4317",
+	} {
+		if got := withoutUserinfo(in); got != want {
+			t.Errorf("withoutUserinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -206,6 +207,17 @@ func findPort(m *runstore.Manifest, port string) []portFiles {
 func readFrame(run *runstore.Run, files []runstore.OutputFile, mem memory.Allocator) (*frame, error) {
 	f := newFrame()
 	for _, o := range files {
+		// The manifest is outside input too: a path in it that leaves the
+		// run directory is refused, never read.
+		if !filepath.IsLocal(o.Path) {
+			return nil, fmt.Errorf("the manifest records %q, a path outside the run directory", o.Path)
+		}
+		if isJournal(o.Path) {
+			if err := readJournal(run, o.Path, f, mem); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		rd, err := runstore.OpenFiles([]string{run.Path(o.Path)}, mem)
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", o.Path, err)
@@ -239,6 +251,8 @@ type data struct {
 	chosen *trial
 	// warnings are problems the reader met but could work around.
 	warnings []string
+	// live adds the trials running stages journalled (IncludeRunning).
+	live bool
 }
 
 // trial is one row of the results table.
@@ -343,8 +357,9 @@ type requirements struct {
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // load reads the tables of a run.
-func load(run *runstore.Run, mem memory.Allocator) (*data, error) {
-	d := &data{manifest: run.Manifest()}
+func load(run *runstore.Run, o options) (*data, error) {
+	d := &data{manifest: run.Manifest(), live: o.live}
+	mem := o.mem
 	m := &d.manifest
 
 	if err := d.loadDecisions(run, m, mem); err != nil {
@@ -515,6 +530,9 @@ func (d *data) loadDecisions(run *runstore.Run, m *runstore.Manifest, mem memory
 
 func (d *data) loadResults(run *runstore.Run, m *runstore.Manifest, mem memory.Allocator) error {
 	stages := findPort(m, portResults)
+	if d.live {
+		stages = withJournals(run, m, portResults, stages)
+	}
 	if len(stages) == 0 {
 		return nil
 	}

@@ -35,7 +35,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	mem memory.Allocator
+	mem  memory.Allocator
+	live bool
 }
 
 // WithAllocator sets the allocator the run's Arrow files are read with
@@ -49,30 +50,17 @@ func WithAllocator(mem memory.Allocator) Option { return func(o *options) { o.me
 // and the "requirements" port. A run that lacks some of them (it failed
 // early, or has no resize stage) still gets a report of what it has.
 func Write(w io.Writer, run *runstore.Run, opts ...Option) error {
-	o := options{mem: memory.DefaultAllocator}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	d, err := load(run, o.mem)
+	v, err := Build(run, opts...)
 	if err != nil {
-		return fmt.Errorf("report of run %s: %w", run.ID(), err)
+		return err
 	}
-	pg, err := buildPage(d)
-	if err != nil {
-		return fmt.Errorf("report of run %s: %w", run.ID(), err)
-	}
-	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, pg); err != nil {
-		return fmt.Errorf("report of run %s: %w", run.ID(), err)
-	}
-	_, err = buf.WriteTo(w)
-	return err
+	return v.WritePage(w)
 }
 
 //go:embed page.html.tmpl
 var pageSource string
 
-var pageTemplate = template.Must(template.New("page").Parse(pageSource))
+var pageTemplate = template.Must(template.Must(template.New("page").Parse(pageSource)).Parse(sectionsSource))
 
 // page is what the template shows; every string is plain text that the
 // template escapes, except the SVG and CSS, which are built here.
