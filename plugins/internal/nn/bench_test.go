@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -58,31 +59,67 @@ func BenchmarkTrain(b *testing.B) {
 	}
 }
 
-// BenchmarkPredict measures batch-1 forward passes, the latency the
-// evaluation stage reports, for float32 and int8 models.
+// predictBatches are the batches the inference benchmarks run: one row
+// (the latency the evaluation stage reports), and the throughput batches.
+var predictBatches = []int{1, 32, 256}
+
+// benchPredict times forward passes of rows rows and reports the time per
+// sample and the samples per second.
+func benchPredict(b *testing.B, model Model, rows int) {
+	p := model.NewPredictor(rows)
+	x := make([]float32, rows*model.Spec().Inputs)
+	for i := range x {
+		x[i] = float32(i%7) - 3
+	}
+	for b.Loop() {
+		p.Predict(x, rows)
+	}
+	s := b.Elapsed().Seconds() / float64(b.N) / float64(rows)
+	b.ReportMetric(s*1e6, "µs/sample")
+	b.ReportMetric(1/s, "samples/s")
+}
+
+// BenchmarkPredict measures forward passes of float32 and int8 models of
+// two hidden layers at several widths and batches. The int8 model's goal
+// is to be at least as fast as the float32 one from width 64 up.
 func BenchmarkPredict(b *testing.B) {
 	for _, width := range []int{16, 64, 256, 1024} {
-		for _, c := range []struct {
-			name string
-			c    *Compression
-		}{{"float32", nil}, {"int8", &Compression{Int8: true}}} {
-			b.Run(fmt.Sprintf("width=%d/%s", width, c.name), func(b *testing.B) {
-				m := newMLP(Spec{Inputs: 64, Hidden: []int{width, width}, Outputs: 10})
-				m.init(1)
-				var model Model = m
-				if c.c != nil {
-					model, _ = m.Compress(*c.c)
+		m := newMLP(Spec{Inputs: 64, Hidden: []int{width, width}, Outputs: 10})
+		m.init(1)
+		q, _ := m.Compress(Compression{Int8: true})
+		for _, batch := range predictBatches {
+			for _, c := range []struct {
+				name  string
+				model Model
+			}{{"float32", m}, {"int8", q}} {
+				b.Run(fmt.Sprintf("width=%d/batch=%d/%s", width, batch, c.name), func(b *testing.B) {
+					benchPredict(b, c.model, batch)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkPruned measures pruned models, float32 and int8, beside the
+// unpruned ones: their bytes and their forward passes (batch 1 and 256).
+func BenchmarkPruned(b *testing.B) {
+	for _, width := range []int{256, 1024} {
+		m := newMLP(Spec{Inputs: 64, Hidden: []int{width, width}, Outputs: 10})
+		m.init(1)
+		for _, int8 := range []bool{false, true} {
+			for _, frac := range []float64{0, 0.25, 0.5, 0.75, 0.9, 0.95} {
+				model, _ := m.Compress(Compression{PruneFraction: frac, Int8: int8})
+				kind := "float32"
+				if int8 {
+					kind = "int8"
 				}
-				p := model.NewPredictor(1)
-				x := make([]float32, 64)
-				for i := range x {
-					x[i] = float32(i%7) - 3
+				for _, batch := range []int{1, 256} {
+					b.Run(fmt.Sprintf("width=%d/%s/prune=%d/batch=%d", width, kind, int(math.Round(frac*100)), batch), func(b *testing.B) {
+						benchPredict(b, model, batch)
+						b.ReportMetric(float64(model.Bytes()), "bytes")
+					})
 				}
-				for b.Loop() {
-					p.Predict(x, 1)
-				}
-				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e6, "µs/sample")
-			})
+			}
 		}
 	}
 }

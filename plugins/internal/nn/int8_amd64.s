@@ -1,0 +1,137 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Both kernels walk blocks of packed weights (see packInt8): per block,
+// k/16 steps of 16 activations and 4×16 weights, then a horizontal sum of
+// each unit's eight int32 lanes. The caller checks the arguments.
+
+// func int8Dot1x4AVX2(x, w *int8, k, blocks int, y *int32)
+TEXT ·int8Dot1x4AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DX
+	MOVQ k+16(FP), CX
+	MOVQ blocks+24(FP), BX
+	MOVQ y+32(FP), DI
+	SHRQ $4, CX
+	JZ   done1
+	TESTQ BX, BX
+	JZ   done1
+
+block1:
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	MOVQ SI, R8
+	MOVQ CX, R9
+
+step1:
+	VPMOVSXBW (R8), Y0
+	VPMOVSXBW (DX), Y1
+	VPMOVSXBW 16(DX), Y2
+	VPMOVSXBW 32(DX), Y3
+	VPMOVSXBW 48(DX), Y4
+	VPMADDWD Y1, Y0, Y1
+	VPMADDWD Y2, Y0, Y2
+	VPMADDWD Y3, Y0, Y3
+	VPMADDWD Y4, Y0, Y4
+	VPADDD Y1, Y8, Y8
+	VPADDD Y2, Y9, Y9
+	VPADDD Y3, Y10, Y10
+	VPADDD Y4, Y11, Y11
+	ADDQ $16, R8
+	ADDQ $64, DX
+	DECQ R9
+	JNZ  step1
+
+	VPHADDD Y9, Y8, Y8
+	VPHADDD Y11, Y10, Y10
+	VPHADDD Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X12
+	VPADDD X12, X8, X8
+	VMOVDQU X8, (DI)
+	ADDQ $16, DI
+	DECQ BX
+	JNZ  block1
+
+done1:
+	VZEROUPPER
+	RET
+
+// func int8Dot2x4AVX2(x0, x1, w *int8, k, blocks int, y0, y1 *int32)
+TEXT ·int8Dot2x4AVX2(SB), NOSPLIT, $0-56
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), R10
+	MOVQ w+16(FP), DX
+	MOVQ k+24(FP), CX
+	MOVQ blocks+32(FP), BX
+	MOVQ y0+40(FP), DI
+	MOVQ y1+48(FP), R11
+	SHRQ $4, CX
+	JZ   done2
+	TESTQ BX, BX
+	JZ   done2
+
+block2:
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+	VPXOR Y14, Y14, Y14
+	VPXOR Y15, Y15, Y15
+	MOVQ SI, R8
+	MOVQ R10, R12
+	MOVQ CX, R9
+
+step2:
+	VPMOVSXBW (R8), Y0
+	VPMOVSXBW (R12), Y1
+	VPMOVSXBW (DX), Y2
+	VPMOVSXBW 16(DX), Y3
+	VPMADDWD Y2, Y0, Y4
+	VPMADDWD Y2, Y1, Y5
+	VPMADDWD Y3, Y0, Y6
+	VPMADDWD Y3, Y1, Y7
+	VPADDD Y4, Y8, Y8
+	VPADDD Y5, Y12, Y12
+	VPADDD Y6, Y9, Y9
+	VPADDD Y7, Y13, Y13
+	VPMOVSXBW 32(DX), Y2
+	VPMOVSXBW 48(DX), Y3
+	VPMADDWD Y2, Y0, Y4
+	VPMADDWD Y2, Y1, Y5
+	VPMADDWD Y3, Y0, Y6
+	VPMADDWD Y3, Y1, Y7
+	VPADDD Y4, Y10, Y10
+	VPADDD Y5, Y14, Y14
+	VPADDD Y6, Y11, Y11
+	VPADDD Y7, Y15, Y15
+	ADDQ $16, R8
+	ADDQ $16, R12
+	ADDQ $64, DX
+	DECQ R9
+	JNZ  step2
+
+	VPHADDD Y9, Y8, Y8
+	VPHADDD Y11, Y10, Y10
+	VPHADDD Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X0
+	VPADDD X0, X8, X8
+	VMOVDQU X8, (DI)
+	VPHADDD Y13, Y12, Y12
+	VPHADDD Y15, Y14, Y14
+	VPHADDD Y14, Y12, Y12
+	VEXTRACTI128 $1, Y12, X1
+	VPADDD X1, X12, X12
+	VMOVDQU X12, (R11)
+	ADDQ $16, DI
+	ADDQ $16, R11
+	DECQ BX
+	JNZ  block2
+
+done2:
+	VZEROUPPER
+	RET
