@@ -110,6 +110,6 @@ that meets the requirements. Every run is one OpenTelemetry trace.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newGraphCmd(), newPluginsCmd(), newRunsCmd(), newExplainCmd(), newReportCmd(), newInitCmd(), newWorkerCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newGraphCmd(), newPluginsCmd(), newRunsCmd(), newExplainCmd(), newReportCmd(), newInitCmd(), newWorkerCmd(), newUICmd())
 	return root
 }

@@ -19,6 +19,7 @@ import (
 // script (sort.js), so what the two show cannot drift apart.
 type View struct {
 	pg *pageData
+	d  *data
 }
 
 // pageData is what the templates see: the page, and what every part
@@ -66,7 +67,7 @@ func Build(run *runstore.Run, opts ...Option) (*View, error) {
 		SectionCSS: template.CSS(sectionsCSS),
 		Script:     Script(),
 		Trace:      buildTrace(readSpanFiles(run.Path("spans")), ids),
-	}}, nil
+	}, d: d}, nil
 }
 
 // WritePage writes the whole offline page.
