@@ -181,7 +181,7 @@ func (p *compactPredictor) int8Layer(L *clayer, pk *packedInt8, in, y []float32,
 	xq := p.xq[:rows*pk.k]
 	for r := range rows {
 		row := xq[r*pk.k : (r+1)*pk.k]
-		p.sx[r] = quantizeRow(in[r*L.in:(r+1)*L.in], row)
+		p.sx[r] = quantizeRow(int8Kernel, in[r*L.in:(r+1)*L.in], row)
 		clear(row[L.in:]) // another layer may have left values there
 	}
 	ld := pk.blocks * int8Units
@@ -203,7 +203,7 @@ func (p *compactPredictor) int8Layer(L *clayer, pk *packedInt8, in, y []float32,
 func (p *compactPredictor) int8Scalar(L *clayer, in, y []float32, rows int) {
 	xq := p.xq[:L.in]
 	for r := range rows {
-		sx := quantizeRow(in[r*L.in:(r+1)*L.in], xq)
+		sx := quantizeRow(int8Kernel, in[r*L.in:(r+1)*L.in], xq)
 		yr := y[r*L.out : (r+1)*L.out]
 		for o := range L.out {
 			var acc int64

@@ -64,11 +64,17 @@ type int8Kernels struct {
 	name string
 	one  func(x, w []int8, k, blocks int, y []int32)
 	two  func(x0, x1, w []int8, k, blocks int, y0, y1 []int32)
+	// maxAbs returns the bits of the largest |x[i]| (0 for none); the
+	// bits of non-negative floats order as the floats, NaN's above
+	// infinity's.
+	maxAbs func(x []float32) uint32
+	// quantize sets q[i] to x[i]·inv in float32, rounded half to even.
+	quantize func(x []float32, inv float32, q []int8)
 }
 
 // int8Portable is the pure-Go kernel, the reference of the assembly ones
 // and the kernel of every machine they do not support.
-var int8Portable = int8Kernels{name: "go", one: int8DotGo1, two: int8DotGo2}
+var int8Portable = int8Kernels{name: "go", one: int8DotGo1, two: int8DotGo2, maxAbs: maxAbsGo, quantize: quantizeGo}
 
 // int8Kernel is the fastest kernel this machine runs (set at init by the
 // architecture's file).
@@ -156,28 +162,32 @@ func int8DotGo2(x0, x1, w []int8, k, blocks int, y0, y1 []int32) {
 // to even (as ONNX QuantizeLinear rounds). A row of zeros has scale 0; a
 // row holding NaN or an infinity has scale NaN, so that its outputs are NaN
 // as float arithmetic would make them.
-func quantizeRow(x []float32, q []int8) float32 {
-	var mx float32
-	for _, v := range x {
-		a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
-		if !(a <= mx) {
-			if a != a {
-				return float32(math.NaN())
-			}
-			mx = a
-		}
-	}
-	q = q[:len(x)]
+func quantizeRow(kern int8Kernels, x []float32, q []int8) float32 {
+	bits := kern.maxAbs(x)
+	mx := math.Float32frombits(bits)
 	switch {
-	case mx == 0:
-		clear(q)
+	case bits == 0:
+		clear(q[:len(x)])
 		return 0
-	case mx > math.MaxFloat32:
+	case bits >= 0x7f800000: // infinity or NaN
 		return float32(math.NaN())
 	}
-	inv := 127 / mx
-	for i, v := range x {
-		q[i] = int8(max(-127, min(127, math.RoundToEven(float64(v*inv)))))
-	}
+	// |x[i]·inv| ≤ 127 up to rounding, so q stays within ±127.
+	kern.quantize(x, 127/mx, q)
 	return mx / 127
+}
+
+func maxAbsGo(x []float32) uint32 {
+	var m uint32
+	for _, v := range x {
+		m = max(m, math.Float32bits(v)&^(1<<31))
+	}
+	return m
+}
+
+func quantizeGo(x []float32, inv float32, q []int8) {
+	q = q[:len(x)]
+	for i, v := range x {
+		q[i] = int8(math.RoundToEven(float64(v * inv)))
+	}
 }

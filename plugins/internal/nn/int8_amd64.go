@@ -8,7 +8,7 @@ import "golang.org/x/sys/cpu"
 // each of four weight rows to int16 (VPMOVSXBW), multiply them and add
 // adjacent pairs into int32 (VPMADDWD), exactly, and keep eight such sums
 // per output unit in a register until the row ends.
-var int8AVX2 = int8Kernels{name: "avx2", one: int8DotAVX2x1, two: int8DotAVX2x2}
+var int8AVX2 = int8Kernels{name: "avx2", one: int8DotAVX2x1, two: int8DotAVX2x2, maxAbs: maxAbsAVX2, quantize: quantizeRowAVX2}
 
 func init() {
 	if cpu.X86.HasAVX2 {
@@ -44,4 +44,28 @@ func checkInt8Args(nx, nw, k, blocks, ny int) {
 	if k <= 0 || k%int8Step != 0 || blocks <= 0 || nx < k || nw < blocks*int8Units*k || ny < blocks*int8Units {
 		panic("nn: int8 kernel arguments out of range")
 	}
+}
+
+//go:noescape
+func maxAbsBitsAVX2(x *float32, n int) uint32
+
+//go:noescape
+func quantizeAVX2(x *float32, n int, inv float32, q *int8)
+
+func maxAbsAVX2(x []float32) uint32 {
+	n := len(x) &^ 7
+	var m uint32
+	if n > 0 {
+		m = maxAbsBitsAVX2(&x[0], n)
+	}
+	return max(m, maxAbsGo(x[n:]))
+}
+
+func quantizeRowAVX2(x []float32, inv float32, q []int8) {
+	q = q[:len(x)]
+	n := len(x) &^ 7
+	if n > 0 {
+		quantizeAVX2(&x[0], n, inv, &q[0])
+	}
+	quantizeGo(x[n:], inv, q[n:])
 }

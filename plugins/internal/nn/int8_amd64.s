@@ -135,3 +135,64 @@ step2:
 done2:
 	VZEROUPPER
 	RET
+
+// func maxAbsBitsAVX2(x *float32, n int) uint32
+// The largest |x[i]| as float32 bits, for n a positive multiple of 8. Bits
+// of non-negative floats order as the floats do, and NaN's above
+// infinity's, so an integer maximum finds them.
+TEXT ·maxAbsBitsAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+	VPXOR Y0, Y0, Y0
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X1
+	VPBROADCASTD X1, Y1
+	TESTQ CX, CX
+	JZ   maxdone
+
+maxloop:
+	VPAND (SI), Y1, Y2
+	VPMAXSD Y2, Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  maxloop
+
+maxdone:
+	VEXTRACTI128 $1, Y0, X2
+	VPMAXSD X2, X0, X0
+	VPSHUFD $0x4e, X0, X2
+	VPMAXSD X2, X0, X0
+	VPSHUFD $0xb1, X0, X2
+	VPMAXSD X2, X0, X0
+	VMOVD X0, AX
+	MOVL AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func quantizeAVX2(x *float32, n int, inv float32, q *int8)
+// q[i] = x[i]·inv in float32, rounded half to even (the default MXCSR
+// mode), for n a positive multiple of 8 and |x[i]·inv| < 127.5.
+TEXT ·quantizeAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS inv+16(FP), Y1
+	MOVQ q+24(FP), DI
+	SHRQ $3, CX
+	JZ   qdone
+
+qloop:
+	VMULPS (SI), Y1, Y0
+	VCVTPS2DQ Y0, Y0
+	VEXTRACTI128 $1, Y0, X2
+	VPACKSSDW X2, X0, X0
+	VPACKSSWB X0, X0, X0
+	VMOVQ X0, (DI)
+	ADDQ $32, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ  qloop
+
+qdone:
+	VZEROUPPER
+	RET

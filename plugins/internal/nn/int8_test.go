@@ -107,14 +107,129 @@ func TestQuantizeRow(t *testing.T) {
 		{[]float32{127, -127, 0.5, 1.5, 2.5, -0.5}, []int8{127, -127, 0, 2, 2, 0}, 1},
 		{[]float32{-2, 1}, []int8{-127, 64}, 2.0 / 127}, // 63.5 rounds to the even 64
 	} {
-		q := make([]int8, len(c.x))
-		if s := quantizeRow(c.x, q); s != c.scale || fmt.Sprint(q) != fmt.Sprint(c.q) {
-			t.Errorf("quantizeRow(%v) = %v scale %g, want %v scale %g", c.x, q, s, c.q, c.scale)
+		for _, kern := range testedInt8Kernels(t) {
+			q := make([]int8, len(c.x))
+			if s := quantizeRow(kern, c.x, q); s != c.scale || fmt.Sprint(q) != fmt.Sprint(c.q) {
+				t.Errorf("%s: quantizeRow(%v) = %v scale %g, want %v scale %g", kern.name, c.x, q, s, c.q, c.scale)
+			}
 		}
 	}
-	for _, bad := range [][]float32{{1, float32(math.NaN())}, {float32(math.Inf(-1)), 0}} {
-		if s := quantizeRow(bad, make([]int8, 2)); !math.IsNaN(float64(s)) {
-			t.Errorf("quantizeRow(%v) scale %g, want NaN", bad, s)
+	for _, kern := range testedInt8Kernels(t) {
+		for _, bad := range [][]float32{{1, float32(math.NaN())}, {float32(math.Inf(-1)), 0}, {1, 2, 3, 4, 5, 6, 7, 8, float32(math.NaN())}} {
+			if s := quantizeRow(kern, bad, make([]int8, len(bad))); !math.IsNaN(float64(s)) {
+				t.Errorf("%s: quantizeRow(%v) scale %g, want NaN", kern.name, bad, s)
+			}
+		}
+	}
+}
+
+// Every kernel quantizes as a plain loop with float64 rounding does, on
+// rows of every length up to 40 (vector bodies and tails), ties included.
+func TestQuantizeKernelsMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 1; n <= 40; n++ {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+			if i%5 == 0 {
+				x[i] = float32(rng.IntN(9)-4) / 2 // ties once scaled by 1
+			}
+		}
+		if n%3 == 0 {
+			x[0] = 127 // a scale of exactly 1: the halves above are ties
+		}
+		var mx float64
+		for _, v := range x {
+			mx = max(mx, math.Abs(float64(v)))
+		}
+		inv := 127 / float32(mx)
+		want := make([]int8, n)
+		for i, v := range x {
+			want[i] = int8(math.RoundToEven(float64(v * inv)))
+		}
+		for _, kern := range testedInt8Kernels(t) {
+			q := make([]int8, n)
+			s := quantizeRow(kern, x, q)
+			if s != float32(mx)/127 || fmt.Sprint(q) != fmt.Sprint(want) {
+				t.Errorf("%s n=%d: %v scale %g, want %v scale %g", kern.name, n, q, s, want, float32(mx)/127)
+			}
+		}
+	}
+}
+
+// refInt8Forward is a plain forward pass of an int8 model over its stored
+// layers: each row quantized as quantizeRow defines it, int64 sums of the
+// stored weights, then sum·sx·scale + bias and ReLU.
+func refInt8Forward(c *Compact, x []float32, rows int) []float32 {
+	in := x[:rows*c.spec.Inputs]
+	for li := range c.layers {
+		L := &c.layers[li]
+		y := make([]float32, rows*L.out)
+		for r := range rows {
+			xr := in[r*L.in : (r+1)*L.in]
+			var mx float64
+			for _, v := range xr {
+				mx = max(mx, math.Abs(float64(v)))
+			}
+			q := make([]int64, L.in)
+			inv := 127 / float32(mx)
+			for i, v := range xr {
+				if mx > 0 {
+					q[i] = int64(math.RoundToEven(float64(v * inv)))
+				}
+			}
+			sx := float32(mx) / 127
+			for o := range L.out {
+				var s int64
+				if L.sparse {
+					for k := L.rowPtr[o]; k < L.rowPtr[o+1]; k++ {
+						s += int64(L.wq[k]) * q[L.cols[k]]
+					}
+				} else {
+					for i := range L.in {
+						s += int64(L.wq[o*L.in+i]) * q[i]
+					}
+				}
+				v := float32(s)*sx*L.scale[o] + L.b[o]
+				if li < len(c.layers)-1 && v < 0 {
+					v = 0
+				}
+				y[r*L.out+o] = v
+			}
+		}
+		in = y
+	}
+	return in
+}
+
+// An int8 model's predictor gives exactly the plain forward pass's
+// outputs, on every kernel, dense or pruned (the sparse kernel at 97%),
+// for batches that do and do not fill the two-row kernel.
+func TestInt8PredictorMatchesReference(t *testing.T) {
+	m := newMLP(Spec{Inputs: 37, Hidden: []int{100, 64}, Outputs: 10})
+	m.init(7)
+	rng := rand.New(rand.NewPCG(8, 9))
+	x := make([]float32, 65*37)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	defer func(k int8Kernels) { int8Kernel = k }(int8Kernel)
+	for _, frac := range []float64{0, 0.5, 0.97} {
+		c, err := m.compress(Compression{Int8: true, PruneFraction: frac})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kern := range testedInt8Kernels(t) {
+			int8Kernel = kern
+			for _, rows := range []int{1, 2, 5, 65} {
+				want := refInt8Forward(c, x, rows)
+				got := c.NewPredictor(rows).Predict(x, rows)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s prune %g rows %d: output %d is %g, want %g", kern.name, frac, rows, i, got[i], want[i])
+					}
+				}
+			}
 		}
 	}
 }

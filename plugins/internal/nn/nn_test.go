@@ -400,6 +400,28 @@ func TestQuantizeInt8(t *testing.T) {
 	if worst > 0.03*scale {
 		t.Errorf("int8 logits differ from float ones by up to %g (largest logit %g)", worst, scale)
 	}
+	// And the two models pick the same class for nearly every test row.
+	fp, qp := m.NewPredictor(1), q.NewPredictor(1)
+	agree := 0
+	for r := range test.Rows {
+		x := test.X[r*test.Cols : (r+1)*test.Cols]
+		if argmax(fp.Predict(x, 1)) == argmax(qp.Predict(x, 1)) {
+			agree++
+		}
+	}
+	if share := float64(agree) / float64(test.Rows); share < 0.98 {
+		t.Errorf("int8 and float32 agree on the class of %.3f of the test rows, want at least 0.98", share)
+	}
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 func TestPrune(t *testing.T) {
