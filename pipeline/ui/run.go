@@ -210,8 +210,8 @@ func damagedHead(id string, err error) string {
 }
 
 // fingerprint sums what a run page shows changes in: the manifest, the
-// journals of running stages (a finished trial grows one) and the span
-// files, by name, size and modification time. Looking is cheap next to
+// stages' files (a finished trial grows a journal and its sums) and the
+// span files, by name, size and modification time. Looking is cheap next to
 // rendering, and works on every file system (no inotify needed, nor a
 // limit on watches); a missing run directory is fs.ErrNotExist.
 func fingerprint(dir string) (uint64, error) {
@@ -230,11 +230,10 @@ func fingerprint(dir string) (uint64, error) {
 			if err != nil || d.IsDir() {
 				return nil
 			}
-			name := d.Name()
-			if strings.HasSuffix(name, ".journal.arrows") || strings.HasSuffix(name, ".jsonl") {
-				if fi, err := d.Info(); err == nil {
-					add(path, fi)
-				}
+			// Every file: a journal's batch counts once its digest is
+			// in the sums file beside it, written just after.
+			if fi, err := d.Info(); err == nil {
+				add(path, fi)
 			}
 			return nil
 		})
