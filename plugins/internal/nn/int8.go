@@ -158,8 +158,8 @@ func int8DotGo2(x0, x1, w []int8, k, blocks int, y0, y1 []int32) {
 
 // quantizeRow writes x quantized symmetrically to int8 into q (len(x)
 // values; the caller keeps q's padding zero) and returns the scale s, with
-// x ≈ s·q: s = max|x|/127 and q = x·(127/max|x|) in float32, rounded half
-// to even (as ONNX QuantizeLinear rounds). A row of zeros has scale 0; a
+// x ≈ s·q: s = max|x|/127 and q = x·(1/s) in float32, rounded half to even
+// (as ONNX's Round and QuantizeLinear round). A row of zeros has scale 0; a
 // row holding NaN or an infinity has scale NaN, so that its outputs are NaN
 // as float arithmetic would make them.
 func quantizeRow(kern int8Kernels, x []float32, q []int8) float32 {
@@ -173,8 +173,9 @@ func quantizeRow(kern int8Kernels, x []float32, q []int8) float32 {
 		return float32(math.NaN())
 	}
 	// |x[i]·inv| ≤ 127 up to rounding, so q stays within ±127.
-	kern.quantize(x, 127/mx, q)
-	return mx / 127
+	s := mx / 127
+	kern.quantize(x, 1/s, q)
+	return s
 }
 
 func maxAbsGo(x []float32) uint32 {

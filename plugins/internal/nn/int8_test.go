@@ -96,7 +96,7 @@ func TestInt8KernelsMatchReference(t *testing.T) {
 	}
 }
 
-// quantizeRow is x·127/max|x| rounded half to even, clamped to ±127.
+// quantizeRow is x/(max|x|/127) rounded half to even.
 func TestQuantizeRow(t *testing.T) {
 	for _, c := range []struct {
 		x     []float32
@@ -142,7 +142,7 @@ func TestQuantizeKernelsMatchReference(t *testing.T) {
 		for _, v := range x {
 			mx = max(mx, math.Abs(float64(v)))
 		}
-		inv := 127 / float32(mx)
+		inv := 1 / (float32(mx) / 127)
 		want := make([]int8, n)
 		for i, v := range x {
 			want[i] = int8(math.RoundToEven(float64(v * inv)))
@@ -172,7 +172,7 @@ func refInt8Forward(c *Compact, x []float32, rows int) []float32 {
 				mx = max(mx, math.Abs(float64(v)))
 			}
 			q := make([]int64, L.in)
-			inv := 127 / float32(mx)
+			inv := 1 / (float32(mx) / 127)
 			for i, v := range xr {
 				if mx > 0 {
 					q[i] = int64(math.RoundToEven(float64(v * inv)))
