@@ -6,8 +6,8 @@
 // # The graph
 //
 // One input, Input: tensor(double) [N, F], the dataset's F feature columns
-// in the dataset's order (the names are in the metadata property
-// "sweetspot.features"). The preprocessing runs first, in double as
+// in the dataset's order (their names are in the metadata property
+// "sweetspot.features", a JSON array). The preprocessing runs first, in double as
 // sweetspot runs it (standardize and minmax as Sub and Mul, pca as Sub and
 // MatMul), then a Cast to float and the dense layers in float32: MatMul,
 // Add, Relu. A classifier answers Logits [N, K] (float), Probabilities
@@ -20,16 +20,17 @@
 // An int8 layer is written with MatMulInteger, the standard operator whose
 // arithmetic is sweetspot's own: int8 weights with a symmetric scale per
 // output unit (zero point 0), int8 inputs quantized per row symmetrically
-// (s = max|x|/127, q = round(x·(1/s))), products summed in int32 and scaled
-// back as float32(sum)·s·scale. The per-row quantization is a few
-// elementwise nodes in front of each MatMulInteger (Abs, ReduceMax, Div,
-// Reciprocal, Mul, Round, Cast). DynamicQuantizeLinear was not chosen: it
+// (s = max|x|/127, q = round(x·(127/max|x|)), ties to even), products
+// summed in int32 and scaled back as float32(sum)·s·scale. The per-row
+// quantization is a few elementwise nodes in front of each MatMulInteger
+// (Abs, ReduceMax, Max, Div, Mul, Round, Cast). DynamicQuantizeLinear was not chosen: it
 // quantizes the whole batch to uint8 with one asymmetric scale, so a row's
 // answer would depend on the other rows of its batch, which sweetspot's
 // never does. QDQ around a float MatMul would need activation scales fixed
-// at export time, which sweetspot does not have. ONNX's Round breaks exact
-// ties (x/s = k+½) to even where sweetspot rounds away from zero: the only
-// place the two can differ by more than float rounding.
+// at export time, which sweetspot does not have. Each step is the same
+// float32 operation in the same order as sweetspot's kernel, so an int8
+// model's outputs in ONNX Runtime are sweetspot's to the bit in practice
+// (the test measures it).
 //
 // # Encoding
 //
@@ -42,6 +43,7 @@ package onnx
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -76,6 +78,7 @@ const (
 const (
 	MetaTask     = "sweetspot.task"
 	MetaFeatures = "sweetspot.features"
+	MetaClasses  = "sweetspot.classes"
 	MetaTarget   = "sweetspot.target"
 	MetaPrep     = "sweetspot.preprocessing"
 	MetaWeights  = "sweetspot.weights"
@@ -92,6 +95,9 @@ type Options struct {
 	Features []string
 	// Target names the predicted column, for the metadata.
 	Target string
+	// Classes names a classifier's classes by index, for the metadata;
+	// when given there must be one per output.
+	Classes []string
 	// Preprocessing is the preprocessing's name (as prep.Spec.String()),
 	// for the metadata.
 	Preprocessing string
@@ -120,6 +126,9 @@ func Encode(m nn.Model, t *prep.Transform, o Options) ([]byte, error) {
 	}
 	if len(o.Features) > 0 && len(o.Features) != features {
 		return nil, fmt.Errorf("onnx: %d feature names for %d input columns", len(o.Features), features)
+	}
+	if len(o.Classes) > 0 && (v.Spec.Task != nn.Classification || len(o.Classes) != v.Spec.Outputs) {
+		return nil, fmt.Errorf("onnx: %d class names for a %s model of %d outputs", len(o.Classes), v.Spec.Task, v.Spec.Outputs)
 	}
 	if err := check(v, steps); err != nil {
 		return nil, err
@@ -182,7 +191,10 @@ func Encode(m nn.Model, t *prep.Transform, o Options) ([]byte, error) {
 		},
 	}
 	if len(o.Features) > 0 {
-		model.metadata = append(model.metadata, [2]string{MetaFeatures, strings.Join(o.Features, ",")})
+		model.metadata = append(model.metadata, [2]string{MetaFeatures, jsonList(o.Features)})
+	}
+	if len(o.Classes) > 0 {
+		model.metadata = append(model.metadata, [2]string{MetaClasses, jsonList(o.Classes)})
 	}
 	if o.Target != "" {
 		model.metadata = append(model.metadata, [2]string{MetaTarget, o.Target})
@@ -316,13 +328,15 @@ func (b *builder) layer(p string, x string, L *nn.LayerView) string {
 	dims := []int64{int64(L.In), int64(L.Out)}
 	var y string
 	if L.Int8 {
-		// The row's scale s = max|x|/127, floored at the smallest normal
-		// float so that a row of zeros gives zeros (q = 0) and not 0·∞.
+		// q = round(x·(127/max|x|)), the maximum floored at the smallest
+		// normal float so that a row of zeros gives q = 0 and not 0·∞; the
+		// row's scale s = max|x|/127 (0 for a row of zeros).
 		mx := b.op("ReduceMax", p+"/absmax", []string{b.op("Abs", p+"/abs", []string{x})}, intsAttr("axes", 1), intAttr("keepdims", 1))
-		s := b.op("Div", p+"/row_scale", []string{mx, b.scalar(p+"/q_max", 127)})
-		s = b.op("Max", p+"/row_scale_safe", []string{s, b.scalar(p+"/smallest_normal", math.SmallestNonzeroFloat32*(1<<23))})
-		q := b.op("Mul", p+"/x_scaled", []string{x, b.op("Reciprocal", p+"/row_scale_inv", []string{s})})
+		qmax := b.scalar(p+"/q_max", 127)
+		safe := b.op("Max", p+"/absmax_safe", []string{mx, b.scalar(p+"/smallest_normal", math.SmallestNonzeroFloat32*(1<<23))})
+		q := b.op("Mul", p+"/x_scaled", []string{x, b.op("Div", p+"/row_inv_scale", []string{qmax, safe})})
 		q = b.op("Cast", p+"/x_q", []string{b.op("Round", p+"/x_rounded", []string{q})}, intAttr("to", int64(typeInt8)))
+		s := b.op("Div", p+"/row_scale", []string{mx, qmax})
 		acc := b.op("MatMulInteger", p+"/acc", []string{q, b.tensor(p+"/W_q", typeInt8, dims, i8raw(L.Quantized))})
 		y = b.op("Cast", p+"/acc_f32", []string{acc}, intAttr("to", int64(typeFloat)))
 		y = b.op("Mul", p+"/rescaled_row", []string{y, s})
@@ -335,6 +349,12 @@ func (b *builder) layer(p string, x string, L *nn.LayerView) string {
 		y = b.op("Relu", p+"/relu", []string{y})
 	}
 	return y
+}
+
+// jsonList writes names as a JSON array: a name may hold any character.
+func jsonList(names []string) string {
+	b, _ := json.Marshal(names) // strings always marshal
+	return string(b)
 }
 
 func intAttr(name string, v int64) attribute { return attribute{name: name, typ: attrInt, i: v} }

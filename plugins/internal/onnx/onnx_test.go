@@ -33,19 +33,34 @@ func TestONNXRuntime(t *testing.T) {
 		prep   string
 		hidden []int
 		comp   nn.Compression
+		// reread takes the model back from its serialized compact form,
+		// as a model file holds it.
+		reread bool
 	}{
-		{"digits/standardize/float32", digits, "standardize", []int{32}, nn.Compression{}},
-		{"digits/standardize/int8", digits, "standardize", []int{32}, nn.Compression{Int8: true}},
-		{"digits/standardize/pruned", digits, "standardize", []int{32}, nn.Compression{PruneFraction: 0.6}},
-		{"digits/standardize/pruned_int8", digits, "standardize", []int{32}, nn.Compression{PruneFraction: 0.6, Int8: true}},
-		{"digits/standardize+pca/int8", digits, "standardize+pca:0.9", []int{24, 16}, nn.Compression{Int8: true}},
-		{"cancer/minmax/float32", cancer, "minmax", []int{16, 16}, nn.Compression{}},
-		{"iris/none/linear", iris, "none", nil, nn.Compression{}},
-		{"diabetes/standardize+pca/float32", diab, "standardize+pca:0.99", []int{16}, nn.Compression{}},
-		{"diabetes/standardize/pruned_int8", diab, "standardize", []int{16}, nn.Compression{PruneFraction: 0.3, Int8: true}},
+		{"digits/standardize/float32", digits, "standardize", []int{32}, nn.Compression{}, false},
+		{"digits/standardize/float32_reread", digits, "standardize", []int{32}, nn.Compression{}, true},
+		{"digits/standardize/int8", digits, "standardize", []int{32}, nn.Compression{Int8: true}, false},
+		{"digits/standardize/pruned", digits, "standardize", []int{32}, nn.Compression{PruneFraction: 0.6}, false},
+		{"digits/standardize/pruned_int8", digits, "standardize", []int{32}, nn.Compression{PruneFraction: 0.6, Int8: true}, false},
+		{"digits/standardize+pca/int8", digits, "standardize+pca:0.9", []int{24, 16}, nn.Compression{Int8: true}, false},
+		{"cancer/minmax/float32", cancer, "minmax", []int{16, 16}, nn.Compression{}, false},
+		{"iris/none/linear", iris, "none", nil, nn.Compression{}, false},
+		{"diabetes/standardize+pca/float32", diab, "standardize+pca:0.99", []int{16}, nn.Compression{}, false},
+		{"diabetes/standardize/pruned_int8", diab, "standardize", []int{16}, nn.Compression{PruneFraction: 0.3, Int8: true}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tr := train(t, c.t, c.prep, c.hidden, c.comp)
+			if c.reread {
+				raw, err := tr.model.MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				re := *tr
+				if re.model, err = nn.UnmarshalCompact(raw); err != nil {
+					t.Fatal(err)
+				}
+				tr = &re
+			}
 			model, err := onnx.Encode(tr.model, tr.tf, onnx.Options{Preprocessing: c.prep})
 			if err != nil {
 				t.Fatal(err)
@@ -191,6 +206,7 @@ func TestEncodeRefuses(t *testing.T) {
 		{"foreign backend", foreign{tr.model}, nil, onnx.Options{}, "onnx_test.foreign has no layers"},
 		{"prep output", tr.model, pcaFit, onnx.Options{}, "the preprocessing gives 1 features, the model takes 4 inputs"},
 		{"feature names", tr.model, other, onnx.Options{Features: []string{"a", "b"}}, "2 feature names for 4 input columns"},
+		{"class names", tr.model, other, onnx.Options{Classes: []string{"setosa"}}, "1 class names for a classification model of 3 outputs"},
 		{"nan bias", nan, other, onnx.Options{}, "layer 2 (8→3) biases: value 2 is NaN"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
