@@ -10,8 +10,8 @@ import "fmt"
 // layer y = x·W + b, ReLU after every layer but the last; for regression
 // the output is then y·TargetStd + TargetMean. An int8 layer computes x·W
 // as sweetspot's int8 kernel does: each input row is quantized on its own,
-// symmetrically, q = round(x·(127/max|x|)) in float32, ties to even, with
-// scale s = max|x|/127 (a row of zeros gives zeros), the int8 products are
+// symmetrically, with scale s = max|x|/127 and q = round(x·(1/s)) in
+// float32, ties to even (a row of zeros gives zeros), the int8 products are
 // summed in int32, and each sum is scaled back as float32(sum)·s·Scales[o].
 type View struct {
 	Spec   Spec

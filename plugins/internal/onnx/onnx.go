@@ -20,10 +20,10 @@
 // An int8 layer is written with MatMulInteger, the standard operator whose
 // arithmetic is sweetspot's own: int8 weights with a symmetric scale per
 // output unit (zero point 0), int8 inputs quantized per row symmetrically
-// (s = max|x|/127, q = round(x·(127/max|x|)), ties to even), products
-// summed in int32 and scaled back as float32(sum)·s·scale. The per-row
-// quantization is a few elementwise nodes in front of each MatMulInteger
-// (Abs, ReduceMax, Max, Div, Mul, Round, Cast). DynamicQuantizeLinear was not chosen: it
+// (s = max|x|/127, q = round(x·(1/s)), ties to even), products summed in
+// int32 and scaled back as float32(sum)·s·scale. The per-row quantization
+// is a few elementwise nodes in front of each MatMulInteger (Abs,
+// ReduceMax, Div, Max, Reciprocal, Mul, Round, Cast). DynamicQuantizeLinear was not chosen: it
 // quantizes the whole batch to uint8 with one asymmetric scale, so a row's
 // answer would depend on the other rows of its batch, which sweetspot's
 // never does. QDQ around a float MatMul would need activation scales fixed
@@ -328,15 +328,14 @@ func (b *builder) layer(p string, x string, L *nn.LayerView) string {
 	dims := []int64{int64(L.In), int64(L.Out)}
 	var y string
 	if L.Int8 {
-		// q = round(x·(127/max|x|)), the maximum floored at the smallest
-		// normal float so that a row of zeros gives q = 0 and not 0·∞; the
-		// row's scale s = max|x|/127 (0 for a row of zeros).
+		// The row's scale s = max|x|/127 and q = round(x·(1/s)); the scale
+		// is floored at the smallest normal float for 1/s, so that a row of
+		// zeros gives q = 0 and not 0·∞ (its sums, 0, are scaled by s = 0).
 		mx := b.op("ReduceMax", p+"/absmax", []string{b.op("Abs", p+"/abs", []string{x})}, intsAttr("axes", 1), intAttr("keepdims", 1))
-		qmax := b.scalar(p+"/q_max", 127)
-		safe := b.op("Max", p+"/absmax_safe", []string{mx, b.scalar(p+"/smallest_normal", math.SmallestNonzeroFloat32*(1<<23))})
-		q := b.op("Mul", p+"/x_scaled", []string{x, b.op("Div", p+"/row_inv_scale", []string{qmax, safe})})
+		s := b.op("Div", p+"/row_scale", []string{mx, b.scalar(p+"/q_max", 127)})
+		safe := b.op("Max", p+"/row_scale_safe", []string{s, b.scalar(p+"/smallest_normal", math.SmallestNonzeroFloat32*(1<<23))})
+		q := b.op("Mul", p+"/x_scaled", []string{x, b.op("Reciprocal", p+"/row_scale_inv", []string{safe})})
 		q = b.op("Cast", p+"/x_q", []string{b.op("Round", p+"/x_rounded", []string{q})}, intAttr("to", int64(typeInt8)))
-		s := b.op("Div", p+"/row_scale", []string{mx, qmax})
 		acc := b.op("MatMulInteger", p+"/acc", []string{q, b.tensor(p+"/W_q", typeInt8, dims, i8raw(L.Quantized))})
 		y = b.op("Cast", p+"/acc_f32", []string{acc}, intAttr("to", int64(typeFloat)))
 		y = b.op("Mul", p+"/rescaled_row", []string{y, s})
