@@ -110,6 +110,19 @@
 // whole process group is killed, so no child of the command outlives its
 // trial.
 //
+// # Pruning
+//
+// With a pruner block (plugins/internal/prune: median or asha), every
+// epoch line's metric is judged against the other trials' at the same
+// step, and the stage answers each epoch line in the trial's control file
+// (SWEETSPOT_CONTROL_FILE, replaced whole: {"step": N, "stop": bool,
+// "reason": ...}). A command told to stop may write its final metrics; it
+// is killed with its process group after the pruner's grace. Its row has
+// status pruned, its final metrics (or its last epoch line's values), the
+// reason as its error and stopped_by "pruner". Each finished trial's curve
+// is appended to pruner-history.jsonl in the work directory, which the
+// stage's later rounds read back. docs/exec.md has the whole protocol.
+//
 // # The candidate
 //
 // The JSON object holds the candidate's columns, its knobs by name, and
@@ -174,6 +187,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/prune"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -222,6 +236,7 @@ type Config struct {
 	Output        string            `hcl:"output,optional" doc:"How the command reports its metrics: jsonl (JSON objects on stdout, the last one wins; the default) or arrow (an Arrow IPC file at $SWEETSPOT_METRICS_FILE)."`
 	Seed          *int64            `hcl:"seed,optional" doc:"Seed mixed with each candidate's training settings and repeat into SWEETSPOT_SEED (default 1)."`
 	Repeats       *int              `hcl:"repeats,optional" doc:"Measurements of each candidate, each a run of the command with its own SWEETSPOT_REPEAT and SWEETSPOT_SEED (default 1): a candidate gives repeats 0 to repeats-1, one results row each, so resize can measure the noise. A candidate that names a later repeat (resize asking for one more) is run once, as that repeat."`
+	Pruner        *prune.Block      `hcl:"pruner,block" doc:"Stop trials early across trials: pruner \"median\" (a trial whose best value so far is worse than the median of the finished trials at the same step; warmup_trials, warmup_steps) or pruner \"asha\" (asynchronous successive halving; min_resource, reduction_factor), judging the metric (default accuracy) of the command's epoch lines. A stopped trial's status is pruned."`
 	BaseDir       string            `hcl:"base_dir,optional" doc:"Set by the host to the pipeline file's directory; relative paths in command are resolved against it. Users need not set it."`
 }
 
@@ -258,6 +273,7 @@ type Stage struct {
 	output        string
 	seed          uint64
 	repeats       int
+	prune         *prune.Settings // nil: no pruner
 }
 
 var _ sdk.Stage = (*Stage)(nil)
@@ -321,6 +337,11 @@ func New(c Config) (sdk.Stage, error) {
 	}
 	if c.Seed != nil {
 		s.seed = uint64(*c.Seed)
+	}
+	if c.Pruner != nil {
+		p, d := prune.Check("pruner", *c.Pruner)
+		diags = append(diags, d...)
+		s.prune = &p
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -452,11 +473,15 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	}
 	dirs := trialDirs(filepath.Join(work, "trials"), cands)
 	log.Info("running trials", "candidates", len(cands), "parallelism", s.parallelism, "command", s.argv, "program", s.path, "work_dir", work)
+	var pr *pruning
+	if s.prune != nil {
+		pr = newPruning(*s.prune, work, log)
+	}
 
 	var mu sync.Mutex
 	done := 0
 	return evaluation.ForEach(ctx, len(cands), s.parallelism, func(i int) error {
-		r, err := s.trial(ctx, cands[i], dirs[i], env)
+		r, err := s.trial(ctx, cands[i], dirs[i], env, pr.forTrial(work, dirs[i]))
 		if err != nil {
 			return err
 		}
@@ -526,6 +551,8 @@ func safeName(id string) string {
 
 func progressMessage(r tables.Result) string {
 	switch {
+	case r.Status == tables.StatusPruned:
+		return fmt.Sprintf("trial %s pruned: %s", candidateLabel(r.Candidate), firstLine(r.Error))
 	case r.Status != tables.StatusOK:
 		return fmt.Sprintf("trial %s failed: %s", candidateLabel(r.Candidate), firstLine(r.Error))
 	case !isNaN(r.Accuracy):

@@ -67,7 +67,7 @@ func failedResult(c tables.Candidate) tables.Result {
 
 // trial runs the command for one candidate. Its error is only ctx's:
 // every other problem is the result's.
-func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string) (tables.Result, error) {
+func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string, tp *trialPruning) (tables.Result, error) {
 	r := failedResult(c.Candidate)
 	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.label(), trace.WithAttributes(append(candidateAttributes(c, dir),
 		attribute.Int64("seed", int64(s.trialSeed(c.Candidate))))...))
@@ -108,7 +108,22 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 
 	o := &outcome{jsonl: s.output == OutputJSONL, span: span, log: log,
 		stderr: tail{max: stderrTailBytes}, stdout: tail{max: stdoutTailBytes}}
-	err := s.run(ctx, o, dir, s.environ(ctx, c, dir, metricsFile, stageEnv), stdin)
+	env := s.environ(ctx, c, dir, metricsFile, stageEnv)
+	if tp != nil {
+		o.prune, o.graceOver = tp, make(chan struct{})
+		env = append(env, "SWEETSPOT_CONTROL_FILE="+tp.control)
+		// The pruner learns how the trial ended, whichever way it did,
+		// unless the stage run was canceled under it.
+		defer func() {
+			if ctx.Err() == nil {
+				tp.done(o.curve, r.Status == tables.StatusOK)
+			}
+		}()
+	}
+	err := s.run(ctx, o, dir, env, stdin)
+	if o.graceTimer != nil {
+		o.graceTimer.Stop()
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, "canceled")
 		return r, err
@@ -125,6 +140,13 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 			return fmt.Errorf("%w; stderr:\n%s", e, t)
 		}
 		return e
+	}
+	if o.pruneReason != "" {
+		s.pruned(ctx, &r, o, metricsFile)
+		span.SetAttributes(append(evaluation.ResultAttributes(r), attribute.Int64("params", r.Params))...)
+		span.SetStatus(codes.Ok, "")
+		log.Info("trial pruned", "reason", r.Error, "accuracy", r.Accuracy, "loss", r.Loss, "epochs_run", r.EpochsRun)
+		return r, nil
 	}
 	switch {
 	case o.startErr != nil:
@@ -176,6 +198,35 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 		"train_seconds", r.TrainSeconds, "epochs_run", r.EpochsRun)
 	return r, nil
 }
+
+// pruned makes r the row of a trial its pruner stopped: status pruned, the
+// reason as its error, and its last values: the final metrics, when the
+// command wrote them after it was told to stop, else its last epoch line's.
+// Whatever the command did after the answer (exit non-zero, be killed at
+// the end of its grace), it was stopped, not broken.
+func (s *Stage) pruned(ctx context.Context, r *tables.Result, o *outcome, metricsFile string) {
+	values := o.metrics
+	if values == nil && s.output == OutputArrow {
+		values, _ = readMetricsFile(sdk.Allocator(ctx), metricsFile)
+	}
+	if values == nil {
+		values = maps.Clone(o.lastEpoch)
+		delete(values, "epoch")
+	}
+	m, err := decodeMetrics(values)
+	if err != nil {
+		o.log.Info("a pruned trial's last values are incomplete", "error", err)
+	}
+	s.apply(r, m, o)
+	r.Status, r.StoppedBy = tables.StatusPruned, stoppedByPruner
+	r.Error = o.pruneReason
+	if o.graceKilled {
+		r.Error += prunedNote(o.prune.settings.Grace)
+	}
+}
+
+// stoppedByPruner is a pruned trial's stopped_by.
+const stoppedByPruner = "pruner"
 
 // apply copies the reported metrics into r; measurements the command left
 // out keep the stage's (wall time, epoch lines, peak RSS) or stay null.
@@ -299,6 +350,17 @@ type outcome struct {
 
 	stderr       tail
 	stderrLogged int
+
+	// Pruning, when the stage has a pruner: written by the stdout
+	// reader (and the grace timer), read after the command ended.
+	prune       *trialPruning
+	lastEpoch   map[string]any
+	curve       [][2]float64
+	pruneReason string
+	graceTimer  *time.Timer
+	graceOver   chan struct{} // closed when a pruned command's grace ends
+	graceOnce   sync.Once
+	graceKilled bool
 }
 
 // run runs the command to its end, its timeout, or ctx's end, and kills
@@ -359,6 +421,10 @@ func (s *Stage) run(ctx context.Context, o *outcome, dir string, env []string, s
 		procs.kill()
 		killed = true
 		<-waited
+	case <-o.graceOver: // nil without a pruner
+		procs.kill()
+		o.graceKilled = true
+		<-waited
 	}
 	o.wall = time.Since(start)
 	// Whatever the command left running goes with it.
@@ -403,6 +469,10 @@ func (o *outcome) onStdout(line []byte, cut bool) {
 		}
 		o.epochs++
 		o.span.AddEvent("epoch", trace.WithAttributes(attrs...))
+		o.lastEpoch = obj
+		if o.prune != nil {
+			o.judge(obj)
+		}
 	case lineMetrics:
 		if o.jsonl {
 			o.metrics, o.metricsLine = obj, o.lines
