@@ -104,6 +104,7 @@ func Render(w io.Writer, rep Report) error {
 	d.search()
 	d.decisionQuality()
 	d.load()
+	d.onnxRuntime()
 	d.others()
 
 	var out strings.Builder
@@ -478,6 +479,37 @@ func (d *doc) others() {
 	d.p("## Every other benchmark of the run\n\n| package | benchmark | figures |\n|---|---|---|\n")
 	for _, name := range rest {
 		d.p("| %s | %s | %s |\n", strings.TrimPrefix(d.r.Pkg[name], "github.com/sweetspot-ml/sweetspot/"), name, metricList(d.r.Runs[name], true))
+	}
+	d.p("\n")
+}
+
+// onnxWidths and onnxBatches are BenchmarkONNXRuntime's grid
+// (plugins/internal/onnx).
+var (
+	onnxWidths  = []int{16, 64, 256, 1024}
+	onnxBatches = []int{1, 256}
+)
+
+// onnxRuntime sets each exported model's latency in ONNX Runtime beside
+// sweetspot's own predictor of the same model, measured in the same run.
+func (d *doc) onnxRuntime() {
+	d.p("## Exported models in ONNX Runtime\n\n")
+	d.p("`BenchmarkONNXRuntime` (plugins/internal/onnx) exports 64-W-W-10 classifiers to ONNX ([onnx.md](onnx.md)), float32 and int8, and times each in ONNX Runtime 1.30 for Node.js (CPU, one intra-op thread, every graph optimization; a `session.run` call from JavaScript, feeds and fetches included, double input cast to float in the graph) beside sweetspot's own predictor of the same model (`Predict` on one goroutine), one after the other in the same run. Figures are µs per sample.\n\n")
+	d.p("| width | weights | batch | sweetspot | ONNX Runtime | ONNX Runtime / sweetspot |\n|---|---|---|---|---|---|\n")
+	for _, w := range onnxWidths {
+		for _, kind := range []string{"float32", "int8"} {
+			for _, batch := range onnxBatches {
+				prefix := fmt.Sprintf("BenchmarkONNXRuntime/width=%d/%s/batch=%d/", w, kind, batch)
+				ours, ort := prefix+"sweetspot", prefix+"onnxruntime"
+				ratio := notMeasured
+				o, okO := d.get(ours, "µs/sample")
+				r, okR := d.get(ort, "µs/sample")
+				if okO && okR && o > 0 {
+					ratio = num(r/o) + "×"
+				}
+				d.p("| %d | %s | %d | %s | %s | %s |\n", w, kind, batch, d.cell(ours, "µs/sample"), d.cell(ort, "µs/sample"), ratio)
+			}
+		}
 	}
 	d.p("\n")
 }
