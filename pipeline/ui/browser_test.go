@@ -1,0 +1,362 @@
+//go:build unix
+
+package ui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+)
+
+// These tests drive the UI in a real headless Chromium (Debian's chromium
+// package; `make chromium` installs it), as the report's browser test
+// does: they read the DOM the page's scripts left, look at screenshots,
+// and list every request the page made from Chromium's net log.
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed, and CI is set: run `make chromium` (Debian's chromium package) before the tests")
+	}
+	t.Skip("chromium is not installed: `make chromium` installs it (Debian's chromium package)")
+	return ""
+}
+
+// browse opens url in a fresh headless Chromium, with every name other
+// than the test server's resolving to nothing and a net log of every
+// request, and returns its stdout. --virtual-time-budget lets the page's
+// scripts and event stream run that long before the DOM is dumped or the
+// screenshot taken.
+func browse(t *testing.T, bin, url, netlog string, extra ...string) string {
+	t.Helper()
+	args := []string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+		"--user-data-dir=" + t.TempDir(),
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+		"--log-net-log=" + netlog,
+		"--hide-scrollbars",
+	}
+	args = append(args, extra...)
+	args = append(args, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %s: %v\n%s", url, err, tail(errb.String(), 2000))
+	}
+	return out.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// pageRequests returns the URLs the page asked for, from the net log:
+// requests with an initiating origin, and the navigation to base (the
+// browser's own requests carry no origin, and go elsewhere).
+func pageRequests(t *testing.T, netlog, base string) []string {
+	t.Helper()
+	data, err := os.ReadFile(netlog)
+	if err != nil {
+		t.Fatalf("net log: %v", err)
+	}
+	var log struct {
+		Constants struct {
+			LogEventTypes map[string]int `json:"logEventTypes"`
+		} `json:"constants"`
+		Events []struct {
+			Type   int            `json:"type"`
+			Params map[string]any `json:"params"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(data, &log); err != nil {
+		t.Fatalf("net log %s: %v", netlog, err)
+	}
+	start, ok := log.Constants.LogEventTypes["URL_REQUEST_START_JOB"]
+	if !ok {
+		t.Fatal("net log has no URL_REQUEST_START_JOB event type; has Chromium's format changed?")
+	}
+	var out []string
+	for _, e := range log.Events {
+		if e.Type != start {
+			continue
+		}
+		url, _ := e.Params["url"].(string)
+		initiator, _ := e.Params["initiator"].(string)
+		if url != "" && (initiator != "not an origin" || strings.HasPrefix(url, base+"/")) {
+			out = append(out, url)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// requestLog counts what the server was asked, path by path.
+type requestLog struct {
+	mu     sync.Mutex
+	paths  []string
+	events chan struct{}
+}
+
+func (l *requestLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.paths = append(l.paths, r.URL.Path)
+		l.mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/events") && l.events != nil {
+			select {
+			case l.events <- struct{}{}:
+			default:
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *requestLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.paths
+	l.paths = nil
+	sort.Strings(out)
+	return out
+}
+
+// checkRequests asserts that every request the page made went to the
+// test server, and that the server saw each of them: none left it.
+func checkRequests(t *testing.T, netlog, base string, served []string) {
+	t.Helper()
+	reqs := pageRequests(t, netlog, base)
+	var paths []string
+	for _, u := range reqs {
+		if !strings.HasPrefix(u, base+"/") {
+			t.Errorf("the page asked for %s, outside the server", u)
+			continue
+		}
+		paths = append(paths, strings.TrimPrefix(u, base))
+	}
+	sort.Strings(paths)
+	// The net log has the path with its query and fragment; the server,
+	// the path.
+	var stripped []string
+	for _, p := range paths {
+		p, _, _ = strings.Cut(p, "#")
+		p, _, _ = strings.Cut(p, "?")
+		stripped = append(stripped, p)
+	}
+	if strings.Join(stripped, " ") != strings.Join(served, " ") {
+		t.Errorf("requests in the net log %q, served %q", stripped, served)
+	}
+	if len(served) == 0 {
+		t.Error("the server saw no request")
+	}
+}
+
+func TestUIInBrowser(t *testing.T) {
+	bin := chromium(t)
+	store := newStore(t)
+	a := writeRun(t, store, fxRun{id: idA, qinf: 0.97, widths: []int{2, 4, 8, 16, 32, 64}})
+	writeRun(t, store, fxRun{id: idB, qinf: 0.93, widths: []int{4, 8, 16, 64, 128}, status: runstore.StatusFailed})
+	writeSpans(t, a, "mlp-d1-w2", "mlp-d1-w4", "mlp-d1-w8")
+	// A run whose names try to load from elsewhere: escaped, never fetched.
+	hostile := "20261201-140000-eeeeee"
+	if err := os.MkdirAll(filepath.Join(store.Root, hostile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := json.Marshal(runstore.Manifest{RunID: hostile, Status: `<img src="http://evil.invalid/s.png">`,
+		Pipeline: []string{`<script src="http://evil.invalid/x.js"></script><link rel=stylesheet href="//evil.invalid/c.css">`}})
+	if err := os.WriteFile(filepath.Join(store.Root, hostile, "manifest.json"), m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	live := startLiveRun(t, store, fxRun{id: idC, qinf: 0.97})
+	live.finish(t, 2)
+
+	rl := &requestLog{events: make(chan struct{}, 1)}
+	srv := httptest.NewServer(rl.wrap(New(store, WithPollInterval(100*time.Millisecond))))
+	defer srv.Close()
+	dir := t.TempDir()
+
+	t.Run("runs list loads and filters", func(t *testing.T) {
+		netlog := filepath.Join(dir, "runs.json")
+		dom := browse(t, bin, srv.URL+"/#filter=failed", netlog, "--dump-dom", "--virtual-time-budget=2000")
+		rows := regexp.MustCompile(`<tr class="run-row[^"]*"`).FindAllString(dom, -1)
+		if len(rows) != 4 {
+			t.Fatalf("%d runs listed, want 4", len(rows))
+		}
+		shown := regexp.MustCompile(`<tr class="run-row[^"]*" data-status="([^"]*)"`).FindAllStringSubmatch(dom, -1)
+		var visible []string
+		for _, r := range shown {
+			if !strings.Contains(r[0], "hidden") {
+				visible = append(visible, r[1])
+			}
+		}
+		if strings.Join(visible, ",") != runstore.StatusFailed {
+			t.Errorf("rows left by the filter 'failed': %q, want the failed run's only", visible)
+		}
+		if strings.Contains(dom, `<img src="http://evil`) || !strings.Contains(dom, "evil.invalid/x.js") {
+			t.Error("the hostile run's names are not shown escaped")
+		}
+		checkRequests(t, netlog, srv.URL, rl.take())
+	})
+
+	t.Run("a new trial appears on the live page", func(t *testing.T) {
+		netlog := filepath.Join(dir, "live.json")
+		c := openCDP(t, bin, srv.URL+"/runs/"+idC, netlog)
+		trials := `(document.getElementById("live-trials") || {innerHTML: ""}).innerHTML`
+		if !c.waitFor(t, `document.readyState === "complete" && `+trials+`.includes("mlp-d1-w2")`, 60*time.Second) {
+			t.Fatal("the live page did not load with its first trial")
+		}
+		select {
+		case <-rl.events:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the page opened no event stream")
+		}
+		// A mark a reload would wipe out.
+		c.eval(t, `window.sweetspotMark = 42; true`)
+		live.finish(t, 16)
+		if !c.waitFor(t, trials+`.includes("mlp-d1-w16")`, 30*time.Second) {
+			t.Fatalf("the trial that finished did not appear: %s", c.eval(t, trials))
+		}
+		if got := string(c.eval(t, `window.sweetspotMark`)); got != "42" {
+			t.Errorf("the page was reloaded (mark %s)", got)
+		}
+		if got := string(c.eval(t, `document.querySelectorAll("#trials-table tbody tr").length`)); got != "2" {
+			t.Errorf("%s trial rows, want 2", got)
+		}
+		// The run ends: the page says so and its stream closes.
+		if _, err := live.run.End(nil); err != nil {
+			t.Fatal(err)
+		}
+		if !c.waitFor(t, `document.getElementById("live-note").textContent === "the run has ended"`, 30*time.Second) {
+			t.Error("the page did not see the run end")
+		}
+		_, _ = c.call("", "Browser.close", nil)
+		_ = c.cmd.Wait()
+		checkRequests(t, netlog, srv.URL, rl.take())
+	})
+
+	t.Run("compare draws both runs", func(t *testing.T) {
+		netlog := filepath.Join(dir, "compare.json")
+		shot := filepath.Join(dir, "compare.png")
+		browse(t, bin, srv.URL+"/compare?run="+idA+"&run="+idB, netlog, "--screenshot="+shot, "--window-size=1280,900")
+		img := readPNG(t, shot)
+		for _, c := range []struct {
+			name string
+			rgb  [3]uint8
+		}{{"first run", [3]uint8{0x4e, 0x79, 0xa7}}, {"second run", [3]uint8{0xf2, 0x8e, 0x2b}}} {
+			// Inside the chart: its curve and markers, not the legend.
+			if n := countColor(img, image.Rect(60, 140, 1220, 620), c.rgb, 24); n < 400 {
+				t.Errorf("the compare chart has %d pixels of the %s' colour, want its curve and markers (400+)", n, c.name)
+			}
+		}
+		if t.Failed() {
+			keep(t, shot)
+		}
+		checkRequests(t, netlog, srv.URL, rl.take())
+	})
+
+	t.Run("trace shows stage and trial spans", func(t *testing.T) {
+		netlog := filepath.Join(dir, "trace.json")
+		dom := browse(t, bin, srv.URL+"/runs/"+idA+"/trace", netlog, "--dump-dom")
+		for _, want := range []string{`<details class="sp-stage"><summary><span class="sp-name"`, "stage evaluation.train", "trial mlp-d1-w2", "trial mlp-d1-w4", "trial mlp-d1-w8"} {
+			if !strings.Contains(dom, want) {
+				t.Errorf("the trace view lacks %q", want)
+			}
+		}
+		if n := strings.Count(dom, `class="sp-trial"`); n != 3 {
+			t.Errorf("%d trial spans, want 3", n)
+		}
+		checkRequests(t, netlog, srv.URL, rl.take())
+
+		shot := filepath.Join(dir, "trace.png")
+		browse(t, bin, srv.URL+"/runs/"+idA+"/trace", filepath.Join(dir, "trace-shot.json"), "--screenshot="+shot, "--window-size=1280,900")
+		img := readPNG(t, shot)
+		// Trial bars are 1 s of the run's 30 s each, in the trial colour;
+		// the stage bar 19 s in the stage colour.
+		for _, c := range []struct {
+			name string
+			rgb  [3]uint8
+			min  int
+		}{{"trial bars", [3]uint8{0x59, 0xa1, 0x4f}, 3 * 10 * 6}, {"stage bar", [3]uint8{0xf2, 0x8e, 0x2b}, 200 * 6}} {
+			if n := countColor(img, img.Bounds(), c.rgb, 16); n < c.min {
+				t.Errorf("the waterfall has %d pixels of the %s' colour, want at least %d", n, c.name, c.min)
+			}
+		}
+		if t.Failed() {
+			keep(t, shot)
+		}
+		rl.take()
+	})
+}
+
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	return img
+}
+
+func keep(t *testing.T, shot string) {
+	dst := filepath.Join(os.TempDir(), "sweetspot-ui-"+filepath.Base(shot))
+	if data, err := os.ReadFile(shot); err == nil && os.WriteFile(dst, data, 0o644) == nil {
+		t.Logf("screenshot kept at %s", dst)
+	}
+}
+
+// countColor counts the pixels of r within tol of rgb on every channel.
+func countColor(img image.Image, r image.Rectangle, rgb [3]uint8, tol int) int {
+	n := 0
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			cr, cg, cb, _ := img.At(x, y).RGBA()
+			if absDiff(int(cr>>8), int(rgb[0])) <= tol && absDiff(int(cg>>8), int(rgb[1])) <= tol && absDiff(int(cb>>8), int(rgb[2])) <= tol {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func absDiff(a, b int) int {
+	if a < b {
+		return b - a
+	}
+	return a - b
+}
