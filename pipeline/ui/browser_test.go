@@ -360,3 +360,36 @@ func absDiff(a, b int) int {
 	}
 	return a - b
 }
+
+// The server's content security policy is what keeps a page from reaching
+// out, whatever a run wrote: the same page of outside references makes
+// requests that the net log shows without the policy, and none with it.
+func TestUIPolicyBlocksOutsideOrigins(t *testing.T) {
+	bin := chromium(t)
+	const page = `<!doctype html><html><head><link rel="stylesheet" href="http://cdn.example.invalid/x.css"></head>
+<body><img src="http://img.example.invalid/a.png"><script src="http://js.example.invalid/y.js"></script></body></html>`
+	for _, withPolicy := range []bool{false, true} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if withPolicy {
+				w.Header().Set("Content-Security-Policy", ContentSecurityPolicy)
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte(page))
+		}))
+		netlog := filepath.Join(t.TempDir(), "net.json")
+		browse(t, bin, srv.URL+"/", netlog, "--dump-dom")
+		srv.Close()
+		var outside []string
+		for _, u := range pageRequests(t, netlog, srv.URL) {
+			if !strings.HasPrefix(u, srv.URL+"/") {
+				outside = append(outside, u)
+			}
+		}
+		switch {
+		case withPolicy && len(outside) > 0:
+			t.Errorf("with the policy, the page still asked for %q", outside)
+		case !withPolicy && len(outside) != 3:
+			t.Errorf("without the policy, the net log shows %q: want the page's 3 outside requests (is the net log still read right?)", outside)
+		}
+	}
+}
