@@ -5,6 +5,9 @@
 //   node ort.js predict MODEL FEATURES ROWS COLS
 //       FEATURES holds ROWS×COLS float64 little-endian values, row after
 //       row; prints {"outputs": {name: {"type", "dims", "data"}}} as JSON.
+//   node ort.js predict-all JOBS
+//       JOBS is a JSON file listing {"model", "features", "rows", "cols"};
+//       prints {"results": [outputs of each job, as predict prints them]}.
 //   node ort.js bench MODEL COLS BATCH MIN_MS
 //       runs batches of BATCH rows (values from a fixed pattern) for at
 //       least MIN_MS milliseconds after a warm-up; prints {"runs", "ns_per_op"}.
@@ -34,7 +37,7 @@ function features(rows, cols, file) {
   return new ort.Tensor('float64', x, [rows, cols]);
 }
 
-async function predict(model, file, rows, cols) {
+async function outputs(model, file, rows, cols) {
   const session = await ort.InferenceSession.create(model, options);
   const out = await session.run({ [session.inputNames[0]]: features(rows, cols, file) });
   const result = {};
@@ -42,7 +45,19 @@ async function predict(model, file, rows, cols) {
     const t = out[name];
     result[name] = { type: t.type, dims: t.dims, data: Array.from(t.data, Number) };
   }
-  process.stdout.write(JSON.stringify({ outputs: result }));
+  return result;
+}
+
+async function predict(model, file, rows, cols) {
+  process.stdout.write(JSON.stringify({ outputs: await outputs(model, file, rows, cols) }));
+}
+
+async function predictAll(jobsFile) {
+  const results = [];
+  for (const job of JSON.parse(fs.readFileSync(jobsFile, 'utf8'))) {
+    results.push(await outputs(job.model, job.features, job.rows, job.cols));
+  }
+  process.stdout.write(JSON.stringify({ results }));
 }
 
 async function bench(model, cols, batch, minMs) {
@@ -65,10 +80,12 @@ const [cmd, model, ...args] = process.argv.slice(2);
 let done;
 if (cmd === 'predict' && args.length === 3) {
   done = predict(model, args[0], Number(args[1]), Number(args[2]));
+} else if (cmd === 'predict-all' && args.length === 0) {
+  done = predictAll(model);
 } else if (cmd === 'bench' && args.length === 3) {
   done = bench(model, Number(args[0]), Number(args[1]), Number(args[2]));
 } else {
-  process.stderr.write('usage: node ort.js predict MODEL FEATURES ROWS COLS | bench MODEL COLS BATCH MIN_MS\n');
+  process.stderr.write('usage: node ort.js predict MODEL FEATURES ROWS COLS | predict-all JOBS | bench MODEL COLS BATCH MIN_MS\n');
   process.exit(2);
 }
 done.catch((err) => {

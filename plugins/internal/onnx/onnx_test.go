@@ -27,7 +27,7 @@ func TestONNXRuntime(t *testing.T) {
 	cancer := classTable(t, "breast_cancer.csv", 1)
 	iris := classTable(t, "iris.csv", 1)
 	diab := diabetes(t)
-	for _, c := range []struct {
+	cases := []struct {
 		name   string
 		t      *table
 		prep   string
@@ -47,25 +47,35 @@ func TestONNXRuntime(t *testing.T) {
 		{"iris/none/linear", iris, "none", nil, nn.Compression{}, false},
 		{"diabetes/standardize+pca/float32", diab, "standardize+pca:0.99", []int{16}, nn.Compression{}, false},
 		{"diabetes/standardize/pruned_int8", diab, "standardize", []int{16}, nn.Compression{PruneFraction: 0.3, Int8: true}, false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			tr := train(t, c.t, c.prep, c.hidden, c.comp)
-			if c.reread {
-				raw, err := tr.model.MarshalBinary()
-				if err != nil {
-					t.Fatal(err)
-				}
-				re := *tr
-				if re.model, err = nn.UnmarshalCompact(raw); err != nil {
-					t.Fatal(err)
-				}
-				tr = &re
-			}
-			model, err := onnx.Encode(tr.model, tr.tf, onnx.Options{Preprocessing: c.prep})
+	}
+	// Train and export every model, run them all in one node process,
+	// then judge each.
+	models := make([]*trained, len(cases))
+	jobs := make([]ortJob, len(cases))
+	for i, c := range cases {
+		tr := train(t, c.t, c.prep, c.hidden, c.comp)
+		if c.reread {
+			raw, err := tr.model.MarshalBinary()
 			if err != nil {
 				t.Fatal(err)
 			}
-			outs := runORT(t, model, c.t.x, c.t.rows, c.t.cols)
+			re := *tr
+			if re.model, err = nn.UnmarshalCompact(raw); err != nil {
+				t.Fatal(err)
+			}
+			tr = &re
+		}
+		model, err := onnx.Encode(tr.model, tr.tf, onnx.Options{Preprocessing: c.prep})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		models[i] = tr
+		jobs[i] = ortJob{model: model, x: c.t.x, rows: c.t.rows, cols: c.t.cols}
+	}
+	results := runORT(t, jobs)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr, outs := models[i], results[i]
 			want := predict(tr.model, tr.all)
 			metrics, err := nn.Evaluate(tr.model, tr.test)
 			if err != nil {

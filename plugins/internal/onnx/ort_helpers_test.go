@@ -62,31 +62,57 @@ type ortOutput struct {
 	Data []float64 `json:"data"`
 }
 
-// runORT runs model on rows×cols features in ONNX Runtime.
-func runORT(tb testing.TB, model []byte, x []float64, rows, cols int) map[string]ortOutput {
+// ortJob is one model to run in ONNX Runtime on rows×cols features.
+type ortJob struct {
+	model      []byte
+	x          []float64
+	rows, cols int
+}
+
+// runORT runs every job in ONNX Runtime, in one node process, and returns
+// each job's outputs.
+func runORT(tb testing.TB, jobs []ortJob) []map[string]ortOutput {
 	tb.Helper()
 	dir := ortDir(tb)
 	tmp := tb.TempDir()
-	modelPath := filepath.Join(tmp, "model.onnx")
-	featPath := filepath.Join(tmp, "features.f64")
-	raw := make([]byte, 0, 8*len(x))
-	for _, v := range x {
-		raw = binary.LittleEndian.AppendUint64(raw, math.Float64bits(v))
+	type jobFile struct {
+		Model    string `json:"model"`
+		Features string `json:"features"`
+		Rows     int    `json:"rows"`
+		Cols     int    `json:"cols"`
 	}
-	if err := os.WriteFile(modelPath, model, 0o644); err != nil {
+	var files []jobFile
+	for i, j := range jobs {
+		f := jobFile{
+			Model:    filepath.Join(tmp, fmt.Sprintf("model%d.onnx", i)),
+			Features: filepath.Join(tmp, fmt.Sprintf("features%d.f64", i)),
+			Rows:     j.rows, Cols: j.cols,
+		}
+		raw := make([]byte, 0, 8*len(j.x))
+		for _, v := range j.x {
+			raw = binary.LittleEndian.AppendUint64(raw, math.Float64bits(v))
+		}
+		if err := os.WriteFile(f.Model, j.model, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(f.Features, raw, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	list, _ := json.Marshal(files)
+	jobsPath := filepath.Join(tmp, "jobs.json")
+	if err := os.WriteFile(jobsPath, list, 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	if err := os.WriteFile(featPath, raw, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	out := node(tb, dir, filepath.Join(dir, "ort.js"), "predict", modelPath, featPath, strconv.Itoa(rows), strconv.Itoa(cols))
+	out := node(tb, dir, filepath.Join(dir, "ort.js"), "predict-all", jobsPath)
 	var res struct {
-		Outputs map[string]ortOutput `json:"outputs"`
+		Results []map[string]ortOutput `json:"results"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		tb.Fatalf("ort.js printed no outputs: %v\n%s", err, out)
+	if err := json.Unmarshal(out, &res); err != nil || len(res.Results) != len(jobs) {
+		tb.Fatalf("ort.js printed %d results for %d models (%v)", len(res.Results), len(jobs), err)
 	}
-	return res.Outputs
+	return res.Results
 }
 
 // node runs a script with node, onnxruntime-node on its module path, and
