@@ -3,144 +3,39 @@
 package report
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"image"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/sweetspot-ml/sweetspot/internal/browsertest"
 )
 
 // These tests open the report in a real headless Chromium (Debian's
 // chromium package; `make chromium` installs it), as a user would open the
 // file: they look at what it drew and at every request it made.
 
-// chromium returns the browser, skipping the test when it is absent, unless
-// CI is set: there a missing browser is a broken setup, not a reason to
-// pass.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed, and CI is set: run `make chromium` (Debian's chromium package) before the tests")
-	}
-	t.Skip("chromium is not installed: `make chromium` installs it (Debian's chromium package); skipping the browser test")
-	return ""
-}
+// The browser helpers are internal/browsertest's, shared with
+// sweetspot ui's browser test; these name them as this file uses them.
 
-// browse runs one headless Chromium on a file with a fresh profile, every
-// name resolving to nothing and a net log of every request, and returns
-// its stdout and stderr.
+func chromium(t *testing.T) string { return browsertest.Chromium(t) }
+
 func browse(t *testing.T, bin, page, netlog string, extra ...string) (stdout, stderr string) {
 	t.Helper()
-	args := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-		"--user-data-dir=" + t.TempDir(),
-		"--host-resolver-rules=MAP * ~NOTFOUND",
-		"--log-net-log=" + netlog,
-		"--enable-logging=stderr", "--v=0",
-		"--hide-scrollbars",
-	}
-	args = append(args, extra...)
-	args = append(args, "file://"+page)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	// Chromium starts helper processes; a timeout kills the whole group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %s: %v\n%s", filepath.Base(page), err, tail(errb.String(), 2000))
-	}
-	return out.String(), errb.String()
+	return browsertest.Browse(t, bin, "file://"+page, netlog, extra...)
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-// pageRequests returns the URLs of the requests a page made, from a
-// Chromium net log. The browser makes requests of its own (component
-// updates, time sync) even with background networking disabled; those
-// carry no initiating origin, while everything a page asks for, from an
-// <img> to a fetch(), is initiated by it and keyed to its file:// site.
 func pageRequests(t *testing.T, netlog string) []string {
 	t.Helper()
-	data, err := os.ReadFile(netlog)
-	if err != nil {
-		t.Fatalf("net log: %v", err)
-	}
-	var log struct {
-		Constants struct {
-			LogEventTypes map[string]int `json:"logEventTypes"`
-		} `json:"constants"`
-		Events []struct {
-			Type   int            `json:"type"`
-			Params map[string]any `json:"params"`
-		} `json:"events"`
-	}
-	if err := json.Unmarshal(data, &log); err != nil {
-		t.Fatalf("net log %s: %v", netlog, err)
-	}
-	start, ok := log.Constants.LogEventTypes["URL_REQUEST_START_JOB"]
-	if !ok {
-		t.Fatal("net log has no URL_REQUEST_START_JOB event type; has Chromium's format changed?")
-	}
-	seen := map[string]bool{}
-	for _, e := range log.Events {
-		if e.Type != start {
-			continue
-		}
-		url, _ := e.Params["url"].(string)
-		if url == "" {
-			continue
-		}
-		initiator, _ := e.Params["initiator"].(string)
-		nik, _ := e.Params["network_isolation_key"].(string)
-		if initiator != "not an origin" || strings.Contains(nik, "file://") {
-			seen[url] = true
-		}
-	}
-	var out []string
-	for u := range seen {
-		out = append(out, u)
-	}
-	sort.Strings(out)
-	return out
+	return browsertest.PageRequests(t, netlog, "")
 }
 
-// consoleErrors returns what the page wrote to the console, from
-// Chromium's log: script errors, and resources the content security policy
-// blocked (the embedded font, were the policy to forget it). The report
-// writes nothing there.
-func consoleErrors(stderr string) []string {
-	var out []string
-	for _, line := range strings.Split(stderr, "\n") {
-		if strings.Contains(line, ":CONSOLE") {
-			out = append(out, tail(line, 300))
-		}
-	}
-	return out
-}
+func consoleErrors(stderr string) []string { return browsertest.ConsoleErrors(stderr) }
 
 // TestNetLogSeesPageRequests is the control for the no-network check: a
 // page that does reach out is caught, request by request.
@@ -298,24 +193,6 @@ func TestReportInBrowser(t *testing.T) {
 	})
 }
 
-// countColor counts the pixels within tol of rgb on every channel.
 func countColor(img image.Image, rgb [3]uint8, tol int) int {
-	n := 0
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			if abs(int(r>>8)-int(rgb[0])) <= tol && abs(int(g>>8)-int(rgb[1])) <= tol && abs(int(bl>>8)-int(rgb[2])) <= tol {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
+	return browsertest.CountColor(img, image.Rectangle{}, rgb, tol)
 }

@@ -3,24 +3,20 @@
 package ui
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"image"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sweetspot-ml/sweetspot/internal/browsertest"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 )
 
@@ -29,95 +25,17 @@ import (
 // does: they read the DOM the page's scripts left, look at screenshots,
 // and list every request the page made from Chromium's net log.
 
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed, and CI is set: run `make chromium` (Debian's chromium package) before the tests")
-	}
-	t.Skip("chromium is not installed: `make chromium` installs it (Debian's chromium package)")
-	return ""
-}
+func chromium(t *testing.T) string { return browsertest.Chromium(t) }
 
-// browse opens url in a fresh headless Chromium, with every name other
-// than the test server's resolving to nothing and a net log of every
-// request, and returns its stdout. --virtual-time-budget lets the page's
-// scripts and event stream run that long before the DOM is dumped or the
-// screenshot taken.
 func browse(t *testing.T, bin, url, netlog string, extra ...string) string {
 	t.Helper()
-	args := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-		"--user-data-dir=" + t.TempDir(),
-		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-		"--log-net-log=" + netlog,
-		"--hide-scrollbars",
-	}
-	args = append(args, extra...)
-	args = append(args, url)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium %s: %v\n%s", url, err, tail(errb.String(), 2000))
-	}
-	return out.String()
+	out, _ := browsertest.Browse(t, bin, url, netlog, extra...)
+	return out
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-// pageRequests returns the URLs the page asked for, from the net log:
-// requests with an initiating origin, and the navigation to base (the
-// browser's own requests carry no origin, and go elsewhere).
 func pageRequests(t *testing.T, netlog, base string) []string {
 	t.Helper()
-	data, err := os.ReadFile(netlog)
-	if err != nil {
-		t.Fatalf("net log: %v", err)
-	}
-	var log struct {
-		Constants struct {
-			LogEventTypes map[string]int `json:"logEventTypes"`
-		} `json:"constants"`
-		Events []struct {
-			Type   int            `json:"type"`
-			Params map[string]any `json:"params"`
-		} `json:"events"`
-	}
-	if err := json.Unmarshal(data, &log); err != nil {
-		t.Fatalf("net log %s: %v", netlog, err)
-	}
-	start, ok := log.Constants.LogEventTypes["URL_REQUEST_START_JOB"]
-	if !ok {
-		t.Fatal("net log has no URL_REQUEST_START_JOB event type; has Chromium's format changed?")
-	}
-	var out []string
-	for _, e := range log.Events {
-		if e.Type != start {
-			continue
-		}
-		url, _ := e.Params["url"].(string)
-		initiator, _ := e.Params["initiator"].(string)
-		if url != "" && (initiator != "not an origin" || strings.HasPrefix(url, base+"/")) {
-			out = append(out, url)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return browsertest.PageRequests(t, netlog, base)
 }
 
 // requestLog counts what the server was asked, path by path.
@@ -268,18 +186,18 @@ func TestUIInBrowser(t *testing.T) {
 		netlog := filepath.Join(dir, "compare.json")
 		shot := filepath.Join(dir, "compare.png")
 		browse(t, bin, srv.URL+"/compare?run="+idA+"&run="+idB, netlog, "--screenshot="+shot, "--window-size=1280,900")
-		img := readPNG(t, shot)
+		img := browsertest.ReadPNG(t, shot)
 		for _, c := range []struct {
 			name string
 			rgb  [3]uint8
 		}{{"first run", [3]uint8{0x4e, 0x79, 0xa7}}, {"second run", [3]uint8{0xf2, 0x8e, 0x2b}}} {
 			// Inside the chart: its curve and markers, not the legend.
-			if n := countColor(img, image.Rect(60, 140, 1220, 620), c.rgb, 24); n < 400 {
+			if n := browsertest.CountColor(img, image.Rect(60, 140, 1220, 620), c.rgb, 24); n < 400 {
 				t.Errorf("the compare chart has %d pixels of the %s' colour, want its curve and markers (400+)", n, c.name)
 			}
 		}
 		if t.Failed() {
-			keep(t, shot)
+			browsertest.Keep(t, shot, "sweetspot-ui-"+filepath.Base(shot))
 		}
 		checkRequests(t, netlog, srv.URL, rl.take())
 	})
@@ -299,7 +217,7 @@ func TestUIInBrowser(t *testing.T) {
 
 		shot := filepath.Join(dir, "trace.png")
 		browse(t, bin, srv.URL+"/runs/"+idA+"/trace", filepath.Join(dir, "trace-shot.json"), "--screenshot="+shot, "--window-size=1280,900")
-		img := readPNG(t, shot)
+		img := browsertest.ReadPNG(t, shot)
 		// Trial bars are 1 s of the run's 30 s each, in the trial colour;
 		// the stage bar 19 s in the stage colour.
 		for _, c := range []struct {
@@ -307,58 +225,15 @@ func TestUIInBrowser(t *testing.T) {
 			rgb  [3]uint8
 			min  int
 		}{{"trial bars", [3]uint8{0x59, 0xa1, 0x4f}, 3 * 10 * 6}, {"stage bar", [3]uint8{0xf2, 0x8e, 0x2b}, 200 * 6}} {
-			if n := countColor(img, img.Bounds(), c.rgb, 16); n < c.min {
+			if n := browsertest.CountColor(img, image.Rectangle{}, c.rgb, 16); n < c.min {
 				t.Errorf("the waterfall has %d pixels of the %s' colour, want at least %d", n, c.name, c.min)
 			}
 		}
 		if t.Failed() {
-			keep(t, shot)
+			browsertest.Keep(t, shot, "sweetspot-ui-"+filepath.Base(shot))
 		}
 		rl.take()
 	})
-}
-
-func readPNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("no screenshot: %v", err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	return img
-}
-
-func keep(t *testing.T, shot string) {
-	dst := filepath.Join(os.TempDir(), "sweetspot-ui-"+filepath.Base(shot))
-	if data, err := os.ReadFile(shot); err == nil && os.WriteFile(dst, data, 0o644) == nil {
-		t.Logf("screenshot kept at %s", dst)
-	}
-}
-
-// countColor counts the pixels of r within tol of rgb on every channel.
-func countColor(img image.Image, r image.Rectangle, rgb [3]uint8, tol int) int {
-	n := 0
-	r = r.Intersect(img.Bounds())
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			cr, cg, cb, _ := img.At(x, y).RGBA()
-			if absDiff(int(cr>>8), int(rgb[0])) <= tol && absDiff(int(cg>>8), int(rgb[1])) <= tol && absDiff(int(cb>>8), int(rgb[2])) <= tol {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-func absDiff(a, b int) int {
-	if a < b {
-		return b - a
-	}
-	return a - b
 }
 
 // The server's content security policy is what keeps a page from reaching

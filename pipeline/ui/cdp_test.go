@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sweetspot-ml/sweetspot/internal/browsertest"
 )
 
 // cdp drives one headless Chromium through the DevTools protocol over
@@ -48,13 +50,8 @@ func openCDP(t *testing.T, bin, url, netlog string) *cdp {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-		"--user-data-dir="+t.TempDir(), "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-		"--log-net-log="+netlog, "--remote-debugging-pipe", url)
+	cmd := browsertest.Command(ctx, bin, append(browsertest.Args(t, netlog), "--remote-debugging-pipe"), url)
 	cmd.ExtraFiles = []*os.File{toBrowser, fromBrowser}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -162,12 +159,11 @@ func (c *cdp) call(session, method string, params any) (json.RawMessage, error) 
 	}
 }
 
-// eval runs a script in the page and returns its value as JSON.
-func (c *cdp) eval(t *testing.T, expr string) json.RawMessage {
-	t.Helper()
+// evaluate runs a script in the page and returns its value as JSON.
+func (c *cdp) evaluate(expr string) (json.RawMessage, error) {
 	res, err := c.call(c.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var r struct {
 		Result struct {
@@ -177,20 +173,37 @@ func (c *cdp) eval(t *testing.T, expr string) json.RawMessage {
 	}
 	_ = json.Unmarshal(res, &r)
 	if r.ExceptionDetails != nil {
-		t.Fatalf("script %q threw: %v", expr, r.ExceptionDetails)
+		return nil, fmt.Errorf("script %q threw: %v", expr, r.ExceptionDetails)
 	}
-	return r.Result.Value
+	return r.Result.Value, nil
 }
 
-// waitFor evaluates cond until it is true, or fails after d.
+// eval is evaluate in a page that has loaded: an error fails the test.
+func (c *cdp) eval(t *testing.T, expr string) json.RawMessage {
+	t.Helper()
+	v, err := c.evaluate(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// waitFor evaluates cond until it is true, or gives up after d. Until
+// the page has a document to run it in, an error means "not yet".
 func (c *cdp) waitFor(t *testing.T, cond string, d time.Duration) bool {
 	t.Helper()
 	deadline := time.Now().Add(d)
+	var last error
 	for time.Now().Before(deadline) {
-		if string(c.eval(t, cond)) == "true" {
+		v, err := c.evaluate(cond)
+		if err == nil && string(v) == "true" {
 			return true
 		}
+		last = err
 		time.Sleep(100 * time.Millisecond)
+	}
+	if last != nil {
+		t.Logf("last evaluation of %q: %v", cond, last)
 	}
 	return false
 }
