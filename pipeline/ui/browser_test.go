@@ -170,6 +170,20 @@ func TestUIInBrowser(t *testing.T) {
 		if got := string(c.eval(t, `document.querySelectorAll("#trials-table tbody tr").length`)); got != "2" {
 			t.Errorf("%s trial rows, want 2", got)
 		}
+		// The trials table filters and sorts as the page is.
+		filter := `(function (q) { var f = document.getElementById("trial-filter"); f.value = q; f.dispatchEvent(new Event("input")); ` +
+			`return Array.prototype.filter.call(document.querySelectorAll("#trials-table tbody tr"), function (r) { return !r.classList.contains("hidden"); }).length; })`
+		if got := string(c.eval(t, filter+`("w16")`)); got != "1" {
+			t.Errorf("%s rows match the filter w16, want 1", got)
+		}
+		if got := string(c.eval(t, filter+`("")`)); got != "2" {
+			t.Errorf("%s rows with no filter, want 2", got)
+		}
+		order := `(function () { Array.prototype.forEach.call(document.querySelectorAll("#trials-table th button"), function (b) { if (b.textContent === "params") { b.click(); b.click(); } }); ` +
+			`return Array.prototype.map.call(document.querySelectorAll("#trials-table tbody tr"), function (r) { return r.textContent.indexOf("mlp-d1-w16") >= 0 ? 16 : 2; }).join(","); })()`
+		if got := string(c.eval(t, order)); got != `"16,2"` {
+			t.Errorf("trials by params, descending: %s, want width 16 (82 params) before width 2 (12)", got)
+		}
 		// The run ends: the page says so and its stream closes.
 		if _, err := live.run.End(nil); err != nil {
 			t.Fatal(err)
