@@ -56,6 +56,7 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./sdk/internal/wire -run '^$$' -fuzz '^FuzzRunRequests$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/nn -run '^$$' -fuzz '^FuzzUnmarshalCompact$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/prep -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/internal/modelfile -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./internal/ipcverify -run '^$$' -fuzz '^FuzzReaders$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/replay -run '^$$' -fuzz '^FuzzTable$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/modelchoice -run '^$$' -fuzz '^FuzzTableSpace$$' -fuzztime $(FUZZRUNS)

@@ -27,6 +27,16 @@
 //	best_epoch        int32    the epoch of those weights
 //	stopped_by        utf8     epochs | early_stopping | max_train_time; empty when failed
 //
+// Output port "models" keeps each ok trial's model, one row of
+// tables.ModelsSchema per trial, in the sweetspot-mlp/1 format
+// (plugins/internal/modelfile): the dataset's feature columns, the
+// preprocessing fitted on the training rows and the weights in their
+// compact form. The model measured is the model kept: the compact form
+// (int8, pruned or plain float32 as the candidate asks), so predicting
+// the test rows with the kept file gives the accuracy the row records. A
+// file over MaxModelRowBytes is not kept (said in the log). On resume, a
+// finished trial's models row comes back with its results row.
+//
 // A candidate whose params is 0 leaves the counting to this stage: its row
 // gets the exact params and flops of the model trained (for the dataset's
 // inputs after preprocessing). Any other params that disagree with that
@@ -122,6 +132,12 @@ const (
 	// ResumePort brings back, when an interrupted run is resumed, the
 	// result rows of the trials that had finished.
 	ResumePort = "resume"
+	// ModelsPort keeps each ok trial's model (tables.ModelsSchema), in the
+	// sweetspot-mlp/1 format (plugins/internal/modelfile).
+	ModelsPort = "models"
+	// ResumeModelsPort brings back the models rows of the trials that had
+	// finished.
+	ResumeModelsPort = "resume_models"
 )
 
 // Defaults.
@@ -166,13 +182,18 @@ func Info() sdk.StageInfo {
 			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: tables.CandidatesSchema},
 			{Name: DatasetPort, Schema: tables.DatasetSchema, Description: "The dataset (a dataset stage's data port): train, optional validation, and test rows."},
 			{Name: ResumePort, Optional: true, Schema: tables.ResultsSchema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, which are not trained again."},
+			{Name: ResumeModelsPort, Optional: true, Schema: tables.ModelsSchema, Description: "Set by the host when it resumes an interrupted run: the models of the trials that had finished."},
 		},
 		Outputs: []sdk.Port{{
 			Name:        OutputPort,
 			Description: "One row per candidate: its columns, its test metrics and measurements, status and error.",
 			Schema:      tables.ResultsSchema,
+		}, {
+			Name:        ModelsPort,
+			Description: "One row per ok trial: its model file (format sweetspot-mlp/1: the input columns, the fitted preprocessing and the weights as measured), for `sweetspot model export` and `model predict`.",
+			Schema:      tables.ModelsSchema,
 		}},
-		Resume: &sdk.Resume{Output: OutputPort, Input: ResumePort},
+		Resume: &sdk.Resume{Output: OutputPort, Input: ResumePort, More: []sdk.ResumePort{{Output: ModelsPort, Input: ResumeModelsPort}}},
 	}
 }
 
@@ -328,6 +349,10 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	if err != nil {
 		return err
 	}
+	mw, err := out.Writer(ModelsPort)
+	if err != nil {
+		return err
+	}
 	cands, err := ReadCandidates(in, InputPort)
 	if err != nil {
 		return err
@@ -344,8 +369,8 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	log := sdk.Logger(ctx)
 
 	cands = Repeats(cands, s.repeats)
-	results := NewResultWriter(ctx, w)
-	cands, resumed, err := SkipFinished(in, results, cands, func(c tables.Candidate) tables.Candidate { return c })
+	results, models := NewResultWriter(ctx, w), NewModelWriter(ctx, mw)
+	cands, resumed, err := skipFinished(in, results, models, cands)
 	if err != nil {
 		return err
 	}
@@ -374,11 +399,14 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	err = ForEach(ctx, len(groups), s.parallelism, func(g int) error {
 		var shared *trained
 		for _, i := range groups[g] {
-			r, t, err := s.trial(ctx, cands[i], preps, shared)
+			r, file, t, err := s.trial(ctx, cands[i], preps, shared)
 			if err != nil {
 				return err
 			}
 			shared = t
+			if err := models.keep(r, file); err != nil {
+				return err
+			}
 			if err := results.Write(r); err != nil {
 				return err
 			}

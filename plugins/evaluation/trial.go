@@ -1,6 +1,7 @@
 package evaluation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/modelfile"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -167,7 +169,10 @@ type trained struct {
 	seconds  float64
 	test     *nn.Data
 	measured nn.Metrics
-	err      error
+	// header and transform go into the model file of each variant.
+	header    modelfile.Header
+	transform *prep.Transform
+	err       error
 }
 
 // train builds and trains c's float model, inside c's trial span. Its
@@ -207,15 +212,24 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 		return t, nil
 	}
 	t.test = prepared.Test
-	if t.measured, err = nn.Evaluate(t.model, t.test); err != nil {
+	// Measured in the compact form, as every variant is (see trial).
+	compact, err := nn.Compress(t.model, nn.Compression{})
+	if err != nil {
+		t.err = err
+		return t, nil
+	}
+	if t.measured, err = nn.Evaluate(compact, t.test); err != nil {
 		t.err = err
 	}
+	t.header = modelfile.HeaderOf(preps.Dataset(), prepared.Spec.String(), "", 0)
+	t.transform = prepared.Transform
 	return t, nil
 }
 
 // trial trains (unless shared holds its group's model) and measures one
-// candidate. Its error is only ctx's: every other problem is the result's.
-func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparations, shared *trained) (r tables.Result, t *trained, err error) {
+// candidate. Its model file is file (nil when the trial failed). Its
+// error is only ctx's: every other problem is the result's.
+func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparations, shared *trained) (r tables.Result, file []byte, t *trained, err error) {
 	r = tables.NewResult(c)
 	r.Repeatable = true // the next repeat trains from a seed of its own
 	seed := RepeatSeed(s.seed, TrainingKey(c, s.epochsOf(c)), c.Repeat)
@@ -241,7 +255,7 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 			if t == nil {
 				t = &trained{from: c.ID, err: fmt.Errorf("internal error in trial %s: %v", c.ID, p)}
 			}
-			err = nil
+			file, err = nil, nil
 		}
 	}()
 
@@ -249,7 +263,7 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 	if t == nil {
 		if t, err = s.train(ctx, span, c, preps); err != nil {
 			span.SetStatus(codes.Error, "canceled")
-			return r, nil, err
+			return r, nil, nil, err
 		}
 	} else {
 		span.SetAttributes(attribute.String("model_from", t.from))
@@ -257,7 +271,7 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 	r.TrainSeconds, r.EpochsRun = t.seconds, int32(t.rep.EpochsRun)
 	if t.err != nil {
 		fail(t.err)
-		return r, t, nil
+		return r, nil, t, nil
 	}
 	if r.Params == 0 {
 		// A candidate may leave the counting to this stage.
@@ -266,40 +280,48 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 	comp, e := Compression(c)
 	if e != nil {
 		fail(e)
-		return r, t, nil
+		return r, nil, t, nil
 	}
 	r.BestEpoch, r.ValLoss, r.StoppedBy = int32(t.rep.BestEpoch), t.rep.BestValLoss, t.rep.StoppedBy
 	r.PeakBytes = t.rep.PeakBytes
-	model, m := t.model, t.measured
 	if comp != (nn.Compression{}) {
-		r.AccuracyBefore, r.LossBefore, r.RMSEBefore = m.Accuracy, m.Loss, m.RMSE
-		compressed, e := nn.Compress(model, comp)
-		if e != nil {
-			fail(e)
-			return r, t, nil
-		}
-		model = compressed
-		r.PeakBytes += compressed.Bytes()
-		if m, e = nn.Evaluate(model, t.test); e != nil {
-			fail(e)
-			return r, t, nil
-		}
+		r.AccuracyBefore, r.LossBefore, r.RMSEBefore = t.measured.Accuracy, t.measured.Loss, t.measured.RMSE
+	}
+	// The model measured is the model kept: the compact form (with no
+	// compression asked, the float32 weights as stored), so that the
+	// kept file predicts exactly what its row records.
+	model, e := nn.Compress(t.model, comp)
+	if e != nil {
+		fail(e)
+		return r, nil, t, nil
+	}
+	r.PeakBytes += model.Bytes()
+	m, e := nn.Evaluate(model, t.test)
+	if e != nil {
+		fail(e)
+		return r, nil, t, nil
 	}
 	if math.IsNaN(m.Loss) || math.IsInf(m.Loss, 0) {
 		fail(fmt.Errorf("%w: the test loss is %g", nn.ErrDiverged, m.Loss))
-		return r, t, nil
+		return r, nil, t, nil
 	}
 	r.Accuracy, r.Loss, r.RMSE, r.R2 = m.Accuracy, m.Loss, m.RMSE, m.R2
 	meas := Measure(model, t.test, s.latencySamples, s.throughputBatch)
 	r.LatencyP50Ms, r.LatencyP95Ms, r.ThroughputPerS = meas.P50Ms, meas.P95Ms, meas.ThroughputPerS
 	r.PeakBytes += meas.Bytes
 	r.ModelBytes, r.NonZeroParams = model.Bytes(), model.NonZero()
+	h := t.header
+	h.Quantize, h.PruneFraction = cmp.Or(c.Quantize, tables.None), c.PruneFraction
+	if file, e = modelfile.Encode(h, t.transform, model); e != nil {
+		fail(fmt.Errorf("keep the model: %w", e))
+		return r, nil, t, nil
+	}
 	r.Status = tables.StatusOK
 
 	attrs := ResultAttributes(r)
 	span.SetAttributes(attrs...)
 	span.SetStatus(codes.Ok, "")
-	return r, t, nil
+	return r, file, t, nil
 }
 
 // Measurement is a model's measured speed.

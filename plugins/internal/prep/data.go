@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -56,7 +57,10 @@ type Dataset struct {
 	Classes  int
 	Features []string
 	Target   string
-	Train    Rows
+	// ClassNames are the classes' names by index (the dataset's
+	// sweetspot.class_names), nil when it gives none.
+	ClassNames []string
+	Train      Rows
 	// Validation and Test have N 0 when the dataset has no such rows.
 	Validation, Test Rows
 }
@@ -100,6 +104,14 @@ func ReadDataset(port string, r array.RecordReader) (*Dataset, error) {
 			return nil, bad(-1, target, fmt.Errorf("schema metadata %s is %q, want the number of classes (2 or more)", MetaClasses, cs))
 		}
 		d.Classes = k
+		if js, ok := md.GetValue(tables.MetaClassNames); ok {
+			var names []string
+			// Names are a convenience for predictions: a list that does not
+			// fit the classes is left out, not an error.
+			if json.Unmarshal([]byte(js), &names) == nil && len(names) == k {
+				d.ClassNames = names
+			}
+		}
 	}
 	var features []int
 	targetIdx, splitIdx := -1, -1
@@ -203,6 +215,9 @@ type Prepared struct {
 	Train, Validation, Test *nn.Data
 	// Inputs is the number of features after preprocessing.
 	Inputs int
+	// Transform is the preprocessing fitted on the training rows, which
+	// a model file keeps so that its model predicts on raw features.
+	Transform *Transform
 }
 
 // Prepare fits spec on the training rows and applies it to every split.
@@ -212,7 +227,7 @@ func (d *Dataset) Prepare(spec Spec) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Prepared{Spec: spec, Inputs: t.Out()}
+	p := &Prepared{Spec: spec, Inputs: t.Out(), Transform: t}
 	conv := func(r *Rows) *nn.Data {
 		if r.N == 0 {
 			return nil
