@@ -278,6 +278,10 @@ func readPortFiles(t *testing.T, runDir string, files []runstore.OutputFile) []a
 	t.Helper()
 	var paths []string
 	for _, f := range files {
+		if len(files) > 1 && f.Port == "models" {
+			// Read apart: the models table has a schema of its own.
+			continue
+		}
 		paths = append(paths, filepath.Join(runDir, f.Path))
 	}
 	rd, err := runstore.OpenFiles(paths, memory.DefaultAllocator)

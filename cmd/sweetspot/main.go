@@ -60,6 +60,10 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == builtin.ModelToolArg {
+		// `sweetspot model` decodes model files here, not in the host.
+		os.Exit(builtin.ModelTool(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(execute(os.Args[1:]))
 }
 
@@ -110,6 +114,6 @@ that meets the requirements. Every run is one OpenTelemetry trace.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newGraphCmd(), newPluginsCmd(), newRunsCmd(), newExplainCmd(), newReportCmd(), newInitCmd(), newWorkerCmd(), newUICmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newGraphCmd(), newPluginsCmd(), newRunsCmd(), newExplainCmd(), newReportCmd(), newInitCmd(), newWorkerCmd(), newUICmd(), newModelCmd())
 	return root
 }

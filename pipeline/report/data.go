@@ -253,6 +253,8 @@ type data struct {
 	warnings []string
 	// live adds the trials running stages journalled (IncludeRunning).
 	live bool
+	// ship is how to export the chosen model, nil when the run kept none.
+	ship *shipping
 }
 
 // trial is one row of the results table.
@@ -371,6 +373,7 @@ func load(run *runstore.Run, o options) (*data, error) {
 	if err := d.loadRequirements(run, m, mem); err != nil {
 		return nil, err
 	}
+	d.ship = d.loadShipping(run)
 
 	switch {
 	case len(d.rounds) > 0 && d.rounds[len(d.rounds)-1].Metric != "":

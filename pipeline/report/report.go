@@ -69,6 +69,7 @@ type page struct {
 	Started, Duration, TraceID, RunError          string
 	Headline, Verdict, VerdictClass, Summary      string
 	Reason                                        string
+	Ship                                          *shipping
 	Metrics                                       []metric
 	Shape                                         string
 	Requirements                                  []keyValue
@@ -245,6 +246,9 @@ func headline(d *data, pg *page) {
 		pg.VerdictClass = "warn"
 	}
 	pg.Reason = last.Reason
+	if chosen.name != "" {
+		pg.Ship = d.ship
+	}
 	parts := []string{plural(len(d.rounds), "round"), plural(trials, "trial")}
 	if last.Strategy != "" {
 		parts = append(parts, "strategy "+last.Strategy)
