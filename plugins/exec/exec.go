@@ -58,6 +58,10 @@
 //     class index or float64 value); an empty split is a file with no rows.
 //     The files hold the dataset as it is: the candidate's preprocess
 //     (SWEETSPOT_PREPROCESS) is the command's to apply;
+//   - with slots, SWEETSPOT_SLOT and slot_env (CUDA_VISIBLE_DEVICES by
+//     default): the slot the trial holds, which no other running trial
+//     holds; with threads = N, N in SWEETSPOT_THREADS and the thread
+//     variables of OpenMP, MKL, OpenBLAS, numexpr and Accelerate;
 //   - SWEETSPOT_WORKDIR (its working directory), SWEETSPOT_OUTPUT (jsonl or
 //     arrow), SWEETSPOT_METRICS_FILE (arrow output only),
 //     SWEETSPOT_TIMEOUT_SECONDS, SWEETSPOT_RUN_ID, SWEETSPOT_STAGE, and
@@ -181,6 +185,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -236,6 +241,9 @@ type Config struct {
 	Output        string            `hcl:"output,optional" doc:"How the command reports its metrics: jsonl (JSON objects on stdout, the last one wins; the default) or arrow (an Arrow IPC file at $SWEETSPOT_METRICS_FILE)."`
 	Seed          *int64            `hcl:"seed,optional" doc:"Seed mixed with each candidate's training settings and repeat into SWEETSPOT_SEED (default 1)."`
 	Repeats       *int              `hcl:"repeats,optional" doc:"Measurements of each candidate, each a run of the command with its own SWEETSPOT_REPEAT and SWEETSPOT_SEED (default 1): a candidate gives repeats 0 to repeats-1, one results row each, so resize can measure the noise. A candidate that names a later repeat (resize asking for one more) is run once, as that repeat."`
+	Slots         []string          `hcl:"slots,optional" doc:"Resources trials hold one each, such as GPU ids [\"0\", \"1\"]: a trial runs only with a slot free, gets it in slot_env and SWEETSPOT_SLOT, and no two running trials share one (at most as many trials run at once as there are slots)."`
+	SlotEnv       string            `hcl:"slot_env,optional" doc:"The variable a trial's slot is handed in besides SWEETSPOT_SLOT (default CUDA_VISIBLE_DEVICES)."`
+	Threads       *int              `hcl:"threads,optional" doc:"Threads per trial, passed explicitly as OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS, NUMEXPR_NUM_THREADS, VECLIB_MAXIMUM_THREADS and SWEETSPOT_THREADS (PyTorch, numpy and most BLAS libraries read them), so parallel trials do not oversubscribe the cores."`
 	Pruner        *prune.Block      `hcl:"pruner,block" doc:"Stop trials early across trials: pruner \"median\" (a trial whose best value so far is worse than the median of the finished trials at the same step; warmup_trials, warmup_steps) or pruner \"asha\" (asynchronous successive halving; min_resource, reduction_factor), judging the metric (default accuracy) of the command's epoch lines. A stopped trial's status is pruned."`
 	BaseDir       string            `hcl:"base_dir,optional" doc:"Set by the host to the pipeline file's directory; relative paths in command are resolved against it. Users need not set it."`
 }
@@ -274,7 +282,19 @@ type Stage struct {
 	seed          uint64
 	repeats       int
 	prune         *prune.Settings // nil: no pruner
+	slots         []string
+	slotEnv       string
+	threads       int // 0: not set
 }
+
+// DefaultSlotEnv is the variable a trial's slot is handed in.
+const DefaultSlotEnv = "CUDA_VISIBLE_DEVICES"
+
+// threadVars are the variables threads sets: OpenMP's (PyTorch's intra-op
+// pool, most BLAS builds), MKL's, OpenBLAS's, numexpr's, Accelerate's.
+var threadVars = []string{"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
+
+const maxThreads = 4096
 
 var _ sdk.Stage = (*Stage)(nil)
 
@@ -337,6 +357,43 @@ func New(c Config) (sdk.Stage, error) {
 	}
 	if c.Seed != nil {
 		s.seed = uint64(*c.Seed)
+	}
+	s.slotEnv = DefaultSlotEnv
+	if c.SlotEnv != "" {
+		switch {
+		case strings.ContainsAny(c.SlotEnv, "=\x00"):
+			bad([]string{"slot_env"}, "Invalid environment variable name", fmt.Sprintf("%q cannot name an environment variable: a name is not empty and has no '=' or NUL.", c.SlotEnv))
+		case strings.HasPrefix(strings.ToUpper(c.SlotEnv), "SWEETSPOT_"):
+			bad([]string{"slot_env"}, "Reserved environment variable", fmt.Sprintf("%s: the SWEETSPOT_ variables are the stage's (the slot is in SWEETSPOT_SLOT already); pick another name.", c.SlotEnv))
+		case len(c.Slots) == 0:
+			bad([]string{"slot_env"}, "slot_env without slots", "slot_env names the variable a trial's slot is handed in: list the slots too, such as slots = [\"0\", \"1\"].")
+		}
+		s.slotEnv = c.SlotEnv
+	}
+	seen := map[string]bool{}
+	for i, v := range c.Slots {
+		switch {
+		case v == "" || strings.ContainsRune(v, 0):
+			bad([]string{"slots"}, "Invalid slot", fmt.Sprintf("Slot %d is empty or holds a NUL byte; a slot is a value such as a GPU id (\"0\").", i))
+		case seen[v]:
+			bad([]string{"slots"}, "Duplicate slot", fmt.Sprintf("Slot %q is listed twice: two trials would share it.", v))
+		}
+		seen[v] = true
+	}
+	s.slots = c.Slots
+	if _, ok := c.Env[s.slotEnv]; ok && len(c.Slots) > 0 {
+		bad([]string{"env", s.slotEnv}, "Variable set twice", fmt.Sprintf("%s is each trial's slot (slots); leave it out of env.", s.slotEnv))
+	}
+	if c.Threads != nil {
+		if *c.Threads < 1 || *c.Threads > maxThreads {
+			bad([]string{"threads"}, "Invalid threads", fmt.Sprintf("threads must be between 1 and %d; found %d.", maxThreads, *c.Threads))
+		}
+		s.threads = *c.Threads
+		for _, k := range threadVars {
+			if _, ok := c.Env[k]; ok {
+				bad([]string{"env", k}, "Variable set twice", fmt.Sprintf("%s is set by threads = %d; leave it out of env.", k, *c.Threads))
+			}
+		}
 	}
 	if c.Pruner != nil {
 		p, d := prune.Check("pruner", *c.Pruner)
@@ -448,6 +505,11 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		"SWEETSPOT_RUN_ID":          info.RunID,
 		"SWEETSPOT_STAGE":           info.Stage,
 	}
+	if s.threads > 0 {
+		for _, k := range append(threadVars, "SWEETSPOT_THREADS") {
+			env[k] = strconv.Itoa(s.threads)
+		}
+	}
 	if ds != nil {
 		files, err := writeDataset(sdk.Allocator(ctx), ds, filepath.Join(work, "data"), s.datasetFormat)
 		if err != nil {
@@ -478,10 +540,32 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		pr = newPruning(*s.prune, work, log)
 	}
 
+	// Each running trial holds a slot of its own; without slots, every
+	// trial gets the stage's env as is.
+	parallelism, slots := s.parallelism, make(chan string, len(s.slots))
+	for _, v := range s.slots {
+		slots <- v
+	}
+	if len(s.slots) > 0 {
+		parallelism = min(parallelism, len(s.slots))
+	}
+
 	var mu sync.Mutex
 	done := 0
-	return evaluation.ForEach(ctx, len(cands), s.parallelism, func(i int) error {
-		r, err := s.trial(ctx, cands[i], dirs[i], env, pr.forTrial(work, dirs[i]))
+	return evaluation.ForEach(ctx, len(cands), parallelism, func(i int) error {
+		trialEnv := env
+		if len(s.slots) > 0 {
+			var slot string
+			select {
+			case slot = <-slots:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			defer func() { slots <- slot }()
+			trialEnv = maps.Clone(env)
+			trialEnv["SWEETSPOT_SLOT"], trialEnv[s.slotEnv] = slot, slot
+		}
+		r, err := s.trial(ctx, cands[i], dirs[i], trialEnv, pr.forTrial(work, dirs[i]))
 		if err != nil {
 			return err
 		}
