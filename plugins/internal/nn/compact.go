@@ -10,30 +10,32 @@ import (
 )
 
 // Compact is an inference-only model: each layer's weights are stored one
-// row per output unit, as float32 or int8, densely or in compressed sparse
-// rows, whichever of the two takes fewer bytes, and the forward pass runs on
-// that storage as it is (int8 arithmetic for int8 layers, a sparse kernel
-// for sparse ones), so measured latency reflects it.
+// row per output unit, as float32 or int8, densely or sparse (the weights
+// pruning kept, in compressed rows in memory), whichever takes fewer bytes.
+// Its predictors run each layer on the kernel that is fastest for it (see
+// compact_predict.go), so measured latency reflects the storage.
 //
 // # Serialized form (little-endian)
 //
-//	header   "SSNN", version u8 (1), task u8, layers u16,
+//	header   "SSNN", version u8 (1 or 2), task u8, layers u16,
 //	         target mean f32, target deviation f32, layer sizes (layers+1)×u32
-//	layer    kind u8 (bit 0: int8, bit 1: sparse)
+//	layer    kind u8 (bit 0: int8, bit 1: sparse, bit 2: sparse as a mask)
 //	         int8:   one scale f32 per output unit
 //	         sparse: nnz u32, row starts (out+1)×u32, nnz column indices
 //	                 (u16 when the layer has at most 65536 inputs, else u32)
+//	         mask:   ceil(out·in/8) bytes, bit o·in+i (least significant
+//	                 first) set when weight (o, i) is kept; nnz is the count
 //	         weights out·in (dense) or nnz (sparse) values, f32 or i8
 //	         biases  out×f32
 //
-// Go has no int8 SIMD, so the int8 kernel is scalar int32 arithmetic:
-// int8 layers are about 4x smaller than float32 ones but, on this backend,
-// slower than float32 layers on gonum's vectorized products
-// (BenchmarkPredict measures both).
+// Version 2 added the mask; a model is written as version 1 when no layer
+// uses it, so that readers of version 1 read it, and both are read.
 //
-// Bytes is the exact length of that form. Sparse storage is chosen when it
-// is smaller: for float32 weights below about 2/3 density (6 bytes per kept
-// weight against 4 per weight), for int8 below about 1/3 (3 against 1).
+// Bytes is the exact length of that form. Each layer takes the smallest of
+// the three: compressed rows pay 2 bytes of index per kept weight, the mask
+// an eighth of a byte per weight, so the mask wins from a density of about
+// 3% (int8) or 6% (float32) up to where dense storage wins, at about 7/8
+// (int8) or 31/32 (float32).
 type Compact struct {
 	spec        Spec
 	layers      []clayer
@@ -45,6 +47,9 @@ var _ Model = (*Compact)(nil)
 type clayer struct {
 	in, out      int
 	int8, sparse bool
+	// mask says a sparse layer is serialized as a mask rather than as
+	// compressed rows; in memory both are compressed rows.
+	mask bool
 	// wf (float32) or wq (int8) holds out×in weights (dense) or the nnz
 	// kept ones (sparse), row after row.
 	wf []float32
@@ -59,9 +64,10 @@ type clayer struct {
 
 const (
 	magic         = "SSNN"
-	formatVersion = 1
+	formatVersion = 2 // the newest version read and written
 	kindInt8      = 1
 	kindSparse    = 2
+	kindMask      = 4 // version 2
 )
 
 // compact converts the MLP to float32 dense layers.
@@ -88,18 +94,22 @@ func (m *MLP) compress(c Compression) (*Compact, error) {
 				w[o*in+i] = src[i*n+o]
 			}
 		}
-		prune(w, c.PruneFraction)
-		out.layers[l-1] = buildLayer(in, n, w, slices.Clone(m.biases(l)), c.Int8)
+		kept := prune(w, c.PruneFraction)
+		out.layers[l-1] = buildLayer(in, n, w, slices.Clone(m.biases(l)), c.Int8, kept)
 	}
 	return out, nil
 }
 
-// prune zeroes the round(fraction·len(w)) weights of smallest magnitude,
-// the earlier one first among equals, so that the choice is deterministic.
-func prune(w []float32, fraction float64) {
-	k := int(math.Round(fraction * float64(len(w))))
+// pruned is the number of a layer's n weights that pruning zeroes.
+func pruned(n int, fraction float64) int { return int(math.Round(fraction * float64(n))) }
+
+// prune zeroes the pruned(len(w), fraction) weights of smallest magnitude,
+// the earlier one first among equals, so that the choice is deterministic,
+// and returns which weights it kept (nil when it kept them all).
+func prune(w []float32, fraction float64) []bool {
+	k := pruned(len(w), fraction)
 	if k <= 0 {
-		return
+		return nil
 	}
 	idx := make([]int, len(w))
 	for i := range idx {
@@ -111,14 +121,21 @@ func prune(w []float32, fraction float64) {
 		}
 		return cmp.Compare(a, b)
 	})
+	kept := make([]bool, len(w))
+	for _, i := range idx[k:] {
+		kept[i] = true
+	}
 	for _, i := range idx[:k] {
 		w[i] = 0
 	}
+	return kept
 }
 
 // buildLayer stores out×in weights (row per output unit), quantized when
-// asked, in the smaller of the dense and sparse forms.
-func buildLayer(in, out int, w, b []float32, quant bool) clayer {
+// asked, in the smallest form (layerStorage). A sparse form holds the
+// weights pruning kept (all of them when kept is nil), even those that
+// quantize to zero, so that its weight count is the pruning's.
+func buildLayer(in, out int, w, b []float32, quant bool, kept []bool) clayer {
 	L := clayer{in: in, out: out, int8: quant, b: b}
 	var q []int8
 	if quant {
@@ -140,18 +157,16 @@ func buildLayer(in, out int, w, b []float32, quant bool) clayer {
 			}
 		}
 	}
-	nnz := 0
-	for i := range w {
-		if (quant && q[i] != 0) || (!quant && w[i] != 0) {
-			nnz++
+	nnz := len(w)
+	if kept != nil {
+		nnz = 0
+		for _, k := range kept {
+			if k {
+				nnz++
+			}
 		}
 	}
-	valBytes := 4
-	if quant {
-		valBytes = 1
-	}
-	if sparseBytes(in, out, nnz, valBytes) < int64(in)*int64(out)*int64(valBytes) {
-		L.sparse = true
+	if L.sparse, L.mask = layerStorage(in, out, nnz, quant); L.sparse {
 		L.rowPtr = make([]int32, out+1)
 		L.cols = make([]int32, 0, nnz)
 		if quant {
@@ -163,10 +178,11 @@ func buildLayer(in, out int, w, b []float32, quant bool) clayer {
 			for i := range in {
 				k := o*in + i
 				switch {
-				case quant && q[k] != 0:
+				case kept != nil && !kept[k]:
+				case quant:
 					L.wq = append(L.wq, q[k])
 					L.cols = append(L.cols, int32(i))
-				case !quant && w[k] != 0:
+				default:
 					L.wf = append(L.wf, w[k])
 					L.cols = append(L.cols, int32(i))
 				}
@@ -196,6 +212,33 @@ func sparseBytes(in, out, nnz, valBytes int) int64 {
 	return 4 + 4*int64(out+1) + int64(nnz)*(colBytes(in)+int64(valBytes))
 }
 
+// maskBytes is the size of a mask layer's mask and kept values.
+func maskBytes(in, out, nnz, valBytes int) int64 {
+	return (int64(in)*int64(out)+7)/8 + int64(nnz)*int64(valBytes)
+}
+
+func valBytes(quant bool) int {
+	if quant {
+		return 1
+	}
+	return 4
+}
+
+// layerStorage is the smallest form of a layer of in×out weights of which
+// nnz are kept: dense (sparse false), compressed rows, or a mask.
+func layerStorage(in, out, nnz int, quant bool) (sparse, mask bool) {
+	vb := valBytes(quant)
+	dense := int64(in) * int64(out) * int64(vb)
+	rows, bits := sparseBytes(in, out, nnz, vb), maskBytes(in, out, nnz, vb)
+	switch {
+	case nnz == in*out || dense <= min(rows, bits):
+		return false, false
+	case bits < rows:
+		return true, true
+	}
+	return true, false
+}
+
 func (L *clayer) nnz() int {
 	if L.int8 {
 		return len(L.wq)
@@ -210,7 +253,10 @@ func (L *clayer) bytes() int64 {
 		valBytes = 1
 		n += 4 * int64(L.out)
 	}
-	if L.sparse {
+	switch {
+	case L.mask:
+		return n + maskBytes(L.in, L.out, L.nnz(), valBytes)
+	case L.sparse:
 		return n + sparseBytes(L.in, L.out, L.nnz(), valBytes)
 	}
 	return n + int64(L.in)*int64(L.out)*int64(valBytes)
@@ -221,8 +267,40 @@ func headerBytes(layers int) int64 { return 4 + 1 + 1 + 2 + 4 + 4 + 4*int64(laye
 // Spec implements Model.
 func (c *Compact) Spec() Spec { return c.spec }
 
-// Params implements Model: the dense count, pruned weights included.
-func (c *Compact) Params() int64 { return c.spec.Params() }
+// Params implements Model: the weights the model stores and its biases. A
+// sparse layer stores the weights pruning kept; a dense one all of its
+// weights, zeros included (pruning that saves no bytes saves no
+// parameters either). Spec.StoredParams predicts it before training.
+func (c *Compact) Params() int64 {
+	var n int64
+	for i := range c.layers {
+		L := &c.layers[i]
+		n += int64(L.out)
+		if L.sparse {
+			n += int64(L.nnz())
+		} else {
+			n += int64(L.in) * int64(L.out)
+		}
+	}
+	return n
+}
+
+// StoredParams is the Params of the model of this shape compressed as c
+// says (see Compact.Params): it depends on the shape, the prune fraction
+// and the weights' type, not on the trained values.
+func (s Spec) StoredParams(c Compression) int64 {
+	sizes := s.Sizes()
+	var n int64
+	for l := 1; l < len(sizes); l++ {
+		in, out := sizes[l-1], sizes[l]
+		kept := in*out - pruned(in*out, c.PruneFraction)
+		n += int64(out) + int64(in)*int64(out)
+		if sparse, _ := layerStorage(in, out, kept, c.Int8); sparse {
+			n += int64(kept) - int64(in)*int64(out)
+		}
+	}
+	return n
+}
 
 // FLOPs implements Model: the dense count.
 func (c *Compact) FLOPs() int64 { return c.spec.FLOPs() }
@@ -268,8 +346,14 @@ func (c *Compact) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, c.Bytes())
 	le := binary.LittleEndian
 	f32 := func(v float32) { b = le.AppendUint32(b, math.Float32bits(v)) }
+	version := byte(1)
+	for i := range c.layers {
+		if c.layers[i].mask {
+			version = 2
+		}
+	}
 	b = append(b, magic...)
-	b = append(b, formatVersion, byte(c.spec.Task))
+	b = append(b, version, byte(c.spec.Task))
 	b = le.AppendUint16(b, uint16(len(c.layers)))
 	f32(c.yMean)
 	f32(c.yStd)
@@ -285,11 +369,24 @@ func (c *Compact) MarshalBinary() ([]byte, error) {
 		if L.sparse {
 			kind |= kindSparse
 		}
+		if L.mask {
+			kind |= kindMask
+		}
 		b = append(b, kind)
 		for _, s := range L.scale {
 			f32(s)
 		}
-		if L.sparse {
+		switch {
+		case L.mask:
+			bits := make([]byte, (L.in*L.out+7)/8)
+			for o := range L.out {
+				for k := L.rowPtr[o]; k < L.rowPtr[o+1]; k++ {
+					j := o*L.in + int(L.cols[k])
+					bits[j/8] |= 1 << (j % 8)
+				}
+			}
+			b = append(b, bits...)
+		case L.sparse:
 			b = le.AppendUint32(b, uint32(L.nnz()))
 			for _, p := range L.rowPtr {
 				b = le.AppendUint32(b, uint32(p))
@@ -327,8 +424,9 @@ func UnmarshalCompact(data []byte) (*Compact, error) {
 	if string(r.next(4)) != magic {
 		return nil, fmt.Errorf("%w: no %s header", errFormat, magic)
 	}
-	if v := r.u8(); v != formatVersion {
-		return nil, fmt.Errorf("%w: format version %d, want %d", errFormat, v, formatVersion)
+	version := r.u8()
+	if version < 1 || version > formatVersion {
+		return nil, fmt.Errorf("%w: format version %d, want 1 to %d", errFormat, version, formatVersion)
 	}
 	c := &Compact{}
 	c.spec.Task = Task(r.u8())
@@ -352,15 +450,33 @@ func UnmarshalCompact(data []byte) (*Compact, error) {
 	for l := 1; l <= nl && r.err == nil; l++ {
 		L := clayer{in: sizes[l-1], out: sizes[l]}
 		kind := r.u8()
-		if kind > kindInt8|kindSparse {
-			return nil, fmt.Errorf("%w: layer %d kind %d", errFormat, l, kind)
+		if kind > kindInt8|kindSparse|kindMask || (kind&kindMask != 0 && (version < 2 || kind&kindSparse == 0)) {
+			return nil, fmt.Errorf("%w: layer %d kind %d in format version %d", errFormat, l, kind, version)
 		}
-		L.int8, L.sparse = kind&kindInt8 != 0, kind&kindSparse != 0
+		L.int8, L.sparse, L.mask = kind&kindInt8 != 0, kind&kindSparse != 0, kind&kindMask != 0
 		if L.int8 {
 			L.scale = r.f32s(L.out)
 		}
 		n := L.in * L.out
-		if L.sparse {
+		if L.mask {
+			bits := r.next((n + 7) / 8)
+			if bits == nil {
+				break
+			}
+			if n%8 != 0 && bits[len(bits)-1]>>(n%8) != 0 {
+				return nil, fmt.Errorf("%w: layer %d mask has bits past its %d weights", errFormat, l, n)
+			}
+			L.rowPtr = make([]int32, L.out+1)
+			for o := range L.out {
+				for i := range L.in {
+					if j := o*L.in + i; bits[j/8]>>(j%8)&1 != 0 {
+						L.cols = append(L.cols, int32(i))
+					}
+				}
+				L.rowPtr[o+1] = int32(len(L.cols))
+			}
+			n = len(L.cols)
+		} else if L.sparse {
 			nnz := int(r.u32())
 			if nnz > n {
 				return nil, fmt.Errorf("%w: layer %d has %d kept weights of %d", errFormat, l, nnz, n)
@@ -408,6 +524,10 @@ func UnmarshalCompact(data []byte) (*Compact, error) {
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("%w: truncated", errFormat)
+	}
+	if version == 2 && !slices.ContainsFunc(c.layers, func(L clayer) bool { return L.mask }) {
+		// The writer uses version 2 only for masks: one model, one form.
+		return nil, fmt.Errorf("%w: format version 2 without a mask layer", errFormat)
 	}
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the last layer", errFormat, len(r.b))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -433,10 +434,12 @@ func TestPrune(t *testing.T) {
 		int8     bool
 		sparse   bool
 	}{
-		{0.5, false, true},   // 6 bytes per kept float32 weight beat 4 per weight
-		{0.5, true, false},   // 3 bytes per kept int8 weight lose to 1 per weight
-		{0.8, true, true},    // but not at a fifth of them
-		{0.25, false, false}, // nor at three quarters in float32
+		// A mask costs an eighth of a byte per weight, plus each kept value.
+		{0.5, false, true},  // 2.125 bytes per weight against 4
+		{0.5, true, true},   // 0.625 against 1
+		{0.8, true, true},   // 0.325 against 1
+		{0.25, false, true}, // 3.125 against 4
+		{0.1, true, false},  // 1.025 against 1: pruning saves no bytes
 	} {
 		p, err := Compress(m, Compression{PruneFraction: c.fraction, Int8: c.int8})
 		if err != nil {
@@ -453,6 +456,26 @@ func TestPrune(t *testing.T) {
 			if L.sparse != c.sparse {
 				t.Errorf("prune %g int8 %t: layer %dx%d sparse %t, want %t", c.fraction, c.int8, L.in, L.out, L.sparse, c.sparse)
 			}
+		}
+		// A sparse model's params are the weights pruning kept and the
+		// biases; a dense one's all of them. The bytes follow: a mask bit
+		// per weight and each kept value, or every value.
+		vb := map[bool]float64{false: 4, true: 1}[c.int8]
+		wantParams, wantBytes := m.Params(), float64(m.Params()-weights)*4+(4+1+1+2)+(4+4)+4*3+2 // biases; magic, version, task, layers; target; sizes; kinds
+		if c.int8 {
+			wantBytes += 4 * float64(128+10) // scales
+		}
+		if c.sparse {
+			wantParams -= zeroed
+			wantBytes += math.Ceil(float64(64*128)/8) + math.Ceil(float64(128*10)/8) + vb*float64(weights-zeroed)
+		} else {
+			wantBytes += vb * float64(weights)
+		}
+		if got := p.Params(); got != wantParams || got != m.Spec().StoredParams(Compression{PruneFraction: c.fraction, Int8: c.int8}) {
+			t.Errorf("prune %g int8 %t: params %d, want %d (StoredParams %d)", c.fraction, c.int8, got, wantParams, m.Spec().StoredParams(Compression{PruneFraction: c.fraction, Int8: c.int8}))
+		}
+		if got := p.Bytes(); float64(got) != wantBytes {
+			t.Errorf("prune %g int8 %t: %d bytes, want %g", c.fraction, c.int8, got, wantBytes)
 		}
 		// Without retraining, pruning costs accuracy as it grows.
 		if most := map[float64]float64{0.25: 0.01, 0.5: 0.05}[c.fraction]; most > 0 && after.Accuracy < before.Accuracy-most {
@@ -503,12 +526,48 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 }
 
+// Models written in format version 1 (testdata, written before masks
+// existed) read back, write back the same bytes, and predict as the same
+// MLP compressed today does.
+func TestReadFormatVersion1(t *testing.T) {
+	m := newMLP(Spec{Inputs: 16, Hidden: []int{8}, Outputs: 3})
+	m.init(1)
+	x := make([]float32, 16*5)
+	for i := range x {
+		x[i] = float32(i%11) - 5
+	}
+	for name, c := range map[string]Compression{"dense": {}, "int8": {Int8: true}, "prune90": {PruneFraction: 0.9}, "prune90-int8": {PruneFraction: 0.9, Int8: true}} {
+		b, err := os.ReadFile(filepath.Join("testdata", "v1-"+name+".ssnn"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := UnmarshalCompact(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if out, err := old.MarshalBinary(); err != nil || !slices.Equal(out, b) {
+			t.Errorf("%s: version-1 model writes back differently (%v)", name, err)
+		}
+		now, _ := m.compress(c)
+		if diff := cmp.Diff(slices.Clone(now.NewPredictor(5).Predict(x, 5)), old.NewPredictor(5).Predict(x, 5)); diff != "" {
+			t.Errorf("%s: the version-1 model predicts otherwise (-now +v1):\n%s", name, diff)
+		}
+	}
+}
+
 func FuzzUnmarshalCompact(f *testing.F) {
 	m := newMLP(Spec{Inputs: 3, Hidden: []int{4}, Outputs: 2})
 	m.init(1)
 	for _, c := range []Compression{{}, {Int8: true}, {PruneFraction: 0.7}, {PruneFraction: 0.9, Int8: true}} {
 		cm, _ := m.compress(c)
 		b, _ := cm.MarshalBinary()
+		f.Add(b)
+	}
+	for _, name := range []string{"prune90", "prune90-int8"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "v1-"+name+".ssnn"))
+		if err != nil {
+			f.Fatal(err)
+		}
 		f.Add(b)
 	}
 	f.Add([]byte("SSNN"))
