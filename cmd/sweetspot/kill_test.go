@@ -313,15 +313,12 @@ func release(bs []arrow.RecordBatch) {
 func durableTrials(t *testing.T, runDir string) map[string]trialResult {
 	t.Helper()
 	out := map[string]trialResult{}
-	data, err := os.ReadFile(filepath.Join(runDir, "manifest.json"))
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(runDir, runstore.ManifestFile)); errors.Is(err, os.ErrNotExist) {
 		return out
 	}
+	// The snapshot and its change log, as a resume reads them.
+	m, err := runstore.ReadManifest(runDir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var m runstore.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatalf("the manifest is not whole after a kill: %v", err)
 	}
 	recorded := map[int]bool{}

@@ -226,13 +226,8 @@ func executePipeline(parent context.Context, args []string, o *runOptions, stdou
 
 	printer := newEventPrinter(o, stdout, stderr)
 	printer.stageStatus = func(addr string) string {
-		m := run.Manifest()
-		for _, s := range m.Stages {
-			if s.Addr == addr {
-				return s.Status
-			}
-		}
-		return ""
+		s, _ := run.Stage(addr)
+		return s.Status
 	}
 	events := printer.event
 	var live *liveDisplay
@@ -421,7 +416,7 @@ func printSummary(w io.Writer, run *runstore.Run, m *runstore.Manifest, tcfg tel
 		if s.Rounds > 0 {
 			rounds = fmt.Sprintf(" rounds=%d", s.Rounds)
 		}
-		fmt.Fprintf(w, "  %-28s %-10s pid=%-7d%s %s\n", s.Addr, s.Status, s.Pid, rounds, strings.Join(outs, " "))
+		fmt.Fprintf(w, "  %-28s %-10s %-14s%s %s\n", s.Addr, s.Status, servedBy(s), rounds, strings.Join(outs, " "))
 	}
 	ms, err := printTrials(w, run, m)
 	if err != nil {
@@ -443,6 +438,18 @@ func printSummary(w io.Writer, run *runstore.Run, m *runstore.Manifest, tcfg tel
 	if link := jaegerLink(tcfg, m.TraceID); link != "" {
 		fmt.Fprintf(w, "jaeger:  %s\n", link)
 	}
+}
+
+// servedBy says what made a stage's outputs: the process it ran in, or,
+// for a stage that started none, where its outputs came from.
+func servedBy(s *runstore.StageRecord) string {
+	if s.Pid != 0 {
+		return fmt.Sprintf("pid=%d", s.Pid)
+	}
+	if n := len(s.Executions); n > 0 && s.Executions[n-1].Source != "" && s.Executions[n-1].Source != "ran" {
+		return "from=" + s.Executions[n-1].Source
+	}
+	return "no process"
 }
 
 func startedBefore(a, b *runstore.StageRecord) bool {
@@ -515,6 +522,10 @@ func (p *eventPrinter) write(w io.Writer, e runner.Event) {
 	case runner.EventRunStarted:
 		fmt.Fprintf(w, "%s run %s started\n", ts, e.RunID)
 	case runner.EventStageStarted:
+		if e.Pid == 0 && e.Source != "" {
+			fmt.Fprintf(w, "%s %s%s started (plugin %s, no process: outputs from %s)\n", ts, e.Stage, round, e.Plugin, e.Source)
+			break
+		}
 		fmt.Fprintf(w, "%s %s%s started (plugin %s, pid %d)\n", ts, e.Stage, round, e.Plugin, e.Pid)
 	case runner.EventStageFinished:
 		var parts []string

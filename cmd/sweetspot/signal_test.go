@@ -246,8 +246,15 @@ func TestSIGTERMStopsARunOfTwoThousandStages(t *testing.T) {
 				t.Fatalf("exit code %d after SIGTERM, want 143\n%s", code, h.stderr.String())
 			}
 			assertExited(t, testkitProcesses(t, dir), "the host stopped by SIGTERM")
-			if m := loadRun(t, dir, id); m.Status != runstore.StatusCanceled || !strings.HasPrefix(m.Error, "interrupted by SIGTERM") {
+			m := loadRun(t, dir, id)
+			if m.Status != runstore.StatusCanceled || !strings.HasPrefix(m.Error, "interrupted by SIGTERM") {
 				t.Errorf("manifest: status %s, error %q; want canceled, interrupted by SIGTERM", m.Status, m.Error)
+			}
+			// The stages the signal stopped were canceled, not failed.
+			for _, s := range m.Stages {
+				if s.Status == runstore.StatusFailed || s.Status == runstore.StatusRunning {
+					t.Errorf("stage %s is %s after SIGTERM (%s), want canceled, succeeded or pending", s.Addr, s.Status, s.Error)
+				}
 			}
 		})
 	}

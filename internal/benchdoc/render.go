@@ -98,6 +98,7 @@ func num(v float64) string {
 func Render(w io.Writer, rep Report) error {
 	d := &doc{r: rep.Results, used: map[string]bool{}}
 	d.pluginOverhead()
+	d.manyStages()
 	d.boundary()
 	d.trainer()
 	d.tracing()
@@ -172,6 +173,22 @@ func (d *doc) pluginOverhead() {
 	g := goal{name: "plugin overhead under 50 ms per stage", measured: d.missing("BenchmarkPipelineOverhead"), met: notMeasured}
 	if v, ok := d.get("BenchmarkPipelineOverhead", "overhead-ms/stage"); ok {
 		g.measured, g.met = num(v)+" ms/stage", verdict(v < 50)
+	}
+	d.goals = append(d.goals, g)
+}
+
+// manyStages is BenchmarkManyStages (cmd/sweetspot): pipelines of 200 and
+// 2000 trivial stages, each in its own plugin process.
+func (d *doc) manyStages() {
+	d.p("## Many stages\n\n")
+	d.p("`BenchmarkManyStages` (cmd/sweetspot) runs pipelines of 200 and 2000 trivial stages (an emit of 10 rows, then passthroughs: half a chain, half all reading the emit) with the binary and no cache, so that every stage starts, runs in and stops its own plugin process and is recorded in the run's manifest.\n\n")
+	d.p("| figure | value |\n|---|---|\n")
+	d.p("| 200 stages, stages/s | %s |\n", d.cell("BenchmarkManyStages", "200-stages/s"))
+	d.p("| 2000 stages, stages/s | %s |\n", d.cell("BenchmarkManyStages", "2000-stages/s"))
+	d.p("| 2000 stages, wall s | %s |\n\n", d.cell("BenchmarkManyStages", "2000-wall-s"))
+	g := goal{name: "2000 trivial stages within 60 s", measured: d.missing("BenchmarkManyStages"), met: notMeasured}
+	if v, ok := d.get("BenchmarkManyStages", "2000-wall-s"); ok {
+		g.measured, g.met = num(v)+" s", verdict(v <= 60)
 	}
 	d.goals = append(d.goals, g)
 }

@@ -14,7 +14,9 @@ const (
 	EventStageStarted  EventType = "stage_started"
 	EventProgress      EventType = "progress"
 	EventStageFinished EventType = "stage_finished"
-	EventStageFailed   EventType = "stage_failed"
+	// EventStageFailed is a stage that ended without its outputs: Status
+	// says whether it failed or was canceled (the run was stopped).
+	EventStageFailed EventType = "stage_failed"
 	// EventStageSkipped is a stage that will not run because a stage it
 	// depends on failed; Reason names that stage.
 	EventStageSkipped EventType = "stage_skipped"
@@ -40,7 +42,7 @@ type Event struct {
 	Chosen   string           `json:"chosen,omitempty"`
 	Error    string           `json:"error,omitempty"`
 	Elapsed  time.Duration    `json:"elapsed_ns,omitempty"`
-	// Source says where a finished stage's outputs came from when it did
-	// not run: "cache RUN" or "resumed RUN".
+	// Source says where a stage's outputs come from when it does not run
+	// (its started event has no Pid then): "cache RUN" or "resumed RUN".
 	Source string `json:"source,omitempty"`
 }

@@ -448,7 +448,7 @@ func (ex *execution) failStage(addr string, err error) {
 		s.Status = runstore.StatusFailed
 		s.Error = err.Error()
 	})
-	ex.emit(Event{Type: EventStageFailed, Stage: addr, Plugin: ex.stage[addr].Plugin, Error: err.Error()})
+	ex.emit(Event{Type: EventStageFailed, Stage: addr, Plugin: ex.stage[addr].Plugin, Status: runstore.StatusFailed, Error: err.Error()})
 }
 
 // skipRest records the stages of u that will not run because culprit
@@ -459,13 +459,8 @@ func (ex *execution) skipRest(u *Unit, at, culprit string) {
 		if addr == at {
 			continue
 		}
-		st := ex.run.Manifest()
-		ran := false
-		for _, s := range st.Stages {
-			if s.Addr == addr && s.Status != "pending" && s.Status != "" {
-				ran = true
-			}
-		}
+		s, _ := ex.run.Stage(addr)
+		ran := s.Status != "pending" && s.Status != ""
 		if at != "" && ran {
 			// A loop stage that ran in earlier rounds keeps its record.
 			continue
@@ -584,10 +579,12 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 	defer span.End()
 	started := time.Now()
 	startedUTC := started.UTC()
-	// began records the stage as running, with the process it runs in (0
-	// when served without one).
-	began := func(pid int) {
-		_ = ex.run.UpdateStage(st.Addr, func(s *runstore.StageRecord) {
+	// began records the stage as running, with the process it runs in, or
+	// (pid 0) where its outputs come from instead ("cache RUN", "resumed
+	// RUN"). A resume does not depend on it: it is written, and synced
+	// with the stage's end.
+	began := func(pid int, source string) {
+		_ = ex.run.NoteStage(st.Addr, func(s *runstore.StageRecord) {
 			s.Status = runstore.StatusRunning
 			if s.StartedAt == nil {
 				s.StartedAt = &startedUTC
@@ -596,19 +593,21 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 				s.Pid = pid
 			}
 		})
-		ex.emit(Event{Type: EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Pid: pid, Round: round})
+		ex.emit(Event{Type: EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Pid: pid, Round: round, Source: source})
 	}
 
 	defer func() {
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
+			// A stage stopped because the run was (Ctrl-C, SIGTERM) was
+			// canceled, whatever error its plugin's end surfaced as.
 			status := runstore.StatusFailed
-			if errors.Is(err, context.Canceled) {
+			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 				status = runstore.StatusCanceled
 			}
 			_ = ex.run.UpdateStage(st.Addr, func(s *runstore.StageRecord) { s.Status = status; s.Error = err.Error() })
-			ex.emit(Event{Type: EventStageFailed, Stage: st.Addr, Plugin: st.Plugin, Round: round, Error: err.Error(), Elapsed: time.Since(started)})
+			ex.emit(Event{Type: EventStageFailed, Stage: st.Addr, Plugin: st.Plugin, Round: round, Status: status, Error: err.Error(), Elapsed: time.Since(started)})
 		}
 	}()
 
@@ -651,7 +650,7 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		return &sdk.StageError{Stage: st.Addr, Op: "start", Err: perr}
 	}
 	span.SetAttributes(attribute.Int("pid", client.Pid()))
-	began(client.Pid())
+	began(client.Pid(), "")
 
 	task := &StageTask{
 		RunID:   ex.run.ID(),
@@ -796,7 +795,7 @@ func (ex *execution) cacheInputs(st *config.Stage, round int, ports map[string][
 // reuse serves an execution without running the plugin: from the run
 // being resumed when it finished there, else from the cache. done is true
 // when the stage's outputs are in place.
-func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key string, cin runstore.CacheInputs, started time.Time, began func(pid int)) (done bool, err error) {
+func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key string, cin runstore.CacheInputs, started time.Time, began func(pid int, source string)) (done bool, err error) {
 	e := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin}
 	appendOutputs := true
 	if prev, ok := ex.previous[st.Addr][round]; ok && prev.Key == key {
@@ -823,7 +822,7 @@ func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key
 		return false, nil
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("cache_hit", true), attribute.String("served_from", e.Source+" "+e.From))
-	began(0)
+	began(0, e.Source+" "+e.From)
 	if err := ex.record(st, e, appendOutputs); err != nil {
 		return true, err
 	}

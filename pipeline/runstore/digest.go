@@ -3,11 +3,11 @@ package runstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -272,9 +272,11 @@ type fileRecord struct {
 	f          OutputFile
 }
 
-// manifests caches the manifests verifyCommitted reads, by run directory,
-// with the file identity they were read at (a manifest is replaced by a
-// rename on every change, so a changed one is a new inode).
+// manifests caches the manifests verifyCommitted reads, by run directory:
+// the snapshot's file identity (a snapshot is replaced by a rename, so a
+// changed one is a new inode) and how far its change log was read. The
+// change log is only appended to, so a cached manifest is brought up to
+// date by reading the lines after that point.
 var manifests struct {
 	sync.Mutex
 	byDir map[string]parsedManifest
@@ -282,7 +284,10 @@ var manifests struct {
 
 type parsedManifest struct {
 	id    fileID
-	files map[string]fileRecord // by path relative to the run directory
+	runID string
+	log   string                // the change log the snapshot names
+	pos   logPosition           // how far it was read
+	files map[string]fileRecord // by path relative to the run directory; never changed once cached
 }
 
 // recordOf finds the run directory that holds path (the parent of a
@@ -324,10 +329,11 @@ func recordOf(path string, memo map[string]map[string]fileRecord) (fileRecord, b
 	}
 }
 
-// manifestFiles indexes the files the manifest in runDir records; ok is
-// false when runDir is not a run directory.
+// manifestFiles indexes the files the manifest in runDir records (its
+// snapshot and change log); ok is false when runDir is not a run
+// directory.
 func manifestFiles(runDir string) (map[string]fileRecord, bool, error) {
-	path := filepath.Join(runDir, "manifest.json")
+	path := filepath.Join(runDir, ManifestFile)
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
@@ -341,50 +347,75 @@ func manifestFiles(runDir string) (map[string]fileRecord, bool, error) {
 	p, hit := manifests.byDir[runDir]
 	manifests.Unlock()
 	if hit && idOK && p.id == id {
-		return p.files, p.files != nil, nil
+		if p.files == nil || p.log == "" {
+			return p.files, p.files != nil, nil
+		}
+		// The same snapshot: only the log's new lines are read.
+		var added []*StageRecord
+		pos, err := readChangeLog(filepath.Join(runDir, p.log), p.pos, func(s *StageRecord) { added = append(added, s) })
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			if pos == p.pos {
+				return p.files, true, nil
+			}
+			files := maps.Clone(p.files)
+			for _, s := range added {
+				addRecordFiles(files, p.runID, s)
+			}
+			p.pos, p.files = pos, files
+			manifests.Lock()
+			manifests.byDir[runDir] = p
+			manifests.Unlock()
+			return files, true, nil
+		}
+		// A damaged log: read whole below, which reports it.
 	}
-	data, err := os.ReadFile(path)
+	m, pos, err := readManifest(runDir)
 	if err != nil {
+		// A snapshot replaced whole (WriteFileAtomic) that does not parse,
+		// or a change log damaged before its end, is damaged: its files
+		// cannot be checked.
 		return nil, false, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		// Manifests are replaced whole (WriteFileAtomic): one that does
-		// not parse is damaged, and its files cannot be checked.
-		return nil, false, fmt.Errorf("run manifest %s: %w", path, err)
 	}
 	var files map[string]fileRecord
 	if m.RunID == filepath.Base(runDir) {
 		files = map[string]fileRecord{}
-		// Outputs first, then the executions, whose record of a file is
-		// the latest: a stage run again on resume appends to Outputs but
-		// replaces its execution.
 		for _, s := range m.Stages {
-			for _, f := range s.Outputs {
-				files[f.Path] = fileRecord{run: m.RunID, stage: s.Addr, f: f}
-			}
-		}
-		for _, s := range m.Stages {
-			for _, e := range s.Executions {
-				if e.Status != StatusSucceeded {
-					continue
-				}
-				for _, f := range e.Files {
-					files[f.Path] = fileRecord{run: m.RunID, stage: s.Addr, f: f}
-				}
-			}
+			addRecordFiles(files, m.RunID, s)
 		}
 	}
-	// A manifest replaced within a tick of the last one can reuse its
+	// A snapshot replaced within a tick of the last one can reuse its
 	// inode, size and times: only one that has not changed for a while is
-	// known by its identity (see racyWindow).
+	// known by its identity (see racyWindow). (Its change log is only
+	// appended to: what was read of it stays read.)
 	if idOK && id.changed().Before(start.Add(-racyWindow)) {
-		manifests.Lock()
-		if manifests.byDir == nil {
-			manifests.byDir = map[string]parsedManifest{}
+		// The snapshot read must be the one stat saw: read again otherwise.
+		if again, err := os.Stat(path); err == nil {
+			if aid, ok := idOf(again); ok && aid == id {
+				manifests.Lock()
+				if manifests.byDir == nil {
+					manifests.byDir = map[string]parsedManifest{}
+				}
+				manifests.byDir[runDir] = parsedManifest{id: id, runID: m.RunID, log: m.ChangeLog, pos: pos, files: files}
+				manifests.Unlock()
+			}
 		}
-		manifests.byDir[runDir] = parsedManifest{id: id, files: files}
-		manifests.Unlock()
 	}
 	return files, files != nil, nil
+}
+
+// addRecordFiles indexes the files one stage record lists: its outputs,
+// then its executions, whose record of a file is the latest (a stage run
+// again on resume appends to Outputs but replaces its execution).
+func addRecordFiles(files map[string]fileRecord, runID string, s *StageRecord) {
+	for _, f := range s.Outputs {
+		files[f.Path] = fileRecord{run: runID, stage: s.Addr, f: f}
+	}
+	for _, e := range s.Executions {
+		if e.Status != StatusSucceeded {
+			continue
+		}
+		for _, f := range e.Files {
+			files[f.Path] = fileRecord{run: runID, stage: s.Addr, f: f}
+		}
+	}
 }

@@ -186,7 +186,10 @@ func TestRemoveLeftoversKeepsWhatAResumeNeeds(t *testing.T) {
 			defer pw.Abort()
 		}
 	}
-	for _, rel := range []string{".manifest.json.tmp-123", filepath.Join(filepath.Dir(killed), ".results.journal.arrows.tmp-9")} {
+	// A compaction killed after its snapshot was in place leaves the log
+	// it replaced, which no snapshot names.
+	stale := "manifest.5.log"
+	for _, rel := range []string{".manifest.json.tmp-123", filepath.Join(filepath.Dir(killed), ".results.journal.arrows.tmp-9"), stale} {
 		if err := os.WriteFile(run.Path(rel), []byte("torn"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +206,12 @@ func TestRemoveLeftoversKeepsWhatAResumeNeeds(t *testing.T) {
 		}
 		return err
 	})
-	want := []string{LockFile, "manifest.json", done, JournalPath(killed), JournalSumsPath(JournalPath(killed))}
+	// The change log the snapshot names holds round 1's record: kept.
+	current := run.Manifest().ChangeLog
+	if current == stale {
+		t.Fatalf("the run's change log is %s, the name the test gave a stale one", current)
+	}
+	want := []string{LockFile, current, "manifest.json", done, JournalPath(killed), JournalSumsPath(JournalPath(killed))}
 	if diff := cmp.Diff(want, left); diff != "" {
 		t.Errorf("files after cleaning (-want +got):\n%s", diff)
 	}

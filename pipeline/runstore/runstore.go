@@ -1,8 +1,11 @@
 // Package runstore keeps what a run leaves behind under
-// .sweetspot/runs/<run-id>/: a manifest, each stage's output ports as Arrow
-// IPC files, span files and logs. Every file is written to a temporary name,
-// synced and renamed into place, so a crash never leaves a half-written file
-// under a final name, and what was written before stays readable.
+// .sweetspot/runs/<run-id>/: a manifest (a snapshot and a change log of
+// stage records, see changelog.go), each stage's output ports as Arrow IPC
+// files, span files and logs. Every file but the change log is written to
+// a temporary name, synced and renamed into place, and the change log is
+// only appended to in whole, checksummed lines, so a crash never leaves a
+// half-written record that is read as whole, and what was written before
+// stays readable.
 package runstore
 
 import (
@@ -33,7 +36,9 @@ const (
 	StatusSkipped = "skipped"
 )
 
-// Manifest describes a run. It is rewritten atomically after every change.
+// Manifest describes a run. It is stored as a snapshot, rewritten
+// atomically by Update, and a change log of the stage records changed
+// since (UpdateStage, NoteStage); ReadManifest reads both.
 type Manifest struct {
 	RunID        string            `json:"run_id"`
 	Pipeline     []string          `json:"pipeline"`
@@ -63,6 +68,11 @@ type Manifest struct {
 	// verified with their sha256. A file recorded without a BLAKE3 is
 	// verified with its sha256 in any run.
 	Digest string `json:"digest,omitempty"`
+	// ChangeLog is the file in the run directory that holds the stage
+	// records changed since this snapshot was written, when there are
+	// any. A manifest returned by ReadManifest or Run.Manifest has them
+	// applied.
+	ChangeLog string `json:"change_log,omitempty"`
 }
 
 // StageRecord is one stage's part of a run.
@@ -195,6 +205,19 @@ type Run struct {
 	Dir string
 	mu  sync.Mutex
 	m   Manifest
+	// index finds a stage's record in m by address; rebuilt after every
+	// Update, which may change m.Stages at will.
+	index map[string]*StageRecord
+	// own is set once this Run wrote the snapshot that names
+	// m.ChangeLog: only then may it append to that log (a loaded run's log
+	// may end in a line torn by a crash).
+	own bool
+	// log is the change log being appended to; nil until the first
+	// change after a snapshot.
+	log *changeLog
+	// snapshotSize is the size of the last snapshot written: the log is
+	// compacted into a new one when it grows past twice that.
+	snapshotSize int
 
 	lockMu sync.Mutex
 	lock   *os.File // the run's lock file while this Run holds it (Lock)
@@ -248,7 +271,7 @@ func (s *Store) Load(id string) (*Run, error) {
 		return nil, err
 	}
 	dir := filepath.Join(s.Root, id)
-	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err != nil {
 		ids, lerr := s.IDs()
 		if lerr != nil {
 			return nil, lerr
@@ -268,15 +291,11 @@ func (s *Store) Load(id string) (*Run, error) {
 			return nil, fmt.Errorf("run id %q is ambiguous: it matches %s", id, strings.Join(match, ", "))
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	m, err := ReadManifest(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read run manifest: %w", err)
+		return nil, err
 	}
-	r := &Run{Dir: dir}
-	if err := json.Unmarshal(data, &r.m); err != nil {
-		return nil, fmt.Errorf("run manifest %s: %w", filepath.Join(dir, "manifest.json"), err)
-	}
-	return r, nil
+	return &Run{Dir: dir, m: m}, nil
 }
 
 // IDs lists the run ids in the store, oldest first: the directories named
@@ -292,7 +311,7 @@ func (s *Store) IDs() ([]string, error) {
 	var ids []string
 	for _, e := range entries {
 		if e.IsDir() && isRunID(e.Name()) {
-			if _, err := os.Stat(filepath.Join(s.Root, e.Name(), "manifest.json")); err == nil {
+			if _, err := os.Stat(filepath.Join(s.Root, e.Name(), ManifestFile)); err == nil {
 				ids = append(ids, e.Name())
 			}
 		}
@@ -314,10 +333,36 @@ func (r *Run) Manifest() Manifest {
 	return m
 }
 
-// Update changes the manifest and saves it. Only the holder of the run's
-// lock writes its manifest: a Run that does not hold it takes it for the
-// save, and fails with a *LockedError, changing nothing, while another
-// process holds it.
+// Stage returns a copy of one stage's record, if the manifest has it.
+func (r *Run) Stage(addr string) (StageRecord, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stage(addr)
+	if s == nil {
+		return StageRecord{}, false
+	}
+	data, _ := json.Marshal(s)
+	var out StageRecord
+	_ = json.Unmarshal(data, &out)
+	return out, true
+}
+
+// stage finds a stage's record; r.mu is held.
+func (r *Run) stage(addr string) *StageRecord {
+	if r.index == nil {
+		r.index = make(map[string]*StageRecord, len(r.m.Stages))
+		for _, s := range r.m.Stages {
+			r.index[s.Addr] = s
+		}
+	}
+	return r.index[addr]
+}
+
+// Update changes the manifest and writes it whole (a new snapshot, into
+// which the change log is compacted); it returns once the snapshot is on
+// disk. Only the holder of the run's lock writes its manifest: a Run that
+// does not hold it takes it for the save, and fails with a *LockedError,
+// changing nothing, while another process holds it.
 func (r *Run) Update(change func(m *Manifest)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -330,30 +375,129 @@ func (r *Run) Update(change func(m *Manifest)) error {
 		defer r.Unlock()
 	}
 	change(&r.m)
+	r.index = nil
 	return r.save()
 }
 
-// UpdateStage changes one stage's record, creating it if needed, and saves.
+// UpdateStage changes one stage's record, creating it if needed, and
+// returns once the change is on disk (an fsync that changes recorded at
+// the same time share). Use it for what a resume depends on: a finished
+// execution, before anything that only the record makes safe to delete.
 func (r *Run) UpdateStage(addr string, change func(s *StageRecord)) error {
-	return r.Update(func(m *Manifest) {
-		for _, s := range m.Stages {
-			if s.Addr == addr {
-				change(s)
-				return
-			}
-		}
-		s := &StageRecord{Addr: addr}
-		change(s)
-		m.Stages = append(m.Stages, s)
-	})
+	l, seq, err := r.changeStage(addr, change)
+	if err != nil || l == nil {
+		return err
+	}
+	return l.syncTo(seq)
 }
 
+// NoteStage changes one stage's record like UpdateStage, but returns once
+// the change is written, before it is synced: it outlives this process
+// (a kill) but not the machine (a power cut) unless a later UpdateStage or
+// Update follows. For what a resume does not depend on: a stage started,
+// the process it runs in.
+func (r *Run) NoteStage(addr string, change func(s *StageRecord)) error {
+	_, _, err := r.changeStage(addr, change)
+	return err
+}
+
+// changeStage applies change to a stage's record and appends the record
+// to the change log; l is nil when the change was saved in a snapshot
+// instead (which is synced).
+func (r *Run) changeStage(addr string, change func(s *StageRecord)) (l *changeLog, seq uint64, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stage(addr)
+	if s == nil {
+		s = &StageRecord{Addr: addr}
+		r.m.Stages = append(r.m.Stages, s)
+		r.index[addr] = s
+	}
+	change(s)
+	if !r.Locked() || !r.own {
+		// Not this process's run to append to (Update takes the lock for
+		// the save), or a log it did not begin: a snapshot takes the change.
+		if !r.Locked() {
+			if err := r.Lock(); err != nil {
+				return nil, 0, err
+			}
+			defer r.Unlock()
+		}
+		return nil, 0, r.save()
+	}
+	line, err := encodeLogLine(s)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encode run manifest change: %w", err)
+	}
+	if r.log == nil {
+		if r.log, err = r.beginLog(); err != nil {
+			return nil, 0, err
+		}
+	}
+	l = r.log
+	if seq, err = l.append(line); err != nil {
+		// The log may end in part of the line: nothing more goes to it,
+		// and the next change starts a new snapshot (and with it a log).
+		l.close()
+		r.log, r.own = nil, false
+		return nil, 0, fmt.Errorf("write run manifest change: %w", err)
+	}
+	if l.size > max(1<<20, 2*int64(r.snapshotSize)) {
+		// Compacting now keeps a long run's log (and every read of it)
+		// within a few times the manifest's size.
+		return nil, 0, r.save()
+	}
+	return l, seq, nil
+}
+
+// beginLog creates the change log the last snapshot names. A file of that
+// name can only be left by a snapshot that failed to be written (no
+// snapshot names it): it is replaced.
+func (r *Run) beginLog() (*changeLog, error) {
+	path := r.Path(r.m.ChangeLog)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("begin run manifest change log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("begin run manifest change log: %w", err)
+	}
+	// The log's name (and the snapshot's rename before it) must outlive
+	// a power cut for the synced lines in it to.
+	syncDir(r.Dir)
+	return newChangeLog(f), nil
+}
+
+// save writes the whole manifest as a new snapshot naming a new (not yet
+// created) change log, then removes the log it replaces; r.mu is held.
 func (r *Run) save() error {
-	data, err := json.MarshalIndent(r.m, "", "  ")
+	gen := 0
+	if g, ok := changeLogGen(r.m.ChangeLog); ok {
+		gen = g + 1
+	}
+	m := r.m
+	m.ChangeLog = changeLogName(gen)
+	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode run manifest: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(r.Dir, "manifest.json"), data)
+	if err := WriteFileAtomic(r.Path(ManifestFile), data); err != nil {
+		return err
+	}
+	old := r.m.ChangeLog
+	r.m.ChangeLog, r.own, r.snapshotSize = m.ChangeLog, true, len(data)
+	if r.log != nil {
+		r.log.close()
+		r.log = nil
+	}
+	if old != "" {
+		// Its lines are in the snapshot now; a crash before this leaves a
+		// file no snapshot names, which RemoveLeftovers deletes.
+		if err := os.Remove(r.Path(old)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove compacted run manifest change log: %w", err)
+		}
+	}
+	return nil
 }
 
 // Path returns an absolute-or-store-relative path inside the run directory.
@@ -475,8 +619,12 @@ func (r *Run) RemoveLeftovers() error {
 	if err != nil {
 		return fmt.Errorf("clean run directory: %w", err)
 	}
+	current := r.Manifest().ChangeLog
 	for _, e := range entries {
-		if !e.IsDir() && isTemp(e.Name()) {
+		if e.IsDir() {
+			continue
+		}
+		if _, isLog := changeLogGen(e.Name()); isTemp(e.Name()) || isLog && e.Name() != current {
 			remove(r.Path(e.Name()))
 		}
 	}
