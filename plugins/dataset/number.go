@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -34,39 +33,51 @@ func parseFloat(b []byte) (float64, error) {
 // fastDecimal converts [+-]digits[.digits][(e|E)[+-]digits] when it can do
 // so exactly; ok is false when it cannot, not only when b is malformed.
 func fastDecimal(b []byte) (v float64, ok bool) {
-	v, end, ok := scanNumber(b, 0)
-	return v, ok && end == len(b)
+	v, n, ok := scanDecimal(b, 0)
+	return v, ok && n == len(b)
 }
 
-// scanNumber reads the plain decimal that starts at b[i] and ends before
-// the first byte that cannot go on with it, and returns its value and
-// where it ends: the caller decides whether the byte there (a delimiter,
-// a newline) may follow a number. ok is false when the text there is not
-// a plain decimal or is one that fastDecimal leaves to strconv. Runs of
-// digits are read eight bytes at a time (swar.go) while eight bytes
-// remain in b, so a caller that passes the rest of its buffer, not just
-// the cell, reads most cells word by word.
-func scanNumber(b []byte, i int) (v float64, end int, ok bool) {
-	neg := false
+// scanDecimal is fastDecimal on b up to its first stop byte (or its end),
+// and returns the bytes it read; a byte that is neither part of a plain
+// decimal nor stop makes ok false.
+func scanDecimal(b []byte, stop byte) (v float64, n int, ok bool) {
+	i, neg := 0, false
 	if i < len(b) && (b[i] == '+' || b[i] == '-') {
 		neg = b[i] == '-'
 		i++
 	}
 	// Every digit counts, leading zeros too: 19 decimal digits always fit
-	// in a uint64, and the rare longer cell goes to strconv (the sum
-	// wraps past 19 digits, and is then thrown away).
-	mant, digits, i := scanDigits(b, i, 0)
-	exp := 0
+	// in a uint64, and the rare longer cell goes to strconv.
+	var mant uint64
+	start := i
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		mant = mant*10 + uint64(d)
+	}
+	digits, exp := i-start, 0
 	if i < len(b) && b[i] == '.' {
-		frac := 0
-		mant, frac, i = scanDigits(b, i+1, mant)
-		digits += frac
-		exp = -frac
+		i++
+		frac := i
+		for ; i < len(b); i++ {
+			d := b[i] - '0'
+			if d > 9 {
+				break
+			}
+			mant = mant*10 + uint64(d)
+		}
+		digits += i - frac
+		exp = frac - i
 	}
 	if digits == 0 || digits > 19 {
 		return 0, 0, false
 	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+	if i < len(b) && b[i] != stop {
+		if b[i] != 'e' && b[i] != 'E' {
+			return 0, 0, false
+		}
 		i++
 		eneg := false
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
@@ -74,10 +85,10 @@ func scanNumber(b []byte, i int) (v float64, end int, ok bool) {
 			i++
 		}
 		e, ed := 0, 0
-		for ; i < len(b); i++ {
+		for ; i < len(b) && b[i] != stop; i++ {
 			d := b[i] - '0'
 			if d > 9 {
-				break
+				return 0, 0, false
 			}
 			ed++
 			if e < 10000 {
@@ -110,30 +121,6 @@ func scanNumber(b []byte, i int) (v float64, end int, ok bool) {
 		f = -f
 	}
 	return f, i, true
-}
-
-// scanDigits reads the run of decimal digits at b[i], appending them to
-// mant; it returns the new mantissa (wrapped past 19 digits), the digits
-// read and where the run ends.
-func scanDigits(b []byte, i int, mant uint64) (uint64, int, int) {
-	start := i
-	for i+8 <= len(b) {
-		w := binary.LittleEndian.Uint64(b[i:])
-		n := leadingDigits(w)
-		mant = mant*pow10u64[n] + digitsValue(w, n)
-		i += n
-		if n < 8 {
-			return mant, i - start, i
-		}
-	}
-	for ; i < len(b); i++ {
-		d := b[i] - '0'
-		if d > 9 {
-			break
-		}
-		mant = mant*10 + uint64(d)
-	}
-	return mant, i - start, i
 }
 
 // parseNumber reads one feature cell. Missing values are refused rather

@@ -310,34 +310,30 @@ func (p *textPlan) parseBlock(blk *textBlock, w *textWorker, room *room) {
 			blk.target, blk.lines = blk.target[:blk.rows], blk.lines[:blk.rows]
 		}
 	}()
+	ascii := isASCII(data)
 	sep := separator(p.format)
-	fast := p.format != FormatWhitespace
+	fast := ascii && p.format != FormatWhitespace
 	line := blk.line
-	for pos := 0; pos < len(data); {
+	for len(data) > 0 {
+		var ln []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			ln, data = data[:i], data[i+1:]
+		} else {
+			ln, data = data, nil
+		}
 		cur := line
 		line++
 		r := blk.rows
 		if fast {
-			// Most rows are read here in one pass over their bytes; a row
-			// the fast path does not take is read again below, from its
-			// start, and anything written for it is overwritten.
-			if next, target, ok := p.fastRow(data, pos, sep, blk.cols, r); ok {
+			if target, ok := p.fastRow(ln, sep, blk.cols, r); ok {
 				if hasTarget {
 					blk.target[r] = w.intern(target)
 					blk.lines[r] = cur
 				}
 				blk.rows++
-				pos = next
 				continue
 			}
 		}
-		var ln []byte
-		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
-			ln, pos = data[pos:pos+i], pos+i+1
-		} else {
-			ln, pos = data[pos:], len(data)
-		}
-		ascii := isASCII(ln)
 		fields := w.fields[:0]
 		if p.format == FormatWhitespace {
 			if ascii {
@@ -435,60 +431,39 @@ func trimSpace(b []byte, ascii bool) []byte {
 	return b
 }
 
-// fastRow parses the CSV or TSV line that starts at data[i] when its
-// features are all plain decimals that scanNumber takes and its cells need
-// no trimming, writing row r of cols and returning where the next line
-// starts; ok false leaves the line to the general path. Numbers are read
-// from data, past the line's end, so that most are read eight bytes at a
-// time; each must end at the delimiter, or at the line's end for the last
-// field. A line ends at "\n", at "\r\n" or at the end of data (with or
-// without a "\r"), as the general path, which drops one "\r", has it.
-func (p *textPlan) fastRow(data []byte, i int, sep byte, cols [][]float64, r int) (next int, target []byte, ok bool) {
-	k, last := 0, p.width-1
-	for j := 0; ; j++ {
+// fastRow parses a CSV or TSV line of ASCII text whose features are all
+// plain decimals that scanDecimal takes and whose cells need no trimming,
+// writing row r of cols; ok false leaves the line to the general path
+// (which overwrites anything written here).
+func (p *textPlan) fastRow(ln []byte, sep byte, cols [][]float64, r int) (target []byte, ok bool) {
+	i, k := 0, 0
+	for j := range p.width {
+		if j > 0 {
+			if i >= len(ln) || ln[i] != sep {
+				return nil, false
+			}
+			i++
+		}
 		if j == p.tidx {
 			start := i
-			for i < len(data) && data[i] != sep && data[i] != '\n' {
+			for i < len(ln) && ln[i] != sep {
 				i++
 			}
-			target = data[start:i]
-			if j == last && len(target) > 0 && target[len(target)-1] == '\r' {
-				target = target[:len(target)-1]
+			target = ln[start:i]
+			if len(target) == 0 || asciiSpace[target[0]] || asciiSpace[target[len(target)-1]] {
+				return nil, false
 			}
-			// A byte from 0x80 up at either end may belong to a space
-			// outside ASCII, which the general path trims.
-			if n := len(target); n == 0 || asciiSpace[target[0]] || asciiSpace[target[n-1]] ||
-				target[0] >= utf8.RuneSelf || target[n-1] >= utf8.RuneSelf {
-				return 0, nil, false
-			}
-		} else {
-			v, end, ok := scanNumber(data, i)
-			if !ok {
-				return 0, nil, false
-			}
-			cols[k][r] = v
-			k++
-			i = end
+			continue
 		}
-		if j == last {
-			break
+		v, n, ok := scanDecimal(ln[i:], sep)
+		if !ok {
+			return nil, false
 		}
-		if i >= len(data) || data[i] != sep {
-			return 0, nil, false
-		}
-		i++
+		i += n
+		cols[k][r] = v
+		k++
 	}
-	switch {
-	case i == len(data):
-		return i, target, true
-	case data[i] == '\n':
-		return i + 1, target, true
-	case data[i] == '\r' && i+1 == len(data):
-		return i + 1, target, true
-	case data[i] == '\r' && data[i+1] == '\n':
-		return i + 2, target, true
-	}
-	return 0, nil, false
+	return target, i == len(ln)
 }
 
 func isASCII(b []byte) bool {
