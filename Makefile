@@ -30,7 +30,7 @@ vet: ## go vet and gofmt check
 examples: ## build the third-party example plugins into .sweetspot/plugins/
 	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
 
-test: vet examples jaeger temporal chromium python-numpy python-helper onnxruntime test-unit fuzz vulncheck ## everything CI runs
+test: vet examples jaeger temporal chromium python-numpy python-helper python-torch onnxruntime test-unit fuzz vulncheck ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
@@ -152,6 +152,15 @@ python-numpy: ## install Debian's python3-numpy (for the convnet example's train
 # Debian's Python, the one the examples' trainers run on.
 python-helper: ## the Python trainer helper's unit tests (python/sweetspot.py)
 	/usr/bin/python3 -m unittest discover -s python -t python
+
+# examples/pytorch trains with Debian's PyTorch (CPU) on Debian's
+# Fashion-MNIST; its test fails, never skips, without them.
+python-torch: python-helper ## install Debian's python3-torch and dataset-fashion-mnist (for examples/pytorch), once, and test its trainer
+	@if ! /usr/bin/python3 -c 'import torch' 2>/dev/null || [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch dataset-fashion-mnist; \
+	fi
+	/usr/bin/python3 -m unittest discover -s examples/pytorch -t examples/pytorch
 
 proto-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 
