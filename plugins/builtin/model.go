@@ -86,7 +86,8 @@ func modelTool(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	case "onnx":
 		b, err := onnx.Encode(f.Model, f.Transform, onnx.Options{
-			Features: f.Header.Features, Target: f.Header.Target, Preprocessing: f.Header.Preprocess, ProducerVersion: *version,
+			Features: f.Header.Features, Target: f.Header.Target, Classes: f.Header.ClassNames,
+			Preprocessing: f.Header.Preprocess, ProducerVersion: *version,
 		})
 		if err != nil {
 			return err

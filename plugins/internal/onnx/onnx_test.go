@@ -33,8 +33,8 @@ func TestONNXRuntime(t *testing.T) {
 		prep   string
 		hidden []int
 		comp   nn.Compression
-		// reread takes the model back from its serialized compact form,
-		// as a model file holds it.
+		// reread takes the model and the preprocessing back from their
+		// serialized forms, as a model file holds them.
 		reread bool
 	}{
 		{"digits/standardize/float32", digits, "standardize", []int{32}, nn.Compression{}, false},
@@ -43,6 +43,7 @@ func TestONNXRuntime(t *testing.T) {
 		{"digits/standardize/pruned", digits, "standardize", []int{32}, nn.Compression{PruneFraction: 0.6}, false},
 		{"digits/standardize/pruned_int8", digits, "standardize", []int{32}, nn.Compression{PruneFraction: 0.6, Int8: true}, false},
 		{"digits/standardize+pca/int8", digits, "standardize+pca:0.9", []int{24, 16}, nn.Compression{Int8: true}, false},
+		{"digits/standardize+pca/int8_reread", digits, "standardize+pca:0.9", []int{24, 16}, nn.Compression{Int8: true}, true},
 		{"cancer/minmax/float32", cancer, "minmax", []int{16, 16}, nn.Compression{}, false},
 		{"iris/none/linear", iris, "none", nil, nn.Compression{}, false},
 		{"diabetes/standardize+pca/float32", diab, "standardize+pca:0.99", []int{16}, nn.Compression{}, false},
@@ -61,6 +62,12 @@ func TestONNXRuntime(t *testing.T) {
 			}
 			re := *tr
 			if re.model, err = nn.UnmarshalCompact(raw); err != nil {
+				t.Fatal(err)
+			}
+			if raw, err = tr.tf.MarshalBinary(); err != nil {
+				t.Fatal(err)
+			}
+			if re.tf, err = prep.DecodeTransform(raw); err != nil {
 				t.Fatal(err)
 			}
 			tr = &re
