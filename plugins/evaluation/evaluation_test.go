@@ -401,6 +401,15 @@ func TestCompressedCandidates(t *testing.T) {
 	if pr.NonZeroParams > b.NonZeroParams*6/10 {
 		t.Errorf("pruned half the weights but %d of %d non-zero", pr.NonZeroParams, b.NonZeroParams)
 	}
+	// The pruned model counts the weights it keeps (half of 4·64 and of
+	// 64·3) and every bias; the dense count moves to dense_params. The
+	// others keep their dense count, with dense_params null.
+	if want := b.Params - 4*64/2 - 64*3/2; pr.Params != want || pr.DenseParams != b.Params {
+		t.Errorf("pruned params %d dense_params %d, want %d and %d", pr.Params, pr.DenseParams, want, b.Params)
+	}
+	if qr.Params != b.Params || qr.DenseParams != 0 || b.DenseParams != 0 {
+		t.Errorf("int8 params %d dense_params %d, base dense_params %d; want %d, 0 and 0", qr.Params, qr.DenseParams, b.DenseParams, b.Params)
+	}
 }
 
 // Every trial is a child span of the caller's, with its attributes, one

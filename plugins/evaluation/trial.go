@@ -296,6 +296,11 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 		return r, nil, t, nil
 	}
 	r.PeakBytes += model.Bytes()
+	// A pruned model counts the weights it stores (nn.Compact.Params);
+	// the dense count stays beside it.
+	if p := model.Params(); p != r.Params {
+		r.DenseParams, r.Params = r.Params, p
+	}
 	m, e := nn.Evaluate(model, t.test)
 	if e != nil {
 		fail(e)

@@ -599,6 +599,8 @@ func setNumber(r *tables.Result, name string, v float64) {
 		r.RMSEBefore = v
 	case "nonzero_params":
 		i64(&r.NonZeroParams)
+	case "dense_params":
+		i64(&r.DenseParams)
 	case "val_loss":
 		r.ValLoss = v
 	case "best_epoch":

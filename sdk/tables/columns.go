@@ -93,8 +93,11 @@ func appendI32(b array.Builder, v int32) {
 	b.(*array.Int32Builder).Append(v)
 }
 
-// i64 reads an int64 cell; a null is -1.
+// i64 reads an int64 cell; a null (or a missing optional column) is -1.
 func (c *columns) i64(i, r int) int64 {
+	if c.cols[i] == nil {
+		return -1
+	}
 	a := c.cols[i].(*array.Int64)
 	if a.IsNull(r) {
 		return -1

@@ -35,6 +35,7 @@ const (
 	ColMeasuredFrom   = "measured_from"
 	ColRepeatsHeld    = "repeats_held"
 	ColRepeatable     = "repeatable"
+	ColDenseParams    = "dense_params"
 )
 
 // Trial statuses of the results table. The evaluation stages write ok and
@@ -77,6 +78,7 @@ var ResultFields = []arrow.Field{
 	{Name: ColMeasuredFrom, Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: ColRepeatsHeld, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 	{Name: ColRepeatable, Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+	{Name: ColDenseParams, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 }
 
 // ResultsSchema is the results table: the candidates columns, then one
@@ -120,6 +122,10 @@ type Result struct {
 	// that holds more. false (null in the table) when it would not, or
 	// the stage does not say: the resize stage then asks for no repeat.
 	Repeatable bool
+	// DenseParams is the parameter count of the model before pruning,
+	// when pruning changed it: Params then counts the weights the pruned
+	// model stores. 0 (null in the table) when Params is the dense count.
+	DenseParams int64
 }
 
 // NewResult is a failed result of c with every measurement null.
@@ -169,6 +175,11 @@ func BuildResults(mem memory.Allocator, rs []Result) arrow.RecordBatch {
 		} else {
 			f(23).AppendNull()
 		}
+		if r.DenseParams > 0 {
+			f(24).(*array.Int64Builder).Append(r.DenseParams)
+		} else {
+			f(24).AppendNull()
+		}
 	}
 	return b.NewRecordBatch()
 }
@@ -180,7 +191,7 @@ func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newColumns(rec, arrow.NewSchema(ResultFields, nil), ColMeasuredFrom, ColRepeatsHeld, ColRepeatable)
+	c := newColumns(rec, arrow.NewSchema(ResultFields, nil), ColMeasuredFrom, ColRepeatsHeld, ColRepeatable, ColDenseParams)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -194,6 +205,7 @@ func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
 			RMSE: c.f64(12, r), R2: c.f64(13, r), AccuracyBefore: c.f64(14, r), LossBefore: c.f64(15, r), RMSEBefore: c.f64(16, r),
 			NonZeroParams: c.i64(17, r), ValLoss: c.f64(18, r), BestEpoch: c.i32(19, r), StoppedBy: c.str(20, r),
 			MeasuredFrom: c.str(21, r), RepeatsHeld: max(c.i32Or(22, r, 0), 0), Repeatable: c.boolOr(23, r, false),
+			DenseParams: max(c.i64(24, r), 0),
 		}
 	}
 	return out, nil
