@@ -197,8 +197,10 @@ class Trial:
     def finish(self, artifact=None, **metrics):
         """Report the trial's final metrics (accuracy, loss or rmse at least;
         params, model_bytes, ...), and the artifact: a file or directory the
-        trainer wrote, relative to the working directory, which the stage
-        records with its digest. Call it once, last."""
+        trainer wrote, relative to the working directory, named in the final
+        line as "artifact" (checked to exist here; the stage keeps the trial's
+        working directory, and does not yet copy the file into its tables).
+        Call it once, last."""
         if self._finished:
             raise TrialError("finish called twice")
         if "epoch" in metrics:
