@@ -154,6 +154,16 @@ func TestModelExportAndPredict(t *testing.T) {
 		t.Errorf("exported %s: digest %s, the run keeps %s; printed %q", want.ID, tables.Digest(got), want.Digest, r.stdout)
 	}
 
+	// ONNX: a protobuf ModelProto (field 1, ir_version, first) carrying
+	// the input columns in its metadata.
+	onnxOut := filepath.Join(dir, "m.onnx")
+	if r := sweetspot(t, dir, "model", "export", id, want.ID, "--format", "onnx", "-o", onnxOut); r.code != 0 {
+		t.Fatalf("export onnx: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(onnxOut); len(b) < 2 || b[0] != 0x08 || !strings.Contains(string(b), "sweetspot.features") {
+		t.Errorf("the ONNX export is not an ONNX model with sweetspot's metadata (%d bytes)", len(b))
+	}
+
 	// A file without the model's columns: the file, what is missing and
 	// what the model expects.
 	bad := writeFile(t, dir, "bad.csv", "a,b,target\n1,2,0\n")

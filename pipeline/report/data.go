@@ -373,7 +373,6 @@ func load(run *runstore.Run, o options) (*data, error) {
 	if err := d.loadRequirements(run, m, mem); err != nil {
 		return nil, err
 	}
-	d.ship = d.loadShipping(run)
 
 	switch {
 	case len(d.rounds) > 0 && d.rounds[len(d.rounds)-1].Metric != "":
@@ -405,6 +404,7 @@ func load(run *runstore.Run, o options) (*data, error) {
 			d.warnings = append(d.warnings, fmt.Sprintf("the chosen candidate %s is not in the results table", chosen))
 		}
 	}
+	d.ship = d.loadShipping(run)
 	return d, nil
 }
 
