@@ -39,6 +39,7 @@
 //
 // Params and FLOPs follow the model_choice stage's formulas, per dense layer
 // in→out: params = in·out + out, flops = 2·in·out + out, summed over layers.
+// A pruned model stored sparse counts only the weights pruning kept.
 package nn
 
 import (
@@ -270,7 +271,9 @@ type Trainer interface {
 // Model is a trained model.
 type Model interface {
 	Spec() Spec
-	// Params is the parameter count of the dense model (Spec().Params()).
+	// Params is the parameter count: Spec().Params() for a dense model;
+	// for a pruned one the weights it stores and its biases
+	// (Spec().StoredParams).
 	Params() int64
 	// NonZero counts the weights and biases that are not zero.
 	NonZero() int64
