@@ -79,7 +79,7 @@ func (d *data) loadShipping(run *runstore.Run) *shipping {
 		if math.IsNaN(v) {
 			return "not measured"
 		}
-		return fmt.Sprintf("%.3f ms", v)
+		return fmt.Sprintf("%.3g ms", v) // sub-microsecond models too
 	}
 	sh.Float, sh.Int8 = ms(float), ms(int8)
 	return sh
