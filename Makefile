@@ -33,7 +33,7 @@ examples: ## build the third-party example plugins into .sweetspot/plugins/
 test: vet examples jaeger temporal chromium python-numpy python-helper python-torch onnxruntime test-unit fuzz vulncheck ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
-	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 ./...
+	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 -timeout 25m ./...
 	$(MAKE) -C examples/plugins/standardize test
 	$(MAKE) -C examples/stage-template test
 

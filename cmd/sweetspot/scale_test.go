@@ -66,12 +66,14 @@ func testkitProcesses(t *testing.T, dir string) map[int]string {
 	return out
 }
 
-// 2000 stages, half of them ready at once, run to the end: no plugin's
-// start waits behind hundreds of others (they used to time out in their
+// 400 stages, half of them ready at once, run to the end: no plugin's
+// start waits behind hundreds of others (200 used to time out in their
 // handshakes), every stage writes its rows, the manifest records them all
-// and no plugin outlives the run. (How fast is BenchmarkManyStages' goal.)
-func TestTwoThousandStagesSucceed(t *testing.T) {
-	const n = 2000
+// and no plugin outlives the run. Each stage starts a process, about 0.1
+// CPU-second apiece, so CI runs 400; BenchmarkManyStages (make bench) runs
+// 2000 and holds the speed goal.
+func TestManyStagesSucceed(t *testing.T) {
+	const n = 400
 	dir := t.TempDir()
 	writeFile(t, dir, "p.hcl", manyStages(n))
 	r := sweetspot(t, dir, "run", "-q", "--no-cache", "p.hcl")

@@ -225,6 +225,15 @@ func fingerprint(dir string) (uint64, error) {
 	if fi, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
 		add("manifest.json", fi)
 	}
+	// A running run's stage records are appended to its change log
+	// (manifest.N.log) between snapshots.
+	if logs, err := filepath.Glob(filepath.Join(dir, "manifest.*.log")); err == nil {
+		for _, path := range logs {
+			if fi, err := os.Stat(path); err == nil {
+				add(filepath.Base(path), fi)
+			}
+		}
+	}
 	for _, sub := range []string{"stages", "spans"} {
 		_ = filepath.WalkDir(filepath.Join(dir, sub), func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {

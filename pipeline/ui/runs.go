@@ -127,13 +127,11 @@ func (s *Server) manifest(id string) (*runstore.Manifest, error) {
 	if fi.Size() > maxManifest {
 		return nil, fmt.Errorf("manifest.json is %d bytes, more than a manifest can be", fi.Size())
 	}
-	data, err := os.ReadFile(path)
+	// The snapshot with its change log applied: a running run's newest
+	// stage records are in the log, not yet in manifest.json.
+	m, err := runstore.ReadManifest(filepath.Join(s.store.Root, id))
 	if err != nil {
 		return nil, err
-	}
-	var m runstore.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("manifest.json: %w", err)
 	}
 	if m.RunID != id {
 		return nil, fmt.Errorf("manifest.json names run %q, not its directory's %q", m.RunID, id)
