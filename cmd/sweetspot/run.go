@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -459,25 +457,13 @@ func startedBefore(a, b *runstore.StageRecord) bool {
 	return a.StartedAt.Before(*b.StartedAt)
 }
 
-// jaegerLink guesses the Jaeger UI address from an OTLP endpoint on Jaeger's
-// default ports (4317 gRPC, 4318 HTTP): the UI listens on 16686 there.
+// jaegerLink is the trace's page in the Jaeger UI when the run exported
+// its spans over OTLP to Jaeger's ports (telemetry.JaegerTraceURL).
 func jaegerLink(tcfg telemetry.Config, traceID string) string {
-	if !tcfg.OTLPEnabled() || traceID == "" {
+	if !tcfg.OTLPEnabled() {
 		return ""
 	}
-	ep := tcfg.Endpoint()
-	host := ep
-	if u, err := url.Parse(ep); err == nil && u.Host != "" {
-		host = u.Host
-	}
-	h, port, err := net.SplitHostPort(host)
-	if err != nil || (port != "4317" && port != "4318") {
-		return ""
-	}
-	if ui := os.Getenv("SWEETSPOT_JAEGER_UI"); ui != "" {
-		return strings.TrimRight(ui, "/") + "/trace/" + traceID
-	}
-	return fmt.Sprintf("http://%s/trace/%s", net.JoinHostPort(h, "16686"), traceID)
+	return telemetry.JaegerTraceURL(tcfg.Endpoint(), traceID)
 }
 
 // eventPrinter shows a run's events: log lines on stderr, or JSON lines on
