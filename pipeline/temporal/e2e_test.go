@@ -515,9 +515,19 @@ func TestDistributedRuns(t *testing.T) {
 				}
 			}
 		}
-		var rows int64
+		// Each trial is one row of the results port (the models port
+		// holds one row per trial too, counted on its own).
+		var rows, models int64
 		for _, f := range ev.Outputs {
-			rows += f.Rows
+			switch f.Port {
+			case "results":
+				rows += f.Rows
+			case "models":
+				models += f.Rows
+			}
+		}
+		if models != int64(total) {
+			t.Errorf("models have %d rows for %d trials", models, total)
 		}
 		if rows != int64(total) {
 			t.Errorf("results have %d rows for %d trials", rows, total)
