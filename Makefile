@@ -33,9 +33,9 @@ examples: ## build the third-party example plugins into .sweetspot/plugins/
 test: vet examples jaeger temporal chromium python-numpy python-helper python-torch onnxruntime test-unit fuzz vulncheck ## everything CI runs
 
 test-unit: ## unit and integration tests with the race detector
-	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 -timeout 25m ./...
+	SWEETSPOT_TEST_STRICT=1 SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test -race -count=1 -timeout 25m ./...
 	$(MAKE) -C examples/plugins/standardize test
-	$(MAKE) -C examples/stage-template test
+	$(MAKE) -C examples/stage-template test testacc
 
 fuzz: ## short fuzz runs of every parser of outside input (counts, not durations: see golang/go#75804)
 	$(GO) test ./pipeline/config -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZRUNS)

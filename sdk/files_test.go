@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
@@ -134,7 +135,7 @@ func numberBatches(n, rows int) []arrow.RecordBatch {
 // the same batches whichever way they came.
 func TestInputsByPathAndByStream(t *testing.T) {
 	if !stagerpc.FilesSupported {
-		t.Skip(stagerpc.ErrFilesUnsupported)
+		testenv.Missing(t, "%v", stagerpc.ErrFilesUnsupported)
 	}
 	batches := numberBatches(6, 700)
 	defer func() {
@@ -201,7 +202,7 @@ func TestInputsByPathAndByStream(t *testing.T) {
 // with an error naming the stage and the port, and nothing stays mapped.
 func TestInputFileDamaged(t *testing.T) {
 	if !stagerpc.FilesSupported {
-		t.Skip(stagerpc.ErrFilesUnsupported)
+		testenv.Missing(t, "%v", stagerpc.ErrFilesUnsupported)
 	}
 	batches := numberBatches(3, 100)
 	defer func() {
@@ -261,7 +262,7 @@ func TestInputFileDamaged(t *testing.T) {
 // fail the run, not kill the plugin (SIGBUS).
 func TestInputFileCutUnderTheStage(t *testing.T) {
 	if !stagerpc.FilesSupported {
-		t.Skip(stagerpc.ErrFilesUnsupported)
+		testenv.Missing(t, "%v", stagerpc.ErrFilesUnsupported)
 	}
 	batches := numberBatches(4, 5000)
 	defer func() {

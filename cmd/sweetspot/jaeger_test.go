@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 )
 
 // jaeger is a real Jaeger (built from the Go module proxy into .bin/ by
@@ -79,10 +81,7 @@ func startJaeger(t testing.TB) *jaeger {
 		bin, _ = filepath.Abs("../../.bin/jaeger")
 	}
 	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no Jaeger at %s: `make jaeger` builds it", bin)
-		}
-		t.Skipf("no Jaeger at %s: run `make jaeger` to build it", bin)
+		testenv.Missing(t, "no Jaeger at %s: `make jaeger` builds it", bin)
 	}
 	j := &jaeger{otlpGRPC: freePort(t)}
 	queryHTTP := freePort(t)

@@ -21,6 +21,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 )
 
@@ -378,7 +379,7 @@ func pluginProcesses(t *testing.T, dir string) map[int]string {
 	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		t.Skip("no /proc to look for processes in:", err)
+		testenv.Missing(t, "no /proc to look for processes in: %v", err)
 	}
 	out := map[int]string{}
 	for _, e := range entries {

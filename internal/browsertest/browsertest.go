@@ -20,11 +20,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 )
 
-// Chromium returns the browser, skipping the test when it is absent,
-// unless CI is set: there a missing browser is a broken setup, not a
-// reason to pass.
+// Chromium returns the browser; when it is absent the test fails under
+// make test and CI and skips elsewhere (testenv.Missing).
 func Chromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser"} {
@@ -32,10 +33,7 @@ func Chromium(t testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed, and CI is set: run `make chromium` (Debian's chromium package) before the tests")
-	}
-	t.Skip("chromium is not installed: `make chromium` installs it (Debian's chromium package)")
+	testenv.Missing(t, "chromium is not installed: `make chromium` installs it (Debian's chromium package)")
 	return ""
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
@@ -58,7 +59,7 @@ func pluginMaps(t *testing.T, pid int, path string) bool {
 	t.Helper()
 	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
-		t.Skip("no /proc/PID/maps:", err)
+		testenv.Missing(t, "no /proc/PID/maps: %v", err)
 	}
 	return bytes.Contains(maps, []byte(path))
 }
@@ -69,7 +70,7 @@ func pluginMaps(t *testing.T, pid int, path string) bool {
 // mapping once the run is over.
 func TestInputFilesAcrossTheBoundary(t *testing.T) {
 	if !stagerpc.FilesSupported {
-		t.Skip(stagerpc.ErrFilesUnsupported)
+		testenv.Missing(t, "%v", stagerpc.ErrFilesUnsupported)
 	}
 	h, mem := newHost(t)
 	c := start(t, h, "test")
@@ -137,7 +138,7 @@ func TestInputFilesAcrossTheBoundary(t *testing.T) {
 // the plugin lives on for the next run.
 func TestInputFileDamagedAcrossTheBoundary(t *testing.T) {
 	if !stagerpc.FilesSupported {
-		t.Skip(stagerpc.ErrFilesUnsupported)
+		testenv.Missing(t, "%v", stagerpc.ErrFilesUnsupported)
 	}
 	h, mem := newHost(t)
 	c := start(t, h, "test")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
@@ -25,7 +26,7 @@ func TestFullDiskStopsTheRunAndKeepsWhatWasWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := syscall.Mount("tmpfs", runs, "tmpfs", 0, "size=512k"); err != nil {
-		t.Skipf("cannot mount a small tmpfs (%v): needs root", err)
+		testenv.Missing(t, "cannot mount a small tmpfs (%v): the test needs root", err)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(runs, syscall.MNT_DETACH) })
 

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 )
@@ -73,10 +74,7 @@ func temporalBinary(t testing.TB) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the Temporal dev server is not built (%v): run `make temporal` before the tests", err)
-		}
-		t.Skipf("the Temporal dev server is not built at %s: `make temporal` builds it (takes ~15 minutes once)", path)
+		testenv.Missing(t, "the Temporal dev server is not built at %s (%v): `make temporal` builds it (takes ~15 minutes once)", path, err)
 	}
 	return path
 }

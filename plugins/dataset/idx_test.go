@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
@@ -354,7 +355,7 @@ func fashion(t testing.TB, set string) (images, labels string) {
 	images = filepath.Join(fashionDir, set+"-images-idx3-ubyte.gz")
 	labels = filepath.Join(fashionDir, set+"-labels-idx1-ubyte.gz")
 	if _, err := os.Stat(images); err != nil {
-		t.Skipf("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): %v", err)
+		testenv.Missing(t, "Fashion-MNIST is not installed (`make python-torch` installs Debian's dataset-fashion-mnist): %v", err)
 	}
 	return images, labels
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
@@ -118,7 +119,7 @@ func TestLoadValues(t *testing.T) {
 func TestLoadLightGBM(t *testing.T) {
 	dir := "../../../shared/datasets/lightgbm"
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("LightGBM example data not present at %s (it is on developer machines and CI): %v", dir, err)
+		testenv.Missing(t, "the LightGBM example data is not at %s (the shared datasets sit beside the checkout on developer machines and in CI): %v", dir, err)
 	}
 	cases := []struct {
 		path    string

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
 )
 
@@ -46,14 +47,14 @@ func mapped(t *testing.T, path string) bool {
 	t.Helper()
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		t.Skip("no /proc/self/maps:", err)
+		testenv.Missing(t, "no /proc/self/maps: %v", err)
 	}
 	return bytes.Contains(maps, []byte(path))
 }
 
 func TestFileReaderReadsWhatWasWritten(t *testing.T) {
 	if !FilesSupported {
-		t.Skip(ErrFilesUnsupported)
+		testenv.Missing(t, "%v", ErrFilesUnsupported)
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	dir := t.TempDir()
@@ -136,7 +137,7 @@ func within(b, region []byte) bool {
 func TestFileReaderNoFiles(t *testing.T) {
 	r, err := OpenFiles("input", nil, nil)
 	if errors.Is(err, ErrFilesUnsupported) {
-		t.Skip(err)
+		testenv.Missing(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +153,7 @@ func TestFileReaderNoFiles(t *testing.T) {
 // and never a mapping left behind.
 func TestFileReaderRefusesDamage(t *testing.T) {
 	if !FilesSupported {
-		t.Skip(ErrFilesUnsupported)
+		testenv.Missing(t, "%v", ErrFilesUnsupported)
 	}
 	strs := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil)
 	good := func(t *testing.T, path string) (*stagepb.InputFile, []byte) {
@@ -262,7 +263,7 @@ func TestFileReaderRefusesDamage(t *testing.T) {
 
 func TestFileReaderRefusesOtherSchema(t *testing.T) {
 	if !FilesSupported {
-		t.Skip(ErrFilesUnsupported)
+		testenv.Missing(t, "%v", ErrFilesUnsupported)
 	}
 	dir := t.TempDir()
 	rec := makeBatch(memory.DefaultAllocator, 0, 10, 3)

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"testing"
+
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 )
 
 // int8Kernels lists every kernel this machine can run: the portable one
@@ -17,7 +18,7 @@ func testedInt8Kernels(t *testing.T) []int8Kernels {
 	for _, k := range int8Accelerated {
 		if int8Supported(k) {
 			ks = append(ks, k)
-		} else if os.Getenv("CI") != "" {
+		} else if testenv.Strict() {
 			t.Errorf("CI's %s machine does not run the %s int8 kernel", runtime.GOARCH, k.name)
 		} else {
 			t.Logf("this machine does not run the %s int8 kernel: only the portable one is tested", k.name)
