@@ -1,7 +1,9 @@
 // Package fit holds the curve fitting behind the resize stage: a saturating
 // power law of quality against model size with bootstrap confidence
-// intervals, log-log fits of costs against size, Kneedle knee detection and
-// Pareto fronts.
+// intervals; loss against size and resource together, L(N, D) = E +
+// A·N^(−α) + B·D^(−β), with the compute-optimal size and resource it
+// implies (scaling.go, compute.go); log-log fits of costs against size,
+// Kneedle knee detection and Pareto fronts.
 //
 // Everything is deterministic: the bootstrap draws from a seeded generator
 // and the optimizer starts from a fixed set of points, so identical inputs
