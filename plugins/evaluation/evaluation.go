@@ -14,7 +14,7 @@
 //	peak_bytes        int64    high-water mark of the trial's tensors (see below)
 //	train_seconds     float64  wall time of training
 //	epochs_run        int32
-//	status            utf8     ok | failed
+//	status            utf8     ok | failed | pruned
 //	error             utf8     why a trial failed; empty when ok
 //	trace_id          utf8     the trace of the trial's span
 //	rmse, r2          float64  test RMSE and R² (regression; null otherwise)
@@ -25,7 +25,7 @@
 //	nonzero_params    int64    weights and biases that are not zero
 //	val_loss          float64  validation loss of the weights kept by early stopping
 //	best_epoch        int32    the epoch of those weights
-//	stopped_by        utf8     epochs | early_stopping | max_train_time; empty when failed
+//	stopped_by        utf8     epochs | early_stopping | max_train_time | pruner; empty when failed
 //
 // Output port "models" keeps each ok trial's model, one row of
 // tables.ModelsSchema per trial, in the sweetspot-mlp/1 format
@@ -74,6 +74,29 @@
 // preprocess value. Then the model is quantized to int8 (quantize = "int8")
 // and pruned (prune_fraction > 0) after training, without retraining.
 //
+// With noise_patience = true, early stopping's patience follows the
+// validation curve: while the validation loss still improves by more than
+// its measured epoch-to-epoch noise explains, the trial waits the epochs
+// that improvement needs to beat a lucky epoch (up to four times
+// patience), so a noisy model still learning is not cut (nn's
+// NoisePatience has the rule).
+//
+// # Pruning
+//
+// With a pruner block (plugins/internal/prune: median or asha, the exec
+// stage's rules and attributes but grace), each epoch's validation
+// accuracy (metric = "accuracy", the default for classification) or loss
+// ("val_loss", the default for regression) is reported to one pruner
+// shared by the stage's trials, which may stop the training at the end of
+// that epoch. The trial's row then has status pruned, the pruner's reason
+// as its error, stopped_by "pruner", the epochs it ran and its last
+// values: the measurements of the best weights of those epochs (no model
+// kept). Each finished training's curve is appended to
+// pruner-history.jsonl in the work directory, which the stage's later
+// rounds and a resumed run read back, as the exec stage does; a resumed
+// run does not train a pruned trial again (its journalled row is
+// finished).
+//
 // When max_train_time is set, a trial still training when it runs out
 // stops at the end of its current mini-batch, keeps its best weights so
 // far, and is measured and recorded as ok with stopped_by max_train_time
@@ -111,12 +134,17 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/prune"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
@@ -172,6 +200,8 @@ type Config struct {
 	MaxTrainTime    *time.Duration `hcl:"max_train_time,optional" doc:"Longest training of one trial, as a duration such as \"30s\": a trial still training then stops, keeps its best weights and is recorded as ok with stopped_by = max_train_time."`
 	HoldoutFraction *float64       `hcl:"holdout_fraction,optional" doc:"Share of the training rows held out for early stopping when the dataset has no validation split (default 0.1)."`
 	Repeats         *int           `hcl:"repeats,optional" doc:"Measurements of each candidate, each trained from a seed of its own (default 1): a candidate gives repeats 0 to repeats-1, one results row each, so resize can measure the noise. A candidate that names a later repeat (resize asking for one more) is measured once, as that repeat."`
+	NoisePatience   *bool          `hcl:"noise_patience,optional" doc:"Early stopping waits as long as the validation loss's measured noise justifies while it is still improving: patience is then the least patience, and at most four times it is waited (default false)."`
+	Pruner          *prune.Block   `hcl:"pruner,block" doc:"Stop trials early across trials: pruner \"median\" (a trial whose best value so far is worse than the median of the finished trials at the same epoch; warmup_trials, warmup_steps) or pruner \"asha\" (asynchronous successive halving; min_resource, reduction_factor), judging each epoch's validation accuracy (metric = \"accuracy\", the default for classification) or validation loss (\"val_loss\", the default for regression). A stopped trial's status is pruned."`
 }
 
 // Info describes the stage kind to the host.
@@ -211,6 +241,9 @@ type Stage struct {
 	maxTrainTime    time.Duration
 	holdout         float64
 	repeats         int
+	noisePatience   bool
+	prune           *prune.Settings // nil: no pruner
+	pruneMetricSet  bool            // the pruner block names its metric
 	trainer         nn.Trainer
 }
 
@@ -262,11 +295,31 @@ func New(c Config) (sdk.Stage, error) {
 			s.holdout = -1
 		}
 	}
+	if c.NoisePatience != nil {
+		s.noisePatience = *c.NoisePatience
+	}
+	if c.Pruner != nil {
+		p, d := prune.Check("pruner", *c.Pruner)
+		diags = append(diags, d...)
+		if c.Pruner.Metric != "" && !slices.Contains(pruneMetrics, c.Pruner.Metric) {
+			diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Unknown pruner metric", Path: []string{"pruner", "metric"},
+				Detail: fmt.Sprintf("The evaluation stage's pruner judges each epoch's accuracy or val_loss on the validation rows; found %q.%s", c.Pruner.Metric, suggest.Hint(c.Pruner.Metric, pruneMetrics))})
+		}
+		if c.Pruner.Grace != nil {
+			diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Attribute of another stage", Path: []string{"pruner", "grace"},
+				Detail: "grace is the time an exec stage's command gets to end once told to stop; the evaluation stage trains in process and stops a trial at the end of its epoch. Remove grace."})
+		}
+		s.prune, s.pruneMetricSet = &p, c.Pruner.Metric != ""
+	}
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return s, nil
 }
+
+// pruneMetrics are the values an evaluation trial reports to its pruner
+// after each epoch, measured on the validation rows.
+var pruneMetrics = []string{"accuracy", "val_loss"}
 
 // ReadCandidates reads a candidates port to its end.
 func ReadCandidates(in sdk.Inputs, port string) ([]tables.Candidate, error) {
@@ -367,6 +420,11 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	}
 	preps := NewPreparations(ds)
 	log := sdk.Logger(ctx)
+	pr, cleanup, err := s.openPruner(ctx, ds)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 
 	cands = Repeats(cands, s.repeats)
 	results, models := NewResultWriter(ctx, w), NewModelWriter(ctx, mw)
@@ -399,7 +457,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	err = ForEach(ctx, len(groups), s.parallelism, func(g int) error {
 		var shared *trained
 		for _, i := range groups[g] {
-			r, file, t, err := s.trial(ctx, cands[i], preps, shared)
+			r, file, t, err := s.trial(ctx, cands[i], preps, shared, pr)
 			if err != nil {
 				return err
 			}
@@ -415,10 +473,13 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			p := sdk.Progress{Done: int64(done), Total: int64(len(cands)), Message: progressMessage(r), Metrics: progressMetrics(r)}
 			mu.Unlock()
 			sdk.ReportProgress(ctx, p)
-			if r.Status == tables.StatusOK {
+			switch r.Status {
+			case tables.StatusPruned:
+				log.Info("trial pruned", "candidate", r.ID, "repeat", r.Repeat, "epochs_run", r.EpochsRun, "accuracy", r.Accuracy, "reason", r.Error)
+			case tables.StatusOK:
 				log.Info("trial", "candidate", r.ID, "repeat", r.Repeat, "accuracy", r.Accuracy, "loss", r.Loss, "latency_p95_ms", r.LatencyP95Ms,
 					"train_seconds", r.TrainSeconds, "epochs_run", r.EpochsRun, "stopped_by", r.StoppedBy)
-			} else {
+			default:
 				log.Warn("trial failed", "candidate", r.ID, "error", r.Error)
 			}
 		}
@@ -471,6 +532,8 @@ feed:
 
 func progressMessage(r tables.Result) string {
 	switch {
+	case r.Status == tables.StatusPruned:
+		return fmt.Sprintf("%s pruned at epoch %d: %s", TrialName(r.Candidate), r.EpochsRun, r.Error)
 	case r.Status != tables.StatusOK:
 		return fmt.Sprintf("%s failed: %s", TrialName(r.Candidate), r.Error)
 	case !math.IsNaN(r.Accuracy):
@@ -495,4 +558,41 @@ func progressMetrics(r tables.Result) map[string]float64 {
 		m["model_bytes"] = float64(r.ModelBytes)
 	}
 	return m
+}
+
+// openPruner returns the stage run's pruner (nil without a pruner block),
+// shared by its trials and fed with the trials of its earlier rounds and
+// of an interrupted run (prune.HistoryFile in the work directory), as the
+// exec stage does; cleanup removes a temporary work directory.
+func (s *Stage) openPruner(ctx context.Context, ds *prep.Dataset) (*prune.Stage, func(), error) {
+	nothing := func() {}
+	if s.prune == nil {
+		return nil, nothing, nil
+	}
+	settings := *s.prune
+	if ds.Task == nn.Regression {
+		switch {
+		case !s.pruneMetricSet:
+			settings.Metric, settings.Maximize = "val_loss", false
+		case settings.Metric == "accuracy":
+			return nil, nothing, &sdk.InputError{Port: DatasetPort, Row: -1, Column: prep.SplitColumn,
+				Err: errors.New("the pruner judges accuracy, but the dataset is a regression: set the pruner's metric to val_loss")}
+		}
+	}
+	work, cleanup := sdk.Info(ctx).WorkDir, nothing
+	if work == "" {
+		// A host that gives no work directory (an in-process test) gets
+		// a temporary one, gone with the run.
+		dir, err := os.MkdirTemp("", "sweetspot-evaluation-")
+		if err != nil {
+			return nil, nothing, fmt.Errorf("make a work directory: %w", err)
+		}
+		work, cleanup = dir, func() { os.RemoveAll(dir) }
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, nothing, fmt.Errorf("work directory: %w", err)
+	}
+	if abs, err := filepath.Abs(work); err == nil {
+		work = abs
+	}
+	return prune.Open(settings, work, sdk.Logger(ctx)), cleanup, nil
 }

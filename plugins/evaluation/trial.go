@@ -18,6 +18,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/modelfile"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/prune"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
@@ -96,6 +97,12 @@ func TrialName(c tables.Candidate) string {
 	return "trial " + c.ID
 }
 
+// pruneKey names a training to the pruner, unique across the stage's
+// rounds: the round, the training key and the repeat.
+func pruneKey(c tables.Candidate, epochs int) string {
+	return fmt.Sprintf("r%d/%s", c.Round, GroupKey(c, epochs))
+}
+
 // SpecFor returns the model shape of a candidate for a dataset with the
 // given inputs (after preprocessing), or why it cannot be built.
 func SpecFor(c tables.Candidate, inputs int, ds *prep.Dataset) (nn.Spec, error) {
@@ -156,7 +163,7 @@ func (s *Stage) TrainConfig(c tables.Candidate) nn.Config {
 	epochs := s.epochsOf(c)
 	return nn.Config{
 		LearningRate: c.LearningRate, BatchSize: int(c.BatchSize), Epochs: epochs,
-		Patience: s.patience, Seed: RepeatSeed(s.seed, TrainingKey(c, epochs), c.Repeat), HoldoutFraction: s.holdout, MaxTime: s.maxTrainTime,
+		Patience: s.patience, NoisePatience: s.noisePatience, Seed: RepeatSeed(s.seed, TrainingKey(c, epochs), c.Repeat), HoldoutFraction: s.holdout, MaxTime: s.maxTrainTime,
 	}
 }
 
@@ -173,11 +180,14 @@ type trained struct {
 	header    modelfile.Header
 	transform *prep.Transform
 	err       error
+	// pruned is why the pruner stopped the training; empty when it ran
+	// its budget.
+	pruned string
 }
 
 // train builds and trains c's float model, inside c's trial span. Its
 // error is only ctx's.
-func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, preps *Preparations) (*trained, error) {
+func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, preps *Preparations, pr *prune.Stage) (*trained, error) {
 	t := &trained{from: c.ID}
 	prepared, err := preps.Get(c.Preprocess)
 	if err != nil {
@@ -199,11 +209,41 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 		if !math.IsNaN(st.ValLoss) {
 			attrs = append(attrs, attribute.Float64("val_loss", st.ValLoss))
 		}
+		if !math.IsNaN(st.ValAccuracy) {
+			attrs = append(attrs, attribute.Float64("val_accuracy", st.ValAccuracy))
+		}
 		span.AddEvent("epoch", trace.WithAttributes(attrs...))
+	}
+	var curve [][2]float64
+	key := pruneKey(c, s.epochsOf(c))
+	if pr != nil {
+		// Each epoch's validation value goes to the pruner shared by the
+		// stage's trials; its verdict may end the training there.
+		cfg.Stop = func(st nn.EpochStats) bool {
+			v := st.ValAccuracy
+			if pr.Settings.Metric == "val_loss" {
+				v = st.ValLoss
+			}
+			if math.IsNaN(v) {
+				return false
+			}
+			curve = append(curve, [2]float64{float64(st.Epoch), v})
+			stop, reason := pr.Report(key, st.Epoch, v)
+			if stop {
+				t.pruned = reason
+				span.AddEvent("pruned", trace.WithAttributes(attribute.Int("epoch", st.Epoch), attribute.String("reason", reason)))
+			}
+			return stop
+		}
 	}
 	start := time.Now()
 	t.model, t.rep, err = s.trainer.Fit(ctx, spec, prepared.Train, prepared.Validation, cfg)
 	t.seconds = time.Since(start).Seconds()
+	if pr != nil && ctx.Err() == nil {
+		// The pruner learns how the training ended, whichever way it did,
+		// unless the stage run was canceled under it.
+		pr.Done(key, curve, err == nil && t.pruned == "")
+	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return nil, ctxErr
@@ -229,7 +269,7 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 // trial trains (unless shared holds its group's model) and measures one
 // candidate. Its model file is file (nil when the trial failed). Its
 // error is only ctx's: every other problem is the result's.
-func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparations, shared *trained) (r tables.Result, file []byte, t *trained, err error) {
+func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparations, shared *trained, pr *prune.Stage) (r tables.Result, file []byte, t *trained, err error) {
 	r = tables.NewResult(c)
 	r.Repeatable = true // the next repeat trains from a seed of its own
 	seed := RepeatSeed(s.seed, TrainingKey(c, s.epochsOf(c)), c.Repeat)
@@ -261,7 +301,7 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 
 	t = shared
 	if t == nil {
-		if t, err = s.train(ctx, span, c, preps); err != nil {
+		if t, err = s.train(ctx, span, c, preps, pr); err != nil {
 			span.SetStatus(codes.Error, "canceled")
 			return r, nil, nil, err
 		}
@@ -315,6 +355,15 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 	r.LatencyP50Ms, r.LatencyP95Ms, r.ThroughputPerS = meas.P50Ms, meas.P95Ms, meas.ThroughputPerS
 	r.PeakBytes += meas.Bytes
 	r.ModelBytes, r.NonZeroParams = model.Bytes(), model.NonZero()
+	if t.pruned != "" {
+		// Stopped by the pruner: its values are those of the best weights
+		// of the epochs it ran, no measurement at full training, and it
+		// keeps no model.
+		r.Status, r.Error = tables.StatusPruned, t.pruned
+		span.SetAttributes(ResultAttributes(r)...)
+		span.SetStatus(codes.Ok, "")
+		return r, nil, t, nil
+	}
 	h := t.header
 	h.Quantize, h.PruneFraction = cmp.Or(c.Quantize, tables.None), c.PruneFraction
 	if file, e = modelfile.Encode(h, t.transform, model); e != nil {

@@ -125,7 +125,7 @@ func TestPruningHistory(t *testing.T) {
 		first.forTrial(work, filepath.Join(work, tr.dir)).done(tr.curve, true)
 	}
 	first.forTrial(work, filepath.Join(work, "r0/c")).done([][2]float64{{2, 0.01}}, false)
-	f, err := os.OpenFile(filepath.Join(work, pruneHistoryFile), os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(filepath.Join(work, prune.HistoryFile), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +135,10 @@ func TestPruningHistory(t *testing.T) {
 	second := newPruning(s, work, log)
 	tp := second.forTrial(work, filepath.Join(work, "r1/d"))
 	// Step 2's median of a and b: 0.5 (c was stopped, x and y are damaged).
-	if stop, reason := second.p.Report(tp.key, 2, 0.49); !stop || !strings.Contains(reason, "median 0.5 of the 2 finished trials") {
+	if stop, reason := second.Report(tp.key, 2, 0.49); !stop || !strings.Contains(reason, "median 0.5 of the 2 finished trials") {
 		t.Errorf("0.49 at step 2: stop %v (%s), want stopped below the median 0.5", stop, reason)
 	}
-	if stop, _ := second.p.Report("r1/e", 2, 0.5); stop {
+	if stop, _ := second.Report("r1/e", 2, 0.5); stop {
 		t.Error("0.5 at step 2 stopped, want on (equal to the median)")
 	}
 }

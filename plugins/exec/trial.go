@@ -221,7 +221,7 @@ func (s *Stage) pruned(ctx context.Context, r *tables.Result, o *outcome, metric
 	r.Status, r.StoppedBy = tables.StatusPruned, stoppedByPruner
 	r.Error = o.pruneReason
 	if o.graceKilled {
-		r.Error += prunedNote(o.prune.settings.Grace)
+		r.Error += prunedNote(o.prune.Settings.Grace)
 	}
 }
 

@@ -363,8 +363,7 @@ func (Gonum) Fit(ctx context.Context, spec Spec, train, valid *Data, cfg Config)
 	rng := rand.New(rand.NewPCG(cfg.Seed, shuffleStream))
 	start := time.Now()
 	scale := float64(m.yStd) * float64(m.yStd) // standardized MSE → target units²
-	bestLoss := math.Inf(1)
-	sinceBest := 0
+	es := newEarlyStopping(cfg)
 	rep.StoppedBy = StoppedEpochs
 	d := train.Cols
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
@@ -400,23 +399,22 @@ func (Gonum) Fit(ctx context.Context, spec Spec, train, valid *Data, cfg Config)
 			}
 		}
 		rep.EpochsRun = epoch
-		st := EpochStats{Epoch: epoch, Loss: sum / float64(seen), ValLoss: math.NaN()}
+		st := EpochStats{Epoch: epoch, Loss: sum / float64(seen), ValLoss: math.NaN(), ValAccuracy: math.NaN(), Patience: cfg.Patience}
 		if m.spec.Task == Regression {
 			st.Loss *= scale
 		}
 		rep.TrainLoss = st.Loss
 		if valid != nil {
-			st.ValLoss = evaluate(pred, spec, valid, evalBatch).Loss
+			vm := evaluate(pred, spec, valid, evalBatch)
+			st.ValLoss, st.ValAccuracy = vm.Loss, vm.Accuracy
 			if math.IsNaN(st.ValLoss) || math.IsInf(st.ValLoss, 0) {
 				return nil, rep, fmt.Errorf("%w: the validation loss is %g at epoch %d", ErrDiverged, st.ValLoss, epoch)
 			}
-			if st.ValLoss < bestLoss {
-				bestLoss, sinceBest = st.ValLoss, 0
+			if es.observe(st.ValLoss) {
 				copy(best, m.theta)
 				rep.BestEpoch, rep.BestValLoss = epoch, st.ValLoss
-			} else {
-				sinceBest++
 			}
+			st.Patience = es.patience
 		} else {
 			rep.BestEpoch = epoch
 		}
@@ -428,7 +426,11 @@ func (Gonum) Fit(ctx context.Context, spec Spec, train, valid *Data, cfg Config)
 			rep.StoppedBy = StoppedMaxTime
 			break
 		}
-		if cfg.Patience > 0 && sinceBest >= cfg.Patience && epoch < cfg.Epochs {
+		if cfg.Stop != nil && cfg.Stop(st) {
+			rep.StoppedBy = StoppedPruner
+			break
+		}
+		if es.stop() && epoch < cfg.Epochs {
 			rep.StoppedBy = StoppedEarly
 			break
 		}

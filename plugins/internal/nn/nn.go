@@ -210,8 +210,17 @@ type Config struct {
 	// MaxTime stops training at the first mini-batch that ends past it; 0 is
 	// no limit. The epoch under way when time runs out counts as run.
 	MaxTime time.Duration
+	// NoisePatience, with validation rows, lets the curve's measured noise
+	// lengthen Patience while the validation loss is still improving
+	// (NoisePatience in patience.go has the rule); Patience is then the
+	// least patience.
+	NoisePatience bool
 	// OnEpoch, when set, is called after each epoch.
 	OnEpoch func(EpochStats)
+	// Stop, when set, is asked after each epoch (after OnEpoch) whether
+	// training should end there: true stops it with StoppedBy
+	// StoppedPruner, keeping the best weights so far.
+	Stop func(EpochStats) bool
 }
 
 // EpochStats is one epoch's outcome.
@@ -222,6 +231,12 @@ type EpochStats struct {
 	// ValLoss is the validation loss after the epoch; NaN without
 	// validation rows.
 	ValLoss float64
+	// ValAccuracy is the validation accuracy after the epoch; NaN for
+	// regression or without validation rows.
+	ValAccuracy float64
+	// Patience is the patience in force after the epoch: Config.Patience,
+	// or more with NoisePatience.
+	Patience int
 }
 
 // Stop reasons.
@@ -230,6 +245,9 @@ const (
 	StoppedEarly    = "early_stopping"
 	StoppedMaxTime  = "max_train_time"
 	StoppedCanceled = "canceled"
+	// StoppedPruner: Config.Stop said so (a pruner judging the trial
+	// against others).
+	StoppedPruner = "pruner"
 )
 
 // Report is what a fit did.

@@ -2,8 +2,9 @@
 // intermediate values every trial reports at its steps (an epoch's
 // validation accuracy, say) and tells a running trial to stop when it is
 // doing worse than the others did at the same point. It is shared by the
-// stages that train (exec; the evaluation stage may use it too), which
-// decide what a step and a value are and what stopping costs.
+// stages that train (exec, evaluation), which decide what a step and a
+// value are and what stopping costs; Stage (history.go) is a stage run's
+// pruner, fed with the trials of its earlier rounds.
 //
 // A pruner kind is one file: median.go (Optuna's MedianPruner: worse than
 // the median of the finished trials at the same step) and asha.go
@@ -12,8 +13,8 @@
 //
 // A trial that a pruner stopped did not run its budget: its last values
 // are not a measurement of the model at full training, and the stages
-// record it with status pruned, which the resize stage leaves out of its
-// fits and verdicts.
+// record it with status pruned, which the resize stage takes for
+// low-fidelity evidence, never for a pass or a miss.
 package prune
 
 import (

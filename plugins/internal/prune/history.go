@@ -1,0 +1,117 @@
+package prune
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// HistoryFile is the file, in a stage's work directory, where a stage
+// that prunes records each finished trial's curve, so that its later
+// rounds (new stage runs, maybe in new plugin processes) and a resumed run
+// judge their trials against every trial before them.
+const HistoryFile = "pruner-history.jsonl"
+
+// maxHistoryLine bounds one line of the history file as it is read back.
+const maxHistoryLine = 16 << 20
+
+// Stage is a stage run's pruner: one Pruner shared by every trial of the
+// run, fed first with the curves of the history file.
+type Stage struct {
+	Pruner
+	Settings Settings
+	history  string
+	log      hclog.Logger
+	mu       sync.Mutex // serializes appends to history
+}
+
+// historyRecord is one line of the history file.
+type historyRecord struct {
+	Trial    string       `json:"trial"`
+	Curve    [][2]float64 `json:"curve"` // [step, value] in the order reported
+	Complete bool         `json:"complete"`
+}
+
+// Open returns a fresh pruner of s that has seen the trials recorded in
+// work's history file.
+func Open(s Settings, work string, log hclog.Logger) *Stage {
+	st := &Stage{Pruner: New(s), Settings: s, history: filepath.Join(work, HistoryFile), log: log}
+	st.replay()
+	return st
+}
+
+// replay feeds the pruner the curves of earlier rounds' trials. The file
+// is the stage's own, but a damaged line (a host killed mid-write) is
+// skipped with a warning rather than trusted.
+func (st *Stage) replay() {
+	f, err := os.Open(st.history)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		st.log.Warn("pruner history unreadable; earlier rounds are not compared with", "file", st.history, "error", err)
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), maxHistoryLine)
+	line, trials := 0, 0
+	for sc.Scan() {
+		line++
+		var rec historyRecord
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || !validRecord(rec) {
+			st.log.Warn("pruner history: a damaged line is skipped", "file", st.history, "line", line)
+			continue
+		}
+		for _, sv := range rec.Curve {
+			st.Report(rec.Trial, int(sv[0]), sv[1])
+		}
+		st.Finish(rec.Trial, rec.Complete)
+		trials++
+	}
+	if err := sc.Err(); err != nil {
+		st.log.Warn("pruner history: reading stopped", "file", st.history, "line", line+1, "error", err)
+	}
+	st.log.Info("pruner history", "trials", trials)
+}
+
+func validRecord(r historyRecord) bool {
+	if r.Trial == "" {
+		return false
+	}
+	for _, sv := range r.Curve {
+		if sv[0] < 0 || sv[0] != math.Trunc(sv[0]) || sv[0] > math.MaxInt32 || math.IsNaN(sv[1]) || math.IsInf(sv[1], 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Done records a trial's end: in the pruner (complete when it ran its
+// whole budget), and in the history for the rounds to come, with the
+// curve it reported.
+func (st *Stage) Done(trial string, curve [][2]float64, complete bool) {
+	st.Finish(trial, complete)
+	b, err := json.Marshal(historyRecord{Trial: trial, Curve: curve, Complete: complete})
+	if err == nil {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		var f *os.File
+		if f, err = os.OpenFile(st.history, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			_, err = f.Write(append(b, '\n'))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+	}
+	if err != nil {
+		st.log.Warn("pruner history not written: later rounds will not compare with this trial", "trial", trial, "error", err)
+	}
+}
