@@ -2,8 +2,8 @@ package evaluation
 
 import (
 	"context"
-	"math"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +88,9 @@ func TestMedianPrunerStopsTrials(t *testing.T) {
 		return c
 	}
 	cs := []tables.Candidate{mk("a", 8, 1e-2), mk("b", 16, 1e-2), mk("c", 8, 1e-5), mk("d", 12, 1e-2)}
-	in := func() stagetest.Inputs { return stagetest.Inputs{InputPort: candidates(t, mem, cs...), DatasetPort: ds} }
+	in := func() stagetest.Inputs {
+		return stagetest.Inputs{InputPort: candidates(t, mem, cs...), DatasetPort: ds}
+	}
 	base := Config{LatencySamples: ptr(5), Patience: ptr(0), Parallelism: ptr(1)}
 	_, _, acc, loss := epochCurves(t, base, in())
 
