@@ -127,7 +127,7 @@ func (e *engine) decideCatalog(space []tables.Candidate) (*decision, error) {
 		}
 		var untried []int
 		for i := from; i < hi; i++ {
-			if s := tried(inRange[i]); s == nil || (!s.known && s.rep.status != trialFailed) {
+			if !settled(tried(inRange[i])) {
 				untried = append(untried, i)
 			}
 		}
@@ -388,7 +388,7 @@ func fmtParams(n int64) string {
 func (e *engine) catalogUnsettled(f *catalogFamily, models []tables.Candidate, tried func(tables.Candidate) *size) ([]int, int) {
 	pending := 0
 	for _, c := range models {
-		if s := tried(c); s == nil || (!s.known && s.rep.status != trialFailed) {
+		if !settled(tried(c)) {
 			pending++
 		}
 	}
@@ -396,7 +396,7 @@ func (e *engine) catalogUnsettled(f *catalogFamily, models []tables.Candidate, t
 	var out []int
 	ruled := 0
 	for i, c := range models {
-		if s := tried(c); s != nil && (s.known || s.rep.status == trialFailed) {
+		if settled(tried(c)) {
 			continue
 		}
 		if e.fitRules(pl, stray, c) {
@@ -497,7 +497,7 @@ func (e *engine) catalogEvidence(fams []*catalogFamily, tried func(tables.Candid
 		total += len(f.models)
 		ruled += ruledOut[f.name]
 		for _, c := range f.models {
-			if s := tried(c); s != nil && (s.known || s.rep.status == trialFailed) {
+			if settled(tried(c)) {
 				measured++
 			}
 		}

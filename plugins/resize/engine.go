@@ -275,7 +275,7 @@ func (e *engine) free(d int32, a, b int) int {
 	}
 	used := map[int]bool{}
 	for _, s := range e.at(d) {
-		used[int(s.width)] = true
+		used[int(s.width)] = !e.retryable(s)
 	}
 	if ls := e.listed[d]; ls != nil {
 		n := 0
@@ -287,8 +287,8 @@ func (e *engine) free(d int32, a, b int) int {
 		return n
 	}
 	n := b - a + 1
-	for w := range used {
-		if w >= a && w <= b {
+	for w, u := range used {
+		if u && w >= a && w <= b {
 			n--
 		}
 	}
@@ -444,51 +444,68 @@ func place(uL, uR float64, closedL, closedR bool, guide *float64, k int, tol flo
 // materialize turns targets into distinct untried widths of depth d,
 // keeping the order of priority: a target whose width is taken moves to
 // the nearest free width of its range (the nearest listed one, in log
-// width, when the depth's models are listed).
+// width, when the depth's models are listed). A pruned model's width is
+// taken only by a target with no untried width in its range: the search
+// needs it there (pruned.go).
 func (e *engine) materialize(d int32, ts []target) []int {
 	used := map[int]bool{}
+	var retry []int
 	for _, s := range e.at(d) {
 		used[int(s.width)] = true
+		if e.retryable(s) {
+			retry = append(retry, int(s.width))
+		}
 	}
 	ls := e.listed[d]
 	var out []int
+	picked := map[int]bool{}
 	for _, t := range ts {
 		a, b := max(t.a, e.minW), min(t.b, e.maxW)
 		if b < a {
 			continue
 		}
-		w, found := 0, false
-		if ls != nil {
-			best := math.Inf(1)
-			for _, c := range ls {
-				x := int(c.Width)
-				if x < a || x > b || used[x] {
-					continue
-				}
-				if dist := math.Abs(math.Log2(float64(x)) - t.u); dist < best-1e-12 {
-					w, best, found = x, dist, true
-				}
-			}
-		} else {
-			w = min(max(int(math.Round(math.Exp2(t.u))), a), b)
-			// At most len(used) widths are taken, so the nearest free one
-			// is at most that many steps away.
-			for step := 0; step <= len(used)+1 && !found; step++ {
-				for _, c := range []int{w - step, w + step} {
-					if c >= a && c <= b && !used[c] {
-						w, found = c, true
-						break
-					}
-				}
-			}
+		w, found := e.nearestUntried(ls, used, t, a, b)
+		if !found {
+			w, found = nearestOf(retry, picked, t.u, a, b)
 		}
 		if !found {
 			continue
 		}
-		used[w] = true
+		used[w], picked[w] = true, true
 		out = append(out, w)
 	}
 	return out
+}
+
+// nearestUntried is the width of [a, b] nearest the target that no trial
+// has tried: every integer width, or the listed ones.
+func (e *engine) nearestUntried(ls []tables.Candidate, used map[int]bool, t target, a, b int) (int, bool) {
+	w, found := 0, false
+	if ls != nil {
+		best := math.Inf(1)
+		for _, c := range ls {
+			x := int(c.Width)
+			if x < a || x > b || used[x] {
+				continue
+			}
+			if dist := math.Abs(math.Log2(float64(x)) - t.u); dist < best-1e-12 {
+				w, best, found = x, dist, true
+			}
+		}
+	} else {
+		w = min(max(int(math.Round(math.Exp2(t.u))), a), b)
+		// At most len(used) widths are taken, so the nearest free one
+		// is at most that many steps away.
+		for step := 0; step <= len(used)+1 && !found; step++ {
+			for _, c := range []int{w - step, w + step} {
+				if c >= a && c <= b && !used[c] {
+					w, found = c, true
+					break
+				}
+			}
+		}
+	}
+	return w, found
 }
 
 // finish applies the budget, builds the proposals and the decision.
@@ -565,6 +582,9 @@ func (e *engine) finish(p plan) (*decision, error) {
 				reason += " (" + wallNote + ")"
 			}
 		}
+	}
+	if note := e.prunedNote(d.proposals); note != "" {
+		e.notes = append(e.notes, note)
 	}
 	if len(e.notes) > 0 {
 		reason += " [" + strings.Join(e.notes, "; ") + "]"

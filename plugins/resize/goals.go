@@ -109,7 +109,12 @@ type size struct {
 	rep          trial // the best ok trial, or the first trial when none is ok
 	known        bool  // some trial of this size finished with a quality
 	q            float64
-	costFail     string // the first cost limit the size breaks, "" if none
+	// pruned counts the trials of the size a training stage's pruner
+	// stopped (low-fidelity evidence: see pruned.go); prunedQ is the best
+	// quality they reported (NaN when none did).
+	pruned   int
+	prunedQ  float64
+	costFail string // the first cost limit the size breaks, "" if none
 }
 
 func (s *size) id() string { return s.rep.cand.ID }
@@ -136,12 +141,18 @@ func aggregate(trials []trial, g goals) []*size {
 		}
 		s, ok := by[k]
 		if !ok {
-			s = &size{family: k.family, depth: k.depth, width: k.width, params: t.cand.Params, rep: t, q: math.NaN()}
+			s = &size{family: k.family, depth: k.depth, width: k.width, params: t.cand.Params, rep: t, q: math.NaN(), prunedQ: math.NaN()}
 			s.costFail = costFailure(t, s.params, g)
 			by[k] = s
 			out = append(out, s)
 		}
 		q := g.quality(t)
+		if t.status == trialPruned {
+			s.pruned++
+			if !math.IsNaN(q) && !(q <= s.prunedQ) {
+				s.prunedQ = q
+			}
+		}
 		if t.status != trialOK || math.IsNaN(q) {
 			continue
 		}

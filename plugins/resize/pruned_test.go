@@ -1,7 +1,9 @@
 package resize
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -47,4 +49,96 @@ func TestPrunedTrialIsNoMeasurement(t *testing.T) {
 	if got := ts[0]; !close(got.accuracy, 0.83) || got.reps != 2 {
 		t.Errorf("pooled accuracy %g over %d repeats, want 0.83 over 2 (the pruned repeat left out)", got.accuracy, got.reps)
 	}
+}
+
+// A pruned trial is low-fidelity evidence the search uses: the model is
+// not proposed again while untried models serve the search, but when the
+// bracket's last gap is that very model, it is proposed again and
+// measured at full budget, and a model pruned a second time is left out.
+// The search here must pin the answer to the exact width (a tolerance of
+// 0.01 doublings), and the answer's own first trial is pruned, as is the
+// ladder's narrowest model. The answer is the curve's, found by scanning
+// widths apart from the stage.
+func TestPrunedTrialIsLowFidelityEvidence(t *testing.T) {
+	w := world{acc: defaultCurve, baseline: 0.85}
+	ans := answer(defaultCurve, 0.95)
+	start := ladder(4, 1024, 6, true)
+	const far = 4 // the ladder's narrowest width, far below the answer
+	cfg := Config{Bootstrap: ptr(60), Tolerance: ptr(0.01)}
+	req := &reqs{minAccuracy: ptr(0.95)}
+	trials := func(run loopRun, width int32) (n, pruned int) {
+		for _, r := range run.results {
+			if r.c.Family == tables.FamilyMLP && r.c.Width == width {
+				n++
+				if r.status == tables.StatusPruned {
+					pruned++
+				}
+			}
+		}
+		return n, pruned
+	}
+	reasons := func(run loopRun) string {
+		var b strings.Builder
+		for _, d := range run.decisions {
+			b.WriteString(fmt.Sprint(d["reason"]) + "\n")
+		}
+		return b.String()
+	}
+
+	t.Run("proposed again when the bracket needs it", func(t *testing.T) {
+		seen := map[int32]bool{}
+		evaluate := func(c tables.Candidate) result {
+			r := w.evaluate(c)
+			if c.Family == tables.FamilyMLP && (c.Width == ans || c.Width == far) && !seen[c.Width] {
+				seen[c.Width] = true
+				// Stopped early, far below the others at the same step.
+				r.status, r.accuracy, r.loss = tables.StatusPruned, 0.4, 1.5
+			}
+			return r
+		}
+		run := runLoopWith(t, cfg, evaluate, start, req, 40)
+		d := run.last()
+		if d["status"] != StatusConverged {
+			t.Fatalf("status %v: %v", d["status"], d["reason"])
+		}
+		if got := chosenWidth(t, d); got != ans {
+			t.Errorf("chose width %d, want the answer %d:\n%s", got, ans, reasons(run))
+		}
+		if n, p := trials(run, ans); n != 2 || p != 1 {
+			t.Errorf("the answer's width had %d trials (%d pruned), want 2: pruned, then measured", n, p)
+		}
+		if n, _ := trials(run, far); n != 1 {
+			t.Errorf("width %d, pruned and never needed, had %d trials, want 1", far, n)
+		}
+		want := fmt.Sprintf("proposed again, as the search needs them: mlp-d1-w%d (accuracy 0.4", ans)
+		if !strings.Contains(reasons(run), want) {
+			t.Errorf("no reason says %q:\n%s", want, reasons(run))
+		}
+		if r := fmt.Sprint(d["reason"]); !strings.Contains(r, "pruned trials are low-fidelity evidence") || !strings.Contains(r, fmt.Sprintf("not proposed again while untried models serve the search: mlp-d1-w%d", far)) {
+			t.Errorf("the last reason does not say what was done with the pruned evidence: %s", r)
+		}
+	})
+
+	t.Run("left out when pruned again", func(t *testing.T) {
+		evaluate := func(c tables.Candidate) result {
+			r := w.evaluate(c)
+			if c.Family == tables.FamilyMLP && c.Width == ans {
+				r.status, r.accuracy, r.loss = tables.StatusPruned, 0.4, 1.5
+			}
+			return r
+		}
+		run := runLoopWith(t, cfg, evaluate, start, req, 40)
+		d := run.last()
+		// Never measured, the answer cannot be chosen: the smallest model
+		// measured to meet the target is the next width up.
+		if got := chosenWidth(t, d); d["status"] != StatusConverged || got != ans+1 {
+			t.Errorf("status %v, width %d; want converged on %d, the answer %d being unmeasurable: %v", d["status"], got, ans+1, ans, d["reason"])
+		}
+		if n, _ := trials(run, ans); n != retryPruned {
+			t.Errorf("the always-pruned width had %d trials, want %d", n, retryPruned)
+		}
+		if r := fmt.Sprint(d["reason"]); !strings.Contains(r, fmt.Sprintf("pruned again or failed, left out: mlp-d1-w%d", ans)) {
+			t.Errorf("the last reason does not name the model left out: %s", r)
+		}
+	})
 }
