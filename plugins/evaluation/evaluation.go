@@ -428,7 +428,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 
 	cands = Repeats(cands, s.repeats)
 	results, models := NewResultWriter(ctx, w), NewModelWriter(ctx, mw)
-	cands, resumed, err := skipFinished(in, results, models, cands)
+	cands, resumed, err := SkipFinished(in, results, models, cands, func(c tables.Candidate) tables.Candidate { return c })
 	if err != nil {
 		return err
 	}

@@ -54,12 +54,20 @@ func (mw *ModelWriter) keep(r tables.Result, file []byte) error {
 	if file == nil {
 		return nil
 	}
-	if len(file) > MaxModelRowBytes {
+	_, err := mw.Keep(tables.NewModel(r, modelfile.Format, file))
+	return err
+}
+
+// Keep writes one trial's models row, unless its bytes are larger than a
+// row carries (MaxModelRowBytes): that is said in the log, and kept is
+// false.
+func (mw *ModelWriter) Keep(m tables.Model) (kept bool, err error) {
+	if len(m.Bytes) > MaxModelRowBytes {
 		sdk.Logger(mw.ctx).Warn("model not kept: its file is larger than a models row carries",
-			"candidate", r.ID, "repeat", r.Repeat, "bytes", len(file), "max_bytes", MaxModelRowBytes)
-		return nil
+			"candidate", m.ID, "repeat", m.Repeat, "bytes", len(m.Bytes), "max_bytes", MaxModelRowBytes)
+		return false, nil
 	}
-	return mw.Write(tables.NewModel(r, modelfile.Format, file))
+	return true, mw.Write(m)
 }
 
 // resumedModels reads the models rows of trials finished before an
@@ -83,46 +91,4 @@ func resumedModels(in sdk.Inputs) (map[string]tables.Model, error) {
 		}
 	}
 	return out, r.Err()
-}
-
-// skipFinished picks up an interrupted run as SkipFinished does, with
-// the models: a finished trial's journalled model is written again
-// before its result. A finished trial is never trained again, even when
-// no model of it was journalled (a journal written before models were
-// kept): it then has no models row.
-func skipFinished(in sdk.Inputs, rw *ResultWriter, mw *ModelWriter, cands []tables.Candidate) ([]tables.Candidate, int, error) {
-	done, err := resumedResults(in)
-	if err != nil || len(done) == 0 {
-		return cands, 0, err
-	}
-	kept, err := resumedModels(in)
-	if err != nil {
-		return nil, 0, err
-	}
-	var (
-		todo  []tables.Candidate
-		again []tables.Result
-		ms    []tables.Model
-	)
-	for _, c := range cands {
-		k := trialKey(c)
-		r, finished := done[k]
-		if m, ok := kept[k]; ok && finished {
-			ms = append(ms, m)
-		}
-		if finished {
-			again = append(again, r)
-			continue
-		}
-		todo = append(todo, c)
-	}
-	if err := mw.Write(ms...); err != nil {
-		return nil, 0, err
-	}
-	if len(again) > 0 {
-		if err := rw.Write(again...); err != nil {
-			return nil, 0, err
-		}
-	}
-	return todo, len(again), nil
 }

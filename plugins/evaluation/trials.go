@@ -43,18 +43,43 @@ func (rw *ResultWriter) Write(rs ...tables.Result) error {
 // hands back on the resume port, writes them again (so the output is
 // whole) and returns the candidates whose trials still have to run. With
 // the resume port unconnected it returns cands unchanged.
-func SkipFinished[C any](in sdk.Inputs, rw *ResultWriter, cands []C, candidateOf func(C) tables.Candidate) (todo []C, finished int, err error) {
+//
+// A stage that keeps models passes its ModelWriter (nil otherwise): a
+// finished trial's journalled models row (ResumeModelsPort) is written
+// again before its result. A finished trial is never run again, even when
+// no model of it was journalled (a journal written before models were
+// kept): it then has no models row.
+func SkipFinished[C any](in sdk.Inputs, rw *ResultWriter, mw *ModelWriter, cands []C, candidateOf func(C) tables.Candidate) (todo []C, finished int, err error) {
 	done, err := resumedResults(in)
 	if err != nil || len(done) == 0 {
 		return cands, 0, err
 	}
-	var again []tables.Result
+	var kept map[string]tables.Model
+	if mw != nil {
+		if kept, err = resumedModels(in); err != nil {
+			return nil, 0, err
+		}
+	}
+	var (
+		again []tables.Result
+		ms    []tables.Model
+	)
 	for _, c := range cands {
-		if r, ok := done[trialKey(candidateOf(c))]; ok {
-			again = append(again, r)
+		k := trialKey(candidateOf(c))
+		r, finished := done[k]
+		if !finished {
+			todo = append(todo, c)
 			continue
 		}
-		todo = append(todo, c)
+		if m, ok := kept[k]; ok {
+			ms = append(ms, m)
+		}
+		again = append(again, r)
+	}
+	if mw != nil {
+		if err := mw.Write(ms...); err != nil {
+			return nil, 0, err
+		}
 	}
 	if len(again) > 0 {
 		if err := rw.Write(again...); err != nil {

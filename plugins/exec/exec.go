@@ -207,6 +207,11 @@ const (
 	DatasetPort = evaluation.DatasetPort
 	OutputPort  = evaluation.OutputPort
 	ResumePort  = evaluation.ResumePort
+	// ModelsPort keeps each ok trial's artifact (tables.ModelsSchema).
+	ModelsPort = evaluation.ModelsPort
+	// ResumeModelsPort brings back the models rows of the trials that
+	// had finished.
+	ResumeModelsPort = evaluation.ResumeModelsPort
 )
 
 // Dataset formats and output modes.
@@ -245,6 +250,7 @@ type Config struct {
 	SlotEnv       string            `hcl:"slot_env,optional" doc:"The variable a trial's slot is handed in besides SWEETSPOT_SLOT (default CUDA_VISIBLE_DEVICES)."`
 	Threads       *int              `hcl:"threads,optional" doc:"Threads per trial, passed explicitly as OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS, NUMEXPR_NUM_THREADS, VECLIB_MAXIMUM_THREADS and SWEETSPOT_THREADS (PyTorch, numpy and most BLAS libraries read them), so parallel trials do not oversubscribe the cores."`
 	Pruner        *prune.Block      `hcl:"pruner,block" doc:"Stop trials early across trials: pruner \"median\" (a trial whose best value so far is worse than the median of the finished trials at the same step; warmup_trials, warmup_steps) or pruner \"asha\" (asynchronous successive halving; min_resource, reduction_factor), judging the metric (default accuracy) of the command's epoch lines. A stopped trial's status is pruned."`
+	Artifact      string            `hcl:"artifact,optional" doc:"The model file (\"model.onnx\") or directory each trial's command writes, relative to its working directory: after an ok trial it is kept in the models port with its digest, for sweetspot model export. A trial whose final metrics name an artifact (\"artifact\": \"model.onnx\") keeps that one without it. A missing artifact fails the trial."`
 	BaseDir       string            `hcl:"base_dir,optional" doc:"Set by the host to the pipeline file's directory; relative paths in command are resolved against it. Users need not set it."`
 }
 
@@ -257,13 +263,18 @@ func Info() sdk.StageInfo {
 			{Name: InputPort, Description: "The candidates to train (model_choice's or optimization's candidates table).", Schema: tables.CandidatesSchema},
 			{Name: DatasetPort, Schema: tables.DatasetSchema, Optional: true, Description: "The dataset (a dataset stage's data port), written once as train, validation and test files for the command. Leave it unset when the command loads its own data."},
 			{Name: ResumePort, Optional: true, Schema: tables.ResultsSchema, Description: "Set by the host when it resumes an interrupted run: the results of the trials that had finished, whose commands are not run again."},
+			{Name: ResumeModelsPort, Optional: true, Schema: tables.ModelsSchema, Description: "Set by the host when it resumes an interrupted run: the artifacts of the trials that had finished."},
 		},
 		Outputs: []sdk.Port{{
 			Name:        OutputPort,
 			Description: "One row per candidate: its columns, the metrics its command reported, status and error (the evaluation stage's results schema).",
 			Schema:      tables.ResultsSchema,
+		}, {
+			Name:        ModelsPort,
+			Description: "One row per ok trial that wrote an artifact (the artifact attribute, or \"artifact\" in its final metrics): the file's bytes as written (format onnx for *.onnx, else file; a directory as a tar archive) with their digest, for `sweetspot model export`.",
+			Schema:      tables.ModelsSchema,
 		}},
-		Resume: &sdk.Resume{Output: OutputPort, Input: ResumePort},
+		Resume: &sdk.Resume{Output: OutputPort, Input: ResumePort, More: []sdk.ResumePort{{Output: ModelsPort, Input: ResumeModelsPort}}},
 	}
 }
 
@@ -284,7 +295,8 @@ type Stage struct {
 	prune         *prune.Settings // nil: no pruner
 	slots         []string
 	slotEnv       string
-	threads       int // 0: not set
+	threads       int    // 0: not set
+	artifact      string // "": none unless the trainer names one
 }
 
 // DefaultSlotEnv is the variable a trial's slot is handed in.
@@ -395,6 +407,12 @@ func New(c Config) (sdk.Stage, error) {
 			}
 		}
 	}
+	if c.Artifact != "" {
+		if err := checkArtifactPath(c.Artifact); err != nil {
+			bad([]string{"artifact"}, "Invalid artifact path", fmt.Sprintf("artifact %q: %v.", c.Artifact, err))
+		}
+		s.artifact = c.Artifact
+	}
 	if c.Pruner != nil {
 		p, d := prune.Check("pruner", *c.Pruner)
 		diags = append(diags, d...)
@@ -473,6 +491,10 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	if err != nil {
 		return err
 	}
+	mw, err := out.Writer(ModelsPort)
+	if err != nil {
+		return err
+	}
 	cands, err := readCandidates(in, InputPort)
 	if err != nil {
 		return err
@@ -525,8 +547,8 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	}
 
 	cands = repeated(cands, s.repeats)
-	results := evaluation.NewResultWriter(ctx, w)
-	cands, resumed, err := evaluation.SkipFinished(in, results, cands, func(c candidate) tables.Candidate { return c.Candidate })
+	results, models := evaluation.NewResultWriter(ctx, w), evaluation.NewModelWriter(ctx, mw)
+	cands, resumed, err := evaluation.SkipFinished(in, results, models, cands, func(c candidate) tables.Candidate { return c.Candidate })
 	if err != nil {
 		return err
 	}
@@ -565,9 +587,16 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			trialEnv = maps.Clone(env)
 			trialEnv["SWEETSPOT_SLOT"], trialEnv[s.slotEnv] = slot, slot
 		}
-		r, err := s.trial(ctx, cands[i], dirs[i], trialEnv, pr.forTrial(work, dirs[i]))
+		r, m, err := s.trial(ctx, cands[i], dirs[i], trialEnv, pr.forTrial(work, dirs[i]))
 		if err != nil {
 			return err
+		}
+		// The models row first: the results row marks the trial finished
+		// on resume, so its artifact is in the journal with it.
+		if m != nil {
+			if _, err := models.Keep(*m); err != nil {
+				return err
+			}
 		}
 		if err := results.Write(r); err != nil {
 			return err

@@ -62,6 +62,7 @@ var knownMetrics = map[string]metricKind{
 	"val_loss":         anyNumber,
 	"best_epoch":       count32,
 	"stopped_by":       text,
+	artifactKey:        text,
 }
 
 // qualityMetrics are the metrics of which a trial must report one: without

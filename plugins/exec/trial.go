@@ -3,6 +3,7 @@ package exec
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,9 +66,10 @@ func failedResult(c tables.Candidate) tables.Result {
 	}
 }
 
-// trial runs the command for one candidate. Its error is only ctx's:
-// every other problem is the result's.
-func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string, tp *trialPruning) (tables.Result, error) {
+// trial runs the command for one candidate, and gives its models row
+// when it ended ok with an artifact (nil otherwise). Its error is only
+// ctx's: every other problem is the result's.
+func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string, tp *trialPruning) (tables.Result, *tables.Model, error) {
 	r := failedResult(c.Candidate)
 	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.label(), trace.WithAttributes(append(candidateAttributes(c, dir),
 		attribute.Int64("seed", int64(s.trialSeed(c.Candidate))))...))
@@ -82,13 +84,13 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 	if c.Repeat > 0 {
 		log = log.With("repeat", c.Repeat)
 	}
-	fail := func(e error) (tables.Result, error) {
+	fail := func(e error) (tables.Result, *tables.Model, error) {
 		r.Status, r.Error = tables.StatusFailed, e.Error()
 		span.RecordError(e)
 		span.SetStatus(codes.Error, firstLine(r.Error))
 		span.SetAttributes(attribute.String("status", r.Status), attribute.Int("epochs_run", int(r.EpochsRun)))
 		log.Warn("trial failed", "error", r.Error)
-		return r, nil
+		return r, nil, nil
 	}
 
 	if err := os.RemoveAll(dir); err != nil {
@@ -126,7 +128,7 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 	}
 	if err != nil {
 		span.SetStatus(codes.Error, "canceled")
-		return r, err
+		return r, nil, err
 	}
 	r.TrainSeconds, r.EpochsRun = o.wall.Seconds(), int32(min(o.epochs, math.MaxInt32))
 	if t := o.stderr.String(); t != "" {
@@ -146,7 +148,7 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 		span.SetAttributes(append(evaluation.ResultAttributes(r), attribute.Int64("params", r.Params))...)
 		span.SetStatus(codes.Ok, "")
 		log.Info("trial pruned", "reason", r.Error, "accuracy", r.Accuracy, "loss", r.Loss, "epochs_run", r.EpochsRun)
-		return r, nil
+		return r, nil, nil
 	}
 	switch {
 	case o.startErr != nil:
@@ -188,6 +190,23 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 	}
 	s.apply(&r, m, o)
 	r.Status = tables.StatusOK
+	var model *tables.Model
+	if rel := cmp.Or(m.text[artifactKey], s.artifact); rel != "" {
+		format, data, err := readArtifact(dir, rel, maxArtifactBytes)
+		switch {
+		case errors.Is(err, errArtifactTooLarge):
+			log.Warn("artifact not kept: it is larger than a models row carries", "artifact", rel, "error", err)
+			span.SetAttributes(attribute.String("artifact", rel), attribute.Bool("artifact_kept", false))
+		case err != nil:
+			return fail(fmt.Errorf("stage %s, trial %s: artifact %q: %w", cmp.Or(sdk.Info(ctx).Stage, Kind), c.label(), rel, err))
+		default:
+			mr := tables.NewModel(r, format, data)
+			mr.Artifact = filepath.ToSlash(filepath.Clean(rel))
+			model = &mr
+			span.SetAttributes(attribute.String("artifact", mr.Artifact), attribute.String("artifact_format", format),
+				attribute.Int("artifact_bytes", len(data)), attribute.String("artifact_digest", mr.Digest))
+		}
+	}
 	attrs := append(evaluation.ResultAttributes(r), attribute.Int64("params", r.Params))
 	if r.Params != c.Params {
 		attrs = append(attrs, attribute.Int64("candidate_params", c.Params))
@@ -196,7 +215,7 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 	span.SetStatus(codes.Ok, "")
 	log.Info("trial", "accuracy", r.Accuracy, "loss", r.Loss, "latency_p95_ms", r.LatencyP95Ms,
 		"train_seconds", r.TrainSeconds, "epochs_run", r.EpochsRun)
-	return r, nil
+	return r, model, nil
 }
 
 // pruned makes r the row of a trial its pruner stopped: status pruned, the

@@ -30,8 +30,17 @@ const (
 	// weights with the fitted preprocessing and the input columns
 	// (plugins/evaluation writes it; `sweetspot model` reads it).
 	FormatSweetspotMLP = "sweetspot-mlp/1"
-	// FormatONNX is an ONNX model.
+	// FormatONNX is an ONNX model: a trainer's artifact file named *.onnx
+	// (the exec stage keeps it as written).
 	FormatONNX = "onnx"
+	// FormatFile is a trainer's artifact file of another kind, its bytes
+	// as written; sweetspot does not read it.
+	FormatFile = "file"
+	// FormatTar is a trainer's artifact directory as an uncompressed tar
+	// archive (PAX) of its directories and regular files in name order,
+	// with no owners and every time the Unix epoch, so that the same files
+	// give the same bytes and digest.
+	FormatTar = "tar"
 )
 
 // DigestPrefix starts every digest: the hash is sha256, hex-encoded.
