@@ -6,8 +6,11 @@
 //       FEATURES holds ROWS×COLS float64 little-endian values, row after
 //       row; prints {"outputs": {name: {"type", "dims", "data"}}} as JSON.
 //   node ort.js predict-all JOBS
-//       JOBS is a JSON file listing {"model", "features", "rows", "cols"};
-//       prints {"results": [outputs of each job, as predict prints them]}.
+//       JOBS is a JSON file listing {"model", "features", "rows", "cols"},
+//       each with an optional "dims" (the input's shape, ROWS×COLS values
+//       in all; default [ROWS, COLS]) and "type" (float64, the default, or
+//       float32: the values rounded to it); prints {"results": [outputs
+//       of each job, as predict prints them]}.
 //   node ort.js bench MODEL COLS BATCH MIN_MS
 //       runs batches of BATCH rows (values from a fixed pattern) for at
 //       least MIN_MS milliseconds after a warm-up; prints {"runs", "ns_per_op"}.
@@ -23,8 +26,8 @@ const options = {
   graphOptimizationLevel: 'all',
 };
 
-function features(rows, cols, file) {
-  const x = new Float64Array(rows * cols);
+function features(rows, cols, file, dims, type) {
+  const x = type === 'float32' ? new Float32Array(rows * cols) : new Float64Array(rows * cols);
   if (file) {
     const buf = fs.readFileSync(file);
     if (buf.length !== 8 * rows * cols) {
@@ -34,12 +37,12 @@ function features(rows, cols, file) {
   } else {
     for (let i = 0; i < x.length; i++) x[i] = ((i * 7919) % 1000) / 250 - 2;
   }
-  return new ort.Tensor('float64', x, [rows, cols]);
+  return new ort.Tensor(type === 'float32' ? 'float32' : 'float64', x, dims || [rows, cols]);
 }
 
-async function outputs(model, file, rows, cols) {
+async function outputs(model, file, rows, cols, dims, type) {
   const session = await ort.InferenceSession.create(model, options);
-  const out = await session.run({ [session.inputNames[0]]: features(rows, cols, file) });
+  const out = await session.run({ [session.inputNames[0]]: features(rows, cols, file, dims, type) });
   const result = {};
   for (const name of session.outputNames) {
     const t = out[name];
@@ -55,7 +58,7 @@ async function predict(model, file, rows, cols) {
 async function predictAll(jobsFile) {
   const results = [];
   for (const job of JSON.parse(fs.readFileSync(jobsFile, 'utf8'))) {
-    results.push(await outputs(job.model, job.features, job.rows, job.cols));
+    results.push(await outputs(job.model, job.features, job.rows, job.cols, job.dims, job.type));
   }
   process.stdout.write(JSON.stringify({ results }));
 }

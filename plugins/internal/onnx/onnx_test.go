@@ -77,7 +77,7 @@ func TestONNXRuntime(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		models[i] = tr
-		jobs[i] = ortJob{model: model, x: c.t.x, rows: c.t.rows, cols: c.t.cols}
+		jobs[i] = ortJob{Model: model, X: c.t.x, Rows: c.t.rows, Cols: c.t.cols}
 	}
 	results := runORT(t, jobs)
 	for i, c := range cases {

@@ -2,132 +2,36 @@ package onnx_test
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/onnx/ortrun"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
 )
 
-// repoRoot is the module's root, found from the test's directory.
-func repoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
+// The ONNX Runtime runner is shared with the other tests that judge ONNX
+// files (ortrun); these names keep this package's tests short.
+type (
+	ortOutput = ortrun.Output
+	ortJob    = ortrun.Job
+)
 
-// ortDir is where `make onnxruntime` installs onnxruntime-node beside
-// ort.js. A machine without node or the package fails the test: ONNX
-// Runtime is the independent judge of the encoder, not an option.
-func ortDir(tb testing.TB) string {
-	tb.Helper()
-	dir := filepath.Join(repoRoot(tb), "tools", "onnxruntime")
-	if _, err := exec.LookPath("node"); err != nil {
-		tb.Fatalf("node is not installed (%v): the exported models are checked in ONNX Runtime for Node.js; install Node.js 20 or later", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "onnxruntime-node", "package.json")); err != nil {
-		tb.Fatalf("onnxruntime-node is not installed in %s: run `make onnxruntime`", dir)
-	}
-	return dir
-}
+func repoRoot(tb testing.TB) string { return ortrun.RepoRoot(tb) }
 
-// ortOutput is one output tensor as ort.js prints it.
-type ortOutput struct {
-	Type string    `json:"type"`
-	Dims []int     `json:"dims"`
-	Data []float64 `json:"data"`
-}
+func ortDir(tb testing.TB) string { return ortrun.Dir(tb) }
 
-// ortJob is one model to run in ONNX Runtime on rows×cols features.
-type ortJob struct {
-	model      []byte
-	x          []float64
-	rows, cols int
-}
+func runORT(tb testing.TB, jobs []ortJob) []map[string]ortOutput { return ortrun.Run(tb, jobs) }
 
-// runORT runs every job in ONNX Runtime, in one node process, and returns
-// each job's outputs.
-func runORT(tb testing.TB, jobs []ortJob) []map[string]ortOutput {
-	tb.Helper()
-	dir := ortDir(tb)
-	tmp := tb.TempDir()
-	type jobFile struct {
-		Model    string `json:"model"`
-		Features string `json:"features"`
-		Rows     int    `json:"rows"`
-		Cols     int    `json:"cols"`
-	}
-	var files []jobFile
-	for i, j := range jobs {
-		f := jobFile{
-			Model:    filepath.Join(tmp, fmt.Sprintf("model%d.onnx", i)),
-			Features: filepath.Join(tmp, fmt.Sprintf("features%d.f64", i)),
-			Rows:     j.rows, Cols: j.cols,
-		}
-		raw := make([]byte, 0, 8*len(j.x))
-		for _, v := range j.x {
-			raw = binary.LittleEndian.AppendUint64(raw, math.Float64bits(v))
-		}
-		if err := os.WriteFile(f.Model, j.model, 0o644); err != nil {
-			tb.Fatal(err)
-		}
-		if err := os.WriteFile(f.Features, raw, 0o644); err != nil {
-			tb.Fatal(err)
-		}
-		files = append(files, f)
-	}
-	list, _ := json.Marshal(files)
-	jobsPath := filepath.Join(tmp, "jobs.json")
-	if err := os.WriteFile(jobsPath, list, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	out := node(tb, dir, filepath.Join(dir, "ort.js"), "predict-all", jobsPath)
-	var res struct {
-		Results []map[string]ortOutput `json:"results"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.Results) != len(jobs) {
-		tb.Fatalf("ort.js printed %d results for %d models (%v)", len(res.Results), len(jobs), err)
-	}
-	return res.Results
-}
-
-// node runs a script with node, onnxruntime-node on its module path, and
-// returns its standard output.
 func node(tb testing.TB, ortDir string, args ...string) []byte {
-	tb.Helper()
-	cmd := exec.CommandContext(context.Background(), "node", args...)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(ortDir, "node_modules"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		tb.Fatalf("node %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return out
+	return ortrun.Node(tb, ortDir, args...)
 }
 
 // table is a dataset from testdata/datasets: features and a target per row.
