@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,7 +37,9 @@ func newModelCmd() *cobra.Command {
 		Short: "Export or run a model a run trained",
 		Long: `Every trial of an evaluation stage keeps its model (the stage's "models"
 port): the weights as measured, the preprocessing fitted on the training
-rows and the input columns. These commands take one of them out of a run.
+rows and the input columns. An exec stage keeps each trial's artifact,
+the file or directory its trainer wrote (model.onnx), as written. These
+commands take one of them out of a run.
 
 CANDIDATE is a candidate id (mlp-d1-w16-int8) or a model name
 (mlp-d1-w16); without it, the run's chosen model.`,
@@ -70,33 +73,34 @@ func newModelExportCmd(root *string) *cobra.Command {
                    byte; 'sweetspot model predict' and the run store read it
   --format onnx    a standard ONNX model with the preprocessing in its graph
                    (input "features", float [N, features]; outputs "class"
-                   and "probabilities", or "value"), for ONNX Runtime
+                   and "probabilities", or "value"), for ONNX Runtime; a
+                   trainer's ONNX artifact (exec), byte for byte
+  --format artifact  the bytes as the run keeps them, whatever they are: a
+                   trainer's artifact file as written, a directory as a tar
+                   archive
 
 The committed models file is checked against the run's manifest and the
 model's bytes against their digest before anything is written; the file
 is written whole or not at all. It prints the path, size and digest.`,
 		Example: `  sweetspot model export 20261205-133449 -o model.ssm              # the chosen model
   sweetspot model export 20261205-133449 mlp-d1-w16 --format onnx -o model.onnx
-  sweetspot model export 20261205-133449 mlp-d1-w16-int8 --repeat 1 -o int8.ssm`,
+  sweetspot model export 20261205-133449 mlp-d1-w16-int8 --repeat 1 -o int8.ssm
+  sweetspot model export 20261206-101500 convnet-c4 --format onnx -o convnet.onnx   # an exec trial's model.onnx`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "native" && format != "onnx" {
-				return &exitError{code: exitInvalid, err: fmt.Errorf("--format %q: want native or onnx", format)}
+			if !slices.Contains(exportFormats, format) {
+				return &exitError{code: exitInvalid, err: fmt.Errorf("--format %q: want native, onnx or artifact", format)}
 			}
 			m, err := findModel(*root, args, sel)
 			if err != nil {
 				return err
 			}
-			data := m.Bytes
-			if format == "onnx" {
-				var buf bytes.Buffer
-				if err := runModelTool(m, []string{"onnx", "--version", version}, &buf); err != nil {
-					return &exitError{code: exitFailed, err: fmt.Errorf("export %s as ONNX: %w", m.ID, err)}
-				}
-				data = buf.Bytes()
+			data, err := exportBytes(m, format)
+			if err != nil {
+				return err
 			}
 			if out == "" {
-				out = m.ID + map[string]string{"native": ".ssm", "onnx": ".onnx"}[format]
+				out = m.ID + exportExt(m, format)
 			}
 			if err := runstore.WriteFileAtomic(out, data); err != nil {
 				return &exitError{code: exitFailed, err: err}
@@ -104,12 +108,16 @@ is written whole or not at all. It prints the path, size and digest.`,
 			if err := os.Chmod(out, 0o644); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s repeat %d (%s), %d bytes, %s\n", out, m.ID, m.Repeat, cmp.Or(map[string]string{"onnx": "onnx"}[format], m.Format), len(data), tables.Digest(data))
+			written := m.Format
+			if format == "onnx" {
+				written = tables.FormatONNX
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s repeat %d (%s), %d bytes, %s\n", out, m.ID, m.Repeat, written, len(data), tables.Digest(data))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "native", "native or onnx")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default CANDIDATE.ssm or CANDIDATE.onnx)")
+	cmd.Flags().StringVar(&format, "format", "native", "native, onnx or artifact")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default CANDIDATE.ssm, CANDIDATE.onnx, or the artifact's extension)")
 	sel.flags(cmd)
 	return cmd
 }
@@ -158,6 +166,13 @@ expects; a value that is missing or not a number, with its line.`,
 			m, err := findModel(*root, args, sel)
 			if err != nil {
 				return err
+			}
+			if m.Format != tables.FormatSweetspotMLP && m.Artifact != "" {
+				hint := "export it with --format artifact and run it with the framework that made it"
+				if m.Format == tables.FormatONNX {
+					hint = fmt.Sprintf("export it with 'sweetspot model export %s %s --format onnx' and run it in ONNX Runtime", args[0], m.ID)
+				}
+				return &exitError{code: exitInvalid, err: fmt.Errorf("%s; %s", foreignModel(m), hint)}
 			}
 			toolArgs := []string{"predict", "--input", abs, "--format", format}
 			if inputFormat != "" {
@@ -231,7 +246,7 @@ func readModels(run *runstore.Run, stage string) ([]tables.Model, error) {
 		}
 	}
 	if !found {
-		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("run %s keeps no models%s: only an evaluation stage's runs since models are kept have a %q port", m.RunID, inStage(stage), modelsPort)}
+		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("run %s keeps no models%s: an evaluation stage keeps its trials' models, and an exec stage its trials' artifacts (its artifact attribute), in a %q port", m.RunID, inStage(stage), modelsPort)}
 	}
 	return out, nil
 }
@@ -316,11 +331,61 @@ func modelNames(models []tables.Model) string {
 	return strings.Join(ids, ", ")
 }
 
+// exportFormats are export's --format values.
+var exportFormats = []string{"native", "onnx", "artifact"}
+
+// exportBytes is what export writes of m in format: the kept bytes (a
+// native model, a trainer's ONNX file, any artifact as kept), or a native
+// model converted to ONNX by the model tool. The kept bytes are checked
+// against their digest once more just before they are written.
+func exportBytes(m tables.Model, format string) ([]byte, error) {
+	foreign := m.Format != tables.FormatSweetspotMLP
+	switch {
+	case format == "artifact", format == "native" && !foreign, format == "onnx" && m.Format == tables.FormatONNX:
+		if err := m.Check(); err != nil {
+			return nil, &exitError{code: exitFailed, err: fmt.Errorf("model %s repeat %d: %w", m.ID, m.Repeat, err)}
+		}
+		return m.Bytes, nil
+	case format == "native":
+		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("%s; export it as it is with --format %s", foreignModel(m), cmp.Or(map[string]string{tables.FormatONNX: "onnx"}[m.Format], "artifact"))}
+	case foreign:
+		return nil, &exitError{code: exitInvalid, err: fmt.Errorf("model %s is a trainer's artifact in format %s (%s), not ONNX: sweetspot does not convert it; export it as it is with --format artifact", m.ID, m.Format, m.Artifact)}
+	}
+	var buf bytes.Buffer
+	if err := runModelTool(m, []string{"onnx", "--version", version}, &buf); err != nil {
+		return nil, &exitError{code: exitFailed, err: fmt.Errorf("export %s as ONNX: %w", m.ID, err)}
+	}
+	return buf.Bytes(), nil
+}
+
+// exportExt is the default output file's extension.
+func exportExt(m tables.Model, format string) string {
+	switch {
+	case format == "onnx" || m.Format == tables.FormatONNX:
+		return ".onnx"
+	case m.Format == tables.FormatSweetspotMLP:
+		return ".ssm"
+	case m.Format == tables.FormatTar:
+		return ".tar"
+	}
+	return cmp.Or(path.Ext(m.Artifact), ".bin")
+}
+
+// foreignModel says that m is a trainer's artifact, which sweetspot does
+// not run.
+func foreignModel(m tables.Model) string {
+	return fmt.Sprintf("model %s is a trainer's artifact (%s, format %s): sweetspot runs only its own models (%s), not a foreign one natively",
+		m.ID, m.Artifact, m.Format, tables.FormatSweetspotMLP)
+}
+
 // runModelTool starts this executable in its model tool mode with the
 // model's bytes on stdin and its output into w. The bytes were checked
 // against their digest on the way out of the run store.
 func runModelTool(m tables.Model, args []string, w io.Writer) error {
 	if m.Format != tables.FormatSweetspotMLP {
+		if m.Artifact != "" {
+			return errors.New(foreignModel(m))
+		}
 		return fmt.Errorf("model %s is in format %q; this sweetspot reads %s", m.ID, m.Format, tables.FormatSweetspotMLP)
 	}
 	self, err := os.Executable()

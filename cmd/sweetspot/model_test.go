@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,5 +219,80 @@ func TestModelExportAndPredict(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "damaged.ssm")); err == nil {
 		t.Error("a model was exported from a damaged file")
+	}
+}
+
+// An exec stage's trials keep the model.onnx their trainer wrote: export
+// --format onnx writes its bytes as written, with their digest, from the
+// run and from a run served by the cache; a foreign model is refused, and
+// said so, by a native export and by predict.
+func TestModelExportArtifact(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "train.sh", `printf 'onnx bytes of %s\000\377' "$SWEETSPOT_CANDIDATE_ID" > model.onnx
+echo '{"accuracy": 0.5, "loss": 1.0}'
+`)
+	writeFile(t, dir, "p.hcl", `
+dataset "d" {
+  generator = "blobs"
+  rows      = 200
+}
+stage "requirements" "r" {
+  dataset = dataset.d
+}
+stage "model_choice" "m" {
+  input = stage.requirements.r
+  width = { min = 4, max = 8 }
+  steps = 2
+}
+stage "exec" "e" {
+  input    = stage.model_choice.m
+  command  = ["sh", "train.sh"]
+  artifact = "model.onnx"
+}
+`)
+	for i := range 2 {
+		if r := sweetspot(t, dir, "run", "-q", "p.hcl"); r.code != 0 {
+			t.Fatalf("run %d: exit %d\n%s", i, r.code, r.stderr)
+		}
+	}
+	runs := runIDs(t, dir)
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(runs))
+	}
+	for _, s := range loadRun(t, dir, runs[1]).Stages {
+		if src := s.Executions[0].Source; s.Addr == "exec.e" && src == "ran" {
+			t.Errorf("stage %s ran again; want it from the cache", s.Addr)
+		}
+	}
+	want := []byte("onnx bytes of mlp-d1-w4\x00\xff")
+	sum := sha256.Sum256(want)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	for _, id := range runs {
+		out := filepath.Join(dir, id+".onnx")
+		r := sweetspot(t, dir, "model", "export", id, "mlp-d1-w4", "--format", "onnx", "-o", out)
+		if r.code != 0 {
+			t.Fatalf("export %s: exit %d\n%s", id, r.code, r.stderr)
+		}
+		got, err := os.ReadFile(out)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("run %s: exported %q (%v), want %q", id, got, err, want)
+		}
+		if !strings.Contains(r.stdout, fmt.Sprintf("(onnx), %d bytes, %s", len(want), digest)) {
+			t.Errorf("run %s: export printed %q, want the size and %s", id, r.stdout, digest)
+		}
+	}
+	id := runs[0]
+	r := sweetspot(t, dir, "model", "export", id, "mlp-d1-w4", "--format", "native", "-o", filepath.Join(dir, "x.ssm"))
+	if r.code != exitInvalid || !strings.Contains(r.stderr, "model mlp-d1-w4 is a trainer's artifact (model.onnx, format onnx)") ||
+		!strings.Contains(r.stderr, "not a foreign one natively; export it as it is with --format onnx") {
+		t.Errorf("native export of an ONNX artifact: exit %d, %q", r.code, r.stderr)
+	}
+	writeFile(t, dir, "rows.csv", "x0,x1\n1,2\n")
+	r = sweetspot(t, dir, "model", "predict", id, "mlp-d1-w4", "--input", filepath.Join(dir, "rows.csv"))
+	if r.code != exitInvalid || !strings.Contains(r.stderr, "run it in ONNX Runtime") {
+		t.Errorf("predict with an ONNX artifact: exit %d, %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.ssm")); err == nil {
+		t.Error("a refused export wrote its file")
 	}
 }

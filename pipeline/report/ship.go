@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"path"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -56,7 +57,7 @@ func (d *data) loadShipping(run *runstore.Run) *shipping {
 		return nil
 	}
 	sh := &shipping{
-		Command: fmt.Sprintf("sweetspot model export %s %s -o %s.ssm", d.manifest.RunID, c.ID, cmp.Or(c.Name, c.ID)),
+		Command: exportCommand(d.manifest.RunID, c.ID, cmp.Or(c.Name, c.ID), kept),
 		Size:    fmt.Sprintf("%d bytes", len(kept.Bytes)),
 		Digest:  kept.Digest,
 	}
@@ -83,6 +84,21 @@ func (d *data) loadShipping(run *runstore.Run) *shipping {
 	}
 	sh.Float, sh.Int8 = ms(float), ms(int8)
 	return sh
+}
+
+// exportCommand is the command that writes the kept model to a file named
+// after it: sweetspot's own model as it is kept (.ssm), a trainer's ONNX
+// artifact as ONNX, any other artifact as kept.
+func exportCommand(runID, id, name string, m *tables.Model) string {
+	switch m.Format {
+	case tables.FormatSweetspotMLP:
+		return fmt.Sprintf("sweetspot model export %s %s -o %s.ssm", runID, id, name)
+	case tables.FormatONNX:
+		return fmt.Sprintf("sweetspot model export %s %s --format onnx -o %s.onnx", runID, id, name)
+	case tables.FormatTar:
+		return fmt.Sprintf("sweetspot model export %s %s --format artifact -o %s.tar", runID, id, name)
+	}
+	return fmt.Sprintf("sweetspot model export %s %s --format artifact -o %s%s", runID, id, name, cmp.Or(path.Ext(m.Artifact), ".bin"))
 }
 
 func readModels(path string) ([]tables.Model, error) {

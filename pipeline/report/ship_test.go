@@ -70,3 +70,22 @@ func sha256hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
+
+// A trainer's artifact is exported as it was kept: ONNX as ONNX, a
+// directory as its tar archive, any other file with its own extension.
+func TestExportCommandOfArtifacts(t *testing.T) {
+	for _, tc := range []struct {
+		m    tables.Model
+		want string
+	}{
+		{tables.Model{Format: tables.FormatSweetspotMLP}, "sweetspot model export R c1 -o net.ssm"},
+		{tables.Model{Format: tables.FormatONNX, Artifact: "model.onnx"}, "sweetspot model export R c1 --format onnx -o net.onnx"},
+		{tables.Model{Format: tables.FormatTar, Artifact: "saved"}, "sweetspot model export R c1 --format artifact -o net.tar"},
+		{tables.Model{Format: tables.FormatFile, Artifact: "out/model.pt"}, "sweetspot model export R c1 --format artifact -o net.pt"},
+		{tables.Model{Format: tables.FormatFile, Artifact: "weights"}, "sweetspot model export R c1 --format artifact -o net.bin"},
+	} {
+		if got := exportCommand("R", "c1", "net", &tc.m); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.m.Format, tc.m.Artifact, got, tc.want)
+		}
+	}
+}

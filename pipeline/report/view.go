@@ -32,9 +32,10 @@ type pageData struct {
 }
 
 // Sections are the parts of a report a View renders on their own, by
-// name: the charts, the rounds' decisions, the trials table and the trace
-// waterfall.
-var Sections = []string{"charts", "rounds", "trials", "trace"}
+// name: the headline's ship line (how to export the chosen model; empty
+// when the run kept none), the charts, the rounds' decisions, the trials
+// table and the trace waterfall.
+var Sections = []string{"ship", "charts", "rounds", "trials", "trace"}
 
 // IncludeRunning makes the View show a run that is still going on: the
 // trials its running stages have journalled (finished trials, synced as

@@ -20,7 +20,7 @@ import (
 
 // liveSections are the report's parts the run page shows and replaces as
 // the run goes on (the trace has a page of its own).
-var liveSections = []string{"charts", "rounds", "trials"}
+var liveSections = []string{"ship", "charts", "rounds", "trials"}
 
 // runView is what the run page shows of a run.
 type runView struct {

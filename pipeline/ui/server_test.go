@@ -2,8 +2,13 @@ package ui
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,9 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sweetspot-ml/sweetspot/pipeline/report"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 const (
@@ -396,6 +404,46 @@ func TestEventsOfADeletedRun(t *testing.T) {
 		}
 		if ev != "update" || i > 10 {
 			t.Fatalf("event after the run was deleted: %s, want gone", ev)
+		}
+	}
+}
+
+// The run page shows the report's ship line, the same paragraph the
+// offline report shows: the export command of the chosen model (here a
+// trainer's ONNX artifact), its size and digest.
+func TestRunPageShipLine(t *testing.T) {
+	store := newStore(t)
+	run := writeRun(t, store, fxRun{id: idA, qinf: 0.97, widths: []int{2, 4, 8, 16, 32}})
+	if strings.Contains(get(t, New(store), "/runs/"+idA).Body.String(), `id="ship"`) {
+		t.Error("a run that kept no model offers an export")
+	}
+	chosen := run.Manifest().Decision.Chosen
+	file := []byte("an onnx file of " + chosen)
+	m := tables.NewModel(fxResult(fxRun{qinf: 0.97}, 1, 32), tables.FormatONNX, file)
+	m.ID, m.Name, m.Artifact = chosen, chosen, "model.onnx"
+	b := tables.BuildModels(memory.DefaultAllocator, []tables.Model{m})
+	commitPort(t, run, "exec.train", "models", 1, b)
+	b.Release()
+
+	page := get(t, New(store), "/runs/"+idA).Body.String()
+	var offline bytes.Buffer
+	if err := report.Write(&offline, run); err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`<p class="ship" id="ship">.*?</p>`)
+	got, want := line.FindString(page), line.FindString(offline.String())
+	if got == "" || got != want {
+		t.Fatalf("run page's ship line %q, the report's %q", got, want)
+	}
+	sum := sha256.Sum256(file)
+	for _, part := range []string{
+		"sweetspot model export " + idA + " " + chosen + " --format onnx -o " + chosen + ".onnx",
+		fmt.Sprintf("model file %d bytes", len(file)),
+		"sha256:" + hex.EncodeToString(sum[:]),
+		"latency p95 float32 ",
+	} {
+		if !strings.Contains(html.UnescapeString(got), part) {
+			t.Errorf("ship line %q lacks %q", got, part)
 		}
 	}
 }
