@@ -198,8 +198,8 @@ class Trial:
         """Report the trial's final metrics (accuracy, loss or rmse at least;
         params, model_bytes, ...), and the artifact: a file or directory the
         trainer wrote, relative to the working directory, named in the final
-        line as "artifact" (checked to exist here; the stage keeps the trial's
-        working directory, and does not yet copy the file into its tables).
+        line as "artifact" (checked to exist here; the stage keeps it in the
+        run's models port with its digest).
         Call it once, last."""
         if self._finished:
             raise TrialError("finish called twice")

@@ -2,7 +2,9 @@
 # Fashion-MNIST, trained with PyTorch on the CPU by train.py through the
 # exec stage. One knob, channels, sizes the net; a median pruner stops
 # trials whose accuracy per epoch trails the finished ones'. Each trial
-# writes its model as ONNX (model.onnx in its working directory).
+# writes its model as ONNX (model.onnx in its working directory), which
+# the stage keeps in its models port: `sweetspot model export RUN
+# CANDIDATE --format onnx` writes it out again.
 #
 #   make python-torch      # Debian's python3-torch and dataset-fashion-mnist
 #   go run ./cmd/sweetspot run examples/pytorch
@@ -54,6 +56,7 @@ stage "exec" "train" {
   command       = ["/usr/bin/python3", "train.py"]
   env           = { TRAIN_ROWS = var.train_rows, EVAL_ROWS = 1000 }
   trial_timeout = "3m"
+  artifact      = "model.onnx"
   parallelism   = 2
   threads       = 1
 

@@ -4,9 +4,10 @@
 // script) can sit in a sweetspot loop.
 //
 // Its ports are the evaluation stage's: input port "input" is a candidates
-// table, optional port "dataset" a dataset stage's data port, and output
-// port "results" has the evaluation stage's results schema, so resize and
-// the report read it unchanged. Like evaluation, it writes one batch per
+// table, optional port "dataset" a dataset stage's data port, output port
+// "results" has the evaluation stage's results schema, so resize and the
+// report read it unchanged, and output port "models" keeps the trials'
+// artifacts (see "Artifacts" below). Like evaluation, it writes one batch per
 // finished trial and declares sdk.Resume, so a resumed run does not run a
 // journalled trial again.
 //
@@ -85,7 +86,8 @@
 // Metrics read: accuracy, loss, latency_p50_ms, latency_p95_ms,
 // throughput_per_s, model_bytes, peak_bytes, params, flops, train_seconds,
 // epochs_run, rmse, r2, accuracy_before, loss_before, rmse_before,
-// nonzero_params, val_loss, best_epoch (numbers) and stopped_by (a string).
+// nonzero_params, val_loss, best_epoch (numbers), stopped_by and artifact
+// (strings).
 // At least one of accuracy, loss and rmse must be there. Any other key (a
 // metric of the trainer's own, or the results table's status, error and
 // trace_id, which are the stage's) is not an error: it is logged and named
@@ -113,6 +115,20 @@
 // the stage goes on with the others. On timeout, cancellation or exit the
 // whole process group is killed, so no child of the command outlives its
 // trial.
+//
+// # Artifacts
+//
+// A trial's model leaves it as an artifact: the file or directory its
+// command wrote, named by the artifact attribute or by the final metrics'
+// "artifact" key (which wins). After an ok trial the stage writes it to
+// output port "models" (tables.ModelsSchema, one row per trial: the bytes
+// as written, format onnx for *.onnx, file for another file, tar for a
+// directory, with their digest) before the trial's results row, and
+// declares it in sdk.Resume, so the cache and a resumed run keep it like
+// the results. A missing artifact, or a path that is absolute, leaves the
+// working directory, or leads out of it through a symlink, fails the
+// trial with an error naming the stage, the trial and the path
+// (artifact.go). docs/exec.md has the whole contract.
 //
 // # Pruning
 //
