@@ -4,7 +4,8 @@
 // ONNX file by a runtime sweetspot did not write: the exporter's
 // (plugins/internal/onnx) and the trainers' artifacts (plugins/exec). It
 // is test support: every failure is the test's, and a machine without
-// node or the package fails the test rather than skipping it.
+// node or the package fails the test under make test and CI
+// (internal/testenv).
 package ortrun
 
 import (
@@ -19,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sweetspot-ml/sweetspot/internal/testenv"
 )
 
 // RepoRoot is the module's root, found from the test's directory.
@@ -41,16 +44,16 @@ func RepoRoot(tb testing.TB) string {
 }
 
 // Dir is where `make onnxruntime` installs onnxruntime-node beside
-// ort.js. A machine without node or the package fails the test: ONNX
-// Runtime is the independent judge, not an option.
+// ort.js. ONNX Runtime is the independent judge, not an option: without
+// node or the package the test fails under make test and CI.
 func Dir(tb testing.TB) string {
 	tb.Helper()
 	dir := filepath.Join(RepoRoot(tb), "tools", "onnxruntime")
 	if _, err := exec.LookPath("node"); err != nil {
-		tb.Fatalf("node is not installed (%v): ONNX models are checked in ONNX Runtime for Node.js; install Node.js 20 or later", err)
+		testenv.Missing(tb, "node is not installed (%v): ONNX models are checked in ONNX Runtime for Node.js; install Node.js 20 or later", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "onnxruntime-node", "package.json")); err != nil {
-		tb.Fatalf("onnxruntime-node is not installed in %s: run `make onnxruntime`", dir)
+		testenv.Missing(tb, "onnxruntime-node is not installed in %s: run `make onnxruntime`", dir)
 	}
 	return dir
 }
