@@ -243,7 +243,8 @@ type trialResult struct {
 }
 
 // readTrials reads candidate_id, round, trace_id and train_seconds from
-// result batches, failing on a candidate seen twice.
+// result batches, failing on a trial (a candidate's repeat in a round)
+// seen twice.
 func readTrials(t *testing.T, what string, batches []arrow.RecordBatch, into map[string]trialResult) {
 	t.Helper()
 	for _, b := range batches {
@@ -260,9 +261,10 @@ func readTrials(t *testing.T, what string, batches []arrow.RecordBatch, into map
 		secs := col("train_seconds").(*array.Float64)
 		repeats := col("repeat").(*array.Int32)
 		for i := 0; i < ids.Len(); i++ {
-			// A trial is a candidate's repeat: resize measures a model
-			// again near its target.
-			key := ids.Value(i)
+			// A trial is a candidate's repeat in a round: resize measures
+			// a model again near its target, and may propose a pruned
+			// model again in a later round.
+			key := fmt.Sprintf("round %d %s", rounds.Value(i), ids.Value(i))
 			if r := repeats.Value(i); !repeats.IsNull(i) && r > 0 {
 				key = fmt.Sprintf("%s repeat %d", key, r)
 			}
@@ -313,6 +315,12 @@ func release(bs []arrow.RecordBatch) {
 // for the rounds it does not.
 func durableTrials(t *testing.T, runDir string) map[string]trialResult {
 	t.Helper()
+	return durableTrialsOf(t, runDir, "evaluation.e")
+}
+
+// durableTrialsOf is durableTrials of the stage at addr.
+func durableTrialsOf(t *testing.T, runDir, addr string) map[string]trialResult {
+	t.Helper()
 	out := map[string]trialResult{}
 	if _, err := os.Stat(filepath.Join(runDir, runstore.ManifestFile)); errors.Is(err, os.ErrNotExist) {
 		return out
@@ -324,7 +332,7 @@ func durableTrials(t *testing.T, runDir string) map[string]trialResult {
 	}
 	recorded := map[int]bool{}
 	for _, s := range m.Stages {
-		if s.Addr != "evaluation.e" {
+		if s.Addr != addr {
 			continue
 		}
 		for _, e := range s.Executions {
@@ -337,7 +345,7 @@ func durableTrials(t *testing.T, runDir string) map[string]trialResult {
 			release(bs)
 		}
 	}
-	journals, _ := filepath.Glob(filepath.Join(runDir, "stages", "evaluation.e", "round-*", "results.journal.arrows"))
+	journals, _ := filepath.Glob(filepath.Join(runDir, "stages", addr, "round-*", "results.journal.arrows"))
 	for _, j := range journals {
 		round, _ := strconv.Atoi(strings.TrimPrefix(filepath.Base(filepath.Dir(j)), "round-"))
 		if recorded[round] {
