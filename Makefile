@@ -17,8 +17,10 @@ LDFLAGS  := -X main.version=$(VERSION)
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
+# netgo,osusergo (sdk.BuildTags): a static binary, whose built-in stage
+# processes start without the dynamic loader.
 build: ## build the sweetspot binary into .bin/
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/sweetspot ./cmd/sweetspot
+	$(GO) build -tags netgo,osusergo -ldflags '$(LDFLAGS)' -o $(BIN)/sweetspot ./cmd/sweetspot
 
 quickstart: ## run the quickstart pipeline
 	$(GO) run ./cmd/sweetspot run examples/quickstart

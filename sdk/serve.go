@@ -31,6 +31,15 @@ import (
 // PluginPrefix starts the executable name of every external plugin.
 const PluginPrefix = "sweetspot-plugin-"
 
+// BuildTags are the build tags a plugin is built with (`plugins install`
+// passes them to go build): the pure-Go name resolver and user lookup, so
+// that a plugin using no cgo of its own links no C library and is a static
+// executable. Its process then starts without the dynamic loader and cgo's
+// runtime setup, about 1 ms (8%) of a plugin's start and handshake on a
+// 2-core machine (BenchmarkPluginStart in docs/benchmarks.md). A plugin
+// that uses cgo still builds, linked dynamically.
+const BuildTags = "netgo,osusergo"
+
 // EnvLogLevel sets a plugin's log level (trace, debug, info, warn, error);
 // the host passes its own.
 const EnvLogLevel = "SWEETSPOT_LOG_LEVEL"

@@ -3,6 +3,7 @@ package install
 import (
 	"archive/zip"
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -166,6 +167,21 @@ func TestInstallLocalDirectory(t *testing.T) {
 	if entry == nil || entry.Source != rel || entry.Version != "0.1.0" || entry.Constraints != ">= 0.1, < 1" ||
 		entry.Hashes[lockfile.Platform()] != lockfile.FormatHash(sum) || len(entry.Hashes) != 1 {
 		t.Fatalf("lock entry = %+v", entry)
+	}
+	// Built with sdk.BuildTags: the example reaches package net through the
+	// SDK, which without them links the C library through the dynamic
+	// loader (when cgo is available, as on Linux with a C compiler).
+	if runtime.GOOS == "linux" {
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				t.Errorf("the installed plugin is linked dynamically (it has a program interpreter); want a static executable")
+			}
+		}
+		f.Close()
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(p.plugins, ".*"))
 	if len(leftovers) != 0 {

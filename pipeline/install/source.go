@@ -149,7 +149,7 @@ func (s *localSource) fetch(ctx context.Context, _ string, dst string) error {
 	// -trimpath keeps the build directory out of the binary, so that the
 	// same source and toolchain give the same bytes (and the same hash) on
 	// every machine.
-	if _, err := s.in.goCmd(ctx, s.dir, nil, "build", "-trimpath", "-o", dst, "."); err != nil {
+	if _, err := s.in.goCmd(ctx, s.dir, nil, "build", "-trimpath", "-tags", sdk.BuildTags, "-o", dst, "."); err != nil {
 		return fmt.Errorf("plugin %s: build %s: %w", s.name, s.dir, err)
 	}
 	return nil
@@ -406,7 +406,7 @@ func (s *goSource) fetch(ctx context.Context, v, dst string) error {
 	}
 	defer os.RemoveAll(work)
 	env := append([]string{"GOBIN=" + bin}, moduleEnv...)
-	if _, err := s.in.goCmd(ctx, work, env, "install", "-trimpath", s.path+"@"+v); err != nil {
+	if _, err := s.in.goCmd(ctx, work, env, "install", "-trimpath", "-tags", sdk.BuildTags, s.path+"@"+v); err != nil {
 		return fmt.Errorf("plugin %s: %w", s.name, err)
 	}
 	entries, err := os.ReadDir(bin)

@@ -66,6 +66,8 @@ type Host struct {
 
 	// tlsID is the host's side of the mutual TLS with its plugins.
 	tlsID hostIdentity
+	// spareID makes the next plugin process's key ahead of its start.
+	spareID spareIdentity
 
 	// exec holds the checked copies that locked plugins run from, and
 	// memoizes executables' sha256.

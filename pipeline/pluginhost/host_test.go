@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 	pluginDir = dir
 	// The checked copies of locked plugins go to a cache of the tests' own.
 	os.Setenv(EnvExecCache, filepath.Join(dir, "cache"))
-	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, sdk.PluginPrefix+"test"), "../../internal/testkit").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", sdk.BuildTags, "-o", filepath.Join(dir, sdk.PluginPrefix+"test"), "../../internal/testkit").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building the test plugin: %v\n%s", err, out)
 		os.Exit(1)
