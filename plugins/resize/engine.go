@@ -89,7 +89,11 @@ func decide(s settings, trials []trial, req *tables.Requirements, space ...table
 	e.setShape()
 	e.setRange()
 	e.fitCurves()
-	p, err := kind.build(s).plan(e)
+	st := kind.build(s)
+	if d, ok := st.(decider); ok {
+		return d.decide(e)
+	}
+	p, err := st.plan(e)
 	if err != nil {
 		return nil, err
 	}

@@ -32,12 +32,14 @@ type goals struct {
 	maxWall              *float64
 	task                 string
 	features, classes    *int32
+	// rows is the dataset's row count, when the requirements know it.
+	rows *int64
 }
 
 func goalsFrom(s settings, req *tables.Requirements, trials []trial) goals {
 	var g goals
 	if req != nil {
-		g.task, g.features, g.classes = req.Task, req.Features, req.Classes
+		g.task, g.features, g.classes, g.rows = req.Task, req.Features, req.Classes, req.Rows
 		g.maxLatency, g.maxTrain, g.maxWall = req.MaxLatencyMs, req.MaxTrainSeconds, req.MaxWallSeconds
 		g.maxParams, g.maxBytes = req.MaxParams, req.MaxModelBytes
 		if req.MaxTrials != nil {

@@ -359,14 +359,16 @@ func runLoopWith(t testing.TB, cfg Config, evaluate func(tables.Candidate) resul
 func checkRound(t testing.TB, d row, props []tables.Candidate, before []result) {
 	t.Helper()
 	var maxRound int32
-	evaluated := map[[2]int32]bool{}
+	// A size is (depth, width, epochs): compute_optimal trains one width
+	// for several epochs; the other strategies keep the ladder's.
+	evaluated := map[[3]int32]bool{}
 	ids := map[string]bool{}
 	for _, r := range before {
 		maxRound = max(maxRound, r.c.Round)
 		// A size only ever pruned was not measured: it may be proposed
 		// again (pruned.go).
 		if r.status != tables.StatusPruned {
-			evaluated[[2]int32{r.c.Depth, r.c.Width}] = true
+			evaluated[[3]int32{r.c.Depth, r.c.Width, r.c.Epochs}] = true
 		}
 		ids[r.c.ID] = true
 	}
@@ -389,10 +391,10 @@ func checkRound(t testing.TB, d row, props []tables.Candidate, before []result) 
 		if p.Round != maxRound+1 {
 			t.Errorf("proposal %s round %d, want %d", p.ID, p.Round, maxRound+1)
 		}
-		if evaluated[[2]int32{p.Depth, p.Width}] {
+		if evaluated[[3]int32{p.Depth, p.Width, p.Epochs}] {
 			t.Errorf("proposal %s re-proposes an evaluated size", p.ID)
 		}
-		evaluated[[2]int32{p.Depth, p.Width}] = true
+		evaluated[[3]int32{p.Depth, p.Width, p.Epochs}] = true
 		if ids[p.ID] {
 			t.Errorf("proposal id %s is not new", p.ID)
 		}
@@ -401,7 +403,7 @@ func checkRound(t testing.TB, d row, props []tables.Candidate, before []result) 
 		if p.Params != wantP || p.FLOPs != wantF {
 			t.Errorf("proposal %s: params %d flops %d, want %d %d", p.ID, p.Params, p.FLOPs, wantP, wantF)
 		}
-		if p.LearningRate != 0.003 || p.BatchSize != 64 || p.Epochs != 25 || p.Preprocess != "standardize" || p.Family != tables.FamilyMLP {
+		if p.LearningRate != 0.003 || p.BatchSize != 64 || (p.Epochs != 25 && d["strategy"] != ComputeOptimal) || p.Preprocess != "standardize" || p.Family != tables.FamilyMLP {
 			t.Errorf("proposal %s does not carry the evaluated hyperparameters: %+v", p.ID, p)
 		}
 	}

@@ -32,6 +32,7 @@ type decision struct {
 	proposals                      []tables.Candidate
 	front                          []string
 	familyAnswers                  string // JSON; "" outside a catalog search
+	scaling                        string // JSON tables.Scaling; "" outside compute_optimal
 	confidence, tolerance          float64
 }
 
@@ -155,5 +156,6 @@ func buildDecision(mem memory.Allocator, d *decision) arrow.RecordBatch {
 	optStr(tables.ColFamilyAnswers, d.familyAnswers != "", d.familyAnswers)
 	num("confidence", d.confidence)
 	num("tolerance", d.tolerance)
+	optStr(tables.ColScaling, d.scaling != "", d.scaling)
 	return b.NewRecordBatch()
 }

@@ -155,10 +155,21 @@
 // Models failing a requirement are never chosen; while none meets the
 // requirements they search as smallest_meeting does.
 //
+// # Compute-optimal
+//
+// compute_optimal (compute_optimal.go) answers another question: for a
+// compute budget (budget_flops or budget_seconds), the width and epochs
+// that minimise the loss. It fits loss against size and samples seen
+// together on runs much cheaper than the budget, extends the design of
+// widths x epochs where the fit is least certain, then proposes the
+// compute-optimal run and, once it is measured, reports the prediction
+// beside the measurement.
+//
 // # Code
 //
 // Each strategy is a file of its own behind one small interface
-// (strategy.go): smallest_meeting.go, knee.go, pareto.go, max_utility.go;
+// (strategy.go): smallest_meeting.go, knee.go, pareto.go, max_utility.go,
+// compute_optimal.go;
 // the trade-off strategies share optimum.go. engine.go holds the
 // measurements, the fits, the budget and the proposals; bracket.go the
 // bracket engine; wording.go the reasons; catalog.go the catalog search.
@@ -209,6 +220,7 @@ const (
 	KneeStrategy    = "knee"
 	ParetoStrategy  = "pareto"
 	MaxUtility      = "max_utility"
+	ComputeOptimal  = "compute_optimal"
 )
 
 // Costs a strategy may weigh quality against.
@@ -232,7 +244,7 @@ const (
 // Config is the body of a `stage "resize" "NAME" {}` block. loop_to and
 // max_rounds belong to the host and are not part of it.
 type Config struct {
-	Strategy          string   `hcl:"strategy,optional" doc:"How to choose: smallest_meeting (default: the smallest model measured to meet every requirement), knee (Kneedle on quality against log cost), pareto (the point of the quality/cost front nearest the ideal) or max_utility (quality minus price per doubling of cost). smallest_meeting works from any start and is cheapest from model_choice's start = \"narrow\" with max_width set; knee, pareto and max_utility look for an optimum across the range, so start them from model_choice's ladder."`
+	Strategy          string   `hcl:"strategy,optional" doc:"How to choose: smallest_meeting (default: the smallest model measured to meet every requirement), knee (Kneedle on quality against log cost), pareto (the point of the quality/cost front nearest the ideal), max_utility (quality minus price per doubling of cost) or compute_optimal (the width and epochs that minimise the loss for budget_flops or budget_seconds). smallest_meeting works from any start and is cheapest from model_choice's start = \"narrow\" with max_width set; knee, pareto and max_utility look for an optimum across the range, so start them from model_choice's ladder."`
 	Tolerance         *float64 `hcl:"tolerance,optional" doc:"Stop when the answer is pinned to within this many doublings of width (default 0.25, a ratio of 2^0.25, about 19%)."`
 	ProposalsPerRound *int     `hcl:"proposals_per_round,optional" doc:"Sizes proposed per round (default 2)."`
 	MaxRepeats        *int     `hcl:"max_repeats,optional" doc:"Most measurements of one model (default 3): when the smallest passing model, or the failure just below it, lies within two standard errors of the target (the noise measured by the repeats; before any model has two, one repeat measures it), it is measured again, with the next repeat, up to this many times, where the results say a repeat is a new measurement (the evaluation and exec stages, a replay table holding more). 1 turns the automatic repeats off."`
@@ -244,6 +256,8 @@ type Config struct {
 	Seed              *int64   `hcl:"seed,optional" doc:"Seed of the bootstrap (default 1)."`
 	MinWidth          *int     `hcl:"min_width,optional" doc:"Narrowest width to propose (default: the narrowest evaluated)."`
 	PerFamily         bool     `hcl:"per_family,optional" doc:"Table and axis families: search every family down to its own smallest model meeting the requirements (the decision's family_answers), not only the families that could beat the overall answer (default false)."`
+	BudgetFLOPs       *float64 `hcl:"budget_flops,optional" doc:"For compute_optimal: the training compute budget in FLOPs, counted as 6·params·samples seen (samples: the dataset's rows times epochs)."`
+	BudgetSeconds     *float64 `hcl:"budget_seconds,optional" doc:"For compute_optimal: the training budget in seconds of train time, counted as the measured seconds per parameter and sample times params·samples."`
 	MaxWidth          *int     `hcl:"max_width,optional" doc:"Widest width to propose (default: the widest evaluated); set it above the ladder to let the search grow, and to the range's top with model_choice's start = \"narrow\", which trains only the narrowest widths first."`
 
 	MinAccuracy   *float64       `hcl:"min_accuracy,optional" doc:"Overrides the requirements' min_accuracy."`
@@ -317,7 +331,10 @@ type settings struct {
 	minWidth    int
 	maxWidth    int
 	perFamily   bool
-	overrides   overrides
+	// budgetFLOPs and budgetSeconds are compute_optimal's budget; 0 when
+	// unset.
+	budgetFLOPs, budgetSeconds float64
+	overrides                  overrides
 }
 
 // overrides are the target attributes of the stage block.
@@ -420,6 +437,31 @@ func New(c Config) (sdk.Stage, error) {
 		s.seed = uint64(*v)
 	}
 	s.perFamily = c.PerFamily
+	budgeted := namesWhere(func(k strategyKind) bool { return k.budgeted })
+	for _, b := range []struct {
+		path string
+		v    *float64
+		to   *float64
+	}{{"budget_flops", c.BudgetFLOPs, &s.budgetFLOPs}, {"budget_seconds", c.BudgetSeconds, &s.budgetSeconds}} {
+		if b.v == nil {
+			continue
+		}
+		*b.to = *b.v
+		switch {
+		case !(*b.v > 0 && finite(*b.v)):
+			bad(b.path, "Invalid budget", fmt.Sprintf("%s is a compute budget, a positive number; found %g.", b.path, *b.v))
+		case !kind.budgeted:
+			bad(b.path, "Budget without "+orList(budgeted), fmt.Sprintf("%s is the compute budget of strategy %s; this stage's strategy is %q. Remove it or set strategy = %q.", b.path, orList(budgeted), s.strategy, budgeted[0]))
+		}
+	}
+	if kind.budgeted {
+		switch {
+		case c.BudgetFLOPs == nil && c.BudgetSeconds == nil:
+			bad("strategy", "Missing compute budget", fmt.Sprintf("strategy %q picks the size and training length that minimise the loss for a compute budget: set budget_flops (6·params·samples) or budget_seconds (train time).", s.strategy))
+		case c.BudgetFLOPs != nil && c.BudgetSeconds != nil:
+			bad("budget_seconds", "Two compute budgets", "Set budget_flops or budget_seconds, not both.")
+		}
+	}
 	if v := c.MinWidth; v != nil {
 		s.minWidth = *v
 		if *v < 1 || *v > maxWidth {

@@ -34,6 +34,11 @@ func TestConfig(t *testing.T) {
 		{"unknown strategy", Config{Strategy: "smallest"}, []string{"strategy: Unknown strategy"}},
 		{"max_utility without price", Config{Strategy: MaxUtility}, []string{"price: Missing price"}},
 		{"price elsewhere", Config{Strategy: KneeStrategy, Price: ptr(0.01)}, []string{"price: Price without max_utility"}},
+		{"compute_optimal", Config{Strategy: ComputeOptimal, BudgetSeconds: ptr(600.0)}, nil},
+		{"compute_optimal without a budget", Config{Strategy: ComputeOptimal}, []string{"strategy: Missing compute budget"}},
+		{"two budgets", Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(1e12), BudgetSeconds: ptr(60.0)}, []string{"budget_seconds: Two compute budgets"}},
+		{"budget elsewhere", Config{Strategy: KneeStrategy, BudgetFLOPs: ptr(1e12)}, []string{"budget_flops: Budget without compute_optimal"}},
+		{"bad budget", Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(-1.0)}, []string{"budget_flops: Invalid budget"}},
 		{"cost with smallest_meeting", Config{Cost: CostBytes}, []string{"cost: Cost without a trade-off strategy"}},
 		{"unknown cost", Config{Strategy: KneeStrategy, Cost: "latncy"}, []string{"cost: Unknown cost"}},
 		{"many at once", Config{

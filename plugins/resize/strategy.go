@@ -16,6 +16,13 @@ type strategy interface {
 	plan(e *engine) (plan, error)
 }
 
+// decider is a strategy that builds the whole decision itself rather than
+// a plan along one width: compute_optimal searches size and resource
+// together (compute_optimal.go).
+type decider interface {
+	decide(e *engine) (*decision, error)
+}
+
 // strategyKind describes a strategy to the config checks and builds it,
 // so that what a strategy needs is written once, here.
 type strategyKind struct {
@@ -30,7 +37,10 @@ type strategyKind struct {
 	priced bool
 	// catalog: the strategy can search families of named models.
 	catalog bool
-	build   func(settings) strategy
+	// budgeted: the strategy needs a compute budget (budget_flops or
+	// budget_seconds).
+	budgeted bool
+	build    func(settings) strategy
 }
 
 var strategyKinds = []strategyKind{
@@ -38,6 +48,7 @@ var strategyKinds = []strategyKind{
 	{name: KneeStrategy, weighsCost: true, build: func(s settings) strategy { return knee{sensitivity: s.sensitivity} }},
 	{name: ParetoStrategy, weighsCost: true, build: func(settings) strategy { return pareto{} }},
 	{name: MaxUtility, weighsCost: true, priced: true, build: func(s settings) strategy { return maxUtility{price: s.price} }},
+	{name: ComputeOptimal, budgeted: true, build: func(s settings) strategy { return computeOptimal{flops: s.budgetFLOPs, seconds: s.budgetSeconds} }},
 }
 
 // strategies lists the strategies' names, for the config checks.

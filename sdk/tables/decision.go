@@ -79,4 +79,9 @@ var DecisionSchema = arrow.NewSchema([]arrow.Field{
 	str(ColFamilyAnswers, true),
 	f64("confidence"),
 	f64("tolerance"),
+	// scaling: compute_optimal searches, the fitted law of loss against
+	// size and resource and its compute-optimal frontier, a JSON Scaling
+	// object; null for other strategies and for decisions written before
+	// it.
+	str(ColScaling, true),
 }, nil)

@@ -250,6 +250,33 @@ func (f *ScalingFit) Band(n, d float64) Interval {
 	return Interval{Quantile(v, (1-f.Confidence)/2), Quantile(v, (1+f.Confidence)/2)}
 }
 
+// RunBand returns the interval of one new run's measurement at (n, d), in
+// the units fitted: the law's band widened by the scatter of runs about
+// it. Each bootstrap law's log value is shifted by its own draw of that
+// scatter (normal, standard deviation the RMSLE, corrected for the five
+// parameters fitted), as a run lands off the law by its luck and by the
+// misfit. A prediction to be checked against one measurement needs this
+// interval, not Band's.
+func (f *ScalingFit) RunBand(n, d float64) Interval {
+	m := len(f.Replicates)
+	if m == 0 {
+		est := f.Quality(n, d)
+		return Interval{est, est}
+	}
+	sd := f.RMSLE
+	if f.Points > 5 {
+		sd *= math.Sqrt(float64(f.Points) / float64(f.Points-5))
+	}
+	v := make([]float64, 0, m)
+	for b, r := range f.Replicates {
+		if x := f.toUnits(r.At(n, d) * math.Exp(sd*misfitDraw(b, m))); !math.IsNaN(x) && !math.IsInf(x, 0) {
+			v = append(v, x)
+		}
+	}
+	slices.Sort(v)
+	return Interval{Quantile(v, (1-f.Confidence)/2), Quantile(v, (1+f.Confidence)/2)}
+}
+
 // Percentiles returns the percentile interval, at the fit's confidence,
 // of any quantity derived from the law, over the replicates; est is the
 // quantity on the fitted law (the interval collapses to it without

@@ -192,3 +192,32 @@ func TestFitScalingRunsWiden(t *testing.T) {
 		t.Errorf("the alpha interval over runs was wider than over points in %d of 10 sweeps, want at least 8", wider)
 	}
 }
+
+// A new run lands inside RunBand at the promised rate: fit sweeps from a
+// known law with noise, and measure one more run beyond them.
+func TestScalingRunBandCoverage(t *testing.T) {
+	law := ScalingLaw{E: 0.3, A: 40, Alpha: 0.5, B: 25, Beta: 0.4}
+	const worlds = 60
+	var inRun, inLaw int
+	for i := range uint64(worlds) {
+		rng := rand.New(rand.NewPCG(i, 21))
+		sigma := 0.005 * math.Pow(6, rng.Float64())
+		n, d, y := grid(law, logSpaced(1e3, 1e5, 5), logSpaced(1e3, 1e5, 4), sigma, rng)
+		f, err := FitScaling(n, d, y, ScalingOptions{Bootstrap: 100, Seed: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The held-out run: twice the largest size, twice the longest.
+		measured := law.At(2e5, 2e5) * math.Exp(sigma*rng.NormFloat64())
+		if f.RunBand(2e5, 2e5).Contains(measured) {
+			inRun++
+		}
+		if f.Band(2e5, 2e5).Contains(measured) {
+			inLaw++
+		}
+	}
+	t.Logf("a held-out run inside RunBand in %d of %d sweeps, inside Band in %d", inRun, worlds, inLaw)
+	if inRun < worlds*80/100 {
+		t.Errorf("a held-out run inside the 90%% RunBand in %d of %d sweeps, want at least 80%%", inRun, worlds)
+	}
+}

@@ -1,0 +1,120 @@
+package resize
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/fit"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
+)
+
+// lawWorld evaluates a candidate by a known law of loss against params
+// and samples seen (reqBatch's 2000 rows times the epochs), with a fixed
+// pseudo-random relative error of at most noise per candidate.
+func lawWorld(law fit.ScalingLaw, noise float64) func(tables.Candidate) result {
+	return func(c tables.Candidate) result {
+		n := float64(c.Params)
+		loss := law.At(n, 2000*float64(c.Epochs)) * math.Exp(noise*jitter(c.ID))
+		return result{c: c, status: "ok", accuracy: math.Exp(-loss), loss: loss, latency: simLatency(n), sec: 1e-7 * n * float64(c.Epochs), bytes: 4 * c.Params}
+	}
+}
+
+func TestComputeOptimalFindsTheLawsOptimum(t *testing.T) {
+	law := fit.ScalingLaw{E: 0.3, A: 47, Alpha: 0.5, B: 100, Beta: 0.4}
+	const budget = 7.2e9
+	want, _ := law.ComputeOptimal(budget, 6)
+	for _, c := range []struct {
+		name  string
+		noise float64
+	}{{"exact", 0}, {"noisy", 0.01}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(budget), Bootstrap: ptr(100), ProposalsPerRound: ptr(3)}
+			run := runLoopWith(t, cfg, lawWorld(law, c.noise), ladder(4, 256, 6, true), &reqs{}, 20)
+			d := run.last()
+			reason := d["reason"].(string)
+			if d["status"] != StatusConverged {
+				t.Fatalf("status %v: %s", d["status"], reason)
+			}
+			sc, err := tables.ParseScaling(d[tables.ColScaling].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The law's own optimum is inside the fitted intervals, and the
+			// run chosen is the one nearest it.
+			if c.noise > 0 {
+				for _, p := range []struct {
+					name string
+					e    tables.Estimate
+					v    float64
+				}{{"alpha", sc.Alpha, law.Alpha}, {"beta", sc.Beta, law.Beta}, {"N*", sc.NOpt, want.N}, {"D*", sc.DOpt, want.D}} {
+					if !(p.e.Lo <= p.v && p.v <= p.e.Hi) {
+						t.Errorf("%s interval [%g, %g] misses the law's %g", p.name, p.e.Lo, p.e.Hi, p.v)
+					}
+				}
+			} else if math.Abs(sc.NOpt.Value/want.N-1) > 0.02 || math.Abs(sc.Alpha.Value-law.Alpha) > 0.01 {
+				t.Errorf("N* %g alpha %g from exact runs, want %g and %g", sc.NOpt.Value, sc.Alpha.Value, want.N, law.Alpha)
+			}
+			chosen := float64(d["chosen_params"].(int64))
+			if math.Abs(math.Log2(chosen/want.N)) > 0.25 {
+				t.Errorf("chose %g params, the law's optimum is %g: %s", chosen, want.N, reason)
+			}
+			if sc.Held == nil {
+				t.Fatalf("no predicted-against-measured record: %s", reason)
+			}
+			if !(sc.Held.Predicted.Lo <= sc.Held.Measured && sc.Held.Measured <= sc.Held.Predicted.Hi) && c.noise > 0 {
+				t.Errorf("measured %g outside the predicted [%g, %g]", sc.Held.Measured, sc.Held.Predicted.Lo, sc.Held.Predicted.Hi)
+			}
+			for _, s := range []string{"alpha = ", "beta = ", "N* grows as C^", "predicted loss", "budget_flops = 7.2e+09"} {
+				if !strings.Contains(reason, s) {
+					t.Errorf("reason lacks %q: %s", s, reason)
+				}
+			}
+			// Every run but the last cost a quarter of the budget at most.
+			for _, r := range run.results[:len(run.results)-1] {
+				if r.c.Family == tables.FamilyLinear {
+					continue
+				}
+				if cost := 6 * float64(r.c.Params) * 2000 * float64(r.c.Epochs); cost > budget/4*1.5 {
+					t.Errorf("run %s cost %.3g FLOPs, over a quarter of the budget", r.c.ID, cost)
+				}
+			}
+			t.Logf("%d rounds, %d runs: %s", len(run.decisions), len(run.results), reason)
+		})
+	}
+}
+
+// budget_seconds prices a run by the seconds per parameter and sample
+// the runs measured; budget_flops needs the dataset's rows.
+func TestComputeOptimalBudgets(t *testing.T) {
+	law := fit.ScalingLaw{E: 0.3, A: 47, Alpha: 0.5, B: 100, Beta: 0.4}
+	// lawWorld's runs take 1e-7 s per parameter and epoch, so 5e-11 s per
+	// parameter and sample of 2000 rows: 7.2e9 FLOPs / 6 is 60 s.
+	want, _ := law.ComputeOptimal(60, 5e-11)
+	cfg := Config{Strategy: ComputeOptimal, BudgetSeconds: ptr(60.0), Bootstrap: ptr(100), ProposalsPerRound: ptr(3)}
+	run := runLoopWith(t, cfg, lawWorld(law, 0), ladder(4, 256, 6, true), &reqs{}, 20)
+	d := run.last()
+	sc, err := tables.ParseScaling(d[tables.ColScaling].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Cost != "seconds" || math.Abs(sc.K/5e-11-1) > 1e-9 || math.Abs(sc.NOpt.Value/want.N-1) > 0.02 {
+		t.Errorf("cost %s k %g N* %g, want seconds, 5e-11 and %g", sc.Cost, sc.K, sc.NOpt.Value, want.N)
+	}
+	if !strings.Contains(d["reason"].(string), "budget_seconds = 60") {
+		t.Errorf("reason: %s", d["reason"])
+	}
+
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var rs []result
+	for _, c := range ladder(4, 256, 6, true) {
+		rs = append(rs, lawWorld(law, 0)(c))
+	}
+	_, _, err = runOnce(t, mem, Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(1e9)}, rs, nil)
+	if err == nil || !strings.Contains(err.Error(), "rows") {
+		t.Errorf("budget_flops without the requirements' rows: %v", err)
+	}
+}
