@@ -25,7 +25,7 @@ func chartSet(d *data) []chart {
 	for _, c := range costs {
 		out = append(out, paretoChart(d, ss, c))
 	}
-	return out
+	return append(out, scalingCharts(d)...)
 }
 
 // costAxis is one cost a model has, against size and against quality.

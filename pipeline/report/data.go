@@ -326,6 +326,8 @@ type round struct {
 	Proposals                 float64
 	Front                     []string
 	Confidence                float64
+	// Scaling is a compute_optimal search's fitted law; nil otherwise.
+	Scaling *tables.Scaling
 }
 
 // hasFit reports whether the round carries a fitted quality curve.
@@ -524,6 +526,13 @@ func (d *data) loadDecisions(run *runstore.Run, m *runstore.Manifest, mem memory
 		}
 		if front := f.s("pareto_front", i); front != "" {
 			r.Front = strings.Split(front, ",")
+		}
+		if js := f.s(tables.ColScaling, i); js != "" {
+			if sc, err := tables.ParseScaling(js); err == nil {
+				r.Scaling = sc
+			} else {
+				d.warnings = append(d.warnings, fmt.Sprintf("round %d: %v", r.Round, err))
+			}
 		}
 		d.rounds = append(d.rounds, r)
 	}
