@@ -12,7 +12,7 @@ FUZZRUNS ?= 5000x
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build jaeger temporal chromium python-numpy python-helper onnxruntime test test-unit fuzz vet examples proto proto-tools bench load clean quickstart vulncheck
+.PHONY: help build jaeger temporal chromium python-numpy python-helper onnxruntime openblas test test-unit fuzz vet examples proto proto-tools bench bench-blas load clean quickstart vulncheck
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,8 +25,9 @@ build: ## build the sweetspot binary into .bin/
 quickstart: ## run the quickstart pipeline
 	$(GO) run ./cmd/sweetspot run examples/quickstart
 
-vet: ## go vet and gofmt check
+vet: ## go vet and gofmt check (the blas-tagged files too: a C compiler, not OpenBLAS)
 	$(GO) vet ./...
+	$(GO) vet -tags blas ./plugins/internal/nn/...
 	@out=$$(gofmt -l cmd internal pipeline plugins sdk examples); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 examples: ## build the third-party example plugins into .sweetspot/plugins/
@@ -86,6 +87,19 @@ bench: jaeger onnxruntime ## benchmarks (speed and memory goals live here, not i
 	$(GO) run ./internal/benchdoc -command 'make bench' -loadavg $(BENCHDIR)/loadavg -o docs/benchmarks.md $(BENCHDIR)/main.txt $(BENCHDIR)/gomlx.txt || status=1; \
 	exit $$status
 
+# The optional OpenBLAS backend (the blas build tag) beside the pure-Go
+# default: both builds' BenchmarkSgemm and BenchmarkTrain one after the
+# other into one output, which benchdoc writes into docs/benchmarks.md's
+# OpenBLAS section (make bench keeps that section as it is).
+BLASBENCH := -run '^$$' -bench '^(BenchmarkSgemm|BenchmarkTrain)$$' -benchmem -timeout 1h ./plugins/internal/nn
+
+bench-blas: SHELL := /bin/bash
+bench-blas: openblas ## the matrix product and the trainer, pure Go and OpenBLAS (-tags blas), into docs/benchmarks.md
+	@mkdir -p $(BENCHDIR)
+	set -o pipefail; { $(GO) test $(BLASBENCH) && $(GO) test -tags blas $(BLASBENCH); } 2>&1 | tee $(BENCHDIR)/blas.txt
+	cp /proc/loadavg $(BENCHDIR)/blas-loadavg 2>/dev/null || : > $(BENCHDIR)/blas-loadavg
+	$(GO) run ./internal/benchdoc -blas $(BENCHDIR)/blas.txt -loadavg $(BENCHDIR)/blas-loadavg -o docs/benchmarks.md
+
 # The load runs alone: a 1 GiB dataset through three stages, 1000 trials,
 # 50 stages and a 1 GiB CSV through the dataset stage, each reporting wall
 # time and the peak RSS of host and plugins.
@@ -132,6 +146,14 @@ onnxruntime: $(ORT) ## install onnxruntime-node (for the ONNX export tests) into
 $(ORT): tools/onnxruntime/package.json tools/onnxruntime/package-lock.json
 	cd tools/onnxruntime && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
+
+# The blas build tag links Debian's OpenBLAS (plugins/internal/nn/openblas);
+# the default build and CI do not need it.
+openblas: ## install Debian's libopenblas-dev (for the blas build tag), once
+	@if ! echo 'int main(void){return 0;}' | cc -x c - -lopenblas -o /dev/null 2>/dev/null; then \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y libopenblas-dev; \
+	fi
 
 # The report's browser test opens the HTML in a real headless Chromium. It
 # skips when the browser is absent, unless CI is set: there it fails.

@@ -130,3 +130,41 @@ func TestRun(t *testing.T) {
 		t.Error("run with no output named: no error")
 	}
 }
+
+// `make bench-blas`'s output gives the OpenBLAS section: each figure of the
+// tagged build beside the pure-Go one and their ratio; the section
+// replaces the page's own and survives a page written anew by make bench.
+func TestBLASSection(t *testing.T) {
+	dir := t.TempDir()
+	page := filepath.Join(dir, "benchmarks.md")
+	if err := os.WriteFile(page, []byte("# Benchmarks\n\nbody\n\n## Notes\n\nnotes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-o", page, "-blas", filepath.Join("testdata", "blas.txt")}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(page)
+	got := string(b)
+	for _, want := range []string{
+		"| Sgemm | 64 | 10.0 | 50.0 | 5.00× |",
+		"| Sgemm | 256 | not measured | not measured | not measured |",
+		"| Train | 16 | 640000 | 960000 | 1.50× |",
+		"| Train | 64 | 320000 | 800000 | 2.50× |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("page lacks %q:\n%s", want, got)
+		}
+	}
+	if !strings.HasPrefix(got, "# Benchmarks\n\nbody\n\n"+blasBegin) || !strings.HasSuffix(got, blasEnd+"\n## Notes\n\nnotes\n") {
+		t.Errorf("the section is not between the body and the notes:\n%s", got)
+	}
+	section := blasPart(got)
+	// Written again from a make bench output: the section stays, once.
+	if err := run([]string{"-o", page, "-notes", filepath.Join(dir, "none.md"), filepath.Join("testdata", "main.txt")}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(page)
+	if n := strings.Count(string(b), blasBegin); n != 1 || blasPart(string(b)) != section {
+		t.Errorf("make bench's page holds %d BLAS sections, want the old one once", n)
+	}
+}

@@ -3,9 +3,12 @@
 // machine, then each goal of the benchmark suite with its figures, the
 // ratio it is judged on and whether it is met. A benchmark absent from the
 // output (skipped, failed, not written yet) shows as not measured; the page
-// is still written.
+// is still written. The page keeps the OpenBLAS section (blas.go) it had;
+// with -blas and no OUTPUT, that section alone is written anew from the
+// output of `make bench-blas`.
 //
 //	go run ./internal/benchdoc -o docs/benchmarks.md -command 'make bench' OUTPUT...
+//	go run ./internal/benchdoc -o docs/benchmarks.md -blas BLAS_OUTPUT
 package main
 
 import (
@@ -30,11 +33,25 @@ func run(args []string) error {
 	command := fs.String("command", "make bench", "the command that produced the outputs, quoted on the page")
 	loadavg := fs.String("loadavg", "", "a copy of /proc/loadavg taken when the benchmarks ended (default: /proc/loadavg now)")
 	notes := fs.String("notes", "internal/benchdoc/notes.md", "hand-written notes appended to the page (skipped when absent)")
+	blas := fs.String("blas", "", "the output of `make bench-blas`: write the page's OpenBLAS section from it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	old, err := os.ReadFile(*out)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	section := blasPart(string(old))
+	if *blas != "" {
+		if section, err = blasFrom(*blas, *loadavg); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			return writeAtomic(*out, []byte(withBLAS(string(old), section)))
+		}
+	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("no benchmark output named: usage: benchdoc [-o FILE] [-command CMD] OUTPUT...")
+		return fmt.Errorf("no benchmark output named: usage: benchdoc [-o FILE] [-command CMD] OUTPUT... | benchdoc [-o FILE] -blas OUTPUT")
 	}
 	res := newResults()
 	// The date is when the benchmarks finished (the outputs' last write),
@@ -71,12 +88,48 @@ func run(args []string) error {
 	if err := Render(&buf, rep); err != nil {
 		return err
 	}
-	// Through a temporary file, so an interrupted run leaves the old page.
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".benchmarks-*.md")
+	page := buf.String()
+	if section != "" {
+		page = withBLAS(page, section)
+	}
+	return writeAtomic(*out, []byte(page))
+}
+
+// blasFrom renders the OpenBLAS section from a `make bench-blas` output,
+// dated by its last write.
+func blasFrom(path, loadavg string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	res := newResults()
+	if err := res.Parse(f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	m := thisMachine(res.CPU)
+	if loadavg != "" {
+		b, err := os.ReadFile(loadavg)
+		if err != nil {
+			return "", err
+		}
+		m.LoadAvg = loadAvg(string(b))
+	}
+	return blasSection(res, fi.ModTime(), m), nil
+}
+
+// writeAtomic writes through a temporary file, so an interrupted run
+// leaves the old page.
+func writeAtomic(out string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".benchmarks-*.md")
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err
@@ -89,5 +142,5 @@ func run(args []string) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	return os.Rename(tmp.Name(), *out)
+	return os.Rename(tmp.Name(), out)
 }

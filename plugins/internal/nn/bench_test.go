@@ -32,9 +32,12 @@ func trainFLOPs(sizes []int) float64 {
 // BenchmarkTrain measures training steps (forward, backward, Adam) of a
 // two-hidden-layer MLP on digits-shaped data (64 inputs, 10 classes) at
 // several widths. Compare its GFLOP/s with BenchmarkSgemm's in the same run.
+// Built with the blas tag its names start with the backend
+// (openblas/width=64), so that one output holds both builds' figures
+// (make bench-blas).
 func BenchmarkTrain(b *testing.B) {
 	for _, width := range []int{16, 64, 256, 1024} {
-		b.Run(fmt.Sprintf("width=%d", width), func(b *testing.B) {
+		b.Run(backendName(fmt.Sprintf("width=%d", width)), func(b *testing.B) {
 			spec := Spec{Inputs: 64, Hidden: []int{width, width}, Outputs: 10}
 			m := newMLP(spec)
 			m.init(1)
@@ -128,7 +131,9 @@ func BenchmarkPruned(b *testing.B) {
 // against: gonum's blas32.Gemm as shipped (parallel over GOMAXPROCS from
 // four 64×64 blocks of C up), and the serial tiling every fit uses, on
 // square products up to n = 2048, past the trainer's largest (1024 wide),
-// so that the peak is one the trainer cannot exceed.
+// so that the peak is one the trainer cannot exceed. Built with the blas
+// tag it measures the one product the trainer calls, OpenBLAS's, as
+// openblas/n=N.
 func BenchmarkSgemm(b *testing.B) {
 	for _, n := range []int{64, 256, 512, 1024, 2048} {
 		a, bm, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
@@ -137,6 +142,15 @@ func BenchmarkSgemm(b *testing.B) {
 			a[i], bm[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
 		}
 		flops := 2 * float64(n) * float64(n) * float64(n)
+		if Backend != "gonum" {
+			b.Run(backendName(fmt.Sprintf("n=%d", n)), func(b *testing.B) {
+				for b.Loop() {
+					gemm(false, false, n, n, n, 1, a, n, bm, n, 0, c, n)
+				}
+				b.ReportMetric(float64(b.N)*flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			continue
+		}
 		b.Run(fmt.Sprintf("blas32/n=%d", n), func(b *testing.B) {
 			for b.Loop() {
 				blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
@@ -153,4 +167,13 @@ func BenchmarkSgemm(b *testing.B) {
 			b.ReportMetric(float64(b.N)*flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
+}
+
+// backendName is a benchmark's name in this build: as is with gonum's
+// products, after the backend's name with another (openblas/width=64).
+func backendName(name string) string {
+	if Backend == "gonum" {
+		return name
+	}
+	return Backend + "/" + name
 }

@@ -1,9 +1,16 @@
+//go:build !blas
+
 package nn
 
 import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
+
+// Backend names the matrix product's implementation: gonum's pure-Go
+// blas32 by default, OpenBLAS in a build with the blas tag
+// (gemm_openblas.go).
+const Backend = "gonum"
 
 // Gonum's Sgemm splits a product into 64×64 blocks of C and, from four
 // blocks up, hands them to GOMAXPROCS goroutines. The results do not depend
