@@ -221,8 +221,8 @@ func (w *checkedWriter) Write(batch arrow.RecordBatch) error {
 			return &schemaError{Stage: w.stage, Port: w.port, Problems: schemaChanges(first, got), Changed: true}
 		}
 	} else if w.declared != nil {
-		if problems := schemaProblems(w.declared, got); len(problems) > 0 {
-			return &schemaError{Stage: w.stage, Port: w.port, Problems: problems}
+		if gap := CheckSchema(w.declared, got); !gap.OK() {
+			return &schemaError{Stage: w.stage, Port: w.port, Problems: gap.Problems()}
 		}
 	}
 	return w.pw.Write(w.ctx, batch)
@@ -246,28 +246,6 @@ func (e *schemaError) Error() string {
 }
 
 func (e *schemaError) Unwrap() error { return ErrSchemaMismatch }
-
-// schemaProblems lists what got lacks of declared: missing columns and
-// columns of another type. Extra columns are fine.
-func schemaProblems(declared, got *arrow.Schema) []string {
-	var missing, wrong []string
-	for _, f := range declared.Fields() {
-		idx := got.FieldIndices(f.Name)
-		if len(idx) == 0 {
-			missing = append(missing, fmt.Sprintf("%s (%s)", f.Name, f.Type))
-			continue
-		}
-		g := got.Field(idx[0])
-		if !arrow.TypeEqual(f.Type, g.Type) {
-			wrong = append(wrong, fmt.Sprintf("column %s is %s, declared %s", f.Name, g.Type, f.Type))
-		}
-	}
-	var out []string
-	if len(missing) > 0 {
-		out = append(out, "missing columns "+strings.Join(missing, ", "))
-	}
-	return append(out, wrong...)
-}
 
 // schemaChanges lists how got differs from the first batch's schema.
 func schemaChanges(first, got *arrow.Schema) []string {

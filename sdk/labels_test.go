@@ -275,7 +275,7 @@ func TestSpecDecodesLabeledBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, problems := schema.Spec(SpecOptions{})
+	spec, problems := schema.Spec()
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
@@ -369,7 +369,7 @@ func TestSpecProblems(t *testing.T) {
 			}},
 		},
 	}
-	spec, problems := schema.Spec(SpecOptions{})
+	spec, problems := schema.Spec()
 	want := []string{
 		`"e" is an expression, whose type must be string, not number`,
 		`the label "x" of the block "b" is empty or named like another label, attribute or block of it`,
@@ -387,10 +387,5 @@ func TestSpecProblems(t *testing.T) {
 	}
 	if label, _ := ok.Nested.(hcldec.ObjectSpec)["l"].(*hcldec.BlockLabelSpec); label == nil || label.Index != 0 || label.Name != "l" {
 		t.Errorf("label spec = %#v", ok.Nested.(hcldec.ObjectSpec)["l"])
-	}
-	lenient, _ := schema.Spec(SpecOptions{NothingRequired: true})
-	ok = lenient["ok"].(*hcldec.BlockListSpec)
-	if ok.MinItems != 0 || ok.Nested.(hcldec.ObjectSpec)["n"].(*hcldec.AttrSpec).Required {
-		t.Error("NothingRequired must leave blocks and attributes optional")
 	}
 }

@@ -8,15 +8,6 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
-// SpecOptions adjust ConfigSchema.Spec.
-type SpecOptions struct {
-	// NothingRequired leaves required attributes and blocks unenforced, so
-	// that their absence reaches the plugin's own decoding; sdktest decodes
-	// test configs so, since the stage's diagnostics are what a test is
-	// about. A host enforces them.
-	NothingRequired bool
-}
-
 // Spec turns a described config schema into the hcldec spec of a stage
 // body, so that every host (sweetspot's, sdktest's) decodes a body against
 // it the same way, with HCL's own diagnostics: types, required attributes
@@ -29,11 +20,11 @@ type SpecOptions struct {
 // attribute, a type that is not a cty type, an unknown nesting, a label
 // that clashes with an attribute): the plugin author's to fix. The
 // offending entries are left out of the spec, which stays usable.
-func (s ConfigSchema) Spec(opts SpecOptions) (spec hcldec.ObjectSpec, problems []string) {
-	return s.spec(opts, "")
+func (s ConfigSchema) Spec() (spec hcldec.ObjectSpec, problems []string) {
+	return s.spec("")
 }
 
-func (s ConfigSchema) spec(opts SpecOptions, path string) (hcldec.ObjectSpec, []string) {
+func (s ConfigSchema) spec(path string) (hcldec.ObjectSpec, []string) {
 	spec := hcldec.ObjectSpec{}
 	var problems []string
 	for _, a := range s.Attributes {
@@ -54,7 +45,7 @@ func (s ConfigSchema) spec(opts SpecOptions, path string) (hcldec.ObjectSpec, []
 			problems = append(problems, fmt.Sprintf("%q is an expression, whose type must be string, not %s", path+a.Name, ty.FriendlyName()))
 			continue
 		}
-		spec[a.Name] = &hcldec.AttrSpec{Name: a.Name, Type: ty, Required: a.Required && !opts.NothingRequired}
+		spec[a.Name] = &hcldec.AttrSpec{Name: a.Name, Type: ty, Required: a.Required}
 	}
 	for _, b := range s.Blocks {
 		if b.Name == "" {
@@ -65,7 +56,7 @@ func (s ConfigSchema) spec(opts SpecOptions, path string) (hcldec.ObjectSpec, []
 			problems = append(problems, fmt.Sprintf("%q is declared twice", path+b.Name))
 			continue
 		}
-		nested, more := b.Body.spec(opts, path+b.Name+".")
+		nested, more := b.Body.spec(path + b.Name + ".")
 		problems = append(problems, more...)
 		labelsOK := true
 		for i, l := range b.Labels {
@@ -80,11 +71,11 @@ func (s ConfigSchema) spec(opts SpecOptions, path string) (hcldec.ObjectSpec, []
 			// hcldec wants label indexes 0, 1, ... without a gap.
 			continue
 		}
-		required := b.Required && !opts.NothingRequired
+		required := b.Required
 		switch b.Nesting {
 		case NestingSingle:
 			spec[b.Name] = &hcldec.BlockSpec{TypeName: b.Name, Nested: nested, Required: required}
-		case NestingList, "":
+		case NestingList:
 			minItems := 0
 			if required {
 				minItems = 1

@@ -40,8 +40,7 @@ type Outputs interface {
 
 // BatchWriter sends batches downstream. Write does not take ownership: the
 // caller still releases the batch it wrote. The first batch fixes the port's
-// schema; it must contain every column the port declares, with the declared
-// types (extra columns are allowed). Write blocks while the receiver is
+// schema; it must meet the port's declared schema (CheckSchema). Write blocks while the receiver is
 // behind, so a fast producer cannot fill memory.
 type BatchWriter interface {
 	Write(batch arrow.RecordBatch) error
@@ -137,3 +136,10 @@ type Loop struct {
 
 // PrimaryInput is the name of the input port that a loop feeds.
 const PrimaryInput = "input"
+
+// HostAttributes are the attributes of a stage block the host reads itself
+// and never passes on to the plugin, so a stage's config cannot declare
+// them (nor the names of the stage's own input ports, which connect them).
+var HostAttributes = []string{
+	"plugin", "timeout", "loop_to", "max_rounds", "description", "task_queue", "pass_env", "memory_limit",
+}

@@ -113,16 +113,16 @@ func (l *loader) fit(prod *stageState, out *sdk.PortDescription, cons *stageStat
 	if !ok1 || !ok2 {
 		return nil, false
 	}
+	gap := sdk.CheckSchema(is, os)
 	var lacks []string
-	for _, want := range is.Fields() {
-		idx := os.FieldIndices(want.Name)
-		if len(idx) == 0 {
-			lacks = append(lacks, fmt.Sprintf("%q (%s)", want.Name, want.Type))
-			continue
-		}
-		if got := os.Field(idx[0]); !arrow.TypeEqual(got.Type, want.Type) {
-			problems = append(problems, fmt.Sprintf("has the column %q as %s where %s is expected", want.Name, got.Type, want.Type))
-		}
+	for _, want := range gap.Missing {
+		lacks = append(lacks, fmt.Sprintf("%q (%s)", want.Name, want.Type))
+	}
+	for _, c := range gap.Mistyped {
+		problems = append(problems, fmt.Sprintf("has the column %q as %s where %s is expected", c.Declared.Name, c.Got.Type, c.Declared.Type))
+	}
+	for _, c := range gap.Nullable {
+		problems = append(problems, fmt.Sprintf("declares the column %q nullable where no null is expected", c.Declared.Name))
 	}
 	switch len(lacks) {
 	case 0:

@@ -36,6 +36,8 @@ const (
 // gets the directory of the file that declares the stage.
 const attrBaseDir = "base_dir"
 
+// reservedAttrs gives the type of each of sdk.HostAttributes, the names
+// the SDK and its conformance suite keep out of stage configs.
 var reservedAttrs = map[string]cty.Type{
 	attrPlugin:      cty.String,
 	attrTimeout:     cty.String,
@@ -47,6 +49,17 @@ var reservedAttrs = map[string]cty.Type{
 	attrMemoryLimit: cty.String,
 }
 
+func init() {
+	if len(reservedAttrs) != len(sdk.HostAttributes) {
+		panic("config: reservedAttrs and sdk.HostAttributes differ")
+	}
+	for _, name := range sdk.HostAttributes {
+		if _, ok := reservedAttrs[name]; !ok {
+			panic("config: no type for the host attribute " + name)
+		}
+	}
+}
+
 // stageSpec is the full spec of a stage body: the plugin's config, the
 // host-reserved attributes and one attribute per input port (ports lists
 // the usable ones). Decoding all of
@@ -54,7 +67,7 @@ var reservedAttrs = map[string]cty.Type{
 func stageSpec(sd *sdk.StageDescription) (full hcldec.ObjectSpec, ports []sdk.PortDescription, config []string, problems []string) {
 	// The plugin's config is decoded as every host decodes it, sdktest
 	// included: sdk.ConfigSchema.Spec is the one rule.
-	cfg, problems := sd.Config.Spec(sdk.SpecOptions{})
+	cfg, problems := sd.Config.Spec()
 	full = hcldec.ObjectSpec{}
 	for name, t := range reservedAttrs {
 		full[name] = &hcldec.AttrSpec{Name: name, Type: t}

@@ -86,13 +86,13 @@ func checkNames(schema sdk.ConfigSchema, v cty.Value) error {
 }
 
 // decodeHCL decodes a stage block body the way the host does: hcldec with
-// the spec sdk.ConfigSchema.Spec derives from the described schema, and
-// deferred expressions sent as their source text. Nothing is required at
-// this level, so that missing arguments reach the plugin, whose
-// diagnostics are what the test is about. A test config has no variables:
-// var.NAME in a deferred expression reaches the plugin as written.
+// the spec sdk.ConfigSchema.Spec derives from the described schema (so a
+// missing required attribute or block is refused here, as the host refuses
+// it before the plugin sees the config), and deferred expressions sent as
+// their source text. A test config has no variables: var.NAME in a
+// deferred expression reaches the plugin as written.
 func decodeHCL(schema sdk.ConfigSchema, src string) (cty.Value, error) {
-	spec, problems := schema.Spec(sdk.SpecOptions{NothingRequired: true})
+	spec, problems := schema.Spec()
 	if len(problems) > 0 {
 		return cty.NilVal, fmt.Errorf("config schema: %s", strings.Join(problems, "; "))
 	}
@@ -105,7 +105,14 @@ func decodeHCL(schema sdk.ConfigSchema, src string) (cty.Value, error) {
 	})
 	v, diags := hcldec.Decode(body, spec, nil)
 	if diags.HasErrors() {
-		return cty.NilVal, fmt.Errorf("config HCL: %s", diags.Error())
+		// Every problem, not hcl.Diagnostics.Error's first and a count.
+		msgs := make([]string, 0, len(diags))
+		for _, d := range diags {
+			if d.Severity == hcl.DiagError {
+				msgs = append(msgs, d.Error())
+			}
+		}
+		return cty.NilVal, fmt.Errorf("config HCL: %s", strings.Join(msgs, "; "))
 	}
 	return v, nil
 }

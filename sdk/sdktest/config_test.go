@@ -127,6 +127,9 @@ func TestConfigValueErrors(t *testing.T) {
 		{"not an object", 42, "config must be a struct, a map or an object, not int"},
 		{"HCL syntax", `name = `, "config HCL: "},
 		{"HCL unknown attribute", `nmae = "x"`, `Unsupported argument; An argument named "nmae" is not expected here. Did you mean "name"?`},
+		// The host refuses a block without a required attribute before the
+		// plugin sees it (docs/plugins.md, section 5), and so does sdktest.
+		{"HCL missing required", `rate = 1`, `Missing required argument; The argument "name" is required`},
 		{"function", func() {}, "cannot express a func() as a config value"},
 	}
 	for _, tc := range tests {

@@ -330,7 +330,7 @@ func (s *suite) checkDescribe() *sdk.StageDescription {
 		if _, ok := inputs[n]; ok {
 			s.errorf("", "describe", "config attribute %q has the name of an input port: in a stage block, %s = ... connects the port", n, n)
 		}
-		if hostReserved[n] {
+		if slices.Contains(sdk.HostAttributes, n) {
 			s.errorf("", "describe", "config attribute %q is reserved by the host, which reads it from every stage block and never passes it on", n)
 		}
 	}
@@ -361,12 +361,6 @@ func (s *suite) checkDescribe() *sdk.StageDescription {
 		}
 	}
 	return desc
-}
-
-// hostReserved are the attributes sweetspot reads from every stage block
-// itself (pipeline/config); a stage's config cannot use them.
-var hostReserved = map[string]bool{
-	"plugin": true, "timeout": true, "loop_to": true, "max_rounds": true, "description": true, "task_queue": true,
 }
 
 // checkPorts checks one side's ports and returns their decoded schemas.
@@ -525,8 +519,8 @@ func (s *suite) plainRun(h *harness, desc *sdk.StageDescription, c Case, cfg cty
 	for _, p := range desc.Outputs {
 		declared, _ := p.PortSchema()
 		for i, b := range col.Batches[p.Name] {
-			if problems := schemaProblems(declared, b.Schema()); len(problems) > 0 {
-				s.errorf(c.Name, "schema", "output port %q, batch %d: %s", p.Name, i, strings.Join(problems, "; "))
+			if gap := sdk.CheckSchema(declared, b.Schema()); !gap.OK() {
+				s.errorf(c.Name, "schema", "output port %q, batch %d: %s", p.Name, i, strings.Join(gap.Problems(), "; "))
 				break
 			}
 		}
@@ -552,26 +546,6 @@ func (s *suite) plainRun(h *harness, desc *sdk.StageDescription, c Case, cfg cty
 
 func isPanic(err error) bool {
 	return strings.Contains(err.Error(), wire.ErrPanic.Error())
-}
-
-// schemaProblems lists what got lacks of declared: columns missing or of
-// another type. Nil declared means any schema.
-func schemaProblems(declared, got *arrow.Schema) []string {
-	if declared == nil {
-		return nil
-	}
-	var out []string
-	for _, f := range declared.Fields() {
-		idx := got.FieldIndices(f.Name)
-		if len(idx) == 0 {
-			out = append(out, fmt.Sprintf("declared column %s (%s) is missing", f.Name, f.Type))
-			continue
-		}
-		if g := got.Field(idx[0]); !arrow.TypeEqual(f.Type, g.Type) {
-			out = append(out, fmt.Sprintf("column %s is %s, declared %s", f.Name, g.Type, f.Type))
-		}
-	}
-	return out
 }
 
 // checkLeaks waits for the stage of a run to have returned, then for both

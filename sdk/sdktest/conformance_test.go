@@ -77,11 +77,13 @@ type clipConfig struct {
 	Comment string         `hcl:"comment,optional"`
 }
 
-// clashConfig names attributes like an input port and like a host-reserved
-// attribute.
+// clashConfig names attributes like an input port and like host-reserved
+// attributes (docs/plugins.md, section 4, lists them).
 type clashConfig struct {
-	Input   string `hcl:"input,optional"`
-	Timeout string `hcl:"timeout,optional"`
+	Input       string   `hcl:"input,optional"`
+	Timeout     string   `hcl:"timeout,optional"`
+	PassEnv     []string `hcl:"pass_env,optional"`
+	MemoryLimit string   `hcl:"memory_limit,optional"`
 }
 
 // flaws are the ways a stage can be broken. The zero value is a correct
@@ -375,6 +377,8 @@ func TestStageReportsNameClashes(t *testing.T) {
 	for _, want := range []string{
 		`clash: describe: config attribute "input" has the name of an input port`,
 		`clash: describe: config attribute "timeout" is reserved by the host`,
+		`clash: describe: config attribute "pass_env" is reserved by the host`,
+		`clash: describe: config attribute "memory_limit" is reserved by the host`,
 	} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("no error contains %q; the suite reported:\n%s", want, errs)

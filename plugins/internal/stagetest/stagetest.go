@@ -72,30 +72,14 @@ func (o *Outputs) Writer(port string) (sdk.BatchWriter, error) {
 				return fmt.Errorf("output port %q: %w: schema changed from %s to %s", port, sdk.ErrSchemaMismatch, prev[0].Schema(), b.Schema())
 			}
 		} else if d := o.declared[port]; d != nil {
-			if problems := missing(d, b.Schema()); len(problems) > 0 {
-				return fmt.Errorf("output port %q: %w: %s", port, sdk.ErrSchemaMismatch, strings.Join(problems, "; "))
+			if gap := sdk.CheckSchema(d, b.Schema()); !gap.OK() {
+				return fmt.Errorf("output port %q: %w: %s", port, sdk.ErrSchemaMismatch, strings.Join(gap.Problems(), "; "))
 			}
 		}
 		b.Retain()
 		o.batches[port] = append(o.batches[port], b)
 		return nil
 	}), nil
-}
-
-func missing(declared, got *arrow.Schema) []string {
-	var out []string
-	for _, f := range declared.Fields() {
-		idx := got.FieldIndices(f.Name)
-		switch {
-		case len(idx) == 0:
-			out = append(out, "missing column "+f.Name)
-		case !arrow.TypeEqual(got.Field(idx[0]).Type, f.Type):
-			out = append(out, fmt.Sprintf("column %s is %s, declared %s", f.Name, got.Field(idx[0]).Type, f.Type))
-		case got.Field(idx[0]).Nullable != f.Nullable:
-			out = append(out, fmt.Sprintf("column %s nullable %t, declared %t", f.Name, got.Field(idx[0]).Nullable, f.Nullable))
-		}
-	}
-	return out
 }
 
 type writerFunc func(arrow.RecordBatch) error
