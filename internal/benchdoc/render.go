@@ -105,6 +105,7 @@ func Render(w io.Writer, rep Report) error {
 	d.pruned()
 	d.tracing()
 	d.search()
+	d.earlyStopping()
 	d.decisionQuality()
 	d.load()
 	d.onnxRuntime()
@@ -370,6 +371,48 @@ func (d *doc) search() {
 		name:     "the loop at most a quarter of the grid's train seconds, finding the same size",
 		measured: fmt.Sprintf("%s of the grid's train seconds; same size for %d of %d seeds (random search with the same budget: %.0f%%)", num(loopS/gridS), hits, len(seeds), 100*randHit/n),
 		met:      verdict(loopS/gridS <= 0.25 && hits == len(seeds)),
+	})
+}
+
+// earlyStoppingGoal is BenchmarkPruning's goal.
+const earlyStoppingGoal = "the median pruner saves at least 30% of a sweep's train seconds, with the same answer"
+
+func (d *doc) earlyStopping() {
+	const prefix = "BenchmarkPruning/sweep=grid/seed="
+	d.p("## Early stopping across trials\n\n")
+	d.p("`BenchmarkPruning` (cmd/sweetspot) trains, for each seed (dataset and training), the grid sweep of `BenchmarkLoopGridRandom` (the 21 two-hidden-layer widths from 4 to 128 a quarter-octave apart on 3000 two-spiral points, 60 epochs with early stopping, two trials at once) twice: as it is, and with the evaluation stage's default median pruner (`pruner \"median\" {}`: a trial whose best validation accuracy so far is below the median of the finished trials' at the same epoch stops there, once five trials finished). The answer of each is the narrowest width measured to meet 95%% test accuracy; a pruned trial is no measurement. Train seconds are the trials' own; the work ratio (forward FLOPs per sample times the epochs each trial ran) does not depend on the machine's load.\n\n")
+	var seeds []string
+	for _, name := range d.r.Order {
+		if s, ok := strings.CutPrefix(name, prefix); ok {
+			seeds = append(seeds, s)
+		}
+	}
+	if len(seeds) == 0 {
+		d.p("%s.\n\n", upperFirst(d.missing("BenchmarkPruning")))
+		d.goals = append(d.goals, goal{name: earlyStoppingGoal, measured: notMeasured, met: notMeasured})
+		return
+	}
+	d.p("| seed | trials | pruned | full train s | pruned train s | pruned / full | pruned / full work | answer, full | answer, pruned |\n|---|---|---|---|---|---|---|---|---|\n")
+	var fullS, prunedS float64
+	same := 0
+	for _, s := range seeds {
+		name := prefix + s
+		m := d.r.Runs[name]
+		d.used[name] = true
+		d.p("| %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s |\n", s, m["trials"], m["trials-pruned"], num(m["full-train-s"]), num(m["pruned-train-s"]),
+			num(m["pruned/full"]), num(m["pruned/full-work"]), width(m["full-width"]), width(m["pruned-width"]))
+		fullS += m["full-train-s"]
+		prunedS += m["pruned-train-s"]
+		if m["same-answer"] == 1 {
+			same++
+		}
+	}
+	saved := 1 - prunedS/fullS
+	d.p("\nOver the %d seeds the pruned sweeps trained for %s s against the full sweeps' %s s: %.0f%% saved; the same answer for %d of %d seeds.\n\n", len(seeds), num(prunedS), num(fullS), 100*saved, same, len(seeds))
+	d.goals = append(d.goals, goal{
+		name:     earlyStoppingGoal,
+		measured: fmt.Sprintf("%.0f%% saved on the built-in grid sweep; same answer for %d of %d seeds", 100*saved, same, len(seeds)),
+		met:      verdict(saved >= 0.3 && same == len(seeds)),
 	})
 }
 
