@@ -6,11 +6,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 	ctymsgpack "github.com/zclconf/go-cty/cty/msgpack"
-
-	"github.com/sweetspot-ml/sweetspot/sdk/internal/wire"
 )
 
 // FuzzDecodeWireConfig feeds the plugin's config decoding what a host (or
@@ -47,7 +46,7 @@ func FuzzDecodeWireConfig(f *testing.F) {
 		f.Add(msg, ty)
 	}
 	f.Fuzz(func(t *testing.T, msg, ty []byte) {
-		v, err := wire.DecodeConfig(msg, ty)
+		v, err := stagerpc.DecodeConfig(msg, ty)
 		if err != nil {
 			return
 		}

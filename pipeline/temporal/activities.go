@@ -25,6 +25,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
 
 // StageRequest runs one execution of a stage (activity RunStage), or one
@@ -222,7 +223,7 @@ func (a *Activities) run(ctx context.Context, req StageRequest, outDir, spanName
 		return nil, err
 	}
 	a.Spans.route(req.Parent.TraceID, req.RunID)
-	cfg, err := decodeConfig(st.Config, st.ConfigType)
+	cfg, err := stagerpc.DecodeConfig(st.Config, st.ConfigType)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("stage %s: %v", st.Addr, err), "invalid_request", nil)
 	}

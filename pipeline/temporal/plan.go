@@ -16,18 +16,15 @@
 package temporal
 
 import (
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
 
 // Names under which the workflow, its query and activities are registered.
@@ -103,8 +100,8 @@ type StagePlan struct {
 	Kind          string `json:"kind"`
 	Plugin        string `json:"plugin"`
 	PluginVersion string `json:"plugin_version"`
-	// Config is the constant config value in go-cty's JSON form, with its
-	// type.
+	// Config is the constant config value as the wire carries it
+	// (stagerpc.EncodeConfig), with its type.
 	Config     []byte                `json:"config"`
 	ConfigType []byte                `json:"config_type"`
 	Inputs     []InputPlan           `json:"inputs"`
@@ -194,7 +191,7 @@ func BuildPlan(p *config.Pipeline, g *graph.Graph, o PlanOptions) (*Plan, error)
 		if st.Spec == nil {
 			return nil, fmt.Errorf("stage %s has no resolved stage kind", st.Addr)
 		}
-		cfg, ty, err := encodeConfig(st.Config)
+		cfg, ty, err := stagerpc.EncodeConfig(st.Config)
 		if err != nil {
 			return nil, fmt.Errorf("stage %s: %w", st.Addr, err)
 		}
@@ -284,36 +281,4 @@ func (p *Plan) stage(addr string) *StagePlan {
 		}
 	}
 	return nil
-}
-
-// encodeConfig turns a constant config value into JSON that Temporal can
-// carry, with its type so it decodes to the same value.
-func encodeConfig(v cty.Value) (value, typ []byte, err error) {
-	if v == cty.NilVal {
-		v = cty.EmptyObjectVal
-	}
-	v, _ = v.UnmarkDeep()
-	if !v.IsWhollyKnown() {
-		return nil, nil, errors.New("config value is not fully known")
-	}
-	if value, err = ctyjson.Marshal(v, v.Type()); err != nil {
-		return nil, nil, fmt.Errorf("encode config: %w", err)
-	}
-	if typ, err = ctyjson.MarshalType(v.Type()); err != nil {
-		return nil, nil, fmt.Errorf("encode config type: %w", err)
-	}
-	return value, typ, nil
-}
-
-// decodeConfig is encodeConfig's inverse.
-func decodeConfig(value, typ []byte) (cty.Value, error) {
-	ty, err := ctyjson.UnmarshalType(typ)
-	if err != nil {
-		return cty.NilVal, fmt.Errorf("decode config type: %w", err)
-	}
-	v, err := ctyjson.Unmarshal(value, ty)
-	if err != nil {
-		return cty.NilVal, fmt.Errorf("decode config: %w", err)
-	}
-	return v, nil
 }

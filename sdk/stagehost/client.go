@@ -18,8 +18,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
-	ctymsgpack "github.com/zclconf/go-cty/cty/msgpack"
 	"google.golang.org/grpc/status"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
@@ -112,7 +110,7 @@ func (c *Client) has(ctx context.Context, f stagepb.Feature) bool {
 
 // Configure asks the plugin to validate a config value for kind.
 func (c *Client) Configure(ctx context.Context, kind string, config cty.Value) (sdk.Diagnostics, error) {
-	msg, ty, err := EncodeConfig(config)
+	msg, ty, err := stagerpc.EncodeConfig(config)
 	if err != nil {
 		return nil, err
 	}
@@ -121,26 +119,6 @@ func (c *Client) Configure(ctx context.Context, kind string, config cty.Value) (
 		return nil, fmt.Errorf("configuring %s with plugin %s: %s", kind, c.plugin, RPCMessage(err))
 	}
 	return diagnosticsFromProto(resp.GetDiagnostics()), nil
-}
-
-// EncodeConfig encodes a constant config value for the wire. The zero
-// cty.Value stands for an empty config.
-func EncodeConfig(v cty.Value) (msgpack, typeJSON []byte, err error) {
-	if v == cty.NilVal {
-		v = cty.EmptyObjectVal
-	}
-	v, _ = v.UnmarkDeep()
-	if !v.IsWhollyKnown() {
-		return nil, nil, errors.New("config value is not fully known: the host sends constants only")
-	}
-	ty := v.Type()
-	if msgpack, err = ctymsgpack.Marshal(v, ty); err != nil {
-		return nil, nil, fmt.Errorf("encoding config: %w", err)
-	}
-	if typeJSON, err = ctyjson.MarshalType(ty); err != nil {
-		return nil, nil, fmt.Errorf("encoding config type: %w", err)
-	}
-	return msgpack, typeJSON, nil
 }
 
 // RPCMessage is the text of a gRPC error without its "rpc error: code = "
@@ -194,7 +172,7 @@ type RunResult struct {
 
 // Run runs one stage and waits for it to end.
 func (c *Client) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
-	msg, ty, err := EncodeConfig(req.Config)
+	msg, ty, err := stagerpc.EncodeConfig(req.Config)
 	if err != nil {
 		return nil, &RunError{Plugin: c.plugin, Stage: req.Stage, Kind: KindConfig, Message: err.Error(), Err: err}
 	}

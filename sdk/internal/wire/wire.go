@@ -22,8 +22,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
-	ctymsgpack "github.com/zclconf/go-cty/cty/msgpack"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -120,7 +118,7 @@ func (s *Server) Describe(context.Context, *stagepb.DescribeRequest) (*stagepb.D
 }
 
 func (s *Server) Configure(ctx context.Context, req *stagepb.ConfigureRequest) (*stagepb.ConfigureResponse, error) {
-	val, err := DecodeConfig(req.GetConfigMsgpack(), req.GetConfigTypeJson())
+	val, err := stagerpc.DecodeConfig(req.GetConfigMsgpack(), req.GetConfigTypeJson())
 	if err != nil {
 		return &stagepb.ConfigureResponse{Diagnostics: []*stagepb.Diagnostic{{
 			Severity: stagepb.Diagnostic_SEVERITY_ERROR,
@@ -129,29 +127,6 @@ func (s *Server) Configure(ctx context.Context, req *stagepb.ConfigureRequest) (
 		}}}, nil
 	}
 	return &stagepb.ConfigureResponse{Diagnostics: s.backend.Configure(ctx, req.GetKind(), val)}, nil
-}
-
-// DecodeConfig decodes a config value sent as msgpack with its JSON type.
-func DecodeConfig(msgpack, typeJSON []byte) (val cty.Value, err error) {
-	// The bytes come from outside the process; a decoder bug must not take
-	// the plugin down.
-	defer func() {
-		if p := recover(); p != nil {
-			val, err = cty.NilVal, fmt.Errorf("config value: %v", p)
-		}
-	}()
-	if len(typeJSON) == 0 {
-		return cty.EmptyObjectVal, nil
-	}
-	ty, err := ctyjson.UnmarshalType(typeJSON)
-	if err != nil {
-		return cty.NilVal, fmt.Errorf("config type: %w", err)
-	}
-	val, err = ctymsgpack.Unmarshal(msgpack, ty)
-	if err != nil {
-		return cty.NilVal, fmt.Errorf("config value: %w", err)
-	}
-	return val, nil
 }
 
 // Run serves one stage run. Whatever the stage does, the call ends with one
@@ -275,7 +250,7 @@ func (r *run) serve(ctx context.Context) error {
 // execute prepares and runs the job, then ends its output streams.
 func (r *run) execute(ctx context.Context) (rowsOut map[string]int64, err error) {
 	o := r.srv.opts
-	val, err := DecodeConfig(r.start.GetConfigMsgpack(), r.start.GetConfigTypeJson())
+	val, err := stagerpc.DecodeConfig(r.start.GetConfigMsgpack(), r.start.GetConfigTypeJson())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadConfigValue, err)
 	}
