@@ -80,8 +80,8 @@ func (s *Set) Run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	name := s.pluginName()
-	return s.Serve(ServeInProcess(ctx, func(rc *plugin.ReattachConfig) {
-		js, err := json.Marshal(map[string]stagerpc.Reattach{name: stagerpc.ReattachOf(rc)})
+	return s.Serve(ServeInProcess(ctx, func(r stagerpc.Reattach) {
+		js, err := json.Marshal(map[string]stagerpc.Reattach{name: r})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "reattach config:", err)
 			return
@@ -182,7 +182,7 @@ type serveOptions struct {
 	chunkBytes int64
 	tp         trace.TracerProvider
 	ctx        context.Context
-	reattach   func(*plugin.ReattachConfig)
+	reattach   func(stagerpc.Reattach)
 	// telemetry says whether to set up tracing from the environment when no
 	// tracer provider is given: a plugin process does, a test serving in its
 	// own process does not.
@@ -212,10 +212,10 @@ func ServeTracerProvider(tp trace.TracerProvider) ServeOption {
 }
 
 // ServeInProcess serves in go-plugin's test mode until ctx ends: no
-// handshake on stdout, and reattach receives the config a host needs to
-// connect. Serve then returns once serving has stopped. sdktest and -debug
-// use it.
-func ServeInProcess(ctx context.Context, reattach func(*plugin.ReattachConfig)) ServeOption {
+// handshake on stdout, and reattach receives what a host needs to connect
+// (the value -debug prints for SWEETSPOT_REATTACH). Serve then returns
+// once serving has stopped. sdktest and -debug use it.
+func ServeInProcess(ctx context.Context, reattach func(stagerpc.Reattach)) ServeOption {
 	return func(o *serveOptions) { o.ctx, o.reattach, o.telemetry = ctx, reattach, false }
 }
 
@@ -304,7 +304,7 @@ func (s *Set) Serve(opts ...ServeOption) error {
 			select {
 			case rc := <-ch:
 				if o.reattach != nil {
-					o.reattach(rc)
+					o.reattach(stagerpc.ReattachOf(rc))
 				}
 			case <-closed:
 			}

@@ -100,9 +100,9 @@ func Serve(t testing.TB, set *sdk.Set, opts ...sdk.ServeOption) *plugin.Reattach
 // config to reattach to it and a function that stops serving.
 func serveInProcess(set *sdk.Set, opts ...sdk.ServeOption) (*plugin.ReattachConfig, func() error, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan *plugin.ReattachConfig, 1)
+	ch := make(chan stagerpc.Reattach, 1)
 	done := make(chan error, 1)
-	opts = append(opts, sdk.ServeInProcess(ctx, func(rc *plugin.ReattachConfig) { ch <- rc }))
+	opts = append(opts, sdk.ServeInProcess(ctx, func(r stagerpc.Reattach) { ch <- r }))
 	go func() { done <- set.Serve(opts...) }()
 	stop := func() error {
 		cancel()
@@ -114,7 +114,12 @@ func serveInProcess(set *sdk.Set, opts ...sdk.ServeOption) (*plugin.ReattachConf
 		}
 	}
 	select {
-	case rc := <-ch:
+	case r := <-ch:
+		rc, err := r.Config()
+		if err != nil {
+			_ = stop()
+			return nil, nil, err
+		}
 		return rc, stop, nil
 	case err := <-done:
 		cancel()
