@@ -209,6 +209,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prune"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/space"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -267,6 +268,7 @@ type Config struct {
 	Threads       *int              `hcl:"threads,optional" doc:"Threads per trial, passed explicitly as OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS, NUMEXPR_NUM_THREADS, VECLIB_MAXIMUM_THREADS and SWEETSPOT_THREADS (PyTorch, numpy and most BLAS libraries read them), so parallel trials do not oversubscribe the cores."`
 	Pruner        *prune.Block      `hcl:"pruner,block" doc:"Stop trials early across trials: pruner \"median\" (a trial whose best value so far is worse than the median of the finished trials at the same step; warmup_trials, warmup_steps) or pruner \"asha\" (asynchronous successive halving; min_resource, reduction_factor), judging the metric (default accuracy) of the command's epoch lines. A stopped trial's status is pruned."`
 	Artifact      string            `hcl:"artifact,optional" doc:"The model file (\"model.onnx\") or directory each trial's command writes, relative to its working directory: after an ok trial it is kept in the models port with its digest, for sweetspot model export. A trial whose final metrics name an artifact (\"artifact\": \"model.onnx\") keeps that one without it. A missing artifact fails the trial."`
+	Search        *space.Block      `hcl:"search,block" doc:"A search space tried for every candidate: search \"grid\" (every combination), \"random\" (trials settings drawn with seed) or \"halving\" (successive halving over random settings, the candidate's epochs split into rungs), with one param block per knob (values, uniform, log_uniform or int_range). Each setting is a trial of its own; the setting best on the validation metric (metric, default val_loss) is the size's result, the others stay in the results table with setting_chosen false."`
 	BaseDir       string            `hcl:"base_dir,optional" doc:"Set by the host to the pipeline file's directory; relative paths in command are resolved against it. Users need not set it."`
 }
 
@@ -311,8 +313,10 @@ type Stage struct {
 	prune         *prune.Settings // nil: no pruner
 	slots         []string
 	slotEnv       string
-	threads       int    // 0: not set
-	artifact      string // "": none unless the trainer names one
+	threads       int             // 0: not set
+	artifact      string          // "": none unless the trainer names one
+	search        *space.Space    // nil: no search block
+	settings      []space.Setting // the search's, the same for every size
 }
 
 // DefaultSlotEnv is the variable a trial's slot is handed in.
@@ -433,6 +437,13 @@ func New(c Config) (sdk.Stage, error) {
 		p, d := prune.Check("pruner", *c.Pruner)
 		diags = append(diags, d...)
 		s.prune = &p
+	}
+	if c.Search != nil {
+		sp, d := checkSearch(*c.Search)
+		diags = append(diags, d...)
+		if sp != nil {
+			s.search, s.settings = sp, sp.Settings()
+		}
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -564,15 +575,6 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 
 	cands = repeated(cands, s.repeats)
 	results, models := evaluation.NewResultWriter(ctx, w), evaluation.NewModelWriter(ctx, mw)
-	cands, resumed, err := evaluation.SkipFinished(in, results, models, cands, func(c candidate) tables.Candidate { return c.Candidate })
-	if err != nil {
-		return err
-	}
-	if resumed > 0 {
-		log.Info("resuming", "finished_before", resumed, "to_run", len(cands))
-	}
-	dirs := trialDirs(filepath.Join(work, "trials"), cands)
-	log.Info("running trials", "candidates", len(cands), "parallelism", s.parallelism, "command", s.argv, "program", s.path, "work_dir", work)
 	var pr *pruning
 	if s.prune != nil {
 		pr = newPruning(*s.prune, work, log)
@@ -587,23 +589,39 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	if len(s.slots) > 0 {
 		parallelism = min(parallelism, len(s.slots))
 	}
-
-	var mu sync.Mutex
-	done := 0
-	return evaluation.ForEach(ctx, len(cands), parallelism, func(i int) error {
+	run := func(ctx context.Context, c candidate, dir string) (tables.Result, *tables.Model, error) {
 		trialEnv := env
 		if len(s.slots) > 0 {
 			var slot string
 			select {
 			case slot = <-slots:
 			case <-ctx.Done():
-				return ctx.Err()
+				return tables.Result{}, nil, ctx.Err()
 			}
 			defer func() { slots <- slot }()
 			trialEnv = maps.Clone(env)
 			trialEnv["SWEETSPOT_SLOT"], trialEnv[s.slotEnv] = slot, slot
 		}
-		r, m, err := s.trial(ctx, cands[i], dirs[i], trialEnv, pr.forTrial(work, dirs[i]))
+		return s.trial(ctx, c, dir, trialEnv, pr.forTrial(work, dir))
+	}
+	if s.search != nil {
+		return s.runSearch(ctx, in, results, models, cands, filepath.Join(work, "trials"), parallelism, run)
+	}
+
+	cands, resumed, err := evaluation.SkipFinished(in, results, models, cands, func(c candidate) tables.Candidate { return c.Candidate })
+	if err != nil {
+		return err
+	}
+	if resumed > 0 {
+		log.Info("resuming", "finished_before", resumed, "to_run", len(cands))
+	}
+	dirs := trialDirs(filepath.Join(work, "trials"), cands)
+	log.Info("running trials", "candidates", len(cands), "parallelism", s.parallelism, "command", s.argv, "program", s.path, "work_dir", work)
+
+	var mu sync.Mutex
+	done := 0
+	return evaluation.ForEach(ctx, len(cands), parallelism, func(i int) error {
+		r, m, err := run(ctx, cands[i], dirs[i])
 		if err != nil {
 			return err
 		}

@@ -61,7 +61,7 @@ func failedResult(c tables.Candidate) tables.Result {
 	return tables.Result{
 		Candidate: c, Accuracy: nan, Loss: nan, LatencyP50Ms: nan, LatencyP95Ms: nan, ThroughputPerS: nan,
 		ModelBytes: -1, PeakBytes: -1, Status: tables.StatusFailed, RMSE: nan, R2: nan,
-		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan,
+		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan, SettingScore: nan,
 		Repeatable: true, // the next repeat runs with a seed of its own
 	}
 }
@@ -180,6 +180,13 @@ func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map
 	m, err := decodeMetrics(values)
 	if err != nil {
 		return fail(withStderr(fmt.Errorf("malformed metrics (%s): %w", where, err)))
+	}
+	if s.search != nil {
+		// The search's metric is read, not ignored.
+		m.unknown = slices.DeleteFunc(m.unknown, func(k string) bool { return k == s.search.Metric })
+		if r.SettingScore, err = s.searchScore(values); err != nil {
+			return fail(withStderr(fmt.Errorf("malformed metrics (%s): %w", where, err)))
+		}
 	}
 	if len(m.unknown) > 0 {
 		log.Info("unknown metrics ignored", "keys", m.unknown)

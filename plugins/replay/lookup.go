@@ -152,11 +152,16 @@ type index struct {
 
 // The results columns a table may provide: every evaluation column but
 // trace_id, measured_from, repeats_held and repeatable, which are this
-// stage's.
+// stage's, and the setting columns, a search's (a replayed row is no
+// setting of one).
 func resultNames() []string {
 	var out []string
 	n := len(tables.CandidatesSchema.Fields())
 	for _, f := range tables.ResultsSchema.Fields()[n:] {
+		switch f.Name {
+		case tables.ColSetting, tables.ColSettingChosen, tables.ColSettingScore:
+			continue
+		}
 		if f.Name != tables.ColTraceID && f.Name != tables.ColMeasuredFrom && f.Name != tables.ColRepeatsHeld && f.Name != tables.ColRepeatable {
 			out = append(out, f.Name)
 		}

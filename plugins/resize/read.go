@@ -181,7 +181,7 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 		return nil, err
 	}
 	// Columns that came later: absent in older tables.
-	var from, held, more arrow.Array
+	var from, held, more, setting, chosen arrow.Array
 	if idx := b.Schema().FieldIndices(tables.ColMeasuredFrom); len(idx) > 0 {
 		from = col(tables.ColMeasuredFrom, arrow.BinaryTypes.String)
 	}
@@ -190,6 +190,10 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 	}
 	if idx := b.Schema().FieldIndices(tables.ColRepeatable); len(idx) > 0 {
 		more = col(tables.ColRepeatable, arrow.FixedWidthTypes.Boolean)
+	}
+	if idx := b.Schema().FieldIndices(tables.ColSetting); len(idx) > 0 {
+		setting = col(tables.ColSetting, arrow.BinaryTypes.String)
+		chosen = col(tables.ColSettingChosen, arrow.FixedWidthTypes.Boolean)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -200,9 +204,15 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 		}
 		return a.(*array.Float64).Value(i)
 	}
-	out := make([]trial, len(cands))
-	for i := range out {
+	out := make([]trial, 0, len(cands))
+	for i := range cands {
 		row := offset + int64(i)
+		// A setting a search tried and did not choose is its evidence,
+		// not a measurement of the size (tables.Result.Outranked): the
+		// chosen setting's row speaks for the size.
+		if setting != nil && !setting.IsNull(i) && (chosen.IsNull(i) || !chosen.(*array.Boolean).Value(i)) {
+			continue
+		}
 		if status.IsNull(i) {
 			return nil, &sdk.InputError{Port: InputPort, Row: row, Column: "status", Err: errors.New("status is null")}
 		}
@@ -247,7 +257,7 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 		if t.cand.Depth < 0 || t.cand.Width < 0 || t.cand.Width > maxWidth {
 			return nil, &sdk.InputError{Port: InputPort, Row: row, Column: "width", Err: fmt.Errorf("depth %d, width %d out of range", t.cand.Depth, t.cand.Width)}
 		}
-		out[i] = t
+		out = append(out, t)
 	}
 	return out, nil
 }

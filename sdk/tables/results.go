@@ -36,6 +36,9 @@ const (
 	ColRepeatsHeld    = "repeats_held"
 	ColRepeatable     = "repeatable"
 	ColDenseParams    = "dense_params"
+	ColSetting        = "setting"
+	ColSettingChosen  = "setting_chosen"
+	ColSettingScore   = "setting_score"
 )
 
 // Trial statuses of the results table. The evaluation stages write ok and
@@ -79,6 +82,9 @@ var ResultFields = []arrow.Field{
 	{Name: ColRepeatsHeld, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 	{Name: ColRepeatable, Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
 	{Name: ColDenseParams, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+	{Name: ColSetting, Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: ColSettingChosen, Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+	{Name: ColSettingScore, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 }
 
 // ResultsSchema is the results table: the candidates columns, then one
@@ -126,7 +132,26 @@ type Result struct {
 	// when pruning changed it: Params then counts the weights the pruned
 	// model stores. 0 (null in the table) when Params is the dense count.
 	DenseParams int64
+	// Setting is the setting of the stage's search space the trial tried
+	// (a search block), as a JSON object of the params' values, keys
+	// sorted; "" (null in the table) for a stage without one.
+	Setting string
+	// SettingChosen marks, among the trials of a model size's settings,
+	// the one whose result is the size's: the setting best on the
+	// validation metric, trained on the full budget. The others
+	// (Outranked) stay in the table as the search's evidence. false (null
+	// in the table) without a setting.
+	SettingChosen bool
+	// SettingScore is the validation metric the search compared the
+	// settings by (NaN, null in the table, when the trial has none).
+	SettingScore float64
 }
+
+// Outranked reports whether the row is a setting a search tried and did
+// not choose for its model size (another setting, or a halving rung below
+// the full budget): evidence of the search, not a measurement of the size,
+// which the resize stage leaves out.
+func (r Result) Outranked() bool { return r.Setting != "" && !r.SettingChosen }
 
 // NewResult is a failed result of c with every measurement null.
 func NewResult(c Candidate) Result {
@@ -134,7 +159,7 @@ func NewResult(c Candidate) Result {
 	return Result{
 		Candidate: c, Accuracy: nan, Loss: nan, LatencyP50Ms: nan, LatencyP95Ms: nan, ThroughputPerS: nan,
 		ModelBytes: -1, PeakBytes: -1, Status: StatusFailed, RMSE: nan, R2: nan,
-		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan,
+		AccuracyBefore: nan, LossBefore: nan, RMSEBefore: nan, NonZeroParams: -1, ValLoss: nan, SettingScore: nan,
 	}
 }
 
@@ -180,6 +205,15 @@ func BuildResults(mem memory.Allocator, rs []Result) arrow.RecordBatch {
 		} else {
 			f(24).AppendNull()
 		}
+		if r.Setting != "" {
+			f(25).(*array.StringBuilder).Append(r.Setting)
+			f(26).(*array.BooleanBuilder).Append(r.SettingChosen)
+			appendF64(f(27), r.SettingScore)
+		} else {
+			f(25).AppendNull()
+			f(26).AppendNull()
+			f(27).AppendNull()
+		}
 	}
 	return b.NewRecordBatch()
 }
@@ -191,7 +225,7 @@ func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newColumns(rec, arrow.NewSchema(ResultFields, nil), ColMeasuredFrom, ColRepeatsHeld, ColRepeatable, ColDenseParams)
+	c := newColumns(rec, arrow.NewSchema(ResultFields, nil), ColMeasuredFrom, ColRepeatsHeld, ColRepeatable, ColDenseParams, ColSetting, ColSettingChosen, ColSettingScore)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -206,6 +240,7 @@ func ReadResults(rec arrow.RecordBatch) ([]Result, error) {
 			NonZeroParams: c.i64(17, r), ValLoss: c.f64(18, r), BestEpoch: c.i32(19, r), StoppedBy: c.str(20, r),
 			MeasuredFrom: c.str(21, r), RepeatsHeld: max(c.i32Or(22, r, 0), 0), Repeatable: c.boolOr(23, r, false),
 			DenseParams: max(c.i64(24, r), 0),
+			Setting:     c.str(25, r), SettingChosen: c.boolOr(26, r, false), SettingScore: c.f64(27, r),
 		}
 	}
 	return out, nil
