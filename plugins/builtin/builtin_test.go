@@ -63,7 +63,7 @@ func TestDescribe(t *testing.T) {
 		{Kind: "optimization", Inputs: []port{{"input", false, 18}, {"dataset", false, 1}}, Outputs: []port{{"candidates", false, 18}, {"tuning", false, 10}}},
 		{Kind: "evaluation", Inputs: []port{{"input", false, 18}, {"dataset", false, 1}, {"resume", true, 46}, {"resume_models", true, 15}}, Outputs: []port{{"results", false, 46}, {"models", false, 15}}},
 		{Kind: "exec", Inputs: []port{{"input", false, 18}, {"dataset", true, 1}, {"resume", true, 46}, {"resume_models", true, 15}}, Outputs: []port{{"results", false, 46}, {"models", false, 15}}},
-		{Kind: "resize", Inputs: []port{{"input", false, 24}, {"requirements", true, 15}, {"space", true, 18}}, Outputs: []port{{"decision", false, 45}, {"proposals", false, 18}}},
+		{Kind: "resize", Inputs: []port{{"input", false, 24}, {"requirements", true, 15}, {"space", true, 18}}, Outputs: []port{{"decision", false, 46}, {"proposals", false, 18}}},
 		{Kind: "replay", Inputs: []port{{"input", false, 18}}, Outputs: []port{{"results", false, 49}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
