@@ -95,7 +95,9 @@
 // pruner-history.jsonl in the work directory, which the stage's later
 // rounds and a resumed run read back, as the exec stage does; a resumed
 // run does not train a pruned trial again (its journalled row is
-// finished).
+// finished). A model trained before (a repeat, or a pruned model the
+// resize stage proposes again) is trained to its end: its values feed
+// the pruner, whose verdict it does not follow.
 //
 // When max_train_time is set, a trial still training when it runs out
 // stops at the end of its current mini-batch, keeps its best weights so

@@ -215,7 +215,11 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 		span.AddEvent("epoch", trace.WithAttributes(attrs...))
 	}
 	var curve [][2]float64
-	key := pruneKey(c, s.epochsOf(c))
+	key, model := pruneKey(c, s.epochsOf(c)), TrainingKey(c, s.epochsOf(c))
+	// A model trained before is asked for again at full budget (a repeat,
+	// or a pruned model the search needs): its values are reported, its
+	// verdict not followed (prune.Stage).
+	again := pr != nil && pr.Trained(model)
 	if pr != nil {
 		// Each epoch's validation value goes to the pruner shared by the
 		// stage's trials; its verdict may end the training there.
@@ -229,7 +233,7 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 			}
 			curve = append(curve, [2]float64{float64(st.Epoch), v})
 			stop, reason := pr.Report(key, st.Epoch, v)
-			if stop {
+			if stop = stop && !again; stop {
 				t.pruned = reason
 				span.AddEvent("pruned", trace.WithAttributes(attribute.Int("epoch", st.Epoch), attribute.String("reason", reason)))
 			}
@@ -242,7 +246,7 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 	if pr != nil && ctx.Err() == nil {
 		// The pruner learns how the training ended, whichever way it did,
 		// unless the stage run was canceled under it.
-		pr.Done(key, curve, err == nil && t.pruned == "")
+		pr.Done(key, model, curve, err == nil && t.pruned == "")
 	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {

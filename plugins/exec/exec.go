@@ -602,7 +602,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			trialEnv = maps.Clone(env)
 			trialEnv["SWEETSPOT_SLOT"], trialEnv[s.slotEnv] = slot, slot
 		}
-		return s.trial(ctx, c, dir, trialEnv, pr.forTrial(work, dir))
+		return s.trial(ctx, c, dir, trialEnv, pr.forTrial(work, dir, c.Candidate))
 	}
 	if s.search != nil {
 		return s.runSearch(ctx, in, results, models, cands, filepath.Join(work, "trials"), parallelism, run)

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prune"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // controlFileName is each trial's control file, where the stage answers
@@ -31,18 +32,23 @@ type trialPruning struct {
 	*pruning
 	key     string // the trial's directory, relative to the work directory
 	control string // its control file
+	model   string // modelKey of its candidate
+	again   bool   // the model was trained before: run to its end
 }
 
-// forTrial is the pruner as trial dir sees it; nil without a pruner.
-func (pr *pruning) forTrial(work, dir string) *trialPruning {
+// forTrial is the pruner as trial dir, of candidate c, sees it; nil
+// without a pruner.
+func (pr *pruning) forTrial(work, dir string, c tables.Candidate) *trialPruning {
 	if pr == nil {
 		return nil
 	}
+	model := modelKey(c)
 	key, err := filepath.Rel(work, dir)
 	if err != nil {
 		key = dir
 	}
-	return &trialPruning{pruning: pr, key: filepath.ToSlash(key), control: filepath.Join(dir, controlFileName)}
+	return &trialPruning{pruning: pr, key: filepath.ToSlash(key), control: filepath.Join(dir, controlFileName),
+		model: model, again: pr.Trained(model)}
 }
 
 // answer replaces the trial's control file with the answer to its step.
@@ -61,7 +67,16 @@ func (tp *trialPruning) answer(step int, reason string) error {
 
 // done records the trial's end: in the pruner, and in the history for the
 // rounds to come.
-func (tp *trialPruning) done(curve [][2]float64, complete bool) { tp.Done(tp.key, curve, complete) }
+func (tp *trialPruning) done(curve [][2]float64, complete bool) {
+	tp.Done(tp.key, tp.model, curve, complete)
+}
+
+// modelKey names the model a candidate trains for the pruner's record of
+// trained models: its name, with what the command is told about it (its
+// family, knobs and training settings), whatever round or repeat it is.
+func modelKey(c tables.Candidate) string {
+	return fmt.Sprintf("%s|%s|%s|lr%g|b%d|e%d|%s", c.Family, c.Name, c.Knobs.String(), c.LearningRate, c.BatchSize, c.Epochs, c.Preprocess)
+}
 
 // judge hands an epoch line to the pruner and answers it. Called by the
 // stdout reader only.
@@ -71,7 +86,10 @@ func (o *outcome) judge(obj map[string]any) {
 	if v, ok := obj[tp.Settings.Metric].(float64); ok {
 		o.curve = append(o.curve, [2]float64{float64(step), v})
 		if o.pruneReason == "" {
-			if stop, reason := tp.Report(tp.key, step, v); stop {
+			// A model trained before is asked for again, at full budget
+			// (prune.Stage): its values are reported, its verdict not
+			// followed.
+			if stop, reason := tp.Report(tp.key, step, v); stop && !tp.again {
 				o.pruneReason = reason
 				o.log.Info("trial pruned", "step", step, "reason", reason)
 				o.graceTimer = time.AfterFunc(tp.Settings.Grace, o.endGrace)

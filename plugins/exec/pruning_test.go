@@ -122,9 +122,9 @@ func TestPruningHistory(t *testing.T) {
 		dir   string
 		curve [][2]float64
 	}{{"r0/a", [][2]float64{{1, 0.2}, {2, 0.4}}}, {"r0/b", [][2]float64{{1, 0.4}, {2, 0.6}}}} {
-		first.forTrial(work, filepath.Join(work, tr.dir)).done(tr.curve, true)
+		first.forTrial(work, filepath.Join(work, tr.dir), named(tr.dir)).done(tr.curve, true)
 	}
-	first.forTrial(work, filepath.Join(work, "r0/c")).done([][2]float64{{2, 0.01}}, false)
+	first.forTrial(work, filepath.Join(work, "r0/c"), named("c")).done([][2]float64{{2, 0.01}}, false)
 	f, err := os.OpenFile(filepath.Join(work, prune.HistoryFile), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,12 @@ func TestPruningHistory(t *testing.T) {
 	f.Close()
 
 	second := newPruning(s, work, log)
-	tp := second.forTrial(work, filepath.Join(work, "r1/d"))
+	tp := second.forTrial(work, filepath.Join(work, "r1/d"), named("d"))
+	// A model trained in an earlier round (c, though it was stopped) is
+	// trained to its end when asked for again; a new one (d) is judged.
+	if again := second.forTrial(work, filepath.Join(work, "r1/c-r1"), named("c")); !again.again || tp.again {
+		t.Errorf("trained again: c %v, d %v; want c only", again.again, tp.again)
+	}
 	// Step 2's median of a and b: 0.5 (c was stopped, x and y are damaged).
 	if stop, reason := second.Report(tp.key, 2, 0.49); !stop || !strings.Contains(reason, "median 0.5 of the 2 finished trials") {
 		t.Errorf("0.49 at step 2: stop %v (%s), want stopped below the median 0.5", stop, reason)
@@ -141,4 +146,12 @@ func TestPruningHistory(t *testing.T) {
 	if stop, _ := second.Report("r1/e", 2, 0.5); stop {
 		t.Error("0.5 at step 2 stopped, want on (equal to the median)")
 	}
+}
+
+// named is a candidate of the given name (its directory's last element).
+func named(dir string) tables.Candidate {
+	c := cand(4, 3, 1, 8)
+	c.Name = filepath.Base(dir)
+	c.ID = c.Name
+	return c
 }

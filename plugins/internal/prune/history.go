@@ -24,12 +24,20 @@ const maxHistoryLine = 16 << 20
 
 // Stage is a stage run's pruner: one Pruner shared by every trial of the
 // run, fed first with the curves of the history file.
+//
+// A trial of a model the stage has trained before, in this round or an
+// earlier one (Trained), is a measurement the search asked for again: a
+// repeat to measure the noise, or a pruned model its bracket needs. The
+// stages train it to its end: its values still go to the pruner, but its
+// verdict is not followed, since stopping it again would leave the search
+// without the full measurement it asked for.
 type Stage struct {
 	Pruner
 	Settings Settings
 	history  string
 	log      hclog.Logger
-	mu       sync.Mutex // serializes appends to history
+	mu       sync.Mutex // serializes appends to history and trained
+	trained  map[string]bool
 }
 
 // historyRecord is one line of the history file.
@@ -37,12 +45,13 @@ type historyRecord struct {
 	Trial    string       `json:"trial"`
 	Curve    [][2]float64 `json:"curve"` // [step, value] in the order reported
 	Complete bool         `json:"complete"`
+	Model    string       `json:"model,omitempty"` // the model trained, as the stage names it
 }
 
 // Open returns a fresh pruner of s that has seen the trials recorded in
 // work's history file.
 func Open(s Settings, work string, log hclog.Logger) *Stage {
-	st := &Stage{Pruner: New(s), Settings: s, history: filepath.Join(work, HistoryFile), log: log}
+	st := &Stage{Pruner: New(s), Settings: s, history: filepath.Join(work, HistoryFile), log: log, trained: map[string]bool{}}
 	st.replay()
 	return st
 }
@@ -74,6 +83,9 @@ func (st *Stage) replay() {
 			st.Report(rec.Trial, int(sv[0]), sv[1])
 		}
 		st.Finish(rec.Trial, rec.Complete)
+		if rec.Model != "" {
+			st.trained[rec.Model] = true
+		}
 		trials++
 	}
 	if err := sc.Err(); err != nil {
@@ -94,15 +106,26 @@ func validRecord(r historyRecord) bool {
 	return true
 }
 
+// Trained reports whether a trial of model ended before (in this stage
+// run or a recorded one): a trial of it now is trained to its end.
+func (st *Stage) Trained(model string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return model != "" && st.trained[model]
+}
+
 // Done records a trial's end: in the pruner (complete when it ran its
 // whole budget), and in the history for the rounds to come, with the
-// curve it reported.
-func (st *Stage) Done(trial string, curve [][2]float64, complete bool) {
+// curve it reported and the model it trained.
+func (st *Stage) Done(trial, model string, curve [][2]float64, complete bool) {
 	st.Finish(trial, complete)
-	b, err := json.Marshal(historyRecord{Trial: trial, Curve: curve, Complete: complete})
+	b, err := json.Marshal(historyRecord{Trial: trial, Curve: curve, Complete: complete, Model: model})
 	if err == nil {
 		st.mu.Lock()
 		defer st.mu.Unlock()
+		if model != "" {
+			st.trained[model] = true
+		}
 		var f *os.File
 		if f, err = os.OpenFile(st.history, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
 			_, err = f.Write(append(b, '\n'))

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // step is one report and the decision worked out by hand.
@@ -168,5 +170,29 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A stage's pruner remembers the models it trained, across stage runs
+// (the history file), so that a model asked for again is trained to its
+// end.
+func TestStageRemembersTrainedModels(t *testing.T) {
+	work := t.TempDir()
+	s, diags := Check("pruner", Block{Kind: KindMedian})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	first := Open(s, work, hclog.NewNullLogger())
+	if first.Trained("m1") {
+		t.Fatal("a fresh pruner has trained m1")
+	}
+	first.Done("r1/a", "m1", [][2]float64{{1, 0.5}}, false)
+	first.Done("r1/b", "", [][2]float64{{1, 0.6}}, true)
+	if !first.Trained("m1") || first.Trained("") {
+		t.Errorf("after its trial: m1 %v, unnamed %v; want m1 only", first.Trained("m1"), first.Trained(""))
+	}
+	second := Open(s, work, hclog.NewNullLogger())
+	if !second.Trained("m1") || second.Trained("m2") {
+		t.Errorf("read back: m1 %v, m2 %v; want m1 only", second.Trained("m1"), second.Trained("m2"))
 	}
 }
