@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
+)
+
+// A run whose exec stage searches two settings per size, with a trainer
+// whose validation and test scores disagree: opt "b" is better on
+// validation, so it is every size's setting, and its test accuracy
+// (0.80 + 0.01 × width, capped at 0.99) is what resize sees, so the
+// smallest width meeting 0.9 is 10 or more. Had resize seen the other
+// setting's rows (0.99 at every width), it would choose width 2. Every
+// setting's row is in the results table, the chosen one marked.
+func TestExecSearchEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "train.sh", `set -eu
+case "$SWEETSPOT_OPT" in
+  a) val=0.5; acc=0.99 ;;
+  b) val=0.9; acc=$(awk -v w="$SWEETSPOT_WIDTH" 'BEGIN { a = 0.80 + 0.01 * w; if (a > 0.99) a = 0.99; printf "%.2f", a }') ;;
+esac
+echo "{\"val_accuracy\": $val, \"accuracy\": $acc, \"loss\": 0.1, \"params\": $SWEETSPOT_PARAMS}"
+`)
+	writeFile(t, dir, "p.hcl", `
+dataset "d" {
+  generator = "blobs"
+  rows      = 100
+}
+stage "requirements" "r" {
+  dataset      = dataset.d
+  min_accuracy = 0.9
+}
+stage "model_choice" "m" {
+  input = stage.requirements.r
+  depth = [1]
+  width = { min = 2, max = 32 }
+  steps = 5
+  include_baseline = false
+}
+stage "exec" "train" {
+  input       = stage.model_choice.m
+  command     = ["/bin/sh", "train.sh"]
+  parallelism = 2
+
+  search "grid" {
+    metric = "val_accuracy"
+    param "opt" { values = ["a", "b"] }
+  }
+}
+stage "resize" "fit" {
+  input        = stage.exec.train
+  requirements = stage.requirements.r
+  strategy     = "smallest_meeting"
+  loop_to      = stage.exec.train
+  max_rounds   = 6
+}
+`)
+	r := sweetspot(t, dir, "run", "--json", "p.hcl")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	res := lastJSONLine(t, r.stdout)
+	if res.Decision == nil || res.Decision.Chosen == "" {
+		t.Fatalf("result %+v, want a chosen model", res)
+	}
+	w, err := strconv.Atoi(res.Decision.Chosen[strings.LastIndex(res.Decision.Chosen, "w")+1:])
+	if err != nil {
+		t.Fatalf("chosen %q: %v", res.Decision.Chosen, err)
+	}
+	if w < 10 {
+		t.Errorf("chosen width %d: resize saw a setting that validation did not choose (opt b meets 0.9 from width 10)", w)
+	}
+	m := onlyRun(t, dir)
+	rows := 0
+	for _, s := range m.Stages {
+		for _, f := range s.Outputs {
+			if f.Port != "results" || !strings.HasPrefix(f.Path, "stages/exec.train") {
+				continue
+			}
+			b := readArrowFile(t, filepath.Join(dir, runstore.DefaultRoot, m.RunID, f.Path))
+			rs, err := tables.ReadResults(b)
+			b.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			perSize := map[string][]tables.Result{}
+			for _, r := range rs {
+				perSize[r.ID] = append(perSize[r.ID], r)
+			}
+			for id, rs := range perSize {
+				if len(rs) != 2 {
+					t.Errorf("round %d, %s: %d rows, want one per setting", f.Round, id, len(rs))
+				}
+				for _, r := range rs {
+					var set map[string]string
+					if err := json.Unmarshal([]byte(r.Setting), &set); err != nil {
+						t.Fatalf("%s: setting %q: %v", id, r.Setting, err)
+					}
+					if r.SettingChosen != (set["opt"] == "b") {
+						t.Errorf("round %d, %s: setting %s chosen %v; want opt b, the better on validation, chosen", f.Round, id, r.Setting, r.SettingChosen)
+					}
+				}
+			}
+			rows += len(rs)
+		}
+	}
+	if rows == 0 {
+		t.Fatal("no exec results found in the run")
+	}
+	t.Logf("exec results rows: %d, chosen %s", rows, res.Decision.Chosen)
+}
