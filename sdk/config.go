@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -51,7 +52,7 @@ type fieldInfo struct {
 	expression bool
 	// nesting and body describe a block; body is the block's struct (the
 	// element type for lists, the pointed-to type for pointers).
-	nesting BlockNesting
+	nesting describe.BlockNesting
 	body    *structInfo
 }
 
@@ -64,10 +65,10 @@ var structInfos sync.Map // reflect.Type -> *structInfo
 
 // configSchemaOf derives the HCL schema of a stage's config struct from its
 // `hcl` and `doc` tags.
-func configSchemaOf(t reflect.Type) (ConfigSchema, error) {
+func configSchemaOf(t reflect.Type) (describe.ConfigSchema, error) {
 	si, err := structInfoOf(t)
 	if err != nil {
-		return ConfigSchema{}, err
+		return describe.ConfigSchema{}, err
 	}
 	return si.schema()
 }
@@ -165,13 +166,13 @@ func buildStructInfo(t reflect.Type, path string, visiting map[reflect.Type]bool
 			bt := sf.Type
 			switch {
 			case bt.Kind() == reflect.Struct:
-				fi.nesting, fi.required = NestingSingle, true
+				fi.nesting, fi.required = describe.NestingSingle, true
 			case bt.Kind() == reflect.Pointer && bt.Elem().Kind() == reflect.Struct:
-				fi.nesting, bt = NestingSingle, bt.Elem()
+				fi.nesting, bt = describe.NestingSingle, bt.Elem()
 			case bt.Kind() == reflect.Slice && bt.Elem().Kind() == reflect.Struct:
-				fi.nesting, bt = NestingList, bt.Elem()
+				fi.nesting, bt = describe.NestingList, bt.Elem()
 			case bt.Kind() == reflect.Slice && bt.Elem().Kind() == reflect.Pointer && bt.Elem().Elem().Kind() == reflect.Struct:
-				fi.nesting, bt = NestingList, bt.Elem().Elem()
+				fi.nesting, bt = describe.NestingList, bt.Elem().Elem()
 			default:
 				return nil, fmt.Errorf("%s: a block field must be a struct, a pointer to a struct or a slice of them, not %s", fpath, sf.Type)
 			}
@@ -252,76 +253,30 @@ func ctyTypeOf(t reflect.Type, path string, visiting map[reflect.Type]bool) (cty
 	return cty.NilType, fmt.Errorf("%s: unsupported attribute type %s", path, t)
 }
 
-func (si *structInfo) schema() (ConfigSchema, error) {
-	var s ConfigSchema
+func (si *structInfo) schema() (describe.ConfigSchema, error) {
+	var s describe.ConfigSchema
 	for _, f := range si.fields {
 		switch f.kind {
 		case attrField:
 			tj, err := ctyjson.MarshalType(f.ty)
 			if err != nil {
-				return ConfigSchema{}, fmt.Errorf("attribute %s: %w", f.name, err)
+				return describe.ConfigSchema{}, fmt.Errorf("attribute %s: %w", f.name, err)
 			}
-			s.Attributes = append(s.Attributes, AttributeSchema{
+			s.Attributes = append(s.Attributes, describe.AttributeSchema{
 				Name: f.name, Type: json.RawMessage(tj), Required: f.required, Description: f.doc, Expression: f.expression,
 			})
 		case blockField:
 			body, err := f.body.schema()
 			if err != nil {
-				return ConfigSchema{}, fmt.Errorf("block %s: %w", f.name, err)
+				return describe.ConfigSchema{}, fmt.Errorf("block %s: %w", f.name, err)
 			}
-			s.Blocks = append(s.Blocks, BlockSchema{
+			s.Blocks = append(s.Blocks, describe.BlockSchema{
 				Name: f.name, Nesting: f.nesting, Required: f.required, Description: f.doc,
 				Labels: f.body.labels(), Body: body,
 			})
 		}
 	}
 	return s, nil
-}
-
-// ImpliedType is the cty type of a config value conforming to the schema: an
-// object with one attribute per attribute and block. A single block is an
-// object (null when absent), a list block a list of objects; a block's
-// object holds each of its labels as a string attribute.
-func (s ConfigSchema) ImpliedType() (cty.Type, error) {
-	return s.impliedType(nil)
-}
-
-func (s ConfigSchema) impliedType(labels []string) (cty.Type, error) {
-	attrs := map[string]cty.Type{}
-	for _, l := range labels {
-		if _, dup := attrs[l]; dup || l == "" {
-			return cty.NilType, fmt.Errorf("label %q is empty or declared twice", l)
-		}
-		attrs[l] = cty.String
-	}
-	for _, a := range s.Attributes {
-		ty, err := ctyjson.UnmarshalType(a.Type)
-		if err != nil {
-			return cty.NilType, fmt.Errorf("attribute %s: invalid type %s: %w", a.Name, a.Type, err)
-		}
-		if _, dup := attrs[a.Name]; dup {
-			return cty.NilType, fmt.Errorf("attribute %s: declared twice, or as a label too", a.Name)
-		}
-		attrs[a.Name] = ty
-	}
-	for _, b := range s.Blocks {
-		bt, err := b.Body.impliedType(b.Labels)
-		if err != nil {
-			return cty.NilType, fmt.Errorf("block %s: %w", b.Name, err)
-		}
-		if _, dup := attrs[b.Name]; dup {
-			return cty.NilType, fmt.Errorf("block %s: declared twice, or as an attribute or label too", b.Name)
-		}
-		switch b.Nesting {
-		case NestingSingle:
-			attrs[b.Name] = bt
-		case NestingList:
-			attrs[b.Name] = cty.List(bt)
-		default:
-			return cty.NilType, fmt.Errorf("block %s: unknown nesting %q", b.Name, b.Nesting)
-		}
-	}
-	return cty.Object(attrs), nil
 }
 
 // decodeConfig decodes a config value into a new value of the struct type t
@@ -404,7 +359,7 @@ func decodeBody(si *structInfo, rv reflect.Value, obj cty.Value, path []string) 
 }
 
 func decodeBlock(f fieldInfo, fv reflect.Value, val cty.Value, path []string) Diagnostics {
-	if f.nesting == NestingSingle {
+	if f.nesting == describe.NestingSingle {
 		if val.IsNull() {
 			if f.required {
 				return Diagnostics{errDiag(path, "Missing required block", fmt.Sprintf("A %q block is required.", f.name))}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -51,12 +52,12 @@ func TestConfigSchemaOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
-	budget := ConfigSchema{Attributes: []AttributeSchema{
+	budget := describe.ConfigSchema{Attributes: []describe.AttributeSchema{
 		{Name: "max_trials", Type: raw(`"number"`), Required: true, Description: "Most trials to run."},
 		{Name: "max_wall", Type: raw(`"string"`)},
 	}}
-	want := ConfigSchema{
-		Attributes: []AttributeSchema{
+	want := describe.ConfigSchema{
+		Attributes: []describe.AttributeSchema{
 			{Name: "name", Type: raw(`"string"`), Required: true, Description: "Display name."},
 			{Name: "enabled", Type: raw(`"bool"`)},
 			{Name: "rate", Type: raw(`"number"`)},
@@ -69,10 +70,10 @@ func TestConfigSchemaOf(t *testing.T) {
 			{Name: "seed", Type: raw(`"number"`)},
 			{Name: "extra", Type: raw(`"dynamic"`)},
 		},
-		Blocks: []BlockSchema{
-			{Name: "budget", Nesting: NestingSingle, Required: true, Body: budget},
-			{Name: "early_stop", Nesting: NestingSingle, Body: budget},
-			{Name: "layer", Nesting: NestingList, Description: "One per hidden layer.", Body: ConfigSchema{Attributes: []AttributeSchema{
+		Blocks: []describe.BlockSchema{
+			{Name: "budget", Nesting: describe.NestingSingle, Required: true, Body: budget},
+			{Name: "early_stop", Nesting: describe.NestingSingle, Body: budget},
+			{Name: "layer", Nesting: describe.NestingList, Description: "One per hidden layer.", Body: describe.ConfigSchema{Attributes: []describe.AttributeSchema{
 				{Name: "width", Type: raw(`"number"`), Required: true},
 				{Name: "dropout", Type: raw(`"number"`)},
 			}}},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -223,17 +224,17 @@ func quoteAll(names []string) []string {
 // as an Expression (AttributeSchema.Expression), in the body and in its
 // nested blocks, evaluates to what value returns for it instead of to its
 // own value: a host decodes the wrapped body (hcldec, with the spec of
-// ConfigSchema.Spec) and passes value a function built on ExpressionValue.
+// describe.ConfigSchema.Spec) and passes value a function built on ExpressionValue.
 // path is the attribute's config path, as in Diagnostic.Path. The
 // replaced expressions report no variables, so hcldec.Variables asks the
 // host for none of the plugin's names.
-func DeferExpressions(body hcl.Body, schema ConfigSchema, value func(path []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics)) hcl.Body {
+func DeferExpressions(body hcl.Body, schema describe.ConfigSchema, value func(path []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics)) hcl.Body {
 	return deferBody{Body: body, schema: schema, value: value}
 }
 
 type deferBody struct {
 	hcl.Body
-	schema ConfigSchema
+	schema describe.ConfigSchema
 	path   []string
 	value  func(path []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics)
 }
@@ -266,12 +267,12 @@ func (b deferBody) rewrite(c *hcl.BodyContent) *hcl.BodyContent {
 	index := map[string]int{}
 	for i, blk := range c.Blocks {
 		out.Blocks[i] = blk
-		bs := b.schema.block(blk.Type)
+		bs := block(b.schema, blk.Type)
 		if bs == nil || blk.Body == nil {
 			continue
 		}
 		path := appendPath(b.path, blk.Type)
-		if bs.Nesting != NestingSingle {
+		if bs.Nesting != describe.NestingSingle {
 			path = append(path, strconv.Itoa(index[blk.Type]))
 			index[blk.Type]++
 		}
@@ -289,7 +290,7 @@ func (b deferBody) rewriteAttrs(attrs hcl.Attributes) hcl.Attributes {
 	out := make(hcl.Attributes, len(attrs))
 	for name, a := range attrs {
 		out[name] = a
-		if a == nil || a.Expr == nil || !b.schema.deferred(name) {
+		if a == nil || a.Expr == nil || !deferred(b.schema, name) {
 			continue
 		}
 		na := *a
@@ -299,7 +300,7 @@ func (b deferBody) rewriteAttrs(attrs hcl.Attributes) hcl.Attributes {
 	return out
 }
 
-func (s ConfigSchema) deferred(name string) bool {
+func deferred(s describe.ConfigSchema, name string) bool {
 	for _, a := range s.Attributes {
 		if a.Name == name {
 			return a.Expression
@@ -308,7 +309,7 @@ func (s ConfigSchema) deferred(name string) bool {
 	return false
 }
 
-func (s ConfigSchema) block(name string) *BlockSchema {
+func block(s describe.ConfigSchema, name string) *describe.BlockSchema {
 	for i := range s.Blocks {
 		if s.Blocks[i].Name == name {
 			return &s.Blocks[i]

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -50,16 +51,16 @@ func TestLabelAndExpressionSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
-	want := ConfigSchema{Blocks: []BlockSchema{
-		{Name: "family", Nesting: NestingList, Labels: []string{"kind"}, Body: ConfigSchema{
-			Attributes: []AttributeSchema{
+	want := describe.ConfigSchema{Blocks: []describe.BlockSchema{
+		{Name: "family", Nesting: describe.NestingList, Labels: []string{"kind"}, Body: describe.ConfigSchema{
+			Attributes: []describe.AttributeSchema{
 				{Name: "path", Type: raw(`"string"`)},
 				{Name: "name", Type: raw(`"string"`)},
 				{Name: "knobs", Type: raw(`"string"`), Description: "Knobs of a candidate.", Expression: true},
 				{Name: "params", Type: raw(`"string"`), Expression: true},
 			},
-			Blocks: []BlockSchema{{Name: "size", Nesting: NestingList, Labels: []string{"name"}, Body: ConfigSchema{
-				Attributes: []AttributeSchema{
+			Blocks: []describe.BlockSchema{{Name: "size", Nesting: describe.NestingList, Labels: []string{"name"}, Body: describe.ConfigSchema{
+				Attributes: []describe.AttributeSchema{
 					{Name: "min", Type: raw(`"number"`), Required: true},
 					{Name: "max", Type: raw(`"number"`), Required: true},
 					{Name: "scale", Type: raw(`"string"`)},
@@ -67,8 +68,8 @@ func TestLabelAndExpressionSchema(t *testing.T) {
 				},
 			}}},
 		}},
-		{Name: "pair", Nesting: NestingSingle, Labels: []string{"first", "second"}, Body: ConfigSchema{
-			Attributes: []AttributeSchema{{Name: "n", Type: raw(`"number"`)}},
+		{Name: "pair", Nesting: describe.NestingSingle, Labels: []string{"first", "second"}, Body: describe.ConfigSchema{
+			Attributes: []describe.AttributeSchema{{Name: "n", Type: raw(`"number"`)}},
 		}},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -357,15 +358,15 @@ pair "a" "b" {}
 
 func TestSpecProblems(t *testing.T) {
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
-	schema := ConfigSchema{
-		Attributes: []AttributeSchema{{Name: "e", Type: raw(`"number"`), Expression: true}},
-		Blocks: []BlockSchema{
-			{Name: "b", Nesting: NestingList, Labels: []string{"x"}, Body: ConfigSchema{
-				Attributes: []AttributeSchema{{Name: "x", Type: raw(`"string"`)}},
+	schema := describe.ConfigSchema{
+		Attributes: []describe.AttributeSchema{{Name: "e", Type: raw(`"number"`), Expression: true}},
+		Blocks: []describe.BlockSchema{
+			{Name: "b", Nesting: describe.NestingList, Labels: []string{"x"}, Body: describe.ConfigSchema{
+				Attributes: []describe.AttributeSchema{{Name: "x", Type: raw(`"string"`)}},
 			}},
-			{Name: "c", Nesting: NestingSingle, Labels: []string{""}},
-			{Name: "ok", Nesting: NestingList, Required: true, Labels: []string{"l"}, Body: ConfigSchema{
-				Attributes: []AttributeSchema{{Name: "n", Type: raw(`"number"`), Required: true}},
+			{Name: "c", Nesting: describe.NestingSingle, Labels: []string{""}},
+			{Name: "ok", Nesting: describe.NestingList, Required: true, Labels: []string{"l"}, Body: describe.ConfigSchema{
+				Attributes: []describe.AttributeSchema{{Name: "n", Type: raw(`"number"`), Required: true}},
 			}},
 		},
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
 )
@@ -100,7 +101,7 @@ func TestWriterKeepsThePortContract(t *testing.T) {
 // "list"; a schema that leaves it unset is refused alike by the hcldec
 // spec a host decodes with and by the config's implied type.
 func TestNestingIsStated(t *testing.T) {
-	s := sdk.ConfigSchema{Blocks: []sdk.BlockSchema{{Name: "b"}}}
+	s := describe.ConfigSchema{Blocks: []describe.BlockSchema{{Name: "b"}}}
 	spec, problems := s.Spec()
 	if len(problems) != 1 || spec["b"] != nil {
 		t.Errorf("Spec problems = %q, spec = %v; want the block refused", problems, spec)

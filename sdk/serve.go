@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
@@ -22,8 +20,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
-	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/internal/wire"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
@@ -111,19 +109,19 @@ func (s *Set) pluginName() string {
 // Describe returns the plugin's description: what `describe` prints and the
 // Describe call returns. The host uses it to describe built-in stages
 // without starting a process.
-func (s *Set) Describe() *PluginDescription {
-	d := &PluginDescription{
+func (s *Set) Describe() *describe.PluginDescription {
+	d := &describe.PluginDescription{
 		Name:            s.pluginName(),
 		Version:         s.version,
 		SDKVersion:      SDKVersion,
 		ProtocolVersion: ProtocolVersion,
-		Stages:          make([]StageDescription, 0, len(s.kinds)),
+		Stages:          make([]describe.StageDescription, 0, len(s.kinds)),
 	}
 	for _, kind := range s.kinds {
 		e := s.entries[kind]
 		// Register already proved the config type usable.
 		schema, _ := configSchemaOf(e.configType)
-		d.Stages = append(d.Stages, StageDescription{
+		d.Stages = append(d.Stages, describe.StageDescription{
 			Kind:        kind,
 			Description: e.info.Description,
 			Config:      schema,
@@ -137,40 +135,19 @@ func (s *Set) Describe() *PluginDescription {
 	return d
 }
 
-func describePorts(ports []Port) []PortDescription {
-	out := make([]PortDescription, 0, len(ports))
+func describePorts(ports []Port) []describe.PortDescription {
+	out := make([]describe.PortDescription, 0, len(ports))
 	for _, p := range ports {
-		pd := PortDescription{Name: p.Name, Description: p.Description, Optional: p.Optional}
+		pd := describe.PortDescription{Name: p.Name, Description: p.Description, Optional: p.Optional}
 		if p.Schema != nil {
 			pd.ArrowSchema = flight.SerializeSchema(p.Schema, memory.DefaultAllocator)
 			for _, f := range p.Schema.Fields() {
-				pd.Fields = append(pd.Fields, FieldDescription{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable})
+				pd.Fields = append(pd.Fields, describe.FieldDescription{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable})
 			}
 		}
 		out = append(out, pd)
 	}
 	return out
-}
-
-// PortSchema decodes a port's Arrow schema; nil means any schema. The
-// bytes come from a plugin: they are checked before arrow-go decodes
-// them, which a damaged schema could make recurse until the stack
-// overflows.
-func (p PortDescription) PortSchema() (sch *arrow.Schema, err error) {
-	if len(p.ArrowSchema) == 0 {
-		return nil, nil
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			sch, err = nil, fmt.Errorf("decoding the Arrow schema: %v", r)
-		}
-	}()
-	rd, err := ipcverify.NewStreamReader(bytes.NewReader(p.ArrowSchema), int64(len(p.ArrowSchema)), memory.DefaultAllocator)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Release()
-	return rd.Schema(), nil
 }
 
 // ServeOption tunes Serve. Run serves with the defaults.

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
 )
@@ -657,7 +658,7 @@ func TestRunCommand(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		var d sdk.PluginDescription
+		var d describe.PluginDescription
 		if err := json.Unmarshal([]byte(out), &d); err != nil {
 			t.Fatalf("describe printed %q: %v", out, err)
 		}

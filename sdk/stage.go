@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // Stage is one configured unit of work. Run reads its input ports and writes
@@ -77,37 +78,11 @@ type StageInfo struct {
 }
 
 // Resume names the ports through which a stage picks up interrupted work.
-// The host journals every batch written to Output (append-only, synced).
-// When an interrupted run is resumed, the journalled rows arrive on the
-// optional input port Input; the stage skips the units they record and
-// writes those rows to Output again, before any new row, so the output is
-// whole (the host keeps the old journal until the new one holds as many
-// rows).
-type Resume struct {
-	Output string `json:"output"`
-	Input  string `json:"input"`
-	// More are further output and input pairs journalled and handed back
-	// alike, for a stage whose trials write to more than one port (the
-	// evaluation stage's results and models). Output alone decides which
-	// units are finished; a stage writes a unit's rows to the More ports
-	// before its Output row, so a finished unit's rows are all journalled.
-	More []ResumePort `json:"more,omitempty"`
-}
+type Resume = describe.Resume
 
 // ResumePort is one journalled output port and the input port its rows
 // come back on.
-type ResumePort struct {
-	Output string `json:"output"`
-	Input  string `json:"input"`
-}
-
-// Ports lists every journalled pair, Output's first.
-func (r *Resume) Ports() []ResumePort {
-	if r == nil {
-		return nil
-	}
-	return append([]ResumePort{{Output: r.Output, Input: r.Input}}, r.More...)
-}
+type ResumePort = describe.ResumePort
 
 // Port is a named stream of record batches.
 //
@@ -125,14 +100,7 @@ type Port struct {
 }
 
 // Loop names the ports through which a deciding stage steers its loop.
-type Loop struct {
-	// DecisionPort carries one row per round with a utf8 `status` column; the
-	// loop goes on while the last row's status is "continue".
-	DecisionPort string
-	// ProposalsPort carries the next round's candidates; it replaces the data
-	// on the looped-to stage's primary input port ("input").
-	ProposalsPort string
-}
+type Loop = describe.Loop
 
 // PrimaryInput is the name of the input port that a loop feeds.
 const PrimaryInput = "input"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // fakePlugin writes a shell-script plugin into dir that appends a line to
@@ -97,7 +98,7 @@ func TestPluginsDescribeChecksTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = sweetspotWith(t, dir, env, "plugins", "describe", "locked")
-	var d sdk.PluginDescription
+	var d describe.PluginDescription
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &d) != nil || d.Name != "locked" {
 		t.Fatalf("describe of the locked plugin: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
@@ -39,7 +40,7 @@ func serveRogue(set *sdk.Set) error {
 
 type rogue struct {
 	stagepb.UnimplementedStageServiceServer
-	desc *sdk.PluginDescription
+	desc *describe.PluginDescription
 	js   []byte
 }
 

@@ -13,20 +13,21 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // fakeCatalog resolves stage kinds from plugin descriptions built in the
 // test, as pluginhost would from `describe` output: the same data, no
 // processes.
 type fakeCatalog struct {
-	plugins map[string]*sdk.PluginDescription
+	plugins map[string]*describe.PluginDescription
 }
 
 var _ Catalog = (*fakeCatalog)(nil)
 
 const builtinPlugin = "builtin"
 
-func (c *fakeCatalog) Resolve(kind, plugin string) (*sdk.PluginDescription, error) {
+func (c *fakeCatalog) Resolve(kind, plugin string) (*describe.PluginDescription, error) {
 	if plugin == "" {
 		if d := c.plugins[builtinPlugin]; d.Stage(kind) != nil {
 			return d, nil
@@ -78,83 +79,83 @@ var (
 
 func ty(t string) json.RawMessage { return json.RawMessage(t) }
 
-func attr(name, t string, required bool) sdk.AttributeSchema {
-	return sdk.AttributeSchema{Name: name, Type: ty(t), Required: required}
+func attr(name, t string, required bool) describe.AttributeSchema {
+	return describe.AttributeSchema{Name: name, Type: ty(t), Required: required}
 }
 
 func newFakeCatalog() *fakeCatalog {
-	builtin := &sdk.PluginDescription{
+	builtin := &describe.PluginDescription{
 		Name: builtinPlugin, Version: "0.1.0", SDKVersion: sdk.SDKVersion, ProtocolVersion: sdk.ProtocolVersion,
-		Stages: []sdk.StageDescription{
+		Stages: []describe.StageDescription{
 			{
 				Kind: "dataset",
-				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+				Config: describe.ConfigSchema{Attributes: []describe.AttributeSchema{
 					attr("path", `"string"`, false),
 					attr("generator", `"string"`, false),
 					attr("target", `"string"`, true),
 					attr("test_fraction", `"number"`, false),
 					attr("seed", `"number"`, false),
 				}},
-				Outputs: []sdk.PortDescription{{Name: "data", Description: "One column per feature and the target column."}},
+				Outputs: []describe.PortDescription{{Name: "data", Description: "One column per feature and the target column."}},
 			},
 			{
 				Kind: "requirements",
-				Config: sdk.ConfigSchema{
-					Attributes: []sdk.AttributeSchema{
+				Config: describe.ConfigSchema{
+					Attributes: []describe.AttributeSchema{
 						attr("min_accuracy", `"number"`, false),
 						attr("max_latency_ms", `"number"`, false),
 						attr("max_params", `"number"`, false),
 					},
-					Blocks: []sdk.BlockSchema{{
-						Name: "budget", Nesting: sdk.NestingSingle,
-						Body: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+					Blocks: []describe.BlockSchema{{
+						Name: "budget", Nesting: describe.NestingSingle,
+						Body: describe.ConfigSchema{Attributes: []describe.AttributeSchema{
 							attr("max_trials", `"number"`, true),
 							attr("max_wall", `"string"`, false),
 						}},
 					}},
 				},
-				Inputs:  []sdk.PortDescription{{Name: "dataset", Optional: true}},
-				Outputs: []sdk.PortDescription{{Name: "requirements", ArrowSchema: schemaBytes(requirementsCols...)}},
+				Inputs:  []describe.PortDescription{{Name: "dataset", Optional: true}},
+				Outputs: []describe.PortDescription{{Name: "requirements", ArrowSchema: schemaBytes(requirementsCols...)}},
 			},
 			{
 				Kind: "model_choice",
-				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+				Config: describe.ConfigSchema{Attributes: []describe.AttributeSchema{
 					attr("family", `"string"`, true),
 					attr("depth", `["list","number"]`, false),
 					attr("width", `["object",{"min":"number","max":"number"}]`, false),
 				}},
-				Inputs: []sdk.PortDescription{{Name: "input", Description: "The requirements table.",
+				Inputs: []describe.PortDescription{{Name: "input", Description: "The requirements table.",
 					ArrowSchema: schemaBytes(f64("min_accuracy"), i64("max_params"))}},
-				Outputs: []sdk.PortDescription{{Name: "candidates", ArrowSchema: schemaBytes(candidateCols...)}},
+				Outputs: []describe.PortDescription{{Name: "candidates", ArrowSchema: schemaBytes(candidateCols...)}},
 			},
 			{
 				Kind: "evaluation",
-				Config: sdk.ConfigSchema{
-					Attributes: []sdk.AttributeSchema{
+				Config: describe.ConfigSchema{
+					Attributes: []describe.AttributeSchema{
 						attr("epochs", `"number"`, true),
 						attr("parallelism", `"number"`, false),
 					},
-					Blocks: []sdk.BlockSchema{{
-						Name: "metric", Nesting: sdk.NestingList,
-						Body: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+					Blocks: []describe.BlockSchema{{
+						Name: "metric", Nesting: describe.NestingList,
+						Body: describe.ConfigSchema{Attributes: []describe.AttributeSchema{
 							attr("name", `"string"`, true),
 							attr("weight", `"number"`, false),
 						}},
 					}},
 				},
-				Inputs: []sdk.PortDescription{
+				Inputs: []describe.PortDescription{
 					{Name: "input", Description: "Candidates to train.",
 						ArrowSchema: schemaBytes(str("candidate_id"), i32("depth"), i32("width"))},
 					{Name: "dataset", Description: "The dataset to train and test on."},
 				},
-				Outputs: []sdk.PortDescription{{Name: "results", ArrowSchema: schemaBytes(resultCols...)}},
+				Outputs: []describe.PortDescription{{Name: "results", ArrowSchema: schemaBytes(resultCols...)}},
 			},
 			{
 				Kind:   "resize",
-				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{attr("strategy", `"string"`, false)}},
-				Inputs: []sdk.PortDescription{{Name: "input",
+				Config: describe.ConfigSchema{Attributes: []describe.AttributeSchema{attr("strategy", `"string"`, false)}},
+				Inputs: []describe.PortDescription{{Name: "input",
 					ArrowSchema: schemaBytes(str("candidate_id"), f64("accuracy"), i64("params"))}},
-				Outputs: []sdk.PortDescription{
+				Outputs: []describe.PortDescription{
 					{Name: "decision", ArrowSchema: schemaBytes(decisionCols...)},
 					{Name: "proposals", ArrowSchema: schemaBytes(candidateCols...)},
 				},
@@ -162,34 +163,34 @@ func newFakeCatalog() *fakeCatalog {
 			},
 			{
 				Kind:    "standardize",
-				Config:  sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{attr("columns", `["list","string"]`, false)}},
-				Inputs:  []sdk.PortDescription{{Name: "input"}},
-				Outputs: []sdk.PortDescription{{Name: "output"}},
+				Config:  describe.ConfigSchema{Attributes: []describe.AttributeSchema{attr("columns", `["list","string"]`, false)}},
+				Inputs:  []describe.PortDescription{{Name: "input"}},
+				Outputs: []describe.PortDescription{{Name: "output"}},
 			},
 		},
 	}
-	acme := &sdk.PluginDescription{
+	acme := &describe.PluginDescription{
 		Name: "acme", Version: "1.2.0", SDKVersion: sdk.SDKVersion, ProtocolVersion: sdk.ProtocolVersion,
-		Stages: []sdk.StageDescription{
+		Stages: []describe.StageDescription{
 			{
 				// An older model chooser whose table does not fit evaluation.
 				Kind:    "legacy_choice",
-				Config:  sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{attr("family", `"string"`, false)}},
-				Inputs:  []sdk.PortDescription{{Name: "input", Optional: true}},
-				Outputs: []sdk.PortDescription{{Name: "candidates", ArrowSchema: schemaBytes(str("candidate_id"), i64("depth"))}},
+				Config:  describe.ConfigSchema{Attributes: []describe.AttributeSchema{attr("family", `"string"`, false)}},
+				Inputs:  []describe.PortDescription{{Name: "input", Optional: true}},
+				Outputs: []describe.PortDescription{{Name: "candidates", ArrowSchema: schemaBytes(str("candidate_id"), i64("depth"))}},
 			},
 			{
 				Kind: "standardize",
-				Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+				Config: describe.ConfigSchema{Attributes: []describe.AttributeSchema{
 					attr("columns", `["list","string"]`, true),
 					attr("epsilon", `"number"`, false),
 				}},
-				Inputs:  []sdk.PortDescription{{Name: "input"}},
-				Outputs: []sdk.PortDescription{{Name: "output"}},
+				Inputs:  []describe.PortDescription{{Name: "input"}},
+				Outputs: []describe.PortDescription{{Name: "output"}},
 			},
 		},
 	}
-	return &fakeCatalog{plugins: map[string]*sdk.PluginDescription{builtinPlugin: builtin, "acme": acme, zooKind: zooSet().Describe()}}
+	return &fakeCatalog{plugins: map[string]*describe.PluginDescription{builtinPlugin: builtin, "acme": acme, zooKind: zooSet().Describe()}}
 }
 
 // zooKind is a stage kind whose schema the SDK derives from a Go struct,

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // TestEdgeKeepsThePortContract checks edges against the port contract as
@@ -32,11 +33,11 @@ func TestEdgeKeepsThePortContract(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cat := newFakeCatalog()
-			cat.plugins["edge"] = &sdk.PluginDescription{
+			cat.plugins["edge"] = &describe.PluginDescription{
 				Name: "edge", Version: "0.0.1", SDKVersion: sdk.SDKVersion, ProtocolVersion: sdk.ProtocolVersion,
-				Stages: []sdk.StageDescription{
-					{Kind: "produce", Outputs: []sdk.PortDescription{{Name: "out", ArrowSchema: schemaBytes(tc.produced...)}}},
-					{Kind: "consume", Inputs: []sdk.PortDescription{{Name: "input", ArrowSchema: schemaBytes(tc.consumed...)}}},
+				Stages: []describe.StageDescription{
+					{Kind: "produce", Outputs: []describe.PortDescription{{Name: "out", ArrowSchema: schemaBytes(tc.produced...)}}},
+					{Kind: "consume", Inputs: []describe.PortDescription{{Name: "input", ArrowSchema: schemaBytes(tc.consumed...)}}},
 				},
 			}
 			src := `

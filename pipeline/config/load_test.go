@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -450,27 +451,27 @@ func TestDiagnosticsSorted(t *testing.T) {
 // diagnostic naming it, not a panic or a silent pass.
 func TestPluginDefects(t *testing.T) {
 	cat := newFakeCatalog()
-	cat.plugins["shoddy"] = &sdk.PluginDescription{
+	cat.plugins["shoddy"] = &describe.PluginDescription{
 		Name: "shoddy", Version: "0.0.1",
-		Stages: []sdk.StageDescription{
+		Stages: []describe.StageDescription{
 			{
 				Kind: "bad_schema",
-				Config: sdk.ConfigSchema{
-					Attributes: []sdk.AttributeSchema{
+				Config: describe.ConfigSchema{
+					Attributes: []describe.AttributeSchema{
 						attr("ok", `"number"`, false),
 						attr("weird", `"quaternion"`, false),
 						attr("timeout", `"string"`, false),
 						attr("ok", `"string"`, false),
 					},
-					Blocks: []sdk.BlockSchema{{Name: "b", Nesting: "map"}},
+					Blocks: []describe.BlockSchema{{Name: "b", Nesting: "map"}},
 				},
-				Inputs:  []sdk.PortDescription{{Name: "plugin"}},
-				Outputs: []sdk.PortDescription{{Name: "out", ArrowSchema: []byte("not arrow")}},
+				Inputs:  []describe.PortDescription{{Name: "plugin"}},
+				Outputs: []describe.PortDescription{{Name: "out", ArrowSchema: []byte("not arrow")}},
 			},
 			{
 				Kind:    "bad_loop",
-				Inputs:  []sdk.PortDescription{{Name: "input", ArrowSchema: schemaBytes(str("candidate_id"))}},
-				Outputs: []sdk.PortDescription{{Name: "decision"}},
+				Inputs:  []describe.PortDescription{{Name: "input", ArrowSchema: schemaBytes(str("candidate_id"))}},
+				Outputs: []describe.PortDescription{{Name: "decision"}},
 				Loop:    &sdk.Loop{DecisionPort: "decision", ProposalsPort: "proposals"},
 			},
 		},

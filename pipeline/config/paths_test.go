@@ -10,21 +10,22 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // fileCatalog has one stage kind that names files as dataset and exec do:
 // a path string, a command line and the host-filled base_dir.
 func fileCatalog() *fakeCatalog {
-	return &fakeCatalog{plugins: map[string]*sdk.PluginDescription{builtinPlugin: {
+	return &fakeCatalog{plugins: map[string]*describe.PluginDescription{builtinPlugin: {
 		Name: builtinPlugin, Version: "0.1.0", SDKVersion: sdk.SDKVersion, ProtocolVersion: sdk.ProtocolVersion,
-		Stages: []sdk.StageDescription{{
+		Stages: []describe.StageDescription{{
 			Kind: "files",
-			Config: sdk.ConfigSchema{Attributes: []sdk.AttributeSchema{
+			Config: describe.ConfigSchema{Attributes: []describe.AttributeSchema{
 				attr("path", `"string"`, false),
 				attr("command", `["list","string"]`, false),
 				attr("base_dir", `"string"`, false),
 			}},
-			Outputs:    []sdk.PortDescription{{Name: "out"}},
+			Outputs:    []describe.PortDescription{{Name: "out"}},
 			InputFiles: []string{"path", "command"},
 		}},
 	}}}

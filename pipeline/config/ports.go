@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // checkPortSchemas compares, on every edge and every loop, the columns the
@@ -93,7 +94,7 @@ func (l *loader) checkLoopSchema(s *stageState) {
 	})
 }
 
-func findPort(ports []sdk.PortDescription, name string) *sdk.PortDescription {
+func findPort(ports []describe.PortDescription, name string) *describe.PortDescription {
 	for i := range ports {
 		if ports[i].Name == name {
 			return &ports[i]
@@ -104,7 +105,7 @@ func findPort(ports []sdk.PortDescription, name string) *sdk.PortDescription {
 
 // fit lists how the output port's schema falls short of the input port's.
 // ok is false when a schema could not be read (which is reported).
-func (l *loader) fit(prod *stageState, out *sdk.PortDescription, cons *stageState, in *sdk.PortDescription) (problems []string, ok bool) {
+func (l *loader) fit(prod *stageState, out *describe.PortDescription, cons *stageState, in *describe.PortDescription) (problems []string, ok bool) {
 	if len(out.ArrowSchema) == 0 || len(in.ArrowSchema) == 0 {
 		return nil, true
 	}
@@ -137,7 +138,7 @@ func (l *loader) fit(prod *stageState, out *sdk.PortDescription, cons *stageStat
 // portSchema decodes a port's Arrow schema, caching by content. Arrow's
 // flatbuffer decoding may panic on corrupt bytes; those come from a plugin,
 // and a broken plugin must not crash validation.
-func (l *loader) portSchema(s *stageState, p *sdk.PortDescription, dir string) (sch *arrow.Schema, ok bool) {
+func (l *loader) portSchema(s *stageState, p *describe.PortDescription, dir string) (sch *arrow.Schema, ok bool) {
 	if l.schemas == nil {
 		l.schemas = map[string]*arrow.Schema{}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // Host-reserved attributes of stage and dataset blocks. The host reads
@@ -64,9 +65,9 @@ func init() {
 // host-reserved attributes and one attribute per input port (ports lists
 // the usable ones). Decoding all of
 // them at once gives "Did you mean" hints across all three.
-func stageSpec(sd *sdk.StageDescription) (full hcldec.ObjectSpec, ports []sdk.PortDescription, config []string, problems []string) {
+func stageSpec(sd *describe.StageDescription) (full hcldec.ObjectSpec, ports []describe.PortDescription, config []string, problems []string) {
 	// The plugin's config is decoded as every host decodes it, sdktest
-	// included: sdk.ConfigSchema.Spec is the one rule.
+	// included: describe.ConfigSchema.Spec is the one rule.
 	cfg, problems := sd.Config.Spec()
 	full = hcldec.ObjectSpec{}
 	for name, t := range reservedAttrs {

@@ -19,6 +19,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // datasetKind is the stage kind of dataset blocks.
@@ -38,7 +39,7 @@ type stageState struct {
 	loopRange hcl.Range
 	// ports are the input ports the block may connect: the plugin's, less
 	// any that clash with host attributes.
-	ports []sdk.PortDescription
+	ports []describe.PortDescription
 }
 
 // ref is how other blocks refer to the stage.
@@ -299,9 +300,9 @@ func (l *loader) stagePlugin(s *stageState) (plugin string, rng *hcl.Range, ok b
 }
 
 // resolve asks the catalog for the stage's plugin and description.
-func (l *loader) resolve(s *stageState, plugin string, pluginRange *hcl.Range) (*sdk.PluginDescription, *sdk.StageDescription) {
+func (l *loader) resolve(s *stageState, plugin string, pluginRange *hcl.Range) (*describe.PluginDescription, *describe.StageDescription) {
 	var kinds []string
-	var desc *sdk.PluginDescription
+	var desc *describe.PluginDescription
 	var err error
 	if l.catalog != nil {
 		kinds = l.catalog.Kinds()

@@ -12,7 +12,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
-	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // Catalog finds the plugin that provides a stage kind. pluginhost implements
@@ -21,7 +21,7 @@ type Catalog interface {
 	// Resolve returns the plugin providing kind. plugin is the block's
 	// `plugin` attribute, or "" for the default: the built-in plugin when it
 	// has the kind, else the external plugin named like the kind.
-	Resolve(kind, plugin string) (*sdk.PluginDescription, error)
+	Resolve(kind, plugin string) (*describe.PluginDescription, error)
 	// Kinds lists every known stage kind, for "did you mean" hints.
 	Kinds() []string
 }
@@ -133,8 +133,8 @@ type Stage struct {
 	Doc string
 	// Plugin is the resolved plugin's name and its description.
 	Plugin      string
-	Description *sdk.PluginDescription
-	Spec        *sdk.StageDescription
+	Description *describe.PluginDescription
+	Spec        *describe.StageDescription
 	// Config is the constant config value sent to the plugin: an object
 	// holding every attribute and block of the plugin's schema (host-reserved
 	// attributes and port attributes removed).

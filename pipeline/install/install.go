@@ -30,7 +30,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
-	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // DefaultDir is where init installs plugins: the first directory the plugin
@@ -303,14 +303,14 @@ func cloneEntry(p *lockfile.Plugin) *lockfile.Plugin {
 
 // descVersion is a described plugin's version, with a stand-in for a
 // plugin that reports none (the lock file needs one).
-func descVersion(d *sdk.PluginDescription) string {
+func descVersion(d *describe.PluginDescription) string {
 	if d.Version == "" {
 		return "unversioned"
 	}
 	return d.Version
 }
 
-func stageKinds(d *sdk.PluginDescription) []string {
+func stageKinds(d *describe.PluginDescription) []string {
 	kinds := make([]string, 0, len(d.Stages))
 	for _, s := range d.Stages {
 		kinds = append(kinds, s.Kind)
@@ -360,7 +360,7 @@ func (in *installer) stage(ctx context.Context, src source, name, v string) (*st
 // want (the lock file's sum) set, a file of another sum is not run; and the
 // sum kept for the lock file is that of the bytes that described
 // themselves, which also leaves their checked copy ready for the first run.
-func (st *staged) describe(name string, want []byte, lockFile string, env []string) (*sdk.PluginDescription, error) {
+func (st *staged) describe(name string, want []byte, lockFile string, env []string) (*describe.PluginDescription, error) {
 	d, sum, err := pluginhost.DescribeChecked(name, st.path, want, lockFile, env...)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: not installed: %w", name, err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
@@ -286,7 +287,7 @@ func (c *Client) Pid() int { return c.pid }
 func (c *Client) Name() string { return c.name }
 
 // Describe asks the running plugin for its description.
-func (c *Client) Describe(ctx context.Context) (*sdk.PluginDescription, error) {
+func (c *Client) Describe(ctx context.Context) (*describe.PluginDescription, error) {
 	return c.rpc.Describe(ctx)
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
 
@@ -45,7 +46,7 @@ type Host struct {
 	logger      hclog.Logger
 	searchPaths []string
 	builtin     *sdk.Set
-	builtinDesc *sdk.PluginDescription
+	builtinDesc *describe.PluginDescription
 	builtinCmd  []string
 	env         []string
 	traceDir    string
@@ -250,7 +251,7 @@ type PluginInfo struct {
 	Name        string
 	Path        string // the executable; empty for the built-in plugin
 	Builtin     bool
-	Description *sdk.PluginDescription
+	Description *describe.PluginDescription
 	// Err is why the plugin could not be described (a *ChecksumError when
 	// its executable does not match the lock file).
 	Err error
@@ -365,7 +366,7 @@ func (h *Host) Find(name string) (PluginInfo, error) {
 // checked copy described; an unlocked plugin is run as it is, with a
 // warning in the log when a lock file exists (use Find first to decide
 // whether to).
-func (h *Host) Describe(name string) (*sdk.PluginDescription, error) { return h.describe(name) }
+func (h *Host) Describe(name string) (*describe.PluginDescription, error) { return h.describe(name) }
 
 // discoverPlugins lists the plugin executables of the search paths, sorted
 // by name. The listing is taken once per Host.
@@ -441,7 +442,7 @@ func (e *NotFoundError) Error() string {
 // Resolve returns the description of the plugin that provides kind. With
 // plugin == "" that is the built-in plugin if it has the kind, else the
 // external plugin named like the kind.
-func (h *Host) Resolve(kind, plugin string) (*sdk.PluginDescription, error) {
+func (h *Host) Resolve(kind, plugin string) (*describe.PluginDescription, error) {
 	if plugin == "" {
 		if h.builtinDesc != nil && h.builtinDesc.Stage(kind) != nil {
 			return h.builtinDesc, nil
@@ -480,7 +481,7 @@ func (h *Host) Resolve(kind, plugin string) (*sdk.PluginDescription, error) {
 // *UnlockedError names those, when no locked plugin provides the kind).
 // Without a lock file, nothing says which plugins are the pipeline's, so
 // every plugin found is asked, as before lock files existed.
-func (h *Host) onlyProvider(kind string) (*sdk.PluginDescription, bool, error) {
+func (h *Host) onlyProvider(kind string) (*describe.PluginDescription, bool, error) {
 	infos, err := h.Plugins()
 	if err != nil {
 		return nil, false, err
@@ -554,7 +555,7 @@ func (e *UnlockedError) Error() string {
 // Is makes the loader report the error as it is (see ProtocolError.Is).
 func (e *UnlockedError) Is(target error) bool { return target == config.ErrPluginRefused }
 
-func stageKinds(d *sdk.PluginDescription) string {
+func stageKinds(d *describe.PluginDescription) string {
 	if len(d.Stages) == 0 {
 		return "none"
 	}
@@ -566,7 +567,7 @@ func stageKinds(d *sdk.PluginDescription) string {
 }
 
 // describe returns the description of a plugin by name.
-func (h *Host) describe(name string) (*sdk.PluginDescription, error) {
+func (h *Host) describe(name string) (*describe.PluginDescription, error) {
 	if h.builtinDesc != nil && name == h.builtinDesc.Name {
 		return h.builtinDesc, nil
 	}
@@ -621,7 +622,7 @@ type describeKey struct {
 }
 
 type describeEntry struct {
-	desc *sdk.PluginDescription
+	desc *describe.PluginDescription
 	err  error
 }
 
@@ -629,7 +630,7 @@ type describeEntry struct {
 // against the lock file: a locked plugin's checked copy is what runs.
 // Descriptions are cached by the executable's path, size and modification
 // time, so a rebuilt plugin is described again.
-func (h *Host) describeFile(name, path string) (*sdk.PluginDescription, error) {
+func (h *Host) describeFile(name, path string) (*describe.PluginDescription, error) {
 	exe, err := h.verify(name, path)
 	if err != nil {
 		return nil, err
@@ -656,7 +657,7 @@ func (h *Host) describeFile(name, path string) (*sdk.PluginDescription, error) {
 // host's protocol version (a *ProtocolError if not). It checks no lock
 // file. The process gets BaseEnv from the host's environment and env
 // ("K=V").
-func DescribeFile(name, path string, env ...string) (*sdk.PluginDescription, error) {
+func DescribeFile(name, path string, env ...string) (*describe.PluginDescription, error) {
 	return describeExe(name, path, path, env)
 }
 
@@ -666,7 +667,7 @@ func DescribeFile(name, path string, env ...string) (*sdk.PluginDescription, err
 // is that of the bytes that described themselves. With want set, an
 // executable of another sha256 is not run: a *ChecksumError (naming
 // lockFile) says so.
-func DescribeChecked(name, path string, want []byte, lockFile string, env ...string) (*sdk.PluginDescription, []byte, error) {
+func DescribeChecked(name, path string, want []byte, lockFile string, env ...string) (*describe.PluginDescription, []byte, error) {
 	exe, sum, err := newExecCache("").checked(path, want)
 	if me := (*mismatchError)(nil); errors.As(err, &me) {
 		return nil, me.got, &ChecksumError{Plugin: name, Path: path, LockFile: lockFile, Platform: lockfile.Platform(), Want: want, Got: me.got}
@@ -680,7 +681,7 @@ func DescribeChecked(name, path string, want []byte, lockFile string, env ...str
 
 // describeExe runs `EXE describe` for the plugin at path (named in
 // errors).
-func describeExe(name, path, exe string, env []string) (*sdk.PluginDescription, error) {
+func describeExe(name, path, exe string, env []string) (*describe.PluginDescription, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), describeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, "describe")
@@ -697,7 +698,7 @@ func describeExe(name, path, exe string, env []string) (*sdk.PluginDescription, 
 		}
 		return nil, fmt.Errorf("plugin %s (%s): describe failed: %v%s", name, path, err, msg)
 	}
-	var d sdk.PluginDescription
+	var d describe.PluginDescription
 	if err := json.Unmarshal(stdout.Bytes(), &d); err != nil {
 		return nil, fmt.Errorf("plugin %s (%s): describe printed no valid description: %w", name, path, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // Engine executes a loaded pipeline into a run directory. *Runner is the
@@ -57,7 +58,7 @@ type StageTask struct {
 	Inputs []PortFiles
 	// Outputs are the stage's output ports; a declared Arrow schema is the
 	// schema of a port that stays empty.
-	Outputs []sdk.PortDescription
+	Outputs []describe.PortDescription
 	// OutputDir is where the output files go, relative to RunDir; ""
 	// means the stage's usual place for the round (runstore.OutputRel).
 	OutputDir string

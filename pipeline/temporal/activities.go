@@ -25,6 +25,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
 
@@ -80,11 +81,11 @@ type TrialRequest struct {
 // GatherRequest concatenates the trials' outputs, in trial order, into
 // the stage's outputs.
 type GatherRequest struct {
-	RunID   string                  `json:"run_id"`
-	Stage   string                  `json:"stage"`
-	Round   int                     `json:"round"`
-	Outputs []sdk.PortDescription   `json:"outputs"`
-	Trials  [][]runstore.OutputFile `json:"trials"`
+	RunID   string                     `json:"run_id"`
+	Stage   string                     `json:"stage"`
+	Round   int                        `json:"round"`
+	Outputs []describe.PortDescription `json:"outputs"`
+	Trials  [][]runstore.OutputFile    `json:"trials"`
 }
 
 // DecisionRequest reads a loop's decision.
@@ -512,7 +513,7 @@ func (a *Activities) GatherTrials(ctx context.Context, req GatherRequest) ([]run
 	return out, nil
 }
 
-func gatherPort(runDir string, req GatherRequest, pi int, port sdk.PortDescription, mem memory.Allocator) (runstore.OutputFile, error) {
+func gatherPort(runDir string, req GatherRequest, pi int, port describe.PortDescription, mem memory.Allocator) (runstore.OutputFile, error) {
 	var declared *arrow.Schema
 	if len(port.ArrowSchema) > 0 {
 		s, err := port.PortSchema()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 var idSchema = arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
@@ -132,7 +133,7 @@ func TestGatherTrialsConcatenatesInTrialOrder(t *testing.T) {
 		f.Port = "results"
 		trials = append([][]runstore.OutputFile{{f}}, trials...)
 	}
-	req := GatherRequest{RunID: "run-1", Stage: "evaluation.e", Round: 1, Outputs: []sdk.PortDescription{{Name: "results"}}, Trials: trials}
+	req := GatherRequest{RunID: "run-1", Stage: "evaluation.e", Round: 1, Outputs: []describe.PortDescription{{Name: "results"}}, Trials: trials}
 	val, err := env.ExecuteActivity(a.GatherTrials, req)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +159,7 @@ func TestGatherTrialsRefusesAChangedFile(t *testing.T) {
 	if err := os.WriteFile(run.Path("trial.arrow"), []byte("not the file that was recorded"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	req := GatherRequest{RunID: "run-1", Stage: "evaluation.e", Round: 1, Outputs: []sdk.PortDescription{{Name: "results"}}, Trials: [][]runstore.OutputFile{{f}}}
+	req := GatherRequest{RunID: "run-1", Stage: "evaluation.e", Round: 1, Outputs: []describe.PortDescription{{Name: "results"}}, Trials: [][]runstore.OutputFile{{f}}}
 	_, err := env.ExecuteActivity(a.GatherTrials, req)
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) {

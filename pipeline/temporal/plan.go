@@ -24,6 +24,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
 
@@ -102,16 +103,16 @@ type StagePlan struct {
 	PluginVersion string `json:"plugin_version"`
 	// Config is the constant config value as the wire carries it
 	// (stagerpc.EncodeConfig), with its type.
-	Config     []byte                `json:"config"`
-	ConfigType []byte                `json:"config_type"`
-	Inputs     []InputPlan           `json:"inputs"`
-	Outputs    []sdk.PortDescription `json:"outputs"`
-	Resume     *sdk.Resume           `json:"resume,omitempty"`
-	Loop       *sdk.Loop             `json:"loop,omitempty"`
-	LoopTo     string                `json:"loop_to,omitempty"`
-	MaxRounds  int                   `json:"max_rounds,omitempty"`
-	Timeout    time.Duration         `json:"timeout,omitempty"`
-	TaskQueue  string                `json:"task_queue,omitempty"`
+	Config     []byte                     `json:"config"`
+	ConfigType []byte                     `json:"config_type"`
+	Inputs     []InputPlan                `json:"inputs"`
+	Outputs    []describe.PortDescription `json:"outputs"`
+	Resume     *sdk.Resume                `json:"resume,omitempty"`
+	Loop       *sdk.Loop                  `json:"loop,omitempty"`
+	LoopTo     string                     `json:"loop_to,omitempty"`
+	MaxRounds  int                        `json:"max_rounds,omitempty"`
+	Timeout    time.Duration              `json:"timeout,omitempty"`
+	TaskQueue  string                     `json:"task_queue,omitempty"`
 	// PassEnv names the variables of the worker's environment the stage's
 	// plugin gets (pass_env): names only, never values.
 	PassEnv []string `json:"pass_env,omitempty"`

@@ -9,7 +9,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
-	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // The plan carries what a worker needs to start each stage's plugin as the
@@ -17,7 +17,7 @@ import (
 // lock file entry of the plugin.
 func TestPlanCarriesPassEnvAndLock(t *testing.T) {
 	stage := func(addr, kind, plugin string, pass ...string) *config.Stage {
-		return &config.Stage{Addr: addr, Kind: kind, Plugin: plugin, Spec: &sdk.StageDescription{Kind: kind}, Config: cty.EmptyObjectVal, PassEnv: pass}
+		return &config.Stage{Addr: addr, Kind: kind, Plugin: plugin, Spec: &describe.StageDescription{Kind: kind}, Config: cty.EmptyObjectVal, PassEnv: pass}
 	}
 	p := &config.Pipeline{Stages: []*config.Stage{
 		stage("emit.locked", "emit", "testkit", "AWS_PROFILE"),

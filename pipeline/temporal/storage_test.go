@@ -16,6 +16,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/blobstore"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // storageWorker is a worker whose run directory (its cache) is its own,
@@ -86,7 +87,7 @@ func TestFilesTravelThroughTheBucket(t *testing.T) {
 		trials = append(trials, []runstore.OutputFile{f})
 	}
 
-	greq := GatherRequest{RunID: "run-1", Stage: "evaluation.e", Round: 1, Outputs: []sdk.PortDescription{{Name: sdk.PrimaryInput}}, Trials: trials}
+	greq := GatherRequest{RunID: "run-1", Stage: "evaluation.e", Round: 1, Outputs: []describe.PortDescription{{Name: sdk.PrimaryInput}}, Trials: trials}
 	val, err = consumerEnv.ExecuteActivity(consumer.GatherTrials, greq)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +151,7 @@ func TestCorruptedObjectIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	req := GatherRequest{RunID: "run-1", Stage: "evaluation.e", Round: 1, Outputs: []sdk.PortDescription{{Name: "results"}}, Trials: [][]runstore.OutputFile{files}}
+	req := GatherRequest{RunID: "run-1", Stage: "evaluation.e", Round: 1, Outputs: []describe.PortDescription{{Name: "results"}}, Trials: [][]runstore.OutputFile{files}}
 	_, err = consumerEnv.ExecuteActivity(consumer.GatherTrials, req)
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) {

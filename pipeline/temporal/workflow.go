@@ -13,6 +13,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // Snapshot is the run's state as the workflow knows it: the manifest's
@@ -555,7 +556,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	trialStage := *st
 	trialStage.Outputs = nil
 	for _, o := range st.Outputs {
-		trialStage.Outputs = append(trialStage.Outputs, sdk.PortDescription{Name: o.Name})
+		trialStage.Outputs = append(trialStage.Outputs, describe.PortDescription{Name: o.Name})
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()

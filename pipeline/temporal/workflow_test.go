@@ -19,6 +19,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // fakes stands in for a worker's activities: it records what the workflow
@@ -144,10 +145,10 @@ func (f *fakes) env(t *testing.T) *testsuite.TestWorkflowEnvironment {
 // loopPlan is the shape of the quickstart: a source, then evaluation and
 // resize looping, then a report stage after the loop.
 func loopPlan(maxRounds int, evalQueue string) Plan {
-	out := func(names ...string) []sdk.PortDescription {
-		var ps []sdk.PortDescription
+	out := func(names ...string) []describe.PortDescription {
+		var ps []describe.PortDescription
 		for _, n := range names {
-			ps = append(ps, sdk.PortDescription{Name: n})
+			ps = append(ps, describe.PortDescription{Name: n})
 		}
 		return ps
 	}

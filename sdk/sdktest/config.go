@@ -13,6 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // ConfigValue turns a test's config into the constant value a host sends
@@ -20,7 +21,7 @@ import (
 // it accepts). Attribute names the schema does not declare are an error, as
 // they are in a pipeline file: a typo in a test must not silently test the
 // defaults.
-func ConfigValue(schema sdk.ConfigSchema, config any) (cty.Value, error) {
+func ConfigValue(schema describe.ConfigSchema, config any) (cty.Value, error) {
 	switch c := config.(type) {
 	case nil:
 		return cty.EmptyObjectVal, nil
@@ -51,7 +52,7 @@ func ConfigValue(schema sdk.ConfigSchema, config any) (cty.Value, error) {
 	return v, nil
 }
 
-func checkNames(schema sdk.ConfigSchema, v cty.Value) error {
+func checkNames(schema describe.ConfigSchema, v cty.Value) error {
 	if v.IsNull() {
 		return nil
 	}
@@ -86,12 +87,12 @@ func checkNames(schema sdk.ConfigSchema, v cty.Value) error {
 }
 
 // decodeHCL decodes a stage block body the way the host does: hcldec with
-// the spec sdk.ConfigSchema.Spec derives from the described schema (so a
+// the spec describe.ConfigSchema.Spec derives from the described schema (so a
 // missing required attribute or block is refused here, as the host refuses
 // it before the plugin sees the config), and deferred expressions sent as
 // their source text. A test config has no variables: var.NAME in a
 // deferred expression reaches the plugin as written.
-func decodeHCL(schema sdk.ConfigSchema, src string) (cty.Value, error) {
+func decodeHCL(schema describe.ConfigSchema, src string) (cty.Value, error) {
 	spec, problems := schema.Spec()
 	if len(problems) > 0 {
 		return cty.NilVal, fmt.Errorf("config schema: %s", strings.Join(problems, "; "))

@@ -8,6 +8,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 )
 
@@ -32,7 +33,7 @@ type fullConfig struct {
 	Ignored string
 }
 
-func fullSchema(t *testing.T) sdk.ConfigSchema {
+func fullSchema(t *testing.T) describe.ConfigSchema {
 	t.Helper()
 	set := sdk.NewSet(sdk.WithName("cfg"))
 	sdk.Register(set, "full", sdk.StageInfo{Description: "d"}, func(fullConfig) (sdk.Stage, error) { return nil, nil })
@@ -159,7 +160,7 @@ type zooConfig struct {
 	Families []family `hcl:"family,block"`
 }
 
-func zooSchema(t *testing.T) sdk.ConfigSchema {
+func zooSchema(t *testing.T) describe.ConfigSchema {
 	t.Helper()
 	set := sdk.NewSet(sdk.WithName("cfg"))
 	sdk.Register(set, "zoo", sdk.StageInfo{Description: "d"}, func(zooConfig) (sdk.Stage, error) { return nil, nil })

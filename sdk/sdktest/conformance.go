@@ -23,6 +23,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/internal/wire"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
 )
@@ -277,7 +278,7 @@ func (w *spanWatch) ForceFlush(context.Context) error                     { retu
 
 // checkDescribe checks the kind's description and returns it, or nil when
 // the kind is not served at all.
-func (s *suite) checkDescribe() *sdk.StageDescription {
+func (s *suite) checkDescribe() *describe.StageDescription {
 	s.t.Helper()
 	local := s.set.Describe()
 	desc := local.Stage(s.kind)
@@ -293,7 +294,7 @@ func (s *suite) checkDescribe() *sdk.StageDescription {
 	if err != nil {
 		s.errorf("", "describe", "the description does not marshal to JSON: %v", err)
 	} else {
-		var back sdk.PluginDescription
+		var back describe.PluginDescription
 		if err := json.Unmarshal(js, &back); err != nil {
 			s.errorf("", "describe", "the description's JSON does not unmarshal: %v", err)
 		} else if js2, _ := json.Marshal(&back); !bytes.Equal(js, js2) {
@@ -364,7 +365,7 @@ func (s *suite) checkDescribe() *sdk.StageDescription {
 }
 
 // checkPorts checks one side's ports and returns their decoded schemas.
-func (s *suite) checkPorts(side string, ports []sdk.PortDescription) map[string]*arrow.Schema {
+func (s *suite) checkPorts(side string, ports []describe.PortDescription) map[string]*arrow.Schema {
 	s.t.Helper()
 	out := map[string]*arrow.Schema{}
 	for _, p := range ports {
@@ -396,14 +397,14 @@ func firstDiff(a, b []byte) string {
 }
 
 // checkCase runs the checks of one case.
-func (s *suite) checkCase(desc *sdk.StageDescription, c Case) {
+func (s *suite) checkCase(desc *describe.StageDescription, c Case) {
 	s.t.Helper()
 	cfg, err := ConfigValue(desc.Config, c.Config)
 	if err != nil {
 		s.errorf(c.Name, "config", "%v", err)
 		return
 	}
-	declaredIn := map[string]sdk.PortDescription{}
+	declaredIn := map[string]describe.PortDescription{}
 	for _, p := range desc.Inputs {
 		declaredIn[p.Name] = p
 	}
@@ -431,7 +432,7 @@ func diagText(d sdk.Diagnostic) string {
 	return t
 }
 
-func (s *suite) checkValid(desc *sdk.StageDescription, c Case, cfg cty.Value) {
+func (s *suite) checkValid(desc *describe.StageDescription, c Case, cfg cty.Value) {
 	s.t.Helper()
 	ctx := context.Background()
 
@@ -477,7 +478,7 @@ func (s *suite) stageName() string {
 }
 
 // plainRun runs the case to completion and checks what comes out.
-func (s *suite) plainRun(h *harness, desc *sdk.StageDescription, c Case, cfg cty.Value) {
+func (s *suite) plainRun(h *harness, desc *describe.StageDescription, c Case, cfg cty.Value) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
 	defer cancel()
@@ -613,7 +614,7 @@ func (l *leakSites) String() string {
 // cancelRun cancels a run early and checks that the stage returns within
 // CancelWithin. With endless set, every input port stays open after its
 // batches, so the stage is cancelled while it waits for more.
-func (s *suite) cancelRun(desc *sdk.StageDescription, c Case, cfg cty.Value, endless bool) {
+func (s *suite) cancelRun(desc *describe.StageDescription, c Case, cfg cty.Value, endless bool) {
 	s.t.Helper()
 	check := "cancel while working"
 	if endless {
@@ -699,7 +700,7 @@ func (s *suite) cancelRun(desc *sdk.StageDescription, c Case, cfg cty.Value, end
 }
 
 // badInputRun feeds port a batch without any of its declared columns.
-func (s *suite) badInputRun(desc *sdk.StageDescription, c Case, cfg cty.Value, port string) {
+func (s *suite) badInputRun(desc *describe.StageDescription, c Case, cfg cty.Value, port string) {
 	s.t.Helper()
 	check := fmt.Sprintf("bad input on port %q", port)
 	h := s.start()
@@ -787,7 +788,7 @@ func panicSite(stack []byte) string {
 }
 
 // checkInvalid checks that a config is rejected with useful diagnostics.
-func (s *suite) checkInvalid(desc *sdk.StageDescription, c Case, cfg cty.Value) {
+func (s *suite) checkInvalid(desc *describe.StageDescription, c Case, cfg cty.Value) {
 	s.t.Helper()
 	names := map[string]bool{}
 	for _, a := range desc.Config.Attributes {
@@ -868,7 +869,7 @@ func (s *suite) checkDiags(c Case, call string, diags sdk.Diagnostics, names map
 // feeds returns a reader per input port of the case. With endless set, a
 // reader that has given its batches calls drained and then blocks until
 // ctx ends instead of ending the port.
-func feeds(ctx context.Context, desc *sdk.StageDescription, inputs map[string][]arrow.RecordBatch, endless bool, drained func()) map[string]array.RecordReader {
+func feeds(ctx context.Context, desc *describe.StageDescription, inputs map[string][]arrow.RecordBatch, endless bool, drained func()) map[string]array.RecordReader {
 	out := map[string]array.RecordReader{}
 	for port, bs := range inputs {
 		var schema *arrow.Schema

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
@@ -67,13 +68,13 @@ func New(rpc stagepb.StageServiceClient, opts ...Option) *Client {
 }
 
 // Describe asks the plugin for its description.
-func (c *Client) Describe(ctx context.Context) (*sdk.PluginDescription, error) {
+func (c *Client) Describe(ctx context.Context) (*describe.PluginDescription, error) {
 	resp, err := c.rpc.Describe(ctx, &stagepb.DescribeRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("describing plugin %s: %s", c.plugin, RPCMessage(err))
 	}
 	c.noteFeatures(resp)
-	var d sdk.PluginDescription
+	var d describe.PluginDescription
 	if err := json.Unmarshal(resp.GetDescriptionJson(), &d); err != nil {
 		return nil, fmt.Errorf("describing plugin %s: invalid description: %w", c.plugin, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
@@ -227,12 +228,12 @@ func FuzzDescribe(f *testing.F) {
 
 // A plugin that declares a damaged schema is refused, not followed.
 func TestDamagedPortSchema(t *testing.T) {
-	p := sdk.PortDescription{Name: "out", ArrowSchema: schemaStream(cyclicSchema(t))}
+	p := describe.PortDescription{Name: "out", ArrowSchema: schemaStream(cyclicSchema(t))}
 	_, err := p.PortSchema()
 	if err == nil || !strings.Contains(err.Error(), "damaged Arrow metadata: ") {
 		t.Errorf("got %v, want ...damaged Arrow metadata: ...", err)
 	}
-	good := sdk.PortDescription{Name: "out", ArrowSchema: schemaStream(schemaMessage(t, intSchema))}
+	good := describe.PortDescription{Name: "out", ArrowSchema: schemaStream(schemaMessage(t, intSchema))}
 	if s, err := good.PortSchema(); err != nil || !s.Equal(intSchema) {
 		t.Errorf("undamaged: got %v, %v", s, err)
 	}
