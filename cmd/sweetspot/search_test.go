@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -112,6 +113,22 @@ stage "resize" "fit" {
 	}
 	if rows == 0 {
 		t.Fatal("no exec results found in the run")
+	}
+	// The report tells the settings apart: every outranked one is marked
+	// in the trials table, and only the chosen ones are plotted.
+	out := filepath.Join(dir, "report.html")
+	if r := sweetspot(t, dir, "report", m.RunID, "-o", out); r.code != exitOK {
+		t.Fatalf("report: exit %d\n%s", r.code, r.stderr)
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(page), "(outranked)<"); n != rows/2 {
+		t.Errorf("the report marks %d rows outranked, want %d (one setting of two per size)", n, rows/2)
+	}
+	if !strings.Contains(string(page), "only each size&#39;s chosen setting is plotted") && !strings.Contains(string(page), "only each size's chosen setting is plotted") {
+		t.Error("the report does not say that outranked settings are not plotted")
 	}
 	t.Logf("exec results rows: %d, chosen %s", rows, res.Decision.Chosen)
 }

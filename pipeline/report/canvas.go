@@ -90,7 +90,7 @@ func seriesOf(d *data) []*series {
 	var out []*series
 	for i := range d.trials {
 		t := &d.trials[i]
-		if !t.ok() {
+		if !t.ok() || t.Outranked {
 			continue
 		}
 		key, label, mlp, baseline := seriesKey(t)

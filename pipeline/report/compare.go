@@ -48,7 +48,7 @@ func CompareChart(views []*View, labels []string) (svg template.HTML, caption st
 		var lo, hi = math.Inf(1), math.Inf(-1)
 		for j := range d.trials {
 			t := &d.trials[j]
-			if t.ok() {
+			if t.ok() && !t.Outranked {
 				s.trials = append(s.trials, t)
 				if t.Params > 0 && finite(t.quality(metric)) {
 					lo, hi = math.Min(lo, t.Params), math.Max(hi, t.Params)

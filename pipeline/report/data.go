@@ -271,7 +271,12 @@ type trial struct {
 	Accuracy, Loss, RMSE, R2                       float64
 	LatencyP50, LatencyP95, Throughput             float64
 	ModelBytes, PeakBytes, TrainSeconds, EpochsRun float64
-	row                                            int
+	// Setting is the search setting the trial tried ("" without a
+	// search); Outranked marks a setting its search did not choose for
+	// the size (tables.Result.Outranked): shown in the table, not plotted.
+	Setting   string
+	Outranked bool
+	row       int
 }
 
 // label is how the report names the trial's model.
@@ -398,7 +403,7 @@ func load(run *runstore.Run, o options) (*data, error) {
 		// The same candidate id may be trained in several rounds (a
 		// re-evaluation); the latest measurement is the one decided on.
 		for i := range d.trials {
-			if d.trials[i].ID == chosen {
+			if d.trials[i].ID == chosen && !d.trials[i].Outranked {
 				d.chosen = &d.trials[i]
 			}
 		}
@@ -583,7 +588,9 @@ func (d *data) loadResults(run *runstore.Run, m *runstore.Manifest, mem memory.A
 			LatencyP50: f.f(tables.ColLatencyP50Ms, i), LatencyP95: f.f(tables.ColLatencyP95Ms, i), Throughput: f.f(tables.ColThroughputPerS, i),
 			ModelBytes: f.f(tables.ColModelBytes, i), PeakBytes: f.f(tables.ColPeakBytes, i), TrainSeconds: f.f(tables.ColTrainSeconds, i),
 			EpochsRun: f.f(tables.ColEpochsRun, i), row: i,
+			Setting: f.s(tables.ColSetting, i),
 		}
+		t.Outranked = t.Setting != "" && f.f(tables.ColSettingChosen, i) != 1
 		// Tables written before name, family_kind and size existed: the
 		// name is the id and the family an MLP's, as tables.Candidate's
 		// WithDefaults reads them.

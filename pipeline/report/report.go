@@ -81,6 +81,9 @@ type page struct {
 	Warnings                                      []string
 	FontCSS                                       template.CSS
 	ResultsStage, DecisionStage, FailedNotPlotted string
+	// OutrankedNotPlotted says how many trials tried a setting their search
+	// did not choose ("" when none).
+	OutrankedNotPlotted string
 }
 
 type metric struct {
@@ -167,11 +170,17 @@ func buildPage(d *data) (*page, error) {
 	pg.Costs = charts[1 : 1+n]
 	pg.Fronts = charts[1+n:]
 
-	failed := 0
+	failed, outranked := 0, 0
 	for i := range d.trials {
-		if !d.trials[i].ok() {
+		switch {
+		case !d.trials[i].ok():
 			failed++
+		case d.trials[i].Outranked:
+			outranked++
 		}
+	}
+	if outranked > 0 {
+		pg.OutrankedNotPlotted = fmt.Sprintf("%d trial(s) tried a setting their search did not choose for their size (setting in the table); only each size's chosen setting is plotted.", outranked)
 	}
 	if failed > 0 {
 		pg.FailedNotPlotted = fmt.Sprintf("%d trial(s) did not finish with a measurement (see their status in the table) and are not plotted.", failed)
@@ -614,6 +623,12 @@ func tableColumns(d *data) []tableColumn {
 		num("train s", "training wall time, seconds", func(t *trial) float64 { return t.TrainSeconds }, plainSig),
 		num("epochs", "epochs run", func(t *trial) float64 { return t.EpochsRun }, plainNumber),
 		{label: "status", title: strings.Join(tables.Statuses, ", "), text: func(t *trial) string { return t.Status }},
+		{label: "setting", title: "the search setting the trial tried; outranked: not the one chosen for its size on validation", text: func(t *trial) string {
+			if t.Outranked {
+				return t.Setting + " (outranked)"
+			}
+			return t.Setting
+		}, when: func(d *data) bool { return d.anyTrial(func(t *trial) bool { return t.Setting != "" }) }},
 	}
 	var keep []tableColumn
 	for _, c := range cols {

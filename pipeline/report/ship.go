@@ -66,7 +66,7 @@ func (d *data) loadShipping(run *runstore.Run) *shipping {
 	float, int8 := math.NaN(), math.NaN()
 	for i := range d.trials {
 		t := &d.trials[i]
-		if t.label() != c.label() || !t.ok() || t.PruneFraction != 0 {
+		if t.label() != c.label() || !t.ok() || t.Outranked || t.PruneFraction != 0 {
 			continue
 		}
 		switch t.Quantize {
