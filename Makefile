@@ -12,7 +12,7 @@ FUZZRUNS ?= 5000x
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build jaeger temporal chromium python-numpy python-helper onnxruntime openblas test test-unit fuzz vet examples proto proto-tools bench bench-blas load clean quickstart vulncheck
+.PHONY: help build jaeger temporal chromium python-numpy python-helper onnxruntime fashion-mnist openblas test test-unit fuzz vet examples proto proto-tools bench bench-blas load clean quickstart vulncheck
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -78,7 +78,7 @@ BENCHDIR   := $(BIN)/bench
 BENCHFLAGS ?= -p 1 -run '^$$' -bench . -benchmem -timeout 3h
 
 bench: SHELL := /bin/bash
-bench: jaeger onnxruntime ## benchmarks (speed and memory goals live here, not in tests) and docs/benchmarks.md
+bench: jaeger onnxruntime fashion-mnist ## benchmarks (speed and memory goals live here, not in tests) and docs/benchmarks.md
 	@mkdir -p $(BENCHDIR)
 	status=0; set -o pipefail; \
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test $(BENCHFLAGS) ./... 2>&1 | tee $(BENCHDIR)/main.txt || status=1; \
@@ -185,6 +185,14 @@ python-torch: python-helper ## install Debian's python3-torch and dataset-fashio
 		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch dataset-fashion-mnist; \
 	fi
 	/usr/bin/python3 -m unittest discover -s examples/pytorch -t examples/pytorch
+
+# BenchmarkScalingSweep (plugins/internal/fit) trains on Debian's
+# Fashion-MNIST.
+fashion-mnist: ## install Debian's dataset-fashion-mnist, once
+	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist; \
+	fi
 
 proto-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
 

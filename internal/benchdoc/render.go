@@ -108,6 +108,7 @@ func Render(w io.Writer, rep Report) error {
 	d.earlyStopping()
 	d.decisionQuality()
 	d.load()
+	d.scalingSweep()
 	d.onnxRuntime()
 	d.others()
 
@@ -612,4 +613,24 @@ func metricList(m Metrics, withStd bool) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// scalingGoal is the goal of BenchmarkScalingSweep (plugins/internal/fit).
+const scalingGoal = "loss against size and data: runs held back from the fit (up to 4× the widest width and the most data fitted) inside the 90% interval predicted for them, at least 80%"
+
+// scalingSweep sets the law fitted on small Fashion-MNIST runs against
+// the runs held back.
+func (d *doc) scalingSweep() {
+	const name = "BenchmarkScalingSweep"
+	d.p("## Loss against size and data: predicting held-back runs\n\n")
+	d.p("`BenchmarkScalingSweep` (plugins/internal/fit) trains MLPs of depth 1 and widths 8 to 128 with the built-in trainer on the first 1000 to 16000 Fashion-MNIST training images (25 runs; Adam, learning rate 0.003, batches of 64, at most 50 epochs, early stopping after 5 without a lower loss on a tenth of the rows) and measures each on the 10000 test images. It fits L(N, D) = E + A/N^α + B/D^β (Huber loss on log residuals, multi-start L-BFGS, a bootstrap over runs) on the nine runs of width at most 32 and at most 4000 images, and predicts the 16 held back, each with the 90%% interval of one run's measurement. Inside: the share of held-back runs whose measured loss lies in its interval; error and half-width: on the largest run (width 128 on 16000 images), the prediction's error and the interval's half-width, both relative to the prediction.\n\n")
+	d.p("| held back inside their 90%% interval | largest run: prediction's error | largest run: interval's half-width |\n|---|---|---|\n")
+	in, ok := d.get(name, "held-inside-90%")
+	if !ok {
+		d.p("| %s | | |\n\n", d.missing(name))
+		d.goals = append(d.goals, goal{name: scalingGoal, measured: d.missing(name), met: notMeasured})
+		return
+	}
+	d.p("| %s | %s%% | %s%% |\n\n", num(in), d.cell(name, "largest-error-%"), d.cell(name, "largest-halfwidth-%"))
+	d.goals = append(d.goals, goal{name: scalingGoal, measured: num(in), met: verdict(in >= 0.8)})
 }

@@ -53,6 +53,10 @@ type ScalingOptions struct {
 	QMax *float64
 	// Floor is the smallest gap or loss fitted (default 1e-6).
 	Floor float64
+	// MaxExponent bounds alpha and beta (default 4): a sweep over a decade
+	// or two cannot tell a steeper term from a constant, and a bootstrap
+	// draw of a few runs would otherwise wander to exponents of 40.
+	MaxExponent float64
 	// Run, when set, holds one id per point: the training run it was
 	// measured on (one model trained once, read at several checkpoints,
 	// say). Points of a run share its luck, so the bootstrap resamples
@@ -76,6 +80,9 @@ func (o ScalingOptions) withDefaults() ScalingOptions {
 	}
 	if o.Floor <= 0 {
 		o.Floor = 1e-6
+	}
+	if o.MaxExponent <= 0 {
+		o.MaxExponent = 4
 	}
 	return o
 }
@@ -114,7 +121,8 @@ var ErrTooFewRuns = errors.New("too few runs to fit loss against size and resour
 //
 // over (a, α, b, β, e), by L-BFGS from the best points of a grid of
 // starts. The log form weighs every point by its relative error, as
-// losses spanning decades need, and keeps A, B and E positive. Sizes and
+// losses spanning decades need, and keeps A, B and E positive; the
+// exponents are held in (0, MaxExponent). Sizes and
 // resources are divided by their geometric means first, which keeps the
 // problem conditioned whether N is 10³ or 10⁹.
 //
@@ -174,7 +182,7 @@ func FitScaling(n, d, y []float64, opts ScalingOptions) (*ScalingFit, error) {
 		return nil, ErrTooFewRuns
 	}
 	refN, refD := math.Exp(sn/float64(len(n))), math.Exp(sd/float64(len(n)))
-	p := &scalingProblem{ln: make([]float64, len(n)), ld: make([]float64, len(n)), ly: ly, delta: o.Delta}
+	p := &scalingProblem{ln: make([]float64, len(n)), ld: make([]float64, len(n)), ly: ly, delta: o.Delta, maxExp: o.MaxExponent}
 	for i := range n {
 		p.ln[i] = math.Log(n[i] / refN)
 		p.ld[i] = math.Log(d[i] / refD)
@@ -300,19 +308,35 @@ func lawPercentiles(reps []ScalingLaw, conf, est float64, get func(ScalingLaw) f
 	return Interval{Quantile(v, (1-conf)/2), Quantile(v, (1+conf)/2)}
 }
 
-// scalingProblem is the fit in θ = (a, log α, b, log β, e) over sizes and
-// resources divided by their geometric means. The exponents are fitted
-// by their logs so that they stay positive: a zero exponent would make a
-// term a second constant, indistinguishable from E.
+// scalingProblem is the fit in θ = (a, logit(α/M), b, logit(β/M), e) over
+// sizes and resources divided by their geometric means, M the largest
+// exponent allowed. The exponents are fitted on the logit scale so that
+// they stay in (0, M): a zero exponent would make a term a second
+// constant, indistinguishable from E.
 type scalingProblem struct {
 	ln, ld, ly []float64
 	delta      float64
+	maxExp     float64
 	// w, when set, weighs each point (a bootstrap draw's multiplicity).
 	w []float64
 }
 
+// exponent maps a logit coordinate to an exponent in (0, maxExp) and
+// returns the derivative too.
+func (p *scalingProblem) exponent(t float64) (float64, float64) {
+	s := 1 / (1 + math.Exp(-t))
+	return p.maxExp * s, p.maxExp * s * (1 - s)
+}
+
+// logit is the inverse of exponent.
+func (p *scalingProblem) logit(e float64) float64 {
+	s := e / p.maxExp
+	return math.Log(s / (1 - s))
+}
+
 func (p *scalingProblem) law(th []float64, refN, refD float64) ScalingLaw {
-	alpha, beta := math.Exp(th[1]), math.Exp(th[3])
+	alpha, _ := p.exponent(th[1])
+	beta, _ := p.exponent(th[3])
 	// A'·(N/refN)^−α = (A'·refN^α)·N^−α, and likewise for D.
 	return ScalingLaw{
 		E:     math.Exp(th[4]),
@@ -325,7 +349,9 @@ func (p *scalingProblem) law(th []float64, refN, refD float64) ScalingLaw {
 
 // logModel returns log L̂ at point i and the three terms' softmax weights.
 func (p *scalingProblem) logModel(th []float64, i int) (float64, [3]float64) {
-	t := [3]float64{th[0] - math.Exp(th[1])*p.ln[i], th[2] - math.Exp(th[3])*p.ld[i], th[4]}
+	alpha, _ := p.exponent(th[1])
+	beta, _ := p.exponent(th[3])
+	t := [3]float64{th[0] - alpha*p.ln[i], th[2] - beta*p.ld[i], th[4]}
 	m := max(t[0], t[1], t[2])
 	var s float64
 	var w [3]float64
@@ -358,7 +384,8 @@ func huber(r, delta float64) (float64, float64) {
 
 // loss returns the objective and fills grad when it is not nil.
 func (p *scalingProblem) loss(th, grad []float64) float64 {
-	alpha, beta := math.Exp(th[1]), math.Exp(th[3])
+	_, dAlpha := p.exponent(th[1])
+	_, dBeta := p.exponent(th[3])
 	var f float64
 	var g [5]float64
 	for i := range p.ly {
@@ -374,9 +401,9 @@ func (p *scalingProblem) loss(th, grad []float64) float64 {
 		f += wt * h
 		dh *= wt
 		g[0] += dh * w[0]
-		g[1] += dh * w[0] * -p.ln[i] * alpha
+		g[1] += dh * w[0] * -p.ln[i] * dAlpha
 		g[2] += dh * w[1]
-		g[3] += dh * w[1] * -p.ld[i] * beta
+		g[3] += dh * w[1] * -p.ld[i] * dBeta
 		g[4] += dh * w[2]
 	}
 	if grad != nil {
@@ -437,6 +464,9 @@ func (p *scalingProblem) gridStarts(k int) [][]float64 {
 	lo, hi := slices.Min(p.ly), slices.Max(p.ly)
 	coef := []float64{lo - 4, lo - 2, lo - 0.7, (lo + hi) / 2, hi + 1}
 	exps := []float64{0.1, 0.25, 0.5, 1, 2}
+	for i := range exps {
+		exps[i] = min(exps[i], 0.9*p.maxExp)
+	}
 	floor := []float64{lo - 3, lo - 1, lo - 0.3, lo - 0.05}
 	type start struct {
 		th []float64
@@ -448,7 +478,7 @@ func (p *scalingProblem) gridStarts(k int) [][]float64 {
 			for _, b := range coef {
 				for _, be := range exps {
 					for _, e := range floor {
-						th := []float64{a, math.Log(al), b, math.Log(be), e}
+						th := []float64{a, p.logit(al), b, p.logit(be), e}
 						if f := p.loss(th, nil); !math.IsNaN(f) && !math.IsInf(f, 0) {
 							starts = append(starts, start{th, f})
 						}
