@@ -2,12 +2,15 @@ package sdk_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/zclconf/go-cty/cty"
 
@@ -23,70 +26,33 @@ type scaleConfig struct {
 	Factor *float64 `hcl:"factor,optional" doc:"The multiplier (default 2)."`
 }
 
-// scaleStage multiplies one float64 column by a factor and passes every
-// other column through.
-type scaleStage struct {
-	column string
-	factor float64
-}
-
-var _ sdk.Stage = (*scaleStage)(nil)
-
+// newScale checks a config and builds the stage: a per-batch map that
+// multiplies one float64 column by a factor and passes every other column
+// through.
 func newScale(c scaleConfig) (sdk.Stage, error) {
-	s := &scaleStage{column: c.Column, factor: 2}
+	factor := 2.0
 	if c.Factor != nil {
-		s.factor = *c.Factor
+		factor = *c.Factor
 	}
-	if s.factor == 0 || math.IsInf(s.factor, 0) {
-		return nil, sdk.AttrError("factor", "Invalid factor", fmt.Sprintf("factor must be finite and not 0; found %g.", s.factor))
+	if factor == 0 || math.IsInf(factor, 0) {
+		return nil, sdk.AttrError("factor", "Invalid factor", fmt.Sprintf("factor must be finite and not 0; found %g.", factor))
 	}
-	return s, nil
-}
-
-func (s *scaleStage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
-	r, err := in.Reader("input")
-	if err != nil {
-		return err
-	}
-	w, err := out.Writer("output")
-	if err != nil {
-		return err
-	}
-	mem := sdk.Allocator(ctx)
-	for r.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
+	return sdk.MapBatches("input", "output", func(ctx context.Context, b arrow.RecordBatch) (arrow.RecordBatch, error) {
+		idx := b.Schema().FieldIndices(c.Column)
+		if len(idx) == 0 || b.Column(idx[0]).DataType().ID() != arrow.FLOAT64 {
+			return nil, &sdk.InputError{Row: -1, Column: c.Column, Err: errors.New("no float64 column of that name")}
 		}
-		b := r.RecordBatch() // valid until the next call to Next
-		idx := b.Schema().FieldIndices(s.column)
-		if len(idx) == 0 {
-			return &sdk.InputError{Port: "input", Row: -1, Column: s.column, Err: fmt.Errorf("no such column")}
-		}
-		xs, ok := b.Column(idx[0]).(*array.Float64)
-		if !ok {
-			return &sdk.InputError{Port: "input", Row: -1, Column: s.column, Err: fmt.Errorf("column is %s, want float64", b.Column(idx[0]).DataType())}
-		}
-		fb := array.NewFloat64Builder(mem)
-		for i := range xs.Len() {
-			if xs.IsNull(i) {
-				fb.AppendNull()
-				continue
-			}
-			fb.Append(xs.Value(i) * s.factor)
-		}
-		scaled := fb.NewArray()
-		fb.Release()
-		cols := append([]arrow.Array(nil), b.Columns()...)
-		cols[idx[0]] = scaled
-		rec := array.NewRecordBatch(b.Schema(), cols, b.NumRows())
-		scaled.Release() // rec holds its own reference
-		err := w.Write(rec)
-		rec.Release() // Write does not take ownership
+		ctx = compute.WithAllocator(ctx, sdk.Allocator(ctx))
+		scaled, err := compute.Multiply(ctx, compute.ArithmeticOptions{}, compute.NewDatum(b.Column(idx[0])), compute.NewDatum(factor))
 		if err != nil {
-			return err
+			return nil, err
 		}
-	}
-	return r.Err()
+		defer scaled.Release()
+		cols := slices.Clone(b.Columns())
+		cols[idx[0]] = scaled.(*compute.ArrayDatum).MakeArray()
+		defer cols[idx[0]].Release()
+		return array.NewRecordBatch(b.Schema(), cols, b.NumRows()), nil
+	}), nil
 }
 
 // newScaleSet is what a plugin's main builds before calling

@@ -48,8 +48,8 @@ func (k ErrorKind) String() string {
 
 // RunError is a failed run. errors.Is matches sdk.ErrSchemaMismatch,
 // context.Canceled (or the context's own error) and ErrPluginCrashed by
-// kind; errors.As finds sdk.Diagnostics for config errors and *sdk.RetryAfter
-// for retry-after errors.
+// kind; errors.As finds sdk.Diagnostics for config errors, *sdk.RetryAfter
+// for retry-after errors and *sdk.InputError for input errors.
 type RunError struct {
 	Plugin      string
 	Stage       string
@@ -103,6 +103,9 @@ func (e *RunError) Unwrap() []error {
 		}
 	case KindRetryAfter:
 		errs = append(errs, &sdk.RetryAfter{Wait: e.RetryAfter, Err: errors.New(e.Message)})
+	case KindInput:
+		// The row and column travel in the message only.
+		errs = append(errs, &sdk.InputError{Port: e.Port, Row: -1, Err: errors.New(e.Message)})
 	}
 	if e.Err != nil {
 		errs = append(errs, e.Err)
