@@ -27,6 +27,19 @@
 // (never the test rows, which only evaluation may see). A band with a
 // single pair is not tuned.
 //
+// # Search
+//
+// A search block (plugins/internal/space: search "grid", "random" or
+// "halving" with param blocks) replaces the bands: each candidate is
+// searched on its own over the trainer's learning_rate, batch_size, epochs
+// and preprocess. Every setting trains the candidate (halving: a rung's
+// epochs, up to the candidate's own) and is compared by its best
+// validation loss, on the dataset's validation rows or the held-out share
+// of the training rows, never the test rows. The least-loss setting's
+// values become the candidate's columns, which the evaluation stage
+// trains with; every setting's run is a tuning row with its setting as
+// JSON, the chosen one marked.
+//
 // # Expansion
 //
 // Every candidate becomes one row per (quantize, prune) pair, in that
@@ -55,6 +68,7 @@ import (
 	"github.com/sweetspot-ml/sweetspot/plugins/evaluation"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prep"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/space"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -98,16 +112,17 @@ const (
 
 // Config is the body of a `stage "optimization" "NAME" {}` block.
 type Config struct {
-	LearningRate    []float64 `hcl:"learning_rate,optional" doc:"Learning rates to choose from, per size band (default [0.001, 0.003, 0.01])."`
-	Preprocess      []string  `hcl:"preprocess,optional" doc:"Preprocessings to choose from, per size band, such as \"standardize\", \"minmax\", \"pca:0.95\" or \"standardize+pca:0.95\" (default [\"standardize\"])."`
-	Quantize        []string  `hcl:"quantize,optional" doc:"Post-training quantizations to try on every candidate: none or int8 (default [\"none\"])."`
-	Prune           []float64 `hcl:"prune,optional" doc:"Magnitude pruning fractions to try on every candidate, each at least 0 and below 1 (default [0])."`
-	HalvingEpochs   *int      `hcl:"halving_epochs,optional" doc:"Epochs of successive halving's first rung (default 4)."`
-	Eta             *int      `hcl:"eta,optional" doc:"Successive halving keeps the best 1/eta of the pairs at each rung and multiplies their epochs by eta (default 2)."`
-	BandOctaves     *int      `hcl:"band_octaves,optional" doc:"Width of a size band, in octaves of width: candidates of one depth within it share a learning rate (default 2)."`
-	Parallelism     *int      `hcl:"parallelism,optional" doc:"Short runs trained at once (default 1)."`
-	Seed            *int64    `hcl:"seed,optional" doc:"Seed of the short runs (default 1)."`
-	HoldoutFraction *float64  `hcl:"holdout_fraction,optional" doc:"Share of the training rows held out to compare runs when the dataset has no validation split (default 0.1)."`
+	LearningRate    []float64    `hcl:"learning_rate,optional" doc:"Learning rates to choose from, per size band (default [0.001, 0.003, 0.01])."`
+	Preprocess      []string     `hcl:"preprocess,optional" doc:"Preprocessings to choose from, per size band, such as \"standardize\", \"minmax\", \"pca:0.95\" or \"standardize+pca:0.95\" (default [\"standardize\"])."`
+	Quantize        []string     `hcl:"quantize,optional" doc:"Post-training quantizations to try on every candidate: none or int8 (default [\"none\"])."`
+	Prune           []float64    `hcl:"prune,optional" doc:"Magnitude pruning fractions to try on every candidate, each at least 0 and below 1 (default [0])."`
+	HalvingEpochs   *int         `hcl:"halving_epochs,optional" doc:"Epochs of successive halving's first rung (default 4)."`
+	Eta             *int         `hcl:"eta,optional" doc:"Successive halving keeps the best 1/eta of the pairs at each rung and multiplies their epochs by eta (default 2)."`
+	BandOctaves     *int         `hcl:"band_octaves,optional" doc:"Width of a size band, in octaves of width: candidates of one depth within it share a learning rate (default 2)."`
+	Parallelism     *int         `hcl:"parallelism,optional" doc:"Short runs trained at once (default 1)."`
+	Seed            *int64       `hcl:"seed,optional" doc:"Seed of the short runs (default 1)."`
+	Search          *space.Block `hcl:"search,block" doc:"Search each candidate on its own instead of tuning bands: search \"grid\", \"random\" (trials, seed) or \"halving\" (successive halving over random settings, the candidate's epochs split into rungs; eta, min_resource), with param blocks naming the trainer's learning_rate, batch_size, epochs and preprocess (values, uniform, log_uniform or int_range). The setting with the best validation loss is written into the candidate's columns; the tuning port records every setting's run."`
+	HoldoutFraction *float64     `hcl:"holdout_fraction,optional" doc:"Share of the training rows held out to compare runs when the dataset has no validation split (default 0.1)."`
 }
 
 // TuningSchema is the "tuning" port's schema: one row per short run.
@@ -122,6 +137,7 @@ var TuningSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "error", Type: arrow.BinaryTypes.String},
 	{Name: "promoted", Type: arrow.FixedWidthTypes.Boolean},
 	{Name: "chosen", Type: arrow.FixedWidthTypes.Boolean},
+	{Name: "setting", Type: arrow.BinaryTypes.String, Nullable: true},
 }, nil)
 
 // Info describes the stage kind to the host.
@@ -155,6 +171,8 @@ type Stage struct {
 	seed          uint64
 	holdout       float64
 	trainer       nn.Trainer
+	search        *space.Space    // nil: the bands are tuned
+	settings      []space.Setting // the search's, the same for every candidate
 }
 
 var _ sdk.Stage = (*Stage)(nil)
@@ -251,6 +269,13 @@ func New(c Config) (sdk.Stage, error) {
 			bad([]string{"holdout_fraction"}, "Invalid holdout fraction", fmt.Sprintf("holdout_fraction must be above 0 and below 1: the short runs are compared on held-out rows; found %g.", s.holdout))
 		}
 	}
+	if c.Search != nil {
+		sp, d := checkSearch(c)
+		diags = append(diags, d...)
+		if sp != nil {
+			s.search, s.settings = sp, sp.Settings()
+		}
+	}
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -312,6 +337,7 @@ type run struct {
 	err      string
 	promoted bool
 	chosen   bool
+	setting  string // a search's setting as JSON; "" for a band's pair
 }
 
 // Run tunes each band, then writes the expanded candidates and the runs.
@@ -333,6 +359,9 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		return err
 	}
 	preps := evaluation.NewPreparations(ds)
+	if s.search != nil {
+		return s.runSearch(ctx, cands, preps, w, tw)
+	}
 	bands := Bands(cands, s.bandOctaves)
 	var pairs []pair
 	for _, p := range s.preprocess {
@@ -354,19 +383,47 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			return err
 		}
 		runs = append(runs, bandRuns...)
-		// A preprocessing may change the number of inputs (PCA), and with
-		// it the counts.
-		prepared, perr := preps.Get(choice.preprocess)
 		for _, i := range b.Members {
 			cands[i].Preprocess, cands[i].LearningRate = choice.preprocess, choice.lr
-			if perr != nil {
-				continue
-			}
-			if spec, err := evaluation.SpecFor(cands[i], prepared.Inputs, ds); err == nil {
-				cands[i].Params, cands[i].FLOPs = spec.Params(), spec.FLOPs()
-			}
+			recount(&cands[i], preps)
 		}
 	}
+	return s.write(ctx, cands, runs, w, tw)
+}
+
+// recount sets c's counts for its preprocessing, which may change the
+// number of inputs (PCA), and with it the counts.
+func recount(c *tables.Candidate, preps *evaluation.Preparations) {
+	prepared, err := preps.Get(c.Preprocess)
+	if err != nil {
+		return
+	}
+	if spec, err := evaluation.SpecFor(*c, prepared.Inputs, preps.Dataset()); err == nil {
+		c.Params, c.FLOPs = spec.Params(), spec.FLOPs()
+	}
+}
+
+// runSearch searches each candidate on its own, then writes them with
+// their chosen settings, expanded, and every run.
+func (s *Stage) runSearch(ctx context.Context, cands []tables.Candidate, preps *evaluation.Preparations, w, tw sdk.BatchWriter) error {
+	total := s.searchTrials(cands)
+	prog := &progress{ctx: ctx, total: int64(total)}
+	sdk.Logger(ctx).Info("searching", "candidates", len(cands), "search", s.search.Kind, "settings", len(s.settings), "short_runs", total)
+	var runs []run
+	for i := range cands {
+		c, rs, err := s.searchSize(ctx, cands[i], preps, prog)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, rs...)
+		cands[i] = c
+		recount(&cands[i], preps)
+	}
+	return s.write(ctx, cands, runs, w, tw)
+}
+
+// write writes the candidates, expanded, and the runs.
+func (s *Stage) write(ctx context.Context, cands []tables.Candidate, runs []run, w, tw sdk.BatchWriter) error {
 	expanded := s.Expand(cands)
 	rec := tables.BuildCandidates(sdk.Allocator(ctx), expanded)
 	defer rec.Release()
@@ -569,6 +626,11 @@ func buildTuning(ctx context.Context, runs []run) arrow.RecordBatch {
 		b.Field(7).(*array.StringBuilder).Append(r.err)
 		b.Field(8).(*array.BooleanBuilder).Append(r.promoted)
 		b.Field(9).(*array.BooleanBuilder).Append(r.chosen)
+		if r.setting == "" {
+			b.Field(10).AppendNull()
+		} else {
+			b.Field(10).(*array.StringBuilder).Append(r.setting)
+		}
 	}
 	return b.NewRecordBatch()
 }
