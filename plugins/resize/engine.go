@@ -83,7 +83,11 @@ func decide(s settings, trials []trial, req *tables.Requirements, space ...table
 			return nil, sdk.AttrError("strategy", "Strategy needs the mlp family",
 				fmt.Sprintf("strategy %q fits a curve along an MLP's width; table and axis families are searched with %s. Set strategy = %q.", s.strategy, orList(namesWhere(func(k strategyKind) bool { return k.catalog })), SmallestMeeting))
 		}
-		return e.withRepeats(e.decideCatalog(space))
+		d, err := e.decideCatalog(space)
+		if note := e.prunedNote(d, err); note != "" {
+			d.reason += " [" + note + "]"
+		}
+		return e.withRepeats(d, err)
 	}
 	e.setListed(space)
 	e.setShape()
@@ -587,7 +591,7 @@ func (e *engine) finish(p plan) (*decision, error) {
 			}
 		}
 	}
-	if note := e.prunedNote(d.proposals); note != "" {
+	if note := e.prunedNote(d, nil); note != "" {
 		e.notes = append(e.notes, note)
 	}
 	if len(e.notes) > 0 {

@@ -5,8 +5,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-
-	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // Pruned trials are low-fidelity evidence. A training stage's pruner
@@ -72,11 +70,15 @@ func nearestOf(ws []int, picked map[int]bool, u float64, a, b int) (int, bool) {
 // models were pruned (with the best value they reached before they were
 // stopped), which are proposed again because the search needs them, which
 // are left out. Empty when no trial was pruned.
-func (e *engine) prunedNote(proposals []tables.Candidate) string {
+func (e *engine) prunedNote(d *decision, err error) string {
+	if err != nil || d == nil {
+		return ""
+	}
 	var again, waiting, out []string
-	proposed := map[[2]int32]bool{}
-	for _, c := range proposals {
-		proposed[[2]int32{c.Depth, c.Width}] = true
+	type model struct{ family, name string }
+	proposed := map[model]bool{}
+	for _, c := range d.proposals {
+		proposed[model{c.Family, c.Name}] = true
 	}
 	for _, s := range e.sizes {
 		if s.pruned == 0 || s.known {
@@ -87,7 +89,7 @@ func (e *engine) prunedNote(proposals []tables.Candidate) string {
 			name += fmt.Sprintf(" (%s %s when stopped)", e.g.metric, e.fmtQ(e.g.toMetric(s.prunedQ)))
 		}
 		switch {
-		case proposed[[2]int32{s.depth, s.width}]:
+		case proposed[model{s.rep.cand.Family, s.rep.cand.Name}]:
 			again = append(again, name)
 		case e.retryable(s):
 			waiting = append(waiting, name)
@@ -103,7 +105,7 @@ func (e *engine) prunedNote(proposals []tables.Candidate) string {
 		parts = append(parts, fmt.Sprintf("proposed again, as the search needs them: %s", strings.Join(again, ", ")))
 	}
 	if len(waiting) > 0 {
-		parts = append(parts, fmt.Sprintf("not proposed again while untried models serve the search: %s", strings.Join(waiting, ", ")))
+		parts = append(parts, fmt.Sprintf("not proposed again this round, other models serving the search first: %s", strings.Join(waiting, ", ")))
 	}
 	if len(out) > 0 {
 		slices.Sort(out)

@@ -114,7 +114,7 @@ func TestPrunedTrialIsLowFidelityEvidence(t *testing.T) {
 		if !strings.Contains(reasons(run), want) {
 			t.Errorf("no reason says %q:\n%s", want, reasons(run))
 		}
-		if r := fmt.Sprint(d["reason"]); !strings.Contains(r, "pruned trials are low-fidelity evidence") || !strings.Contains(r, fmt.Sprintf("not proposed again while untried models serve the search: mlp-d1-w%d", far)) {
+		if r := fmt.Sprint(d["reason"]); !strings.Contains(r, "pruned trials are low-fidelity evidence") || !strings.Contains(r, fmt.Sprintf("not proposed again this round, other models serving the search first: mlp-d1-w%d", far)) {
 			t.Errorf("the last reason does not say what was done with the pruned evidence: %s", r)
 		}
 	})
@@ -141,4 +141,87 @@ func TestPrunedTrialIsLowFidelityEvidence(t *testing.T) {
 			t.Errorf("the last reason does not name the model left out: %s", r)
 		}
 	})
+}
+
+// In a search among listed models (a table family), a pruned model is
+// proposed again as an untried one, at most once: pruned once, the
+// answer is measured on its second trial and chosen; pruned every time,
+// it is left out after its second, and the next model up is the answer.
+// The truth is a scan of the table apart from the search.
+func TestPrunedCatalogModel(t *testing.T) {
+	var space []tables.Candidate
+	acc := map[string]float64{}
+	for i := range 12 {
+		name := fmt.Sprintf("m%02d", i)
+		space = append(space, tables.Candidate{ID: name, Name: name, Family: "zoo", Kind: tables.KindTable, Size: float64(int64(100) << i), Params: int64(100) << i})
+		acc[name] = 0.5 + 0.04*float64(i) // monotone: m08 is the first at 0.82
+	}
+	const target = 0.8
+	truth, next := "", ""
+	for _, c := range space {
+		if acc[c.Name] >= target {
+			if truth == "" {
+				truth = c.Name
+			} else if next == "" {
+				next = c.Name
+			}
+		}
+	}
+	s, err := New(Config{MinAccuracy: ptr(target)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		pruneMax  int // trials of the answer that are pruned
+		want      string
+		wantTries int
+		wantNote  string
+	}{
+		{"pruned once", 1, truth, 2, "proposed again, as the search needs them: " + truth},
+		{"pruned every time", 100, next, retryPruned, "pruned again or failed, left out: " + truth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var trials []trial
+			tries := 0
+			look := func(c tables.Candidate) {
+				r := trial{cand: c, status: tables.StatusOK, accuracy: acc[c.Name], loss: math.NaN(), latencyMs: math.NaN(), modelBytes: math.NaN()}
+				if c.Name == truth {
+					if tries++; tries <= tc.pruneMax {
+						r.status, r.accuracy = tables.StatusPruned, 0.3
+					}
+				}
+				trials = append(trials, r)
+			}
+			look(space[0])
+			look(space[6])
+			look(space[11])
+			var reasons strings.Builder
+			for round := 1; ; round++ {
+				if round > 30 {
+					t.Fatalf("no decision in 30 rounds:\n%s", reasons.String())
+				}
+				d, err := decide(s.(*Stage).s, trials, nil, space...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				reasons.WriteString(d.reason + "\n")
+				if d.status != StatusContinue {
+					if d.status != StatusConverged || d.chosen == nil || d.chosen.rep.cand.Name != tc.want {
+						t.Errorf("status %s, chosen %v; want converged on %s:\n%s", d.status, d.chosen, tc.want, reasons.String())
+					}
+					break
+				}
+				for _, p := range d.proposals {
+					look(p)
+				}
+			}
+			if tries != tc.wantTries {
+				t.Errorf("the answer %s had %d trials, want %d:\n%s", truth, tries, tc.wantTries, reasons.String())
+			}
+			if !strings.Contains(reasons.String(), tc.wantNote) {
+				t.Errorf("no reason says %q:\n%s", tc.wantNote, reasons.String())
+			}
+		})
+	}
 }
