@@ -188,7 +188,10 @@ func (co computeOptimal) decide(e *engine) (*decision, error) {
 		d.measured, d.pred, d.predLo, d.predHi = best.val, pred, band.Lo, band.Hi
 		d.status, d.action = StatusConverged, actionStop
 		inside := "inside"
-		if !band.Contains(best.val) {
+		// A rounding's width of slack: from exact runs the interval is a
+		// point.
+		slack := 1e-9 * math.Abs(pred)
+		if !(fit.Interval{Lo: band.Lo - slack, Hi: band.Hi + slack}).Contains(best.val) {
 			inside = "outside"
 		}
 		d.reason = fmt.Sprintf("%s: %s is the compute-optimal run (width %d, %d epochs, %s parameters); the law fitted on the %d cheaper runs predicted %s %s [%s, %s] there and it measured %s, %s the %s interval; %s",

@@ -1,6 +1,7 @@
 package resize
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -117,4 +118,66 @@ func TestComputeOptimalBudgets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rows") {
 		t.Errorf("budget_flops without the requirements' rows: %v", err)
 	}
+}
+
+// With min_accuracy the law is of the gap below accuracy 1, and the
+// reason gives the least compute reaching the target; max_trials stops
+// the search with budget_exhausted.
+func TestComputeOptimalAccuracyTarget(t *testing.T) {
+	gap := fit.ScalingLaw{E: 0.02, A: 3, Alpha: 0.5, B: 5, Beta: 0.4}
+	world := func(c tables.Candidate) result {
+		n := float64(c.Params)
+		acc := 1 - gap.At(n, 2000*float64(c.Epochs))
+		return result{c: c, status: "ok", accuracy: acc, loss: -math.Log(acc), latency: simLatency(n), sec: 1e-7 * n * float64(c.Epochs), bytes: 4 * c.Params}
+	}
+	const budget = 7.2e9
+	// The least compute reaching 0.9 by the law itself: the gap 0.1.
+	want, ok := gap.ComputeFor(0.1, 6)
+	if !ok {
+		t.Fatal("the law never reaches 0.9")
+	}
+	cfg := Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(budget), Bootstrap: ptr(100), ProposalsPerRound: ptr(3)}
+	run := runLoopWith(t, cfg, world, ladder(4, 256, 6, true), &reqs{minAccuracy: ptr(0.9)}, 20)
+	d := run.last()
+	reason := d["reason"].(string)
+	if d["status"] != StatusConverged || d["metric"] != "accuracy" {
+		t.Fatalf("status %v metric %v: %s", d["status"], d["metric"], reason)
+	}
+	if !strings.Contains(reason, "the least compute reaching accuracy = 0.9") {
+		t.Errorf("reason lacks the least compute reaching the target: %s", reason)
+	}
+	sc, err := tables.ParseScaling(d[tables.ColScaling].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(sc.Alpha.Value-gap.Alpha) > 0.02 || math.Abs(sc.E.Value-gap.E) > 0.002 {
+		t.Errorf("fitted gap law alpha %g E %g, want %g and %g", sc.Alpha.Value, sc.E.Value, gap.Alpha, gap.E)
+	}
+	if got := optimumFrom(reason); math.Abs(math.Log2(got/want.C)) > 0.1 {
+		t.Errorf("least compute %g in the reason, the law's is %g: %s", got, want.C, reason)
+	}
+
+	limited := runLoopWith(t, cfg, world, ladder(4, 256, 6, true), &reqs{minAccuracy: ptr(0.9), maxTrials: ptr(int32(10))}, 20)
+	if s := limited.last()["status"]; s != StatusBudgetExhausted {
+		t.Errorf("10 trials: status %v, want %s: %v", s, StatusBudgetExhausted, limited.last()["reason"])
+	}
+}
+
+// optimumFrom reads the least compute out of a reason: the number after
+// "is" in "the least compute reaching ... is C flops".
+func optimumFrom(reason string) float64 {
+	i := strings.Index(reason, "the least compute reaching")
+	if i < 0 {
+		return math.NaN()
+	}
+	var c float64
+	rest := reason[i:]
+	j := strings.Index(rest, " is ")
+	if j < 0 {
+		return math.NaN()
+	}
+	if _, err := fmt.Sscanf(rest[j+4:], "%g", &c); err != nil {
+		return math.NaN()
+	}
+	return c
 }

@@ -22,6 +22,9 @@ type world struct {
 	// at are (size, resource) pairs inside the design where the band is
 	// checked against the law.
 	at [][2]float64
+	// budget is a compute budget, 6·N·D at the design's middle, where
+	// N*(C) is checked against the law's.
+	budget float64
 }
 
 // drawLaw returns a law whose two terms are each 0.3 to 2 times E at the
@@ -128,8 +131,10 @@ func drawCheckpoints(rng *rand.Rand) world {
 	return w
 }
 
-// pick draws three points inside the design for the band.
+// pick draws three points inside the design for the band, and sets the
+// budget at the design's middle.
 func (w *world) pick(rng *rand.Rand, ns, ds []float64) {
+	w.budget = 6 * math.Sqrt(ns[0]*ns[len(ns)-1]) * math.Sqrt(ds[0]*ds[len(ds)-1])
 	for range 3 {
 		n := ns[0] * math.Pow(ns[len(ns)-1]/ns[0], rng.Float64())
 		d := ds[0] * math.Pow(ds[len(ds)-1]/ds[0], rng.Float64())
@@ -139,21 +144,21 @@ func (w *world) pick(rng *rand.Rand, ns, ds []float64) {
 
 // scalingCover counts intervals holding the truth.
 type scalingCover struct {
-	fits                      int
-	e, alpha, beta, exp, band float64
-	wAlpha, wBeta             float64
+	fits                            int
+	e, alpha, beta, exp, band, nopt float64
+	wAlpha, wBeta                   float64
 }
 
 func (c scalingCover) String() string {
-	return fmt.Sprintf("%d fits, 90%% intervals holding the law: E %.3f  alpha %.3f  beta %.3f  beta/(alpha+beta) %.3f  L(N,D) %.3f;  mean widths alpha %.3f beta %.3f",
-		c.fits, c.e, c.alpha, c.beta, c.exp, c.band, c.wAlpha, c.wBeta)
+	return fmt.Sprintf("%d fits, 90%% intervals holding the law: E %.3f  alpha %.3f  beta %.3f  beta/(alpha+beta) %.3f  L(N,D) %.3f  N*(C) %.3f;  mean widths alpha %.3f beta %.3f",
+		c.fits, c.e, c.alpha, c.beta, c.exp, c.band, c.nopt, c.wAlpha, c.wBeta)
 }
 
 func measureScaling(draw func(*rand.Rand) world, fits, bootstrap int, seed uint64) scalingCover {
 	type one struct {
-		e, alpha, beta, exp bool
-		band                []bool
-		wa, wb              float64
+		e, alpha, beta, exp, nopt bool
+		band                      []bool
+		wa, wb                    float64
 	}
 	res := make([]one, fits)
 	var wg sync.WaitGroup
@@ -177,6 +182,10 @@ func measureScaling(draw func(*rand.Rand) world, fits, bootstrap int, seed uint6
 				for _, p := range w.at {
 					r.band = append(r.band, f.Band(p[0], p[1]).Contains(w.law.At(p[0], p[1])))
 				}
+				if o, err := f.ComputeOptimal(w.budget, 6); err == nil {
+					want, _ := w.law.ComputeOptimal(w.budget, 6)
+					r.nopt = o.NCI.Contains(want.N)
+				}
 				res[i] = r
 			}
 		}()
@@ -193,6 +202,7 @@ func measureScaling(draw func(*rand.Rand) world, fits, bootstrap int, seed uint6
 		c.alpha += b2f(r.alpha) / float64(fits)
 		c.beta += b2f(r.beta) / float64(fits)
 		c.exp += b2f(r.exp) / float64(fits)
+		c.nopt += b2f(r.nopt) / float64(fits)
 		c.wAlpha += r.wa / float64(fits)
 		c.wBeta += r.wb / float64(fits)
 		for _, b := range r.band {
@@ -208,7 +218,8 @@ func measureScaling(draw func(*rand.Rand) world, fits, bootstrap int, seed uint6
 // the known law in every kind of world, misfit included. 80 worlds per
 // kind put about four and a half points of sampling error on each share,
 // so each share must reach 80% less five points and the mean over the
-// five shares 80% itself.
+// six shares (the five above and N*(C) at a budget mid-design) 80%
+// itself.
 func TestScalingCoverage(t *testing.T) {
 	fits := 80
 	if testing.Short() {
@@ -223,7 +234,7 @@ func TestScalingCoverage(t *testing.T) {
 		shares := []struct {
 			name string
 			v    float64
-		}{{"E", c.e}, {"alpha", c.alpha}, {"beta", c.beta}, {"beta/(alpha+beta)", c.exp}, {"L(N,D)", c.band}}
+		}{{"E", c.e}, {"alpha", c.alpha}, {"beta", c.beta}, {"beta/(alpha+beta)", c.exp}, {"L(N,D)", c.band}, {"N*(C)", c.nopt}}
 		var mean float64
 		for _, s := range shares {
 			mean += s.v / float64(len(shares))
