@@ -47,6 +47,7 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./pipeline/runstore -run '^$$' -fuzz '^FuzzReadJournal$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./pipeline/runstore -run '^$$' -fuzz '^FuzzCheckRunID$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./pipeline/report -run '^$$' -fuzz '^FuzzParseSpans$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./pipeline/report -run '^$$' -fuzz '^FuzzScalingCharts$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./pipeline/runstore -run '^$$' -fuzz '^FuzzChangeLog$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoadColumnar$$' -fuzztime $(FUZZRUNS)

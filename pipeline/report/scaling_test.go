@@ -99,3 +99,27 @@ func TestReportDrawsTheComputeOptimalFrontier(t *testing.T) {
 	}
 	assertSelfContained(t, html)
 }
+
+// A decision's scaling column is outside input to the report: whatever it
+// holds, parsing it and drawing its charts must not panic.
+func FuzzScalingCharts(f *testing.F) {
+	js, err := json.Marshal(scalingRecord())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(js))
+	f.Add(`{"metric":"accuracy","k":0,"alpha":{"value":0},"beta":{"value":-1},"budget":-5,"frontier":[{"c":0,"n":-1,"lo":1e308,"hi":-1e308}]}`)
+	f.Add(`{"runs":[{"n":0,"d":0,"c":0,"value":1e308}],"held":{"predicted":{"value":1}}}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		sc, err := tables.ParseScaling(s)
+		if err != nil {
+			return
+		}
+		for _, ch := range []chart{frontierChart(sc), isoFLOPChart(sc)} {
+			if ch.ID == "" || ch.Title == "" {
+				t.Errorf("a chart without its id or title: %+v", ch)
+			}
+		}
+	})
+}
