@@ -132,3 +132,49 @@ stage "resize" "fit" {
 	}
 	t.Logf("exec results rows: %d, chosen %s", rows, res.Decision.Chosen)
 }
+
+// sweetspot validate reports every bad search block at once, each at its
+// attribute's line and column, with "did you mean" for a misspelt kind.
+func TestExecSearchValidate(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "train.sh", "echo '{}'\n")
+	writeFile(t, dir, "p.hcl", `stage "model_choice" "m" {
+  input = stage.requirements.r
+  width = { min = 2, max = 8 }
+}
+stage "exec" "train" {
+  input   = stage.model_choice.m
+  command = ["/bin/sh", "train.sh"]
+  search "grdi" {
+    trials = 0
+    param "lr" { log_uniform = [0, 0.1] }
+    param "d" { uniform = [0.5, 0.1] }
+    param "b" { values = [] }
+  }
+}
+dataset "d" {
+  generator = "blobs"
+  rows      = 100
+}
+stage "requirements" "r" {
+  dataset      = dataset.d
+  min_accuracy = 0.5
+}
+`)
+	r := sweetspot(t, dir, "validate", "p.hcl")
+	if r.code != exitInvalid {
+		t.Fatalf("exit %d, want %d\n%s%s", r.code, exitInvalid, r.stdout, r.stderr)
+	}
+	out := r.stdout + r.stderr
+	for _, want := range []string{
+		"Unknown search", `Did you mean "grid"?`, "p.hcl:8:10",
+		"Invalid trials", "p.hcl:9:14",
+		"Invalid log_uniform", "p.hcl:10:32",
+		"Invalid uniform", "p.hcl:11:27",
+		"Invalid values", "p.hcl:12:26",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/space"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
@@ -49,20 +47,14 @@ func trainerTest(lr float64, opt string) float64 {
 	return v
 }
 
-func strs(vs ...string) cty.Value {
-	var out []cty.Value
-	for _, v := range vs {
-		out = append(out, cty.StringVal(v))
-	}
-	return cty.TupleVal(out)
-}
+func strs(vs ...string) []string { return vs }
 
-func nums(vs ...float64) cty.Value {
-	var out []cty.Value
+func nums(vs ...float64) []string {
+	var out []string
 	for _, v := range vs {
-		out = append(out, cty.NumberFloatVal(v))
+		out = append(out, strconv.FormatFloat(v, 'g', -1, 64))
 	}
-	return cty.TupleVal(out)
+	return out
 }
 
 type searchReceived struct {
@@ -349,7 +341,7 @@ func TestSearchConfigErrors(t *testing.T) {
 		{"learning rate at zero", space.ParamBlock{Name: "learning_rate", Uniform: []float64{0, 0.1}}, space.KindRandom, "search.param.0.uniform", "Invalid learning_rate param"},
 		{"epochs by halving", space.ParamBlock{Name: "epochs", IntRange: []float64{1, 4}}, space.KindHalving, "search.param.0.name", "Epochs searched by halving"},
 		{"numeric preprocess", space.ParamBlock{Name: "preprocess", Values: nums(1)}, space.KindRandom, "search.param.0.values", "Invalid preprocess param"},
-		{"empty values", space.ParamBlock{Name: "lr", Values: cty.EmptyTupleVal}, space.KindRandom, "search.param.0.values", "Invalid values"},
+		{"empty values", space.ParamBlock{Name: "lr", Values: []string{}}, space.KindRandom, "search.param.0.values", "Invalid values"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(Config{Command: sh("true"), Search: &space.Block{Kind: tc.kind, Params: []space.ParamBlock{tc.param}}})

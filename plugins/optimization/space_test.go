@@ -6,13 +6,13 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/go-cmp/cmp"
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/nn"
@@ -90,12 +90,12 @@ func runSearch(t *testing.T, cfg Config, f *scoredTrainer, cands, ds []arrow.Rec
 	return cs, rows
 }
 
-func values(vs ...float64) cty.Value {
-	var out []cty.Value
+func values(vs ...float64) []string {
+	var out []string
 	for _, v := range vs {
-		out = append(out, cty.NumberFloatVal(v))
+		out = append(out, strconv.FormatFloat(v, 'g', -1, 64))
 	}
-	return cty.TupleVal(out)
+	return out
 }
 
 // TestSearchPicksEachSizeOnValidation runs a grid over learning rate and
@@ -240,7 +240,7 @@ func TestSearchConfigErrors(t *testing.T) {
 		{"unknown param", Config{Search: &space.Block{Kind: "random", Params: []space.ParamBlock{{Name: "learning_rat", Values: values(0.1)}}}}, []string{"search", "param", "0", "name"}, "Unknown param"},
 		{"tuning twice", Config{LearningRate: []float64{0.1}, Search: &space.Block{Kind: "random", Params: []space.ParamBlock{lr}}}, []string{"learning_rate"}, "Tuning twice"},
 		{"validation accuracy", Config{Search: &space.Block{Kind: "random", Metric: "val_accuracy", Params: []space.ParamBlock{lr}}}, []string{"search", "metric"}, "Unknown validation metric"},
-		{"bad preprocessing", Config{Search: &space.Block{Kind: "random", Params: []space.ParamBlock{{Name: "preprocess", Values: cty.TupleVal([]cty.Value{cty.StringVal("pca:2")})}}}}, []string{"search", "param", "0", "values"}, "Invalid preprocessing"},
+		{"bad preprocessing", Config{Search: &space.Block{Kind: "random", Params: []space.ParamBlock{{Name: "preprocess", Values: []string{"pca:2"}}}}}, []string{"search", "param", "0", "values"}, "Invalid preprocessing"},
 		{"fractional batch", Config{Search: &space.Block{Kind: "random", Params: []space.ParamBlock{{Name: "batch_size", Uniform: []float64{8, 64}}}}}, []string{"search", "param", "0", "uniform"}, "Invalid batch_size param"},
 		{"unknown kind", Config{Search: &space.Block{Kind: "randm", Params: []space.ParamBlock{lr}}}, []string{"search", "kind"}, "Unknown search"},
 	} {

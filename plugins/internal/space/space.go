@@ -30,8 +30,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
@@ -104,7 +102,7 @@ type Block struct {
 // values, uniform, log_uniform and int_range.
 type ParamBlock struct {
 	Name       string    `hcl:"name,label"`
-	Values     cty.Value `hcl:"values,optional" doc:"The values to try, all numbers, all strings or all booleans."`
+	Values     []string  `hcl:"values,optional" doc:"The values to try: all numbers, all booleans, or all strings (the block reads them as numbers when every one is a number, as booleans when every one is true or false)."`
 	Uniform    []float64 `hcl:"uniform,optional" doc:"[lo, hi]: a real number drawn uniformly between lo and hi."`
 	LogUniform []float64 `hcl:"log_uniform,optional" doc:"[lo, hi], 0 < lo: a real number whose logarithm is drawn uniformly, for scales such as a learning rate."`
 	IntRange   []float64 `hcl:"int_range,optional" doc:"[lo, hi]: a whole number from lo to hi, both included, each equally likely."`
@@ -245,7 +243,7 @@ func checkParam(pb ParamBlock, search string, bad func(field, summary, detail st
 	}
 	p.Name = pb.Name
 	var given []string
-	if !pb.Values.IsNull() && pb.Values != cty.NilVal {
+	if pb.Values != nil {
 		given = append(given, Values)
 	}
 	for _, r := range []struct {
@@ -338,44 +336,39 @@ func bounds(v []float64, name string, bad func(summary, detail string)) (lo, hi 
 	return lo, hi, true
 }
 
-// values decodes a values attribute: a non-empty list of numbers, strings
-// or booleans, all one type, none twice. detail is "" when it is good.
-func values(v cty.Value) ([]any, string) {
-	t := v.Type()
-	if !(t.IsListType() || t.IsTupleType() || t.IsSetType()) {
-		return nil, fmt.Sprintf("values is a list, such as [32, 64, 128]; found %s.", t.FriendlyName())
-	}
-	if v.LengthInt() == 0 {
+// values decodes a values attribute: a non-empty list, none twice, of
+// numbers (every entry reads as a finite number), booleans (every entry is
+// true or false) or strings (no entry reads as a number). The attribute is
+// a list of strings, HCL turning 32 into "32" and true into "true": a list
+// of several types is not one HCL type a list of blocks can hold. detail
+// is "" when it is good.
+func values(v []string) ([]any, string) {
+	if len(v) == 0 {
 		return nil, "values lists the values to try; give at least one."
 	}
-	if v.LengthInt() > maxValues {
-		return nil, fmt.Sprintf("values has %d entries; at most %d are allowed.", v.LengthInt(), maxValues)
+	if len(v) > maxValues {
+		return nil, fmt.Sprintf("values has %d entries; at most %d are allowed.", len(v), maxValues)
 	}
-	var out []any
-	var first cty.Type
-	for i, e := range v.AsValueSlice() {
-		if e.IsNull() || !e.IsKnown() {
-			return nil, fmt.Sprintf("values[%d] is null; every value is a number, a string or a boolean.", i)
+	nums, bools := 0, 0
+	for _, e := range v {
+		if f, err := strconv.ParseFloat(e, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			nums++
 		}
-		if i == 0 {
-			first = e.Type()
-		} else if !e.Type().Equals(first) {
-			return nil, fmt.Sprintf("values mixes a %s (values[0]) and a %s (values[%d]); all values are one type.", first.FriendlyName(), e.Type().FriendlyName(), i)
+		if e == "true" || e == "false" {
+			bools++
 		}
-		var x any
-		switch e.Type() {
-		case cty.Number:
-			f, _ := e.AsBigFloat().Float64()
-			if math.IsInf(f, 0) {
-				return nil, fmt.Sprintf("values[%d] is too large a number.", i)
-			}
-			x = f
-		case cty.String:
-			x = e.AsString()
-		case cty.Bool:
-			x = e.True()
-		default:
-			return nil, fmt.Sprintf("values[%d] is a %s; every value is a number, a string or a boolean.", i, e.Type().FriendlyName())
+	}
+	if nums > 0 && nums < len(v) {
+		return nil, fmt.Sprintf("values mixes numbers and strings (%q, %q); all values are one type.", v[0], v[len(v)-1])
+	}
+	out := make([]any, 0, len(v))
+	for i, e := range v {
+		var x any = e
+		switch {
+		case nums == len(v):
+			x, _ = strconv.ParseFloat(e, 64)
+		case bools == len(v):
+			x = e == "true"
 		}
 		if slices.Contains(out, x) {
 			return nil, fmt.Sprintf("values[%d] (%v) is listed twice.", i, x)

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/zclconf/go-cty/cty"
 )
 
 func intp(v int) *int { return &v }
@@ -28,7 +27,7 @@ func check(t *testing.T, b Block) Space {
 // written out by hand (the log points are powers of ten).
 func TestGridIsTheProduct(t *testing.T) {
 	sp := check(t, Block{Kind: KindGrid, Metric: "val_accuracy", Params: []ParamBlock{
-		{Name: "opt", Values: cty.TupleVal([]cty.Value{cty.StringVal("adam"), cty.StringVal("sgd")})},
+		{Name: "opt", Values: []string{"adam", "sgd"}},
 		{Name: "layers", IntRange: []float64{1, 3}},
 		{Name: "lr", LogUniform: []float64{1e-4, 1e-2}, Points: intp(3)},
 		{Name: "dropout", Uniform: []float64{0, 0.5}, Points: intp(2)},
@@ -70,7 +69,7 @@ func TestGridIsTheProduct(t *testing.T) {
 func TestRandomDrawsAreInTheirRanges(t *testing.T) {
 	const n = 20000
 	sp := check(t, Block{Kind: KindRandom, Seed: new(int64(42)), Params: []ParamBlock{
-		{Name: "batch_size", Values: cty.ListVal([]cty.Value{cty.NumberIntVal(16), cty.NumberIntVal(32), cty.NumberIntVal(64), cty.NumberIntVal(128)})},
+		{Name: "batch_size", Values: []string{"16", "32", "64", "128"}},
 		{Name: "layers", IntRange: []float64{-1, 3}},
 		{Name: "dropout", Uniform: []float64{0.1, 0.5}},
 		{Name: "lr", LogUniform: []float64{1e-4, 1e-1}},
@@ -161,7 +160,7 @@ func TestLogUniformIsUniformInLogSpace(t *testing.T) {
 func TestSameSeedSameSettings(t *testing.T) {
 	block := func(seed int64) Block {
 		return Block{Kind: KindRandom, Trials: intp(50), Seed: &seed, Params: []ParamBlock{
-			{Name: "opt", Values: cty.TupleVal([]cty.Value{cty.StringVal("adam"), cty.StringVal("sgd"), cty.StringVal("rmsprop")})},
+			{Name: "opt", Values: []string{"adam", "sgd", "rmsprop"}},
 			{Name: "lr", LogUniform: []float64{1e-5, 1}},
 			{Name: "layers", IntRange: []float64{2, 6}},
 			{Name: "momentum", Uniform: []float64{0.5, 0.99}},
@@ -253,10 +252,10 @@ func TestCheckDiagnostics(t *testing.T) {
 		{"unknown kind", Block{Kind: "grdi", Params: []ParamBlock{lr}}, "search.kind", "Unknown search", `Did you mean "grid"?`},
 		{"no params", Block{Kind: KindRandom}, "search", "Empty search space", "at least one param"},
 		{"trials zero", Block{Kind: KindRandom, Trials: intp(0), Params: []ParamBlock{lr}}, "search.trials", "Invalid trials", "found 0"},
-		{"trials in grid", Block{Kind: KindGrid, Trials: intp(3), Params: []ParamBlock{{Name: "b", Values: cty.TupleVal([]cty.Value{cty.NumberIntVal(1)})}}}, "search.trials", "Trials in a grid", "every combination"},
-		{"empty values", Block{Kind: KindRandom, Params: []ParamBlock{{Name: "b", Values: cty.EmptyTupleVal}}}, "search.param.0.values", "Invalid values", "at least one"},
-		{"mixed values", Block{Kind: KindRandom, Params: []ParamBlock{{Name: "b", Values: cty.TupleVal([]cty.Value{cty.NumberIntVal(1), cty.StringVal("x")})}}}, "search.param.0.values", "Invalid values", "mixes"},
-		{"duplicate value", Block{Kind: KindRandom, Params: []ParamBlock{{Name: "b", Values: cty.TupleVal([]cty.Value{cty.NumberIntVal(1), cty.NumberIntVal(1)})}}}, "search.param.0.values", "Invalid values", "twice"},
+		{"trials in grid", Block{Kind: KindGrid, Trials: intp(3), Params: []ParamBlock{{Name: "b", Values: []string{"1"}}}}, "search.trials", "Trials in a grid", "every combination"},
+		{"empty values", Block{Kind: KindRandom, Params: []ParamBlock{{Name: "b", Values: []string{}}}}, "search.param.0.values", "Invalid values", "at least one"},
+		{"mixed values", Block{Kind: KindRandom, Params: []ParamBlock{{Name: "b", Values: []string{"1", "x"}}}}, "search.param.0.values", "Invalid values", "mixes"},
+		{"duplicate value", Block{Kind: KindRandom, Params: []ParamBlock{{Name: "b", Values: []string{"1", "1.0"}}}}, "search.param.0.values", "Invalid values", "twice"},
 		{"lo above hi", Block{Kind: KindRandom, Params: []ParamBlock{lr, {Name: "d", Uniform: []float64{0.5, 0.1}}}}, "search.param.1.uniform", "Invalid uniform", "lo 0.5 above hi 0.1"},
 		{"log range at zero", Block{Kind: KindRandom, Params: []ParamBlock{{Name: "lr", LogUniform: []float64{0, 0.1}}}}, "search.param.0.log_uniform", "Invalid log_uniform", "above 0"},
 		{"log range below zero", Block{Kind: KindRandom, Params: []ParamBlock{{Name: "lr", LogUniform: []float64{-1, 0.1}}}}, "search.param.0.log_uniform", "Invalid log_uniform", "above 0"},
