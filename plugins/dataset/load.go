@@ -414,7 +414,12 @@ func (raw *rawTable) inferTask() Task {
 	}
 	distinct := map[float64]struct{}{}
 	integral := true
+	// A spelling seen before changes nothing below: each is judged once.
+	seen := newSpellings(maxInterned)
 	for _, s := range raw.target {
+		if _, added := seen.index(s); !added {
+			continue
+		}
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return Classification
@@ -437,14 +442,14 @@ func (raw *rawTable) inferTask() Task {
 func indexLabels(labels []string, out []int64) (int, []string) {
 	// Labels repeat: each spelling is parsed and placed once, and no
 	// per-row copy of the labels is made.
-	spellings := map[string]int{}
-	var distinct []string
-	for _, s := range labels {
-		if _, ok := spellings[s]; !ok {
-			spellings[s] = len(distinct)
-			distinct = append(distinct, s)
-		}
+	// out holds each row's spelling until the spellings' classes are
+	// known.
+	x := newSpellings(0)
+	for i, s := range labels {
+		k, _ := x.index(s)
+		out[i] = int64(k)
 	}
+	distinct := x.distinct
 	values := make([]float64, len(distinct))
 	numeric := true
 	for i, s := range distinct {
@@ -463,18 +468,18 @@ func indexLabels(labels []string, out []int64) (int, []string) {
 			k, _ := slices.BinarySearch(names, s)
 			class[i] = int64(k)
 		}
-		for i, s := range labels {
-			out[i] = class[spellings[s]]
+		for i, k := range out {
+			out[i] = class[k]
 		}
 		return len(names), names
 	}
 	// Numbers: one class per value ("1" and "1.0" alike), named by the
-	// value's first spelling in the file.
+	// value's first spelling in the file (distinct is in the order of first
+	// appearance).
 	firstSpelling := map[float64]string{}
-	for _, s := range labels {
-		v := values[spellings[s]]
-		if _, ok := firstSpelling[v]; !ok {
-			firstSpelling[v] = s
+	for k, s := range distinct {
+		if _, ok := firstSpelling[values[k]]; !ok {
+			firstSpelling[values[k]] = s
 		}
 	}
 	sorted := slices.Sorted(maps.Keys(firstSpelling))
@@ -489,8 +494,8 @@ func indexLabels(labels []string, out []int64) (int, []string) {
 		k, _ := slices.BinarySearch(sorted, v)
 		class[i] = int64(k)
 	}
-	for i, s := range labels {
-		out[i] = class[spellings[s]]
+	for i, k := range out {
+		out[i] = class[k]
 	}
 	if identity {
 		return len(sorted), nil
