@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -17,18 +18,24 @@ const (
 	blasEnd   = "<!-- /bench-blas -->\n"
 )
 
-// blasSection renders the section from one `make bench-blas` output.
+// blasSection renders the section from one `make bench-blas` output,
+// each figure the median of its reports: the two builds run in turns, so
+// that a change of the machine's load weighs on both alike.
 func blasSection(r *Results, date time.Time, machine Machine) string {
-	d := &doc{r: r, used: map[string]bool{}}
+	med := &Results{Runs: map[string]Metrics{}, All: r.All, Pkg: r.Pkg, Skipped: r.Skipped, CPU: r.CPU}
+	for name, reports := range r.All {
+		med.Runs[name] = medianMetrics(reports)
+	}
+	d := &doc{r: med, used: map[string]bool{}}
 	d.p("## OpenBLAS against pure Go (`make bench-blas`)\n\n")
-	d.p("Built with `-tags blas`, the trainer's and the float32 predictor's matrix products go through OpenBLAS's `cblas_sgemm` (Debian's libopenblas-dev, one thread, through sweetspot's own cgo binding in plugins/internal/nn/openblas) instead of gonum's pure-Go blas32; the default build stays pure Go. `make bench-blas` runs `BenchmarkSgemm` and `BenchmarkTrain` in both builds one after the other, on this machine")
+	d.p("Built with `-tags blas`, the trainer's and the float32 predictor's matrix products go through OpenBLAS's `cblas_sgemm` (Debian's libopenblas-dev, one thread, through sweetspot's own cgo binding in plugins/internal/nn/openblas) instead of gonum's pure-Go blas32; the default build stays pure Go. `make bench-blas` runs `BenchmarkSgemm` and `BenchmarkTrain` in both builds, in turns, three times each, on this machine")
 	if machine.LoadAvg != "" {
 		d.p(" (load average at the end %s)", machine.LoadAvg)
 	}
 	if !date.IsZero() {
 		d.p(", finished %s", date.UTC().Format("2006-01-02 15:04 MST"))
 	}
-	d.p(". The ratio is OpenBLAS's figure over pure Go's; the pure-Go product is the serial tiling every fit uses.\n\n")
+	d.p(". Each figure is the median of its runs; the ratio is OpenBLAS's over pure Go's; the pure-Go product is the serial tiling every fit uses.\n\n")
 	d.p("| matrix product | n | pure Go GFLOP/s | OpenBLAS GFLOP/s | OpenBLAS / pure Go |\n|---|---|---|---|---|\n")
 	for _, n := range gemmSizes {
 		g, o := fmt.Sprintf("BenchmarkSgemm/serial/n=%d", n), fmt.Sprintf("BenchmarkSgemm/openblas/n=%d", n)
@@ -76,4 +83,21 @@ func withBLAS(page, section string) string {
 		return page[:i] + section + "\n" + page[i:]
 	}
 	return page + "\n" + section
+}
+
+// medianMetrics is each unit's median over reports (the upper middle of
+// an even count).
+func medianMetrics(reports []Metrics) Metrics {
+	out := Metrics{}
+	units := map[string][]float64{}
+	for _, m := range reports {
+		for u, v := range m {
+			units[u] = append(units[u], v)
+		}
+	}
+	for u, vs := range units {
+		slices.Sort(vs)
+		out[u] = vs[len(vs)/2]
+	}
+	return out
 }

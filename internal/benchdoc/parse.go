@@ -14,6 +14,8 @@ type Results struct {
 	// keyed by its full name without the -GOMAXPROCS suffix. A benchmark
 	// reported more than once (-count) keeps its last report.
 	Runs map[string]Metrics
+	// All holds every report of each benchmark, in order.
+	All map[string][]Metrics
 	// Order is the names in the order they were first reported.
 	Order []string
 	// Pkg is the package each benchmark was reported in.
@@ -40,7 +42,7 @@ func (r *Results) Get(name, unit string) (float64, bool) {
 }
 
 func newResults() *Results {
-	return &Results{Runs: map[string]Metrics{}, Pkg: map[string]string{}, Skipped: map[string]string{}}
+	return &Results{Runs: map[string]Metrics{}, All: map[string][]Metrics{}, Pkg: map[string]string{}, Skipped: map[string]string{}}
 }
 
 var (
@@ -94,6 +96,7 @@ func (r *Results) Parse(in io.Reader) error {
 				r.Order = append(r.Order, name)
 			}
 			r.Runs[name] = metrics
+			r.All[name] = append(r.All[name], metrics)
 			r.Pkg[name] = pkg
 		}
 	}
