@@ -168,7 +168,7 @@ func (co computeOptimal) decide(e *engine) (*decision, error) {
 		return nil, &sdk.InputError{Port: InputPort, Row: -1, Err: err}
 	}
 	sc := e.scalingRecord(sf, opt, runs, budget, k, costName, resource)
-	law := e.lawText(sf, opt, depth, rows, resource)
+	law := e.lawText(sf, opt, depth, rows, resource) + reachBeyond(below, opt)
 	if t := e.g.target; t != nil {
 		law += "; " + e.reachText(sf, *t, k, costName)
 	}
@@ -468,6 +468,21 @@ func (e *engine) lawText(sf *fit.ScalingFit, opt *fit.OptimumFit, depth int32, r
 		fmtParams(int64(opt.N)), fmtParams(int64(opt.NCI.Lo)), fmtParams(int64(math.Min(opt.NCI.Hi, 1e18))), w, depth,
 		opt.D, opt.DCI.Lo, opt.DCI.Hi, resource, opt.D/rows,
 		e.g.metric, e.fmtQ(opt.Loss), e.fmtQ(math.Min(opt.LossCI.Lo, opt.LossCI.Hi)), e.fmtQ(math.Max(opt.LossCI.Lo, opt.LossCI.Hi)))
+}
+
+// reachBeyond says how far the optimum lies beyond the runs fitted: the
+// law is measured only over their sizes and resources, and beyond them
+// it is an extrapolation (in epochs, one that repeated data may not
+// follow).
+func reachBeyond(fitted []scalingRun, opt *fit.OptimumFit) string {
+	var n, d float64
+	for _, r := range fitted {
+		n, d = max(n, r.n), max(d, r.d)
+	}
+	if !(n > 0) || !(d > 0) || (opt.N <= n && opt.D <= d) {
+		return ""
+	}
+	return fmt.Sprintf(" (an extrapolation: N* is %.3g times the largest size fitted, D* %.3g times the largest resource)", opt.N/n, opt.D/d)
 }
 
 // reachText gives the least compute reaching the target.

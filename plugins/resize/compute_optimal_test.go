@@ -68,7 +68,7 @@ func TestComputeOptimalFindsTheLawsOptimum(t *testing.T) {
 			if !(sc.Held.Predicted.Lo <= sc.Held.Measured && sc.Held.Measured <= sc.Held.Predicted.Hi) && c.noise > 0 {
 				t.Errorf("measured %g outside the predicted [%g, %g]", sc.Held.Measured, sc.Held.Predicted.Lo, sc.Held.Predicted.Hi)
 			}
-			for _, s := range []string{"alpha = ", "beta = ", "N* grows as C^", "predicted loss", "budget_flops = 7.2e+09"} {
+			for _, s := range []string{"alpha = ", "beta = ", "N* grows as C^", "predicted loss", "budget_flops = 7.2e+09", "an extrapolation: N* is "} {
 				if !strings.Contains(reason, s) {
 					t.Errorf("reason lacks %q: %s", s, reason)
 				}
