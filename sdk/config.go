@@ -180,6 +180,15 @@ func buildStructInfo(t reflect.Type, path string, visiting map[reflect.Type]bool
 			if err != nil {
 				return nil, err
 			}
+			if fi.nesting == describe.NestingList {
+				if name := body.dynamicAttr(); name != "" {
+					// Each block's value would have a type of its own
+					// (values = [1, 2] beside values = ["a"]), and a list
+					// of blocks is a cty list, whose elements share one:
+					// the host's decoder would fail on the second block.
+					return nil, fmt.Errorf("%s: the attribute %s of a list of blocks takes any type (cty.Value); give it a fixed type (a list of strings, say)", fpath, name)
+				}
+			}
 			fi.body = body
 		default:
 			return nil, fmt.Errorf("%s: unsupported hcl tag option %q (want optional or block)", fpath, opt)
@@ -187,6 +196,22 @@ func buildStructInfo(t reflect.Type, path string, visiting map[reflect.Type]bool
 		si.fields = append(si.fields, fi)
 	}
 	return si, nil
+}
+
+// dynamicAttr names an attribute of the struct, or of its single blocks,
+// whose type is not fixed; "" when none.
+func (si *structInfo) dynamicAttr() string {
+	for _, f := range si.fields {
+		switch {
+		case f.kind == attrField && f.ty != cty.NilType && f.ty.HasDynamicTypes():
+			return f.name
+		case f.kind == blockField && f.nesting == describe.NestingSingle:
+			if n := f.body.dynamicAttr(); n != "" {
+				return f.name + "." + n
+			}
+		}
+	}
+	return ""
 }
 
 // ctyTypeOf maps the Go type of an attribute to the cty type the host must

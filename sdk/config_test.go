@@ -131,6 +131,11 @@ func TestConfigSchemaOfErrors(t *testing.T) {
 	type recursive struct {
 		Next *recursive `hcl:"next,block"`
 	}
+	type anyInList struct {
+		Params []struct {
+			Values cty.Value `hcl:"values,optional"`
+		} `hcl:"param,block"`
+	}
 	tests := []struct {
 		name string
 		typ  reflect.Type
@@ -146,6 +151,7 @@ func TestConfigSchemaOfErrors(t *testing.T) {
 		{"remain", reflect.TypeFor[nameless](), "has no name"},
 		{"block in attribute", reflect.TypeFor[blockInAttr](), "cannot hold blocks"},
 		{"recursive", reflect.TypeFor[recursive](), "recursive type"},
+		{"any type in a list of blocks", reflect.TypeFor[anyInList](), "the attribute values of a list of blocks takes any type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
