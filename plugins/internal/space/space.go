@@ -329,6 +329,10 @@ func bounds(v []float64, name string, bad func(summary, detail string)) (lo, hi 
 		bad("Invalid "+name, fmt.Sprintf("%s bounds are finite numbers; found [%g, %g].", name, lo, hi))
 		return 0, 0, false
 	}
+	if math.IsInf(hi-lo, 0) {
+		bad("Invalid "+name, fmt.Sprintf("%s [%g, %g] is wider than a float64 spans.", name, lo, hi))
+		return 0, 0, false
+	}
 	if lo > hi {
 		bad("Invalid "+name, fmt.Sprintf("%s is [lo, hi] with lo at most hi; found lo %g above hi %g. Swap them.", name, lo, hi))
 		return 0, 0, false
