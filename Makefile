@@ -28,7 +28,7 @@ quickstart: ## run the quickstart pipeline
 vet: ## go vet and gofmt check (the blas-tagged files too: a C compiler, not OpenBLAS)
 	$(GO) vet ./...
 	$(GO) vet -tags blas ./plugins/internal/nn/...
-	@out=$$(gofmt -l cmd internal pipeline plugins sdk examples); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal pipeline plugins sdk examples tools/benchdoc); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 examples: ## build the third-party example plugins into .sweetspot/plugins/
 	$(MAKE) -C examples/plugins/standardize build OUT=$(PLUGINS)/sweetspot-plugin-standardize
@@ -69,11 +69,11 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./plugins/exec -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/prune -run '^$$' -fuzz '^FuzzHistory$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/space -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZRUNS)
-	$(GO) test ./pipeline/install/lockfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./pipeline/lockfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)
 
 # Every benchmark of the main module and of the GoMLX peer (its own module,
 # so GoMLX never enters go.mod); the raw output stays in .bin/bench/ and
-# internal/benchdoc writes docs/benchmarks.md from it, even when a package
+# tools/benchdoc writes docs/benchmarks.md from it, even when a package
 # fails (its figures then read "not measured"), before make reports the
 # failure. -p 1: one package benchmarks at a time, so no two share the
 # cores. Jaeger is for BenchmarkTracing.
@@ -87,7 +87,7 @@ bench: jaeger onnxruntime fashion-mnist ## benchmarks (speed and memory goals li
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test $(BENCHFLAGS) ./... 2>&1 | tee $(BENCHDIR)/main.txt || status=1; \
 	(cd bench/gomlx && CGO_ENABLED=0 $(GO) test $(BENCHFLAGS) ./...) 2>&1 | tee $(BENCHDIR)/gomlx.txt || status=1; \
 	cp /proc/loadavg $(BENCHDIR)/loadavg 2>/dev/null || : > $(BENCHDIR)/loadavg; \
-	$(GO) run ./internal/benchdoc -command 'make bench' -loadavg $(BENCHDIR)/loadavg -o docs/benchmarks.md $(BENCHDIR)/main.txt $(BENCHDIR)/gomlx.txt || status=1; \
+	$(GO) run ./tools/benchdoc -command 'make bench' -loadavg $(BENCHDIR)/loadavg -o docs/benchmarks.md $(BENCHDIR)/main.txt $(BENCHDIR)/gomlx.txt || status=1; \
 	exit $$status
 
 # The optional OpenBLAS backend (the blas build tag) beside the pure-Go
@@ -101,7 +101,7 @@ bench-blas: openblas ## the matrix product and the trainer, pure Go and OpenBLAS
 	@mkdir -p $(BENCHDIR)
 	set -o pipefail; for i in 1 2 3; do $(GO) test $(BLASBENCH) && $(GO) test -tags blas $(BLASBENCH) || exit 1; done 2>&1 | tee $(BENCHDIR)/blas.txt
 	cp /proc/loadavg $(BENCHDIR)/blas-loadavg 2>/dev/null || : > $(BENCHDIR)/blas-loadavg
-	$(GO) run ./internal/benchdoc -blas $(BENCHDIR)/blas.txt -loadavg $(BENCHDIR)/blas-loadavg -o docs/benchmarks.md
+	$(GO) run ./tools/benchdoc -blas $(BENCHDIR)/blas.txt -loadavg $(BENCHDIR)/blas-loadavg -o docs/benchmarks.md
 
 # The load runs alone: a 1 GiB dataset through three stages, 1000 trials,
 # 50 stages and a 1 GiB CSV through the dataset stage, each reporting wall

@@ -13,7 +13,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/install"
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 )
 
 func newInitCmd() *cobra.Command {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )

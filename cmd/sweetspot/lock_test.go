@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 )
 

@@ -28,7 +28,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )

@@ -20,7 +20,7 @@ import (
 
 	"github.com/hashicorp/go-version"
 
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 

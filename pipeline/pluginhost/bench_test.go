@@ -23,7 +23,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 )
 
 func benchHost(b *testing.B) *Host {

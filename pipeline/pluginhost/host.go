@@ -28,7 +28,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"

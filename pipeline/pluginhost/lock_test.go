@@ -22,7 +22,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagepb"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"

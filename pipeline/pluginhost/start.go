@@ -1,6 +1,6 @@
 package pluginhost
 
-import "github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+import "github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 
 // StartOption configures one plugin process.
 type StartOption func(*startOptions)

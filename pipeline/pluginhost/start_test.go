@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sweetspot-ml/sweetspot/internal/testkit/stages"
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )

@@ -21,7 +21,7 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
-	"github.com/sweetspot-ml/sweetspot/pipeline/install/lockfile"
+	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/describe"

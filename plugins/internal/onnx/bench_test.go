@@ -15,7 +15,7 @@ import (
 )
 
 // benchWidths and benchBatches are BenchmarkONNXRuntime's models and
-// batches; internal/benchdoc renders the same grid.
+// batches; tools/benchdoc renders the same grid.
 var (
 	benchWidths  = []int{16, 64, 256, 1024}
 	benchBatches = []int{1, 256}

@@ -7,8 +7,8 @@
 // with -blas and no OUTPUT, that section alone is written anew from the
 // output of `make bench-blas`.
 //
-//	go run ./internal/benchdoc -o docs/benchmarks.md -command 'make bench' OUTPUT...
-//	go run ./internal/benchdoc -o docs/benchmarks.md -blas BLAS_OUTPUT
+//	go run ./tools/benchdoc -o docs/benchmarks.md -command 'make bench' OUTPUT...
+//	go run ./tools/benchdoc -o docs/benchmarks.md -blas BLAS_OUTPUT
 package main
 
 import (
@@ -32,7 +32,7 @@ func run(args []string) error {
 	out := fs.String("o", "docs/benchmarks.md", "file to write")
 	command := fs.String("command", "make bench", "the command that produced the outputs, quoted on the page")
 	loadavg := fs.String("loadavg", "", "a copy of /proc/loadavg taken when the benchmarks ended (default: /proc/loadavg now)")
-	notes := fs.String("notes", "internal/benchdoc/notes.md", "hand-written notes appended to the page (skipped when absent)")
+	notes := fs.String("notes", "tools/benchdoc/notes.md", "hand-written notes appended to the page (skipped when absent)")
 	blas := fs.String("blas", "", "the output of `make bench-blas`: write the page's OpenBLAS section from it")
 	if err := fs.Parse(args); err != nil {
 		return err
