@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -277,7 +276,7 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 	r = tables.NewResult(c)
 	r.Repeatable = true // the next repeat trains from a seed of its own
 	seed := RepeatSeed(s.seed, TrainingKey(c, s.epochsOf(c)), c.Repeat)
-	ctx, span := otel.Tracer(TracerName).Start(ctx, TrialName(c), trace.WithAttributes(append(CandidateAttributes(c),
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(TracerName).Start(ctx, TrialName(c), trace.WithAttributes(append(CandidateAttributes(c),
 		attribute.Int("epochs", s.epochsOf(c)), attribute.Int64("seed", int64(seed)))...))
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {

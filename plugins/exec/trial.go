@@ -21,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -71,7 +70,7 @@ func failedResult(c tables.Candidate) tables.Result {
 // ctx's: every other problem is the result's.
 func (s *Stage) trial(ctx context.Context, c candidate, dir string, stageEnv map[string]string, tp *trialPruning) (tables.Result, *tables.Model, error) {
 	r := failedResult(c.Candidate)
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "trial "+c.label(), trace.WithAttributes(append(candidateAttributes(c, dir),
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(TracerName).Start(ctx, "trial "+c.label(), trace.WithAttributes(append(candidateAttributes(c, dir),
 		attribute.Int64("seed", int64(s.trialSeed(c.Candidate))))...))
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {

@@ -60,7 +60,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -475,7 +474,7 @@ func (s *Stage) tune(ctx context.Context, cands []tables.Candidate, b Band, pair
 		return pairs[0], nil, nil
 	}
 	rep := cands[b.Representative]
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "tune "+b.Name, trace.WithAttributes(
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(TracerName).Start(ctx, "tune "+b.Name, trace.WithAttributes(
 		attribute.String("representative", rep.ID),
 		attribute.Int("members", len(b.Members)),
 		attribute.Int("pairs", len(pairs)),

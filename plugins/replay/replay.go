@@ -164,7 +164,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -501,7 +500,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 
 // trial looks one candidate up inside its span.
 func (s *Stage) trial(ctx context.Context, ix *index, c tables.Candidate) (r tables.Result, h hit, ok bool, col, msg string) {
-	_, span := otel.Tracer(TracerName).Start(ctx, evaluation.TrialName(c), trace.WithAttributes(append(evaluation.CandidateAttributes(c),
+	_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(TracerName).Start(ctx, evaluation.TrialName(c), trace.WithAttributes(append(evaluation.CandidateAttributes(c),
 		attribute.String("replay.table", ix.t.Path),
 	)...))
 	defer span.End()

@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
@@ -105,7 +107,8 @@ func (o *Outputs) release() {
 
 // Run runs st with the given inputs and returns its outputs and error. The
 // ports of info bound what the stage may write; collected batches are
-// released when the test ends.
+// released when the test ends. Without a span in ctx, the run gets one from
+// the global tracer provider, as a plugin's run gets one from the SDK.
 func Run(t testing.TB, ctx context.Context, info sdk.StageInfo, st sdk.Stage, in Inputs) (*Outputs, error) {
 	t.Helper()
 	out := &Outputs{declared: map[string]*arrow.Schema{}, batches: map[string][]arrow.RecordBatch{}}
@@ -113,6 +116,14 @@ func Run(t testing.TB, ctx context.Context, info sdk.StageInfo, st sdk.Stage, in
 		out.declared[p.Name] = p.Schema
 	}
 	t.Cleanup(out.release)
+	if !trace.SpanFromContext(ctx).SpanContext().IsValid() {
+		// The SDK runs every stage inside a span of the tracer provider
+		// it serves with, which the stage's own spans then come from;
+		// here the process's global provider stands for it.
+		var span trace.Span
+		ctx, span = otel.Tracer("github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest").Start(ctx, "stage")
+		defer span.End()
+	}
 	ins := &inputs{ports: in}
 	defer ins.release()
 	err := st.Run(ctx, ins, out)

@@ -1,7 +1,8 @@
 // Package suggest finds the name a user probably meant, for "Did you mean"
-// hints. First-party plugins may import only the sdk, Arrow, gonum and the
-// standard library, so this is a small Levenshtein distance rather than
-// hcl's didyoumean package (which the host uses, with the same threshold).
+// hints. First-party plugins do not import the host's HCL packages (the
+// allow-list in plugins/builtin's TestPluginImports), so this is a small
+// Levenshtein distance rather than hcl's didyoumean package (which the host
+// uses, with the same threshold).
 package suggest
 
 import "strings"
