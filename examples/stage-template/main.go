@@ -27,7 +27,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -142,12 +142,12 @@ func (f *filter) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error 
 		return err
 	}
 	// Everything this stage builds comes from the run's allocator, which
-	// tests replace with a checked one to prove every batch is released.
-	mem := sdk.Allocator(ctx)
+	// tests replace with a checked one to prove every batch is released;
+	// Arrow's compute kernels take it from their context.
+	ctx = compute.WithAllocator(ctx, sdk.Allocator(ctx))
 	log := sdk.Logger(ctx)
 
 	var rowsIn, rowsOut int64
-	wrote := false
 	for r.Next() {
 		// A long run must notice cancellation: the host cancels on Ctrl-C,
 		// on a failed sibling stage, or on a time limit.
@@ -155,39 +155,28 @@ func (f *filter) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error 
 			return err
 		}
 		b := r.RecordBatch() // valid until the next call to Next
-		keep, err := f.mask(b, rowsIn)
+		keep, err := f.mask(ctx, b)
 		if err != nil {
 			return err
 		}
-		rec, err := take(mem, b, keep)
+		rec, err := compute.FilterRecordBatch(ctx, b, keep, compute.DefaultFilterOptions())
+		keep.Release()
 		if err != nil {
 			return err
 		}
 		rowsIn += b.NumRows()
-		if rec != nil {
-			rowsOut += rec.NumRows()
-			err := w.Write(rec)
-			rec.Release() // Write does not take ownership
-			if err != nil {
-				return fmt.Errorf("write port %s: %w", outputPort, err)
-			}
-			wrote = true
+		rowsOut += rec.NumRows()
+		// Every batch goes out, even an empty one: downstream stages learn
+		// the schema from it.
+		err = w.Write(rec)
+		rec.Release() // Write does not take ownership
+		if err != nil {
+			return fmt.Errorf("write port %s: %w", outputPort, err)
 		}
 		sdk.ReportProgress(ctx, sdk.Progress{Done: rowsIn, Message: fmt.Sprintf("%d of %d rows kept", rowsOut, rowsIn)})
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("read port %s: %w", inputPort, err)
-	}
-	if !wrote {
-		// An empty result still tells downstream stages its schema.
-		b := array.NewRecordBuilder(mem, r.Schema())
-		empty := b.NewRecordBatch()
-		b.Release()
-		err := w.Write(empty)
-		empty.Release()
-		if err != nil {
-			return fmt.Errorf("write port %s: %w", outputPort, err)
-		}
 	}
 
 	// The SDK runs each stage inside a span; attributes on it show in the
@@ -198,30 +187,17 @@ func (f *filter) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error 
 		attribute.Int64("filter.rows_out", rowsOut),
 	)
 	log.Info("filtered", "column", f.column, "rows_in", rowsIn, "rows_out", rowsOut)
-	return f.writeSummary(ctx, mem, out, rowsIn, rowsOut)
-}
-
-func (f *filter) writeSummary(ctx context.Context, mem memory.Allocator, out sdk.Outputs, rowsIn, rowsOut int64) error {
-	w, err := out.Writer(summaryPort)
+	summary, err := out.Writer(summaryPort)
 	if err != nil {
 		return err
 	}
-	b := array.NewRecordBuilder(mem, SummarySchema)
-	defer b.Release()
-	b.Field(0).(*array.StringBuilder).Append(f.column)
-	b.Field(1).(*array.Int64Builder).Append(rowsIn)
-	b.Field(2).(*array.Int64Builder).Append(rowsOut)
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-	if err := w.Write(rec); err != nil {
-		return fmt.Errorf("write port %s: %w", summaryPort, err)
-	}
-	return nil
+	return sdk.WriteRow(ctx, summary, SummarySchema, f.column, rowsIn, rowsOut)
 }
 
-// mask says which rows of b to keep. A missing or non-numeric column is an
-// input error naming the port and column; row is the stream offset of b.
-func (f *filter) mask(b arrow.RecordBatch, row int64) ([]bool, error) {
+// mask says which rows of b to keep, as the boolean array Arrow's filter
+// kernel takes; the caller releases it. A missing or non-numeric column is
+// an input error naming the port and column.
+func (f *filter) mask(ctx context.Context, b arrow.RecordBatch) (arrow.Array, error) {
 	idx := b.Schema().FieldIndices(f.column)
 	if len(idx) == 0 {
 		names := make([]string, 0, b.NumCols())
@@ -232,101 +208,26 @@ func (f *filter) mask(b arrow.RecordBatch, row int64) ([]bool, error) {
 			Err: fmt.Errorf("no such column; the input has %s", strings.Join(names, ", "))}
 	}
 	col := b.Column(idx[0])
-	value, ok := numeric(col)
-	if !ok {
+	if id := col.DataType().ID(); !arrow.IsInteger(id) && !arrow.IsFloating(id) {
 		return nil, &sdk.InputError{Port: inputPort, Row: -1, Column: f.column,
 			Err: fmt.Errorf("column is %s, not a number type", col.DataType())}
 	}
-	keep := make([]bool, col.Len())
-	for i := range keep {
-		if col.IsNull(i) {
-			keep[i] = f.keepNulls
+	// Every integer and floating point type, read as float64.
+	xs, err := compute.CastToType(ctx, col, arrow.PrimitiveTypes.Float64)
+	if err != nil {
+		return nil, err
+	}
+	defer xs.Release()
+	values := xs.(*array.Float64)
+	mb := array.NewBooleanBuilder(compute.GetAllocator(ctx))
+	defer mb.Release()
+	for i := range values.Len() {
+		if values.IsNull(i) {
+			mb.Append(f.keepNulls)
 			continue
 		}
-		v := value(i)
-		keep[i] = v >= f.lo && v <= f.hi
+		v := values.Value(i)
+		mb.Append(v >= f.lo && v <= f.hi)
 	}
-	return keep, nil
-}
-
-// numeric returns a reader of a column's values as float64, for every
-// integer and floating point type.
-func numeric(col arrow.Array) (func(int) float64, bool) {
-	switch c := col.(type) {
-	case *array.Float64:
-		return c.Value, true
-	case *array.Float32:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	case *array.Int64:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	case *array.Int32:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	case *array.Int16:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	case *array.Int8:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	case *array.Uint64:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	case *array.Uint32:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	case *array.Uint16:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	case *array.Uint8:
-		return func(i int) float64 { return float64(c.Value(i)) }, true
-	}
-	return nil, false
-}
-
-// take returns the rows of b that keep marks, or nil when there are none.
-// Runs of kept rows are zero-copy slices of b, concatenated column by
-// column into new arrays. The caller releases the result.
-func take(mem memory.Allocator, b arrow.RecordBatch, keep []bool) (arrow.RecordBatch, error) {
-	var runs [][2]int64
-	for i := 0; i < len(keep); {
-		if !keep[i] {
-			i++
-			continue
-		}
-		j := i
-		for j < len(keep) && keep[j] {
-			j++
-		}
-		runs = append(runs, [2]int64{int64(i), int64(j)})
-		i = j
-	}
-	switch {
-	case len(runs) == 0:
-		return nil, nil
-	case len(runs) == 1:
-		// One run, perhaps the whole batch: a slice shares b's buffers.
-		return b.NewSlice(runs[0][0], runs[0][1]), nil
-	}
-	var rows int64
-	for _, r := range runs {
-		rows += r[1] - r[0]
-	}
-	cols := make([]arrow.Array, b.NumCols())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	for c := range cols {
-		parts := make([]arrow.Array, len(runs))
-		for k, r := range runs {
-			parts[k] = array.NewSlice(b.Column(c), r[0], r[1])
-		}
-		joined, err := array.Concatenate(parts, mem)
-		for _, p := range parts {
-			p.Release()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("column %s: %w", b.Schema().Field(c).Name, err)
-		}
-		cols[c] = joined
-	}
-	// NewRecordBatch retains the columns; the deferred loop drops ours.
-	return array.NewRecordBatch(b.Schema(), cols, rows), nil
+	return mb.NewArray(), nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
-	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
 )
 
 var pointSchema = arrow.NewSchema([]arrow.Field{
@@ -49,20 +47,11 @@ var threeBatches = []string{
 // in process) and returns the ids kept and the summary row.
 func run(t *testing.T, config cty.Value, in []arrow.RecordBatch) (ids []string, summary []int64, err error) {
 	t.Helper()
-	p := sdktest.Start(t, newSet())
-	col := sdktest.NewCollector()
-	defer col.Release()
-	rd := sdktest.Table(pointSchema, in...)
-	defer rd.Release()
-	_, err = p.Run(context.Background(), stagehost.RunRequest{
-		Kind: kind, Stage: "filter.test", Config: config,
-		Inputs:  map[string]array.RecordReader{inputPort: rd},
-		Outputs: map[string]func(arrow.RecordBatch) error{outputPort: col.Port(outputPort), summaryPort: col.Port(summaryPort)},
-	})
+	out, err := sdktest.Run(t, newSet(), kind, config, map[string][]arrow.RecordBatch{inputPort: in})
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, b := range col.Batches[outputPort] {
+	for _, b := range out[outputPort] {
 		if !b.Schema().Equal(pointSchema) {
 			t.Errorf("output schema %s, want the input's %s", b.Schema(), pointSchema)
 		}
@@ -70,7 +59,7 @@ func run(t *testing.T, config cty.Value, in []arrow.RecordBatch) (ids []string, 
 			ids = append(ids, b.Column(0).(*array.String).Value(i))
 		}
 	}
-	s := col.Batches[summaryPort]
+	s := out[summaryPort]
 	if len(s) != 1 || s[0].NumRows() != 1 {
 		t.Fatalf("summary: %d batches, want one of one row", len(s))
 	}
@@ -121,8 +110,8 @@ func TestFilterInputErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.column, func(t *testing.T) {
 			_, _, err := run(t, cty.ObjectVal(map[string]cty.Value{"column": cty.StringVal(tc.column), "min": num(0)}), in)
-			var re *stagehost.RunError
-			if !errors.As(err, &re) || re.Kind != stagehost.KindInput || !strings.Contains(err.Error(), tc.want) {
+			var ie *sdk.InputError
+			if !errors.As(err, &ie) || ie.Port != inputPort || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an input error saying %q", err, tc.want)
 			}
 		})

@@ -16,7 +16,6 @@ import (
 
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/sdktest"
-	"github.com/sweetspot-ml/sweetspot/sdk/stagehost"
 )
 
 // table is a dataset as the dataset stage emits it: features a (mean 5, sd
@@ -85,34 +84,25 @@ func run(t *testing.T, config cty.Value, in table) (map[string][]float64, []arro
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	p := sdktest.Start(t, newSet())
 	batches := in.batches(mem, 64)
 	defer func() {
 		for _, b := range batches {
 			b.Release()
 		}
 	}()
-	reader := sdktest.Table(schema, batches...)
-	defer reader.Release()
-	c := sdktest.NewCollector()
-	t.Cleanup(c.Release)
-	_, err := p.Run(context.Background(), stagehost.RunRequest{
-		Kind: kind, Stage: "standardize.test", Config: config,
-		Inputs:  map[string]array.RecordReader{inputPort: reader},
-		Outputs: map[string]func(arrow.RecordBatch) error{outputPort: c.Port(outputPort)},
-	})
+	res, err := sdktest.Run(t, newSet(), kind, config, map[string][]arrow.RecordBatch{inputPort: batches})
 	if err != nil {
 		return nil, nil, err
 	}
 	out := map[string][]float64{}
-	for _, b := range c.Batches[outputPort] {
+	for _, b := range res[outputPort] {
 		for i, f := range b.Schema().Fields() {
 			if col, ok := b.Column(i).(*array.Float64); ok {
 				out[f.Name] = append(out[f.Name], col.Float64Values()...)
 			}
 		}
 	}
-	return out, c.Batches[outputPort], nil
+	return out, res[outputPort], nil
 }
 
 func trainMoments(xs []float64, split []string) (mean, sd float64) {
