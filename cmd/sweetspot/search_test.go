@@ -130,6 +130,19 @@ stage "resize" "fit" {
 	if !strings.Contains(string(page), "only each size&#39;s chosen setting is plotted") && !strings.Contains(string(page), "only each size's chosen setting is plotted") {
 		t.Error("the report does not say that outranked settings are not plotted")
 	}
+	// runs show marks them too, and stars the chosen row only.
+	shown := sweetspot(t, dir, "runs", "show", m.RunID)
+	if shown.code != exitOK {
+		t.Fatalf("runs show: exit %d\n%s", shown.code, shown.stderr)
+	}
+	if n := strings.Count(shown.stdout, "(outranked)"); n != rows/2 {
+		t.Errorf("runs show marks %d rows outranked, want %d:\n%s", n, rows/2, shown.stdout)
+	}
+	for _, line := range strings.Split(shown.stdout, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "*") && strings.Contains(line, "outranked") {
+			t.Errorf("runs show stars an outranked row: %s", line)
+		}
+	}
 	t.Logf("exec results rows: %d, chosen %s", rows, res.Decision.Chosen)
 }
 

@@ -63,6 +63,11 @@ type shownTrial struct {
 	id, name      string
 	family        string
 	cells         []string // trialColumns', "-" when absent
+	// setting is the search setting the trial tried ("" without a
+	// search); outranked marks one its search did not choose for the
+	// size (tables.Result.Outranked).
+	setting   string
+	outranked bool
 }
 
 // printTrials prints every row of each stage's "results" port (the
@@ -91,7 +96,7 @@ func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) (models, 
 			return ms, err
 		}
 		for _, r := range rows {
-			r.chosen = r.id != "" && r.id == chosen
+			r.chosen = r.id != "" && r.id == chosen && !r.outranked
 			ms[r.id] = modelRef{name: r.name, family: r.family, params: r.params}
 		}
 		// Trials finish in any order; show them by round, then size.
@@ -103,9 +108,10 @@ func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) (models, 
 		})
 		has := func(col string) bool { return len(schema.FieldIndices(col)) > 0 }
 		// The id tells a model's quantized and pruned variants apart.
-		variants := false
+		variants, settings := false, false
 		for _, r := range rows {
 			variants = variants || r.id != r.name
+			settings = settings || r.setting != ""
 		}
 		fmt.Fprintf(w, "\ntrials of %s:\n", s.Addr)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -123,6 +129,9 @@ func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) (models, 
 				shown = append(shown, i)
 				head = append(head, c.header)
 			}
+		}
+		if settings {
+			head = append(head, "SETTING")
 		}
 		fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 		for _, r := range rows {
@@ -144,6 +153,16 @@ func printTrials(w io.Writer, run *runstore.Run, m *runstore.Manifest) (models, 
 			line = append(line, params)
 			for _, i := range shown {
 				line = append(line, r.cells[i])
+			}
+			if settings {
+				switch {
+				case r.setting == "":
+					line = append(line, "-")
+				case r.outranked:
+					line = append(line, r.setting+" (outranked)")
+				default:
+					line = append(line, r.setting)
+				}
 			}
 			fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
 		}
@@ -175,6 +194,16 @@ func readShownTrials(paths []string) ([]*shownTrial, *arrow.Schema, error) {
 			// A table written before the name column: the id names the
 			// model.
 			r.name = cmp.Or(r.name, r.id, "-")
+			r.setting = text(b, tables.ColSetting, row)
+			if r.setting != "" {
+				idx := b.Schema().FieldIndices(tables.ColSettingChosen)
+				chosen := len(idx) > 0 && b.Column(idx[0]).IsValid(row)
+				if chosen {
+					c, ok := b.Column(idx[0]).(*array.Boolean)
+					chosen = ok && c.Value(row)
+				}
+				r.outranked = !chosen
+			}
 			for _, c := range trialColumns {
 				r.cells = append(r.cells, cell(b, c.name, row))
 			}
