@@ -143,6 +143,19 @@
 // is appended to pruner-history.jsonl in the work directory, which the
 // stage's later rounds read back. docs/exec.md has the whole protocol.
 //
+// # Search
+//
+// With a search block (plugins/internal/space; space.go), each candidate
+// is a model size whose settings are tried as trials of their own: the
+// setting's params set the training columns they are named after
+// (learning_rate, batch_size, epochs, preprocess) or are knobs by name,
+// and the command reports the search's validation metric with its final
+// metrics. The ok trial best on it is the size's chosen setting
+// (setting_chosen true); the others stay in the results table, which the
+// resize stage leaves out. A size's rows are written together when its
+// search ends; only the chosen trial's artifact is kept. docs/exec.md,
+// "Searching training settings".
+//
 // # The candidate
 //
 // The JSON object holds the candidate's columns, its knobs by name, and
