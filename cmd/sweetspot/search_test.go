@@ -191,3 +191,64 @@ stage "requirements" "r" {
 		}
 	}
 }
+
+// The optimization stage's search reaches the evaluation stage's trials:
+// each size's learning rate is chosen on validation loss between one far
+// too small to learn in a few epochs and a workable one, and the
+// evaluation stage trains every size with the workable one.
+func TestOptimizationSearchEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", `
+dataset "d" {
+  generator = "blobs"
+  rows      = 300
+}
+stage "requirements" "r" {
+  dataset      = dataset.d
+  min_accuracy = 0.5
+}
+stage "model_choice" "m" {
+  input  = stage.requirements.r
+  depth  = [1]
+  width  = { min = 4, max = 16 }
+  steps  = 2
+  epochs = 6
+}
+stage "optimization" "o" {
+  input   = stage.model_choice.m
+  dataset = dataset.d
+  search "grid" {
+    param "learning_rate" { values = [1e-7, 0.05] }
+    param "batch_size"    { values = [32] }
+  }
+}
+stage "evaluation" "e" {
+  input   = stage.optimization.o
+  dataset = dataset.d
+}
+`)
+	r := sweetspot(t, dir, "run", "-q", "p.hcl")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	m := onlyRun(t, dir)
+	b := readArrowFile(t, filepath.Join(dir, runstore.DefaultRoot, m.RunID, runstore.OutputRel("evaluation.e", 0, "results")))
+	defer b.Release()
+	rs, err := tables.ReadResults(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) == 0 {
+		t.Fatal("no evaluation results")
+	}
+	for _, r := range rs {
+		if r.LearningRate != 0.05 || r.BatchSize != 32 {
+			t.Errorf("%s trained with learning rate %g, batch %d; want the search's 0.05 and 32", r.ID, r.LearningRate, r.BatchSize)
+		}
+	}
+	tb := readArrowFile(t, filepath.Join(dir, runstore.DefaultRoot, m.RunID, runstore.OutputRel("optimization.o", 0, "tuning")))
+	defer tb.Release()
+	if got, want := tb.NumRows(), int64(2*len(rs)); got != want {
+		t.Errorf("%d tuning runs, want 2 settings per size (%d)", got, want)
+	}
+}
