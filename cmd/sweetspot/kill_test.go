@@ -264,7 +264,7 @@ func readTrials(t *testing.T, what string, batches []arrow.RecordBatch, into map
 			// A trial is a candidate's repeat in a round: resize measures
 			// a model again near its target, and may propose a pruned
 			// model again in a later round.
-			key := fmt.Sprintf("round %d %s", rounds.Value(i), ids.Value(i))
+			key := trialKey(rounds.Value(i), ids.Value(i))
 			if r := repeats.Value(i); !repeats.IsNull(i) && r > 0 {
 				key = fmt.Sprintf("%s repeat %d", key, r)
 			}
@@ -275,6 +275,10 @@ func readTrials(t *testing.T, what string, batches []arrow.RecordBatch, into map
 		}
 	}
 }
+
+// trialKey names a candidate's trial in a round (its first repeat), as
+// readTrials keys its results.
+func trialKey(round int32, id string) string { return fmt.Sprintf("round %d %s", round, id) }
 
 // readPortFiles reads the Arrow files of a port as batches.
 func readPortFiles(t *testing.T, runDir string, files []runstore.OutputFile) []arrow.RecordBatch {
