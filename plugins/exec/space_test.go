@@ -362,3 +362,30 @@ func TestSearchConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// Only the chosen setting's artifact is kept: one models row per size,
+// holding the file its chosen trial wrote.
+func TestSearchKeepsTheChosenArtifact(t *testing.T) {
+	mem := checked(t)
+	cfg := Config{
+		Command:  sh(`printf 'lr=%s' "$SWEETSPOT_LR" > model.bin; echo "{\"accuracy\": 0.5, \"val_loss\": $SWEETSPOT_LR}"`),
+		Artifact: "model.bin",
+		Search: &space.Block{Kind: space.KindGrid, Params: []space.ParamBlock{
+			{Name: "lr", Values: nums(0.3, 0.1, 0.2)},
+		}},
+	}
+	sizes := []tables.Candidate{cand(4, 3, 1, 8), cand(4, 3, 1, 16)}
+	rs, ms := runModels(t, cfg, stagetest.Inputs{InputPort: candidates(t, mem, sizes...)})
+	if len(rs) != 6 {
+		t.Fatalf("%d rows, want 6", len(rs))
+	}
+	if len(ms) != 2 {
+		t.Fatalf("%d models rows, want one per size", len(ms))
+	}
+	for _, m := range ms {
+		// val_loss is the lr: the least, 0.1, is chosen.
+		if string(m.Bytes) != "lr=0.1" {
+			t.Errorf("%s: kept %q, want the chosen setting's lr=0.1", m.ID, m.Bytes)
+		}
+	}
+}
