@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -104,7 +105,7 @@ func FuzzExpression(f *testing.F) {
 		if !ok {
 			return
 		}
-		v, diags := ExpressionValue(b, a.Expr, ctx, "var")
+		v, diags := describe.ExpressionValue(b, a.Expr, ctx, "var")
 		if diags.HasErrors() || !v.IsKnown() || err != nil {
 			return
 		}

@@ -270,7 +270,7 @@ func TestDecodeLabelsAndExpressionsErrors(t *testing.T) {
 }
 
 // TestSpecDecodesLabeledBlocks decodes HCL the way a host does (Spec,
-// DeferExpressions, hcldec) and then the way the plugin does.
+// describe.DeferExpressions, hcldec) and then the way the plugin does.
 func TestSpecDecodesLabeledBlocks(t *testing.T) {
 	schema, err := configSchemaOf(reflect.TypeFor[zooConfig]())
 	if err != nil {
@@ -290,9 +290,9 @@ func TestSpecDecodesLabeledBlocks(t *testing.T) {
 			"var": cty.ObjectVal(map[string]cty.Value{"base": cty.NumberIntVal(8)}),
 		}}
 		var paths []string
-		body := DeferExpressions(f.Body, schema, func(path []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
+		body := describe.DeferExpressions(f.Body, schema, func(path []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
 			paths = append(paths, strings.Join(path, "."))
-			return ExpressionValue(f.Bytes, expr, ctx, "var")
+			return describe.ExpressionValue(f.Bytes, expr, ctx, "var")
 		})
 		v, diags := hcldec.Decode(body, spec, ctx)
 		if !diags.HasErrors() {

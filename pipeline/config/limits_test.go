@@ -8,12 +8,11 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
-
-	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // deepShape is an expression that nests or chains far past the limits of
-// sdk.CheckSource, on one line.
+// describe.CheckSource, on one line.
 type deepShape struct {
 	name, expr string
 	summary    string
@@ -58,9 +57,9 @@ func TestDeepInputRefused(t *testing.T) {
 		// the expression starts at nesting `open`.
 		past := func(open int) int {
 			if sh.summary == "Nesting too deep" {
-				return sdk.MaxNesting + 1 - open
+				return describe.MaxNesting + 1 - open
 			}
-			return sdk.MaxExpressionDepth + 1 - open
+			return describe.MaxExpressionDepth + 1 - open
 		}
 		// In a pipeline file, inside a locals block: one level in.
 		t.Run(sh.name+"/pipeline file", func(t *testing.T) {
@@ -97,16 +96,16 @@ func TestDeepInputRefused(t *testing.T) {
 	t.Run("huge -var", func(t *testing.T) {
 		huge := "[" + strings.Repeat("1, ", 400000) + "]"
 		p, diags := Load([]string{base}, newFakeCatalog(), WithVars(map[string]string{"x": huge}))
-		checkRefused(t, p, diags, "Input too large", hcl.Pos{Byte: sdk.MaxSourceBytes, Line: 1, Column: 1 + sdk.MaxSourceBytes}, "<value for var.x>")
+		checkRefused(t, p, diags, "Input too large", hcl.Pos{Byte: describe.MaxSourceBytes, Line: 1, Column: 1 + describe.MaxSourceBytes}, "<value for var.x>")
 	})
 	t.Run("huge pipeline file", func(t *testing.T) {
 		path := filepath.Join(dir, "huge.hcl")
 		line := "# " + strings.Repeat("x", 97) + "\n"
-		if err := os.WriteFile(path, []byte(strings.Repeat(line, sdk.MaxSourceBytes/100+1)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(strings.Repeat(line, describe.MaxSourceBytes/100+1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		p, diags := Load([]string{path}, newFakeCatalog())
-		at := sdk.MaxSourceBytes
+		at := describe.MaxSourceBytes
 		checkRefused(t, p, diags, "Input too large", hcl.Pos{Byte: at, Line: 1 + at/100, Column: 1 + at%100}, path)
 	})
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
-	"github.com/sweetspot-ml/sweetspot/sdk"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
 // LoadOption configures Load.
@@ -88,7 +88,7 @@ func LoadSettings(paths []string) (*Pipeline, hcl.Diagnostics) {
 	var blocks hcl.Blocks
 	for _, s := range srcs {
 		l.p.Paths = append(l.p.Paths, s.name)
-		if !l.checkSource(s.src, s.name, sdk.CheckSource) {
+		if !l.checkSource(s.src, s.name, describe.CheckSource) {
 			continue
 		}
 		f, diags := l.parser.ParseHCL(s.src, s.name)
@@ -307,7 +307,7 @@ func (l *loader) load(srcs []source) (*Pipeline, hcl.Diagnostics) {
 	syntaxErrors := false
 	for _, s := range srcs {
 		l.p.Paths = append(l.p.Paths, s.name)
-		if !l.checkSource(s.src, s.name, sdk.CheckSource) {
+		if !l.checkSource(s.src, s.name, describe.CheckSource) {
 			syntaxErrors = true
 			continue
 		}
@@ -354,8 +354,8 @@ func (l *loader) load(srcs []source) (*Pipeline, hcl.Diagnostics) {
 
 // checkSource refuses text that hclsyntax must not parse: too large, or
 // nested or chained so deep that parsing or evaluating it could exhaust
-// the stack, which no recover survives. check is sdk.CheckSource for a
-// file, sdk.CheckExpressionSource for an expression (the rule plugins
+// the stack, which no recover survives. check is describe.CheckSource for a
+// file, describe.CheckExpressionSource for an expression (the rule plugins
 // apply to deferred expressions too).
 //
 // The text is kept as a file for the diagnostic to render with, up to a

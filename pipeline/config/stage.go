@@ -18,7 +18,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
 
@@ -142,7 +141,7 @@ func (l *loader) decodeStage(s *stageState) {
 	for _, p := range ports {
 		portNames = append(portNames, p.Name)
 	}
-	body = sdk.DeferExpressions(body, sd.Config, l.deferredValue(s, portNames))
+	body = describe.DeferExpressions(body, sd.Config, l.deferredValue(s, portNames))
 
 	// missing maps each body's "missing item" range to its block header,
 	// where a missing argument is best shown.
@@ -253,7 +252,7 @@ func (l *loader) deferredValue(s *stageState, ports []string) func([]string, hcl
 		if f := l.parser.Files()[expr.Range().Filename]; f != nil {
 			src = f.Bytes
 		}
-		return sdk.ExpressionValue(src, expr, l.evalContext(refs), rootVar, rootLocal)
+		return describe.ExpressionValue(src, expr, l.evalContext(refs), rootVar, rootLocal)
 	}
 }
 

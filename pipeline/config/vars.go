@@ -11,10 +11,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
-
-	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
 var variableSchema = &hcl.BodySchema{
@@ -194,7 +193,7 @@ func (l *loader) readVarFile(path string, decls map[string]*varDecl) {
 		})
 		return
 	}
-	if !l.checkSource(src, path, sdk.CheckSource) {
+	if !l.checkSource(src, path, describe.CheckSource) {
 		return
 	}
 	f, diags := l.parser.ParseHCL(src, path)
@@ -251,7 +250,7 @@ func (l *loader) setCLIVar(name, raw string, decls map[string]*varDecl) {
 	}
 	filename := fmt.Sprintf("<value for var.%s>", name)
 	l.pseudo[filename] = &hcl.File{Body: hcl.EmptyBody(), Bytes: []byte(raw)}
-	if !l.checkSource([]byte(raw), filename, sdk.CheckExpressionSource) {
+	if !l.checkSource([]byte(raw), filename, describe.CheckExpressionSource) {
 		d.v.Value = cty.DynamicVal
 		return
 	}

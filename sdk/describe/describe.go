@@ -1,9 +1,13 @@
 // Package describe holds what a plugin says about itself: the JSON that
 // `PLUGIN describe` prints and the Describe call returns, with each stage
-// kind's config schema and port schemas. The host reads it to check a
-// pipeline before any stage runs (and derives from a config schema the
-// hcldec spec it decodes a stage block with); the SDK writes it from what
-// Register was given. Plugin authors never need it.
+// kind's config schema and port schemas. The SDK writes it from what
+// Register was given; the host reads it to check a pipeline before any
+// stage runs. It also holds the host's half of the config contract, so
+// that every host (sweetspot's, sdktest's) decodes a stage block alike:
+// the hcldec spec of a config schema, the body wrapper that sends deferred
+// expressions as text, and the limits HCL text is checked against before
+// it is parsed (which the SDK applies to a deferred expression too).
+// Plugin authors never need it.
 package describe
 
 import (

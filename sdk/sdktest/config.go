@@ -101,8 +101,8 @@ func decodeHCL(schema describe.ConfigSchema, src string) (cty.Value, error) {
 	if diags.HasErrors() {
 		return cty.NilVal, fmt.Errorf("config HCL: %s", diags.Error())
 	}
-	body := sdk.DeferExpressions(f.Body, schema, func(_ []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
-		return sdk.ExpressionValue(f.Bytes, expr, nil)
+	body := describe.DeferExpressions(f.Body, schema, func(_ []string, expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
+		return describe.ExpressionValue(f.Bytes, expr, nil)
 	})
 	v, diags := hcldec.Decode(body, spec, nil)
 	if diags.HasErrors() {
