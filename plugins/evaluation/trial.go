@@ -232,7 +232,9 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 			}
 			curve = append(curve, [2]float64{float64(st.Epoch), v})
 			stop, reason := pr.Report(key, st.Epoch, v)
-			if stop = stop && !again; stop {
+			// The last epoch's verdict stops nothing: the training has
+			// run its budget and is a full measurement.
+			if stop = stop && !again && st.Epoch < cfg.Epochs; stop {
 				t.pruned = reason
 				span.AddEvent("pruned", trace.WithAttributes(attribute.Int("epoch", st.Epoch), attribute.String("reason", reason)))
 			}
