@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -135,7 +134,7 @@ func (s *Stage) searchTrials(cands []tables.Candidate) int {
 // setting (unchanged when no setting trained), and every run. Its error is
 // only ctx's.
 func (s *Stage) searchSize(ctx context.Context, c tables.Candidate, preps *evaluation.Preparations, prog *progress) (tables.Candidate, []run, error) {
-	ctx, span := otel.Tracer(TracerName).Start(ctx, "search "+c.ID, trace.WithAttributes(
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(TracerName).Start(ctx, "search "+c.ID, trace.WithAttributes(
 		attribute.String("candidate_id", c.ID), attribute.String("search", s.search.Kind), attribute.Int("settings", len(s.settings))))
 	defer span.End()
 	rungs := s.rungs(c)
