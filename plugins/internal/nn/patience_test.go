@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/dataset"
 )
 
 // The synthetic curve: a validation loss whose trend falls by slope per
@@ -117,5 +119,29 @@ func TestNoisePatienceStopsAfterThePlateau(t *testing.T) {
 	}
 	if noiseNever > synthSeeds/20 {
 		t.Errorf("measured patience never stopped %d of %d curves flat for 90 epochs", noiseNever, synthSeeds)
+	}
+}
+
+// In a real fit, Stop ends training at the epoch it says so, keeping the
+// best weights so far, and NoisePatience's patience is at least Patience
+// and follows the rule on the fit's own validation losses.
+func TestFitStopAndNoisePatience(t *testing.T) {
+	train, _ := toData(t, generate(t, dataset.GenBlobs, 300, 5), 0.2, 5, 1)
+	spec := Spec{Inputs: 4, Hidden: []int{16}, Outputs: 3}
+	var seen []EpochStats
+	_, rep := fit(t, spec, train, Config{LearningRate: 1e-2, BatchSize: 16, Epochs: 30, Patience: 3, NoisePatience: true, Seed: 2,
+		Stop: func(st EpochStats) bool { seen = append(seen, st); return st.Epoch == 6 }})
+	if rep.StoppedBy != StoppedPruner || rep.EpochsRun != 6 || len(seen) != 6 || rep.BestEpoch > 6 {
+		t.Errorf("stopped by %s after %d epochs (%d asked, best %d), want the pruner after 6", rep.StoppedBy, rep.EpochsRun, len(seen), rep.BestEpoch)
+	}
+	var losses []float64
+	for i, st := range rep.History {
+		losses = append(losses, st.ValLoss)
+		if want := NoisePatience(losses, 3, 30); st.Patience != want || st.Patience < 3 {
+			t.Errorf("epoch %d: patience %d, want %d by the rule on its losses (at least 3)", st.Epoch, st.Patience, want)
+		}
+		if math.IsNaN(st.ValAccuracy) || st.ValAccuracy != seen[i].ValAccuracy {
+			t.Errorf("epoch %d: validation accuracy %g (Stop saw %g)", st.Epoch, st.ValAccuracy, seen[i].ValAccuracy)
+		}
 	}
 }
