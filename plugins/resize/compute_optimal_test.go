@@ -181,3 +181,52 @@ func optimumFrom(reason string) float64 {
 	}
 	return c
 }
+
+// A trial that stops early keeps an earlier epoch's weights: its model saw
+// best_epoch epochs of data, not the epochs asked for. Here every trial
+// stops improving after stopAt epochs (the law is evaluated there), so a
+// fit that took the epochs asked for as the data seen would read a flat
+// tail of runs as a law with little or no data term; read at the epochs
+// seen, the law's exponents are inside the fitted intervals.
+func TestComputeOptimalReadsTheDataTheModelSaw(t *testing.T) {
+	law := fit.ScalingLaw{E: 0.3, A: 47, Alpha: 0.5, B: 100, Beta: 0.4}
+	asked := map[int32]bool{}
+	stopAt := int32(0)
+	world := func(c tables.Candidate) result {
+		asked[c.Epochs] = true
+		seen := c.Epochs
+		if stopAt > 0 && seen > stopAt {
+			seen = stopAt
+		}
+		n := float64(c.Params)
+		loss := law.At(n, 2000*float64(seen)) * math.Exp(0.01*jitter(c.ID))
+		return result{c: c, status: "ok", accuracy: math.Exp(-loss), loss: loss, latency: simLatency(n), sec: 1e-7 * n * float64(seen), bytes: 4 * c.Params, bestEpoch: seen}
+	}
+	cfg := Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(7.2e9), Bootstrap: ptr(100), ProposalsPerRound: ptr(3)}
+	// A first run finds the epochs the design asks for; the cap is set
+	// at an eighth of the largest, so the longer runs stop early.
+	runLoopWith(t, cfg, world, ladder(4, 256, 6, true), &reqs{}, 20)
+	var most int32
+	for e := range asked {
+		most = max(most, e)
+	}
+	if most < 4 {
+		t.Fatalf("the design asked for %d epochs at most: nothing to stop early", most)
+	}
+	stopAt = most / 8
+	run := runLoopWith(t, cfg, world, ladder(4, 256, 6, true), &reqs{}, 20)
+	d := run.last()
+	sc, err := tables.ParseScaling(d[tables.ColScaling].(string))
+	if err != nil {
+		t.Fatalf("%v: %s", err, d["reason"])
+	}
+	for _, p := range []struct {
+		name string
+		e    tables.Estimate
+		v    float64
+	}{{"alpha", sc.Alpha, law.Alpha}, {"beta", sc.Beta, law.Beta}} {
+		if !(p.e.Lo <= p.v && p.v <= p.e.Hi) {
+			t.Errorf("%s interval [%g, %g] misses the law's %g (trials stopped at %d of up to %d epochs): %s", p.name, p.e.Lo, p.e.Hi, p.v, stopAt, most, d["reason"])
+		}
+	}
+}
