@@ -289,12 +289,10 @@ func newTextSink(features int, hasTarget bool) *textSink {
 func (s *textSink) reserve(n int) {
 	for k := range s.cols {
 		s.cols[k].flat = make([]float64, 0, n)
-		adviseHugePages(s.cols[k].flat)
 	}
 	if s.hasTarget {
 		s.target.flat = make([]string, 0, n)
 		s.lines.flat = make([]int, 0, n)
-		adviseHugePages(s.lines.flat)
 	}
 }
 

@@ -2,6 +2,4 @@
 
 package dataset
 
-func adviseHugePages[T any]([]T) {}
-
 func populate[T any]([]T) {}
