@@ -64,6 +64,10 @@ func main() {
 		// `sweetspot model` decodes model files here, not in the host.
 		os.Exit(builtin.ModelTool(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == builtin.LawToolArg {
+		// `sweetspot law fit` reads the table and fits the law here.
+		os.Exit(builtin.LawTool(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(execute(os.Args[1:]))
 }
 
@@ -114,6 +118,6 @@ that meets the requirements. Every run is one OpenTelemetry trace.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newGraphCmd(), newPluginsCmd(), newRunsCmd(), newExplainCmd(), newReportCmd(), newInitCmd(), newWorkerCmd(), newUICmd(), newModelCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newGraphCmd(), newPluginsCmd(), newRunsCmd(), newExplainCmd(), newReportCmd(), newInitCmd(), newWorkerCmd(), newUICmd(), newModelCmd(), newLawCmd())
 	return root
 }

@@ -101,6 +101,9 @@ type ScalingFit struct {
 	// RMSLE is the root mean square residual of the log loss (a relative
 	// error: 0.01 is about 1%).
 	RMSLE float64
+	// Objective is the Huber objective minimised, at the fit: the sum over
+	// points of the Huber loss (threshold Delta) of the log residuals.
+	Objective, Delta float64
 	// Converged reports whether L-BFGS met its convergence test, or
 	// stopped where the gradient vanished, on the original data.
 	Converged bool
@@ -205,6 +208,7 @@ func FitScaling(n, d, y []float64, opts ScalingOptions) (*ScalingFit, error) {
 		QMax:       o.QMax,
 		Points:     len(n), Runs: len(groups), SizesN: sizesN, SizesD: sizesD,
 		Converged: conv,
+		Objective: bestF, Delta: o.Delta,
 	}
 	var ss float64
 	for _, r := range p.residuals(best) {
