@@ -353,13 +353,19 @@ func distinct(v []float64) int {
 func pickColumn(t *tablefile.Table, flagName, given string, names []string, role string, cols *LawColumns) (string, error) {
 	listed := "The file's columns: " + strings.Join(t.Names, ", ") + "."
 	if given != "" {
-		if t.Column(given) != nil {
+		if col := t.Column(given); col != nil {
+			if col.Dup {
+				return "", inputError{fmt.Errorf("%s: --%s %q: the file has two columns of that name; rename one", t.AtHeader(), flagName, given)}
+			}
 			return given, nil
 		}
 		return "", inputError{fmt.Errorf("%s: --%s %q: the table has no such column.%s %s", t.AtHeader(), flagName, given, suggest.Hint(given, t.Names), listed)}
 	}
 	for _, n := range names {
-		if t.Column(n) != nil {
+		if col := t.Column(n); col != nil {
+			if col.Dup {
+				return "", inputError{fmt.Errorf("%s: the file has two columns named %q, the %s column's name; rename one, or name another with --%s", t.AtHeader(), n, role, flagName)}
+			}
 			cols.Guessed = append(cols.Guessed, role)
 			return n, nil
 		}
@@ -391,9 +397,9 @@ func readLawTable(ctx context.Context, c LawConfig) (*lawRuns, error) {
 		return nil, inputError{err}
 	}
 	r := &lawRuns{path: c.Path}
-	metricNames := lawLossNames
+	metricNames, metricRole := lawLossNames, "loss"
 	if c.Accuracy {
-		metricNames = lawAccuracyNames
+		metricNames, metricRole = lawAccuracyNames, "accuracy"
 	}
 	var errs []string
 	pick := func(flagName, given string, names []string, role string) string {
@@ -405,7 +411,7 @@ func readLawTable(ctx context.Context, c LawConfig) (*lawRuns, error) {
 	}
 	r.cols.Size = pick("size", c.Size, lawSizeNames, "size")
 	r.cols.Data = pick("data", c.Data, lawDataNames, "data")
-	r.cols.Metric = pick("metric", c.Metric, metricNames, map[bool]string{false: "loss", true: "accuracy"}[c.Accuracy])
+	r.cols.Metric = pick("metric", c.Metric, metricNames, metricRole)
 	if c.Run != "" {
 		r.cols.Run = pick("run", c.Run, nil, "run")
 	}
@@ -537,12 +543,15 @@ func (r *LawReport) Text() string {
 	row("alpha", r.Law.Alpha)
 	row("B", r.Law.B)
 	row("beta", r.Law.Beta)
-	conv := "converged"
+	conv, fitted := "converged", "loss"
+	if r.Metric == "accuracy" {
+		fitted = "error rate"
+	}
 	if !r.Quality.Converged {
 		conv = "NOT converged: treat the law with care"
 	}
 	fmt.Fprintf(&b, "fit: RMSE of log residuals %s (about %.2g%% of the %s), Huber objective %s (delta %s), %s\n",
-		fmtNum(float64(r.Quality.RMSLE)), 100*float64(r.Quality.RMSLE), map[bool]string{false: "loss", true: "error rate"}[r.Metric == "accuracy"],
+		fmtNum(float64(r.Quality.RMSLE)), 100*float64(r.Quality.RMSLE), fitted,
 		fmtNum(float64(r.Quality.Huber)), fmtNum(float64(r.Quality.HuberDelta)), conv)
 	if g := r.Budget; g != nil {
 		fmt.Fprintf(&b, "\nbudget %s FLOPs (C = %s N D):\n", fmtNum(float64(g.FLOPs)), fmtNum(float64(g.FLOPsPerParamSample)))

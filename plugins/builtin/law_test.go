@@ -178,6 +178,12 @@ func TestLawFitNoisy(t *testing.T) {
 	if r := float64(rep.Quality.RMSLE); r < 0.005 || r > 0.02 {
 		t.Errorf("RMSE of log residuals %g on 1%% noise", r)
 	}
+	// Huber(r) is at most delta·|r|, and the sum of |r| at most n times
+	// the RMSE: the objective lies in (0, delta·n·RMSE].
+	r, h, delta := float64(rep.Quality.RMSLE), float64(rep.Quality.Huber), float64(rep.Quality.HuberDelta)
+	if !(h > 0 && h <= delta*float64(rep.Rows)*r) || delta != 1e-3 {
+		t.Errorf("Huber objective %g (delta %g) for %d rows of RMSE %g", h, delta, rep.Rows, r)
+	}
 }
 
 // The accuracy form fits 1 − accuracy; the least compute reaching an
@@ -295,6 +301,10 @@ func TestLawFitColumns(t *testing.T) {
 	_, msg = lawFails(t, "--size", "param", "--metric", "val_los", path)
 	if !strings.Contains(msg, `cols.csv:1: --metric "val_los": the table has no such column. Did you mean "val_loss"?`) {
 		t.Errorf("misspelt --metric: %s", msg)
+	}
+	dup := writeTable(t, "dup.csv", []byte("params,loss,tokens,loss\n1,2,3,4\n"))
+	if _, msg = lawFails(t, dup); !strings.Contains(msg, `dup.csv:1: the file has two columns named "loss"`) {
+		t.Errorf("duplicate column: %s", msg)
 	}
 	if _, msg = lawFails(t, "--confidence", "1.5", path); !strings.Contains(msg, "--confidence 1.5") {
 		t.Errorf("confidence: %s", msg)
