@@ -385,6 +385,16 @@ func procStart(pid int) (string, bool) {
 // test started in dir, by pid with their start time.
 func pluginProcesses(t *testing.T, dir string) map[int]string {
 	t.Helper()
+	return processes(t, dir, func(cwd, dir string, args []string) bool {
+		return cwd == dir && len(args) >= 2 && args[0] == binary && args[1] == pluginModeArg
+	})
+}
+
+// processes lists the live processes that match, by pid with their start
+// time: match sees each one's working directory, dir with its symlinks
+// resolved, and its command line.
+func processes(t *testing.T, dir string, match func(cwd, dir string, args []string) bool) map[int]string {
+	t.Helper()
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -400,15 +410,11 @@ func pluginProcesses(t *testing.T, dir string) map[int]string {
 			continue
 		}
 		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-		if err != nil || cwd != real {
-			continue
-		}
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil {
 			continue
 		}
-		args := strings.Split(string(cmdline), "\x00")
-		if len(args) < 2 || args[0] != binary || args[1] != pluginModeArg {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !match(cwd, real, strings.Split(string(cmdline), "\x00")) {
 			continue
 		}
 		if st, ok := procStart(pid); ok {

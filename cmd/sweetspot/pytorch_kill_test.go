@@ -3,11 +3,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,33 +38,9 @@ func torchExample(t *testing.T) string {
 // time.
 func trainers(t *testing.T, dir string) map[int]string {
 	t.Helper()
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		testenv.Missing(t, "no /proc to look for processes in: %v", err)
-	}
-	out := map[int]string{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-		if err != nil || !strings.HasPrefix(cwd, real+string(filepath.Separator)) {
-			continue
-		}
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !strings.Contains(string(cmdline), "train.py") {
-			continue
-		}
-		if st, ok := procStart(pid); ok {
-			out[pid] = st
-		}
-	}
-	return out
+	return processes(t, dir, func(cwd, dir string, args []string) bool {
+		return strings.HasPrefix(cwd, dir+string(filepath.Separator)) && strings.Contains(strings.Join(args, " "), "train.py")
+	})
 }
 
 // The host is killed with SIGKILL while the PyTorch example trains (one
