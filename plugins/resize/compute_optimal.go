@@ -292,13 +292,7 @@ func (e *engine) scalingRuns(depth int32, rows float64) []scalingRun {
 		if math.IsNaN(v) || math.IsInf(v, 0) || (e.g.metric == metricLoss && !(v > 0)) {
 			continue
 		}
-		// The data the measured model saw: a trial stopped early (or
-		// pruned at a rung) kept the weights of an earlier epoch.
-		epochs := float64(c.Epochs)
-		if t.epochsSeen > 0 && t.epochsSeen < c.Epochs {
-			epochs = float64(t.epochsSeen)
-		}
-		out = append(out, scalingRun{t: t, n: float64(c.Params), d: rows * epochs, val: v})
+		out = append(out, scalingRun{t: t, n: float64(c.Params), d: rows * float64(c.Epochs), val: v})
 	}
 	return out
 }

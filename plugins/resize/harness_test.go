@@ -68,9 +68,6 @@ type result struct {
 	status                       string
 	accuracy, loss, latency, sec float64
 	bytes                        int64
-	// bestEpoch, when positive, is the epoch whose weights the trial
-	// kept (it stopped early); 0 writes a null best_epoch.
-	bestEpoch int32
 }
 
 func (w world) evaluate(c tables.Candidate) result {
@@ -133,7 +130,6 @@ var resultsSchema = arrow.NewSchema(append(append([]arrow.Field{}, tables.Candid
 	arrow.Field{Name: "status", Type: arrow.BinaryTypes.String},
 	arrow.Field{Name: "error", Type: arrow.BinaryTypes.String, Nullable: true},
 	arrow.Field{Name: "trace_id", Type: arrow.BinaryTypes.String, Nullable: true},
-	arrow.Field{Name: "best_epoch", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 ), nil)
 
 // resultsBatch builds a results table from simulated results.
@@ -188,11 +184,6 @@ func resultsBatch(mem memory.Allocator, rs []result) arrow.RecordBatch {
 		b.Field(n + 9).(*array.StringBuilder).Append(r.status)
 		b.Field(n + 10).(*array.StringBuilder).Append("")
 		b.Field(n + 11).(*array.StringBuilder).Append("0af7651916cd43dd8448eb211c80319c")
-		if r.bestEpoch > 0 {
-			b.Field(n + 12).(*array.Int32Builder).Append(r.bestEpoch)
-		} else {
-			b.Field(n + 12).AppendNull()
-		}
 	}
 	return b.NewRecordBatch()
 }

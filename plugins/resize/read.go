@@ -41,12 +41,6 @@ type trial struct {
 	reps            int
 	accSD, lossSD   float64
 	ownAcc, ownLoss float64
-	// epochsSeen is how many epochs of data the measured model was
-	// trained on: the best epoch, whose weights early stopping and the
-	// pruners keep, else the epochs run, else 0 (unknown: the
-	// candidate's epochs stand). A law of loss against data seen
-	// (compute_optimal) reads it, not the epochs asked for.
-	epochsSeen int32
 }
 
 // readResults decodes every batch of the input port.
@@ -187,13 +181,7 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 		return nil, err
 	}
 	// Columns that came later: absent in older tables.
-	var from, held, more, setting, chosen, ran, best arrow.Array
-	if idx := b.Schema().FieldIndices(tables.ColEpochsRun); len(idx) > 0 {
-		ran = col(tables.ColEpochsRun, arrow.PrimitiveTypes.Int32)
-	}
-	if idx := b.Schema().FieldIndices(tables.ColBestEpoch); len(idx) > 0 {
-		best = col(tables.ColBestEpoch, arrow.PrimitiveTypes.Int32)
-	}
+	var from, held, more, setting, chosen arrow.Array
 	if idx := b.Schema().FieldIndices(tables.ColMeasuredFrom); len(idx) > 0 {
 		from = col(tables.ColMeasuredFrom, arrow.BinaryTypes.String)
 	}
@@ -249,11 +237,6 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 		}
 		if more != nil && !more.IsNull(i) {
 			t.repeatable = more.(*array.Boolean).Value(i)
-		}
-		for _, a := range []arrow.Array{best, ran} {
-			if a != nil && !a.IsNull(i) && t.epochsSeen <= 0 {
-				t.epochsSeen = a.(*array.Int32).Value(i)
-			}
 		}
 		switch t.status {
 		case trialOK, trialFailed, trialPruned, trialInfeasible:
