@@ -424,10 +424,18 @@ func processes(t *testing.T, dir string, match func(cwd, dir string, args []stri
 	return out
 }
 
-// assertExited waits a few seconds for processes to end.
+// assertExited waits a few seconds for plugin processes to end.
 func assertExited(t *testing.T, procs map[int]string, what string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitProcsGone(t, "plugin", procs, what, 5*time.Second)
+}
+
+// waitProcsGone waits up to within for procs (pid to start time) to end; one
+// that does not, still the same process, is reported as a kind process
+// that outlived what, and killed so it outlives the test no more.
+func waitProcsGone(t *testing.T, kind string, procs map[int]string, what string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for pid, st := range procs {
 		for {
 			now, alive := procStart(pid)
@@ -435,7 +443,8 @@ func assertExited(t *testing.T, procs map[int]string, what string) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Errorf("plugin process %d outlived %s", pid, what)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				t.Errorf("%s process %d outlived %s", kind, pid, what)
 				break
 			}
 			time.Sleep(20 * time.Millisecond)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,7 +30,7 @@ func newLawCmd() *cobra.Command {
 }
 
 func newLawFitCmd() *cobra.Command {
-	var c builtin.LawConfig
+	c := builtin.DefaultLawConfig()
 	cmd := &cobra.Command{
 		Use:   "fit FILE",
 		Short: "Fit L(N, D) = E + A/N^alpha + B/D^beta on a table of runs",
@@ -71,31 +70,8 @@ Answers beyond the sizes and data measured are extrapolations, and say so.`,
 			if err := builtin.CheckLawFlags(c); err != nil {
 				return &exitError{code: exitInvalid, err: err}
 			}
-			toolArgs := []string{"fit",
-				"--confidence", strconv.FormatFloat(c.Confidence, 'g', -1, 64),
-				"--bootstrap", strconv.Itoa(c.Bootstrap),
-				"--seed", strconv.FormatUint(c.Seed, 10),
-				"--flops-per-param-sample", strconv.FormatFloat(c.K, 'g', -1, 64),
-			}
-			for flag, v := range map[string]string{"size": c.Size, "data": c.Data, "metric": c.Metric, "run": c.Run, "input-format": c.Format} {
-				if v != "" {
-					toolArgs = append(toolArgs, "--"+flag, v)
-				}
-			}
-			if c.HasBudget {
-				toolArgs = append(toolArgs, "--budget-flops", strconv.FormatFloat(c.Budget, 'g', -1, 64))
-			}
-			if c.HasTarget {
-				toolArgs = append(toolArgs, "--target", strconv.FormatFloat(c.Target, 'g', -1, 64))
-			}
-			if c.Accuracy {
-				toolArgs = append(toolArgs, "--accuracy")
-			}
-			if c.JSON {
-				toolArgs = append(toolArgs, "--json")
-			}
-			// "--" keeps a file named like a flag a file.
-			toolArgs = append(toolArgs, "--", args[0])
+			c.Path = args[0]
+			toolArgs := c.ToolArgs()
 			return runLawTool(toolArgs, cmd)
 		},
 	}
@@ -106,11 +82,11 @@ Answers beyond the sizes and data measured are extrapolations, and say so.`,
 	f.StringVar(&c.Run, "run", "", "column of the run id; rows of one run are resampled together (default: every row is a run)")
 	f.BoolVar(&c.Accuracy, "accuracy", false, "the metric is an accuracy in [0, 1]: fit the error rate 1 - accuracy")
 	f.Float64Var(&c.Budget, "budget-flops", 0, "compute budget C: print N*(C), D*(C) and the predicted loss, with intervals")
-	f.Float64Var(&c.K, "flops-per-param-sample", 6, "cost K of one parameter on one sample, C = K N D (6: a forward and a backward pass; seconds per parameter-sample for a budget in seconds)")
+	f.Float64Var(&c.K, "flops-per-param-sample", c.K, "cost K of one parameter on one sample, C = K N D (6: a forward and a backward pass; seconds per parameter-sample for a budget in seconds)")
 	f.Float64Var(&c.Target, "target", 0, "print the least compute, and its N and D, reaching this loss (accuracy with --accuracy)")
-	f.Float64Var(&c.Confidence, "confidence", 0.9, "two-sided level of every interval")
-	f.IntVar(&c.Bootstrap, "bootstrap", 200, "bootstrap draws over runs (0: no intervals)")
-	f.Uint64Var(&c.Seed, "seed", 1, "seed of the bootstrap")
+	f.Float64Var(&c.Confidence, "confidence", c.Confidence, "two-sided level of every interval")
+	f.IntVar(&c.Bootstrap, "bootstrap", c.Bootstrap, "bootstrap draws over runs (0: no intervals)")
+	f.Uint64Var(&c.Seed, "seed", c.Seed, "seed of the bootstrap")
 	f.StringVar(&c.Format, "input-format", "", "csv, tsv, parquet or arrow (default: from the file name)")
 	f.BoolVar(&c.JSON, "json", false, "print one JSON object")
 	return cmd

@@ -139,23 +139,8 @@ wait:
 	assertExited(t, pluginProcesses(t, dir), "the resumed run")
 }
 
-// trainersGone waits a few seconds for processes to end, killing (and
-// reporting) those that do not.
+// trainersGone waits a few seconds for trainer processes to end.
 func trainersGone(t *testing.T, procs map[int]string, what string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for pid, st := range procs {
-		for {
-			now, alive := procStart(pid)
-			if !alive || now != st {
-				break
-			}
-			if time.Now().After(deadline) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				t.Errorf("trainer process %d outlived %s", pid, what)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitProcsGone(t, "trainer", procs, what, 10*time.Second)
 }

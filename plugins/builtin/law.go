@@ -63,6 +63,42 @@ type LawConfig struct {
 	JSON                    bool
 }
 
+// DefaultLawConfig holds the defaults of `law fit`'s flags, for the
+// host's flags and the tool's alike.
+func DefaultLawConfig() LawConfig {
+	return LawConfig{K: 6, Confidence: 0.9, Bootstrap: 200, Seed: 1}
+}
+
+// ToolArgs encodes c as the law tool's arguments (after LawToolArg), the
+// form lawTool parses back.
+func (c LawConfig) ToolArgs() []string {
+	args := []string{"fit",
+		"--confidence", strconv.FormatFloat(c.Confidence, 'g', -1, 64),
+		"--bootstrap", strconv.Itoa(c.Bootstrap),
+		"--seed", strconv.FormatUint(c.Seed, 10),
+		"--flops-per-param-sample", strconv.FormatFloat(c.K, 'g', -1, 64),
+	}
+	for _, f := range []struct{ flag, v string }{{"size", c.Size}, {"data", c.Data}, {"metric", c.Metric}, {"run", c.Run}, {"input-format", c.Format}} {
+		if f.v != "" {
+			args = append(args, "--"+f.flag, f.v)
+		}
+	}
+	if c.HasBudget {
+		args = append(args, "--budget-flops", strconv.FormatFloat(c.Budget, 'g', -1, 64))
+	}
+	if c.HasTarget {
+		args = append(args, "--target", strconv.FormatFloat(c.Target, 'g', -1, 64))
+	}
+	if c.Accuracy {
+		args = append(args, "--accuracy")
+	}
+	if c.JSON {
+		args = append(args, "--json")
+	}
+	// "--" keeps a file named like a flag a file.
+	return append(args, "--", c.Path)
+}
+
 // inputError marks a problem of the file or the flags.
 type inputError struct{ error }
 
@@ -84,36 +120,10 @@ func LawTool(args []string, stdout, stderr io.Writer) int {
 }
 
 func lawTool(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "fit" {
-		return inputError{errors.New("law tool: say fit")}
+	c, err := parseLawArgs(args)
+	if err != nil {
+		return err
 	}
-	c := LawConfig{}
-	fs := flag.NewFlagSet("fit", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.Format, "input-format", "", "")
-	fs.StringVar(&c.Size, "size", "", "")
-	fs.StringVar(&c.Data, "data", "", "")
-	fs.StringVar(&c.Metric, "metric", "", "")
-	fs.StringVar(&c.Run, "run", "", "")
-	fs.BoolVar(&c.Accuracy, "accuracy", false, "")
-	fs.Float64Var(&c.Budget, "budget-flops", 0, "")
-	fs.Float64Var(&c.K, "flops-per-param-sample", 6, "")
-	fs.Float64Var(&c.Target, "target", 0, "")
-	fs.Float64Var(&c.Confidence, "confidence", 0.9, "")
-	fs.IntVar(&c.Bootstrap, "bootstrap", 200, "")
-	fs.Uint64Var(&c.Seed, "seed", 1, "")
-	fs.BoolVar(&c.JSON, "json", false, "")
-	if err := fs.Parse(args[1:]); err != nil {
-		return inputError{fmt.Errorf("law fit: %w", err)}
-	}
-	fs.Visit(func(f *flag.Flag) {
-		c.HasBudget = c.HasBudget || f.Name == "budget-flops"
-		c.HasTarget = c.HasTarget || f.Name == "target"
-	})
-	if fs.NArg() != 1 {
-		return inputError{errors.New("law fit: name one table file")}
-	}
-	c.Path = fs.Arg(0)
 	rep, err := FitLaw(context.Background(), c)
 	if err != nil {
 		return err
@@ -125,6 +135,41 @@ func lawTool(args []string, stdout io.Writer) error {
 	}
 	_, err = io.WriteString(stdout, rep.Text())
 	return err
+}
+
+// parseLawArgs reads the law tool's arguments, as ToolArgs writes them.
+func parseLawArgs(args []string) (LawConfig, error) {
+	if len(args) == 0 || args[0] != "fit" {
+		return LawConfig{}, inputError{errors.New("law tool: say fit")}
+	}
+	c := DefaultLawConfig()
+	fs := flag.NewFlagSet("fit", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Format, "input-format", "", "")
+	fs.StringVar(&c.Size, "size", "", "")
+	fs.StringVar(&c.Data, "data", "", "")
+	fs.StringVar(&c.Metric, "metric", "", "")
+	fs.StringVar(&c.Run, "run", "", "")
+	fs.BoolVar(&c.Accuracy, "accuracy", false, "")
+	fs.Float64Var(&c.Budget, "budget-flops", 0, "")
+	fs.Float64Var(&c.K, "flops-per-param-sample", c.K, "")
+	fs.Float64Var(&c.Target, "target", 0, "")
+	fs.Float64Var(&c.Confidence, "confidence", c.Confidence, "")
+	fs.IntVar(&c.Bootstrap, "bootstrap", c.Bootstrap, "")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "")
+	fs.BoolVar(&c.JSON, "json", false, "")
+	if err := fs.Parse(args[1:]); err != nil {
+		return LawConfig{}, inputError{fmt.Errorf("law fit: %w", err)}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		c.HasBudget = c.HasBudget || f.Name == "budget-flops"
+		c.HasTarget = c.HasTarget || f.Name == "target"
+	})
+	if fs.NArg() != 1 {
+		return LawConfig{}, inputError{errors.New("law fit: name one table file")}
+	}
+	c.Path = fs.Arg(0)
+	return c, nil
 }
 
 // CheckLawFlags checks the flags that need no file, so that the host can
