@@ -177,10 +177,17 @@ func readSnapshot(dir string) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, fmt.Errorf("read run manifest: %w", err)
 	}
+	if err := checkSnapshot(path, data); err != nil {
+		return Manifest{}, err
+	}
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return Manifest{}, fmt.Errorf("run manifest %s: %w", path, err)
 	}
+	if m.Check != "" && !sealed(data) {
+		return Manifest{}, fmt.Errorf("run manifest %s is damaged: its check field is not where it belongs", path)
+	}
+	m.Check = "" // verified above; the next snapshot gets its own
 	if m.ChangeLog != "" {
 		if _, ok := changeLogGen(m.ChangeLog); !ok {
 			return Manifest{}, fmt.Errorf("run manifest %s: change_log %q is not a change log's name", path, m.ChangeLog)

@@ -40,6 +40,10 @@ const (
 // atomically by Update, and a change log of the stage records changed
 // since (UpdateStage, NoteStage); ReadManifest reads both.
 type Manifest struct {
+	// Check is the snapshot's own CRC-32C ("crc32c:" and 8 hex digits),
+	// written and verified by the store (snapshotcheck.go); first, so
+	// that it sits at a known place in the file.
+	Check        string            `json:"check,omitempty"`
 	RunID        string            `json:"run_id"`
 	Pipeline     []string          `json:"pipeline"`
 	PipelineHash string            `json:"pipeline_hash"`
@@ -477,9 +481,13 @@ func (r *Run) save() error {
 	}
 	m := r.m
 	m.ChangeLog = changeLogName(gen)
+	m.Check = "crc32c:" + snapshotCheckPlaceholder
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode run manifest: %w", err)
+	}
+	if err := sealSnapshot(data); err != nil {
+		return err
 	}
 	if err := WriteFileAtomic(r.Path(ManifestFile), data); err != nil {
 		return err
