@@ -58,6 +58,18 @@
 // trial: their train_seconds, epochs_run and *_before columns are that
 // training's.
 //
+// A candidate's samples (tables.Candidate.Samples) is its training
+// resource in fresh data: it trains on that many training rows, the same
+// subsample for every candidate of a samples count and the smaller
+// subsamples nested in the larger (SubsampleRows, drawn from the stage's
+// seed), its early-stopping holdout included when the dataset has no
+// validation rows. The validation and test rows are untouched, and the
+// preprocessing is fitted on the whole training split. samples above the
+// training rows fails the trial. The results row's samples is the rows
+// the trial trained on: the training split's count when the candidate
+// left it unset (a candidate asking for exactly that count trains as one
+// without samples).
+//
 // With repeats = N, each candidate is measured N times, as repeats 0 to
 // N-1 (the repeat column), each trained from its own seed (RepeatSeed:
 // the stage's seed, the training key and the repeat; repeat 0's seed is
@@ -419,6 +431,14 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 	if ds.Test.N == 0 {
 		return &sdk.InputError{Port: DatasetPort, Row: -1, Column: prep.SplitColumn,
 			Err: errors.New("the dataset has no test rows to measure on: give the dataset a test_fraction above 0")}
+	}
+	for i := range cands {
+		// Every training row is no subsample: such a candidate (one
+		// made from a results row, which names the rows it trained on)
+		// trains as one without samples, with the same key and seed.
+		if cands[i].Samples == int64(ds.Train.N) {
+			cands[i].Samples = 0
+		}
 	}
 	preps := NewPreparations(ds)
 	log := sdk.Logger(ctx)

@@ -38,8 +38,16 @@ const maxTrialParams = 1 << 27
 // TrainingKey identifies what a candidate trains: two candidates with the
 // same key (variants differing only in quantize, prune_fraction, round or
 // candidate_id) train the same float model, which the stage trains once.
+//
+// A candidate's samples are part of it when set (a subsample is another
+// training), and absent otherwise, so keys and seeds from before the
+// samples column stay what they were.
 func TrainingKey(c tables.Candidate, epochs int) string {
-	return fmt.Sprintf("%s|d%d|w%d|p%d|lr%g|b%d|e%d|%s", c.Family, c.Depth, c.Width, c.Params, c.LearningRate, c.BatchSize, epochs, c.Preprocess)
+	key := fmt.Sprintf("%s|d%d|w%d|p%d|lr%g|b%d|e%d|%s", c.Family, c.Depth, c.Width, c.Params, c.LearningRate, c.BatchSize, epochs, c.Preprocess)
+	if c.Samples > 0 {
+		key += fmt.Sprintf("|s%d", c.Samples)
+	}
+	return key
 }
 
 // TrialSeed is the seed of a training: the stage's seed mixed with a hash
@@ -182,6 +190,8 @@ type trained struct {
 	// pruned is why the pruner stopped the training; empty when it ran
 	// its budget.
 	pruned string
+	// samples is how many training rows it was given.
+	samples int64
 }
 
 // train builds and trains c's float model, inside c's trial span. Its
@@ -202,6 +212,12 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 		t.err = fmt.Errorf("the candidate has %d parameters but its model for this dataset (%d inputs, %d outputs) has %d: the candidates were made for another dataset or preprocessing", c.Params, spec.Inputs, spec.Outputs, spec.Params())
 		return t, nil
 	}
+	train, err := s.trainingRows(prepared.Train, c.Samples)
+	if err != nil {
+		t.err = err
+		return t, nil
+	}
+	t.samples = int64(train.Rows)
 	cfg := s.TrainConfig(c)
 	cfg.OnEpoch = func(st nn.EpochStats) {
 		attrs := []attribute.KeyValue{attribute.Int("epoch", st.Epoch), attribute.Float64("loss", st.Loss)}
@@ -242,7 +258,7 @@ func (s *Stage) train(ctx context.Context, span trace.Span, c tables.Candidate, 
 		}
 	}
 	start := time.Now()
-	t.model, t.rep, err = s.trainer.Fit(ctx, spec, prepared.Train, prepared.Validation, cfg)
+	t.model, t.rep, err = s.trainer.Fit(ctx, spec, train, prepared.Validation, cfg)
 	t.seconds = time.Since(start).Seconds()
 	if pr != nil && ctx.Err() == nil {
 		// The pruner learns how the training ended, whichever way it did,
@@ -314,6 +330,11 @@ func (s *Stage) trial(ctx context.Context, c tables.Candidate, preps *Preparatio
 		span.SetAttributes(attribute.String("model_from", t.from))
 	}
 	r.TrainSeconds, r.EpochsRun = t.seconds, int32(t.rep.EpochsRun)
+	if t.samples > 0 {
+		// The row says how much data the model saw: every training
+		// row's count when the candidate left samples unset.
+		r.Samples = t.samples
+	}
 	if t.err != nil {
 		fail(t.err)
 		return r, nil, t, nil

@@ -112,6 +112,11 @@ func newCandidate(c tables.Candidate, extra []field) candidate {
 		field{name: tables.ColRound, value: int64(c.Round)},
 		field{name: tables.ColRepeat, value: int64(c.Repeat)},
 	)
+	if c.Samples > 0 {
+		// Only when set, as the resource it is: the command trains on
+		// that many training rows; without it, on all of them.
+		fs = append(fs, field{name: tables.ColSamples, value: c.Samples})
+	}
 	fs = append(fs, extra...)
 	taken := map[string]bool{knobsMember: true}
 	for _, f := range fs {

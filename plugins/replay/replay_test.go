@@ -556,7 +556,7 @@ func TestConfig(t *testing.T) {
 			`path: Unknown table format: The name "zoo.txt" does not say the format (.csv, .tsv (either with .gz), .parquet, .pq, .arrow, .arrows, .feather or .ipc); set format to one of csv, tsv, parquet, arrow.`}},
 		{"unknown format", Config{Path: odd, Format: "parket"}, []string{`format: Unknown format: format must be one of csv, tsv, parquet, arrow; found "parket". Did you mean "parquet"?`}},
 		{"bad key", Config{Path: csvPath, Key: []string{"family", "widht", "family"}}, []string{
-			`key.1: Unknown candidates column: A key is a column of the candidates table (candidate_id, round, family, depth, width, params, flops, learning_rate, batch_size, epochs, preprocess, quantize, prune_fraction, name, family_kind, size, knobs, repeat); found "widht". Did you mean "width"?`,
+			`key.1: Unknown candidates column: A key is a column of the candidates table (candidate_id, round, family, depth, width, params, flops, learning_rate, batch_size, epochs, preprocess, quantize, prune_fraction, name, family_kind, size, knobs, repeat, samples); found "widht". Did you mean "width"?`,
 			`key.2: Duplicate key column: family is listed twice.`}},
 		{"empty key", Config{Path: csvPath, Key: []string{}}, []string{
 			`key: Empty key: key lists the candidates columns a table row must match, such as ["family", "depth", "width"].`}},

@@ -35,6 +35,7 @@ const (
 	ColSize          = "size"
 	ColKnobs         = "knobs"
 	ColRepeat        = "repeat"
+	ColSamples       = "samples"
 )
 
 // Family kinds: how a family's candidates are made, and so how a search
@@ -61,9 +62,10 @@ const (
 const None = "none"
 
 // CandidatesSchema is the candidates table: one row per model to train.
-// name, family_kind, size, knobs and repeat came last and may be absent or
-// null (tables written before them): a reader then takes the name from
-// candidate_id, the kind as mlp, the size as the width and the repeat as 0.
+// name, family_kind, size, knobs, repeat and samples came last and may be
+// absent or null (tables written before them): a reader then takes the name
+// from candidate_id, the kind as mlp, the size as the width, the repeat as
+// 0 and the samples as 0 (every training row).
 var CandidatesSchema = arrow.NewSchema([]arrow.Field{
 	{Name: ColCandidateID, Type: arrow.BinaryTypes.String},
 	{Name: ColRound, Type: arrow.PrimitiveTypes.Int32},
@@ -83,6 +85,7 @@ var CandidatesSchema = arrow.NewSchema([]arrow.Field{
 	{Name: ColSize, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: ColKnobs, Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: ColRepeat, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	{Name: ColSamples, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 }, nil)
 
 // Candidate is one row of the candidates table.
@@ -120,6 +123,15 @@ type Candidate struct {
 	// r the (r+1)-th, trained from a seed of its own. The repeats of a
 	// candidate share its ID and every other column but Round.
 	Repeat int32
+	// Samples is the training resource in fresh data: how many rows of
+	// the training split the model trains on, a subsample the trainer
+	// draws the same way for every trial (the validation and test rows
+	// are never among them); 0 (null in the table) trains on every
+	// training row. A results row of the evaluation stage holds the rows
+	// the trial trained on, the whole split's count for 0. Like Epochs,
+	// it is a setting of the training, not of the model: the resize
+	// stage's compute_optimal varies it as D = samples x epochs.
+	Samples int64
 }
 
 // BuildCandidates returns the candidates as one batch of CandidatesSchema.
@@ -154,12 +166,17 @@ func appendCandidate(b *array.RecordBuilder, c Candidate) {
 	b.Field(15).(*array.Float64Builder).Append(c.Size)
 	b.Field(16).(*array.StringBuilder).Append(c.Knobs.String())
 	b.Field(17).(*array.Int32Builder).Append(c.Repeat)
+	if c.Samples > 0 {
+		b.Field(18).(*array.Int64Builder).Append(c.Samples)
+	} else {
+		b.Field(18).AppendNull()
+	}
 }
 
 // ReadCandidates decodes a batch holding the candidates columns (other
 // columns are ignored). Every problem is reported at once.
 func ReadCandidates(rec arrow.RecordBatch) ([]Candidate, error) {
-	c := newColumns(rec, CandidatesSchema, ColName, ColFamilyKind, ColSize, ColKnobs, ColRepeat)
+	c := newColumns(rec, CandidatesSchema, ColName, ColFamilyKind, ColSize, ColKnobs, ColRepeat, ColSamples)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -177,10 +194,13 @@ func ReadCandidates(rec arrow.RecordBatch) ([]Candidate, error) {
 			LearningRate: c.f64(7, r), BatchSize: c.i32(8, r), Epochs: c.i32(9, r),
 			Preprocess: c.str(10, r), Quantize: c.str(11, r), PruneFraction: c.f64(12, r),
 			Name: c.str(13, r), Kind: c.str(14, r), Size: c.f64(15, r), Knobs: k,
-			Repeat: c.i32Or(17, r, 0),
+			Repeat: c.i32Or(17, r, 0), Samples: max(c.i64(18, r), 0),
 		}
 		if cand.Repeat < 0 {
 			errs = append(errs, &CellError{Row: int64(r), Column: ColRepeat, Err: fmt.Errorf("repeat %d is negative; repeats count from 0", cand.Repeat)})
+		}
+		if s, ok := c.i64Set(18, r); ok && s <= 0 {
+			errs = append(errs, &CellError{Row: int64(r), Column: ColSamples, Err: fmt.Errorf("samples %d is not positive; leave it null to train on every training row", s)})
 		}
 		if math.IsNaN(cand.Size) {
 			cand.Size = 0

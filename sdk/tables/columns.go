@@ -105,6 +105,15 @@ func (c *columns) i64(i, r int) int64 {
 	return a.Value(r)
 }
 
+// i64Set reads an int64 cell; ok is false for a null or a missing
+// optional column.
+func (c *columns) i64Set(i, r int) (v int64, ok bool) {
+	if c.cols[i] == nil || c.cols[i].IsNull(r) {
+		return 0, false
+	}
+	return c.cols[i].(*array.Int64).Value(r), true
+}
+
 // f64 reads a float64 cell; a null is NaN.
 func (c *columns) f64(i, r int) float64 {
 	if c.cols[i] == nil {
