@@ -416,6 +416,35 @@ func TestFmtCheck(t *testing.T) {
 	}
 }
 
+// fmt rewrites a file through a symlink in place of the file it leads
+// to, keeps its permissions, and leaves no temporary file behind.
+func TestFmtKeepsLinksAndPermissions(t *testing.T) {
+	dir := t.TempDir()
+	real := writeFile(t, dir, "real.hcl", "locals {\n  a=1\n}\n")
+	if err := os.Chmod(real, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real.hcl", filepath.Join(dir, "p.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	if r := sweetspot(t, dir, "fmt", "p.hcl"); r.code != 0 {
+		t.Fatalf("fmt: exit %d %s", r.code, r.stderr)
+	}
+	if got, _ := os.ReadFile(real); string(got) != "locals {\n  a = 1\n}\n" {
+		t.Errorf("the link's target holds %q", got)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "p.hcl")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("p.hcl is no longer a symlink: %v %v", fi.Mode(), err)
+	}
+	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o640 {
+		t.Errorf("the file's mode is %v, want 0640", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("the directory holds %d entries, want the file and the link", len(entries))
+	}
+}
+
 func TestGraphPrintsDOT(t *testing.T) {
 	example, _ := filepath.Abs("../../examples/standardize")
 	r := sweetspot(t, t.TempDir(), "graph", example)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
@@ -74,7 +73,7 @@ change and exits 2 if there are any.`,
 			srcs := map[string]*hcl.File{}
 			changed := 0
 			for _, path := range files {
-				src, err := os.ReadFile(path)
+				src, err := config.ReadSource(path)
 				if err != nil {
 					return &exitError{code: exitInvalid, err: err}
 				}
@@ -90,7 +89,7 @@ change and exits 2 if there are any.`,
 				changed++
 				fmt.Fprintln(cmd.OutOrStdout(), path)
 				if !check {
-					if err := os.WriteFile(path, out, 0o644); err != nil {
+					if err := rewriteFile(path, out); err != nil {
 						return &exitError{code: exitFailed, err: err}
 					}
 				}

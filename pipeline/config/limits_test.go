@@ -110,6 +110,41 @@ func TestDeepInputRefused(t *testing.T) {
 	})
 }
 
+// TestEndlessSourceIsReadOnlyToTheLimit: a pipeline file or variables
+// file that never ends (/dev/zero) or is gigabytes long is read only one
+// byte past the limit, and refused as too large at that byte.
+func TestEndlessSourceIsReadOnlyToTheLimit(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Fatalf("this test needs /dev/zero: %v", err)
+	}
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.hcl")
+	if err := os.WriteFile(base, []byte(limitsPipeline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A sparse file of 8 GiB: read whole, it would take the test's memory.
+	sparse := filepath.Join(dir, "sparse.hcl")
+	f, err := os.Create(sparse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(8 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	at := hcl.Pos{Byte: describe.MaxSourceBytes, Line: 1, Column: 1 + describe.MaxSourceBytes}
+	for _, path := range []string{"/dev/zero", sparse} {
+		t.Run(path+"/pipeline file", func(t *testing.T) {
+			p, diags := Load([]string{path}, newFakeCatalog())
+			checkRefused(t, p, diags, "Input too large", at, path)
+		})
+		t.Run(path+"/var file", func(t *testing.T) {
+			p, diags := Load([]string{base}, newFakeCatalog(), WithVarFiles(path))
+			checkRefused(t, p, diags, "Input too large", at, path)
+		})
+	}
+}
+
 // checkRefused asserts that diags is the one error summary at `at` in
 // file, with ranges the renderer can use.
 func checkRefused(t *testing.T, p *Pipeline, diags hcl.Diagnostics, summary string, at hcl.Pos, file string) {

@@ -109,7 +109,7 @@ func LoadSettings(paths []string) (*Pipeline, hcl.Diagnostics) {
 func (l *loader) readSources(files []string) []source {
 	var srcs []source
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := ReadSource(f)
 		if err != nil {
 			l.add(&hcl.Diagnostic{
 				Severity: hcl.DiagError,

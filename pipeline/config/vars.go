@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
 	"slices"
 
 	"github.com/hashicorp/hcl/v2"
@@ -179,7 +178,7 @@ func pathString(p cty.Path) string {
 func (l *loader) varNames() []string { return slices.Collect(maps.Keys(l.vars)) }
 
 func (l *loader) readVarFile(path string, decls map[string]*varDecl) {
-	src, err := os.ReadFile(path)
+	src, err := ReadSource(path)
 	if err != nil {
 		// The path error would name the file a second time.
 		var pe *fs.PathError

@@ -778,8 +778,8 @@ func (s *sourceScan) diagnostic(filename string, start hcl.Pos) *hcl.Diagnostic 
 	switch s.problem {
 	case problemSize:
 		d.Summary = "Input too large"
-		d.Detail = fmt.Sprintf("This text is %d bytes long, and at most %d (1 MiB) are read as HCL: parsing more would take seconds and gigabytes. Keep data in dataset files.",
-			len(s.src), MaxSourceBytes)
+		d.Detail = fmt.Sprintf("This text is longer than %d bytes (1 MiB), the most that is read as HCL: parsing more would take seconds and gigabytes. Keep data in dataset files.",
+			MaxSourceBytes)
 	case problemNesting:
 		d.Summary = "Nesting too deep"
 		d.Detail = fmt.Sprintf("Here brackets, braces, parentheses, strings, interpolations and template directives are nested more than %d levels deep. The parser recurses once per level, and deeper nesting could exhaust its stack, so it is refused. Nest less deeply, for example by naming parts as locals.",
