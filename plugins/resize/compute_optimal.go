@@ -16,21 +16,32 @@ import (
 )
 
 // computeOptimal is the compute_optimal strategy: for a compute budget C
-// it finds the MLP size N and the training resource D (samples seen: the
-// dataset's rows times epochs) that minimise the loss, by fitting
+// it finds the MLP size N and the training resource D that minimise the
+// loss, by fitting
 // L(N, D) = E + A·N^(−α) + B·D^(−β) to runs much cheaper than C and
 // extrapolating (fit.FitScaling, fit.ScalingLaw.ComputeOptimal). The cost
 // is C = 6·N·D FLOPs (budget_flops), or measured train seconds
 // (budget_seconds: the median seconds per parameter and sample of the
 // runs, times N·D).
 //
+// D is the data seen. With resource = "epochs" (the default) it is the
+// dataset's rows times the candidate's epochs, and the search varies
+// epochs: repeated passes over the same rows, which the law extrapolated
+// in epochs follows only so far. With resource = "samples" it is the
+// training rows a run trained on (the candidates' samples column, which
+// the evaluation stage fills in its results) times its epochs, and the
+// search varies the rows at the epochs the measured runs share: fresh
+// data, up to the training split's rows (the most a run trained on).
+//
 // The search runs at one depth (the one with the most measurements) over
-// widths and epochs:
+// widths and the resource:
 //
 //   - Design. Until the law can be fitted, it measures a small design: the
 //     narrowest, middle and widest widths measured at three training
 //     lengths (the ladder's epochs, a half and a quarter of it; doubled
-//     and quadrupled when that is under one epoch).
+//     and quadrupled when that is under one epoch), or with samples at
+//     three amounts of data (every training row, a quarter and a
+//     sixteenth of them).
 //   - Extension. While the interval of N*(C) spans more than 2^(4·
 //     tolerance) (a factor 2 at the default tolerance), it measures the
 //     points, among IsoFLOP slices at C/4, C/16 and C/64 (each at a third
@@ -38,8 +49,10 @@ import (
 //     law's band is widest: where it is least certain. Those runs cost a
 //     quarter of the budget at most each.
 //   - Extrapolation. Once N*(C) is pinned, or no untried point is left, it
-//     proposes the compute-optimal run itself: the width and epochs
-//     nearest N*(C) and D*(C).
+//     proposes the compute-optimal run itself: the width and epochs (or
+//     rows) nearest N*(C) and D*(C). With samples, when D*(C) needs more
+//     rows than the training split holds, it proposes the run at the
+//     budget on every row instead, the widest the budget then buys.
 //   - Check. When a run at the budget (within a factor √2 of it) is
 //     measured, it converges on it, and the reason gives the loss the law
 //     fitted on the cheaper runs predicted there, with the interval of one
@@ -53,7 +66,91 @@ import (
 // least compute that reaches it. The loss is the metric's: the
 // cross-entropy loss, or with min_accuracy the gap below accuracy 1 (the
 // law's saturating form).
-type computeOptimal struct{ flops, seconds float64 }
+type computeOptimal struct {
+	flops, seconds float64
+	// samples: the resource is the training rows (resource = "samples"),
+	// not epochs.
+	samples bool
+}
+
+// compute_optimal's resources.
+const (
+	resourceEpochs  = "epochs"
+	resourceSamples = "samples"
+)
+
+var resources = []string{resourceEpochs, resourceSamples}
+
+// leastSamplesShare bounds the smallest subsample the search proposes, as
+// a share of the training rows: below it a run learns little that the
+// law of the larger ones says.
+const leastSamplesShare = 64
+
+// axis maps the resource D to a candidate's training settings and back.
+type axis struct {
+	// name is what D counts, for the reason: "samples" (rows times
+	// epochs) or "epochs" (when the rows are unknown).
+	name string
+	// rows is the rows of one epoch when the resource is epochs (1 when
+	// unknown).
+	rows float64
+	// bySamples: the resource is the training rows, at epochs, up to full
+	// (the most rows a run trained on: the training split's).
+	bySamples bool
+	epochs    int32
+	full      int64
+}
+
+// d is the data candidate c sees.
+func (a axis) d(c tables.Candidate) float64 {
+	if a.bySamples {
+		return float64(c.Samples) * float64(c.Epochs)
+	}
+	return a.rows * float64(c.Epochs)
+}
+
+// at is the training that sees data d: its epochs and samples (0 for the
+// epochs resource); ok is false when it takes more rows than the training
+// split holds or fewer than the least subsample.
+func (a axis) at(d float64) (epochs int32, samples int64, ok bool) {
+	if !a.bySamples {
+		return int32(max(1, math.Round(d/a.rows))), 0, true
+	}
+	s := int64(math.Round(d / float64(a.epochs)))
+	return a.epochs, s, s <= a.full && s >= max(1, a.full/leastSamplesShare)
+}
+
+// maxD is the most data one run can see: every training row at the
+// epochs (+Inf for the epochs resource).
+func (a axis) maxD() float64 {
+	if a.bySamples {
+		return float64(a.full) * float64(a.epochs)
+	}
+	return math.Inf(1)
+}
+
+// samplesAxis is the samples resource of runs: the epochs most of the
+// runs that name their rows share (the larger on a tie), and the most
+// rows a run trained on.
+func samplesAxis(ts []trial) (axis, error) {
+	a := axis{name: resourceSamples, bySamples: true}
+	count := map[int32]int{}
+	for _, t := range ts {
+		if t.status != trialOK || t.cand.Samples <= 0 || t.cand.Epochs <= 0 {
+			continue
+		}
+		a.full = max(a.full, t.cand.Samples)
+		ep := t.cand.Epochs
+		count[ep]++
+		if a.epochs == 0 || count[ep] > count[a.epochs] || (count[ep] == count[a.epochs] && ep > a.epochs) {
+			a.epochs = ep
+		}
+	}
+	if a.full == 0 {
+		return a, errors.New(`resource = "samples" counts the training rows each run trained on (the samples column), and no ok run names them: the evaluation stage writes them in its results; the exec and replay stages pass on a candidate's own`)
+	}
+	return a, nil
+}
 
 var _ decider = computeOptimal{}
 
@@ -104,15 +201,21 @@ func (co computeOptimal) decide(e *engine) (*decision, error) {
 		e.g.metric = metricLoss
 	}
 	budget, costName := co.budget()
-	resource, rows := "epochs", 1.0
-	if e.g.rows != nil && *e.g.rows > 0 {
-		resource, rows = "samples", float64(*e.g.rows)
+	ax := axis{name: "epochs", rows: 1}
+	if co.samples {
+		var err error
+		if ax, err = samplesAxis(e.trials); err != nil {
+			return nil, &sdk.InputError{Port: InputPort, Row: -1, Column: tables.ColSamples, Err: err}
+		}
+	} else if e.g.rows != nil && *e.g.rows > 0 {
+		ax.name, ax.rows = "samples", float64(*e.g.rows)
 	}
+	resource := ax.name
 	if costName == "flops" && resource != "samples" {
 		return nil, &sdk.InputError{Port: RequirementsPort, Row: -1, Column: "rows",
 			Err: errors.New("budget_flops counts 6·params·samples seen, and samples are the dataset's rows times epochs: connect the requirements table (it carries rows), or set budget_seconds")}
 	}
-	runs := e.scalingRuns(depth, rows)
+	runs := e.scalingRuns(depth, ax)
 	k := 6.0
 	if costName == "seconds" {
 		var per []float64
@@ -155,7 +258,7 @@ func (co computeOptimal) decide(e *engine) (*decision, error) {
 	sf, err := e.fitScaling(below)
 	if err != nil {
 		// The design: too few runs for the law.
-		props := e.scalingDesign(depth, runs, rows)
+		props := e.scalingDesign(depth, runs, ax)
 		if len(props) == 0 {
 			d.status, d.action = StatusConverged, actionStop
 			d.reason = fmt.Sprintf("%s: the law of %s against size and %s cannot be fitted (%v), and the design has no untried width and epochs left", budgetText, e.g.metric, resource, err)
@@ -168,7 +271,7 @@ func (co computeOptimal) decide(e *engine) (*decision, error) {
 		return nil, &sdk.InputError{Port: InputPort, Row: -1, Err: err}
 	}
 	sc := e.scalingRecord(sf, opt, runs, budget, k, costName, resource)
-	law := e.lawText(sf, opt, depth, rows, resource) + reachBeyond(below, opt)
+	law := e.lawText(sf, opt, depth, ax) + reachBeyond(below, opt) + cutShort(below, ax)
 	if t := e.g.target; t != nil {
 		law += "; " + e.reachText(sf, *t, k, costName)
 	}
@@ -194,8 +297,8 @@ func (co computeOptimal) decide(e *engine) (*decision, error) {
 		if !(fit.Interval{Lo: band.Lo - slack, Hi: band.Hi + slack}).Contains(best.val) {
 			inside = "outside"
 		}
-		d.reason = fmt.Sprintf("%s: %s is the compute-optimal run (width %d, %d epochs, %s parameters); the law fitted on the %d cheaper runs predicted %s %s [%s, %s] there and it measured %s, %s the %s interval; %s",
-			budgetText, best.t.cand.ID, best.t.cand.Width, best.t.cand.Epochs, fmtParams(best.t.cand.Params), sf.Runs, e.g.metric,
+		d.reason = fmt.Sprintf("%s: %s is the compute-optimal run (width %d, %s, %s parameters); the law fitted on the %d cheaper runs predicted %s %s [%s, %s] there and it measured %s, %s the %s interval; %s",
+			budgetText, best.t.cand.ID, best.t.cand.Width, ax.training(best.t.cand), fmtParams(best.t.cand.Params), sf.Runs, e.g.metric,
 			e.fmtQ(pred), e.fmtQ(band.Lo), e.fmtQ(band.Hi), e.fmtQ(best.val), inside, e.confText(), law)
 		return e.withScaling(d, sc)
 	}
@@ -203,20 +306,27 @@ func (co computeOptimal) decide(e *engine) (*decision, error) {
 	var props []tables.Candidate
 	why := ""
 	if !pinned {
-		props = e.scalingExtend(sf, depth, runs, rows, budget, k)
+		props = e.scalingExtend(sf, depth, runs, ax, budget, k)
 		if len(props) > 0 {
 			why = fmt.Sprintf("N*(C) is not pinned yet (its %s interval spans a factor %.3g, more than 2^(4·tolerance) = %.3g): proposing the IsoFLOP points where the law is least certain", e.confText(), opt.NCI.Hi/opt.NCI.Lo, math.Pow(2, 4*e.s.tolerance))
 		}
 	}
 	if len(props) == 0 {
-		c := e.scalingCandidate(depth, opt.N, opt.D, rows, true)
+		n, dd, capped := opt.N, opt.D, ""
+		if dd > ax.maxD() {
+			// More rows than the split holds: the run at the budget on
+			// every row, the widest the budget then buys.
+			n, dd = budget/(k*ax.maxD()), ax.maxD()
+			capped = fmt.Sprintf(" (D*(C) needs %.3g rows, more than the %d training rows: the run at the budget on every row instead)", opt.D/float64(ax.epochs), ax.full)
+		}
+		c := e.scalingCandidate(depth, n, dd, ax, true)
 		if c == nil {
 			d.status, d.action = StatusConverged, actionStop
-			d.reason = fmt.Sprintf("%s: %s; the compute-optimal width and epochs cannot be trained here (outside the width range, or measured already)", budgetText, law)
+			d.reason = fmt.Sprintf("%s: %s; the compute-optimal width and %s cannot be trained here (outside the width range, or measured already)%s", budgetText, law, ax.setting(), capped)
 			return e.withScaling(d, sc)
 		}
 		props = []tables.Candidate{*c}
-		why = "proposing the compute-optimal run, to measure the extrapolation"
+		why = "proposing the compute-optimal run, to measure the extrapolation" + capped
 		if !pinned {
 			why = "no untried IsoFLOP point is left; " + why
 		}
@@ -276,13 +386,14 @@ func (e *engine) scalingDepth() int32 {
 	return best
 }
 
-// scalingRuns are the ok measurements at depth with a size, epochs and a
-// value: each row its own run (a repeat trains from a seed of its own).
-func (e *engine) scalingRuns(depth int32, rows float64) []scalingRun {
+// scalingRuns are the ok measurements at depth with a size, a resource
+// and a value: each row its own run (a repeat trains from a seed of its
+// own).
+func (e *engine) scalingRuns(depth int32, ax axis) []scalingRun {
 	var out []scalingRun
 	for _, t := range e.trials {
 		c := t.cand
-		if t.status != trialOK || c.Family == tables.FamilyLinear || c.Depth != depth || c.Params <= 0 || c.Epochs <= 0 {
+		if t.status != trialOK || c.Family == tables.FamilyLinear || c.Depth != depth || c.Params <= 0 || c.Epochs <= 0 || (ax.bySamples && c.Samples <= 0) {
 			continue
 		}
 		v := t.ownLoss
@@ -292,7 +403,7 @@ func (e *engine) scalingRuns(depth int32, rows float64) []scalingRun {
 		if math.IsNaN(v) || math.IsInf(v, 0) || (e.g.metric == metricLoss && !(v > 0)) {
 			continue
 		}
-		out = append(out, scalingRun{t: t, n: float64(c.Params), d: rows * float64(c.Epochs), val: v})
+		out = append(out, scalingRun{t: t, n: float64(c.Params), d: ax.d(c), val: v})
 	}
 	return out
 }
@@ -334,9 +445,15 @@ func designEpochs(runs []scalingRun) []int32 {
 	return []int32{base, 2 * base, 4 * base}
 }
 
+// designSamples are the three amounts of data of the samples design:
+// every training row, a quarter and a sixteenth of them.
+func designSamples(ax axis) []int64 {
+	return slices.Compact([]int64{max(1, ax.full/16), max(1, ax.full/4), ax.full})
+}
+
 // scalingDesign proposes the untried points of the design: the narrowest,
-// middle and widest widths measured at the design's epochs.
-func (e *engine) scalingDesign(depth int32, runs []scalingRun, rows float64) []tables.Candidate {
+// middle and widest widths measured at the design's epochs (or rows).
+func (e *engine) scalingDesign(depth int32, runs []scalingRun, ax axis) []tables.Candidate {
 	var widths []int32
 	for _, r := range runs {
 		widths = append(widths, r.t.cand.Width)
@@ -355,9 +472,19 @@ func (e *engine) scalingDesign(depth int32, runs []scalingRun, rows float64) []t
 	mid := int32(math.Round(math.Sqrt(float64(lo) * float64(hi))))
 	pick := slices.Compact([]int32{lo, mid, hi})
 	var out []tables.Candidate
+	if ax.bySamples {
+		for _, s := range designSamples(ax) {
+			for _, w := range pick {
+				if c := e.candidateAt(depth, int(w), ax.epochs, s, out); c != nil {
+					out = append(out, *c)
+				}
+			}
+		}
+		return out
+	}
 	for _, ep := range designEpochs(runs) {
 		for _, w := range pick {
-			if c := e.candidateAt(depth, int(w), ep, out); c != nil {
+			if c := e.candidateAt(depth, int(w), ep, 0, out); c != nil {
 				out = append(out, *c)
 			}
 		}
@@ -368,7 +495,7 @@ func (e *engine) scalingDesign(depth int32, runs []scalingRun, rows float64) []t
 // scalingExtend proposes up to proposals_per_round untried points of the
 // IsoFLOP slices below the budget where the fitted law's band (of log
 // loss) is widest.
-func (e *engine) scalingExtend(sf *fit.ScalingFit, depth int32, runs []scalingRun, rows, budget, k float64) []tables.Candidate {
+func (e *engine) scalingExtend(sf *fit.ScalingFit, depth int32, runs []scalingRun, ax axis, budget, k float64) []tables.Candidate {
 	type option struct {
 		c     tables.Candidate
 		width float64
@@ -383,12 +510,12 @@ func (e *engine) scalingExtend(sf *fit.ScalingFit, depth int32, runs []scalingRu
 		}
 		for _, f := range []float64{1 / float64(sliceSpread), 1, sliceSpread} {
 			n := o.N * f
-			cand := e.scalingCandidate(depth, n, c/(k*n), rows, false)
-			if cand == nil || slices.ContainsFunc(taken, func(t tables.Candidate) bool { return t.ID == cand.ID }) || e.nearRun(runs, cand, rows) {
+			cand := e.scalingCandidate(depth, n, c/(k*n), ax, false)
+			if cand == nil || slices.ContainsFunc(taken, func(t tables.Candidate) bool { return t.ID == cand.ID }) || e.nearRun(runs, cand, ax) {
 				continue
 			}
 			taken = append(taken, *cand)
-			nn, dd := float64(cand.Params), rows*float64(cand.Epochs)
+			nn, dd := float64(cand.Params), ax.d(*cand)
 			iv := sf.Percentiles(func(l fit.ScalingLaw) float64 { return math.Log(l.At(nn, dd)) })
 			opts = append(opts, option{*cand, iv.Hi - iv.Lo})
 		}
@@ -405,8 +532,8 @@ func (e *engine) scalingExtend(sf *fit.ScalingFit, depth int32, runs []scalingRu
 // of a candidate in both size and resource: measuring there would add
 // little, and the slices, which move a little with every refit, would
 // otherwise never run out of points.
-func (e *engine) nearRun(runs []scalingRun, c *tables.Candidate, rows float64) bool {
-	n, d := float64(c.Params), rows*float64(c.Epochs)
+func (e *engine) nearRun(runs []scalingRun, c *tables.Candidate, ax axis) bool {
+	n, d := float64(c.Params), ax.d(*c)
 	return slices.ContainsFunc(runs, func(r scalingRun) bool {
 		return math.Abs(math.Log2(r.n/n)) < e.s.tolerance && math.Abs(math.Log2(r.d/d)) < e.s.tolerance
 	})
@@ -415,9 +542,9 @@ func (e *engine) nearRun(runs []scalingRun, c *tables.Candidate, rows float64) b
 // scalingCandidate is the untried candidate at depth nearest size n and
 // resource d: the width whose params are nearest n (within the width
 // range, or, for the run at the budget, up to max_width or the largest
-// width), the epochs nearest d/rows (at least one). nil when that point
+// width), the epochs (or rows) that see nearest d. nil when that point
 // is measured already or outside the range.
-func (e *engine) scalingCandidate(depth int32, n, d, rows float64, atBudget bool) *tables.Candidate {
+func (e *engine) scalingCandidate(depth int32, n, d float64, ax axis, atBudget bool) *tables.Candidate {
 	w := int(math.Round(e.widthFor(depth, n)))
 	top := e.maxW
 	if atBudget {
@@ -429,20 +556,27 @@ func (e *engine) scalingCandidate(depth int32, n, d, rows float64, atBudget bool
 	if w < e.minW || w > top {
 		return nil
 	}
-	ep := int32(max(1, math.Round(d/rows)))
-	return e.candidateAt(depth, w, ep, nil)
+	ep, samples, ok := ax.at(d)
+	if !ok {
+		return nil
+	}
+	return e.candidateAt(depth, w, ep, samples, nil)
 }
 
-// candidateAt builds the candidate of depth, width and epochs with the
-// hyperparameters of the nearest measured size of the depth; nil when
-// it is measured already or among taken.
-func (e *engine) candidateAt(depth int32, w int, epochs int32, taken []tables.Candidate) *tables.Candidate {
+// candidateAt builds the candidate of depth, width, epochs and samples
+// (0: the epochs resource, where the rows are not the search's) with the
+// hyperparameters of the nearest measured size of the depth; nil when it
+// is measured already or among taken.
+func (e *engine) candidateAt(depth int32, w int, epochs int32, samples int64, taken []tables.Candidate) *tables.Candidate {
+	same := func(c tables.Candidate) bool {
+		return int(c.Width) == w && c.Epochs == epochs && (samples == 0 || c.Samples == samples)
+	}
 	for _, t := range e.trials {
-		if t.cand.Depth == depth && int(t.cand.Width) == w && t.cand.Epochs == epochs && t.cand.Family != tables.FamilyLinear {
+		if t.cand.Depth == depth && t.cand.Family != tables.FamilyLinear && same(t.cand) {
 			return nil
 		}
 	}
-	if slices.ContainsFunc(taken, func(c tables.Candidate) bool { return int(c.Width) == w && c.Epochs == epochs }) {
+	if slices.ContainsFunc(taken, same) {
 		return nil
 	}
 	tpl := e.template(depth, w)
@@ -450,23 +584,30 @@ func (e *engine) candidateAt(depth int32, w int, epochs int32, taken []tables.Ca
 		return nil
 	}
 	c := tpl.rep.cand
-	c.Width, c.Epochs, c.Repeat = int32(w), epochs, 0
+	c.Width, c.Epochs, c.Samples, c.Repeat = int32(w), epochs, samples, 0
 	c.Params, c.FLOPs = mlp.Count(mlp.LayerSizes(e.shape.in, int64(depth), int64(w), e.shape.out))
 	c.Round = e.round + 1
 	c.ID = fmt.Sprintf("%s-e%d", mlp.Name(c.Family, int(depth), w), epochs)
+	if samples > 0 {
+		c.ID += fmt.Sprintf("-s%d", samples)
+	}
 	c.Name, c.Kind, c.Size, c.Knobs = c.ID, tables.KindMLP, float64(w), mlp.Knobs(int(depth), w)
 	return &c
 }
 
 // lawText quotes the fitted exponents and the optimum with intervals.
-func (e *engine) lawText(sf *fit.ScalingFit, opt *fit.OptimumFit, depth int32, rows float64, resource string) string {
+func (e *engine) lawText(sf *fit.ScalingFit, opt *fit.OptimumFit, depth int32, ax axis) string {
 	ex := sf.Percentiles(func(l fit.ScalingLaw) float64 { return l.Beta / (l.Alpha + l.Beta) })
 	w := e.widthFor(depth, opt.N)
-	return fmt.Sprintf("fitted on %d runs, alpha = %.3g [%.3g, %.3g] (size), beta = %.3g [%.3g, %.3g] (%s), so N* grows as C^%.3g [%.3g, %.3g]; the compute-optimal size is N* = %s [%s, %s] parameters (width %.0f at depth %d) trained on D* = %.3g [%.3g, %.3g] %s (%.3g epochs), predicted %s %s [%s, %s]",
-		sf.Runs, sf.Alpha, sf.AlphaCI.Lo, sf.AlphaCI.Hi, sf.Beta, sf.BetaCI.Lo, sf.BetaCI.Hi, resource,
+	seen := fmt.Sprintf("%.3g epochs", opt.D/ax.rows)
+	if ax.bySamples {
+		seen = fmt.Sprintf("%.3g rows at %d epochs", opt.D/float64(ax.epochs), ax.epochs)
+	}
+	return fmt.Sprintf("fitted on %d runs, alpha = %.3g [%.3g, %.3g] (size), beta = %.3g [%.3g, %.3g] (%s), so N* grows as C^%.3g [%.3g, %.3g]; the compute-optimal size is N* = %s [%s, %s] parameters (width %.0f at depth %d) trained on D* = %.3g [%.3g, %.3g] %s (%s), predicted %s %s [%s, %s]",
+		sf.Runs, sf.Alpha, sf.AlphaCI.Lo, sf.AlphaCI.Hi, sf.Beta, sf.BetaCI.Lo, sf.BetaCI.Hi, ax.name,
 		sf.Beta/(sf.Alpha+sf.Beta), ex.Lo, ex.Hi,
 		fmtParams(int64(opt.N)), fmtParams(int64(opt.NCI.Lo)), fmtParams(int64(math.Min(opt.NCI.Hi, 1e18))), w, depth,
-		opt.D, opt.DCI.Lo, opt.DCI.Hi, resource, opt.D/rows,
+		opt.D, opt.DCI.Lo, opt.DCI.Hi, ax.name, seen,
 		e.g.metric, e.fmtQ(opt.Loss), e.fmtQ(math.Min(opt.LossCI.Lo, opt.LossCI.Hi)), e.fmtQ(math.Max(opt.LossCI.Lo, opt.LossCI.Hi)))
 }
 
@@ -483,6 +624,43 @@ func reachBeyond(fitted []scalingRun, opt *fit.OptimumFit) string {
 		return ""
 	}
 	return fmt.Sprintf(" (an extrapolation: N* is %.3g times the largest size fitted, D* %.3g times the largest resource)", opt.N/n, opt.D/d)
+}
+
+// training says how c was trained, for the reason.
+func (a axis) training(c tables.Candidate) string {
+	if a.bySamples {
+		return fmt.Sprintf("%d rows, %d epochs", c.Samples, c.Epochs)
+	}
+	return fmt.Sprintf("%d epochs", c.Epochs)
+}
+
+// setting names what the search varies beside width.
+func (a axis) setting() string {
+	if a.bySamples {
+		return "rows"
+	}
+	return "epochs"
+}
+
+// cutShort says how many of the runs fitted early stopping ended before
+// their epochs, with the samples resource, whose D counts the epochs a
+// run was given: the law then counts data those runs did not see (the
+// evaluation stage's patience = 0 trains every epoch and still keeps the
+// best weights).
+func cutShort(fitted []scalingRun, ax axis) string {
+	if !ax.bySamples {
+		return ""
+	}
+	n := 0
+	for _, r := range fitted {
+		if r.t.epochsRun > 0 && r.t.epochsRun < r.t.cand.Epochs {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d of the %d runs fitted stopped before their epochs, so D overstates the data they saw: set the evaluation stage's patience = 0)", n, len(fitted))
 }
 
 // reachText gives the least compute reaching the target.

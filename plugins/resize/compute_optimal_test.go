@@ -181,3 +181,110 @@ func optimumFrom(reason string) float64 {
 	}
 	return c
 }
+
+// samplesWorld evaluates a candidate by a known law of loss against
+// params and data seen, the rows it trained on times its epochs, as the
+// evaluation stage reports them: every one of full training rows when
+// the candidate names none. Its relative error is a fixed pseudo-random
+// one of at most noise per candidate.
+func samplesWorld(law fit.ScalingLaw, full int64, noise float64) func(tables.Candidate) result {
+	return func(c tables.Candidate) result {
+		if c.Samples == 0 {
+			c.Samples = full
+		}
+		n, d := float64(c.Params), float64(c.Samples)*float64(c.Epochs)
+		loss := law.At(n, d) * math.Exp(noise*jitter(c.ID))
+		return result{c: c, status: "ok", accuracy: math.Exp(-loss), loss: loss, latency: simLatency(n), sec: 1e-9 * n * d, bytes: 4 * c.Params}
+	}
+}
+
+// With resource = "samples" the search varies the training rows at the
+// ladder's epochs, never more rows than the split holds, and recovers the
+// law's exponents and optimum. The optimum is worked out here in closed
+// form from the law's parameters: N* = G·(C/6)^(β/(α+β)), G =
+// (αA/(βB))^(1/(α+β)).
+func TestComputeOptimalSamples(t *testing.T) {
+	law := fit.ScalingLaw{E: 0.3, A: 47, Alpha: 0.5, B: 100, Beta: 0.4}
+	const (
+		full   = 4000
+		epochs = 25 // the ladder's
+		budget = 8e8
+	)
+	g := math.Pow(law.Alpha*law.A/(law.Beta*law.B), 1/(law.Alpha+law.Beta))
+	wantN := g * math.Pow(budget/6, law.Beta/(law.Alpha+law.Beta))
+	wantD := budget / 6 / wantN
+	if wantD > full*epochs {
+		t.Fatalf("the test's optimum needs %g samples seen, more than the %d rows at %d epochs hold", wantD, full, epochs)
+	}
+	for _, c := range []struct {
+		name  string
+		noise float64
+	}{{"exact", 0}, {"noisy", 0.01}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Config{Strategy: ComputeOptimal, Resource: "samples", BudgetFLOPs: ptr(budget), Bootstrap: ptr(100), ProposalsPerRound: ptr(3), MaxWidth: ptr(256)}
+			run := runLoopWith(t, cfg, samplesWorld(law, full, c.noise), ladder(4, 32, 4, true), &reqs{}, 20)
+			d := run.last()
+			reason := d["reason"].(string)
+			if d["status"] != StatusConverged {
+				t.Fatalf("status %v: %s", d["status"], reason)
+			}
+			sc, err := tables.ParseScaling(d[tables.ColScaling].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc.Resource != "samples" {
+				t.Errorf("resource %q, want samples", sc.Resource)
+			}
+			if c.noise > 0 {
+				for _, p := range []struct {
+					name string
+					e    tables.Estimate
+					v    float64
+				}{{"alpha", sc.Alpha, law.Alpha}, {"beta", sc.Beta, law.Beta}, {"N*", sc.NOpt, wantN}, {"D*", sc.DOpt, wantD}} {
+					if !(p.e.Lo <= p.v && p.v <= p.e.Hi) {
+						t.Errorf("%s interval [%g, %g] misses the law's %g", p.name, p.e.Lo, p.e.Hi, p.v)
+					}
+				}
+			} else if math.Abs(sc.Alpha.Value-law.Alpha) > 0.01 || math.Abs(sc.Beta.Value-law.Beta) > 0.01 || math.Abs(sc.NOpt.Value/wantN-1) > 0.02 {
+				t.Errorf("alpha %g beta %g N* %g from exact runs, want %g, %g and %g", sc.Alpha.Value, sc.Beta.Value, sc.NOpt.Value, law.Alpha, law.Beta, wantN)
+			}
+			if sc.Held == nil {
+				t.Fatalf("no predicted-against-measured record: %s", reason)
+			}
+			if c.noise > 0 && !(sc.Held.Predicted.Lo <= sc.Held.Measured && sc.Held.Measured <= sc.Held.Predicted.Hi) {
+				t.Errorf("measured %g outside the predicted [%g, %g]", sc.Held.Measured, sc.Held.Predicted.Lo, sc.Held.Predicted.Hi)
+			}
+			chosen := float64(d["chosen_params"].(int64))
+			if math.Abs(math.Log2(chosen/wantN)) > 0.25 {
+				t.Errorf("chose %g params, the law's optimum is %g: %s", chosen, wantN, reason)
+			}
+			// Every proposal trains the ladder's epochs on a subsample
+			// the split holds, named by its rows.
+			for _, r := range run.results[len(ladder(4, 32, 4, true)):] {
+				if r.c.Epochs != epochs || r.c.Samples < 1 || r.c.Samples > full || !strings.HasSuffix(r.c.ID, fmt.Sprintf("-s%d", r.c.Samples)) {
+					t.Errorf("proposal %s: %d epochs on %d rows", r.c.ID, r.c.Epochs, r.c.Samples)
+				}
+			}
+			if !strings.Contains(reason, "rows at 25 epochs") || !strings.Contains(reason, "(samples)") {
+				t.Errorf("reason does not speak of rows: %s", reason)
+			}
+			t.Logf("%d rounds, %d runs: %s", len(run.decisions), len(run.results), reason)
+		})
+	}
+}
+
+// resource = "samples" on runs that do not name their rows is refused,
+// saying where the rows come from.
+func TestComputeOptimalSamplesNeedsRows(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	law := fit.ScalingLaw{E: 0.3, A: 47, Alpha: 0.5, B: 100, Beta: 0.4}
+	var rs []result
+	for _, c := range ladder(4, 64, 4, true) {
+		rs = append(rs, lawWorld(law, 0)(c))
+	}
+	_, _, err := runOnce(t, mem, Config{Strategy: ComputeOptimal, Resource: "samples", BudgetFLOPs: ptr(1e9)}, rs, &reqs{})
+	if err == nil || !strings.Contains(err.Error(), "no ok run names them") {
+		t.Errorf("samples without rows: %v", err)
+	}
+}

@@ -156,6 +156,10 @@ func resultsBatch(mem memory.Allocator, rs []result) arrow.RecordBatch {
 		b.Field(15).(*array.Float64Builder).Append(float64(c.Width))
 		b.Field(16).(*array.StringBuilder).Append("")
 		for i := 17; i < len(tables.CandidatesSchema.Fields()); i++ {
+			if tables.CandidatesSchema.Field(i).Name == tables.ColSamples && c.Samples > 0 {
+				b.Field(i).(*array.Int64Builder).Append(c.Samples)
+				continue
+			}
 			b.Field(i).AppendNull() // columns added since: their defaults
 		}
 	}
@@ -359,16 +363,20 @@ func runLoopWith(t testing.TB, cfg Config, evaluate func(tables.Candidate) resul
 func checkRound(t testing.TB, d row, props []tables.Candidate, before []result) {
 	t.Helper()
 	var maxRound int32
-	// A size is (depth, width, epochs): compute_optimal trains one width
-	// for several epochs; the other strategies keep the ladder's.
-	evaluated := map[[3]int32]bool{}
+	// A size is (depth, width, epochs, samples): compute_optimal trains
+	// one width for several epochs or rows; the other strategies keep the
+	// ladder's.
+	evaluated := map[[4]int64]bool{}
+	key := func(c tables.Candidate) [4]int64 {
+		return [4]int64{int64(c.Depth), int64(c.Width), int64(c.Epochs), c.Samples}
+	}
 	ids := map[string]bool{}
 	for _, r := range before {
 		maxRound = max(maxRound, r.c.Round)
 		// A size only ever pruned was not measured: it may be proposed
 		// again (pruned.go).
 		if r.status != tables.StatusPruned {
-			evaluated[[3]int32{r.c.Depth, r.c.Width, r.c.Epochs}] = true
+			evaluated[key(r.c)] = true
 		}
 		ids[r.c.ID] = true
 	}
@@ -391,10 +399,10 @@ func checkRound(t testing.TB, d row, props []tables.Candidate, before []result) 
 		if p.Round != maxRound+1 {
 			t.Errorf("proposal %s round %d, want %d", p.ID, p.Round, maxRound+1)
 		}
-		if evaluated[[3]int32{p.Depth, p.Width, p.Epochs}] {
+		if evaluated[key(p)] {
 			t.Errorf("proposal %s re-proposes an evaluated size", p.ID)
 		}
-		evaluated[[3]int32{p.Depth, p.Width, p.Epochs}] = true
+		evaluated[key(p)] = true
 		if ids[p.ID] {
 			t.Errorf("proposal id %s is not new", p.ID)
 		}

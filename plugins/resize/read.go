@@ -41,6 +41,9 @@ type trial struct {
 	reps            int
 	accSD, lossSD   float64
 	ownAcc, ownLoss float64
+	// epochsRun is the epochs the training ran (0 when the table does
+	// not say): fewer than the candidate's when early stopping cut it.
+	epochsRun int32
 }
 
 // readResults decodes every batch of the input port.
@@ -181,7 +184,10 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 		return nil, err
 	}
 	// Columns that came later: absent in older tables.
-	var from, held, more, setting, chosen arrow.Array
+	var from, held, more, setting, chosen, ran arrow.Array
+	if idx := b.Schema().FieldIndices(tables.ColEpochsRun); len(idx) > 0 {
+		ran = col(tables.ColEpochsRun, arrow.PrimitiveTypes.Int32)
+	}
 	if idx := b.Schema().FieldIndices(tables.ColMeasuredFrom); len(idx) > 0 {
 		from = col(tables.ColMeasuredFrom, arrow.BinaryTypes.String)
 	}
@@ -228,6 +234,9 @@ func decodeResults(b arrow.RecordBatch, offset int64) ([]trial, error) {
 			t.modelBytes = math.NaN()
 		} else {
 			t.modelBytes = float64(mb.(*array.Int64).Value(i))
+		}
+		if ran != nil && !ran.IsNull(i) {
+			t.epochsRun = ran.(*array.Int32).Value(i)
 		}
 		if from != nil && !from.IsNull(i) {
 			t.measuredFrom = strings.Clone(from.(*array.String).Value(i))

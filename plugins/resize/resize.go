@@ -258,6 +258,7 @@ type Config struct {
 	PerFamily         bool     `hcl:"per_family,optional" doc:"Table and axis families: search every family down to its own smallest model meeting the requirements (the decision's family_answers), not only the families that could beat the overall answer (default false)."`
 	BudgetFLOPs       *float64 `hcl:"budget_flops,optional" doc:"For compute_optimal: the training compute budget in FLOPs, counted as 6·params·samples seen (samples: the dataset's rows times epochs)."`
 	BudgetSeconds     *float64 `hcl:"budget_seconds,optional" doc:"For compute_optimal: the training budget in seconds of train time, counted as the measured seconds per parameter and sample times params·samples."`
+	Resource          string   `hcl:"resource,optional" doc:"For compute_optimal: the training resource D it varies beside size, epochs (default: D is the dataset's rows times epochs) or samples (D is the training rows a run trains on, its samples column, times its epochs: fresh data, at the epochs the measured runs share)."`
 	MaxWidth          *int     `hcl:"max_width,optional" doc:"Widest width to propose (default: the widest evaluated); set it above the ladder to let the search grow, and to the range's top with model_choice's start = \"narrow\", which trains only the narrowest widths first."`
 
 	MinAccuracy   *float64       `hcl:"min_accuracy,optional" doc:"Overrides the requirements' min_accuracy."`
@@ -334,7 +335,10 @@ type settings struct {
 	// budgetFLOPs and budgetSeconds are compute_optimal's budget; 0 when
 	// unset.
 	budgetFLOPs, budgetSeconds float64
-	overrides                  overrides
+	// resource is compute_optimal's resource: resourceEpochs or
+	// resourceSamples.
+	resource  string
+	overrides overrides
 }
 
 // overrides are the target attributes of the stage block.
@@ -460,6 +464,16 @@ func New(c Config) (sdk.Stage, error) {
 			bad("strategy", "Missing compute budget", fmt.Sprintf("strategy %q picks the size and training length that minimise the loss for a compute budget: set budget_flops (6·params·samples) or budget_seconds (train time).", s.strategy))
 		case c.BudgetFLOPs != nil && c.BudgetSeconds != nil:
 			bad("budget_seconds", "Two compute budgets", "Set budget_flops or budget_seconds, not both.")
+		}
+	}
+	s.resource = resourceEpochs
+	if c.Resource != "" {
+		s.resource = c.Resource
+		switch {
+		case !slices.Contains(resources, c.Resource):
+			bad("resource", "Unknown resource", fmt.Sprintf("resource must be one of %s; found %q.%s", strings.Join(resources, ", "), c.Resource, suggest.Hint(c.Resource, resources)))
+		case !kind.budgeted:
+			bad("resource", "Resource without "+orList(budgeted), fmt.Sprintf("resource is the training resource strategy %s varies beside size; this stage's strategy is %q. Remove it or set strategy = %q.", orList(budgeted), s.strategy, budgeted[0]))
 		}
 	}
 	if v := c.MinWidth; v != nil {

@@ -41,6 +41,9 @@ func TestConfig(t *testing.T) {
 		{"bad budget", Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(-1.0)}, []string{"budget_flops: Invalid budget"}},
 		{"cost with smallest_meeting", Config{Cost: CostBytes}, []string{"cost: Cost without a trade-off strategy"}},
 		{"unknown cost", Config{Strategy: KneeStrategy, Cost: "latncy"}, []string{"cost: Unknown cost"}},
+		{"samples resource", Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(1e12), Resource: "samples"}, nil},
+		{"unknown resource", Config{Strategy: ComputeOptimal, BudgetFLOPs: ptr(1e12), Resource: "sample"}, []string{"resource: Unknown resource"}},
+		{"resource elsewhere", Config{Strategy: KneeStrategy, Resource: "samples"}, []string{"resource: Resource without compute_optimal"}},
 		{"many at once", Config{
 			Tolerance: ptr(0.0), ProposalsPerRound: ptr(0), Confidence: ptr(1.0), Sensitivity: ptr(-1.0),
 			Bootstrap: ptr(5), MinWidth: ptr(64), MaxWidth: ptr(8), MinAccuracy: ptr(1.5), MaxLoss: ptr(-1.0),

@@ -48,7 +48,9 @@ var strategyKinds = []strategyKind{
 	{name: KneeStrategy, weighsCost: true, build: func(s settings) strategy { return knee{sensitivity: s.sensitivity} }},
 	{name: ParetoStrategy, weighsCost: true, build: func(settings) strategy { return pareto{} }},
 	{name: MaxUtility, weighsCost: true, priced: true, build: func(s settings) strategy { return maxUtility{price: s.price} }},
-	{name: ComputeOptimal, budgeted: true, build: func(s settings) strategy { return computeOptimal{flops: s.budgetFLOPs, seconds: s.budgetSeconds} }},
+	{name: ComputeOptimal, budgeted: true, build: func(s settings) strategy {
+		return computeOptimal{flops: s.budgetFLOPs, seconds: s.budgetSeconds, samples: s.resource == resourceSamples}
+	}},
 }
 
 // strategies lists the strategies' names, for the config checks.
