@@ -54,6 +54,7 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzLoadIDX$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzTextParsers$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzParseFloat$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/dataset -run '^$$' -fuzz '^FuzzSwarDecimal$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk -run '^$$' -fuzz '^FuzzDecodeWireConfig$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk/stagerpc -run '^$$' -fuzz '^FuzzInbox$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./sdk/stagehost -run '^$$' -fuzz '^FuzzRunResponses$$' -fuzztime $(FUZZRUNS)

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -162,6 +165,8 @@ func FuzzTextParsers(f *testing.F) {
 	f.Add([]byte("1 2 3\n4 5 6\n\n7 8 9\n"), uint8(2), uint8(0))
 	f.Add([]byte("x\ty\n1\t\"a\"\n2\tb\n"), uint8(1), uint8(1))
 	f.Add([]byte("1,2,\"a\nb\"\n3,4,c\n"), uint8(0), uint8(2))
+	f.Add([]byte("a,b,y\r\n1.5,-2,p\r\n3.,.4,q\r\n\r\n-0.0000001,+7,p"), uint8(0), uint8(0))
+	f.Add([]byte("x,y\n12345678.5,1\n1e3,2\n1.2.3,4\n"), uint8(0), uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, format, maxRows uint8) {
 		o := LoadOptions{Format: []Format{FormatCSV, FormatTSV, FormatWhitespace, ""}[format%4], MaxRows: int(maxRows % 8)}
 		if maxRows >= 128 {
@@ -173,4 +178,58 @@ func FuzzTextParsers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Numbers in every spelling the record-by-record reader takes (and some
+// it refuses), CRLF and blank lines among them, read in blocks of many
+// sizes give the same table and errors as read record by record.
+func TestBlocksNumberSpellings(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	spell := func() string {
+		v := rng.NormFloat64() * math.Pow(10, float64(rng.IntN(12)-6))
+		switch rng.IntN(8) {
+		case 0:
+			return strconv.FormatFloat(v, 'g', -1, 64)
+		case 1:
+			return strconv.FormatFloat(v, 'e', rng.IntN(10), 64)
+		case 2:
+			return "+" + strconv.FormatFloat(math.Abs(v), 'f', rng.IntN(9), 64)
+		case 3:
+			return strconv.Itoa(rng.IntN(1e9) - 5e8)
+		case 4:
+			return strings.TrimLeft(strconv.FormatFloat(math.Abs(v), 'f', 1+rng.IntN(7), 64), "0")
+		default:
+			return strconv.FormatFloat(v, 'f', rng.IntN(9), 64)
+		}
+	}
+	for trial := range 20 {
+		var b strings.Builder
+		b.WriteString("a,b,c,y\n")
+		for range 300 {
+			for range 3 {
+				b.WriteString(spell())
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa(rng.IntN(3)))
+			switch rng.IntN(10) {
+			case 0:
+				b.WriteString("\r\n")
+			case 1:
+				b.WriteString("\n\n")
+			default:
+				b.WriteByte('\n')
+			}
+		}
+		text := b.String()
+		if trial%4 == 3 {
+			// A cell strconv refuses, at some row.
+			i := rng.IntN(len(text) - 10)
+			i += strings.IndexByte(text[i:], ',') + 1
+			j := i + strings.IndexAny(text[i:], ",\r\n")
+			text = text[:i] + []string{"1.2.3", "1e", "--1", " 5", "0x1p3", "1_0"}[rng.IntN(6)] + text[j:]
+		}
+		for _, size := range []int{1, 17, 256, 4096, 1 << 20} {
+			loadBoth(t, "n.csv", []byte(text), LoadOptions{}, size)
+		}
+	}
 }

@@ -47,6 +47,9 @@ type textWorker struct {
 	fields [][]byte
 	row    []float64
 	labels map[string]string
+	// short holds the labels of one byte (class digits), found without
+	// hashing.
+	short [256]string
 }
 
 // maxInterned bounds each worker's table of target spellings, which saves
@@ -54,6 +57,18 @@ type textWorker struct {
 const maxInterned = 4096
 
 func (w *textWorker) intern(b []byte) string {
+	if len(b) == 1 {
+		if s := w.short[b[0]]; s != "" {
+			return s
+		}
+		s := w.internMap(b)
+		w.short[b[0]] = s
+		return s
+	}
+	return w.internMap(b)
+}
+
+func (w *textWorker) internMap(b []byte) string {
 	if s, ok := w.labels[string(b)]; ok {
 		return s
 	}
@@ -310,22 +325,30 @@ func (p *textPlan) parseBlock(blk *textBlock, w *textWorker, room *room) {
 			blk.target, blk.lines = blk.target[:blk.rows], blk.lines[:blk.rows]
 		}
 	}()
-	ascii := isASCII(data)
+	// The fast path reads numbers past the end of data, up to the end of
+	// the buffer it was cut from.
+	full := data[:cap(data)]
 	sep := separator(p.format)
-	fast := ascii && p.format != FormatWhitespace
+	fast := p.format != FormatWhitespace
+	asciiKnown, ascii := false, false
 	line := blk.line
-	for len(data) > 0 {
-		var ln []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			ln, data = data[:i], data[i+1:]
-		} else {
-			ln, data = data, nil
+	for pos := 0; pos < len(data); {
+		ln := data[pos:]
+		eol := len(data)
+		if i := bytes.IndexByte(ln, '\n'); i >= 0 {
+			ln, eol = ln[:i], pos+i
 		}
+		start := pos
+		pos = eol + 1
 		cur := line
 		line++
 		r := blk.rows
 		if fast {
-			if target, ok := p.fastRow(ln, sep, blk.cols, r); ok {
+			end := eol
+			if end > start && data[end-1] == '\r' {
+				end--
+			}
+			if target, ok := p.fastRow(full, start, end, sep, blk.cols, r); ok {
 				if hasTarget {
 					blk.target[r] = w.intern(target)
 					blk.lines[r] = cur
@@ -333,6 +356,9 @@ func (p *textPlan) parseBlock(blk *textBlock, w *textWorker, room *room) {
 				blk.rows++
 				continue
 			}
+		}
+		if !asciiKnown {
+			ascii, asciiKnown = isASCII(data), true
 		}
 		fields := w.fields[:0]
 		if p.format == FormatWhitespace {
@@ -431,39 +457,48 @@ func trimSpace(b []byte, ascii bool) []byte {
 	return b
 }
 
-// fastRow parses a CSV or TSV line of ASCII text whose features are all
-// plain decimals that scanDecimal takes and whose cells need no trimming,
-// writing row r of cols; ok false leaves the line to the general path
-// (which overwrites anything written here).
-func (p *textPlan) fastRow(ln []byte, sep byte, cols [][]float64, r int) (target []byte, ok bool) {
-	i, k := 0, 0
-	for j := range p.width {
-		if j > 0 {
-			if i >= len(ln) || ln[i] != sep {
-				return nil, false
-			}
-			i++
-		}
+// fastRow parses the CSV or TSV line data[pos:eol] (its "\r" dropped)
+// when its features are all plain decimals that swarDecimal or
+// scanDecimal takes and its cells need no trimming, writing row r of
+// cols; ok false leaves the line to the general path (which overwrites
+// anything written here). Numbers are read from data past the line's
+// end, so that most are read eight bytes at a time.
+func (p *textPlan) fastRow(data []byte, pos, eol int, sep byte, cols [][]float64, r int) (target []byte, ok bool) {
+	i, k, last := pos, 0, p.width-1
+	for j := 0; ; j++ {
 		if j == p.tidx {
 			start := i
-			for i < len(ln) && ln[i] != sep {
+			for i < eol && data[i] != sep {
 				i++
 			}
-			target = ln[start:i]
-			if len(target) == 0 || asciiSpace[target[0]] || asciiSpace[target[len(target)-1]] {
+			target = data[start:i]
+			// A byte from 0x80 up at either end may belong to a space
+			// outside ASCII, which the general path trims.
+			if n := len(target); n == 0 || asciiSpace[target[0]] || asciiSpace[target[n-1]] ||
+				target[0] >= utf8.RuneSelf || target[n-1] >= utf8.RuneSelf {
 				return nil, false
 			}
-			continue
+		} else {
+			v, end, ok := swarDecimal(data, i)
+			if !ok || end > eol {
+				var n int
+				if v, n, ok = scanDecimal(data[i:eol], sep); !ok {
+					return nil, false
+				}
+				end = i + n
+			}
+			cols[k][r] = v
+			k++
+			i = end
 		}
-		v, n, ok := scanDecimal(ln[i:], sep)
-		if !ok {
+		if j == last {
+			return target, i == eol
+		}
+		if i >= eol || data[i] != sep {
 			return nil, false
 		}
-		i += n
-		cols[k][r] = v
-		k++
+		i++
 	}
-	return target, i == len(ln)
 }
 
 func isASCII(b []byte) bool {
