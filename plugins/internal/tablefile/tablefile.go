@@ -44,6 +44,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/regularfile"
 )
 
 // Table formats.
@@ -241,7 +242,7 @@ func Read(ctx context.Context, path, format string, mem memory.Allocator) (t *Ta
 			t, err = nil, fmt.Errorf("%s: malformed %s file: %v", path, format, r)
 		}
 	}()
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path, false)
 	if err != nil {
 		return nil, err
 	}
