@@ -1,7 +1,7 @@
 # The smallest convolutional net that reaches a target accuracy on
 # Fashion-MNIST, trained with PyTorch on the CPU by train.py through the
 # exec stage. One knob, channels, sizes the net; a median pruner stops
-# trials whose accuracy per epoch trails the finished ones'. Each trial
+# trials whose validation accuracy per epoch trails the finished ones'. Each trial
 # writes its model as ONNX (model.onnx in its working directory), which
 # the stage keeps in its models port: `sweetspot model export RUN
 # CANDIDATE --format onnx` writes it out again.
@@ -61,6 +61,7 @@ stage "exec" "train" {
   threads       = 1
 
   pruner "median" {
+    metric        = "val_accuracy"
     warmup_trials = 2
     warmup_steps  = 2
     grace         = "30s"

@@ -8,11 +8,13 @@ Run by the exec stage once per trial, with PyTorch on the CPU. One knob,
   conv 3x3, C -> 2C, ReLU, max-pool 2     14x14 -> 7x7
   flatten, linear 2C*7*7 -> 10
 
-It trains on a seeded subsample of the training images (TRAIN_ROWS) and
-measures accuracy on the first EVAL_ROWS test images, reports
-that accuracy after every epoch (a pruner may stop the trial there), and
-writes the trained model with torch.onnx.export as the trial's artifact,
-model.onnx. The protocol is spoken by the helper in python/ (sweetspot.py).
+It trains on a seeded subsample of the training images (TRAIN_ROWS),
+reports its accuracy on VAL_ROWS other training images (val_accuracy,
+the validation data a pruner and a search judge by) after every epoch (a
+pruner may stop the trial there), measures accuracy on the first
+EVAL_ROWS test images once trained, and writes the trained model with
+torch.onnx.export as the trial's artifact, model.onnx. The protocol is
+spoken by the helper in python/ (sweetspot.py).
 
 Data: Debian's dataset-fashion-mnist (IDX files under
 /usr/share/datasets/fashion-mnist, or FASHION_MNIST_DIR).
@@ -50,10 +52,26 @@ def read_idx(name):
     return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(shape)
 
 
-def subsample(images, labels, rows, gen):
-    idx = torch.randperm(images.shape[0], generator=gen)[:rows]
-    x = images[idx].float().div_(255.0).unsqueeze(1)
-    return x, labels[idx].long()
+def subsample(images, labels, rows, val_rows, gen):
+    """A seeded training subsample and, from the other images, a
+    validation subsample."""
+    perm = torch.randperm(images.shape[0], generator=gen)
+    if rows + val_rows > images.shape[0]:
+        raise SystemExit("TRAIN_ROWS + VAL_ROWS is %d, above the %d training images" % (rows + val_rows, images.shape[0]))
+
+    def take(idx):
+        return images[idx].float().div_(255.0).unsqueeze(1), labels[idx].long()
+
+    return take(perm[:rows]), take(perm[rows : rows + val_rows])
+
+
+def forward_flops(c):
+    """Floating-point operations of one image's forward pass (a
+    multiply-add is two): the convolutions and the linear head."""
+    conv1 = 28 * 28 * c * 9 * 2
+    conv2 = 14 * 14 * 2 * c * c * 9 * 2
+    head = 2 * c * 7 * 7 * 10 * 2
+    return conv1 + conv2 + head
 
 
 class Net(nn.Module):
@@ -87,8 +105,10 @@ def main():
     # model's initialisation and batch order follow SWEETSPOT_SEED.
     data_gen = torch.Generator().manual_seed(20261205)
     train_rows = int(os.environ.get("TRAIN_ROWS", "3000"))
+    val_rows = int(os.environ.get("VAL_ROWS", "1000"))
     eval_rows = int(os.environ.get("EVAL_ROWS", "1000"))
-    xtr, ytr = subsample(read_idx("train-images-idx3-ubyte.gz"), read_idx("train-labels-idx1-ubyte.gz"), train_rows, data_gen)
+    (xtr, ytr), (xva, yva) = subsample(read_idx("train-images-idx3-ubyte.gz"), read_idx("train-labels-idx1-ubyte.gz"),
+                                       train_rows, val_rows, data_gen)
     # The first EVAL_ROWS test images, a set anyone can load again to check
     # the exported model's accuracy in another runtime.
     xte = read_idx("t10k-images-idx3-ubyte.gz")[:eval_rows].float().div_(255.0).unsqueeze(1)
@@ -102,7 +122,7 @@ def main():
     batch = trial.batch_size or 64
     epochs = trial.epochs or 4
     start = time.monotonic()
-    acc = 0.0
+    val_acc = 0.0
     stopped = "epochs"
     for epoch in range(1, epochs + 1):
         model.train()
@@ -115,12 +135,15 @@ def main():
             loss.backward()
             opt.step()
             total += loss.item() * idx.shape[0]
-        acc = accuracy(model, xte, yte)
-        sweetspot.report(epoch, accuracy=acc, loss=total / xtr.shape[0])
+        val_acc = accuracy(model, xva, yva)
+        sweetspot.report(epoch, val_accuracy=val_acc, loss=total / xtr.shape[0])
         if sweetspot.should_stop():
             stopped = "pruner"
             break
     train_seconds = time.monotonic() - start
+    # The test images are measured once, after training: nothing is
+    # chosen on them.
+    acc = accuracy(model, xte, yte)
 
     # Latency of one image, the median and p95 of repeated single calls.
     model.eval()
@@ -135,7 +158,7 @@ def main():
     torch.onnx.export(model, xte[:1], "model.onnx", input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
     sweetspot.finish(
-        accuracy=acc, params=params, model_bytes=os.path.getsize("model.onnx"),
+        accuracy=acc, val_accuracy=val_acc, params=params, flops=forward_flops(c), model_bytes=os.path.getsize("model.onnx"),
         latency_p50_ms=times[len(times) // 2], latency_p95_ms=times[int(len(times) * 0.95)],
         train_seconds=train_seconds, stopped_by=stopped, artifact="model.onnx",
     )

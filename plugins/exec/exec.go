@@ -152,9 +152,12 @@
 // and the command reports the search's validation metric with its final
 // metrics. The ok trial best on it is the size's chosen setting
 // (setting_chosen true); the others stay in the results table, which the
-// resize stage leaves out. A size's rows are written together when its
-// search ends; only the chosen trial's artifact is kept. docs/exec.md,
-// "Searching training settings".
+// resize stage leaves out. With repeats, a size is searched once and its
+// other repeats train the chosen setting again. A size's rows are written
+// together when its search ends; each finished trial is journalled in its
+// working directory meanwhile, so a resumed run does not train it again
+// (searchjournal.go). Only the chosen trials' artifacts are kept.
+// docs/exec.md, "Searching training settings".
 //
 // # The candidate
 //
@@ -618,7 +621,7 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 		return s.trial(ctx, c, dir, trialEnv, pr.forTrial(work, dir, c.Candidate))
 	}
 	if s.search != nil {
-		return s.runSearch(ctx, in, results, models, cands, filepath.Join(work, "trials"), parallelism, run)
+		return s.runSearch(ctx, in, results, models, cands, work, parallelism, run)
 	}
 
 	cands, resumed, err := evaluation.SkipFinished(in, results, models, cands, func(c candidate) tables.Candidate { return c.Candidate })

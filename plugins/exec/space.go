@@ -163,14 +163,39 @@ func (p searchPlan) trials() int {
 // runOne runs one trial and gives its models row (nil: none).
 type runOne func(ctx context.Context, c candidate, dir string) (tables.Result, *tables.Model, error)
 
+// searchTrial runs one trial of a search with setting set (c has it
+// applied), or takes it from its journal when an earlier run of the stage
+// finished it (searchjournal.go), and journals it when it ends. Its row
+// carries the setting; its error is only ctx's.
+func (s *Stage) searchTrial(ctx context.Context, run runOne, c candidate, dir string, set space.Setting) (tables.Result, *tables.Model, error) {
+	js := set.JSON()
+	mem, log := sdk.Allocator(ctx), sdk.Logger(ctx).With("candidate", c.Name)
+	if r, m, ok := journalled(mem, dir, c, js, log); ok {
+		log.Info("trial finished before, not run again", "setting", js, "repeat", c.Repeat, "status", r.Status)
+		return r, m, nil
+	}
+	r, m, err := run(ctx, c, dir)
+	if err != nil {
+		return r, m, err
+	}
+	r.Setting = js
+	if r.Status != tables.StatusOK {
+		r.SettingScore = math.NaN()
+	}
+	if err := journalTrial(mem, dir, r, m); err != nil {
+		log.Warn("a search trial is not journalled: a resumed run trains it again", "dir", dir, "error", err)
+	}
+	return r, m, nil
+}
+
 // searchSize runs one size's search and returns every trial's row, the
-// chosen one marked, and the chosen trial's models row (nil: none; the
-// other settings' models are not kept). Its error is only ctx's (or a
-// plan that cannot run).
-func (s *Stage) searchSize(ctx context.Context, c candidate, dir string, run runOne, done func(tables.Result)) ([]tables.Result, *tables.Model, error) {
+// chosen one marked, the chosen trial's models row (nil: none; the other
+// settings' models are not kept) and the chosen setting's index. Its
+// error is only ctx's (or a plan that cannot run).
+func (s *Stage) searchSize(ctx context.Context, c candidate, dir string, run runOne, done func(tables.Result)) ([]tables.Result, *tables.Model, int, error) {
 	p, err := s.plan(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	log := sdk.Logger(ctx).With("candidate", c.Name)
 	alive := make([]int, len(p.settings))
@@ -180,6 +205,7 @@ func (s *Stage) searchSize(ctx context.Context, c candidate, dir string, run run
 	var rows []tables.Result
 	var models []*tables.Model // by row
 	var last []int             // rows of the last rung
+	var lastSettings []int     // their settings
 	for k, rung := range p.rungs {
 		rs := make([]tables.Result, len(alive))
 		ms := make([]*tables.Model, len(alive))
@@ -190,23 +216,18 @@ func (s *Stage) searchSize(ctx context.Context, c candidate, dir string, run run
 			if len(p.rungs) > 1 {
 				tdir += fmt.Sprintf("-rung%d", k)
 			}
-			r, m, err := run(ctx, tc, tdir)
+			r, m, err := s.searchTrial(ctx, run, tc, tdir, p.settings[i])
 			if err != nil {
 				return err
 			}
-			ms[j] = m
-			r.Setting = p.settings[i].JSON()
-			if r.Status != tables.StatusOK {
-				r.SettingScore = math.NaN()
-			}
-			rs[j] = r
+			rs[j], ms[j] = r, m
 			done(r)
 			return nil
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
-		last = last[:0]
+		last, lastSettings = last[:0], slices.Clone(alive)
 		scores := make([]float64, len(rs))
 		for j, r := range rs {
 			scores[j] = r.SettingScore
@@ -239,14 +260,116 @@ func (s *Stage) searchSize(ctx context.Context, c candidate, dir string, run run
 	}
 	rows[last[best]].SettingChosen = true
 	log.Info("setting chosen", "setting", rows[last[best]].Setting, "metric", s.search.Metric, "score", rows[last[best]].SettingScore, "status", rows[last[best]].Status)
-	return rows, models[last[best]], nil
+	return rows, models[last[best]], lastSettings[best], nil
+}
+
+// sizeTrials is one size of a stage run: its candidates, one per repeat
+// (repeats, or resize asking for one more measurement), lowest repeat
+// first, and their working directories.
+type sizeTrials struct {
+	cands []candidate
+	dirs  []string
+}
+
+// bySize groups the candidates of each size (round and candidate_id),
+// each size's lowest repeat first.
+func bySize(cands []candidate, dirs []string) []sizeTrials {
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return int(cands[a].Repeat) - int(cands[b].Repeat) })
+	var out []sizeTrials
+	at := map[string]int{}
+	for _, i := range order {
+		c := cands[i]
+		k := sizeKey(c.Candidate)
+		j, ok := at[k]
+		if !ok {
+			j = len(out)
+			at[k] = j
+			out = append(out, sizeTrials{})
+		}
+		out[j].cands = append(out[j].cands, c)
+		out[j].dirs = append(out[j].dirs, dirs[i])
+	}
+	return out
+}
+
+// sizeKey names a size of a stage run, whatever its repeat.
+func sizeKey(c tables.Candidate) string { return fmt.Sprintf("%d/%s", c.Round, c.ID) }
+
+// settingIndex is the index of the setting whose JSON is js, or -1.
+func (s *Stage) settingIndex(js string) int {
+	return slices.IndexFunc(s.settings, func(set space.Setting) bool { return set.JSON() == js })
+}
+
+// searchRepeats runs one size: its setting is searched once, with its
+// lowest repeat, and its other repeats measure the chosen setting again,
+// each a trial of its own seed. A size whose lowest repeat is a later one
+// (resize asking for one more measurement) measures the setting an
+// earlier round chose for it (chosen), and is searched only when none was
+// recorded. It returns every row (each repeat's marked chosen, as the
+// size's measurements) and the models rows to keep.
+func (s *Stage) searchRepeats(ctx context.Context, g sizeTrials, chosen *chosenSettings, run runOne, done func(tables.Result)) ([]tables.Result, []tables.Model, error) {
+	first := g.cands[0]
+	log := sdk.Logger(ctx).With("candidate", first.Name)
+	idx := -1
+	if first.Repeat > 0 {
+		if js, ok := chosen.get(first.ID); ok {
+			idx = s.settingIndex(js)
+		}
+		if idx < 0 {
+			log.Info("no setting was chosen for this size before (or it is no longer in the search): repeat searched anew", "repeat", first.Repeat)
+		}
+	}
+	var rows []tables.Result
+	var keep []tables.Model
+	measure, dirs := g.cands, g.dirs
+	if idx < 0 {
+		rs, m, i, err := s.searchSize(ctx, first, g.dirs[0], run, done)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows, idx = rs, i
+		if m != nil {
+			keep = append(keep, *m)
+		}
+		if err := chosen.add(chosenRecord{ID: first.ID, Round: first.Round, Setting: s.settings[idx].JSON()}); err != nil {
+			log.Warn("the chosen setting is not recorded: a later repeat of this size searches anew", "error", err)
+		}
+		measure, dirs = g.cands[1:], g.dirs[1:]
+	}
+	set := s.settings[idx]
+	rs := make([]tables.Result, len(measure))
+	ms := make([]*tables.Model, len(measure))
+	err := evaluation.ForEach(ctx, len(measure), len(measure), func(j int) error {
+		r, m, err := s.searchTrial(ctx, run, withSetting(measure[j], set, 0), filepath.Join(dirs[j], fmt.Sprintf("s%d", idx)), set)
+		if err != nil {
+			return err
+		}
+		r.SettingChosen = true
+		rs[j], ms[j] = r, m
+		done(r)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for j := range rs {
+		if ms[j] != nil {
+			keep = append(keep, *ms[j])
+		}
+	}
+	return append(rows, rs...), keep, nil
 }
 
 // runSearch runs every size's search, at most parallelism trials at once
 // across sizes, and writes each size's rows as one batch once its search
-// is done (its chosen row is known only then). A resumed run keeps the
-// sizes whose search had finished; a size cut short is searched again.
-func (s *Stage) runSearch(ctx context.Context, in sdk.Inputs, results *evaluation.ResultWriter, models *evaluation.ModelWriter, cands []candidate, root string, parallelism int, run runOne) error {
+// and its repeats are done (its chosen row is known only then). A resumed
+// run keeps the sizes whose rows had been written; a size cut short runs
+// again, but its finished trials come from their journals.
+func (s *Stage) runSearch(ctx context.Context, in sdk.Inputs, results *evaluation.ResultWriter, models *evaluation.ModelWriter, cands []candidate, work string, parallelism int, run runOne) error {
 	cands, resumed, err := s.skipSearched(in, results, models, cands)
 	if err != nil {
 		return err
@@ -255,16 +378,22 @@ func (s *Stage) runSearch(ctx context.Context, in sdk.Inputs, results *evaluatio
 	if resumed > 0 {
 		log.Info("resuming", "sizes_searched_before", resumed, "to_search", len(cands))
 	}
+	chosen := openChosen(work, log)
+	sizes := bySize(cands, trialDirs(filepath.Join(work, "trials"), cands))
 	total := 0
-	for _, c := range cands {
-		p, err := s.plan(c)
+	for _, g := range sizes {
+		total += len(g.cands) - 1
+		if js, ok := chosen.get(g.cands[0].ID); ok && g.cands[0].Repeat > 0 && s.settingIndex(js) >= 0 {
+			total++
+			continue
+		}
+		p, err := s.plan(g.cands[0])
 		if err != nil {
 			return &sdk.InputError{Port: InputPort, Row: -1, Column: tables.ColEpochs, Err: err}
 		}
 		total += p.trials()
 	}
-	log.Info("searching", "sizes", len(cands), "search", s.search.Kind, "settings", len(s.settings), "trials", total, "parallelism", parallelism)
-	dirs := trialDirs(root, cands)
+	log.Info("searching", "sizes", len(sizes), "search", s.search.Kind, "settings", len(s.settings), "trials", total, "parallelism", parallelism)
 	sem := make(chan struct{}, parallelism)
 	limited := func(ctx context.Context, c candidate, dir string) (tables.Result, *tables.Model, error) {
 		select {
@@ -284,15 +413,15 @@ func (s *Stage) runSearch(ctx context.Context, in sdk.Inputs, results *evaluatio
 		mu.Unlock()
 		sdk.ReportProgress(ctx, p)
 	}
-	return evaluation.ForEach(ctx, len(cands), len(cands), func(i int) error {
-		rows, m, err := s.searchSize(ctx, cands[i], dirs[i], limited, progress)
+	return evaluation.ForEach(ctx, len(sizes), len(sizes), func(i int) error {
+		rows, ms, err := s.searchRepeats(ctx, sizes[i], chosen, limited, progress)
 		if err != nil {
 			return err
 		}
-		// The models row first: the results rows mark the size searched
-		// on resume, so its model is in the journal with them.
-		if m != nil {
-			if _, err := models.Keep(*m); err != nil {
+		// The models rows first: the results rows mark the size searched
+		// on resume, so its models are in the journal with them.
+		for _, m := range ms {
+			if _, err := models.Keep(m); err != nil {
 				return err
 			}
 		}
@@ -301,8 +430,9 @@ func (s *Stage) runSearch(ctx context.Context, in sdk.Inputs, results *evaluatio
 }
 
 // skipSearched picks up an interrupted run: the rows of each size whose
-// search had finished (its chosen row is among them), and its models row,
-// are written again and the size is not searched again.
+// search had finished (its chosen rows are among them), and its models
+// rows, are written again and the size, every repeat of it, is not run
+// again.
 func (s *Stage) skipSearched(in sdk.Inputs, results *evaluation.ResultWriter, models *evaluation.ModelWriter, cands []candidate) ([]candidate, int, error) {
 	r, err := in.Reader(ResumePort)
 	if errors.Is(err, sdk.ErrNotConnected) {
@@ -311,8 +441,8 @@ func (s *Stage) skipSearched(in sdk.Inputs, results *evaluation.ResultWriter, mo
 	if err != nil {
 		return nil, 0, err
 	}
-	key := func(c tables.Candidate) string { return fmt.Sprintf("%d/%s/%d", c.Round, c.ID, c.Repeat) }
-	bySize := map[string][]tables.Result{}
+	key := sizeKey
+	rowsOf := map[string][]tables.Result{}
 	finished := map[string]bool{}
 	for r.Next() {
 		rs, err := tables.ReadResults(r.RecordBatch())
@@ -321,7 +451,7 @@ func (s *Stage) skipSearched(in sdk.Inputs, results *evaluation.ResultWriter, mo
 		}
 		for _, res := range rs {
 			k := key(res.Candidate)
-			bySize[k] = append(bySize[k], res)
+			rowsOf[k] = append(rowsOf[k], res)
 			if res.SettingChosen {
 				finished[k] = true
 			}
@@ -338,7 +468,7 @@ func (s *Stage) skipSearched(in sdk.Inputs, results *evaluation.ResultWriter, mo
 				return nil, 0, &sdk.InputError{Port: ResumeModelsPort, Row: -1, Err: err}
 			}
 			for _, m := range ms {
-				k := key(tables.Candidate{ID: m.ID, Round: m.Round, Repeat: m.Repeat})
+				k := key(tables.Candidate{ID: m.ID, Round: m.Round})
 				kept[k] = append(kept[k], m)
 			}
 		}
@@ -349,20 +479,24 @@ func (s *Stage) skipSearched(in sdk.Inputs, results *evaluation.ResultWriter, mo
 		return nil, 0, err
 	}
 	var todo []candidate
-	n := 0
+	written := map[string]bool{}
 	for _, c := range cands {
 		k := key(c.Candidate)
 		if !finished[k] {
 			todo = append(todo, c)
 			continue
 		}
+		if written[k] {
+			continue // another repeat of the size
+		}
+		written[k] = true
 		if err := models.Write(kept[k]...); err != nil {
 			return nil, 0, err
 		}
-		if err := results.Write(bySize[k]...); err != nil {
+		if err := results.Write(rowsOf[k]...); err != nil {
 			return nil, 0, err
 		}
-		n++
 	}
+	n := len(written)
 	return todo, n, nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/space"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
@@ -386,6 +388,238 @@ func TestSearchKeepsTheChosenArtifact(t *testing.T) {
 		// val_loss is the lr: the least, 0.1, is chosen.
 		if string(m.Bytes) != "lr=0.1" {
 			t.Errorf("%s: kept %q, want the chosen setting's lr=0.1", m.ID, m.Bytes)
+		}
+	}
+}
+
+// bestSetting is the setting of the trainer's grid (lr 0.001, 0.01, 0.1;
+// opt a, b) best on validation for a size, by trying each with the
+// written-out scores.
+func bestSetting(size tables.Candidate) string {
+	best, bv := "", math.Inf(-1)
+	for _, lr := range []float64{0.001, 0.01, 0.1} {
+		for _, opt := range []string{"a", "b"} {
+			if v := trainerVal(lr, opt, int(size.Epochs), int(size.Width)); v > bv {
+				bv, best = v, space.Setting{{Name: "lr", V: lr}, {Name: "opt", V: opt}}.JSON()
+			}
+		}
+	}
+	return best
+}
+
+func trainerGrid() *space.Block {
+	return &space.Block{Kind: space.KindGrid, Metric: "val_accuracy", Params: []space.ParamBlock{
+		{Name: "lr", Values: nums(0.001, 0.01, 0.1)},
+		{Name: "opt", Values: strs("a", "b")},
+	}}
+}
+
+// With repeats = 3, each size's setting is searched once, by its repeat
+// 0, and repeats 1 and 2 train the chosen setting again: 6 + 2 trials a
+// size, not 3 × 6, and each repeat's row is a chosen one, with that
+// setting.
+func TestSearchOncePerSize(t *testing.T) {
+	mem := checked(t)
+	out := t.TempDir()
+	cfg := searchTrainer(t, out)
+	cfg.Search, cfg.Repeats = trainerGrid(), ptr(3)
+	sizes := []tables.Candidate{cand(4, 3, 1, 8), cand(4, 3, 1, 16)}
+	rs, err := run(t, context.Background(), cfg, stagetest.Inputs{InputPort: candidates(t, mem, sizes...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 16 {
+		t.Fatalf("%d rows, want 2 sizes × (6 settings + 2 repeats)", len(rs))
+	}
+	for _, size := range sizes {
+		want := bestSetting(size)
+		repeats := map[int32]bool{}
+		for _, r := range rs {
+			if r.ID != size.ID {
+				continue
+			}
+			if r.Status != tables.StatusOK {
+				t.Errorf("%s repeat %d %s: %s %s", r.ID, r.Repeat, r.Setting, r.Status, r.Error)
+			}
+			switch {
+			case r.Repeat > 0 && (!r.SettingChosen || r.Setting != want):
+				t.Errorf("%s repeat %d: setting %s chosen %t, want the chosen %s", r.ID, r.Repeat, r.Setting, r.SettingChosen, want)
+			case r.SettingChosen && r.Setting != want:
+				t.Errorf("%s repeat %d: chose %s, want %s", r.ID, r.Repeat, r.Setting, want)
+			}
+			if r.SettingChosen {
+				if repeats[r.Repeat] {
+					t.Errorf("%s: repeat %d chosen twice", r.ID, r.Repeat)
+				}
+				repeats[r.Repeat] = true
+			}
+		}
+		if len(repeats) != 3 || !repeats[0] || !repeats[1] || !repeats[2] {
+			t.Errorf("%s: chosen rows of repeats %v, want 0, 1 and 2", size.ID, repeats)
+		}
+	}
+	got := readReceived(t, out)
+	if len(got) != 16 {
+		t.Errorf("%d trials ran, want 16", len(got))
+	}
+	var m map[string]any
+	for name, r := range got {
+		if !strings.Contains(name, "-repeat") {
+			continue
+		}
+		size := sizes[0]
+		if r.id == sizes[1].ID {
+			size = sizes[1]
+		}
+		if err := json.Unmarshal([]byte(bestSetting(size)), &m); err != nil {
+			t.Fatal(err)
+		}
+		if r.lr != m["lr"] || r.opt != m["opt"] {
+			t.Errorf("%s trained lr %g opt %s, want the chosen %v", name, r.lr, r.opt, m)
+		}
+	}
+}
+
+// searchIn runs one size's trials as runSearch does, in work: the real
+// command, each trial in its own directory.
+func searchIn(t *testing.T, s *Stage, work string, cands ...tables.Candidate) []tables.Result {
+	t.Helper()
+	ctx, span := provider.Tracer("test").Start(context.Background(), "stage exec.test")
+	defer span.End()
+	var cs []candidate
+	for _, c := range cands {
+		cs = append(cs, newCandidate(c, nil))
+	}
+	g := bySize(cs, trialDirs(filepath.Join(work, "trials"), cs))
+	if len(g) != 1 {
+		t.Fatalf("%d sizes, want 1", len(g))
+	}
+	env := map[string]string{"SWEETSPOT_OUTPUT": OutputJSONL}
+	trial := func(ctx context.Context, c candidate, dir string) (tables.Result, *tables.Model, error) {
+		return s.trial(ctx, c, dir, env, nil)
+	}
+	rs, _, err := s.searchRepeats(ctx, g[0], openChosen(work, hclog.NewNullLogger()), trial, func(tables.Result) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// Each finished trial of a search is journalled in its directory: a stage
+// run that meets the size again (a resumed run after a kill in the middle
+// of its search) trains only the settings whose trial had not finished
+// (here, whose journal is gone), and keeps the others' rows as they were;
+// a journal of another setting (the search block changed) is not taken.
+func TestSearchTrialsJournalled(t *testing.T) {
+	out, work := t.TempDir(), t.TempDir()
+	cfg := searchTrainer(t, out)
+	cfg.Search = trainerGrid()
+	st, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.(*Stage)
+	size := cand(4, 3, 1, 8)
+	first := searchIn(t, s, work, size)
+	if len(first) != 6 || len(readReceived(t, out)) != 6 {
+		t.Fatalf("%d rows, %d trials, want 6", len(first), len(readReceived(t, out)))
+	}
+	// Two trials cut short: no journal.
+	cut := map[string]bool{}
+	for _, i := range []int{1, 4} {
+		dir := filepath.Join(work, "trials", "r0", size.ID, "s"+strconv.Itoa(i))
+		if err := os.Remove(filepath.Join(dir, trialResultFile)); err != nil {
+			t.Fatal(err)
+		}
+		cut[s.settings[i].JSON()] = true
+	}
+	clearDir(t, out)
+	again := searchIn(t, s, work, size)
+	ran := readReceived(t, out)
+	if len(ran) != 2 {
+		t.Errorf("%d trials ran again, want the 2 cut short: %v", len(ran), ran)
+	}
+	for name := range ran {
+		i, _ := strconv.Atoi(name[strings.LastIndex(name, "-s")+2:])
+		if !cut[s.settings[i].JSON()] {
+			t.Errorf("%s ran again, but it had finished", name)
+		}
+	}
+	before := map[string]tables.Result{}
+	for _, r := range first {
+		before[r.Setting] = r
+	}
+	chosen := 0
+	for _, r := range again {
+		b := before[r.Setting]
+		if (r.TraceID == b.TraceID) == cut[r.Setting] || r.Accuracy != b.Accuracy || r.SettingScore != b.SettingScore {
+			t.Errorf("%s: trace %s accuracy %g score %g, first run's %s %g %g (cut short: %t)", r.Setting, r.TraceID, r.Accuracy, r.SettingScore, b.TraceID, b.Accuracy, b.SettingScore, cut[r.Setting])
+		}
+		if r.SettingChosen {
+			chosen++
+			if r.Setting != bestSetting(size) {
+				t.Errorf("chose %s, want %s", r.Setting, bestSetting(size))
+			}
+		}
+	}
+	if len(again) != 6 || chosen != 1 {
+		t.Errorf("%d rows, %d chosen; want 6, 1", len(again), chosen)
+	}
+
+	// Another search block: every journal is of another setting.
+	cfg.Search.Params[0].Values = nums(0.002, 0.02, 0.2)
+	st, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clearDir(t, out)
+	searchIn(t, st.(*Stage), work, size)
+	if n := len(readReceived(t, out)); n != 6 {
+		t.Errorf("%d trials ran with the new settings, want 6", n)
+	}
+}
+
+// A later round that asks for one more repeat of a size (resize, near its
+// target) measures the setting the size chose before: one trial, no
+// search.
+func TestSearchLaterRepeatReusesTheChoice(t *testing.T) {
+	out, work := t.TempDir(), t.TempDir()
+	cfg := searchTrainer(t, out)
+	cfg.Search = trainerGrid()
+	st, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.(*Stage)
+	size := cand(4, 3, 1, 8)
+	searchIn(t, s, work, size)
+	clearDir(t, out)
+	more := size
+	more.Round, more.Repeat = 1, 1
+	rs := searchIn(t, s, work, more)
+	if len(rs) != 1 || rs[0].Repeat != 1 || rs[0].Round != 1 || !rs[0].SettingChosen || rs[0].Setting != bestSetting(size) || rs[0].Status != tables.StatusOK {
+		t.Fatalf("rows %+v, want one chosen row of repeat 1 with %s", rs, bestSetting(size))
+	}
+	if ran := readReceived(t, out); len(ran) != 1 {
+		t.Errorf("%d trials ran, want 1: %v", len(ran), ran)
+	}
+	// Without a record of the choice (another work directory), the
+	// repeat is searched.
+	clearDir(t, out)
+	if rs := searchIn(t, s, t.TempDir(), more); len(rs) != 6 {
+		t.Errorf("%d rows without a recorded choice, want a search of 6", len(rs))
+	}
+}
+
+func clearDir(t *testing.T, dir string) {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

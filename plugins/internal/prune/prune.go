@@ -56,15 +56,15 @@ const (
 // maximized and minimized are the metrics whose direction is known; any
 // other metric needs direction.
 var (
-	maximized = []string{"accuracy", "r2", "accuracy_before"}
-	minimized = []string{"loss", "val_loss", "rmse", "loss_before", "rmse_before"}
+	maximized = []string{"accuracy", "r2", "accuracy_before", "val_accuracy", "val_r2"}
+	minimized = []string{"loss", "val_loss", "rmse", "val_rmse", "loss_before", "rmse_before"}
 )
 
 // Block is the body of a `pruner "KIND" {}` block in a training stage.
 type Block struct {
 	Kind      string         `hcl:"kind,label"`
 	Metric    string         `hcl:"metric,optional" doc:"The intermediate value judged: a key of the trial's epoch lines (default accuracy)."`
-	Direction string         `hcl:"direction,optional" doc:"maximize or minimize: whether a larger metric is better (known for accuracy, r2, loss, val_loss and rmse; required for any other metric)."`
+	Direction string         `hcl:"direction,optional" doc:"maximize or minimize: whether a larger metric is better (known for accuracy, r2, loss, rmse and their val_ forms; required for any other metric)."`
 	Grace     *time.Duration `hcl:"grace,optional" doc:"How long a trial told to stop may take to end (write its final metrics, save its model) before its process group is killed (default 30s)."`
 
 	WarmupTrials *int `hcl:"warmup_trials,optional" doc:"median: no trial is stopped before this many trials have finished their budget (default 5)."`
