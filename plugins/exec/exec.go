@@ -618,7 +618,13 @@ func (s *Stage) Run(ctx context.Context, in sdk.Inputs, out sdk.Outputs) error {
 			trialEnv = maps.Clone(env)
 			trialEnv["SWEETSPOT_SLOT"], trialEnv[s.slotEnv] = slot, slot
 		}
-		return s.trial(ctx, c, dir, trialEnv, pr.forTrial(work, dir, c.Candidate))
+		// With a search, each size is a study of the pruner's: a setting
+		// is judged against the other settings of its size.
+		study := ""
+		if s.search != nil {
+			study = sizeStudy(c.Candidate)
+		}
+		return s.trial(ctx, c, dir, trialEnv, pr.forTrial(work, dir, c.Candidate, study))
 	}
 	if s.search != nil {
 		return s.runSearch(ctx, in, results, models, cands, work, parallelism, run)

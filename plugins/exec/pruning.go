@@ -30,15 +30,17 @@ func newPruning(s prune.Settings, work string, log hclog.Logger) *pruning {
 // trialPruning is one trial's side of the pruner.
 type trialPruning struct {
 	*pruning
-	key     string // the trial's directory, relative to the work directory
-	control string // its control file
-	model   string // modelKey of its candidate
-	again   bool   // the model was trained before: run to its end
+	study   string       // the study it is judged in ("": the stage's)
+	judge   prune.Pruner // that study's pruner
+	key     string       // the trial's directory, relative to the work directory
+	control string       // its control file
+	model   string       // modelKey of its candidate
+	again   bool         // the model was trained before: run to its end
 }
 
-// forTrial is the pruner as trial dir, of candidate c, sees it; nil
-// without a pruner.
-func (pr *pruning) forTrial(work, dir string, c tables.Candidate) *trialPruning {
+// forTrial is the pruner as trial dir, of candidate c, judged in study,
+// sees it; nil without a pruner.
+func (pr *pruning) forTrial(work, dir string, c tables.Candidate, study string) *trialPruning {
 	if pr == nil {
 		return nil
 	}
@@ -47,7 +49,7 @@ func (pr *pruning) forTrial(work, dir string, c tables.Candidate) *trialPruning 
 	if err != nil {
 		key = dir
 	}
-	return &trialPruning{pruning: pr, key: filepath.ToSlash(key), control: filepath.Join(dir, controlFileName),
+	return &trialPruning{pruning: pr, study: study, judge: pr.Study(study), key: filepath.ToSlash(key), control: filepath.Join(dir, controlFileName),
 		model: model, again: pr.Trained(model)}
 }
 
@@ -68,7 +70,13 @@ func (tp *trialPruning) answer(step int, reason string) error {
 // done records the trial's end: in the pruner, and in the history for the
 // rounds to come.
 func (tp *trialPruning) done(curve [][2]float64, complete bool) {
-	tp.Done(tp.key, tp.model, curve, complete)
+	tp.DoneIn(tp.study, tp.key, tp.model, curve, complete)
+}
+
+// sizeStudy is the study a search trial of candidate c is judged in: its
+// size, whatever the setting, round or repeat (prune.Stage).
+func sizeStudy(c tables.Candidate) string {
+	return fmt.Sprintf("size|%s|%s", c.Family, c.Name)
 }
 
 // modelKey names the model a candidate trains for the pruner's record of
@@ -89,7 +97,7 @@ func (o *outcome) judge(obj map[string]any) {
 			// A model trained before is asked for again, at full budget
 			// (prune.Stage): its values are reported, its verdict not
 			// followed.
-			if stop, reason := tp.Report(tp.key, step, v); stop && !tp.again {
+			if stop, reason := tp.judge.Report(tp.key, step, v); stop && !tp.again {
 				o.pruneReason = reason
 				o.log.Info("trial pruned", "step", step, "reason", reason)
 				o.graceTimer = time.AfterFunc(tp.Settings.Grace, o.endGrace)

@@ -122,9 +122,9 @@ func TestPruningHistory(t *testing.T) {
 		dir   string
 		curve [][2]float64
 	}{{"r0/a", [][2]float64{{1, 0.2}, {2, 0.4}}}, {"r0/b", [][2]float64{{1, 0.4}, {2, 0.6}}}} {
-		first.forTrial(work, filepath.Join(work, tr.dir), named(tr.dir)).done(tr.curve, true)
+		first.forTrial(work, filepath.Join(work, tr.dir), named(tr.dir), "").done(tr.curve, true)
 	}
-	first.forTrial(work, filepath.Join(work, "r0/c"), named("c")).done([][2]float64{{2, 0.01}}, false)
+	first.forTrial(work, filepath.Join(work, "r0/c"), named("c"), "").done([][2]float64{{2, 0.01}}, false)
 	f, err := os.OpenFile(filepath.Join(work, prune.HistoryFile), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -133,10 +133,10 @@ func TestPruningHistory(t *testing.T) {
 	f.Close()
 
 	second := newPruning(s, work, log)
-	tp := second.forTrial(work, filepath.Join(work, "r1/d"), named("d"))
+	tp := second.forTrial(work, filepath.Join(work, "r1/d"), named("d"), "")
 	// A model trained in an earlier round (c, though it was stopped) is
 	// trained to its end when asked for again; a new one (d) is judged.
-	if again := second.forTrial(work, filepath.Join(work, "r1/c-r1"), named("c")); !again.again || tp.again {
+	if again := second.forTrial(work, filepath.Join(work, "r1/c-r1"), named("c"), ""); !again.again || tp.again {
 		t.Errorf("trained again: c %v, d %v; want c only", again.again, tp.again)
 	}
 	// Step 2's median of a and b: 0.5 (c was stopped, x and y are damaged).

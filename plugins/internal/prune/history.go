@@ -31,13 +31,22 @@ const maxHistoryLine = 16 << 20
 // stages train it to its end: its values still go to the pruner, but its
 // verdict is not followed, since stopping it again would leave the search
 // without the full measurement it asked for.
+//
+// A stage may judge its trials in studies (Study): a trial is compared
+// with the trials of its own study only. The exec stage's search makes
+// each model size a study, so that a setting is judged against the other
+// settings of its size, never against other sizes, whose curves differ by
+// design (a narrow size's best setting trails a wide size's worst, and is
+// not hopeless for it). The embedded Pruner is the study "", the whole
+// stage's.
 type Stage struct {
 	Pruner
 	Settings Settings
 	history  string
 	log      hclog.Logger
-	mu       sync.Mutex // serializes appends to history and trained
+	mu       sync.Mutex // serializes appends to history, trained and studies
 	trained  map[string]bool
+	studies  map[string]Pruner
 }
 
 // historyRecord is one line of the history file.
@@ -46,12 +55,13 @@ type historyRecord struct {
 	Curve    [][2]float64 `json:"curve"` // [step, value] in the order reported
 	Complete bool         `json:"complete"`
 	Model    string       `json:"model,omitempty"` // the model trained, as the stage names it
+	Study    string       `json:"study,omitempty"` // the study it was judged in ("": the stage's)
 }
 
 // Open returns a fresh pruner of s that has seen the trials recorded in
 // work's history file.
 func Open(s Settings, work string, log hclog.Logger) *Stage {
-	st := &Stage{Pruner: New(s), Settings: s, history: filepath.Join(work, HistoryFile), log: log, trained: map[string]bool{}}
+	st := &Stage{Pruner: New(s), Settings: s, history: filepath.Join(work, HistoryFile), log: log, trained: map[string]bool{}, studies: map[string]Pruner{}}
 	st.replay()
 	return st
 }
@@ -79,10 +89,11 @@ func (st *Stage) replay() {
 			st.log.Warn("pruner history: a damaged line is skipped", "file", st.history, "line", line)
 			continue
 		}
+		p := st.Study(rec.Study)
 		for _, sv := range rec.Curve {
-			st.Report(rec.Trial, int(sv[0]), sv[1])
+			p.Report(rec.Trial, int(sv[0]), sv[1])
 		}
-		st.Finish(rec.Trial, rec.Complete)
+		p.Finish(rec.Trial, rec.Complete)
 		if rec.Model != "" {
 			st.trained[rec.Model] = true
 		}
@@ -114,12 +125,33 @@ func (st *Stage) Trained(model string) bool {
 	return model != "" && st.trained[model]
 }
 
-// Done records a trial's end: in the pruner (complete when it ran its
-// whole budget), and in the history for the rounds to come, with the
-// curve it reported and the model it trained.
+// Study is the pruner of a study: the stage's for "", else one of its
+// own, made on first use (and fed by the history's trials of that study).
+func (st *Stage) Study(name string) Pruner {
+	if name == "" {
+		return st.Pruner
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	p, ok := st.studies[name]
+	if !ok {
+		p = New(st.Settings)
+		st.studies[name] = p
+	}
+	return p
+}
+
+// Done records the end of a trial of the stage's study: in the pruner
+// (complete when it ran its whole budget), and in the history for the
+// rounds to come, with the curve it reported and the model it trained.
 func (st *Stage) Done(trial, model string, curve [][2]float64, complete bool) {
-	st.Finish(trial, complete)
-	b, err := json.Marshal(historyRecord{Trial: trial, Curve: curve, Complete: complete, Model: model})
+	st.DoneIn("", trial, model, curve, complete)
+}
+
+// DoneIn is Done for a trial of a study.
+func (st *Stage) DoneIn(study, trial, model string, curve [][2]float64, complete bool) {
+	st.Study(study).Finish(trial, complete)
+	b, err := json.Marshal(historyRecord{Trial: trial, Curve: curve, Complete: complete, Model: model, Study: study})
 	if err == nil {
 		st.mu.Lock()
 		defer st.mu.Unlock()

@@ -196,3 +196,33 @@ func TestStageRemembersTrainedModels(t *testing.T) {
 		t.Errorf("read back: m1 %v, m2 %v; want m1 only", second.Trained("m1"), second.Trained("m2"))
 	}
 }
+
+// TestStudies checks that a trial is judged against its own study only,
+// and that a later stage run (the history read back) keeps the studies
+// apart. Worked out by hand, median pruner, warm-up 2 trials: study
+// "wide" finished trials at 0.8 and 0.9 at step 2, study "narrow" at 0.3
+// and 0.4. Within narrow the median at step 2 is 0.35 (over both studies
+// it would be 0.6), within wide 0.85.
+func TestStudies(t *testing.T) {
+	s, diags := Check("pruner", Block{Kind: KindMedian, WarmupTrials: new(2)})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	work := t.TempDir()
+	st := Open(s, work, hclog.NewNullLogger())
+	for study, vs := range map[string][]float64{"wide": {0.8, 0.9}, "narrow": {0.3, 0.4}} {
+		for i, v := range vs {
+			trial := study + "/" + string(rune('a'+i))
+			st.Study(study).Report(trial, 2, v)
+			st.DoneIn(study, trial, "", [][2]float64{{2, v}}, true)
+		}
+	}
+	for name, st := range map[string]*Stage{"this run": st, "a later run": Open(s, work, hclog.NewNullLogger())} {
+		t.Run(name, func(t *testing.T) {
+			run(t, st.Study("narrow"), []step{{"narrow/c", 2, 0.36, false}, {"narrow/d", 2, 0.34, true}})
+			run(t, st.Study("wide"), []step{{"wide/c", 2, 0.86, false}, {"wide/d", 2, 0.7, true}})
+			// The stage's own study has no finished trial: no verdict.
+			run(t, st, []step{{"x", 2, 0.1, false}})
+		})
+	}
+}
