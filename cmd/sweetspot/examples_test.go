@@ -18,7 +18,7 @@ var resultsColumns = []string{
 // The shipped examples run end to end, converge, and leave a results table
 // with the contract's columns that a plain Arrow reader opens.
 func TestExamplesRunEndToEnd(t *testing.T) {
-	for _, name := range []string{"quickstart", "digits", "compute"} {
+	for _, name := range []string{"quickstart", "digits", "compute", "compute-samples"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			example, _ := filepath.Abs(filepath.Join("../../examples", name))

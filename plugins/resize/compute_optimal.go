@@ -297,8 +297,12 @@ func (co computeOptimal) decide(e *engine) (*decision, error) {
 		if !(fit.Interval{Lo: band.Lo - slack, Hi: band.Hi + slack}).Contains(best.val) {
 			inside = "outside"
 		}
-		d.reason = fmt.Sprintf("%s: %s is the compute-optimal run (width %d, %s, %s parameters); the law fitted on the %d cheaper runs predicted %s %s [%s, %s] there and it measured %s, %s the %s interval; %s",
-			budgetText, best.t.cand.ID, best.t.cand.Width, ax.training(best.t.cand), fmtParams(best.t.cand.Params), sf.Runs, e.g.metric,
+		what := "the compute-optimal run"
+		if opt.D > ax.maxD() && best.t.cand.Samples >= ax.full {
+			what = fmt.Sprintf("the run at the budget on every training row (the compute-optimal one needs %.3g rows, more than the %d the split holds)", opt.D/float64(ax.epochs), ax.full)
+		}
+		d.reason = fmt.Sprintf("%s: %s is %s (width %d, %s, %s parameters); the law fitted on the %d cheaper runs predicted %s %s [%s, %s] there and it measured %s, %s the %s interval; %s",
+			budgetText, best.t.cand.ID, what, best.t.cand.Width, ax.training(best.t.cand), fmtParams(best.t.cand.Params), sf.Runs, e.g.metric,
 			e.fmtQ(pred), e.fmtQ(band.Lo), e.fmtQ(band.Hi), e.fmtQ(best.val), inside, e.confText(), law)
 		return e.withScaling(d, sc)
 	}
