@@ -83,7 +83,13 @@ func sizeStudy(c tables.Candidate) string {
 // trained models: its name, with what the command is told about it (its
 // family, knobs and training settings), whatever round or repeat it is.
 func modelKey(c tables.Candidate) string {
-	return fmt.Sprintf("%s|%s|%s|lr%g|b%d|e%d|%s", c.Family, c.Name, c.Knobs.String(), c.LearningRate, c.BatchSize, c.Epochs, c.Preprocess)
+	key := fmt.Sprintf("%s|%s|%s|lr%g|b%d|e%d|%s", c.Family, c.Name, c.Knobs.String(), c.LearningRate, c.BatchSize, c.Epochs, c.Preprocess)
+	if c.Samples > 0 {
+		// Fewer rows are another training (and an unset samples keeps
+		// the keys of histories written before the column).
+		key += fmt.Sprintf("|s%d", c.Samples)
+	}
+	return key
 }
 
 // judge hands an epoch line to the pruner and answers it. Called by the

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,5 +57,20 @@ echo '{"loss": 0.5}'
 		if r.Status != "ok" || r.Samples != want {
 			t.Errorf("%s: status %s (%s), samples %d, want %d", r.ID, r.Status, r.Error, r.Samples, want)
 		}
+	}
+}
+
+// A candidate on fewer rows is another training to the pruner's record
+// of trained models; without samples the key is the one histories
+// written before the column hold.
+func TestSamplesModelKey(t *testing.T) {
+	c := cand(4, 3, 1, 8)
+	sub := c
+	sub.Samples = 37
+	if modelKey(c) == modelKey(sub) {
+		t.Errorf("samples 37 and every row share the model key %q", modelKey(c))
+	}
+	if want := fmt.Sprintf("%s|%s|%s|lr%g|b%d|e%d|%s", c.Family, c.Name, c.Knobs.String(), c.LearningRate, c.BatchSize, c.Epochs, c.Preprocess); modelKey(c) != want {
+		t.Errorf("model key without samples %q, want %q", modelKey(c), want)
 	}
 }
