@@ -288,3 +288,39 @@ func TestComputeOptimalSamplesNeedsRows(t *testing.T) {
 		t.Errorf("samples without rows: %v", err)
 	}
 }
+
+// When the law's D*(C) needs more rows than the split holds, the run at
+// the budget is made on every row, at the width the budget then buys
+// (C/(6·rows·epochs) parameters), and the reason says so.
+func TestComputeOptimalSamplesBeyondTheSplit(t *testing.T) {
+	law := fit.ScalingLaw{E: 0.3, A: 47, Alpha: 0.5, B: 100, Beta: 0.4}
+	const (
+		full   = 500
+		epochs = 25
+		budget = 8e8
+	)
+	g := math.Pow(law.Alpha*law.A/(law.Beta*law.B), 1/(law.Alpha+law.Beta))
+	if d := budget / 6 / (g * math.Pow(budget/6, law.Beta/(law.Alpha+law.Beta))); d <= full*epochs {
+		t.Fatalf("the law's D* %g fits in the split: the test needs it beyond", d)
+	}
+	wantN := budget / (6 * full * epochs)
+	cfg := Config{Strategy: ComputeOptimal, Resource: "samples", BudgetFLOPs: ptr(budget), Bootstrap: ptr(100), ProposalsPerRound: ptr(3), MaxWidth: ptr(1024)}
+	run := runLoopWith(t, cfg, samplesWorld(law, full, 0.01), ladder(4, 64, 5, true), &reqs{}, 20)
+	d := run.last()
+	reason := d["reason"].(string)
+	if d["status"] != StatusConverged {
+		t.Fatalf("status %v: %s", d["status"], reason)
+	}
+	last := run.results[len(run.results)-1].c
+	if last.Samples != full || math.Abs(math.Log2(float64(last.Params)/wantN)) > 0.05 {
+		t.Errorf("the run at the budget: %s, %d rows, %d params; want every one of %d rows and about %g params", last.ID, last.Samples, last.Params, full, wantN)
+	}
+	if !strings.Contains(reason, "the run at the budget on every training row") || !strings.Contains(reason, "more than the 500 the split holds") {
+		t.Errorf("reason does not say the rows ran out: %s", reason)
+	}
+	for _, r := range run.results {
+		if r.c.Samples > full {
+			t.Errorf("%s trains %d rows of %d", r.c.ID, r.c.Samples, full)
+		}
+	}
+}
