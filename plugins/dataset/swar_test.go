@@ -9,9 +9,10 @@ import (
 )
 
 // digitsByBytes is digitRun and digitsValue by their definitions: the
-// count of leading ASCII digits of the word's eight bytes, and their value.
+// count of leading ASCII digits of the word's first seven bytes, and their
+// value.
 func digitsByBytes(b []byte) (n int, v uint64) {
-	for n < 8 && b[n] >= '0' && b[n] <= '9' {
+	for n < 7 && b[n] >= '0' && b[n] <= '9' {
 		v = v*10 + uint64(b[n]-'0')
 		n++
 	}
