@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
 	"github.com/sweetspot-ml/sweetspot/sdk/describe"
@@ -260,18 +261,34 @@ func (s *Set) Serve(opts ...ServeOption) error {
 		ForceFlush: flush,
 		Plugin:     name,
 	})
+	var auth credentials.TransportCredentials
+	if o.ctx == nil {
+		var err error
+		if auth, err = stagerpc.ServerAuth(); err != nil {
+			return err
+		}
+	}
 	cfg := &plugin.ServeConfig{
 		HandshakeConfig: stagerpc.Handshake(ProtocolVersion),
 		VersionedPlugins: map[int]plugin.PluginSet{
 			ProtocolVersion: {stagerpc.PluginName: &stagerpc.Plugin{Impl: srv}},
 		},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, stagerpc.ServerOptions(tp)...)...)
+			opts = append(opts, stagerpc.ServerOptions(tp)...)
+			if auth != nil {
+				opts = append(opts, grpc.Creds(auth))
+			}
+			return grpc.NewServer(opts...)
 		},
 		// The key the host made for this process, when it gave one;
 		// otherwise go-plugin's AutoMTLS makes one.
 		TLSProvider: stagerpc.ServerTLS,
 		Logger:      o.logger,
+	}
+	if auth != nil {
+		// The host checks who listens, and this process who connects
+		// (stagerpc.ServerAuth): no TLS.
+		cfg.TLSProvider = nil
 	}
 	if o.ctx != nil {
 		ch := make(chan *plugin.ReattachConfig, 1)

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/zclconf/go-cty/cty"
+	"google.golang.org/grpc"
 
 	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
 	"github.com/sweetspot-ml/sweetspot/sdk"
@@ -70,6 +71,8 @@ type Client struct {
 	rpc    *stagehost.Client
 	stderr *tailBuffer
 	stdout *stdoutWatch
+	// transport is how the connection is secured (Transport).
+	transport string
 
 	killOnce sync.Once
 
@@ -78,9 +81,10 @@ type Client struct {
 }
 
 // Start starts a new process of the named plugin (the built-in plugin's
-// name, or an external plugin's) and connects to it over gRPC with mutual
-// TLS (as go-plugin's AutoMTLS, with P-256 keys: the host's, and one made
-// for this one process; see pluginTLS).
+// name, or an external plugin's) and connects to it over gRPC, each end
+// knowing the other by its Unix socket's peer credentials and a secret
+// made for this process, or by mutual TLS where that cannot be (see
+// pluginTransport).
 // An external plugin that the lock file (WithLockFile) locks is started
 // only if its executable has the locked sha256, and then from a private
 // copy of the bytes that were checked, so that a file swapped after the
@@ -126,6 +130,7 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 		StartTimeout: h.startTimout,
 	}
 
+	var authSecret []byte
 	if ra, ok := h.reattach[name]; ok {
 		rc, err := ra.Config()
 		if err != nil {
@@ -133,6 +138,7 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 		}
 		cfg.Reattach = rc
 		c.pid = rc.Pid
+		c.transport = TransportNone
 		// Only SWEETSPOT_REATTACH gets here: a debugger's plugin, started by
 		// the user, with neither a checksum check nor mutual TLS.
 		logger.Warn("connecting to a plugin already serving in debug mode ("+stagerpc.EnvReattach+"): no checksum check, no mutual TLS", "pid", rc.Pid)
@@ -158,18 +164,21 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 		if h.traceDir != "" {
 			set = append(set, telemetry.EnvTraceFile+"="+filepath.Join(h.traceDir, fmt.Sprintf("plugin-%s-%d.jsonl", name, n)))
 		}
-		tlsConfig, tlsEnv, err := h.pluginTLS()
+		tlsConfig, tlsEnv, secret, err := h.pluginTransport()
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", name, err)
 		}
+		authSecret = secret
+
 		cmd.Env = append(pluginEnv(os.Environ(), so.passEnv, set), tlsEnv...)
 		cfg.Cmd = cmd
 		// go-plugin would append the whole host environment; the plugin
 		// gets cmd.Env and the handshake variables go-plugin adds.
 		cfg.SkipHostEnv = true
-		// Mutual TLS as go-plugin's AutoMTLS does it, with P-256 keys (see
-		// pluginTLS).
+		// Peer authentication, or mutual TLS as go-plugin's AutoMTLS does
+		// it with P-256 keys (see pluginTransport and connect).
 		cfg.TLSConfig = tlsConfig
+		c.transport = TransportTLS
 		// No go-plugin SecureConfig: it hashes the file by path right before
 		// exec, which narrows the window between check and exec but cannot
 		// close it. A locked plugin runs from the host's checked copy
@@ -186,7 +195,7 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 	// go-plugin's start takes no context: killing the process is how a
 	// cancelled start ends.
 	stop := context.AfterFunc(ctx, pc.Kill)
-	proto, err := pc.Client()
+	proto, err := c.connect(pc, authSecret)
 	if !stop() {
 		pc.Kill()
 		return nil, fmt.Errorf("starting plugin %s: %w", name, ctx.Err())
@@ -222,6 +231,43 @@ func (h *Host) Start(ctx context.Context, name string, start ...StartOption) (*C
 	h.mu.Unlock()
 	return c, nil
 }
+
+// The security of the connection to a plugin process (Client.Transport).
+const (
+	// TransportPeer: each end knows the other from its Unix socket's peer
+	// credentials, and the host sends a secret made for this process (see
+	// stagerpc.EnvAuth).
+	TransportPeer = "unix-peer"
+	// TransportTLS: mutual TLS.
+	TransportTLS = "tls"
+	// TransportNone: a plugin reattached in debug mode (SWEETSPOT_REATTACH).
+	TransportNone = "none"
+)
+
+// connect waits for the plugin's handshake line and connects. With a peer
+// authentication secret, the line decides how: a plugin that sends a
+// certificate of its own there (an SDK that predates peer authentication,
+// serving as go-plugin's AutoMTLS does) gets mutual TLS with it; any other
+// gets peer authentication, and its socket must be served by the process
+// the host started.
+func (c *Client) connect(pc *plugin.Client, secret []byte) (plugin.ClientProtocol, error) {
+	if secret != nil {
+		if _, err := pc.Start(); err != nil {
+			return nil, err
+		}
+
+		if c.cfg.TLSConfig.RootCAs == nil {
+			c.cfg.GRPCDialOptions = append(c.cfg.GRPCDialOptions,
+				grpc.WithTransportCredentials(stagerpc.HostAuth(c.cmd.Process.Pid, secret)))
+			c.transport = TransportPeer
+		}
+	}
+	return pc.Client()
+}
+
+// Transport is how the connection to the plugin is secured: TransportPeer,
+// TransportTLS or TransportNone.
+func (c *Client) Transport() string { return c.transport }
 
 // incompatibleVersion is go-plugin's handshake error for a plugin that
 // offers none of the host's protocol versions.

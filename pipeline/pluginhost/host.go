@@ -67,8 +67,16 @@ type Host struct {
 
 	// tlsID is the host's side of the mutual TLS with its plugins.
 	tlsID hostIdentity
-	// spareID makes the next plugin process's key ahead of its start.
+	// spareID makes the next plugin process's key ahead of its start,
+	// where TLS is how the host and its plugins know each other.
 	spareID spareIdentity
+	// peerAuth says whether plugins are known by their sockets' peer
+	// credentials (stagerpc.PeerAuthSupported), else by mutual TLS; tests
+	// turn it off to check the TLS that other platforms use.
+	peerAuth bool
+	// sockDir is the private directory of the plugins' sockets ("" until
+	// the first start; see socketDir).
+	sockDir string
 
 	// exec holds the checked copies that locked plugins run from, and
 	// memoizes executables' sha256.
@@ -219,6 +227,7 @@ func New(opts ...Option) (*Host, error) {
 		cache:       map[describeKey]describeEntry{},
 		clients:     map[*Client]struct{}{},
 		exec:        newExecCache(""),
+		peerAuth:    stagerpc.PeerAuthSupported,
 	}
 	for _, o := range opts {
 		o(h)
@@ -850,4 +859,10 @@ func (h *Host) Close() {
 		}()
 	}
 	wg.Wait()
+	h.mu.Lock()
+	dir := h.sockDir
+	h.mu.Unlock()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
 }

@@ -10,7 +10,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -37,6 +40,11 @@ func TestHelperProcess(t *testing.T) {
 	switch os.Getenv(helperEnv) {
 	case "":
 		return
+	case "dial":
+		// Another process of the same user that knows a plugin's secret
+		// (peerDial).
+		fmt.Print(peerDial(os.Getenv(helperEnv+"_ADDR"), os.Getenv(helperEnv+"_SEND")))
+		os.Exit(0)
 	case "protocol2":
 		// A plugin built for a protocol version this host does not speak.
 		plugin.Serve(&plugin.ServeConfig{
@@ -293,13 +301,120 @@ func TestProtocolErrorAdvice(t *testing.T) {
 	}
 }
 
-// TestMutualTLS: the connection to a started plugin is mutual TLS. The
-// plugin serves with the P-256 key the host made for this process (its
-// certificate is the one the host trusts), and refuses a client without
-// the host's certificate.
-func TestMutualTLS(t *testing.T) {
+// http2Preface is what an HTTP/2 client sends first: the connection
+// preface and an empty SETTINGS frame (RFC 9113, section 3.4).
+const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+// peerDial connects to a plugin's socket, sends send (hex) and then an
+// HTTP/2 preface, and says whether the plugin answered as an HTTP/2 server
+// does, with a SETTINGS frame, or closed the connection.
+func peerDial(addr, send string) string {
+	b, err := hex.DecodeString(send)
+	if err != nil {
+		return err.Error()
+	}
+	conn, err := net.Dial("unix", addr)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close()
+	if _, err := conn.Write(append(b, http2Preface...)); err != nil {
+		return "refused: " + err.Error()
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	head := make([]byte, 9)
+	if _, err := io.ReadFull(conn, head); err != nil {
+		return "refused: " + err.Error()
+	}
+	if head[3] != 0x4 {
+		return fmt.Sprintf("answered with frame type %d", head[3])
+	}
+	return "answered"
+}
+
+// TestPeerAuth: where a Unix socket tells its peer, the connection to a
+// started plugin is known by that, not by TLS. The plugin's socket is in
+// the host's own directory (0700, gone with the host); the plugin answers
+// the host when it sends the secret made for that process, and refuses a
+// client without it, with another one, or in another process even with the
+// right one.
+func TestPeerAuth(t *testing.T) {
+	if !stagerpc.PeerAuthSupported {
+		t.Fatal("this platform's Unix sockets do not tell their peer: TestMutualTLS covers it")
+	}
 	h, _ := newHost(t)
 	c := start(t, h, "test")
+	if c.Transport() != TransportPeer {
+		t.Fatalf("transport %q, want %q", c.Transport(), TransportPeer)
+	}
+	if res, err := c.Run(context.Background(), RunRequest{Kind: "emit", Stage: "emit.peer", Config: emitConfig(5, 5)}); err != nil || res.RowsOut["table"] != 5 {
+		t.Fatalf("Run = %v, %v", res, err)
+	}
+	addr := c.pc.ReattachConfig().Addr.String()
+	dir := filepath.Dir(addr)
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 || dir != h.sockDir {
+		t.Fatalf("the plugin's socket %s is not in the host's private directory %s: %v, %v", addr, h.sockDir, fi.Mode(), err)
+	}
+	var secret string
+	for _, kv := range c.cmd.Env {
+		if v, ok := strings.CutPrefix(kv, stagerpc.EnvAuth+"="); ok {
+			_, secret, _ = strings.Cut(v, ":")
+		}
+	}
+	if len(secret) != 64 {
+		t.Fatalf("no secret in the plugin's environment (%q)", secret)
+	}
+	preamble := hex.EncodeToString([]byte("sweetspot-peer-auth/1\n"))
+	wrong := []byte(secret)
+	wrong[0] ^= 1
+	for _, tc := range []struct {
+		name, send string
+		other      bool
+		want       string
+	}{
+		{"the host with the secret", preamble + secret, false, "answered"},
+		{"the host without the secret", "", false, "refused"},
+		{"the host with another secret", preamble + string(wrong), false, "refused"},
+		{"another process with the secret", preamble + secret, true, "refused"},
+	} {
+		got := ""
+		if tc.other {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+			cmd.Env = append(os.Environ(), helperEnv+"=dial", helperEnv+"_ADDR="+addr, helperEnv+"_SEND="+tc.send)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			got = string(out)
+		} else {
+			got = peerDial(addr, tc.send)
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	// After all that, the plugin still serves its host.
+	if _, err := c.Describe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the host's socket directory outlives it: %v", err)
+	}
+}
+
+// TestMutualTLS: where a Unix socket does not tell its peer (here forced
+// off), the connection to a started plugin is mutual TLS. The plugin serves
+// with the P-256 key the host made for this process (its certificate is the
+// one the host trusts), and refuses a client without the host's
+// certificate.
+func TestMutualTLS(t *testing.T) {
+	h, _ := newHost(t)
+	h.peerAuth = false
+	c := start(t, h, "test")
+	if c.Transport() != TransportTLS {
+		t.Fatalf("transport %q, want %q", c.Transport(), TransportTLS)
+	}
 	tc := c.cfg.TLSConfig
 	if tc == nil || tc.RootCAs == nil || len(tc.Certificates) != 1 || tc.ClientAuth != tls.RequireAndVerifyClientCert {
 		t.Fatalf("no mutual TLS: TLSConfig=%+v", tc)
@@ -372,6 +487,9 @@ func TestMutualTLSWithAPluginThatMakesItsOwnKey(t *testing.T) {
 	}
 	h, _ := newHost(t, WithSearchPaths(dir))
 	c := start(t, h, "old-rogue")
+	if c.Transport() != TransportTLS {
+		t.Errorf("transport %q, want %q", c.Transport(), TransportTLS)
+	}
 	if _, err := c.Describe(context.Background()); err != nil {
 		t.Fatalf("Describe over the plugin's own certificate: %v", err)
 	}

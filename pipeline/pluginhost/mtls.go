@@ -11,14 +11,17 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
 )
 
-// The connection to each plugin process is mutual TLS, as with go-plugin's
-// AutoMTLS, but with cheaper keys. AutoMTLS makes an ECDSA P-521 key and
+// On Linux the connection to a plugin process is known by its Unix
+// socket's peer credentials and a secret (pluginTransport,
+// stagerpc.EnvAuth). Elsewhere, and to a plugin whose SDK predates that, it
+// is mutual TLS, as with go-plugin's AutoMTLS, but with cheaper keys. AutoMTLS makes an ECDSA P-521 key and
 // certificate on each side for every process, and the TLS handshake signs
 // and verifies with them: on the critical path of each start that is two
 // key generations, two self-signatures, two handshake signatures and two
@@ -136,6 +139,70 @@ func (s *spareIdentity) take() (*tlsIdentity, error) {
 		}
 	}()
 	return r.id, r.err
+}
+
+// pluginTransport returns, for one plugin process, the host's TLS config
+// and the variables for the process's environment, and where a Unix socket
+// tells its peer (stagerpc.PeerAuthSupported, Host.peerAuth) the secret of the peer
+// authentication that takes TLS's place. There the process gets no key:
+// the TLS config holds only the host's certificate, which a plugin whose
+// SDK predates peer authentication gets too (go-plugin's
+// PLUGIN_CLIENT_CERT) and answers as go-plugin's AutoMTLS server does,
+// with a certificate of its own in the handshake line; the connection to
+// that plugin is mutual TLS (see connect). Its socket, and every plugin's,
+// is made in the host's private directory (socketDir).
+func (h *Host) pluginTransport() (*tls.Config, []string, []byte, error) {
+	if !h.peerAuth {
+		cfg, env, err := h.pluginTLS()
+		return cfg, env, nil, err
+	}
+	host, err := h.tlsID.get()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("host TLS key: %w", err)
+	}
+	dir, err := h.socketDir()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("plugin socket directory: %w", err)
+	}
+	authEnv, secret, err := stagerpc.NewHostAuth()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("plugin secret: %w", err)
+	}
+	cfg := &tls.Config{
+		Certificates:     []tls.Certificate{host.cert},
+		ClientAuth:       tls.RequireAndVerifyClientCert,
+		MinVersion:       tls.VersionTLS12,
+		ServerName:       "localhost",
+		CurvePreferences: []tls.CurveID{tls.X25519},
+	}
+	env := []string{
+		"PLUGIN_CLIENT_CERT=" + string(host.certPEM),
+		authEnv,
+		// go-plugin's variable: where the plugin makes its socket.
+		"PLUGIN_UNIX_SOCKET_DIR=" + dir,
+	}
+	return cfg, env, secret, nil
+}
+
+// socketDir is the host's private directory (mode 0700, made once, removed
+// by Close) that its plugins make their sockets in: no other user can
+// reach them, whatever the socket files' own modes.
+func (h *Host) socketDir() (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sockDir == "" {
+		dir, err := os.MkdirTemp("", "sweetspot-plugins-")
+		if err != nil {
+			return "", err
+		}
+		// MkdirTemp makes it 0700 less the umask; say 0700 outright.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			os.Remove(dir)
+			return "", err
+		}
+		h.sockDir = dir
+	}
+	return h.sockDir, nil
 }
 
 // pluginTLS returns, for one plugin process, the host's TLS config (which
