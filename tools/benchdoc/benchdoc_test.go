@@ -169,3 +169,23 @@ func TestBLASSection(t *testing.T) {
 		t.Errorf("make bench's page holds %d BLAS sections, want the old one once", n)
 	}
 }
+
+// The CSV ingest goal shows the wall rate it is judged by and the rate per
+// CPU second, from the benchmark's own line.
+func TestCSVIngestGoal(t *testing.T) {
+	res := newResults()
+	line := "BenchmarkCSVIngest-2   \t       3\t       375.2 MB/cpu-s\t        75.34 arrow-csv-MB/s\t       248.2 ingest-MB/s\t      9741 newline-scan-MB/s\t         0.02549 of-newline-scan\t         1.181 peak-rss/file\t         1.243 peak-rss/kept\t         3.295 x-arrow-csv\n"
+	if err := res.Parse(strings.NewReader("pkg: github.com/sweetspot-ml/sweetspot/plugins/dataset\n" + line)); err != nil {
+		t.Fatal(err)
+	}
+	rep := testReport(t)
+	rep.Results = res
+	var buf bytes.Buffer
+	if err := Render(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	want := "| CSV ingest at least 300 MB/s (256 MiB CSV, 2 cores) | 248 MB/s wall, 375 MB per CPU second | no |"
+	if !strings.Contains(buf.String(), want) {
+		t.Fatalf("no line %q in\n%s", want, buf.String())
+	}
+}

@@ -526,9 +526,15 @@ func (d *doc) load() {
 // memory on a 1 GiB CSV (BenchmarkLoadCSV, cmd/sweetspot) against the
 // columns it keeps, which it cannot do without.
 func (d *doc) datasetGoals() {
+	// The wall rate is the goal's; the rate per CPU second beside it is
+	// what the parser costs, which other work on a shared machine moves
+	// far less.
 	speed := goal{name: "CSV ingest at least 300 MB/s (256 MiB CSV, 2 cores)", measured: d.missing("BenchmarkCSVIngest"), met: notMeasured}
 	if v, ok := d.get("BenchmarkCSVIngest", "ingest-MB/s"); ok {
-		speed.measured, speed.met = num(v)+" MB/s", verdict(v >= 300)
+		speed.measured, speed.met = num(v)+" MB/s wall", verdict(v >= 300)
+		if c, ok := d.get("BenchmarkCSVIngest", "MB/cpu-s"); ok {
+			speed.measured += ", " + num(c) + " MB per CPU second"
+		}
 	}
 	memory := goal{name: "dataset plugin peak RSS on a 1 GiB CSV at most 1.5 times the columns it keeps, not a multiple of the file", measured: d.missing("BenchmarkLoadCSV"), met: notMeasured}
 	if v, ok := d.get("BenchmarkLoadCSV", "plugin-rss/kept"); ok {
