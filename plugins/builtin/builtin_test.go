@@ -59,12 +59,12 @@ func TestDescribe(t *testing.T) {
 	want := []stage{
 		{Kind: "dataset", Outputs: []port{{"data", false, 1}}},
 		{Kind: "requirements", Inputs: []port{{"dataset", true, 1}}, Outputs: []port{{"requirements", false, 15}}},
-		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 18}, {"space", false, 18}}},
-		{Kind: "optimization", Inputs: []port{{"input", false, 18}, {"dataset", false, 1}}, Outputs: []port{{"candidates", false, 18}, {"tuning", false, 11}}},
-		{Kind: "evaluation", Inputs: []port{{"input", false, 18}, {"dataset", false, 1}, {"resume", true, 46}, {"resume_models", true, 15}}, Outputs: []port{{"results", false, 46}, {"models", false, 15}}},
-		{Kind: "exec", Inputs: []port{{"input", false, 18}, {"dataset", true, 1}, {"resume", true, 46}, {"resume_models", true, 15}}, Outputs: []port{{"results", false, 46}, {"models", false, 15}}},
-		{Kind: "resize", Inputs: []port{{"input", false, 24}, {"requirements", true, 15}, {"space", true, 18}}, Outputs: []port{{"decision", false, 46}, {"proposals", false, 18}}},
-		{Kind: "replay", Inputs: []port{{"input", false, 18}}, Outputs: []port{{"results", false, 49}}},
+		{Kind: "model_choice", Inputs: []port{{"input", false, 15}}, Outputs: []port{{"candidates", false, 19}, {"space", false, 19}}},
+		{Kind: "optimization", Inputs: []port{{"input", false, 19}, {"dataset", false, 1}}, Outputs: []port{{"candidates", false, 19}, {"tuning", false, 11}}},
+		{Kind: "evaluation", Inputs: []port{{"input", false, 19}, {"dataset", false, 1}, {"resume", true, 47}, {"resume_models", true, 15}}, Outputs: []port{{"results", false, 47}, {"models", false, 15}}},
+		{Kind: "exec", Inputs: []port{{"input", false, 19}, {"dataset", true, 1}, {"resume", true, 47}, {"resume_models", true, 15}}, Outputs: []port{{"results", false, 47}, {"models", false, 15}}},
+		{Kind: "resize", Inputs: []port{{"input", false, 25}, {"requirements", true, 15}, {"space", true, 19}}, Outputs: []port{{"decision", false, 46}, {"proposals", false, 19}}},
+		{Kind: "replay", Inputs: []port{{"input", false, 19}}, Outputs: []port{{"results", false, 50}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stages (-want +got):\n%s", diff)
