@@ -221,6 +221,8 @@ func temporalEngine(ctx context.Context, o *runOptions, launcher runner.Launcher
 		Launcher: launcher,
 		Logger:   logger,
 		Events:   events,
+		NoCache:  o.noCache,
+		Resume:   o.resume != "",
 		Plan: temporal.PlanOptions{
 			TaskQueue:        queue,
 			Parallel:         o.parallel,
@@ -247,9 +249,6 @@ func (o *runOptions) checkEngine() error {
 	switch o.engine {
 	case "local":
 	case "temporal":
-		if o.resume != "" {
-			return errors.New("--resume is for local runs: a Temporal run survives its workers dying by itself (its workflow goes on); start it again to run it anew")
-		}
 		if len(o.temporal.queues) > 1 {
 			return errors.New("--task-queue takes one queue for a run: the default queue of its stages (a stage picks another with task_queue)")
 		}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -16,6 +14,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/engine"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
@@ -90,10 +89,7 @@ type StageTask struct {
 }
 
 // PortFiles is one input port and the files that feed it.
-type PortFiles struct {
-	Port  string                `json:"port"`
-	Files []runstore.OutputFile `json:"files"`
-}
+type PortFiles = engine.PortFiles
 
 // StageOutcome is a finished execution.
 type StageOutcome struct {
@@ -350,99 +346,6 @@ func (e *HostExecutor) RunStage(ctx context.Context, task *StageTask, progress f
 	return RunTask(ctx, client, task, e.Mem, e.Logger, progress)
 }
 
-// Unit is what a scheduler runs: a single stage, or a whole loop.
-type Unit struct {
-	ID      string
-	Stages  []string // in topological order
-	Decider string   // set for loops
-	Deps    []string // unit ids
-}
-
-// Units splits a pipeline into what a scheduler runs: one unit per loop
-// (its body, in order) and one per stage outside any loop, each with the
-// units it waits for.
-func Units(p *config.Pipeline, g *graph.Graph) ([]*Unit, error) {
-	unitOf := map[string]string{}
-	var units []*Unit
-	for _, st := range p.Stages {
-		if st.LoopTo == "" {
-			continue
-		}
-		body := g.LoopBody(st.Addr)
-		u := &Unit{ID: "loop " + st.Addr, Decider: st.Addr}
-		inBody := map[string]bool{}
-		for _, a := range body {
-			inBody[a] = true
-		}
-		for _, a := range g.Order() {
-			if inBody[a] {
-				if other, ok := unitOf[a]; ok {
-					return nil, fmt.Errorf("stage %s belongs to two loops (%s and %s): nested or overlapping loops are not supported", a, other, u.ID)
-				}
-				unitOf[a] = u.ID
-				u.Stages = append(u.Stages, a)
-			}
-		}
-		units = append(units, u)
-	}
-	for _, a := range g.Order() {
-		if _, ok := unitOf[a]; ok {
-			continue
-		}
-		u := &Unit{ID: a, Stages: []string{a}}
-		unitOf[a] = u.ID
-		units = append(units, u)
-	}
-	for _, u := range units {
-		seen := map[string]bool{}
-		for _, a := range u.Stages {
-			for _, up := range g.Upstream(a) {
-				if d := unitOf[up]; d != u.ID && !seen[d] {
-					seen[d] = true
-					u.Deps = append(u.Deps, d)
-				}
-			}
-		}
-		sort.Strings(u.Deps)
-	}
-	return units, nil
-}
-
-// InputRounds says which rounds of a producer's outputs feed st when st
-// runs in round: a stage in the same loop body sees the current round; the
-// loop's decider sees every round so far (it judges the whole history);
-// anything else sees every round the producer ran.
-func InputRounds(p *config.Pipeline, g *graph.Graph, st *config.Stage, round int, producer string) (from, to int) {
-	sameLoop := round > 0 && inSameLoop(p, g, producer, st.Addr)
-	switch {
-	case sameLoop && st.LoopTo != "":
-		return 1, round
-	case sameLoop:
-		return round, round
-	default:
-		return 0, 1 << 30
-	}
-}
-
-// inSameLoop reports whether two stages are in one loop's body.
-func inSameLoop(p *config.Pipeline, g *graph.Graph, a, b string) bool {
-	for _, d := range p.Stages {
-		if d.LoopTo == "" {
-			continue
-		}
-		body := g.LoopBody(d.Addr)
-		var hasA, hasB bool
-		for _, s := range body {
-			hasA = hasA || s == a
-			hasB = hasB || s == b
-		}
-		if hasA && hasB {
-			return true
-		}
-	}
-	return false
-}
-
 // ReadDecision reads the last row of a decider's decision port file.
 func ReadDecision(stage, port, path string, mem memory.Allocator) (*runstore.Decision, error) {
 	rd, err := runstore.OpenFiles([]string{path}, mem)
@@ -474,14 +377,4 @@ func ReadDecision(stage, port, path string, mem memory.Allocator) (*runstore.Dec
 		return nil, fmt.Errorf("decision port %q has no utf8 column \"status\" with a value", port)
 	}
 	return d, nil
-}
-
-// StopReason finishes a loop's decision after its round: a loop still
-// asking to continue at max_rounds stops there, and says so.
-func StopReason(d *runstore.Decision, round, maxRounds int) {
-	if d.Status == "continue" && round == maxRounds {
-		d.Status = "max_rounds"
-		d.Reason = strings.TrimSpace(d.Reason + fmt.Sprintf(" (stopped: max_rounds = %d reached)", maxRounds))
-	}
-	d.Rounds = round
 }

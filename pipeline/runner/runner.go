@@ -3,7 +3,9 @@
 // needs it, independent stages concurrently, declared loops round by
 // round. Every stage's output ports are written to the run directory as
 // Arrow IPC files as the stage finishes, so a failure later in the run
-// loses nothing that was already computed.
+// loses nothing that was already computed. It is the local driver of
+// pipeline/engine, which decides the schedule, the loops, each
+// execution's inputs and where its outputs come from.
 package runner
 
 import (
@@ -26,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/engine"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/pipeline/pluginhost"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
@@ -114,14 +117,16 @@ type execution struct {
 	// procs starts, keeps and stops the run's plugin processes.
 	procs *processes
 
+	// plan is the run's schedule, loops and input choice (pipeline/engine).
+	plan *engine.Plan
+
 	mu      sync.Mutex
-	outputs map[string]map[string][]runstore.OutputFile // stage -> port -> files by round
+	outputs engine.Outputs
 
 	emitMu sync.Mutex
 
-	// previous holds the finished executions of the run being resumed,
-	// by stage and round.
-	previous map[string]map[int]runstore.Execution
+	// previous holds the finished executions of the run being resumed.
+	previous engine.Finished
 }
 
 // Execute runs p, recording into run. It returns a *ConfigError when a
@@ -133,7 +138,7 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 		mem:     r.Mem,
 		stage:   map[string]*config.Stage{},
 		procs:   newProcesses(r.Launcher, r.MaxPlugins),
-		outputs: map[string]map[string][]runstore.OutputFile{},
+		outputs: engine.Outputs{},
 	}
 	if ex.log == nil {
 		ex.log = hclog.NewNullLogger()
@@ -149,6 +154,11 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	for _, st := range p.Stages {
 		ex.stage[st.Addr] = st
 	}
+	plan, err := engine.NewPlan(p, g)
+	if err != nil {
+		return err
+	}
+	ex.plan = plan
 
 	name := "pipeline"
 	if len(p.Paths) > 0 {
@@ -168,7 +178,7 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	traceID := span.SpanContext().TraceID().String()
 	start := time.Now()
 	if r.Resume {
-		ex.previous = finishedExecutions(run.Manifest())
+		ex.previous = engine.FinishedOf(run.Manifest())
 		if err := run.RemoveLeftovers(); err != nil {
 			ex.log.Warn("cannot clean what the interrupted attempt left", "run", run.ID(), "error", err)
 		}
@@ -198,23 +208,6 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 		return err
 	}
 	return ex.schedule(ctx, failed)
-}
-
-// finishedExecutions indexes the executions of a run that succeeded.
-func finishedExecutions(m runstore.Manifest) map[string]map[int]runstore.Execution {
-	out := map[string]map[int]runstore.Execution{}
-	for _, s := range m.Stages {
-		for _, e := range s.Executions {
-			if e.Status != runstore.StatusSucceeded {
-				continue
-			}
-			if out[s.Addr] == nil {
-				out[s.Addr] = map[int]runstore.Execution{}
-			}
-			out[s.Addr][e.Round] = e
-		}
-	}
-	return out
 }
 
 func errString(err error) string {
@@ -360,84 +353,77 @@ func PluginDiagnostics(st *config.Stage, ds sdk.Diagnostics) hcl.Diagnostics {
 	return out
 }
 
-// schedule runs every unit once its dependencies are done. A unit that
-// fails takes down only what depends on it: those units are skipped
-// (recorded with the failed stage's name) while every independent unit
-// runs to the end, and the run returns every failure. Cancelling ctx
-// (Ctrl-C) stops everything at once.
+// schedule runs every unit once its dependencies are done, in the order
+// the plan's schedule gives. A unit that fails takes down only what
+// depends on it: those units are skipped (recorded with the failed
+// stage's name) while every independent unit runs to the end, and the run
+// returns every failure. Cancelling ctx (Ctrl-C) stops everything at
+// once.
 func (ex *execution) schedule(ctx context.Context, failed map[string]error) error {
-	units, err := Units(ex.p, ex.g)
-	if err != nil {
-		return err
-	}
-	type outcome struct {
-		done chan struct{}
-		// culprit is the failed stage that kept the unit from finishing:
-		// its own, or an upstream one for a skipped unit. "" when it
-		// succeeded.
+	sched := engine.NewSchedule(ex.plan.Units, nil)
+	type result struct {
+		unit engine.Unit
+		// culprit is the failed stage that kept the unit from finishing.
 		culprit string
 		err     error
 	}
-	out := map[string]*outcome{}
-	for _, u := range units {
-		out[u.ID] = &outcome{done: make(chan struct{})}
-	}
-	var wg sync.WaitGroup
-	for _, u := range units {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := out[u.ID]
-			defer close(o.done)
-			// A plugin that could not even start fails its stage here.
-			for _, addr := range u.Stages {
-				if err := failed[addr]; err != nil {
-					o.culprit, o.err = addr, err
-					ex.failStage(addr, err)
-					ex.skipRest(u, addr, addr)
-					return
-				}
-			}
-			for _, d := range u.Deps {
-				select {
-				case <-out[d].done:
-				case <-ctx.Done():
-					return
-				}
-				if c := out[d].culprit; c != "" {
-					o.culprit = c
-					ex.skipRest(u, "", c)
-					return
-				}
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			var addr string
-			var err error
-			if u.Decider != "" {
-				addr, err = ex.runLoop(ctx, u)
-			} else {
-				addr, err = u.Stages[0], ex.runStage(ctx, ex.stage[u.Stages[0]], 0, nil, false)
-			}
-			if err != nil {
-				o.culprit, o.err = addr, err
-				if ctx.Err() == nil {
-					ex.skipRest(u, addr, addr)
-				}
-			}
-		}()
-	}
-	wg.Wait()
 	var errs []error
-	if ctx.Err() != nil {
-		errs = append(errs, context.Cause(ctx))
-	}
-	for _, u := range units {
-		// Stages stopped by the cancellation have nothing more to say.
-		if e := out[u.ID].err; e != nil && (ctx.Err() == nil || !errors.Is(e, context.Canceled)) {
-			errs = append(errs, e)
+	skip := func(skips []engine.Skip) {
+		for _, s := range skips {
+			ex.skipRest(s.Unit, "", s.Culprit)
 		}
+	}
+	// A plugin that could not even start fails its stage at once.
+	for _, u := range ex.plan.Units {
+		for _, addr := range u.Stages {
+			if err := failed[addr]; err != nil {
+				errs = append(errs, err)
+				ex.failStage(addr, err)
+				ex.skipRest(u, addr, addr)
+				skip(sched.Failed(u.ID, addr))
+				break
+			}
+		}
+	}
+	results := make(chan result)
+	running := 0
+	for {
+		if ctx.Err() == nil {
+			for _, u := range sched.Ready() {
+				running++
+				go func() {
+					var addr string
+					var err error
+					if u.Decider != "" {
+						addr, err = ex.runLoop(ctx, u)
+					} else {
+						addr, err = u.Stages[0], ex.runStage(ctx, ex.stage[u.Stages[0]], 0, false)
+					}
+					results <- result{unit: u, culprit: addr, err: err}
+				}()
+			}
+		}
+		if running == 0 {
+			break
+		}
+		r := <-results
+		running--
+		if r.err == nil {
+			sched.Succeeded(r.unit.ID)
+			continue
+		}
+		// Stages stopped by the cancellation have nothing more to say.
+		if ctx.Err() == nil || !errors.Is(r.err, context.Canceled) {
+			errs = append(errs, r.err)
+		}
+		skips := sched.Failed(r.unit.ID, r.culprit)
+		if ctx.Err() == nil {
+			ex.skipRest(r.unit, r.culprit, r.culprit)
+			skip(skips)
+		}
+	}
+	if ctx.Err() != nil {
+		errs = append([]error{context.Cause(ctx)}, errs...)
 	}
 	return errors.Join(errs...)
 }
@@ -454,7 +440,7 @@ func (ex *execution) failStage(addr string, err error) {
 // skipRest records the stages of u that will not run because culprit
 // failed: every stage of a unit that waited on it, or the stages of a
 // loop body that had not yet run when its own stage at failed.
-func (ex *execution) skipRest(u *Unit, at, culprit string) {
+func (ex *execution) skipRest(u engine.Unit, at, culprit string) {
 	for _, addr := range u.Stages {
 		if addr == at {
 			continue
@@ -476,34 +462,25 @@ func (ex *execution) skipRest(u *Unit, at, culprit string) {
 
 // runLoop runs the loop body round after round until the decider stops it.
 // On failure it also returns the stage that failed.
-func (ex *execution) runLoop(ctx context.Context, u *Unit) (string, error) {
-	decider := ex.stage[u.Decider]
+func (ex *execution) runLoop(ctx context.Context, u engine.Unit) (string, error) {
 	// The processes kept between rounds go with the loop.
 	defer func() {
 		for _, addr := range u.Stages {
 			ex.procs.drop(stageKey(addr))
 		}
 	}()
-	spec := decider.Spec.Loop
-	if spec == nil {
-		return decider.Addr, fmt.Errorf("stage %s has loop_to but its kind %q declares no loop", decider.Addr, decider.Kind)
+	loop, err := ex.plan.Loop(u)
+	if err != nil {
+		return u.Decider, err
 	}
-	for round := 1; round <= decider.MaxRounds; round++ {
+	for _, round := range loop.Rounds(0) {
 		rctx, rspan := tracer().Start(ctx, fmt.Sprintf("round %d", round), trace.WithAttributes(
-			attribute.Int("round", round), attribute.String("loop", decider.Addr)))
-		ex.emit(Event{Type: EventRoundStarted, Stage: decider.Addr, Round: round})
-		var feed []runstore.OutputFile
-		if round > 1 {
-			feed = ex.files(decider.Addr, spec.ProposalsPort, round-1, round-1)
-		}
+			attribute.Int("round", round), attribute.String("loop", loop.Decider)))
+		ex.emit(Event{Type: EventRoundStarted, Stage: loop.Decider, Round: round})
 		var err error
 		var at string
 		for _, addr := range u.Stages {
-			var override map[string][]runstore.OutputFile
-			if addr == decider.LoopTo && round > 1 {
-				override = map[string][]runstore.OutputFile{sdk.PrimaryInput: feed}
-			}
-			if err = ex.runStage(rctx, ex.stage[addr], round, override, round < decider.MaxRounds); err != nil {
+			if err = ex.runStage(rctx, ex.stage[addr], round, loop.MayRunAgain(round)); err != nil {
 				at = addr
 				break
 			}
@@ -514,41 +491,21 @@ func (ex *execution) runLoop(ctx context.Context, u *Unit) (string, error) {
 			rspan.End()
 			return at, err
 		}
-		d, err := ex.readDecision(decider.Addr, spec.DecisionPort, round)
+		d, err := ex.readDecision(loop, round)
 		if err != nil {
 			rspan.End()
-			return decider.Addr, &sdk.StageError{Stage: decider.Addr, Op: "read decision", Err: err}
+			return loop.Decider, &sdk.StageError{Stage: loop.Decider, Op: "read decision", Err: err}
 		}
-		StopReason(d, round, decider.MaxRounds)
+		again := loop.Decide(d, round)
 		rspan.SetAttributes(attribute.String("decision", d.Status))
 		rspan.End()
 		_ = ex.run.Update(func(m *runstore.Manifest) { m.Decision = d })
-		ex.emit(Event{Type: EventDecision, Stage: decider.Addr, Round: round, Status: d.Status, Reason: d.Reason, Chosen: d.Chosen})
-		if d.Status != "continue" {
-			return "", nil
+		ex.emit(Event{Type: EventDecision, Stage: loop.Decider, Round: round, Status: d.Status, Reason: d.Reason, Chosen: d.Chosen})
+		if !again {
+			break
 		}
 	}
 	return "", nil
-}
-
-// files returns a stage port's outputs for rounds from..to inclusive.
-func (ex *execution) files(stage, port string, from, to int) []runstore.OutputFile {
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	var out []runstore.OutputFile
-	for _, f := range ex.outputs[stage][port] {
-		if f.Round >= from && f.Round <= to {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// inputFiles picks the files feeding one input port of st in round (see
-// InputRounds).
-func (ex *execution) inputFiles(st *config.Stage, round int, ref config.PortRef) []runstore.OutputFile {
-	from, to := InputRounds(ex.p, ex.g, st, round, ref.Stage)
-	return ex.files(ref.Stage, ref.Port, from, to)
 }
 
 // runStage runs st once and commits its outputs to the run directory. Its
@@ -556,7 +513,7 @@ func (ex *execution) inputFiles(st *config.Stage, round int, ref config.PortRef)
 // stage is ready and its outputs are not already at hand; with again set
 // (a loop stage that may run another round) the process is kept for that
 // round, else stopped.
-func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, override map[string][]runstore.OutputFile, again bool) (err error) {
+func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, again bool) (err error) {
 	select {
 	case ex.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -612,32 +569,23 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 	}()
 
 	// What goes in: the files of finished stages, per input port.
-	portFiles := map[string][]runstore.OutputFile{}
-	var order []string
+	ex.mu.Lock()
+	inputs := ex.plan.Inputs(st.Addr, round, ex.outputs)
+	ex.mu.Unlock()
 	var rowsIn, bytesIn int64
-	for _, port := range st.Spec.Inputs {
-		files, ok := override[port.Name]
-		if !ok {
-			ref, connected := st.Inputs[port.Name]
-			if !connected {
-				continue
-			}
-			files = ex.inputFiles(st, round, ref)
-		}
-		portFiles[port.Name] = files
-		order = append(order, port.Name)
-		for _, f := range files {
+	for _, in := range inputs {
+		for _, f := range in.Files {
 			rowsIn += f.Rows
 			bytesIn += f.Bytes
 		}
 	}
 	span.SetAttributes(attribute.Int64("rows_in", rowsIn), attribute.Int64("bytes_in", bytesIn))
 
-	cin, cerr := ex.cacheInputs(st, round, portFiles)
+	base, cerr := ex.cacheBase(st)
 	if cerr != nil {
 		return &sdk.StageError{Stage: st.Addr, Op: "fingerprint", Err: cerr}
 	}
-	key := cin.Key()
+	cin, key := base.Address(round, inputs)
 	if done, rerr := ex.reuse(ctx, st, round, key, cin, started, began); done || rerr != nil {
 		return rerr
 	}
@@ -669,9 +617,7 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 		PassEnv:     st.PassEnv,
 		MemoryLimit: st.MemoryLimit,
 	}
-	for _, name := range order {
-		task.Inputs = append(task.Inputs, PortFiles{Port: name, Files: portFiles[name]})
-	}
+	task.Inputs = inputs
 	outcome, rerr := RunTask(ctx, client, task, ex.mem, ex.log, func(p sdk.Progress) {
 		ex.emit(Event{Type: EventProgress, Stage: st.Addr, Round: round, Progress: &p})
 	})
@@ -725,12 +671,7 @@ func (ex *execution) runStage(ctx context.Context, st *config.Stage, round int, 
 // already lists (a resumed run's finished ones).
 func (ex *execution) record(st *config.Stage, e runstore.Execution, appendOutputs bool) error {
 	ex.mu.Lock()
-	if ex.outputs[st.Addr] == nil {
-		ex.outputs[st.Addr] = map[string][]runstore.OutputFile{}
-	}
-	for _, f := range e.Files {
-		ex.outputs[st.Addr][f.Port] = append(ex.outputs[st.Addr][f.Port], f)
-	}
+	ex.outputs.Add(st.Addr, e.Files)
 	ex.mu.Unlock()
 	finished := time.Now().UTC()
 	if err := ex.run.UpdateStage(st.Addr, func(s *runstore.StageRecord) {
@@ -765,31 +706,31 @@ func (ex *execution) record(st *config.Stage, e runstore.Execution, appendOutput
 	return nil
 }
 
-// cacheInputs gathers what an execution's outputs depend on.
-func (ex *execution) cacheInputs(st *config.Stage, round int, ports map[string][]runstore.OutputFile) (runstore.CacheInputs, error) {
-	fp, err := ex.r.Launcher.Fingerprint(st.Plugin)
+// cacheBase gathers what every execution's content address holds of st.
+func (ex *execution) cacheBase(st *config.Stage) (engine.CacheBase, error) {
+	return CacheBase(ex.r.Launcher, st)
+}
+
+// CacheBase gathers what every execution's content address holds of st
+// besides its round and inputs: its plugin's executable hash, its config
+// and the sha256 of the files its config names (engine.CacheBase).
+func CacheBase(l Launcher, st *config.Stage) (engine.CacheBase, error) {
+	fp, err := l.Fingerprint(st.Plugin)
 	if err != nil {
-		return runstore.CacheInputs{}, err
+		return engine.CacheBase{}, err
 	}
 	cfg, err := ctyjson.Marshal(st.Config, st.Config.Type())
 	if err != nil {
-		return runstore.CacheInputs{}, fmt.Errorf("encode config: %w", err)
+		return engine.CacheBase{}, fmt.Errorf("encode config: %w", err)
 	}
-	in := runstore.CacheInputs{Plugin: st.Plugin, PluginSHA256: fp, Kind: st.Kind, Round: round, Config: cfg, Ports: map[string][]string{}}
+	b := engine.CacheBase{Plugin: st.Plugin, PluginSHA256: fp, Kind: st.Kind, Config: cfg}
 	if st.Description != nil {
-		in.PluginVersion = st.Description.Version
+		b.PluginVersion = st.Description.Version
 	}
-	if in.Files, err = configFiles(st); err != nil {
-		return runstore.CacheInputs{}, fmt.Errorf("hash the files the config names: %w", err)
+	if b.Files, err = configFiles(st); err != nil {
+		return engine.CacheBase{}, fmt.Errorf("hash the files the config names: %w", err)
 	}
-	for port, files := range ports {
-		sums := make([]string, len(files))
-		for i, f := range files {
-			sums[i] = f.SHA256
-		}
-		in.Ports[port] = sums
-	}
-	return in, nil
+	return b, nil
 }
 
 // reuse serves an execution without running the plugin: from the run
@@ -798,7 +739,8 @@ func (ex *execution) cacheInputs(st *config.Stage, round int, ports map[string][
 func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key string, cin runstore.CacheInputs, started time.Time, began func(pid int, source string)) (done bool, err error) {
 	e := runstore.Execution{Round: round, Status: runstore.StatusSucceeded, Key: key, Inputs: cin}
 	appendOutputs := true
-	if prev, ok := ex.previous[st.Addr][round]; ok && prev.Key == key {
+	switch src, prev := engine.Serve(ex.previous, st.Addr, round, key, ex.r.Store != nil && !ex.r.NoCache); src {
+	case engine.Resumed:
 		// Kept only as committed: a file changed since is refused, not
 		// handed to the stages after it.
 		for _, f := range prev.Files {
@@ -807,9 +749,9 @@ func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key
 			}
 		}
 		e = prev
-		e.Source, e.From = "resumed", ex.run.ID()
+		e.Source, e.From = string(engine.Resumed), ex.run.ID()
 		appendOutputs = false
-	} else if ex.r.Store != nil && !ex.r.NoCache {
+	case engine.Cache:
 		hit, ok, err := ex.r.Store.Recall(key, ex.run, st.Addr)
 		if err != nil {
 			ex.log.Warn("cache lookup failed; running the stage", "stage", st.Addr, "error", err)
@@ -817,8 +759,8 @@ func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key
 		if !ok {
 			return false, nil
 		}
-		e.Files, e.Source, e.From = hit.Files, "cache", hit.Run
-	} else {
+		e.Files, e.Source, e.From = hit.Files, string(engine.Cache), hit.Run
+	default:
 		return false, nil
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("cache_hit", true), attribute.String("served_from", e.Source+" "+e.From))
@@ -834,13 +776,15 @@ func (ex *execution) reuse(ctx context.Context, st *config.Stage, round int, key
 	return true, nil
 }
 
-// readDecision reads the last row of a decider's decision port.
-func (ex *execution) readDecision(stage, port string, round int) (*runstore.Decision, error) {
-	files := ex.files(stage, port, round, round)
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no output on decision port %q", port)
+// readDecision reads the last row of a loop's decision of round.
+func (ex *execution) readDecision(loop *engine.Loop, round int) (*runstore.Decision, error) {
+	ex.mu.Lock()
+	f, ok := loop.DecisionFile(ex.outputs, round)
+	ex.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no output on decision port %q", loop.DecisionPort)
 	}
-	return ReadDecision(stage, port, ex.run.Path(files[0].Path), ex.mem)
+	return ReadDecision(loop.Decider, loop.DecisionPort, ex.run.Path(f.Path), ex.mem)
 }
 
 func stringCell(b arrow.RecordBatch, column string, row int) string {

@@ -11,11 +11,13 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/blobstore"
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/engine"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
@@ -43,6 +45,14 @@ type Runner struct {
 	// PollInterval is how often the workflow's state is read (default
 	// 250ms).
 	PollInterval time.Duration
+	// NoCache runs every stage even when an earlier run has its outputs
+	// (the run store's cache, which workers reach at --out).
+	NoCache bool
+	// Resume continues an interrupted run: while its workflow still runs
+	// (its client was killed), this client follows it again; once it has
+	// ended, a new workflow of the same id keeps every execution that
+	// finished and runs the rest.
+	Resume bool
 
 	progressSeen map[string]time.Time
 }
@@ -73,6 +83,15 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	))
 	traceID := span.SpanContext().TraceID().String()
 	start := time.Now()
+	var previous engine.Finished
+	var attach client.WorkflowRun
+	if r.Resume {
+		if attach, err = r.lastWorkflow(ctx, log, run); err != nil {
+			span.End()
+			return err
+		}
+		previous = engine.FinishedOf(run.Manifest())
+	}
 	if err := run.Begin(traceID, "temporal"); err != nil {
 		span.End()
 		return err
@@ -94,6 +113,10 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 		r.emit(runner.Event{Type: runner.EventRunFinished, RunID: run.ID(), Status: status, Elapsed: time.Since(start), Error: errText})
 	}()
 
+	if attach != nil {
+		log.Info("following the run's workflow, which still runs", "workflow", run.ID())
+		return r.finish(ctx, log, run, attach)
+	}
 	diags, err := runner.Check(ctx, r.Launcher, p)
 	if err != nil {
 		return err
@@ -104,23 +127,70 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	opts := r.Plan
 	opts.RunID = run.ID()
 	opts.Run = refOf(span.SpanContext())
+	opts.UseCache, opts.Previous = !r.NoCache, previous
+	opts.CacheBase = func(st *config.Stage) (engine.CacheBase, error) { return runner.CacheBase(r.Launcher, st) }
 	plan, err := BuildPlan(p, g, opts)
 	if err != nil {
 		return err
 	}
 	r.warnIdleQueues(ctx, log, plan)
 
+	// One run, one workflow at a time: a new run's id is never started
+	// twice; a resumed run's starts again only once its last workflow
+	// has ended.
+	reuse := enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	if r.Resume {
+		reuse = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	}
 	wr, err := r.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        run.ID(),
-		TaskQueue: plan.TaskQueue,
-		// One run, one workflow: a run id is never started twice.
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		ID:                                       run.ID(),
+		TaskQueue:                                plan.TaskQueue,
+		WorkflowIDReusePolicy:                    reuse,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, WorkflowName, plan)
 	if err != nil {
 		return fmt.Errorf("start workflow %s: %w", run.ID(), err)
 	}
-	err = r.follow(ctx, log, run, wr)
+	return r.finish(ctx, log, run, wr)
+}
+
+// lastWorkflow looks at the resumed run's last workflow. One that still
+// runs (its client was killed), or that ended well while no client
+// followed it, is returned to be followed to its end. Of one that
+// failed, the state it ended with is recorded, so that a new workflow
+// keeps everything it finished; nil then, as when there is none.
+func (r *Runner) lastWorkflow(ctx context.Context, log hclog.Logger, run *runstore.Run) (client.WorkflowRun, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	desc, err := r.Client.DescribeWorkflowExecution(dctx, run.ID(), "")
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("find the workflow of run %s: %w", run.ID(), err)
+	}
+	wr := r.Client.GetWorkflow(ctx, run.ID(), "")
+	switch desc.GetWorkflowExecutionInfo().GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return wr, nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		var app *temporal.ApplicationError
+		if err := wr.Get(dctx, nil); errors.As(err, &app) && app.HasDetails() {
+			var snap Snapshot
+			if app.Details(&snap) == nil {
+				r.progressSeen = map[string]time.Time{}
+				r.apply(run, &snap, snap.Next)
+			}
+		}
+	}
+	log.Info("the run's last workflow ended; a new one keeps what it finished", "workflow", run.ID(), "status", desc.GetWorkflowExecutionInfo().GetStatus().String())
+	return nil, nil
+}
+
+// finish follows the workflow to its end and brings its outputs home.
+func (r *Runner) finish(ctx context.Context, log hclog.Logger, run *runstore.Run, wr client.WorkflowRun) error {
+	err := r.follow(ctx, log, run, wr)
 	if ferr := r.fetchOutputs(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
 		err = ferr
 	}

@@ -430,7 +430,9 @@ func TestDistributedRuns(t *testing.T) {
 		}
 
 		before = cl.runIDs()
-		cmd := cl.startRun("run-temporal.log", "--engine", "temporal", "--temporal", cl.addr, "--heartbeat-timeout", "3s", path)
+		// Without the cache: the local run just left every output this
+		// run would be served from.
+		cmd := cl.startRun("run-temporal.log", "--engine", "temporal", "--temporal", cl.addr, "--heartbeat-timeout", "3s", "--no-cache", path)
 		run := cl.newRun(before)
 		killed := cl.killMidTrial(run.ID(), "wa", "wb")
 		if code := cl.wait(cmd, "run-temporal.log"); code != localCode {
@@ -532,6 +534,186 @@ func TestDistributedRuns(t *testing.T) {
 		}
 		checkTrialSpans(t, run.Dir, "wa", "wb")
 	})
+
+	t.Run("repeated run served from the cache", func(t *testing.T) {
+		cl.t = t
+		// Both workers were started above; wa was killed: start it again.
+		if cl.workers["wa"].ProcessState != nil {
+			cl.worker("wa", 2, "cpu")
+		}
+		testRepeatedRunIsServedFromTheCache(t, cl)
+	})
+
+	t.Run("killed client resumes", func(t *testing.T) {
+		cl.t = t
+		testKilledClientResumes(t, cl)
+	})
+}
+
+// testRepeatedRunIsServedFromTheCache runs a pipeline twice on Temporal:
+// the second run runs no stage and no trial activity, every execution is
+// the first run's, found by its content address, and the decision is the
+// same.
+func testRepeatedRunIsServedFromTheCache(t *testing.T, cl *cluster) {
+	dir := t.TempDir()
+	path := writePipeline(t, dir, 4, 7, "")
+	var runs []runstore.Manifest
+	for i := range 2 {
+		before := cl.runIDs()
+		log := fmt.Sprintf("run-cache-%d.log", i)
+		cmd := cl.startRun(log, "--engine", "temporal", "--temporal", cl.addr, path)
+		cl.wait(cmd, log)
+		run := cl.newRun(before)
+		runs = append(runs, load(t, cl.root, run.ID()))
+	}
+	first, second := runs[0], runs[1]
+	if first.Status != runstore.StatusSucceeded || second.Status != runstore.StatusSucceeded {
+		t.Fatalf("runs ended %s and %s", first.Status, second.Status)
+	}
+	for _, activity := range []string{"sweetspot.RunStage", "sweetspot.RunTrial"} {
+		ran, _, err := cl.completions(first.RunID, activity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ran) == 0 {
+			t.Errorf("the first run completed no %s", activity)
+		}
+		again, _, err := cl.completions(second.RunID, activity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) != 0 {
+			t.Errorf("the repeated run completed %s activities: %v", activity, again)
+		}
+	}
+	executions := 0
+	for _, s := range first.Stages {
+		got := stageRecord(second, s.Addr)
+		if got == nil || len(got.Executions) != len(s.Executions) {
+			t.Errorf("stage %s: %d executions, then %v", s.Addr, len(s.Executions), got)
+			continue
+		}
+		for i, e := range s.Executions {
+			g := got.Executions[i]
+			executions++
+			// The first run ran each execution, or took it from an
+			// earlier run of the same stages (the subtests above share the
+			// dataset); the second takes each from where it came from.
+			from := first.RunID
+			if e.Source == "cache" {
+				from = e.From
+			} else if e.Source != "ran" {
+				t.Errorf("%s round %d: the first run's came from %s", s.Addr, e.Round, e.Source)
+			}
+			if g.Source != "cache" || g.From != from || g.Key != e.Key {
+				t.Errorf("%s round %d: first %s, then %s from %q, want from %s (key %s, first %s)", s.Addr, e.Round, e.Source, g.Source, g.From, from, g.Key, e.Key)
+			}
+			for j, f := range g.Files {
+				if j >= len(e.Files) || f.SHA256 != e.Files[j].SHA256 || f.Rows != e.Files[j].Rows {
+					t.Errorf("%s round %d: file %+v is not the first run's", s.Addr, e.Round, f)
+				}
+			}
+		}
+	}
+	if executions == 0 {
+		t.Fatal("no executions compared")
+	}
+	if first.Decision == nil || second.Decision == nil || first.Decision.Status != second.Decision.Status || first.Decision.Chosen != second.Decision.Chosen {
+		t.Errorf("decisions %+v and %+v differ", first.Decision, second.Decision)
+	}
+}
+
+// testKilledClientResumes kills the client of a Temporal run (SIGKILL)
+// several times while its trials run, resuming it each time; the last
+// resume follows it to its end. The workflow ran on throughout: every
+// trial activity completed exactly once, and the manifest records every
+// trial.
+func testKilledClientResumes(t *testing.T, cl *cluster) {
+	const kills = 3
+	dir := t.TempDir()
+	path := writePipeline(t, dir, 10, 40, "")
+	args := []string{"--engine", "temporal", "--temporal", cl.addr, path}
+	before := cl.runIDs()
+	cmd := cl.startRun("run-client-0.log", args...)
+	run := cl.newRun(before)
+	done := 0
+	for k := range kills {
+		// Wait until this client follows the run (it has begun its
+		// attempt) and more trials finished, then kill it.
+		deadline := time.Now().Add(3 * time.Minute)
+		for load(t, cl.root, run.ID()).Attempts < k+1 {
+			if cmd.ProcessState != nil || time.Now().After(deadline) {
+				t.Fatalf("kill %d: the client never began its attempt", k)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		for {
+			byWorker, _, err := cl.completions(run.ID(), "sweetspot.RunTrial")
+			n := 0
+			for _, c := range byWorker {
+				n += c
+			}
+			if err == nil && n > done {
+				done = n
+				break
+			}
+			if cmd.ProcessState != nil || time.Now().After(deadline) {
+				t.Fatalf("kill %d: no trial finished since the last (%d done)", k, done)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		t.Logf("kill %d: client killed after %d trial activities", k+1, done)
+		log := fmt.Sprintf("run-client-%d.log", k+1)
+		cmd = cl.startRun(log, append([]string{"--resume", run.ID()}, args...)...)
+	}
+	cl.wait(cmd, fmt.Sprintf("run-client-%d.log", kills))
+
+	m := load(t, cl.root, run.ID())
+	if m.Status != runstore.StatusSucceeded || m.Engine != "temporal" {
+		t.Fatalf("run %s: %s (engine %q) %s", m.RunID, m.Status, m.Engine, m.Error)
+	}
+	if m.Attempts != kills+1 {
+		t.Errorf("%d attempts recorded, want %d", m.Attempts, kills+1)
+	}
+	if m.Decision == nil {
+		t.Error("no decision recorded")
+	}
+	ev := stageRecord(m, "evaluation.train")
+	if ev == nil || len(ev.Executions) == 0 {
+		t.Fatal("no evaluation.train executions")
+	}
+	total := 0
+	for _, e := range ev.Executions {
+		total += len(e.Trials)
+		if e.Source != "ran" {
+			t.Errorf("evaluation.train round %d: %s", e.Round, e.Source)
+		}
+	}
+	_, byID, err := cl.completions(run.ID(), "sweetspot.RunTrial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byID) != total || total == 0 {
+		t.Errorf("%d trial activities completed, the manifest has %d", len(byID), total)
+	}
+	for id, n := range byID {
+		if n != 1 {
+			t.Errorf("trial activity %s completed %d times", id, n)
+		}
+	}
+	var rows int64
+	for _, f := range ev.Outputs {
+		if f.Port == "results" {
+			rows += f.Rows
+		}
+	}
+	if rows != int64(total) {
+		t.Errorf("results have %d rows for %d trials", rows, total)
+	}
 }
 
 // killMidTrial waits until both workers have finished a trial and victim

@@ -11,8 +11,10 @@
 // sha256, uri) that the consumer verifies.
 //
 // The workflow is deterministic: the pipeline is turned into a Plan (pure
-// data) before it starts, loops are plain workflow code, and the loop's
-// decision is read from its file by an activity.
+// data) before it starts; what runs when, with which inputs, until when a
+// loop goes on and where an execution's outputs come from are decided by
+// pipeline/engine, as in the local runner; the loop's decision is read
+// from its file, and the cache looked up and filled, by activities.
 package temporal
 
 import (
@@ -20,9 +22,9 @@ import (
 	"time"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/config"
+	"github.com/sweetspot-ml/sweetspot/pipeline/engine"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/pipeline/lockfile"
-	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
@@ -39,6 +41,8 @@ const (
 	activityGatherTrials = "sweetspot.GatherTrials"
 	activityReadDecision = "sweetspot.ReadDecision"
 	activityRecordSpan   = "sweetspot.RecordSpan"
+	activityReuse        = "sweetspot.Reuse"
+	activityRemember     = "sweetspot.Remember"
 )
 
 // DefaultTaskQueue is where the workflow and every stage without a
@@ -92,12 +96,19 @@ type Plan struct {
 	// into this one; nil in the first run.
 	Carry  *Carry        `json:"carry,omitempty"`
 	Stages []StagePlan   `json:"stages"`
-	Units  []runner.Unit `json:"units"`
+	Units  []engine.Unit `json:"units"`
+	// UseCache serves executions from earlier runs' outputs with the same
+	// content address (the run store's cache), and remembers this run's.
+	UseCache bool `json:"use_cache,omitempty"`
+	// Previous are the executions that finished in the run this one
+	// resumes: one with the same content address is kept, not run again.
+	Previous engine.Finished `json:"previous,omitempty"`
 }
 
-// StagePlan is one stage block.
+// StagePlan is one stage block: what the engine core schedules it by,
+// and what a worker runs it with.
 type StagePlan struct {
-	Addr          string `json:"addr"`
+	engine.Stage
 	Kind          string `json:"kind"`
 	Plugin        string `json:"plugin"`
 	PluginVersion string `json:"plugin_version"`
@@ -105,14 +116,14 @@ type StagePlan struct {
 	// (stagerpc.EncodeConfig), with its type.
 	Config     []byte                     `json:"config"`
 	ConfigType []byte                     `json:"config_type"`
-	Inputs     []InputPlan                `json:"inputs"`
 	Outputs    []describe.PortDescription `json:"outputs"`
 	Resume     *sdk.Resume                `json:"resume,omitempty"`
-	Loop       *sdk.Loop                  `json:"loop,omitempty"`
-	LoopTo     string                     `json:"loop_to,omitempty"`
-	MaxRounds  int                        `json:"max_rounds,omitempty"`
 	Timeout    time.Duration              `json:"timeout,omitempty"`
 	TaskQueue  string                     `json:"task_queue,omitempty"`
+	// Cache is what the stage's content address holds besides round and
+	// inputs, gathered by the client (plugin hash, files the config
+	// names); the workflow computes each execution's address from it.
+	Cache engine.CacheBase `json:"cache"`
 	// PassEnv names the variables of the worker's environment the stage's
 	// plugin gets (pass_env): names only, never values.
 	PassEnv []string `json:"pass_env,omitempty"`
@@ -129,23 +140,6 @@ type StagePlan struct {
 	FanOut bool `json:"fan_out,omitempty"`
 }
 
-// InputPlan is one connected input port.
-type InputPlan struct {
-	Port         string `json:"port"`
-	Producer     string `json:"producer"`
-	ProducerPort string `json:"producer_port"`
-	// Rounds says which of the producer's rounds feed the port (see
-	// runner.InputRounds): "all", "current" or "so_far".
-	Rounds string `json:"rounds"`
-}
-
-// Input round selections.
-const (
-	roundsAll     = "all"
-	roundsCurrent = "current"
-	roundsSoFar   = "so_far"
-)
-
 // PlanOptions are the run-wide settings of a plan.
 type PlanOptions struct {
 	RunID              string
@@ -161,11 +155,17 @@ type PlanOptions struct {
 	// workers check the plugins against; nil locks nothing.
 	Lock     *lockfile.File
 	LockPath string
+	// UseCache and Previous: see Plan.
+	UseCache bool
+	Previous engine.Finished
+	// CacheBase gathers a stage's cache base (it reads files); nil
+	// leaves every base empty.
+	CacheBase func(st *config.Stage) (engine.CacheBase, error)
 }
 
 // BuildPlan turns a loaded pipeline into a plan.
 func BuildPlan(p *config.Pipeline, g *graph.Graph, o PlanOptions) (*Plan, error) {
-	units, err := runner.Units(p, g)
+	core, err := engine.NewPlan(p, g)
 	if err != nil {
 		return nil, err
 	}
@@ -180,15 +180,15 @@ func BuildPlan(p *config.Pipeline, g *graph.Graph, o PlanOptions) (*Plan, error)
 		HeartbeatTimeout:   o.HeartbeatTimeout,
 		RetryInterval:      o.RetryInterval,
 		MaxAttempts:        o.MaxAttempts,
+		Units:              core.Units,
+		UseCache:           o.UseCache,
+		Previous:           o.Previous,
 	}
 	if len(p.Paths) > 0 {
 		plan.Pipeline = p.Paths[0]
 	}
-	for _, u := range units {
-		plan.Units = append(plan.Units, *u)
-	}
 	plan.defaults()
-	for _, st := range p.Stages {
+	for i, st := range p.Stages {
 		if st.Spec == nil {
 			return nil, fmt.Errorf("stage %s has no resolved stage kind", st.Addr)
 		}
@@ -197,13 +197,11 @@ func BuildPlan(p *config.Pipeline, g *graph.Graph, o PlanOptions) (*Plan, error)
 			return nil, fmt.Errorf("stage %s: %w", st.Addr, err)
 		}
 		sp := StagePlan{
-			Addr: st.Addr, Kind: st.Kind, Plugin: st.Plugin,
+			Stage: core.Stages[i],
+			Kind:  st.Kind, Plugin: st.Plugin,
 			Config: cfg, ConfigType: ty,
 			Outputs:   st.Spec.Outputs,
 			Resume:    st.Spec.Resume,
-			Loop:      st.Spec.Loop,
-			LoopTo:    st.LoopTo,
-			MaxRounds: st.MaxRounds,
 			Timeout:   st.Timeout,
 			TaskQueue: st.TaskQueue,
 			PassEnv:   st.PassEnv,
@@ -218,23 +216,14 @@ func BuildPlan(p *config.Pipeline, g *graph.Graph, o PlanOptions) (*Plan, error)
 		if st.Description != nil {
 			sp.PluginVersion = st.Description.Version
 		}
+		if o.CacheBase != nil {
+			if sp.Cache, err = o.CacheBase(st); err != nil {
+				return nil, &sdk.StageError{Stage: st.Addr, Op: "fingerprint", Err: err}
+			}
+		}
 		primary := false
-		for _, port := range st.Spec.Inputs {
-			ref, ok := st.Inputs[port.Name]
-			if !ok {
-				continue
-			}
-			in := InputPlan{Port: port.Name, Producer: ref.Stage, ProducerPort: ref.Port, Rounds: roundsAll}
-			// Round 2 tells the three cases apart: (2,2) the current
-			// round, (1,2) every round so far, (0,…) all.
-			switch from, to := runner.InputRounds(p, g, st, 2, ref.Stage); {
-			case from == 2 && to == 2:
-				in.Rounds = roundsCurrent
-			case from == 1 && to == 2:
-				in.Rounds = roundsSoFar
-			}
-			sp.Inputs = append(sp.Inputs, in)
-			primary = primary || port.Name == sdk.PrimaryInput
+		for _, in := range sp.Inputs {
+			primary = primary || in.Port == sdk.PrimaryInput
 		}
 		// A stage that journals its output per trial declares that its
 		// rows are independent trials of its primary input's rows.
@@ -282,4 +271,13 @@ func (p *Plan) stage(addr string) *StagePlan {
 		}
 	}
 	return nil
+}
+
+// core is the plan as the engine core sees it.
+func (p *Plan) core() *engine.Plan {
+	c := &engine.Plan{Units: p.Units}
+	for _, st := range p.Stages {
+		c.Stages = append(c.Stages, st.Stage)
+	}
+	return c
 }

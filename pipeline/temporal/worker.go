@@ -67,6 +67,8 @@ func Register(r worker.Registry, a *Activities) {
 	r.RegisterActivityWithOptions(a.GatherTrials, activity.RegisterOptions{Name: activityGatherTrials})
 	r.RegisterActivityWithOptions(a.ReadDecision, activity.RegisterOptions{Name: activityReadDecision})
 	r.RegisterActivityWithOptions(a.RecordSpan, activity.RegisterOptions{Name: activityRecordSpan})
+	r.RegisterActivityWithOptions(a.Reuse, activity.RegisterOptions{Name: activityReuse})
+	r.RegisterActivityWithOptions(a.Remember, activity.RegisterOptions{Name: activityRemember})
 }
 
 func workflowRegisterOptions() workflow.RegisterOptions {

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/sweetspot-ml/sweetspot/pipeline/engine"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runner"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
 	"github.com/sweetspot-ml/sweetspot/sdk"
@@ -32,14 +33,17 @@ type Snapshot struct {
 
 // RunWorkflow runs a plan: the stages once their producers are done
 // (independent ones at once, at most Parallel), and each loop round by
-// round until its decider stops it, exactly as the local runner does.
+// round until its decider stops it, each execution served from the run
+// being resumed or the cache when its content address is there. What to
+// run, with which inputs, and when a loop stops is the engine core's
+// (pipeline/engine), as in the local runner; this is its driver.
 //
 // A long loop continues as new (see Carry) once this run's history is
 // large, so a sweep of any number of rounds stays within Temporal's
 // limits on a workflow's history.
 func RunWorkflow(ctx workflow.Context, plan Plan) (*Snapshot, error) {
 	plan.defaults()
-	w := &run{plan: &plan, outputs: map[string][]runstore.OutputFile{}, unitsDone: map[string]bool{}, loopRounds: map[string]int{}}
+	w := &run{plan: &plan, core: plan.core(), outputs: engine.Outputs{}, unitsDone: map[string]bool{}, loopRounds: map[string]int{}}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func(from int) (*Snapshot, error) {
 		return w.snapshot(from), nil
 	}); err != nil {
@@ -86,6 +90,7 @@ func message(err error) string {
 
 type run struct {
 	plan *Plan
+	core *engine.Plan
 	// activities counts the activities this run (since the last
 	// continue-as-new) has scheduled.
 	activities int
@@ -97,7 +102,7 @@ type run struct {
 	continuing bool
 
 	sem     workflow.Semaphore
-	outputs map[string][]runstore.OutputFile // stage + "\x00" + port -> files, in recording order
+	outputs engine.Outputs
 	stages  []*runstore.StageRecord
 	events  []runner.Event
 	// progress holds the latest progress event per stage.
@@ -114,14 +119,14 @@ var errContinueAsNew = errors.New("continue as new")
 // workflow knows (the stage records, files, events and decision) and how
 // far it got (the units done, the rounds each loop finished).
 type Carry struct {
-	Generation int                              `json:"generation"`
-	UnitsDone  []string                         `json:"units_done"`
-	LoopRounds map[string]int                   `json:"loop_rounds"`
-	Outputs    map[string][]runstore.OutputFile `json:"outputs"`
-	Stages     []runstore.StageRecord           `json:"stages"`
-	Events     []runner.Event                   `json:"events,omitempty"`
-	Progress   []runner.Event                   `json:"progress,omitempty"`
-	Decision   *runstore.Decision               `json:"decision,omitempty"`
+	Generation int                    `json:"generation"`
+	UnitsDone  []string               `json:"units_done"`
+	LoopRounds map[string]int         `json:"loop_rounds"`
+	Outputs    engine.Outputs         `json:"outputs"`
+	Stages     []runstore.StageRecord `json:"stages"`
+	Events     []runner.Event         `json:"events,omitempty"`
+	Progress   []runner.Event         `json:"progress,omitempty"`
+	Decision   *runstore.Decision     `json:"decision,omitempty"`
 }
 
 func (w *run) carry() *Carry {
@@ -224,68 +229,76 @@ func (w *run) record(addr string) *runstore.StageRecord {
 	return r
 }
 
-// schedule runs every unit once the units it depends on are done, and
-// stops everything at the first failure.
+// schedule runs every unit once the units it depends on are done, in
+// the order the core's schedule gives: a unit that fails takes down only
+// what depends on it (recorded as skipped, naming the failed stage),
+// every independent unit runs to the end, and the run then fails.
 func (w *run) schedule(ctx workflow.Context) error {
-	ctx, cancel := workflow.WithCancel(ctx)
-	defer cancel()
 	w.sem = workflow.NewSemaphore(ctx, int64(w.plan.Parallel))
-	done := map[string]workflow.Future{}
-	set := map[string]workflow.Settable{}
-	for _, u := range w.plan.Units {
-		done[u.ID], set[u.ID] = workflow.NewFuture(ctx)
-		if w.unitsDone[u.ID] {
-			set[u.ID].Set(nil, nil)
-		}
-	}
-	var firstErr error
-	wg := workflow.NewWaitGroup(ctx)
+	var done []string
 	for _, u := range w.plan.Units {
 		if w.unitsDone[u.ID] {
-			continue
+			done = append(done, u.ID)
 		}
-		wg.Add(1)
-		workflow.Go(ctx, func(ctx workflow.Context) {
-			defer wg.Done()
-			for _, d := range u.Deps {
-				if err := done[d].Get(ctx, nil); err != nil {
-					set[u.ID].SetError(err)
-					return
-				}
-			}
-			var err error
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			} else if u.Decider != "" {
-				err = w.runLoop(ctx, u)
-			} else {
-				err = w.runStage(ctx, w.plan.stage(u.Stages[0]), 0, nil, w.plan.Run)
-			}
-			if errors.Is(err, errContinueAsNew) {
-				// The units already running finish; those after the
-				// loop wait for the next run.
-				w.continuing = true
-				set[u.ID].SetError(err)
-				return
-			}
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				set[u.ID].SetError(err)
-				return
-			}
-			w.unitsDone[u.ID] = true
-			set[u.ID].Set(nil, nil)
-		})
 	}
-	wg.Wait(ctx)
-	if firstErr != nil {
-		return firstErr
+	sched := engine.NewSchedule(w.plan.Units, done)
+	type result struct {
+		unit    engine.Unit
+		culprit string
+		err     error
+	}
+	// Results are passed on even while the run is canceled.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	results := workflow.NewBufferedChannel(dctx, len(w.plan.Units))
+	running := 0
+	var errs []error
+	for {
+		if ctx.Err() == nil {
+			for _, u := range sched.Ready() {
+				running++
+				workflow.Go(ctx, func(ctx workflow.Context) {
+					var culprit string
+					var err error
+					if u.Decider != "" {
+						culprit, err = w.runLoop(ctx, u)
+					} else {
+						culprit, err = u.Stages[0], w.runStage(ctx, w.plan.stage(u.Stages[0]), 0, w.plan.Run)
+					}
+					results.Send(dctx, result{unit: u, culprit: culprit, err: err})
+				})
+			}
+		}
+		if running == 0 {
+			break
+		}
+		var r result
+		results.Receive(dctx, &r)
+		running--
+		switch {
+		case r.err == nil:
+			sched.Succeeded(r.unit.ID)
+			w.unitsDone[r.unit.ID] = true
+		case errors.Is(r.err, errContinueAsNew):
+			// The units already running finish; those after the loop
+			// wait for the next run.
+			sched.Paused(r.unit.ID)
+			w.continuing = true
+		default:
+			errs = append(errs, r.err)
+			skips := sched.Failed(r.unit.ID, r.culprit)
+			if ctx.Err() == nil {
+				w.skipRest(ctx, r.unit, r.culprit, r.culprit)
+				for _, s := range skips {
+					w.skipRest(ctx, s.Unit, "", s.Culprit)
+				}
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if len(errs) > 0 {
+		return runFailed(errs)
 	}
 	if w.continuing {
 		return errContinueAsNew
@@ -293,72 +306,102 @@ func (w *run) schedule(ctx workflow.Context) error {
 	return nil
 }
 
-// runLoop runs a loop body round after round until its decider stops it.
-func (w *run) runLoop(ctx workflow.Context, u runner.Unit) error {
-	decider := w.plan.stage(u.Decider)
-	if decider == nil || decider.Loop == nil {
-		return fmt.Errorf("stage %s has loop_to but its kind declares no loop", u.Decider)
+// runFailed is the error of a run whose units failed: every failure's
+// own message, the first one's error kept for its type.
+func runFailed(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
 	}
-	spec := decider.Loop
-	first := w.loopRounds[u.ID] + 1
-	for round := first; round <= decider.MaxRounds; round++ {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = message(e)
+	}
+	return &failures{first: errs[0], msg: strings.Join(msgs, "\n")}
+}
+
+type failures struct {
+	first error
+	msg   string
+}
+
+func (f *failures) Error() string { return f.msg }
+func (f *failures) Unwrap() error { return f.first }
+
+// skipRest records the stages of u that will not run because culprit
+// failed: every stage of a unit that waited on it, or the stages of a
+// loop body that had not yet run when its own stage at failed.
+func (w *run) skipRest(ctx workflow.Context, u engine.Unit, at, culprit string) {
+	for _, addr := range u.Stages {
+		if addr == at {
+			continue
+		}
+		rec := w.record(addr)
+		if at != "" && rec.Status != "pending" && rec.Status != "" {
+			// A loop stage that ran in earlier rounds keeps its record.
+			continue
+		}
+		reason := fmt.Sprintf("not run: it depends on stage %s, which failed", culprit)
+		rec.Status, rec.Error = runstore.StatusSkipped, reason
+		w.emit(ctx, runner.Event{Type: runner.EventStageSkipped, Stage: addr, Plugin: rec.Plugin, Reason: reason})
+	}
+}
+
+// runLoop runs a loop body round after round until its decider stops it.
+// On failure it also returns the stage that failed.
+func (w *run) runLoop(ctx workflow.Context, u engine.Unit) (string, error) {
+	loop, err := w.core.Loop(u)
+	if err != nil {
+		return u.Decider, err
+	}
+	for i, round := range loop.Rounds(w.loopRounds[u.ID]) {
 		// Between rounds, never before this run's first: each run
 		// makes progress.
-		if round > first && w.shouldContinue(ctx) {
-			return errContinueAsNew
+		if i > 0 && w.shouldContinue(ctx) {
+			return "", errContinueAsNew
 		}
-		roundSpan := w.plan.Run.child("round", decider.Addr, strconv.Itoa(round))
+		roundSpan := w.plan.Run.child("round", loop.Decider, strconv.Itoa(round))
 		start := workflow.Now(ctx)
-		w.emit(ctx, runner.Event{Type: runner.EventRoundStarted, Stage: decider.Addr, Round: round})
-		var feed []runstore.OutputFile
-		if round > 1 {
-			feed = w.files(decider.Addr, spec.ProposalsPort, round-1, round-1)
-		}
+		w.emit(ctx, runner.Event{Type: runner.EventRoundStarted, Stage: loop.Decider, Round: round})
 		var err error
+		at := loop.Decider
 		for _, addr := range u.Stages {
-			var override []runstore.OutputFile
-			if addr == decider.LoopTo && round > 1 {
-				override = feed
-				if override == nil {
-					override = []runstore.OutputFile{}
-				}
-			}
-			if err = w.runStage(ctx, w.plan.stage(addr), round, override, roundSpan); err != nil {
+			if err = w.runStage(ctx, w.plan.stage(addr), round, roundSpan); err != nil {
+				at = addr
 				break
 			}
 		}
 		var d *runstore.Decision
 		if err == nil {
-			d, err = w.readDecision(ctx, decider, round)
+			d, err = w.readDecision(ctx, loop, round)
 		}
 		span := SpanRecord{Span: roundSpan, Parent: w.plan.Run, Name: fmt.Sprintf("round %d", round), Start: start, RunID: w.plan.RunID,
-			Attrs: []Attr{intAttr("round", int64(round)), strAttr("loop", decider.Addr)}}
+			Attrs: []Attr{intAttr("round", int64(round)), strAttr("loop", loop.Decider)}}
 		if err != nil {
 			span.Error = message(err)
 			w.recordSpan(ctx, span)
-			return err
+			return at, err
 		}
-		runner.StopReason(d, round, decider.MaxRounds)
+		again := loop.Decide(d, round)
 		span.Attrs = append(span.Attrs, strAttr("decision", d.Status))
 		w.recordSpan(ctx, span)
 		w.decision = d
 		w.loopRounds[u.ID] = round
-		w.emit(ctx, runner.Event{Type: runner.EventDecision, Stage: decider.Addr, Round: round, Status: d.Status, Reason: d.Reason, Chosen: d.Chosen})
-		if d.Status != "continue" {
-			return nil
+		w.emit(ctx, runner.Event{Type: runner.EventDecision, Stage: loop.Decider, Round: round, Status: d.Status, Reason: d.Reason, Chosen: d.Chosen})
+		if !again {
+			break
 		}
 	}
-	return nil
+	return "", nil
 }
 
-func (w *run) readDecision(ctx workflow.Context, decider *StagePlan, round int) (*runstore.Decision, error) {
-	files := w.files(decider.Addr, decider.Loop.DecisionPort, round, round)
-	if len(files) == 0 {
-		return nil, &sdk.StageError{Stage: decider.Addr, Op: "read decision", Err: fmt.Errorf("no output on decision port %q", decider.Loop.DecisionPort)}
+func (w *run) readDecision(ctx workflow.Context, loop *engine.Loop, round int) (*runstore.Decision, error) {
+	f, ok := loop.DecisionFile(w.outputs, round)
+	if !ok {
+		return nil, &sdk.StageError{Stage: loop.Decider, Op: "read decision", Err: fmt.Errorf("no output on decision port %q", loop.DecisionPort)}
 	}
 	var d runstore.Decision
-	actx := w.options(ctx, w.plan.TaskQueue, fmt.Sprintf("%s#%d/decision", decider.Addr, round), 10*time.Minute)
-	err := w.execute(actx, activityReadDecision, DecisionRequest{RunID: w.plan.RunID, Stage: decider.Addr, Port: decider.Loop.DecisionPort, File: files[0]}).Get(ctx, &d)
+	actx := w.options(ctx, w.plan.TaskQueue, fmt.Sprintf("%s#%d/decision", loop.Decider, round), 10*time.Minute)
+	err := w.execute(actx, activityReadDecision, DecisionRequest{RunID: w.plan.RunID, Stage: loop.Decider, Port: loop.DecisionPort, File: f}).Get(ctx, &d)
 	if err != nil {
 		return nil, err
 	}
@@ -378,37 +421,6 @@ func (w *run) recordSpan(ctx workflow.Context, rec SpanRecord) {
 	if err := w.execute(actx, activityRecordSpan, rec).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("cannot record span", "span", rec.Name, "error", err)
 	}
-}
-
-// files returns a stage port's outputs for rounds from..to inclusive.
-func (w *run) files(stage, port string, from, to int) []runstore.OutputFile {
-	var out []runstore.OutputFile
-	for _, f := range w.outputs[stage+"\x00"+port] {
-		if f.Round >= from && f.Round <= to {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// inputs picks the files of each connected input port of st in round.
-func (w *run) inputs(st *StagePlan, round int, override []runstore.OutputFile) []runner.PortFiles {
-	var out []runner.PortFiles
-	for _, in := range st.Inputs {
-		var files []runstore.OutputFile
-		switch {
-		case override != nil && in.Port == sdk.PrimaryInput:
-			files = override
-		case in.Rounds == roundsCurrent && round > 0:
-			files = w.files(in.Producer, in.ProducerPort, round, round)
-		case in.Rounds == roundsSoFar && round > 0:
-			files = w.files(in.Producer, in.ProducerPort, 1, round)
-		default:
-			files = w.files(in.Producer, in.ProducerPort, 0, 1<<30)
-		}
-		out = append(out, runner.PortFiles{Port: in.Port, Files: files})
-	}
-	return out
 }
 
 // options are the activity options of a stage's work: its task queue, a
@@ -446,8 +458,9 @@ func (w *run) stageOptions(ctx workflow.Context, st *StagePlan, id string) workf
 	return w.options(ctx, queue, id, startToClose)
 }
 
-// runStage runs st once in round and records its outputs.
-func (w *run) runStage(ctx workflow.Context, st *StagePlan, round int, override []runstore.OutputFile, parent SpanRef) error {
+// runStage runs st once in round and records its outputs: kept from the
+// run being resumed, taken from the cache, or run, as the core decides.
+func (w *run) runStage(ctx workflow.Context, st *StagePlan, round int, parent SpanRef) error {
 	if err := w.sem.Acquire(ctx, 1); err != nil {
 		return err
 	}
@@ -459,16 +472,23 @@ func (w *run) runStage(ctx workflow.Context, st *StagePlan, round int, override 
 		t := started.UTC()
 		rec.StartedAt = &t
 	}
-	w.emit(ctx, runner.Event{Type: runner.EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Round: round})
-	inputs := w.inputs(st, round, override)
+	inputs := w.core.Inputs(st.Addr, round, w.outputs)
+	cin, key := st.Cache.Address(round, inputs)
 
-	var exec runstore.Execution
+	exec, served, err := w.reuse(ctx, st, round, key)
 	var pid int
-	var err error
-	if st.FanOut {
-		exec, err = w.fanOut(ctx, st, round, inputs, parent)
-	} else {
-		exec, pid, err = w.single(ctx, st, round, inputs, parent)
+	switch {
+	case err != nil:
+	case served:
+		w.emit(ctx, runner.Event{Type: runner.EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Round: round, Source: exec.Source + " " + exec.From})
+	default:
+		w.emit(ctx, runner.Event{Type: runner.EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Round: round})
+		if st.FanOut {
+			exec, err = w.fanOut(ctx, st, round, inputs, parent)
+		} else {
+			exec, pid, err = w.single(ctx, st, round, inputs, parent)
+		}
+		exec.Source = string(engine.Run)
 	}
 	took := workflow.Now(ctx).Sub(started)
 	if err != nil {
@@ -478,14 +498,14 @@ func (w *run) runStage(ctx workflow.Context, st *StagePlan, round int, override 
 			rec.Status = runstore.StatusCanceled
 		}
 		rec.Error = message(err)
-		w.emit(ctx, runner.Event{Type: runner.EventStageFailed, Stage: st.Addr, Plugin: st.Plugin, Round: round, Error: rec.Error, Elapsed: took})
+		w.emit(ctx, runner.Event{Type: runner.EventStageFailed, Stage: st.Addr, Plugin: st.Plugin, Round: round, Status: rec.Status, Error: rec.Error, Elapsed: took})
 		return err
 	}
-	exec.Round, exec.Status, exec.Source, exec.Took = round, runstore.StatusSucceeded, "ran", took
-	for _, f := range exec.Files {
-		key := st.Addr + "\x00" + f.Port
-		w.outputs[key] = append(w.outputs[key], f)
+	exec.Round, exec.Status, exec.Key, exec.Inputs = round, runstore.StatusSucceeded, key, cin
+	if !served {
+		exec.Took = took
 	}
+	w.outputs.Add(st.Addr, exec.Files)
 	finished := workflow.Now(ctx).UTC()
 	rec.Status, rec.Error, rec.FinishedAt = runstore.StatusSucceeded, "", &finished
 	rec.Rounds = max(rec.Rounds, round)
@@ -497,8 +517,53 @@ func (w *run) runStage(ctx workflow.Context, st *StagePlan, round int, override 
 		rows[f.Port] += f.Rows
 	}
 	rec.Pid = pid
-	w.emit(ctx, runner.Event{Type: runner.EventStageFinished, Stage: st.Addr, Plugin: st.Plugin, Pid: rec.Pid, Round: round, Rows: rows, Elapsed: took, Source: "worker " + exec.Worker})
+	source := "worker " + exec.Worker
+	if served {
+		source = exec.Source + " " + exec.From
+	} else if w.plan.UseCache {
+		w.remember(ctx, st, round, key, exec.Files)
+	}
+	w.emit(ctx, runner.Event{Type: runner.EventStageFinished, Stage: st.Addr, Plugin: st.Plugin, Pid: rec.Pid, Round: round, Rows: rows, Elapsed: took, Source: source})
 	return nil
+}
+
+// reuse serves an execution without running its stage when the core
+// says its outputs may be at hand: an activity checks the resumed run's
+// files, or looks the address up in the cache and links the files into
+// the run. served is false when the stage must run.
+func (w *run) reuse(ctx workflow.Context, st *StagePlan, round int, key string) (exec runstore.Execution, served bool, err error) {
+	src, prev := engine.Serve(w.plan.Previous, st.Addr, round, key, w.plan.UseCache)
+	if src == engine.Run {
+		return runstore.Execution{}, false, nil
+	}
+	req := ReuseRequest{RunID: w.plan.RunID, Stage: st.Addr, Key: key}
+	if src == engine.Resumed {
+		req.Keep = prev.Files
+	}
+	var resp ReuseResponse
+	actx := w.options(ctx, w.plan.TaskQueue, fmt.Sprintf("%s#%d/reuse", st.Addr, round), 10*time.Minute)
+	if err := w.execute(actx, activityReuse, req).Get(ctx, &resp); err != nil {
+		return runstore.Execution{}, false, err
+	}
+	if !resp.Hit {
+		return runstore.Execution{}, false, nil
+	}
+	if src == engine.Resumed {
+		exec = prev
+		exec.Source, exec.From = string(engine.Resumed), w.plan.RunID
+		return exec, true, nil
+	}
+	return runstore.Execution{Files: resp.Files, Source: string(engine.Cache), From: resp.From}, true, nil
+}
+
+// remember has a worker add a finished execution to the cache; its
+// failure costs later runs time, not this run its result.
+func (w *run) remember(ctx workflow.Context, st *StagePlan, round int, key string, files []runstore.OutputFile) {
+	actx := w.options(ctx, w.plan.TaskQueue, fmt.Sprintf("%s#%d/remember", st.Addr, round), time.Minute)
+	req := RememberRequest{RunID: w.plan.RunID, Stage: st.Addr, Key: key, Files: files}
+	if err := w.execute(actx, activityRemember, req).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot remember outputs for the cache", "stage", st.Addr, "error", err)
+	}
 }
 
 // single runs the stage as one activity.
@@ -506,6 +571,8 @@ func (w *run) single(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	var resp StageResponse
 	actx := w.stageOptions(ctx, st, fmt.Sprintf("%s#%d", st.Addr, round))
 	req := StageRequest{RunID: w.plan.RunID, Stage: *st, Round: round, Inputs: inputs, Parent: parent}
+	// The worker needs no content address: it runs what it is given.
+	req.Stage.Cache = engine.CacheBase{}
 	if err := w.execute(actx, activityRunStage, req).Get(ctx, &resp); err != nil {
 		return runstore.Execution{}, 0, err
 	}
@@ -554,6 +621,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	// declared output schemas, which only an empty port needs, and the
 	// gather has.
 	trialStage := *st
+	trialStage.Cache = engine.CacheBase{}
 	trialStage.Outputs = nil
 	for _, o := range st.Outputs {
 		trialStage.Outputs = append(trialStage.Outputs, describe.PortDescription{Name: o.Name})
