@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -624,49 +626,59 @@ func testRepeatedRunIsServedFromTheCache(t *testing.T, cl *cluster) {
 }
 
 // testKilledClientResumes kills the client of a Temporal run (SIGKILL)
-// several times while its trials run, resuming it each time; the last
-// resume follows it to its end. The workflow ran on throughout: every
-// trial activity completed exactly once, and the manifest records every
-// trial.
+// twenty times, each at a random moment after it began its attempt,
+// resuming it each time; the last resume follows it to its end. The
+// workflow ran on throughout (a client killed after it ended finds it
+// ended, and records its end): every trial activity completed exactly
+// once, and the manifest records every trial. SWEETSPOT_KILL_SEED
+// replays a sequence of kill moments.
 func testKilledClientResumes(t *testing.T, cl *cluster) {
-	const kills = 3
+	const kills = 20
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("SWEETSPOT_KILL_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("SWEETSPOT_KILL_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("kill moments from SWEETSPOT_KILL_SEED=%d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
 	dir := t.TempDir()
-	path := writePipeline(t, dir, 10, 40, "")
+	path := writePipeline(t, dir, 16, 120, "")
 	args := []string{"--engine", "temporal", "--temporal", cl.addr, path}
 	before := cl.runIDs()
 	cmd := cl.startRun("run-client-0.log", args...)
 	run := cl.newRun(before)
-	done := 0
 	for k := range kills {
-		// Wait until this client follows the run (it has begun its
-		// attempt) and more trials finished, then kill it.
 		deadline := time.Now().Add(3 * time.Minute)
-		for load(t, cl.root, run.ID()).Attempts < k+1 {
-			if cmd.ProcessState != nil || time.Now().After(deadline) {
-				t.Fatalf("kill %d: the client never began its attempt", k)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		// Each client has begun its attempt (the first one has started
+		// the workflow, and its trials run) before it is killed.
 		for {
-			byWorker, _, err := cl.completions(run.ID(), "sweetspot.RunTrial")
-			n := 0
-			for _, c := range byWorker {
-				n += c
+			began := load(t, cl.root, run.ID()).Attempts >= k+1
+			started := true
+			if k == 0 {
+				byWorker, _, err := cl.completions(run.ID(), "sweetspot.RunTrial")
+				started = err == nil && len(byWorker) > 0
 			}
-			if err == nil && n > done {
-				done = n
+			if began && started {
 				break
 			}
 			if cmd.ProcessState != nil || time.Now().After(deadline) {
-				t.Fatalf("kill %d: no trial finished since the last (%d done)", k, done)
+				t.Fatalf("kill %d: the client never began its attempt", k+1)
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
+		time.Sleep(time.Duration(rng.Int64N(int64(time.Second))))
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = cmd.Wait()
-		t.Logf("kill %d: client killed after %d trial activities", k+1, done)
+		byWorker, _, _ := cl.completions(run.ID(), "sweetspot.RunTrial")
+		n := 0
+		for _, c := range byWorker {
+			n += c
+		}
+		t.Logf("kill %d: client killed after %d trial activities", k+1, n)
 		log := fmt.Sprintf("run-client-%d.log", k+1)
 		cmd = cl.startRun(log, append([]string{"--resume", run.ID()}, args...)...)
 	}
