@@ -13,8 +13,12 @@ import (
 
 // defaultBlockSize is the bytes of text one worker parses at a time: large
 // enough that handing blocks around costs nothing, small enough that the
-// blocks in flight (two per core) are a small part of memory.
-const defaultBlockSize = 4 << 20
+// blocks in flight (two per core) are a small part of memory and stay in
+// the caches between the read that fills them and the parse. On the
+// benchmark's 256 MiB CSV, 1 MiB blocks read 376 to 393 MB per CPU second
+// where 4 MiB ones read 301 to 366 (256 and 512 KiB: 350 to 381), and the
+// load peaked at 1.17 rather than 1.25 times the kept columns.
+const defaultBlockSize = 1 << 20
 
 // textBlock is a run of whole lines and, once parsed, its rows.
 type textBlock struct {
