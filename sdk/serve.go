@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -141,7 +140,7 @@ func describePorts(ports []Port) []describe.PortDescription {
 	for _, p := range ports {
 		pd := describe.PortDescription{Name: p.Name, Description: p.Description, Optional: p.Optional}
 		if p.Schema != nil {
-			pd.ArrowSchema = flight.SerializeSchema(p.Schema, memory.DefaultAllocator)
+			pd.ArrowSchema = stagerpc.SerializeSchema(p.Schema, memory.DefaultAllocator)
 			for _, f := range p.Schema.Fields() {
 				pd.Fields = append(pd.Fields, describe.FieldDescription{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable})
 			}

@@ -107,7 +107,7 @@ type PortDescription struct {
 	// Fields is the human-readable form of the port schema; nil means any.
 	Fields []FieldDescription `json:"fields,omitempty"`
 	// ArrowSchema is the port schema as an Arrow IPC schema message
-	// (flight.SerializeSchema); empty means any schema.
+	// (stagerpc.SerializeSchema, as Arrow Flight serializes one); empty means any schema.
 	ArrowSchema []byte `json:"arrow_schema,omitempty"`
 }
 

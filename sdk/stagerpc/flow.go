@@ -1,6 +1,7 @@
 package stagerpc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -203,8 +203,9 @@ func (b *Inbox) Abort(err error) {
 	})
 }
 
-// Recv implements flight.DataStreamReader.
-func (b *Inbox) Recv() (*flight.FlightData, error) {
+// Recv returns the port's next message, checked to be an Arrow IPC
+// message whose body holds what its header says.
+func (b *Inbox) Recv() (*stagepb.ArrowData, error) {
 	var d *stagepb.ArrowData
 	var ok bool
 	select {
@@ -235,7 +236,7 @@ func (b *Inbox) Recv() (*flight.FlightData, error) {
 	if err := ipcverify.VerifyWireMessage(d.GetDataHeader(), len(d.GetDataBody())); err != nil {
 		return nil, &DamagedError{Port: b.port, Err: err}
 	}
-	return &flight.FlightData{DataHeader: d.GetDataHeader(), DataBody: d.GetDataBody()}, nil
+	return d, nil
 }
 
 func (b *Inbox) flush() {
@@ -256,22 +257,66 @@ func (b *Inbox) Reader(opts ...ipc.Option) (rd *Reader, err error) {
 			rd, err = nil, fmt.Errorf("decoding the Arrow schema: %v", p)
 		}
 	}()
-	fr, err := flight.NewRecordReader(b, opts...)
+	first, err := b.Recv()
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{Reader: fr, port: b.port}, nil
+	mr := &messageReader{in: b, peeked: first}
+	mr.refs.Add(1)
+	ir, err := ipc.NewReaderFromMessageReader(mr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Arrow stream: %w", err)
+	}
+	return &Reader{Reader: ir, port: b.port}, nil
+}
+
+// messageReader gives an Inbox's messages to arrow-go's IPC reader: each
+// one an Arrow IPC message whose header and body came apart on the wire,
+// as in Arrow Flight's FlightData (the stream's framing, done here rather
+// than with arrow-go's flight package, whose generated gRPC services and
+// protobuf registry every plugin process would load at start).
+type messageReader struct {
+	in     *Inbox
+	peeked *stagepb.ArrowData
+	msg    *ipc.Message
+	refs   atomic.Int64
+}
+
+func (m *messageReader) Message() (*ipc.Message, error) {
+	d := m.peeked
+	m.peeked = nil
+	if d == nil {
+		var err error
+		if d, err = m.in.Recv(); err != nil {
+			if m.msg != nil {
+				m.msg.Release()
+				m.msg = nil
+			}
+			return nil, err
+		}
+	}
+	m.msg = ipc.NewMessage(memory.NewBufferBytes(d.GetDataHeader()), memory.NewBufferBytes(d.GetDataBody()))
+	return m.msg, nil
+}
+
+func (m *messageReader) Retain() { m.refs.Add(1) }
+
+func (m *messageReader) Release() {
+	if m.refs.Add(-1) == 0 && m.msg != nil {
+		m.msg.Release()
+		m.msg = nil
+	}
 }
 
 // Reader is an Inbox's Arrow stream. Each batch it gives has passed
 // ipcverify.ValidateBatch: its values read safely.
 type Reader struct {
-	*flight.Reader
+	*ipc.Reader
 	port string
 	err  error
 }
 
-// Next is flight.Reader's, under recover (arrow-go recovers only some of
+// Next is the IPC reader's, under recover (arrow-go recovers only some of
 // its own panics), and checks the batch: arrow-go builds arrays on the
 // buffers a message describes without checking them.
 func (r *Reader) Next() (ok bool) {
@@ -311,7 +356,7 @@ type PortWriter struct {
 	alloc     memory.Allocator
 	chunk     int64
 	schema    *arrow.Schema // the stream's schema, once started
-	w         *flight.Writer
+	w         *ipc.Writer
 	ctx       context.Context
 	rows      atomic.Int64
 	messages  atomic.Int64
@@ -389,7 +434,7 @@ func (w *PortWriter) cause(err error) error {
 
 func (w *PortWriter) start(schema *arrow.Schema) {
 	w.schema = schema
-	w.w = flight.NewRecordWriter(dataSender{w}, ipc.WithSchema(schema), ipc.WithAllocator(w.alloc))
+	w.w = ipc.NewWriterWithPayloadWriter(&dataSender{w: w}, ipc.WithSchema(schema), ipc.WithAllocator(w.alloc))
 }
 
 // Finish ends the Arrow stream. When nothing was written and schema is not
@@ -416,15 +461,33 @@ func (w *PortWriter) Finish(ctx context.Context, schema *arrow.Schema) error {
 	return nil
 }
 
-type dataSender struct{ w *PortWriter }
+// dataSender puts each IPC message the writer makes on the stream, header
+// and body apart (see messageReader).
+type dataSender struct {
+	w    *PortWriter
+	body bytes.Buffer
+}
 
-func (s dataSender) Send(fd *flight.FlightData) error {
+func (s *dataSender) Start() error { return nil }
+func (s *dataSender) Close() error { return nil }
+
+func (s *dataSender) WritePayload(p ipc.Payload) error {
+	meta := p.Meta()
+	defer meta.Release()
+	s.body.Reset()
+	if err := p.SerializeBody(&s.body); err != nil {
+		return err
+	}
+	return s.send(meta.Bytes(), s.body.Bytes())
+}
+
+func (s *dataSender) send(header, body []byte) error {
 	w := s.w
 	ctx := w.ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if n := len(fd.DataHeader) + len(fd.DataBody); n > MaxMessageBytes-64<<10 {
+	if n := len(header) + len(body); n > MaxMessageBytes-64<<10 {
 		w.sendError = fmt.Errorf("port %q: one row is too large to send: split down to a single row, its Arrow message is %.1f MiB, over the %d MiB gRPC message limit (keep large values in files and pass their paths)",
 			w.port, float64(n)/(1<<20), MaxMessageBytes>>20)
 		return w.sendError
@@ -433,10 +496,20 @@ func (s dataSender) Send(fd *flight.FlightData) error {
 		w.sendError = err
 		return err
 	}
-	if err := w.send(&stagepb.ArrowData{Port: w.port, DataHeader: fd.DataHeader, DataBody: fd.DataBody}); err != nil {
+	if err := w.send(&stagepb.ArrowData{Port: w.port, DataHeader: header, DataBody: body}); err != nil {
 		w.sendError = err
 		return err
 	}
 	w.messages.Add(1)
 	return nil
+}
+
+// SerializeSchema is a schema as an Arrow IPC stream with no batches, as
+// Arrow Flight's SerializeSchema writes it: how a description carries a
+// port's schema (describe.PortDescription.ArrowSchema).
+func SerializeSchema(schema *arrow.Schema, mem memory.Allocator) []byte {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(schema), ipc.WithAllocator(mem))
+	w.Close()
+	return buf.Bytes()
 }
