@@ -78,12 +78,13 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 # tools/benchdoc writes docs/benchmarks.md from it, even when a package
 # fails (its figures then read "not measured"), before make reports the
 # failure. -p 1: one package benchmarks at a time, so no two share the
-# cores. Jaeger is for BenchmarkTracing.
+# cores. Jaeger is for BenchmarkTracing; python-torch (Debian's PyTorch
+# and Fashion-MNIST) for BenchmarkPruningPyTorch.
 BENCHDIR   := $(BIN)/bench
 BENCHFLAGS ?= -p 1 -run '^$$' -bench . -benchmem -timeout 3h
 
 bench: SHELL := /bin/bash
-bench: jaeger onnxruntime fashion-mnist ## benchmarks (speed and memory goals live here, not in tests) and docs/benchmarks.md
+bench: jaeger onnxruntime fashion-mnist python-torch ## benchmarks (speed and memory goals live here, not in tests) and docs/benchmarks.md
 	@mkdir -p $(BENCHDIR)
 	status=0; set -o pipefail; \
 	SWEETSPOT_PLUGIN_PATH=$(PLUGINS) $(GO) test $(BENCHFLAGS) ./... 2>&1 | tee $(BENCHDIR)/main.txt || status=1; \
