@@ -365,8 +365,13 @@ func TestPeerAuth(t *testing.T) {
 		t.Fatalf("no secret in the plugin's environment (%q)", secret)
 	}
 	preamble := hex.EncodeToString([]byte("sweetspot-peer-auth/1\n"))
+	// Another secret: the first hex digit changed.
 	wrong := []byte(secret)
-	wrong[0] ^= 1
+	if wrong[0] == '0' {
+		wrong[0] = '1'
+	} else {
+		wrong[0] = '0'
+	}
 	for _, tc := range []struct {
 		name, send string
 		other      bool
@@ -505,5 +510,40 @@ func TestMutualTLSWithAPluginThatMakesItsOwnKey(t *testing.T) {
 	}
 	if _, err := peer.Verify(x509.VerifyOptions{Roots: c.cfg.TLSConfig.RootCAs, DNSName: "localhost", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 		t.Errorf("the host does not trust the certificate the plugin sent: %v", err)
+	}
+}
+
+// The plugins' socket directory is made in the user's runtime directory
+// when there is one, else in /dev/shm (both in memory on Linux), else in
+// the temporary directory; it is the host's alone (0700) and goes with it.
+func TestSocketDir(t *testing.T) {
+	runtimeDir := t.TempDir()
+	shm := "/dev/shm"
+	if fi, err := os.Stat(shm); err != nil || !fi.IsDir() {
+		shm = os.TempDir()
+	}
+	for _, tc := range []struct {
+		xdg, parent string
+	}{
+		{runtimeDir, runtimeDir},
+		{"", shm},
+		{"relative/dir", shm},
+	} {
+		t.Setenv("XDG_RUNTIME_DIR", tc.xdg)
+		h, _ := newHost(t)
+		dir, err := h.socketDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(dir) != tc.parent {
+			t.Errorf("XDG_RUNTIME_DIR=%q: socket directory %s, want one in %s", tc.xdg, dir, tc.parent)
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("socket directory %s: %v, %v; want mode 0700", dir, fi.Mode(), err)
+		}
+		h.Close()
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the socket directory %s outlives its host: %v", dir, err)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -186,23 +187,50 @@ func (h *Host) pluginTransport() (*tls.Config, []string, []byte, error) {
 
 // socketDir is the host's private directory (mode 0700, made once, removed
 // by Close) that its plugins make their sockets in: no other user can
-// reach them, whatever the socket files' own modes.
+// reach them, whatever the socket files' own modes. It is made in memory
+// where it can be (socketParents): each plugin start makes and removes
+// files there (go-plugin's socket and the temporary file it names it
+// after), which cost 0.4 to 0.6 ms of every start on ext4 against 0.03 ms
+// on tmpfs.
 func (h *Host) socketDir() (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.sockDir == "" {
-		dir, err := os.MkdirTemp("", "sweetspot-plugins-")
-		if err != nil {
-			return "", err
-		}
-		// MkdirTemp makes it 0700 less the umask; say 0700 outright.
-		if err := os.Chmod(dir, 0o700); err != nil {
-			os.Remove(dir)
-			return "", err
-		}
-		h.sockDir = dir
+	if h.sockDir != "" {
+		return h.sockDir, nil
 	}
-	return h.sockDir, nil
+	var firstErr error
+	for _, parent := range socketParents() {
+		dir, err := os.MkdirTemp(parent, "sweetspot-plugins-")
+		if err == nil {
+			// MkdirTemp makes it 0700 less the umask; say 0700 outright.
+			if err = os.Chmod(dir, 0o700); err != nil {
+				os.Remove(dir)
+			}
+		}
+		if err == nil {
+			h.sockDir = dir
+			return dir, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return "", firstErr
+}
+
+// socketParents are where socketDir tries to make its directory, in turn:
+// the user's runtime directory (XDG_RUNTIME_DIR, a tmpfs of the user's own
+// where sockets belong), /dev/shm (a tmpfs on Linux), then the temporary
+// directory.
+func socketParents() []string {
+	var dirs []string
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+		dirs = append(dirs, d)
+	}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		dirs = append(dirs, "/dev/shm")
+	}
+	return append(dirs, os.TempDir())
 }
 
 // pluginTLS returns, for one plugin process, the host's TLS config (which
