@@ -155,12 +155,15 @@ stage "exec" "train" {
 
 // torchPruner is the pruned sweep's pruner: the median of the finished
 // settings of the same size (the exec stage makes each size a study),
-// from 2 finished settings and epoch 2 on. Epoch 1 is left alone: there
-// the slow rates (1e-4) and the fast ones that recover read 0.25 to 0.6
-// and the order of the settings still changes; from epoch 2 a setting
-// below its size's median stays below it, the epoch-to-epoch noise of
-// one curve (about ±0.02 on 1,000 images) being smaller than the gaps
-// between rates half a decade apart.
+// from 2 finished settings and epoch 2 on. Epoch 1 is left alone: a
+// curve still moves by up to 0.35 from epoch 1 to 2 (a slow rate, 1e-4
+// to 3e-4, reads 0.1 to 0.4 at epoch 1, a good one 0.6 to 0.8). From
+// epoch 2 a curve
+// moves by a few points an epoch (up to 0.07 on 1,000 images), less than
+// the gap between a poor rate and a good one; rates close to the best
+// can swap places (in the run docs/benchmarks.md reports, c16's best
+// rate was stopped at epoch 2 and the size chose the next best, 0.2
+// points of test accuracy away).
 var torchPruner = fmt.Sprintf("  pruner \"median\" {\n    metric        = \"val_accuracy\"\n    warmup_trials = %d\n    warmup_steps  = %d\n  }\n", torchWarmupT, torchWarmupS)
 
 // BenchmarkPruningPyTorch trains the PyTorch sweep above twice, without

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/prune"
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/space"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/stagetest"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
@@ -154,4 +155,35 @@ func named(dir string) tables.Candidate {
 	c.Name = filepath.Base(dir)
 	c.ID = c.Name
 	return c
+}
+
+// With a search, each size is a study of the pruner's: a setting is
+// judged against its own size's settings only. Every setting of a size
+// here reports the same curve (narrow 0.3, wide 0.9), so within a size no
+// setting is ever worse than the median, and none is stopped; judged
+// against the wide size's finished settings, the narrow ones would be
+// (their first epoch line comes late, once wide settings have finished).
+func TestSearchPrunesWithinASize(t *testing.T) {
+	mem := checked(t)
+	cfg := Config{
+		Command: sh(`acc=0.9; [ "$SWEETSPOT_WIDTH" = 4 ] && { acc=0.3; sleep 0.3; }
+for e in 1 2 3; do echo "{\"epoch\": $e, \"val_accuracy\": $acc}"; done
+echo "{\"accuracy\": $acc, \"val_accuracy\": $acc}"`),
+		Parallelism: ptr(2),
+		Pruner:      &prune.Block{Kind: prune.KindMedian, Metric: "val_accuracy", WarmupTrials: ptr(1)},
+		Search:      &space.Block{Kind: space.KindGrid, Metric: "val_accuracy", Params: []space.ParamBlock{{Name: "lr", Values: nums(0.1, 0.2, 0.3)}}},
+	}
+	narrow, wide := cand(4, 3, 1, 4), cand(4, 3, 1, 64)
+	rs, err := run(t, context.Background(), cfg, stagetest.Inputs{InputPort: candidates(t, mem, wide, narrow)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 6 {
+		t.Fatalf("%d rows, want 6", len(rs))
+	}
+	for _, r := range rs {
+		if r.Status != tables.StatusOK {
+			t.Errorf("%s %s: %s %s; judged against another size", r.ID, r.Setting, r.Status, r.Error)
+		}
+	}
 }
