@@ -159,7 +159,7 @@ func orUnknown(s string) string {
 
 func (d *doc) pluginOverhead() {
 	d.p("## Plugin start and pipeline overhead\n\n")
-	d.p("`BenchmarkPluginStart` (pipeline/pluginhost) starts a plugin process and completes go-plugin's handshake (mutual TLS with P-256 keys the host makes), then its first call (`Describe`); in the same loop it runs go-plugin's own gRPC example (examples/grpc: its host starts, starts its plugin, makes one call and exits), whose whole process is the yardstick: absolute times move about 3× from machine to machine, their ratio much less. `BenchmarkPipelineOverhead` (cmd/sweetspot) runs a 5-stage trivial pipeline with the binary, each stage in its own process, against the same five stages called in-process on the same data.\n\n")
+	d.p("`BenchmarkPluginStart` (pipeline/pluginhost) starts a plugin process and completes go-plugin's handshake (on Linux each end knows the other by its Unix socket's peer credentials, and the host sends a secret made for that process; elsewhere mutual TLS with P-256 keys the host makes), then its first call (`Describe`); in the same loop it runs go-plugin's own gRPC example (examples/grpc: its host starts, starts its plugin, makes one call and exits), whose whole process is the yardstick: absolute times move about 3× from machine to machine, their ratio much less. `BenchmarkPipelineOverhead` (cmd/sweetspot) runs a 5-stage trivial pipeline with the binary, each stage in its own process, against the same five stages called in-process on the same data.\n\n")
 	d.p("| figure | value |\n|---|---|\n")
 	d.p("| plugin start and handshake, ms | %s |\n", d.cell("BenchmarkPluginStart", "ms/start"))
 	d.p("| first call (Describe), ms | %s |\n", d.cell("BenchmarkPluginStart", "ms/first-call"))
@@ -206,7 +206,7 @@ var (
 
 func (d *doc) boundary() {
 	d.p("## Arrow across the plugin boundary\n\n")
-	d.p("`BenchmarkBoundaryThroughput` (pipeline/pluginhost) moves float32 columns to a plugin and back from one, and copies the same bytes between two buffers in-process, the physical limit, in the same benchmark. Two ways across: the gRPC stream (Arrow IPC in Flight framing, credit flow control, go-plugin's mutual TLS) and, for inputs, the committed Arrow IPC file handed to the plugin by path, which memory-maps it (the plugin reads every byte in both modes). A plugin that supports files gets its inputs that way; outputs always stream.\n\n")
+	d.p("`BenchmarkBoundaryThroughput` (pipeline/pluginhost) moves float32 columns to a plugin and back from one, and copies the same bytes between two buffers in-process, the physical limit, in the same benchmark. Two ways across: the gRPC stream (Arrow IPC messages in Flight's framing, credit flow control, go-plugin's connection) and, for inputs, the committed Arrow IPC file handed to the plugin by path, which memory-maps it (the plugin reads every byte in both modes). A plugin that supports files gets its inputs that way; outputs always stream.\n\n")
 	d.p("| direction | mode | size | boundary GB/s | in-process copy GB/s | ratio | CPU s per GB |\n|---|---|---|---|---|---|---|\n")
 	type way struct{ dir, mode, prefix string }
 	ways := []way{
