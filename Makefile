@@ -69,6 +69,7 @@ fuzz: ## short fuzz runs of every parser of outside input (counts, not durations
 	$(GO) test ./plugins/internal/tablefile -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/builtin -run '^$$' -fuzz '^FuzzLawTable$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/exec -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZRUNS)
+	$(GO) test ./plugins/exec -run '^$$' -fuzz '^FuzzChosenSettings$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/prune -run '^$$' -fuzz '^FuzzHistory$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./plugins/internal/space -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZRUNS)
 	$(GO) test ./pipeline/lockfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZRUNS)

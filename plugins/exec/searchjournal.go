@@ -179,6 +179,11 @@ func openChosen(work string, log hclog.Logger) *chosenSettings {
 			cs.byID[rec.ID] = rec
 		}
 	}
+	if err := sc.Err(); err != nil {
+		// A line past the buffer's 1 MiB stops the scan: what follows it
+		// is not read, and those sizes search again.
+		log.Warn("the record of chosen settings is read only in part: later repeats of the sizes after it search again", "file", cs.path, "error", err)
+	}
 	return cs
 }
 
