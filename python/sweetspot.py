@@ -29,6 +29,7 @@ to stdout, so a trainer runs by hand as it runs in a trial.
 import json
 import math
 import os
+import random
 import sys
 import time
 
@@ -78,6 +79,8 @@ class Trial:
       dataset_format csv or arrow
       target, task, classes     the target column, classification or regression, the class count
       epochs, learning_rate, batch_size   the candidate's training settings
+      samples        the training rows to train on (SWEETSPOT_SAMPLES), or None
+                     for every row; sample_rows() draws them
       threads        the stage's threads cap (SWEETSPOT_THREADS), or None
       slot           the resource slot this trial holds (SWEETSPOT_SLOT), or None
       timeout_seconds  the trial's time limit
@@ -115,6 +118,9 @@ class Trial:
         self.epochs = _whole(self.candidate.get("epochs"))
         self.learning_rate = self.candidate.get("learning_rate")
         self.batch_size = _whole(self.candidate.get("batch_size"))
+        self.samples = _int_of(env, "SWEETSPOT_SAMPLES", self.candidate.get("samples"))
+        if self.samples is not None and self.samples < 1:
+            raise TrialError("samples is %d: want a count of training rows, at least 1" % self.samples)
         self.threads = _int_of(env, "SWEETSPOT_THREADS", None)
         self.slot = env.get("SWEETSPOT_SLOT") or None
         timeout = env.get("SWEETSPOT_TIMEOUT_SECONDS", "")
@@ -155,6 +161,28 @@ class Trial:
         raise TrialError(
             "no knob %r: the candidate has %s" % (name, ", ".join(sorted(self.knobs)) or "no knobs")
         )
+
+    def sample_rows(self, n_rows, seed=0):
+        """The indices, ascending, of the training rows this trial trains on,
+        out of n_rows: every row when the candidate sets no samples, else
+        the first `samples` of one fixed shuffle of range(n_rows) (seeded
+        by seed, the same for every trial: never the trial's own seed). So
+        every model at one count trains on the same rows, and a smaller
+        count's rows are among a larger one's, as the resource
+        `samples` asks (docs/exec.md). Draw them from the training split
+        only, and keep any early-stopping holdout inside them."""
+        if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0:
+            raise TrialError("sample_rows: n_rows is %r: want the training split's row count" % (n_rows,))
+        if self.samples is None:
+            return list(range(n_rows))
+        if self.samples > n_rows:
+            raise TrialError(
+                "samples is %d, but the training split has %d rows: ask for at most %d"
+                % (self.samples, n_rows, n_rows)
+            )
+        order = list(range(n_rows))
+        random.Random(seed).shuffle(order)
+        return sorted(order[: self.samples])
 
     def report(self, step, **metrics):
         """Report intermediate metrics at a step (an epoch, say): one

@@ -95,6 +95,37 @@ class TrialTest(unittest.TestCase):
         self.assertIsNone(t.seed)
         self.assertFalse(t.should_stop())
 
+    def test_samples_draws_nested_rows_of_the_training_split(self):
+        # Without samples: every row, and samples is None.
+        t = self.trial()
+        self.assertIsNone(t.samples)
+        self.assertEqual(t.sample_rows(5), [0, 1, 2, 3, 4])
+        # From the variable (or the candidate's samples member): the rows
+        # are distinct, in range, the same in every trial at one count
+        # (whatever the trial's own seed), and a smaller count's rows are
+        # among a larger one's.
+        drawn = {}
+        for samples in (10, 100, 400):
+            rows = self.trial(SWEETSPOT_SAMPLES=str(samples)).sample_rows(1000)
+            other = self.trial(SWEETSPOT_SAMPLES=str(samples), SWEETSPOT_SEED="99").sample_rows(1000)
+            self.assertEqual(rows, other)
+            self.assertEqual(len(set(rows)), samples)
+            self.assertEqual(rows, sorted(rows))
+            self.assertTrue(all(0 <= r < 1000 for r in rows))
+            drawn[samples] = set(rows)
+        self.assertLess(drawn[10], drawn[100])
+        self.assertLess(drawn[100], drawn[400])
+        # Not the first rows of the file: a shuffle. The chance that 100
+        # rows drawn uniformly from 1000 all fall in the first half is
+        # below 1e-30.
+        self.assertTrue(any(r >= 500 for r in drawn[100]))
+        t = self.trial(SWEETSPOT_CANDIDATE_JSON=json.dumps(dict(CANDIDATE, samples=7)))
+        self.assertEqual(t.samples, 7)
+        with self.assertRaisesRegex(sweetspot.TrialError, "samples is 7, but the training split has 5 rows"):
+            t.sample_rows(5)
+        with self.assertRaisesRegex(sweetspot.TrialError, "samples is 0"):
+            self.trial(SWEETSPOT_SAMPLES="0")
+
     def test_report_and_finish_lines(self):
         t = self.trial()
         t.report(1, accuracy=0.5, loss=1.25)
