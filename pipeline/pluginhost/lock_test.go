@@ -547,3 +547,38 @@ func TestSocketDir(t *testing.T) {
 		}
 	}
 }
+
+// A host removes the socket directories that hosts which ended without
+// Close left in the same place (a killed host's), and leaves those of live
+// processes and what is not a socket directory alone.
+func TestStaleSocketDirs(t *testing.T) {
+	parent := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", parent)
+	// A process that has ended, and been waited for.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := fmt.Sprintf("%s%d-1", socketDirPrefix, gone.Process.Pid)
+	live := fmt.Sprintf("%s%d-2", socketDirPrefix, os.Getppid())
+	other := "sweetspot-other-1"
+	for _, d := range []string{dead, live, other} {
+		if err := os.MkdirAll(filepath.Join(parent, d, "sub"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, _ := newHost(t)
+	dir, err := h.socketDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(dir), fmt.Sprintf("%s%d-", socketDirPrefix, os.Getpid())) {
+		t.Errorf("socket directory %s is not named after this host's process id", dir)
+	}
+	for d, want := range map[string]bool{dead: false, live: true, other: true, filepath.Base(dir): true} {
+		_, err := os.Stat(filepath.Join(parent, d))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists: %v, want %v", d, got, want)
+		}
+	}
+}

@@ -9,11 +9,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sweetspot-ml/sweetspot/sdk/stagerpc"
@@ -200,7 +204,7 @@ func (h *Host) socketDir() (string, error) {
 	}
 	var firstErr error
 	for _, parent := range socketParents() {
-		dir, err := os.MkdirTemp(parent, "sweetspot-plugins-")
+		dir, err := os.MkdirTemp(parent, socketDirPrefix+strconv.Itoa(os.Getpid())+"-")
 		if err == nil {
 			// MkdirTemp makes it 0700 less the umask; say 0700 outright.
 			if err = os.Chmod(dir, 0o700); err != nil {
@@ -209,6 +213,7 @@ func (h *Host) socketDir() (string, error) {
 		}
 		if err == nil {
 			h.sockDir = dir
+			removeStaleSocketDirs(parent)
 			return dir, nil
 		}
 		if firstErr == nil {
@@ -216,6 +221,49 @@ func (h *Host) socketDir() (string, error) {
 		}
 	}
 	return "", firstErr
+}
+
+// socketDirPrefix starts the name of a host's socket directory, followed
+// by the host's process id.
+const socketDirPrefix = "sweetspot-plugins-"
+
+// removeStaleSocketDirs removes the socket directories in parent of this
+// user's hosts that ended without Close (killed, or exited early): their
+// plugins end with them, and the sockets left behind would pile up in
+// memory. A directory whose process id is alive (its host, or a process
+// that took its id since) is left alone.
+func removeStaleSocketDirs(parent string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), socketDirPrefix)
+		pidText, _, found := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || !found || err != nil || pid <= 0 || pid == os.Getpid() || !e.IsDir() || processAlive(pid) {
+			continue
+		}
+		path := filepath.Join(parent, e.Name())
+		fi, err := os.Lstat(path)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		if uid, ok := ownerOf(fi); !ok || uid != os.Geteuid() {
+			continue
+		}
+		os.RemoveAll(path)
+	}
+}
+
+// processAlive reports whether a process with this id exists.
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // socketParents are where socketDir tries to make its directory, in turn:
