@@ -32,17 +32,19 @@ import (
 // or batch header in kilobytes; more than this is a damaged length.
 const MaxMetadataBytes = 64 << 20
 
-// Bounds on the shape of a schema, far above any dataset's.
-const (
-	maxFieldDepth = 64
-	maxFields     = 1 << 16
-)
+// MaxFields bounds the fields of a schema read from outside: far above
+// any dataset's columns, and what a stage's output may hold (the dataset
+// stage refuses a wider file by name before it writes one).
+const MaxFields = 1 << 16
+
+// maxFieldDepth bounds the nesting of a schema's fields.
+const maxFieldDepth = 64
 
 // fbuf reads one flatbuffer, recording the first out-of-bounds read.
 type fbuf struct {
 	b      []byte
 	err    error
-	fields int // Field tables visited, against maxFields
+	fields int // Field tables visited, against MaxFields
 	// compressed is set when a batch names a body compression codec.
 	compressed bool
 }
@@ -177,8 +179,8 @@ func (f *fbuf) arrowField(fl int64, depth int) {
 	case depth > maxFieldDepth:
 		f.fail("fields nested more than %d deep", maxFieldDepth)
 		return
-	case f.fields > maxFields:
-		f.fail("more than %d fields", maxFields)
+	case f.fields > MaxFields:
+		f.fail("more than %d fields", MaxFields)
 		return
 	}
 	f.vector(fl, 0, 1)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/sweetspot-ml/sweetspot/internal/ipcverify"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 )
 
@@ -423,6 +424,12 @@ func parse(ctx context.Context, name string, br *bufio.Reader, size int64, o Loa
 	width := len(first)
 	if header == countHeader {
 		width = len(second)
+	}
+	// The output carries every column and the split column: a table wider
+	// than a port may hold is refused here, by its file, rather than by
+	// the host reading the output as damaged.
+	if width+1 > ipcverify.MaxFields {
+		return nil, &DataError{File: name, Line: firstLine, Err: fmt.Errorf("has %d columns; a dataset holds at most %d (a table passed between stages carries at most %d columns, the split column among them)", width, ipcverify.MaxFields-1, ipcverify.MaxFields)}
 	}
 
 	// The target's position.
