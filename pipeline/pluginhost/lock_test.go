@@ -541,9 +541,20 @@ func TestSocketDir(t *testing.T) {
 		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("socket directory %s: %v, %v; want mode 0700", dir, fi.Mode(), err)
 		}
+		// Removed under the host, it is made again.
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+		again, err := h.socketDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(again); err != nil {
+			t.Errorf("the socket directory was not made again: %v", err)
+		}
 		h.Close()
-		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("the socket directory %s outlives its host: %v", dir, err)
+		if _, err := os.Stat(again); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the socket directory %s outlives its host: %v", again, err)
 		}
 	}
 }

@@ -200,7 +200,12 @@ func (h *Host) socketDir() (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sockDir != "" {
-		return h.sockDir, nil
+		// Made again if something removed it (a cleaner of temporary
+		// files, another host that took this one for dead).
+		if _, err := os.Lstat(h.sockDir); !errors.Is(err, os.ErrNotExist) {
+			return h.sockDir, nil
+		}
+		h.sockDir = ""
 	}
 	var firstErr error
 	for _, parent := range socketParents() {
