@@ -324,14 +324,19 @@ func (e *engine) catalogBest(best *size) string {
 func (e *engine) catalogWhy(best *size, fams []*catalogFamily, tried func(tables.Candidate) *size) string {
 	var parts []string
 	for _, f := range fams {
+		// A family's models are in the order of its size key, which is the
+		// size axis when the trainer counts the parameters: compare what
+		// was measured, never the key, against the chosen model.
 		var below *size
 		for _, c := range f.models {
-			if sizeKey(c) >= float64(best.params) {
+			s := tried(c)
+			if s == nil || !s.known {
+				continue
+			}
+			if s == best || s.params >= best.params {
 				break
 			}
-			if s := tried(c); s != nil && s.known {
-				below = s
-			}
+			below = s
 		}
 		if below != nil && below != best {
 			parts = append(parts, fmt.Sprintf("%s %s", below.rep.cand.Name, e.fmtQ(e.g.toMetric(below.q))))

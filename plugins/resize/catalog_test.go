@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -165,4 +166,38 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// A family whose candidates leave the parameter count to the trainer
+// (params 0, ordered by their size axis) is explained by what was
+// measured: the largest smaller model that misses is the next one down
+// the axis, never a larger one whose axis value sorts below the chosen
+// model's parameter count.
+func TestCatalogReasonOrdersByTheFamilysAxis(t *testing.T) {
+	acc := map[float64]float64{1: 0.70, 2: 0.76, 3: 0.81, 4: 0.81, 16: 0.84}
+	var space []tables.Candidate
+	var trials []trial
+	for _, size := range []float64{1, 2, 3, 4, 16} {
+		name := fmt.Sprintf("convnet-c%g", size)
+		c := tables.Candidate{ID: name, Name: name, Family: "convnet", Kind: tables.KindAxis, Size: size}
+		space = append(space, c)
+		measured := c
+		measured.Params = int64(1000 * size) // what the trainer counted
+		trials = append(trials, trial{cand: measured, status: tables.StatusOK, accuracy: acc[size], loss: math.NaN(),
+			latencyMs: math.NaN(), modelBytes: math.NaN()})
+	}
+	st, err := New(Config{MinAccuracy: ptr(0.8)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := decide(st.(*Stage).s, trials, nil, space...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.status != StatusConverged || d.chosen == nil || d.chosen.rep.cand.Name != "convnet-c3" {
+		t.Fatalf("status %s, chosen %v: %s", d.status, d.chosen, d.reason)
+	}
+	if !strings.Contains(d.reason, "miss it: convnet-c2 0.760") || strings.Contains(d.reason, "convnet-c16") {
+		t.Errorf("the reason does not name convnet-c2 as the largest smaller miss:\n%s", d.reason)
+	}
 }
