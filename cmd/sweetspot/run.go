@@ -72,7 +72,10 @@ the manifest records the run as canceled and says how to continue it. A
 second Ctrl-C does not wait: it kills the plugins and exits at once.
 --resume RUN continues an interrupted run, or one whose host was killed,
 in its own directory: finished stages are not run again and finished
-trials are not trained again.
+trials are not trained again. With --engine temporal, a run whose client
+was killed goes on on the workers: --resume follows its workflow to the
+end, or, once the workflow has ended, starts a new one that keeps every
+finished stage.
 
 Exit codes:
   0    the run succeeded: the search converged, or its budget ran out with a

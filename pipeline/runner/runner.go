@@ -160,46 +160,23 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	}
 	ex.plan = plan
 
-	name := "pipeline"
-	if len(p.Paths) > 0 {
-		name = p.Paths[0]
-	}
 	// The run is this process's until it returns: a second --resume of it
 	// fails here, before it removes or writes anything.
 	if err := run.Lock(); err != nil {
 		return err
 	}
 	defer run.Unlock()
-	ctx, span := tracer().Start(ctx, "run "+name, trace.WithAttributes(
-		attribute.StringSlice("file", p.Paths),
-		attribute.String("run_id", run.ID()),
-		attribute.String("vars_hash", p.Hash),
-	))
-	traceID := span.SpanContext().TraceID().String()
-	start := time.Now()
 	if r.Resume {
 		ex.previous = engine.FinishedOf(run.Manifest())
 		if err := run.RemoveLeftovers(); err != nil {
 			ex.log.Warn("cannot clean what the interrupted attempt left", "run", run.ID(), "error", err)
 		}
 	}
-	if err := run.Begin(traceID, ""); err != nil {
-		span.End()
+	ctx, attempt, err := BeginAttempt(ctx, run, p, "", ex.emit)
+	if err != nil {
 		return err
 	}
-	ex.emit(Event{Type: EventRunStarted, RunID: run.ID()})
-
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.SetAttributes(attribute.String("status", runstore.StatusOf(err)))
-		span.End()
-		var status string
-		status, err = run.End(err)
-		ex.emit(Event{Type: EventRunFinished, RunID: run.ID(), Status: status, Elapsed: time.Since(start), Error: errString(err)})
-	}()
+	defer func() { err = attempt.End(err) }()
 	// No plugin process outlives the run (this runs before the run ends).
 	defer ex.procs.close()
 

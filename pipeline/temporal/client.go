@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -65,53 +63,26 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	name := "pipeline"
-	if len(p.Paths) > 0 {
-		name = p.Paths[0]
-	}
 	// The run is this process's until it returns, as a local run's is: a
 	// second client of the same run fails here, before it starts anything.
 	if err := run.Lock(); err != nil {
 		return err
 	}
 	defer run.Unlock()
-	ctx, span := tracer().Start(ctx, "run "+name, trace.WithAttributes(
-		attribute.StringSlice("file", p.Paths),
-		attribute.String("run_id", run.ID()),
-		attribute.String("vars_hash", p.Hash),
-		attribute.String("engine", "temporal"),
-	))
-	traceID := span.SpanContext().TraceID().String()
-	start := time.Now()
 	var previous engine.Finished
 	var attach client.WorkflowRun
 	if r.Resume {
 		if attach, err = r.lastWorkflow(ctx, log, run); err != nil {
-			span.End()
 			return err
 		}
 		previous = engine.FinishedOf(run.Manifest())
 	}
-	if err := run.Begin(traceID, "temporal"); err != nil {
-		span.End()
+	ctx, attempt, err := runner.BeginAttempt(ctx, run, p, "temporal", r.emit)
+	if err != nil {
 		return err
 	}
-	r.emit(runner.Event{Type: runner.EventRunStarted, RunID: run.ID()})
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.SetAttributes(attribute.String("status", runstore.StatusOf(err)))
-		span.End()
-		var status string
-		status, err = run.End(err)
-		errText := ""
-		if err != nil {
-			errText = err.Error()
-		}
-		r.emit(runner.Event{Type: runner.EventRunFinished, RunID: run.ID(), Status: status, Elapsed: time.Since(start), Error: errText})
-	}()
+	defer func() { err = attempt.End(err) }()
+	span := trace.SpanFromContext(ctx)
 
 	if attach != nil {
 		log.Info("following the run's workflow, which still runs", "workflow", run.ID())

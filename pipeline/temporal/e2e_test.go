@@ -550,6 +550,11 @@ func TestDistributedRuns(t *testing.T) {
 		cl.t = t
 		testKilledClientResumes(t, cl)
 	})
+
+	t.Run("interrupted run resumes", func(t *testing.T) {
+		cl.t = t
+		testInterruptedRunResumes(t, cl)
+	})
 }
 
 // testRepeatedRunIsServedFromTheCache runs a pipeline twice on Temporal:
@@ -907,4 +912,79 @@ func checkTrialSpans(t *testing.T, runDir string, workers ...string) {
 		t.Errorf("%d plugin trial spans under the stage span, want one per trial", pluginTrials)
 	}
 	t.Logf("trial tasks under the stage span, by span file: %v", byFile)
+}
+
+// testInterruptedRunResumes stops a Temporal run with SIGINT (its client
+// cancels the workflow) once its loop has finished a round, and resumes
+// it: a new workflow of the same id keeps every execution the manifest
+// recorded as finished, runs none of them again, and finishes the run.
+func testInterruptedRunResumes(t *testing.T, cl *cluster) {
+	dir := t.TempDir()
+	path := writePipeline(t, dir, 6, 30, "")
+	args := []string{"--engine", "temporal", "--temporal", cl.addr, "--no-cache", path}
+	before := cl.runIDs()
+	cmd := cl.startRun("run-interrupted.log", args...)
+	run := cl.newRun(before)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		byWorker, _, err := cl.completions(run.ID(), "sweetspot.ReadDecision")
+		if err == nil && len(byWorker) > 0 {
+			break
+		}
+		if cmd.ProcessState != nil || time.Now().After(deadline) {
+			t.Fatal("the loop never finished a round")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 130 {
+		t.Fatalf("the interrupted client exited %d (%v), want 130", cmd.ProcessState.ExitCode(), err)
+	}
+	stopped := load(t, cl.root, run.ID())
+	if stopped.Status != runstore.StatusCanceled {
+		t.Fatalf("the interrupted run is %s", stopped.Status)
+	}
+	finished := map[string]bool{}
+	for _, s := range stopped.Stages {
+		for _, e := range s.Executions {
+			if e.Status == runstore.StatusSucceeded {
+				finished[fmt.Sprintf("%s#%d", s.Addr, e.Round)] = true
+			}
+		}
+	}
+	if !finished["requirements.sla#0"] || !finished["evaluation.train#1"] {
+		t.Fatalf("the interrupted run recorded %v finished, want at least round 1 of the loop", finished)
+	}
+
+	resume := cl.startRun("run-resumed.log", append([]string{"--resume", run.ID()}, args...)...)
+	cl.wait(resume, "run-resumed.log")
+	m := load(t, cl.root, run.ID())
+	if m.Status != runstore.StatusSucceeded || m.Decision == nil {
+		t.Fatalf("resumed run %s: %s %s", m.RunID, m.Status, m.Error)
+	}
+	for _, s := range m.Stages {
+		for _, e := range s.Executions {
+			id := fmt.Sprintf("%s#%d", s.Addr, e.Round)
+			if finished[id] && e.Source != "resumed" {
+				t.Errorf("%s finished before the interrupt, then %s", id, e.Source)
+			}
+			if !finished[id] && e.Source != "ran" {
+				t.Errorf("%s had not finished, then %s", id, e.Source)
+			}
+		}
+	}
+	// The new workflow (the latest of the id) ran none of them again.
+	for _, activity := range []string{"sweetspot.RunStage", "sweetspot.RunTrial", "sweetspot.SplitTrials"} {
+		_, byID, err := cl.completions(run.ID(), activity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id := range byID {
+			if stage, _, _ := strings.Cut(id, "/"); finished[stage] {
+				t.Errorf("%s ran again (%s)", stage, id)
+			}
+		}
+	}
 }
