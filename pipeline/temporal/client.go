@@ -270,6 +270,10 @@ func (r *Runner) follow(ctx context.Context, log hclog.Logger, run *runstore.Run
 			}
 			var canceled *temporal.CanceledError
 			if errors.As(o.err, &canceled) || ctx.Err() != nil {
+				var s Snapshot
+				if canceled != nil && canceled.HasDetails() && canceled.Details(&s) == nil {
+					r.apply(run, &s, next)
+				}
 				if cause := context.Cause(ctx); cause != nil {
 					return cause
 				}

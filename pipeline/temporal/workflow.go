@@ -66,7 +66,9 @@ func RunWorkflow(ctx workflow.Context, plan Plan) (*Snapshot, error) {
 	if err != nil {
 		var canceled *temporal.CanceledError
 		if errors.As(err, &canceled) || errors.Is(err, workflow.ErrCanceled) {
-			return nil, err
+			// The client records what finished before the cancel: a
+			// resumed run keeps it.
+			return nil, temporal.NewCanceledError(w.snapshot(0))
 		}
 		// The client records the state of a failed run too.
 		return nil, temporal.NewNonRetryableApplicationError(message(err), "run_failed", nil, w.snapshot(0))
