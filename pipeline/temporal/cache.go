@@ -3,6 +3,7 @@ package temporal
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -38,7 +39,7 @@ type RememberRequest struct {
 // cacheStore is the run store's cache as this worker reaches it. With a
 // bucket a worker's run directories are its own cache of the bucket, not
 // the store every run shares, so there is none: every stage runs.
-func (a *Activities) cacheStore(runID string) (*runstore.Store, *runstore.Run, error) {
+func (a *Activities) cacheStore(ctx context.Context, runID string) (*runstore.Store, *runstore.Run, error) {
 	if a.Storage != nil {
 		return nil, nil, nil
 	}
@@ -46,16 +47,23 @@ func (a *Activities) cacheStore(runID string) (*runstore.Store, *runstore.Run, e
 		return nil, nil, err
 	}
 	store := runstore.Open(a.Root)
-	run, err := store.Load(runID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
+	// The client compacts the manifest's change log now and then; a read
+	// that meets a log just compacted away reads again.
+	for i := 0; ; i++ {
+		run, err := store.Load(runID)
+		if err == nil {
+			return store, run, nil
+		}
+		if i == 20 || ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("run %s: %w", runID, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return store, run, nil
 }
 
 // Reuse implements ReuseRequest.
 func (a *Activities) Reuse(ctx context.Context, req ReuseRequest) (*ReuseResponse, error) {
-	store, run, err := a.cacheStore(req.RunID)
+	store, run, err := a.cacheStore(ctx, req.RunID)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +94,7 @@ func (a *Activities) Reuse(ctx context.Context, req ReuseRequest) (*ReuseRespons
 
 // Remember implements RememberRequest.
 func (a *Activities) Remember(ctx context.Context, req RememberRequest) error {
-	store, _, err := a.cacheStore(req.RunID)
+	store, _, err := a.cacheStore(ctx, req.RunID)
 	if err != nil || store == nil {
 		return err
 	}
