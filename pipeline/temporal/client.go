@@ -70,9 +70,10 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	}
 	defer run.Unlock()
 	var previous engine.Finished
+	var partial map[string]*PartialTrials
 	var attach client.WorkflowRun
 	if r.Resume {
-		if attach, err = r.lastWorkflow(ctx, log, run); err != nil {
+		if attach, partial, err = r.lastWorkflow(ctx, log, run); err != nil {
 			return err
 		}
 		previous = engine.FinishedOf(run.Manifest())
@@ -98,7 +99,7 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 	opts := r.Plan
 	opts.RunID = run.ID()
 	opts.Run = refOf(span.SpanContext())
-	opts.UseCache, opts.Previous = !r.NoCache, previous
+	opts.UseCache, opts.Previous, opts.PreviousTrials = !r.NoCache, previous, partial
 	opts.CacheBase = func(st *config.Stage) (engine.CacheBase, error) { return runner.CacheBase(r.Launcher, st) }
 	plan, err := BuildPlan(p, g, opts)
 	if err != nil {
@@ -127,36 +128,48 @@ func (r *Runner) Execute(ctx context.Context, run *runstore.Run, p *config.Pipel
 
 // lastWorkflow looks at the resumed run's last workflow. One that still
 // runs (its client was killed), or that ended well while no client
-// followed it, is returned to be followed to its end. Of one that
-// failed, the state it ended with is recorded, so that a new workflow
-// keeps everything it finished; nil then, as when there is none.
-func (r *Runner) lastWorkflow(ctx context.Context, log hclog.Logger, run *runstore.Run) (client.WorkflowRun, error) {
+// followed it, is returned to be followed to its end. Of one that was
+// canceled or failed, the state it ended with is recorded, so that a new
+// workflow keeps every execution it finished, and the trials it finished
+// of those it did not are returned.
+func (r *Runner) lastWorkflow(ctx context.Context, log hclog.Logger, run *runstore.Run) (client.WorkflowRun, map[string]*PartialTrials, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	desc, err := r.Client.DescribeWorkflowExecution(dctx, run.ID(), "")
 	if err != nil {
 		var notFound *serviceerror.NotFound
 		if errors.As(err, &notFound) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, fmt.Errorf("find the workflow of run %s: %w", run.ID(), err)
+		return nil, nil, fmt.Errorf("find the workflow of run %s: %w", run.ID(), err)
 	}
 	wr := r.Client.GetWorkflow(ctx, run.ID(), "")
-	switch desc.GetWorkflowExecutionInfo().GetStatus() {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		return wr, nil
-	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
-		var app *temporal.ApplicationError
-		if err := wr.Get(dctx, nil); errors.As(err, &app) && app.HasDetails() {
-			var snap Snapshot
-			if app.Details(&snap) == nil {
-				r.progressSeen = map[string]time.Time{}
-				r.apply(run, &snap, snap.Next)
-			}
+	status := desc.GetWorkflowExecutionInfo().GetStatus()
+	if status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		return wr, nil, nil
+	}
+	var snap *Snapshot
+	var app *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	switch err := wr.Get(dctx, nil); {
+	case errors.As(err, &app) && app.HasDetails():
+		snap = &Snapshot{}
+		if app.Details(snap) != nil {
+			snap = nil
+		}
+	case errors.As(err, &canceled) && canceled.HasDetails():
+		snap = &Snapshot{}
+		if canceled.Details(snap) != nil {
+			snap = nil
 		}
 	}
-	log.Info("the run's last workflow ended; a new one keeps what it finished", "workflow", run.ID(), "status", desc.GetWorkflowExecutionInfo().GetStatus().String())
-	return nil, nil
+	log.Info("the run's last workflow ended; a new one keeps what it finished", "workflow", run.ID(), "status", status.String())
+	if snap == nil {
+		return nil, nil, nil
+	}
+	r.progressSeen = map[string]time.Time{}
+	r.apply(run, snap, snap.Next)
+	return nil, snap.Partial, nil
 }
 
 // finish follows the workflow to its end and brings its outputs home.

@@ -925,9 +925,10 @@ func checkTrialSpans(t *testing.T, runDir string, workers ...string) {
 }
 
 // testInterruptedRunResumes stops a Temporal run with SIGINT (its client
-// cancels the workflow) once its loop has finished a round, and resumes
-// it: a new workflow of the same id keeps every execution the manifest
-// recorded as finished, runs none of them again, and finishes the run.
+// cancels the workflow) once trials of its first round have finished, and
+// resumes it: a new workflow of the same id keeps every execution that
+// finished and every trial that finished, runs none of them again, and
+// finishes the run.
 func testInterruptedRunResumes(t *testing.T, cl *cluster) {
 	dir := t.TempDir()
 	path := writePipeline(t, dir, 6, 30, "")
@@ -936,13 +937,23 @@ func testInterruptedRunResumes(t *testing.T, cl *cluster) {
 	cmd := cl.startRun("run-interrupted.log", args...)
 	run := cl.newRun(before)
 	deadline := time.Now().Add(3 * time.Minute)
+	firstRound := func(byID map[string]int) int {
+		n := 0
+		for id := range byID {
+			if strings.HasPrefix(id, "evaluation.train#1/trial-") {
+				n++
+			}
+		}
+		return n
+	}
+	observed := 0
 	for {
-		byWorker, _, err := cl.completions(run.ID(), "sweetspot.ReadDecision")
-		if err == nil && len(byWorker) > 0 {
+		_, byID, err := cl.completions(run.ID(), "sweetspot.RunTrial")
+		if observed = firstRound(byID); err == nil && observed >= 2 {
 			break
 		}
 		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatal("the loop never finished a round")
+			t.Fatal("no two trials of the first round finished")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -964,8 +975,8 @@ func testInterruptedRunResumes(t *testing.T, cl *cluster) {
 			}
 		}
 	}
-	if !finished["requirements.sla#0"] || !finished["evaluation.train#1"] {
-		t.Fatalf("the interrupted run recorded %v finished, want at least round 1 of the loop", finished)
+	if !finished["requirements.sla#0"] {
+		t.Fatalf("the interrupted run recorded %v finished, want at least the stages before the loop", finished)
 	}
 
 	resume := cl.startRun("run-resumed.log", append([]string{"--resume", run.ID()}, args...)...)
@@ -983,6 +994,34 @@ func testInterruptedRunResumes(t *testing.T, cl *cluster) {
 			if !finished[id] && e.Source != "ran" {
 				t.Errorf("%s had not finished, then %s", id, e.Source)
 			}
+		}
+	}
+	// The first round's evaluation, if it had not finished, kept the
+	// trials that had (at least those seen finished before the
+	// interrupt) and ran only the others.
+	if !finished["evaluation.train#1"] {
+		ev := stageRecord(m, "evaluation.train")
+		var first *runstore.Execution
+		for i := range ev.Executions {
+			if ev.Executions[i].Round == 1 {
+				first = &ev.Executions[i]
+			}
+		}
+		if first == nil {
+			t.Fatal("no first round of evaluation.train")
+		}
+		kept := 0
+		if i := strings.Index(first.Note, ", "); i >= 0 {
+			fmt.Sscanf(first.Note[i+2:], "%d kept", &kept)
+		}
+		_, byID, err := cl.completions(run.ID(), "sweetspot.RunTrial")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ran := firstRound(byID)
+		t.Logf("first round: %d trials seen finished before the interrupt, %d kept, %d run again, of %d", observed, kept, ran, len(first.Trials))
+		if kept < observed || kept+ran != len(first.Trials) {
+			t.Errorf("first round: %d trials kept (%q), %d run again, of %d; %d had finished before the interrupt", kept, first.Note, ran, len(first.Trials), observed)
 		}
 	}
 	// The new workflow (the latest of the id) ran none of them again.

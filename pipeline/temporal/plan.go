@@ -103,6 +103,9 @@ type Plan struct {
 	// Previous are the executions that finished in the run this one
 	// resumes: one with the same content address is kept, not run again.
 	Previous engine.Finished `json:"previous,omitempty"`
+	// PreviousTrials are the trials the run this one resumes finished of
+	// executions it did not finish, by "stage#round".
+	PreviousTrials map[string]*PartialTrials `json:"previous_trials,omitempty"`
 }
 
 // StagePlan is one stage block: what the engine core schedules it by,
@@ -156,8 +159,9 @@ type PlanOptions struct {
 	Lock     *lockfile.File
 	LockPath string
 	// UseCache and Previous: see Plan.
-	UseCache bool
-	Previous engine.Finished
+	UseCache       bool
+	Previous       engine.Finished
+	PreviousTrials map[string]*PartialTrials
 	// CacheBase gathers a stage's cache base (it reads files); nil
 	// leaves every base empty.
 	CacheBase func(st *config.Stage) (engine.CacheBase, error)
@@ -183,6 +187,7 @@ func BuildPlan(p *config.Pipeline, g *graph.Graph, o PlanOptions) (*Plan, error)
 		Units:              core.Units,
 		UseCache:           o.UseCache,
 		Previous:           o.Previous,
+		PreviousTrials:     o.PreviousTrials,
 	}
 	if len(p.Paths) > 0 {
 		plan.Pipeline = p.Paths[0]

@@ -1,11 +1,14 @@
 package temporal
 
 import (
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/sweetspot-ml/sweetspot/pipeline/engine"
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
@@ -156,5 +159,81 @@ func TestResumedRunKeepsWhatFinished(t *testing.T) {
 	}
 	if b.Decision == nil || b.Decision.Status != "converged" || b.Decision.Rounds != 2 {
 		t.Errorf("decision %+v", b.Decision)
+	}
+}
+
+// A run whose trial failed ends with the trials that finished of that
+// stage; the run resumed from it runs only the others, and its gathered
+// output has every trial in order.
+func TestResumedRunKeepsTheTrialsThatFinished(t *testing.T) {
+	f := newFakes()
+	f.failTrial = 3
+	f.trialRows = 6
+	env := f.env(t)
+	env.ExecuteWorkflow(WorkflowName, loopPlan(1, ""))
+	var app *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &app) {
+		t.Fatalf("error %v, want the trial's", err)
+	}
+	var failed Snapshot
+	if err := app.Details(&failed); err != nil {
+		t.Fatal(err)
+	}
+	part := failed.Partial["evaluation.e#1"]
+	if part == nil || part.Key == "" || len(part.Inputs) != 6 {
+		t.Fatalf("partial trials %+v", failed.Partial)
+	}
+	// Trials start in order and the failure cancels those after it: 0 to
+	// 2 finished (4 and 5 may have too).
+	for i := range 3 {
+		if _, ok := part.Done[i]; !ok {
+			t.Errorf("trial %d finished but is not kept", i)
+		}
+	}
+	if _, ok := part.Done[3]; ok {
+		t.Error("the failed trial is kept")
+	}
+
+	f.failTrial, f.calls, f.gathered = -1, nil, nil
+	plan := loopPlan(1, "")
+	plan.PreviousTrials = failed.Partial
+	snap := runOnce(t, f, plan)
+	var ranTrials []int
+	for _, c := range f.calls {
+		var what, stage string
+		var round int
+		fmt.Sscanf(c, "%s %s %d", &what, &stage, &round)
+		if what == "trial" {
+			ranTrials = append(ranTrials, round)
+		}
+	}
+	if want := 6 - len(part.Done); len(ranTrials) != want {
+		t.Errorf("%d trials ran again, want %d (kept %d)", len(ranTrials), want, len(part.Done))
+	}
+	if len(f.gathered) != 1 || len(f.gathered[0]) != 6 {
+		t.Fatalf("gathered %v", f.gathered)
+	}
+	for i, g := range f.gathered[0] {
+		if want := fmt.Sprintf("trials/%05d/results.arrow", i); g.SHA256 != want {
+			t.Errorf("gathered %d: %s, want %s", i, g.SHA256, want)
+		}
+	}
+	if len(snap.Partial) != 0 {
+		t.Errorf("a finished run reports partial trials %v", snap.Partial)
+	}
+
+	// Another execution (a changed address) keeps nothing.
+	f.calls = nil
+	plan = loopPlan(1, "")
+	plan.PreviousTrials = map[string]*PartialTrials{"evaluation.e#1": {Key: "another", Inputs: part.Inputs, Done: part.Done}}
+	runOnce(t, f, plan)
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "trial ") {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d trials ran for another execution, want all 6", n)
 	}
 }

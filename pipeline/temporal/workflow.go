@@ -29,6 +29,19 @@ type Snapshot struct {
 	// Progress is the latest progress event of each stage that reported
 	// one: trials report one each, too many to keep them all.
 	Progress []runner.Event `json:"progress,omitempty"`
+	// Partial holds, when a run ends canceled or failed, the trials that
+	// finished of each stage execution that did not, by "stage#round":
+	// a resumed run keeps them.
+	Partial map[string]*PartialTrials `json:"partial,omitempty"`
+}
+
+// PartialTrials are the finished trials of a stage execution spread over
+// trial activities: its content address, the sha256 of each trial's
+// input, and each finished trial's response by index.
+type PartialTrials struct {
+	Key    string                `json:"key"`
+	Inputs []string              `json:"inputs"`
+	Done   map[int]StageResponse `json:"done"`
 }
 
 // RunWorkflow runs a plan: the stages once their producers are done
@@ -43,7 +56,7 @@ type Snapshot struct {
 // limits on a workflow's history.
 func RunWorkflow(ctx workflow.Context, plan Plan) (*Snapshot, error) {
 	plan.defaults()
-	w := &run{plan: &plan, core: plan.core(), outputs: engine.Outputs{}, unitsDone: map[string]bool{}, loopRounds: map[string]int{}}
+	w := &run{plan: &plan, core: plan.core(), outputs: engine.Outputs{}, unitsDone: map[string]bool{}, loopRounds: map[string]int{}, partial: map[string]*PartialTrials{}}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func(from int) (*Snapshot, error) {
 		return w.snapshot(from), nil
 	}); err != nil {
@@ -68,10 +81,10 @@ func RunWorkflow(ctx workflow.Context, plan Plan) (*Snapshot, error) {
 		if errors.As(err, &canceled) || errors.Is(err, workflow.ErrCanceled) {
 			// The client records what finished before the cancel: a
 			// resumed run keeps it.
-			return nil, temporal.NewCanceledError(w.snapshot(0))
+			return nil, temporal.NewCanceledError(w.final())
 		}
 		// The client records the state of a failed run too.
-		return nil, temporal.NewNonRetryableApplicationError(message(err), "run_failed", nil, w.snapshot(0))
+		return nil, temporal.NewNonRetryableApplicationError(message(err), "run_failed", nil, w.final())
 	}
 	return w.snapshot(0), nil
 }
@@ -111,6 +124,18 @@ type run struct {
 	progress []runner.Event
 	// decision is the last decision of the pipeline's loop.
 	decision *runstore.Decision
+	// partial holds the finished trials of the executions under way.
+	partial map[string]*PartialTrials
+}
+
+// final is the state a run that did not finish ends with: its snapshot
+// and the trials that finished of the executions that did not.
+func (w *run) final() *Snapshot {
+	s := w.snapshot(0)
+	if len(w.partial) > 0 {
+		s.Partial = w.partial
+	}
+	return s
 }
 
 // errContinueAsNew stops a loop between two rounds when the run is to
@@ -486,7 +511,7 @@ func (w *run) runStage(ctx workflow.Context, st *StagePlan, round int, parent Sp
 	default:
 		w.emit(ctx, runner.Event{Type: runner.EventStageStarted, Stage: st.Addr, Plugin: st.Plugin, Round: round})
 		if st.FanOut {
-			exec, err = w.fanOut(ctx, st, round, inputs, parent)
+			exec, err = w.fanOut(ctx, st, round, key, inputs, parent)
 		} else {
 			exec, pid, err = w.single(ctx, st, round, inputs, parent)
 		}
@@ -586,11 +611,11 @@ func (w *run) single(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 // once, on whichever workers poll the stage's queue), then concatenate
 // their outputs in trial order, so the result does not depend on which
 // trial finished first.
-func (w *run) fanOut(ctx workflow.Context, st *StagePlan, round int, inputs []runner.PortFiles, parent SpanRef) (runstore.Execution, error) {
+func (w *run) fanOut(ctx workflow.Context, st *StagePlan, round int, key string, inputs []runner.PortFiles, parent SpanRef) (runstore.Execution, error) {
 	stageSpan := parent.child("stage", st.Addr, strconv.Itoa(round))
 	span := SpanRecord{Span: stageSpan, Parent: parent, Name: "stage " + st.Addr, Start: workflow.Now(ctx), RunID: w.plan.RunID,
 		Attrs: []Attr{strAttr("stage", st.Addr), strAttr("kind", st.Kind), strAttr("plugin", st.Plugin), strAttr("plugin_version", st.PluginVersion), intAttr("round", int64(round))}}
-	exec, err := w.trials(ctx, st, round, inputs, stageSpan)
+	exec, err := w.trials(ctx, st, round, key, inputs, stageSpan)
 	if err != nil {
 		span.Error = message(err)
 	} else {
@@ -604,7 +629,7 @@ func (w *run) fanOut(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	return exec, err
 }
 
-func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []runner.PortFiles, stageSpan SpanRef) (runstore.Execution, error) {
+func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, key string, inputs []runner.PortFiles, stageSpan SpanRef) (runstore.Execution, error) {
 	var primary []runstore.OutputFile
 	for _, in := range inputs {
 		if in.Port == sdk.PrimaryInput {
@@ -619,6 +644,23 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	}
 	n := len(split.Trials)
 	results := make([]*StageResponse, n)
+	part := &PartialTrials{Key: key, Done: map[int]StageResponse{}}
+	for _, f := range split.Trials {
+		part.Inputs = append(part.Inputs, f.SHA256)
+	}
+	w.partial[id] = part
+	// The trials the interrupted run finished, of the same execution on
+	// the same trial inputs, are kept, not run again.
+	kept := 0
+	if prev := w.plan.PreviousTrials[id]; prev != nil && prev.Key == key {
+		for i := range results {
+			if r, ok := prev.Done[i]; ok && i < len(prev.Inputs) && prev.Inputs[i] == part.Inputs[i] {
+				results[i] = &r
+				part.Done[i] = r
+				kept++
+			}
+		}
+	}
 	// Every trial's request is in the history: it goes without the
 	// declared output schemas, which only an empty port needs, and the
 	// gather has.
@@ -633,8 +675,11 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	pending := workflow.NewSemaphore(tctx, int64(w.plan.MaxPendingTrials))
 	wg := workflow.NewWaitGroup(ctx)
 	var firstErr error
-	done := 0
+	done := kept
 	for i := 0; i < n && firstErr == nil; i++ {
+		if results[i] != nil {
+			continue
+		}
 		if err := pending.Acquire(tctx, 1); err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -666,6 +711,7 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 				return
 			}
 			results[i] = &resp
+			part.Done[i] = resp
 			done++
 			w.report(ctx, runner.Event{Type: runner.EventProgress, Stage: st.Addr, Round: round, Progress: &sdk.Progress{
 				Done: int64(done), Total: int64(n),
@@ -693,5 +739,9 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, inputs []ru
 	}
 	exec.Worker = strings.Join(workersOf(exec.Trials), ", ")
 	exec.Note = fmt.Sprintf("%d trial activities for %d rows", n, split.Rows)
+	if kept > 0 {
+		exec.Note += fmt.Sprintf(", %d kept from the interrupted run", kept)
+	}
+	delete(w.partial, id)
 	return exec, nil
 }
