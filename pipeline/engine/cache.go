@@ -84,3 +84,21 @@ func Serve(prev Finished, addr string, round int, key string, useCache bool) (So
 	}
 	return Run, runstore.Execution{}
 }
+
+// KeptTrials says which trials of an execution spread over trial
+// activities a resumed run keeps from the run it resumes, in order: those
+// the interrupted run finished (finished(i)) of the same execution (the
+// same content address) on the same trial input (the sha256 of each
+// trial's input file).
+func KeptTrials(prevKey string, prevInputs []string, finished func(int) bool, key string, inputs []string) []int {
+	if prevKey == "" || prevKey != key {
+		return nil
+	}
+	var out []int
+	for i, sum := range inputs {
+		if i < len(prevInputs) && prevInputs[i] == sum && finished(i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}

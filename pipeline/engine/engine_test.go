@@ -374,3 +374,35 @@ func TestAddressOfAnExecution(t *testing.T) {
 		t.Error("the same execution has two addresses")
 	}
 }
+
+func TestKeptTrials(t *testing.T) {
+	done := func(idx ...int) func(int) bool {
+		return func(i int) bool {
+			for _, d := range idx {
+				if d == i {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		prevKey  string
+		prevIn   []string
+		finished func(int) bool
+		key      string
+		in       []string
+		want     []int
+	}{
+		{"finished trials of the same execution", "k", []string{"a", "b", "c", "d"}, done(0, 2, 3), "k", []string{"a", "b", "c", "d"}, []int{0, 2, 3}},
+		{"another execution", "k", []string{"a", "b"}, done(0, 1), "k2", []string{"a", "b"}, nil},
+		{"a trial's input changed", "k", []string{"a", "b", "c"}, done(0, 1, 2), "k", []string{"a", "x", "c"}, []int{0, 2}},
+		{"fewer trials before", "k", []string{"a"}, done(0, 1), "k", []string{"a", "b"}, []int{0}},
+		{"nothing interrupted", "", nil, done(), "k", []string{"a"}, nil},
+	} {
+		if diff := cmp.Diff(tc.want, KeptTrials(tc.prevKey, tc.prevIn, tc.finished, tc.key, tc.in)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}

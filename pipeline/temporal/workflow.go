@@ -652,13 +652,13 @@ func (w *run) trials(ctx workflow.Context, st *StagePlan, round int, key string,
 	// The trials the interrupted run finished, of the same execution on
 	// the same trial inputs, are kept, not run again.
 	kept := 0
-	if prev := w.plan.PreviousTrials[id]; prev != nil && prev.Key == key {
-		for i := range results {
-			if r, ok := prev.Done[i]; ok && i < len(prev.Inputs) && prev.Inputs[i] == part.Inputs[i] {
-				results[i] = &r
-				part.Done[i] = r
-				kept++
-			}
+	if prev := w.plan.PreviousTrials[id]; prev != nil {
+		finished := func(i int) bool { _, ok := prev.Done[i]; return ok }
+		for _, i := range engine.KeptTrials(prev.Key, prev.Inputs, finished, key, part.Inputs) {
+			r := prev.Done[i]
+			results[i] = &r
+			part.Done[i] = r
+			kept++
 		}
 	}
 	// Every trial's request is in the history: it goes without the

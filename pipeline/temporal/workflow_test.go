@@ -37,6 +37,8 @@ type fakes struct {
 	inFlight   int
 	maxFlight  int
 	cache      map[string]cached
+	// trialIndex lists the trials run, by index.
+	trialIndex []int
 }
 
 func newFakes() *fakes { return &fakes{failTrial: -1, trialRows: 5} }
@@ -72,6 +74,7 @@ func (f *fakes) SplitTrials(ctx context.Context, req SplitRequest) (*SplitRespon
 func (f *fakes) RunTrial(ctx context.Context, req TrialRequest) (*StageResponse, error) {
 	f.note(ctx, "trial", req.Stage.Stage.Addr, req.Stage.Round)
 	f.mu.Lock()
+	f.trialIndex = append(f.trialIndex, req.Index)
 	f.inFlight++
 	f.maxFlight = max(f.maxFlight, f.inFlight)
 	f.mu.Unlock()
