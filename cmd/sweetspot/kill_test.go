@@ -517,6 +517,13 @@ func TestRunKilledTwentyTimesResumesToTheSameDecision(t *testing.T) {
 		if id == "" {
 			id = announced
 		}
+		if id == "" {
+			// Killed after the run directory was made but before its id
+			// was printed: the user finds it with runs list, as here.
+			if ids := runIDs(t, dir); len(ids) == 1 {
+				id = ids[0]
+			}
+		}
 		switch {
 		case killed:
 			t.Logf("kill %d, %s", i+1, k)
