@@ -227,7 +227,9 @@ func readManifest(dir string) (Manifest, logPosition, error) {
 		if attempt == 10 {
 			return Manifest{}, logPosition{}, fmt.Errorf("run manifest in %s: rewritten faster than it could be read", dir)
 		}
-		m = again
+		// The log was compacted into the newer snapshot: read its own log,
+		// the ENOENT of the old one answered.
+		m, err = again, nil
 	}
 }
 

@@ -3,7 +3,6 @@ package temporal
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -39,7 +38,7 @@ type RememberRequest struct {
 // cacheStore is the run store's cache as this worker reaches it. With a
 // bucket a worker's run directories are its own cache of the bucket, not
 // the store every run shares, so there is none: every stage runs.
-func (a *Activities) cacheStore(ctx context.Context, runID string) (*runstore.Store, *runstore.Run, error) {
+func (a *Activities) cacheStore(runID string) (*runstore.Store, *runstore.Run, error) {
 	if a.Storage != nil {
 		return nil, nil, nil
 	}
@@ -47,23 +46,18 @@ func (a *Activities) cacheStore(ctx context.Context, runID string) (*runstore.St
 		return nil, nil, err
 	}
 	store := runstore.Open(a.Root)
-	// The client compacts the manifest's change log now and then; a read
-	// that meets a log just compacted away reads again.
-	for i := 0; ; i++ {
-		run, err := store.Load(runID)
-		if err == nil {
-			return store, run, nil
-		}
-		if i == 20 || ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("run %s: %w", runID, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// A manifest read while the client compacts its change log reads
+	// the newer snapshot (runstore.ReadManifest).
+	run, err := store.Load(runID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("run %s: %w", runID, err)
 	}
+	return store, run, nil
 }
 
 // Reuse implements ReuseRequest.
 func (a *Activities) Reuse(ctx context.Context, req ReuseRequest) (*ReuseResponse, error) {
-	store, run, err := a.cacheStore(ctx, req.RunID)
+	store, run, err := a.cacheStore(req.RunID)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +88,7 @@ func (a *Activities) Reuse(ctx context.Context, req ReuseRequest) (*ReuseRespons
 
 // Remember implements RememberRequest.
 func (a *Activities) Remember(ctx context.Context, req RememberRequest) error {
-	store, _, err := a.cacheStore(ctx, req.RunID)
+	store, _, err := a.cacheStore(req.RunID)
 	if err != nil || store == nil {
 		return err
 	}
