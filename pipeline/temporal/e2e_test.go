@@ -631,7 +631,7 @@ func testRepeatedRunIsServedFromTheCache(t *testing.T, cl *cluster) {
 }
 
 // attempts is the number of attempts a run's manifest records, or -1
-// while it cannot be read (a client is compacting its change log).
+// while it cannot be read (the client has not made it yet).
 func attempts(root, id string) int {
 	r, err := runstore.Open(root).Load(id)
 	if err != nil {
