@@ -197,7 +197,22 @@ func TestResumedRunKeepsTheTrialsThatFinished(t *testing.T) {
 		t.Errorf("trials kept (-want +got):\n%s", diff)
 	}
 
-	f.failTrial, f.calls, f.gathered, f.trialIndex = -1, nil, nil, nil
+	// The trials the failure stopped may still be ending in the test
+	// environment's goroutines: the second run starts once they have.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		f.mu.Lock()
+		idle := f.inFlight == 0
+		if idle {
+			f.failTrial, f.calls, f.gathered, f.trialIndex = -1, nil, nil, nil
+		}
+		f.mu.Unlock()
+		if idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first run's trials are still running after 10 s")
+		}
+	}
 	plan := loopPlan(1, "")
 	plan.PreviousTrials = failed.Partial
 	snap := runOnce(t, f, plan)

@@ -77,6 +77,7 @@ func (f *fakes) RunTrial(ctx context.Context, req TrialRequest) (*StageResponse,
 	f.trialIndex = append(f.trialIndex, req.Index)
 	f.inFlight++
 	f.maxFlight = max(f.maxFlight, f.inFlight)
+	failTrial := f.failTrial
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
@@ -84,7 +85,7 @@ func (f *fakes) RunTrial(ctx context.Context, req TrialRequest) (*StageResponse,
 		f.mu.Unlock()
 	}()
 	time.Sleep(time.Duration(f.trialRows-req.Index) * f.trialDelay)
-	if req.Index == f.failTrial {
+	if req.Index == failTrial {
 		return nil, temporal.NewNonRetryableApplicationError("trial exploded", "stage_internal", nil)
 	}
 	var primary []runstore.OutputFile
