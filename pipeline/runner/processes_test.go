@@ -129,17 +129,8 @@ func TestMaxPluginsBoundsTheProcessesAliveAtOnce(t *testing.T) {
 			// one that checked the configs), as the run's events say: the
 			// sampling of /proc above may miss a process that lived for less
 			// than a sample's interval.
-			pids := map[int]bool{}
-			for _, e := range h.events {
-				if e.Type == runner.EventStageStarted {
-					if e.Pid == 0 || pids[e.Pid] {
-						t.Errorf("stage %s started in process %d, want one of its own", e.Stage, e.Pid)
-					}
-					pids[e.Pid] = true
-				}
-			}
-			if len(pids) != 15 {
-				t.Errorf("%d stages started in processes of their own, want all 15", len(pids))
+			if n := h.stagesInOwnProcesses(t); n != 15 {
+				t.Errorf("%d stages started in processes of their own, want all 15", n)
 			}
 			if got := h.readInt64s("passthrough.c6", 0, "output", "id"); !equalInts(got, []int64{0, 1, 2, 3}) {
 				t.Errorf("passthrough.c6 wrote %v, want 0..3", got)
@@ -169,14 +160,8 @@ func TestChainStartsEachPluginWhenItsStageIsReady(t *testing.T) {
 	if most > 2 {
 		t.Errorf("%d plugin processes of an 8-stage chain were alive at once, want at most 2", most)
 	}
-	pids := map[int]bool{}
-	for _, e := range h.events {
-		if e.Type == runner.EventStageStarted {
-			if e.Pid == 0 || pids[e.Pid] {
-				t.Errorf("stage %s started in process %d, want one of its own", e.Stage, e.Pid)
-			}
-			pids[e.Pid] = true
-		}
+	if n := h.stagesInOwnProcesses(t); n != 8 {
+		t.Errorf("%d stages started in processes of their own, want all 8", n)
 	}
 	h.assertProcessesGone()
 }
@@ -233,4 +218,20 @@ stage "block" "stuck" {
 		t.Errorf("run status %s, want failed", m.Status)
 	}
 	h.assertProcessesGone()
+}
+
+// stagesInOwnProcesses counts the stage starts the run's events record,
+// each of which must be in a process of its own.
+func (h *harness) stagesInOwnProcesses(t *testing.T) int {
+	t.Helper()
+	pids := map[int]bool{}
+	for _, e := range h.events {
+		if e.Type == runner.EventStageStarted {
+			if e.Pid == 0 || pids[e.Pid] {
+				t.Errorf("stage %s started in process %d, want one of its own", e.Stage, e.Pid)
+			}
+			pids[e.Pid] = true
+		}
+	}
+	return len(pids)
 }

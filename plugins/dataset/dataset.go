@@ -74,6 +74,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/regularfile"
 	"github.com/sweetspot-ml/sweetspot/plugins/internal/suggest"
 	"github.com/sweetspot-ml/sweetspot/sdk"
 	"github.com/sweetspot-ml/sweetspot/sdk/tables"
@@ -350,7 +351,7 @@ func checkFile(attr, given, resolved string, allowSpecial bool) *sdk.Diagnostic 
 		return &sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Dataset path is a directory", Detail: fmt.Sprintf("%q is a directory; name a file.", resolved), Path: []string{attr}}
 	case !fi.Mode().IsRegular() && !allowSpecial:
 		return &sdk.Diagnostic{Severity: sdk.SeverityError, Summary: "Dataset path is not a regular file",
-			Detail: fmt.Sprintf("%q is %s. Only regular files are read unless allow_special_files = true.", resolved, specialKind(fi.Mode())), Path: []string{attr}}
+			Detail: fmt.Sprintf("%q is %s. Only regular files are read unless allow_special_files = true.", resolved, regularfile.Kind(fi.Mode())), Path: []string{attr}}
 	}
 	return nil
 }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/sweetspot-ml/sweetspot/plugins/internal/regularfile"
 )
 
 // DefaultMaxBytes bounds what a file that is not a regular file (a pipe,
@@ -25,63 +25,19 @@ const (
 	minMaxBytes      = 64 << 20
 )
 
-// specialKind names what a file that is not a regular file is, or "".
-func specialKind(m fs.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return ""
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO), which may block until something writes to it and never end"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device, which may never end"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a regular file"
-}
-
-// specialFileError refuses a file that is not a regular file.
-func specialFileError(path, kind string) error {
-	if kind == "a directory" {
-		return &DataError{File: path, Err: errors.New("is a directory; name a file")}
-	}
-	return &DataError{File: path, Err: fmt.Errorf("is %s; only regular files are read unless allow_special_files = true", kind)}
-}
-
 // openInput opens a dataset file, refusing anything but a regular file
-// unless allowSpecial. It never blocks on a pipe it refuses: the file is
-// opened without waiting for a writer and checked once open.
+// unless allowSpecial (regularfile.Open: checked on the open file, never
+// waiting on a pipe it refuses), with the dataset's own wording.
 func openInput(path string, allowSpecial bool) (*os.File, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
+	f, err := regularfile.Open(path, allowSpecial)
+	var nr *regularfile.NotRegularError
+	if errors.As(err, &nr) {
+		if nr.Kind == "a directory" {
+			return nil, &DataError{File: path, Err: errors.New("is a directory; name a file")}
+		}
+		return nil, &DataError{File: path, Err: fmt.Errorf("is %s; only regular files are read unless allow_special_files = true", nr.Kind)}
 	}
-	kind := specialKind(fi.Mode())
-	if kind != "" && (!allowSpecial || fi.IsDir()) {
-		return nil, specialFileError(path, kind)
-	}
-	flag := os.O_RDONLY
-	if !allowSpecial {
-		flag |= syscall.O_NONBLOCK
-	}
-	f, err := os.OpenFile(path, flag, 0)
-	if err != nil {
-		return nil, err
-	}
-	// The path may name another file by now.
-	if fi, err = f.Stat(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if kind := specialKind(fi.Mode()); kind != "" && (!allowSpecial || fi.IsDir()) {
-		f.Close()
-		return nil, specialFileError(path, kind)
-	}
-	return f, nil
+	return f, err
 }
 
 // errTooLarge says a file yielded more than max_bytes.
