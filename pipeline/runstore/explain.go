@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -65,12 +66,15 @@ func (s *Store) earlierRuns(id string) ([]Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
+	// IDs are oldest first: the runs before id, newest first.
+	at := slices.Index(ids, id)
+	if at < 0 {
+		at = len(ids)
+	}
+	ids = ids[:at]
+	slices.Reverse(ids)
 	var out []Manifest
 	for _, other := range ids {
-		if other >= id {
-			continue
-		}
 		r, err := s.Load(other)
 		if err != nil {
 			continue

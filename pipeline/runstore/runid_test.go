@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRunIDsOfTheStoresFormatOnly(t *testing.T) {
@@ -101,4 +103,39 @@ func FuzzCheckRunID(f *testing.F) {
 			t.Errorf("CheckRunID accepts %q, which is not one path element", id)
 		}
 	})
+}
+
+// Runs started within one second have ids whose random suffixes sort in
+// no order of time: IDs lists them in the order they started, as their
+// manifests say, so that "oldest first" and "the run before" hold.
+func TestIDsWithinOneSecondInTheOrderTheyStarted(t *testing.T) {
+	s := Open(t.TempDir())
+	base := time.Date(2026, 12, 6, 6, 0, 0, 0, time.UTC)
+	// Suffixes in reverse of the start order, and a run of the second
+	// before and after.
+	made := []struct {
+		id string
+		at time.Time
+	}{
+		{"20261206-060000-ffffff", base.Add(100 * time.Millisecond)},
+		{"20261206-060000-888888", base.Add(500 * time.Millisecond)},
+		{"20261206-060000-000000", base.Add(900 * time.Millisecond)},
+		{"20261206-055959-aaaaaa", base.Add(-time.Second)},
+		{"20261206-060001-111111", base.Add(time.Second)},
+	}
+	for _, m := range made {
+		run, err := s.Create(Manifest{RunID: m.id, StartedAt: m.at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.Unlock()
+	}
+	got, err := s.IDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"20261206-055959-aaaaaa", "20261206-060000-ffffff", "20261206-060000-888888", "20261206-060000-000000", "20261206-060001-111111"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ids (-want +got):\n%s", diff)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -321,7 +322,44 @@ func (s *Store) IDs() ([]string, error) {
 		}
 	}
 	sort.Strings(ids)
+	s.orderWithinSeconds(ids)
 	return ids, nil
+}
+
+// orderWithinSeconds puts runs whose ids name the same second (their
+// random suffixes sort in no order of time) in the order they started, as
+// their manifests record it; a manifest that cannot be read keeps its
+// place by id, after the ones that can.
+func (s *Store) orderWithinSeconds(ids []string) {
+	const second = len("20261128-231726")
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j][:second] == ids[i][:second] {
+			j++
+		}
+		if j-i > 1 {
+			started := map[string]time.Time{}
+			for _, id := range ids[i:j] {
+				if m, err := readSnapshot(filepath.Join(s.Root, id)); err == nil && !m.StartedAt.IsZero() {
+					started[id] = m.StartedAt
+				}
+			}
+			slices.SortStableFunc(ids[i:j], func(a, b string) int {
+				ta, oka := started[a]
+				tb, okb := started[b]
+				switch {
+				case oka && okb:
+					return ta.Compare(tb)
+				case oka:
+					return -1
+				case okb:
+					return 1
+				}
+				return 0
+			})
+		}
+		i = j
+	}
 }
 
 // ID is the run id.

@@ -43,6 +43,8 @@ type runEntry struct {
 	// Damaged is why the run cannot be read: its manifest is missing or
 	// does not parse.
 	Damaged string `json:"damaged,omitempty"`
+	// startedAt orders runs whose ids name the same second.
+	startedAt time.Time
 }
 
 // StatusDamaged is the status the UI shows a run it cannot read.
@@ -69,7 +71,16 @@ func (s *Server) listRuns() ([]runEntry, error) {
 			out = append(out, re)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	// Newest first. An id names its second, and its random suffix says
+	// nothing of the order within it: there the manifests' start times do.
+	const second = len("20261128-231726")
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.ID[:second] == b.ID[:second] && !a.startedAt.Equal(b.startedAt) {
+			return a.startedAt.After(b.startedAt)
+		}
+		return a.ID > b.ID
+	})
 	return out, nil
 }
 
@@ -90,6 +101,7 @@ func (s *Server) entry(id string) (runEntry, bool) {
 		re.Decision = d.Status
 		re.Chosen = cmpOr(d.ChosenName, d.Chosen)
 	}
+	re.startedAt = m.StartedAt
 	if !m.StartedAt.IsZero() {
 		re.Started = m.StartedAt.UTC().Format("2006-01-02 15:04:05Z")
 		end := time.Now()

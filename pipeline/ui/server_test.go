@@ -447,3 +447,29 @@ func TestRunPageShipLine(t *testing.T) {
 		}
 	}
 }
+
+// Runs started within one second are listed newest first by their start
+// times: their ids' random suffixes say nothing of the order.
+func TestRunsListWithinOneSecond(t *testing.T) {
+	store := newStore(t)
+	base := time.Date(2026, 12, 6, 6, 0, 0, 0, time.UTC)
+	for i, id := range []string{"20261206-060000-ffffff", "20261206-060000-000000", "20261206-060000-888888"} {
+		run, err := store.Create(runstore.Manifest{RunID: id, StartedAt: base.Add(time.Duration(i) * 200 * time.Millisecond)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.Unlock()
+	}
+	runs, err := New(store).listRuns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range runs {
+		got = append(got, r.ID)
+	}
+	want := []string{"20261206-060000-888888", "20261206-060000-000000", "20261206-060000-ffffff"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("runs, newest first (-want +got):\n%s", diff)
+	}
+}
