@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -46,10 +44,13 @@ exact parameter count (35690000, where runs show writes 35.69M).`,
 			if out == "" {
 				out = port + "." + map[string]string{"parquet": "parquet", "csv": "csv", "arrow": "arrow"}[format]
 			}
+			stream := isStream(out)
 			if err := exportFiles(paths, format, out); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), out)
+			if !stream {
+				fmt.Fprintln(cmd.OutOrStdout(), out)
+			}
 			return nil
 		},
 	}
@@ -97,38 +98,18 @@ func inStage(stage string) string {
 	return " in stage " + stage
 }
 
-// exportFiles streams the batches of paths into one file of the format,
-// written to a temporary name and renamed, so a failed export leaves no
-// half-written file behind.
-func exportFiles(paths []string, format, out string) (err error) {
+// exportFiles streams the batches of paths into one file of the format
+// (writeOutput: a failed export leaves no half-written file behind).
+func exportFiles(paths []string, format, out string) error {
 	rd, err := runstore.OpenFiles(paths, nil)
 	if err != nil {
 		return err
 	}
 	defer rd.Release()
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
+	if err := writeOutput(out, 0o644, func(w io.Writer) error { return writeFormat(w, rd, format) }); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := writeFormat(tmp, rd, format); err != nil {
-		return fmt.Errorf("export %s: %w", out, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("export %s: %w", out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("export %s: %w", out, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("export %s: %w", out, err)
-	}
-	return os.Rename(tmp.Name(), out)
+	return nil
 }
 
 // batchWriter is what the Arrow CSV, IPC and Parquet writers share.

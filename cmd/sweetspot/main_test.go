@@ -573,6 +573,66 @@ func TestRunsExportOpensInEveryFormat(t *testing.T) {
 	}
 }
 
+// What -o names is written as what it is: /dev/stdout and a named pipe
+// are written in place (the pipe stays a pipe), a directory is refused,
+// and a regular file reached through a symlink is replaced at the link's
+// target, the link kept.
+func TestOutputsGoWhereTheUserSays(t *testing.T) {
+	dir := t.TempDir()
+	example, _ := filepath.Abs("../../examples/standardize")
+	if r := sweetspot(t, dir, "run", "-q", example); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	id := onlyRun(t, dir).RunID
+	export := func(out string) result {
+		return sweetspot(t, dir, "runs", "export", id, "--port", "data", "--stage", "standardize.scale", "--format", "csv", "-o", out)
+	}
+	lines := func(text string) int { return len(strings.Split(strings.TrimSpace(text), "\n")) }
+
+	r := export("/dev/stdout")
+	if r.code != 0 || lines(r.stdout) != 2001 {
+		t.Errorf("-o /dev/stdout: exit %d, %d lines on stdout, want a header and 2000 rows\n%s", r.code, lines(r.stdout), r.stderr)
+	}
+
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		data, _ := os.ReadFile(fifo) // blocks until the export opens it
+		got <- string(data)
+	}()
+	if r := export(fifo); r.code != 0 {
+		t.Fatalf("-o FIFO: exit %d\n%s", r.code, r.stderr)
+	}
+	if text := <-got; lines(text) != 2001 {
+		t.Errorf("-o FIFO: the reader got %d lines, want 2001", lines(text))
+	}
+	if st, err := os.Lstat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO is now %v (%v): replaced, not written", st.Mode(), err)
+	}
+
+	if r := export(dir); r.code == 0 || !strings.Contains(r.stderr, dir+" is a directory") {
+		t.Errorf("-o a directory: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	target := writeFile(t, dir, "target.csv", "old\n")
+	link := filepath.Join(dir, "link.csv")
+	if err := os.Symlink("target.csv", link); err != nil {
+		t.Fatal(err)
+	}
+	if r := export(link); r.code != 0 {
+		t.Fatalf("-o a symlink: exit %d\n%s", r.code, r.stderr)
+	}
+	if data, _ := os.ReadFile(target); lines(string(data)) != 2001 {
+		t.Errorf("the link's target holds %d lines, want 2001", lines(string(data)))
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link is now %v (%v)", st.Mode(), err)
+	}
+}
+
 func TestValidateAsksThePluginsToo(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "p.hcl", `dataset "d" {

@@ -102,17 +102,21 @@ is written whole or not at all. It prints the path, size and digest.`,
 			if out == "" {
 				out = m.ID + exportExt(m, format)
 			}
-			if err := runstore.WriteFileAtomic(out, data); err != nil {
-				return &exitError{code: exitFailed, err: err}
-			}
-			if err := os.Chmod(out, 0o644); err != nil {
+			stream := isStream(out)
+			if err := writeOutputBytes(out, 0o644, data); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			written := m.Format
 			if format == "onnx" {
 				written = tables.FormatONNX
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s repeat %d (%s), %d bytes, %s\n", out, m.ID, m.Repeat, written, len(data), tables.Digest(data))
+			// The line goes to stderr when the model went to a stream such
+			// as stdout.
+			say := cmd.OutOrStdout()
+			if stream {
+				say = cmd.ErrOrStderr()
+			}
+			fmt.Fprintf(say, "%s: %s repeat %d (%s), %d bytes, %s\n", out, m.ID, m.Repeat, written, len(data), tables.Digest(data))
 			return nil
 		},
 	}
@@ -186,10 +190,10 @@ expects; a value that is missing or not a number, with its line.`,
 				_, err := cmd.OutOrStdout().Write(buf.Bytes())
 				return err
 			}
-			if err := runstore.WriteFileAtomic(output, buf.Bytes()); err != nil {
+			if err := writeOutputBytes(output, 0o644, buf.Bytes()); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			return os.Chmod(output, 0o644)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "table file of the rows to predict (CSV, TSV, Parquet, Arrow IPC)")

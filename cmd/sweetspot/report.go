@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -40,16 +39,16 @@ the run's directory unless -o names another path.`,
 			}
 			// Atomic, so a report open in a browser is replaced whole;
 			// readable by others, as a document is meant to be shared.
-			if err := runstore.WriteFileAtomic(path, buf.Bytes()); err != nil {
-				return &exitError{code: exitFailed, err: err}
-			}
-			if err := os.Chmod(path, 0o644); err != nil {
+			stream := isStream(path)
+			if err := writeOutputBytes(path, 0o644, buf.Bytes()); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			if abs, err := filepath.Abs(path); err == nil {
 				path = abs
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), path)
+			if !stream {
+				fmt.Fprintln(cmd.OutOrStdout(), path)
+			}
 			return nil
 		},
 	}

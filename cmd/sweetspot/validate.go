@@ -89,7 +89,7 @@ change and exits 2 if there are any.`,
 				changed++
 				fmt.Fprintln(cmd.OutOrStdout(), path)
 				if !check {
-					if err := rewriteFile(path, out); err != nil {
+					if err := writeOutputBytes(path, 0, out); err != nil {
 						return &exitError{code: exitFailed, err: err}
 					}
 				}
