@@ -7,7 +7,9 @@ import (
 
 // The engine flags: --resume goes with either engine (a Temporal run's
 // client resumes by following, or restarting, its workflow); a run has
-// one default task queue; an unknown engine is named.
+// one default task queue; an unknown engine is named; a storage URL is
+// checked before anything is dialled; a flag of the Temporal engine on a
+// local run is an error, not ignored.
 func TestEngineFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -20,6 +22,13 @@ func TestEngineFlags(t *testing.T) {
 		{"temporal resume", runOptions{engine: "temporal", resume: "20261206-010203-abcdef", temporal: temporalFlags{queues: []string{"cpu"}}}, ""},
 		{"temporal two queues", runOptions{engine: "temporal", temporal: temporalFlags{queues: []string{"cpu", "gpu"}}}, "--task-queue takes one queue"},
 		{"unknown", runOptions{engine: "spark"}, `--engine "spark"`},
+		{"temporal storage", runOptions{engine: "temporal", temporal: temporalFlags{queues: []string{"cpu"}, storage: "file:///srv/runs"}}, ""},
+		{"temporal storage ftp", runOptions{engine: "temporal", temporal: temporalFlags{queues: []string{"cpu"}, storage: "ftp://host/x"}}, `--storage: storage URL "ftp://host/x": unsupported scheme`},
+		{"temporal storage relative", runOptions{engine: "temporal", temporal: temporalFlags{queues: []string{"cpu"}, storage: "file://runs"}}, "needs an absolute path"},
+		{"temporal storage no bucket", runOptions{engine: "temporal", temporal: temporalFlags{queues: []string{"cpu"}, storage: "s3://"}}, "no bucket name"},
+		{"local storage", runOptions{engine: "local", temporal: temporalFlags{storage: "file:///srv/runs"}}, "--storage applies to --engine temporal only"},
+		{"local heartbeat", runOptions{engine: "local", heartbeat: 5e9}, "--heartbeat-timeout applies to --engine temporal only"},
+		{"local pending trials", runOptions{engine: "local", maxPendingTrials: 3}, "--max-pending-trials applies to --engine temporal only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.o.checkEngine()

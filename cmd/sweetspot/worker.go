@@ -248,9 +248,22 @@ func temporalEngine(ctx context.Context, o *runOptions, launcher runner.Launcher
 func (o *runOptions) checkEngine() error {
 	switch o.engine {
 	case "local":
+		for _, f := range []struct {
+			flag string
+			set  bool
+		}{{"--storage", o.temporal.storage != ""}, {"--heartbeat-timeout", o.heartbeat != 0}, {"--max-pending-trials", o.maxPendingTrials != 0}} {
+			if f.set {
+				return fmt.Errorf("%s applies to --engine temporal only; this run's engine is local", f.flag)
+			}
+		}
 	case "temporal":
 		if len(o.temporal.queues) > 1 {
 			return errors.New("--task-queue takes one queue for a run: the default queue of its stages (a stage picks another with task_queue)")
+		}
+		if o.temporal.storage != "" {
+			if err := blobstore.CheckURL(o.temporal.storage); err != nil {
+				return fmt.Errorf("--storage: %w", err)
+			}
 		}
 	default:
 		return fmt.Errorf("--engine %q: use local or temporal", o.engine)

@@ -44,15 +44,12 @@ type Store struct {
 // Open opens the bucket at rawURL: file:///abs/dir (created if missing)
 // or s3://bucket?region=... (credentials from the AWS environment).
 func Open(ctx context.Context, rawURL string) (*Store, error) {
-	u, err := url.Parse(rawURL)
+	u, err := parseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("storage URL %q: %w", rawURL, err)
+		return nil, err
 	}
 	switch u.Scheme {
 	case "file":
-		if u.Host != "" || u.Path == "" || !filepath.IsAbs(filepath.FromSlash(u.Path)) {
-			return nil, fmt.Errorf("storage URL %q: a file:// URL needs an absolute path (file:///dir)", rawURL)
-		}
 		// Temporary files go next to the object, so a rename completes
 		// every write even when the system's temp dir is another device;
 		// attributes are not used, so no sidecar files either.
@@ -63,6 +60,32 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 			}
 		}
 		u.RawQuery = q.Encode()
+	}
+	b, err := blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", rawURL, err)
+	}
+	return &Store{url: strings.TrimSuffix(rawURL, "/"), bucket: b}, nil
+}
+
+// CheckURL says what is wrong with a storage URL before anything is
+// opened or dialled, so that a typo is a usage error at once: the scheme
+// (file or s3), an absolute path for file://, a bucket for s3://.
+func CheckURL(rawURL string) error {
+	_, err := parseURL(rawURL)
+	return err
+}
+
+func parseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("storage URL %q: %w", rawURL, err)
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" || u.Path == "" || !filepath.IsAbs(filepath.FromSlash(u.Path)) {
+			return nil, fmt.Errorf("storage URL %q: a file:// URL needs an absolute path (file:///dir)", rawURL)
+		}
 	case "s3":
 		if u.Host == "" {
 			return nil, fmt.Errorf("storage URL %q: no bucket name", rawURL)
@@ -70,11 +93,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("storage URL %q: unsupported scheme %q (use file:///dir or s3://bucket)", rawURL, u.Scheme)
 	}
-	b, err := blob.OpenBucket(ctx, u.String())
-	if err != nil {
-		return nil, fmt.Errorf("open storage %s: %w", rawURL, err)
-	}
-	return &Store{url: strings.TrimSuffix(rawURL, "/"), bucket: b}, nil
+	return u, nil
 }
 
 // URL is the bucket's URL as given to Open.
