@@ -41,3 +41,33 @@ func TestEngineFlags(t *testing.T) {
 		})
 	}
 }
+
+// A log level or OTLP endpoint that cannot be used is a usage error
+// (exit 2) naming the flag or variable, before anything runs.
+func TestLogLevelAndEndpointAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.hcl", "dataset \"d\" {\n  generator = \"spirals\"\n}\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--log-level", "loud", "p.hcl"}, `--log-level: "loud" is not a log level`},
+		{[]string{"run", "--otlp", "http://[::1", "p.hcl"}, `--otlp: OTLP endpoint "http://[::1"`},
+		{[]string{"run", "--otlp", "collector", "p.hcl"}, `missing port`},
+	} {
+		r := sweetspot(t, dir, tc.args...)
+		if r.code != exitInvalid || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d saying %q", tc.args, r.code, r.stderr, exitInvalid, tc.want)
+		}
+	}
+	t.Run("SWEETSPOT_LOG", func(t *testing.T) {
+		t.Setenv("SWEETSPOT_LOG", "chatty")
+		r := sweetspot(t, dir, "validate", "p.hcl")
+		if want := `SWEETSPOT_LOG: "chatty" is not a log level`; r.code != exitInvalid || !strings.Contains(r.stderr, want) {
+			t.Errorf("validate: exit %d, stderr %q; want exit %d saying %q", r.code, r.stderr, exitInvalid, want)
+		}
+	})
+	if runs := runIDs(t, dir); len(runs) != 0 {
+		t.Errorf("runs %v were made by commands refused as misused", runs)
+	}
+}

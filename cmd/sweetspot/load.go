@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -41,6 +42,17 @@ func (v *varFlags) options() ([]config.LoadOption, error) {
 }
 
 // newLogger logs to stderr; plugins' lines are re-logged under their names.
+// logLevels are the levels --log-level and SWEETSPOT_LOG take.
+var logLevels = []string{"trace", "debug", "info", "warn", "error"}
+
+// checkLogLevel refuses a level newLogger would not know.
+func checkLogLevel(level string) error {
+	if slices.Contains(logLevels, strings.ToLower(strings.TrimSpace(level))) {
+		return nil
+	}
+	return fmt.Errorf("%q is not a log level: use %s", level, strings.Join(logLevels, ", "))
+}
+
 func newLogger(level string) hclog.Logger {
 	if level == "" {
 		level = os.Getenv("SWEETSPOT_LOG")

@@ -117,6 +117,19 @@ that meets the requirements. Every run is one OpenTelemetry trace.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		// A log level no logger knows would log at its default in silence.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if f := cmd.Flags().Lookup("log-level"); f != nil && f.Value.String() != "" {
+				if err := checkLogLevel(f.Value.String()); err != nil {
+					return &exitError{code: exitInvalid, err: fmt.Errorf("--log-level: %w", err)}
+				}
+			} else if env := os.Getenv("SWEETSPOT_LOG"); env != "" {
+				if err := checkLogLevel(env); err != nil {
+					return &exitError{code: exitInvalid, err: fmt.Errorf("SWEETSPOT_LOG: %w", err)}
+				}
+			}
+			return nil
+		},
 	}
 	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newGraphCmd(), newPluginsCmd(), newRunsCmd(), newExplainCmd(), newReportCmd(), newInitCmd(), newWorkerCmd(), newUICmd(), newModelCmd(), newLawCmd())
 	return root

@@ -144,6 +144,11 @@ func executePipeline(parent context.Context, args []string, o *runOptions, stdou
 	if err := o.checkEngine(); err != nil {
 		return &exitError{code: exitInvalid, err: err}
 	}
+	if o.otlp != "" {
+		if err := telemetry.CheckEndpoint(o.otlp); err != nil {
+			return &exitError{code: exitInvalid, err: fmt.Errorf("--otlp: %w", err)}
+		}
+	}
 	logger := newLogger(o.logLevel)
 	catalog, err := newHost(logger, pluginhost.WithPipelineLock(args...))
 	if err != nil {

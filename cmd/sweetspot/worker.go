@@ -124,6 +124,11 @@ func runWorker(parent context.Context, o *workerOptions, stderr io.Writer) error
 	if o.identity == "" {
 		o.identity = defaultIdentity()
 	}
+	if o.otlp != "" {
+		if err := telemetry.CheckEndpoint(o.otlp); err != nil {
+			return &exitError{code: exitInvalid, err: fmt.Errorf("--otlp: %w", err)}
+		}
+	}
 	root, err := filepath.Abs(o.out)
 	if err != nil {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("--out: %w", err)}

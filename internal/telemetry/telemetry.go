@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -259,6 +260,33 @@ func otlpExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error
 	default:
 		return nil, fmt.Errorf("OTLP protocol %q is not supported: use grpc or http/protobuf", proto)
 	}
+}
+
+// CheckEndpoint says what is wrong with an OTLP endpoint as --otlp takes
+// it ("host:port", or an http or https URL), so that a typo is a usage
+// error before the run, not spans lost in silence after it.
+func CheckEndpoint(endpoint string) error {
+	if strings.Contains(endpoint, "://") {
+		u, err := url.Parse(endpoint)
+		if err != nil {
+			return fmt.Errorf("OTLP endpoint %q: %w", endpoint, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("OTLP endpoint %q: the scheme is %q; use http, https or host:port", endpoint, u.Scheme)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("OTLP endpoint %q: no host", endpoint)
+		}
+		return nil
+	}
+	_, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return fmt.Errorf("OTLP endpoint %q: want host:port or a URL (%v)", endpoint, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("OTLP endpoint %q: want host:port with a port from 1 to 65535", endpoint)
+	}
+	return nil
 }
 
 func hasScheme(endpoint string) bool {

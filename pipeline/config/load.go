@@ -23,6 +23,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/sweetspot-ml/sweetspot/internal/telemetry"
 	"github.com/sweetspot-ml/sweetspot/pipeline/graph"
 	"github.com/sweetspot-ml/sweetspot/sdk/describe"
 )
@@ -545,7 +546,18 @@ func (l *loader) decodeSweetspot(blocks hcl.Blocks) {
 			tc, diags := nb.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "otlp_endpoint"}, {Name: "protocol"}}})
 			l.add(diags...)
 			if a, ok := tc.Attributes["otlp_endpoint"]; ok {
-				l.p.Telemetry.OTLPEndpoint, _ = l.literalString(a)
+				if e, ok := l.literalString(a); ok {
+					if err := telemetry.CheckEndpoint(e); err != nil {
+						l.add(&hcl.Diagnostic{
+							Severity: hcl.DiagError,
+							Summary:  "Invalid OTLP endpoint",
+							Detail:   err.Error() + ".",
+							Subject:  a.Expr.Range().Ptr(),
+						})
+					} else {
+						l.p.Telemetry.OTLPEndpoint = e
+					}
+				}
 			}
 			if a, ok := tc.Attributes["protocol"]; ok {
 				p, ok := l.literalString(a)

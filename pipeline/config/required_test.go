@@ -69,3 +69,27 @@ stage "scale" "s" {
 		t.Errorf("diagnostics = %v", diags)
 	}
 }
+
+// A telemetry block's endpoint is checked where it is written: a bad one
+// is an error at its position, a good one reaches the pipeline.
+func TestTelemetryEndpointChecked(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.hcl")
+	for endpoint, wantErr := range map[string]bool{"collector:4317": false, "http://[::1": true, "collector": true} {
+		src := "sweetspot {\n  telemetry {\n    otlp_endpoint = \"" + endpoint + "\"\n  }\n}\ndataset \"d\" {\n  target = \"y\"\n}\n"
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, diags := Load([]string{path}, newFakeCatalog())
+		if !wantErr {
+			if diags.HasErrors() || p.Telemetry.OTLPEndpoint != endpoint {
+				t.Errorf("%q: %v, endpoint %q", endpoint, diags, p.Telemetry.OTLPEndpoint)
+			}
+			continue
+		}
+		if len(diags) != 1 || diags[0].Summary != "Invalid OTLP endpoint" || diags[0].Subject == nil ||
+			diags[0].Subject.Filename != path || diags[0].Subject.Start.Line != 3 || diags[0].Subject.Start.Column != 21 {
+			t.Errorf("%q: %v, want one error at %s:3:21", endpoint, diags, path)
+		}
+	}
+}
