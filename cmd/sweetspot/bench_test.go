@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/sweetspot-ml/sweetspot/pipeline/runstore"
+	"github.com/sweetspot-ml/sweetspot/sdk/tables"
 )
 
 // runOnce runs a pipeline with the binary and returns the run's manifest
@@ -306,41 +305,16 @@ type trialRow struct {
 // trialRows reads a run's results, every round's, in order.
 func trialRows(b *testing.B, dir string, m runstore.Manifest) []trialRow {
 	b.Helper()
-	run, err := runstore.Open(filepath.Join(dir, runstore.DefaultRoot)).Load(m.RunID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var paths []string
-	for _, s := range m.Stages {
-		for _, f := range s.Outputs {
-			if f.Port == "results" {
-				paths = append(paths, run.Path(f.Path))
-			}
-		}
-	}
-	rd, err := runstore.OpenFiles(paths, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rd.Release()
 	var rows []trialRow
-	for rd.Next() {
-		rec := rd.RecordBatch()
-		col := func(name string) int { return rec.Schema().FieldIndices(name)[0] }
-		ids := rec.Column(col("candidate_id")).(*array.String)
-		for i := 0; i < int(rec.NumRows()); i++ {
-			rows = append(rows, trialRow{
-				id:           ids.Value(i),
-				width:        int64(rec.Column(col("width")).(*array.Int32).Value(i)),
-				accuracy:     rec.Column(col("accuracy")).(*array.Float64).Value(i),
-				trainSeconds: rec.Column(col("train_seconds")).(*array.Float64).Value(i),
-				work:         float64(rec.Column(col("flops")).(*array.Int64).Value(i)) * float64(rec.Column(col("epochs_run")).(*array.Int32).Value(i)),
-				ok:           rec.Column(col("status")).(*array.String).Value(i) == "ok",
-			})
-		}
-	}
-	if err := rd.Err(); err != nil {
-		b.Fatal(err)
+	for _, r := range resultRows(b, dir, m) {
+		rows = append(rows, trialRow{
+			id:           r.ID,
+			width:        int64(r.Width),
+			accuracy:     r.Accuracy,
+			trainSeconds: r.TrainSeconds,
+			work:         float64(r.FLOPs) * float64(max(r.EpochsRun, 0)),
+			ok:           r.Status == tables.StatusOK,
+		})
 	}
 	return rows
 }

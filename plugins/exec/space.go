@@ -89,24 +89,13 @@ func checkSearch(b space.Block) (*space.Space, sdk.Diagnostics) {
 // withSetting is c trained with a setting (and, for a halving rung, with
 // epochs epochs; 0 keeps the candidate's).
 func withSetting(c candidate, set space.Setting, epochs int) candidate {
-	tc := c.Candidate
+	tc, rest := set.Apply(c.Candidate)
 	knobs := maps.Clone(tc.Knobs)
-	for _, v := range set {
-		switch v.Name {
-		case tables.ColLearningRate:
-			tc.LearningRate = v.V.(float64)
-		case tables.ColBatchSize:
-			tc.BatchSize = int32(v.V.(float64))
-		case tables.ColEpochs:
-			tc.Epochs = int32(v.V.(float64))
-		case tables.ColPreprocess:
-			tc.Preprocess = v.V.(string)
-		default:
-			if knobs == nil {
-				knobs = tables.Knobs{}
-			}
-			knobs[v.Name] = v.V
+	for _, v := range rest {
+		if knobs == nil {
+			knobs = tables.Knobs{}
 		}
+		knobs[v.Name] = v.V
 	}
 	tc.Knobs = knobs
 	if epochs > 0 {

@@ -94,23 +94,6 @@ func checkSearch(c Config) (*space.Space, sdk.Diagnostics) {
 	return &sp, diags
 }
 
-// withSetting is c trained with a setting.
-func withSetting(c tables.Candidate, set space.Setting) tables.Candidate {
-	for _, v := range set {
-		switch v.Name {
-		case tables.ColLearningRate:
-			c.LearningRate = v.V.(float64)
-		case tables.ColBatchSize:
-			c.BatchSize = int32(v.V.(float64))
-		case tables.ColEpochs:
-			c.Epochs = int32(v.V.(float64))
-		case tables.ColPreprocess:
-			c.Preprocess = v.V.(string)
-		}
-	}
-	return c
-}
-
 // rungs are the search's rungs for c (Resource 0: the candidate's epochs).
 func (s *Stage) rungs(c tables.Candidate) []space.Rung {
 	if s.search.Kind == space.KindHalving {
@@ -148,7 +131,7 @@ func (s *Stage) searchSize(ctx context.Context, c tables.Candidate, preps *evalu
 		rs := make([]run, len(alive))
 		err := evaluation.ForEach(ctx, len(alive), s.parallelism, func(j int) error {
 			set := s.settings[alive[j]]
-			tc := withSetting(c, set)
+			tc, _ := set.Apply(c)
 			epochs := int(tc.Epochs)
 			if rung.Resource > 0 {
 				epochs = rung.Resource
@@ -203,5 +186,6 @@ func (s *Stage) searchSize(ctx context.Context, c tables.Candidate, preps *evalu
 	set := s.settings[alive[best]]
 	span.SetAttributes(attribute.String("setting", set.JSON()), attribute.Float64("val_loss", all[last[best]].valLoss))
 	sdk.Logger(ctx).Info("setting chosen", "candidate", c.ID, "setting", set.JSON(), "val_loss", all[last[best]].valLoss)
-	return withSetting(c, set), all, nil
+	tc, _ := set.Apply(c)
+	return tc, all, nil
 }

@@ -31,6 +31,18 @@ type goal struct {
 
 const notMeasured = "not measured"
 
+// metricGoal is a goal judged on one figure of one benchmark: the figure
+// with its unit and whether pass holds for it, or why it was not
+// measured. v and ok are the figure and whether the run has it, for a
+// caller that says more beside it.
+func (d *doc) metricGoal(name, bench, metric, unit string, pass func(float64) bool) (g goal, v float64, ok bool) {
+	g = goal{name: name, measured: d.missing(bench), met: notMeasured}
+	if v, ok = d.get(bench, metric); ok {
+		g.measured, g.met = num(v)+unit, verdict(pass(v))
+	}
+	return g, v, ok
+}
+
 func verdict(ok bool) string {
 	if ok {
 		return "yes"
@@ -169,16 +181,11 @@ func (d *doc) pluginOverhead() {
 	d.p("| 5-stage pipeline with plugins, ms | %s |\n", d.cell("BenchmarkPipelineOverhead", "plugin-ms"))
 	d.p("| the same stages in-process, ms | %s |\n", d.cell("BenchmarkPipelineOverhead", "inprocess-ms"))
 	d.p("| overhead per stage, ms | %s |\n\n", d.cell("BenchmarkPipelineOverhead", "overhead-ms/stage"))
-	start := goal{name: "plugin start and handshake at most half of go-plugin's gRPC example's whole process", measured: d.missing("BenchmarkPluginStart"), met: notMeasured}
-	if v, ok := d.get("BenchmarkPluginStart", "ratio"); ok {
-		start.measured, start.met = num(v)+"×", verdict(v <= 0.5)
-	}
-	d.goals = append(d.goals, start)
-	g := goal{name: "plugin overhead under 50 ms per stage", measured: d.missing("BenchmarkPipelineOverhead"), met: notMeasured}
-	if v, ok := d.get("BenchmarkPipelineOverhead", "overhead-ms/stage"); ok {
-		g.measured, g.met = num(v)+" ms/stage", verdict(v < 50)
-	}
-	d.goals = append(d.goals, g)
+	start, _, _ := d.metricGoal("plugin start and handshake at most half of go-plugin's gRPC example's whole process",
+		"BenchmarkPluginStart", "ratio", "×", func(v float64) bool { return v <= 0.5 })
+	overhead, _, _ := d.metricGoal("plugin overhead under 50 ms per stage",
+		"BenchmarkPipelineOverhead", "overhead-ms/stage", " ms/stage", func(v float64) bool { return v < 50 })
+	d.goals = append(d.goals, start, overhead)
 }
 
 // manyStages is BenchmarkManyStages (cmd/sweetspot): pipelines of 200 and
@@ -190,10 +197,8 @@ func (d *doc) manyStages() {
 	d.p("| 200 stages, stages/s | %s |\n", d.cell("BenchmarkManyStages", "200-stages/s"))
 	d.p("| 2000 stages, stages/s | %s |\n", d.cell("BenchmarkManyStages", "2000-stages/s"))
 	d.p("| 2000 stages, wall s | %s |\n\n", d.cell("BenchmarkManyStages", "2000-wall-s"))
-	g := goal{name: "2000 trivial stages within 60 s", measured: d.missing("BenchmarkManyStages"), met: notMeasured}
-	if v, ok := d.get("BenchmarkManyStages", "2000-wall-s"); ok {
-		g.measured, g.met = num(v)+" s", verdict(v <= 60)
-	}
+	g, _, _ := d.metricGoal("2000 trivial stages within 60 s",
+		"BenchmarkManyStages", "2000-wall-s", " s", func(v float64) bool { return v <= 60 })
 	d.goals = append(d.goals, g)
 }
 
@@ -315,13 +320,10 @@ func (d *doc) tracing() {
 	d.p("| wall time, tracing on (median), s | %s |\n", d.cell(name, "on-s"))
 	d.p("| overhead, %% | %s |\n", d.cell(name, "overhead-%"))
 	d.p("| pairs | %s |\n\n", d.cell(name, "pairs"))
-	g := goal{name: "tracing overhead under 2%", measured: d.missing(name), met: notMeasured}
-	if v, ok := d.get(name, "overhead-%"); ok {
-		g.measured, g.met = num(v)+"%", verdict(v < 2)
-		if v < 0 {
-			// Tracing cannot make a run faster: the difference is noise.
-			g.measured += " (below this run's noise)"
-		}
+	g, v, ok := d.metricGoal("tracing overhead under 2%", name, "overhead-%", "%", func(v float64) bool { return v < 2 })
+	if ok && v < 0 {
+		// Tracing cannot make a run faster: the difference is noise.
+		g.measured += " (below this run's noise)"
 	}
 	d.goals = append(d.goals, g)
 }
@@ -558,19 +560,15 @@ func (d *doc) datasetGoals() {
 	// The wall rate is the goal's; the rate per CPU second beside it is
 	// what the parser costs, which other work on a shared machine moves
 	// far less.
-	speed := goal{name: "CSV ingest at least 300 MB/s (256 MiB CSV, 2 cores)", measured: d.missing("BenchmarkCSVIngest"), met: notMeasured}
-	if v, ok := d.get("BenchmarkCSVIngest", "ingest-MB/s"); ok {
-		speed.measured, speed.met = num(v)+" MB/s wall", verdict(v >= 300)
-		if c, ok := d.get("BenchmarkCSVIngest", "MB/cpu-s"); ok {
-			speed.measured += ", " + num(c) + " MB per CPU second"
-		}
+	speed, _, ok := d.metricGoal("CSV ingest at least 300 MB/s (256 MiB CSV, 2 cores)",
+		"BenchmarkCSVIngest", "ingest-MB/s", " MB/s wall", func(v float64) bool { return v >= 300 })
+	if c, cok := d.get("BenchmarkCSVIngest", "MB/cpu-s"); ok && cok {
+		speed.measured += ", " + num(c) + " MB per CPU second"
 	}
-	memory := goal{name: "dataset plugin peak RSS on a 1 GiB CSV at most 1.5 times the columns it keeps, not a multiple of the file", measured: d.missing("BenchmarkLoadCSV"), met: notMeasured}
-	if v, ok := d.get("BenchmarkLoadCSV", "plugin-rss/kept"); ok {
-		memory.measured, memory.met = num(v)+"x the kept columns", verdict(v <= 1.5)
-		if f, ok := d.get("BenchmarkLoadCSV", "plugin-rss/file"); ok {
-			memory.measured += " (" + num(f) + "x the file)"
-		}
+	memory, _, ok := d.metricGoal("dataset plugin peak RSS on a 1 GiB CSV at most 1.5 times the columns it keeps, not a multiple of the file",
+		"BenchmarkLoadCSV", "plugin-rss/kept", "x the kept columns", func(v float64) bool { return v <= 1.5 })
+	if f, fok := d.get("BenchmarkLoadCSV", "plugin-rss/file"); ok && fok {
+		memory.measured += " (" + num(f) + "x the file)"
 	}
 	d.goals = append(d.goals, speed, memory)
 }
